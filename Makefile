@@ -1,0 +1,41 @@
+# The project's two commands (README): `make demo` and `make test`. Everything they need is set up
+# here from python3, a C compiler, CMake and git: a virtual environment in .venv with the package
+# installed (not editable: the tests import the installed package, never the source tree).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DEMO_OUT ?= out/demo
+# Never let the current directory shadow the installed packages.
+export PYTHONSAFEPATH := 1
+
+SOURCES := pyproject.toml CMakeLists.txt $(shell find native flight hil ground -type f \
+	\( -name '*.py' -o -name '*.c' -o -name '*.h' -o -name '*.toml' \) 2>/dev/null)
+
+.PHONY: all install test test-c test-py demo clean
+
+all: install
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: $(PY) $(SOURCES)
+	$(PY) -m pip install --quiet --disable-pip-version-check '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+test-c:
+	cmake -S . -B build/ctest -DPAYLOAD_BUILD_TESTS=ON -DCMAKE_BUILD_TYPE=Debug
+	cmake --build build/ctest --parallel
+	ctest --test-dir build/ctest --output-on-failure
+
+test-py: install
+	$(PY) -m pytest
+
+test: test-c test-py
+
+demo: install
+	$(PY) -m hil run --out $(DEMO_OUT)
+
+clean:
+	rm -rf build out $(VENV)

@@ -1,0 +1,132 @@
+"""The payload's C core, bound through cffi (API mode, compiled at install time).
+
+Checksums, COBS framing and CCSDS primary headers. Every function takes any buffer-protocol object
+(bytes, bytearray, memoryview, a C-contiguous numpy array) and reads it in place, without a copy.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+try:
+    from native._native import ffi, lib
+except ModuleNotFoundError as exc:  # the source tree, not an installed package
+    raise ImportError(
+        "the native core is not built here: install the package (make install, or pip install .) "
+        "and run from outside the source tree"
+    ) from exc
+
+__all__ = [
+    "PrimaryHeader",
+    "cobs_decode",
+    "cobs_encode",
+    "crc16",
+    "crc32c",
+    "pack_primary_header",
+    "unpack_primary_header",
+]
+
+PRIMARY_HEADER_LEN = 6
+
+_COBS_ERRORS = {
+    lib.PN_ERR_COBS_ZERO: "a 0x00 byte inside the frame",
+    lib.PN_ERR_COBS_OVERRUN: "a code byte pointing past the end of the frame",
+}
+
+
+class PrimaryHeader(NamedTuple):
+    """The fields of a CCSDS Space Packet primary header."""
+
+    version: int
+    type: int
+    sec_hdr_flag: int
+    apid: int
+    seq_flags: int
+    seq_count: int
+    data_length: int
+
+    @property
+    def packet_length(self) -> int:
+        """Length of the whole packet in octets (header included)."""
+        return self.data_length + 7
+
+
+def _view(data: object):
+    return ffi.from_buffer("uint8_t[]", data)
+
+
+def crc16(data: object, value: int = 0xFFFF) -> int:
+    """CRC-16/CCITT-FALSE of ``data``; pass a previous result as ``value`` to continue it."""
+    buf = _view(data)
+    return lib.pn_crc16(value, buf, len(buf))
+
+
+def crc32c(data: object, value: int = 0) -> int:
+    """CRC-32C (Castagnoli) of ``data``; pass a previous result as ``value`` to continue it."""
+    buf = _view(data)
+    return lib.pn_crc32c(value, buf, len(buf))
+
+
+def cobs_encode(data: object) -> bytes:
+    """COBS-encode ``data`` into one frame without its 0x00 delimiter."""
+    buf = _view(data)
+    out = ffi.new("uint8_t[]", lib.pn_cobs_max_encoded_len(len(buf)))
+    n = lib.pn_cobs_encode(buf, len(buf), out)
+    return ffi.buffer(out, n)[:]
+
+
+def cobs_decode(frame: object) -> bytes:
+    """Decode one COBS frame given without its delimiter; ValueError if it is malformed."""
+    buf = _view(frame)
+    out = ffi.new("uint8_t[]", max(len(buf), 1))
+    out_len = ffi.new("size_t *")
+    status = lib.pn_cobs_decode(buf, len(buf), out, out_len)
+    if status != lib.PN_OK:
+        raise ValueError(f"malformed COBS frame: {_COBS_ERRORS[status]} at offset {out_len[0]}")
+    return ffi.buffer(out, out_len[0])[:]
+
+
+def pack_primary_header(
+    *,
+    type: int,
+    apid: int,
+    seq_count: int,
+    data_length: int,
+    sec_hdr_flag: int = 1,
+    seq_flags: int = 3,
+    version: int = 0,
+) -> bytes:
+    """Pack a primary header; ValueError when a field does not fit its width."""
+    if not 0 <= data_length <= 0xFFFF:
+        raise ValueError(f"packet data length {data_length + 1} outside 1..65536 octets")
+    hdr = ffi.new(
+        "pn_sp_header *",
+        {
+            "version": version,
+            "type": type,
+            "sec_hdr_flag": sec_hdr_flag,
+            "apid": apid,
+            "seq_flags": seq_flags,
+            "seq_count": seq_count,
+            "data_length": data_length,
+        },
+    )
+    out = ffi.new("uint8_t[6]")
+    if lib.pn_sp_pack(hdr, out) != lib.PN_OK:
+        raise ValueError(
+            f"primary header field out of range: version={version} type={type} "
+            f"sec_hdr_flag={sec_hdr_flag} apid={apid} seq_flags={seq_flags} seq_count={seq_count}"
+        )
+    return ffi.buffer(out, PRIMARY_HEADER_LEN)[:]
+
+
+def unpack_primary_header(data: object) -> PrimaryHeader:
+    """Unpack the primary header at the start of ``data``; ValueError if fewer than 6 octets."""
+    buf = _view(data)
+    hdr = ffi.new("pn_sp_header *")
+    if lib.pn_sp_unpack(buf, len(buf), hdr) != lib.PN_OK:
+        raise ValueError(f"a primary header needs 6 octets, got {len(buf)}")
+    return PrimaryHeader(
+        hdr.version, hdr.type, hdr.sec_hdr_flag, hdr.apid, hdr.seq_flags, hdr.seq_count,
+        hdr.data_length,
+    )

@@ -1,0 +1,74 @@
+/*
+ * payload_native.h - the C core of the payload controller.
+ *
+ * Checksums, COBS framing and CCSDS Space Packet primary headers: the paths that every byte
+ * crossing the serial link goes through. No function here allocates memory; every function
+ * takes its buffers from the caller and returns a status or a length.
+ *
+ * The block between the cffi markers is read verbatim by native/ffi_build.py as the cffi cdef,
+ * so it must stay plain declarations (no preprocessor lines, no inline code).
+ */
+#ifndef PAYLOAD_NATIVE_H
+#define PAYLOAD_NATIVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* cffi:begin */
+typedef enum pn_status {
+    PN_OK = 0,
+    PN_ERR_SHORT = -1,        /* buffer too short for what was asked */
+    PN_ERR_RANGE = -2,        /* a field value does not fit its bit width */
+    PN_ERR_COBS_ZERO = -3,    /* a COBS frame holds a 0x00 byte (delimiter inside a frame) */
+    PN_ERR_COBS_OVERRUN = -4  /* a COBS code byte points past the end of the frame */
+} pn_status;
+
+/* CCSDS Space Packet primary header (CCSDS 133.0-B-2, 6 octets, big-endian). */
+typedef struct pn_sp_header {
+    uint8_t version;          /* 3 bits, always 0 for version-1 packets */
+    uint8_t type;             /* 1 bit: 0 telemetry, 1 telecommand */
+    uint8_t sec_hdr_flag;     /* 1 bit */
+    uint16_t apid;            /* 11 bits */
+    uint8_t seq_flags;        /* 2 bits: 3 = unsegmented */
+    uint16_t seq_count;       /* 14 bits */
+    uint16_t data_length;     /* packet data field length minus one */
+} pn_sp_header;
+
+/* CRC-16/CCITT-FALSE: poly 0x1021, not reflected, no final xor. Start with crc = 0xFFFF;
+ * pass a previous result to continue over more data. */
+uint16_t pn_crc16(uint16_t crc, const uint8_t *data, size_t len);
+
+/* CRC-32C (Castagnoli, reflected poly 0x82F63B78, init and final xor 0xFFFFFFFF).
+ * Start with crc = 0; pass a previous result to continue over more data. */
+uint32_t pn_crc32c(uint32_t crc, const uint8_t *data, size_t len);
+
+/* Largest COBS encoding of len bytes (without the 0x00 delimiter). */
+size_t pn_cobs_max_encoded_len(size_t len);
+
+/* COBS-encode src into dst (capacity pn_cobs_max_encoded_len(len)); returns the encoded length.
+ * The output contains no 0x00 byte and no delimiter. */
+size_t pn_cobs_encode(const uint8_t *src, size_t len, uint8_t *dst);
+
+/* Decode one COBS frame (without its delimiter) into dst (capacity len bytes suffices).
+ * On PN_OK *out_len holds the decoded length; on error *out_len holds the offset of the
+ * offending byte in src. */
+int pn_cobs_decode(const uint8_t *src, size_t len, uint8_t *dst, size_t *out_len);
+
+/* Pack a primary header into out[0..5]; PN_ERR_RANGE when a field exceeds its width. */
+int pn_sp_pack(const pn_sp_header *hdr, uint8_t *out);
+
+/* Unpack the primary header at buf[0..5]; PN_ERR_SHORT when len < 6. */
+int pn_sp_unpack(const uint8_t *buf, size_t len, pn_sp_header *hdr);
+/* cffi:end */
+
+#define PN_SP_HEADER_LEN 6u
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

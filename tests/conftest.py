@@ -1,0 +1,12 @@
+"""Shared test settings: hypothesis profiles and the paths of the repository."""
+
+import os
+import pathlib
+
+from hypothesis import settings
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+
+settings.register_profile("ci", max_examples=300, deadline=None)
+settings.register_profile("dev", max_examples=100, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
