@@ -1,0 +1,249 @@
+"""The single dictionary of the payload: APIDs, telecommands, telemetry, events and failure codes.
+
+Flight, the HIL bench and the ground system all load this module; nothing is defined twice.
+docs/icd.md renders it (``python -m flight icd``), and a test keeps the two the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+from flight.protocol.fields import Field
+
+DICTIONARY_VERSION = 1
+
+# --- Application process identifiers --------------------------------------------------------------
+APID_PAYLOAD = 0x065  # the payload controller: telecommands to it, all of its telemetry
+APIDS = {APID_PAYLOAD: "PAYLOAD"}
+
+# --- Telecommand sources (PUS-C source ID) ---------------------------------------------------------
+SOURCE_BUS = 0x0001  # the spacecraft bus (on-board computer)
+SOURCE_GROUND = 0x0100  # the ground station
+SOURCES = {SOURCE_BUS: "BUS", SOURCE_GROUND: "GROUND"}
+
+# --- PUS-C acknowledgement flags of a telecommand ----------------------------------------------------
+ACK_ACCEPTANCE = 0b0001
+ACK_START = 0b0010
+ACK_PROGRESS = 0b0100
+ACK_COMPLETION = 0b1000
+ACK_GROUND_DEFAULT = ACK_ACCEPTANCE | ACK_COMPLETION
+
+
+class FailureCode(IntEnum):
+    """PUS 1 failure codes: the reason in every acceptance or completion failure report."""
+
+    ILLEGAL_APID = 1
+    BAD_CHECKSUM = 2
+    BAD_LENGTH = 3
+    BAD_HEADER = 4
+    NOT_A_TELECOMMAND = 5
+    ILLEGAL_SERVICE = 6
+    ILLEGAL_SUBTYPE = 7
+    BAD_ARGUMENTS = 8
+    WRONG_SOURCE = 9
+    MANIFEST_INVALID = 20
+    JOB_DUPLICATE = 21
+    QUEUE_FULL = 22
+    EXECUTABLE_NOT_FOUND = 23
+
+
+FAILURE_DESCRIPTIONS = {
+    FailureCode.ILLEGAL_APID: "the packet's APID is not one of the payload's",
+    FailureCode.BAD_CHECKSUM: "the packet error control (CRC-16) does not match",
+    FailureCode.BAD_LENGTH: "the packet length field disagrees with the frame's length",
+    FailureCode.BAD_HEADER: "not a version-1 space packet with a PUS-C secondary header",
+    FailureCode.NOT_A_TELECOMMAND: "a telemetry packet arrived where telecommands go",
+    FailureCode.ILLEGAL_SERVICE: "no such service",
+    FailureCode.ILLEGAL_SUBTYPE: "no such subtype in the service",
+    FailureCode.BAD_ARGUMENTS: "the application data do not decode to the command's arguments",
+    FailureCode.WRONG_SOURCE: "the command may not be sent by this source",
+    FailureCode.MANIFEST_INVALID: "the job manifest does not validate (the reason names the field)",
+    FailureCode.JOB_DUPLICATE: "a job with this id is already known",
+    FailureCode.QUEUE_FULL: "the job queue is full",
+    FailureCode.EXECUTABLE_NOT_FOUND: "the job's executable is not in the job area",
+}
+
+
+@dataclass(frozen=True)
+class Command:
+    """A telecommand: its PUS service and subtype, arguments and who may send it."""
+
+    name: str
+    service: int
+    subtype: int
+    description: str
+    args: tuple[Field, ...] = ()
+    source: int = SOURCE_GROUND
+    hazardous: bool = False
+
+
+@dataclass(frozen=True)
+class TelemetryPacket:
+    """A kind of telemetry packet, by PUS service and subtype, with its source data fields."""
+
+    name: str
+    service: int
+    subtype: int
+    description: str
+    fields: tuple[Field, ...] = ()
+
+
+class Severity(IntEnum):
+    """Event severity; the PUS 5 subtype of the event report."""
+
+    INFO = 1
+    LOW = 2
+    MEDIUM = 3
+    HIGH = 4
+
+
+@dataclass(frozen=True)
+class Event:
+    """An event report (PUS 5): an id, a severity and its data fields."""
+
+    name: str
+    event_id: int
+    severity: Severity
+    description: str
+    args: tuple[Field, ...] = ()
+
+
+class JobState(IntEnum):
+    """The states of a job; FINAL_STATES are never left."""
+
+    NONE = 0
+    QUEUED = 1
+    RUNNING = 2
+    COMPLETED = 3
+    FAILED = 4
+    TIMED_OUT = 5
+
+
+FINAL_STATES = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.TIMED_OUT})
+JOB_STATE_NAMES = {s.value: s.name for s in JobState}
+
+_JOB_ID = Field("job_id", "str", description="the job's id from its manifest")
+
+# --- Telecommands ------------------------------------------------------------------------------------
+COMMANDS: tuple[Command, ...] = (
+    Command("PING", 17, 1, "Are-you-alive test; answered by PING_REPORT."),
+    Command("NOOP", 128, 1, "Does nothing but report acceptance and completion."),
+    Command("RESET_COUNTERS", 128, 2, "Sets the command and error counters of housekeeping to zero."),
+    Command(
+        "SUBMIT_JOB", 140, 1, "Queues a job described by a msgpack manifest (see Job manifest).",
+        args=(Field("manifest", "msgpack", description="the job manifest, a msgpack map"),),
+    ),
+    Command("REPORT_JOBS", 140, 2, "Asks for a JOB_LIST report of every job the controller knows."),
+    Command(
+        "BUS_TICK", 200, 1,
+        "One bus second: the bus time and the payload's power allowance. "
+        "The payload answers each with one housekeeping report.",
+        args=(
+            Field("time", "cuc", "s", "bus time, seconds since 1970-01-01 UTC"),
+            Field("power_allowance_w", "f32", "W", "power the payload may draw", 0.0, 5000.0),
+        ),
+        source=SOURCE_BUS,
+    ),
+)
+
+# --- Telemetry ---------------------------------------------------------------------------------------
+_REQUEST_ID = (
+    Field("request_packet_id", "u16", description="the telecommand's primary header octets 0-1"),
+    Field("request_seq_ctrl", "u16", description="the telecommand's primary header octets 2-3"),
+)
+_FAILURE = (
+    Field("code", "u16", description="failure code (see Failure codes)",
+          enum={c.value: c.name for c in FailureCode}),
+    Field("reason", "str", description="the reason in words"),
+)
+
+HK_SID = 1
+HK_FIELDS: tuple[Field, ...] = (
+    Field("sid", "u16", description="housekeeping structure id, 1"),
+    Field("uptime_s", "u32", "s", "bus seconds since the first tick"),
+    Field("ticks", "u32", description="bus ticks received"),
+    Field("power_allowance_w", "f32", "W", "the allowance of the last tick"),
+    Field("tc_accepted", "u32", description="telecommands accepted"),
+    Field("tc_rejected", "u32", description="telecommands that failed acceptance"),
+    Field("tc_failed", "u32", description="telecommands that failed execution"),
+    Field("frames_rx", "u32", description="COBS frames received"),
+    Field("frames_bad", "u32", description="frames that did not decode or were oversized"),
+    Field("packets_bad_crc", "u32", description="packets with a bad packet error control"),
+    Field("packets_bad_header", "u32", description="packets with a bad length or header"),
+    Field("packets_unknown_apid", "u32", description="packets for an APID not ours"),
+    Field("manifests_rejected", "u32", description="job manifests that did not validate"),
+    Field("tm_sent", "u32", description="telemetry packets written to the bus"),
+    Field("tm_dropped", "u32", description="telemetry packets dropped (bus not reading)"),
+    Field("jobs_queued", "u16", description="jobs waiting to run"),
+    Field("jobs_completed", "u32", description="jobs completed since start"),
+    Field("jobs_failed", "u32", description="jobs failed or timed out since start"),
+    Field("job_state", "u8", description="state of the current (or last) job",
+          enum=JOB_STATE_NAMES),
+    Field("job_elapsed_s", "u32", "s", "bus seconds the current (or last) job has run"),
+)
+
+TELEMETRY: tuple[TelemetryPacket, ...] = (
+    TelemetryPacket("ACCEPTANCE_SUCCESS", 1, 1, "The telecommand was accepted.", _REQUEST_ID),
+    TelemetryPacket("ACCEPTANCE_FAILURE", 1, 2, "The telecommand was rejected.",
+                    _REQUEST_ID + _FAILURE),
+    TelemetryPacket("START_SUCCESS", 1, 3, "Execution started.", _REQUEST_ID),
+    TelemetryPacket("START_FAILURE", 1, 4, "Execution could not start.", _REQUEST_ID + _FAILURE),
+    TelemetryPacket("COMPLETION_SUCCESS", 1, 7, "Execution completed.", _REQUEST_ID),
+    TelemetryPacket("COMPLETION_FAILURE", 1, 8, "Execution failed.", _REQUEST_ID + _FAILURE),
+    TelemetryPacket("HOUSEKEEPING", 3, 25, "Housekeeping parameter report, one per bus tick.",
+                    HK_FIELDS),
+    TelemetryPacket("EVENT_INFO", 5, 1, "Informative event report.", ()),
+    TelemetryPacket("EVENT_LOW", 5, 2, "Low-severity anomaly report.", ()),
+    TelemetryPacket("EVENT_MEDIUM", 5, 3, "Medium-severity anomaly report.", ()),
+    TelemetryPacket("EVENT_HIGH", 5, 4, "High-severity anomaly report.", ()),
+    TelemetryPacket("PING_REPORT", 17, 2, "Answer to PING.", ()),
+    TelemetryPacket(
+        "JOB_LIST", 140, 3, "Answer to REPORT_JOBS.",
+        (Field("jobs", "msgpack", description="a list of maps: id, state, exit_code, "
+               "queued_at, started_at, ended_at (bus time), reason"),),
+    ),
+)
+
+# --- Events (PUS 5: event id u16, then the event's fields) ---------------------------------------
+EVENTS: tuple[Event, ...] = (
+    Event("CONTROLLER_STARTED", 1, Severity.INFO, "The controller started.",
+          (Field("version", "str", description="flight software version"),)),
+    Event("TIME_SYNCHRONISED", 2, Severity.INFO, "The first bus tick set the on-board time.",
+          (Field("time", "cuc", "s", "bus time"),)),
+    Event("JOB_QUEUED", 10, Severity.INFO, "A job was accepted into the queue.", (_JOB_ID,)),
+    Event("JOB_STARTED", 11, Severity.INFO, "A job's process started.",
+          (_JOB_ID, Field("pid", "u32", description="process id"))),
+    Event("JOB_COMPLETED", 12, Severity.INFO, "A job's process exited with status 0.",
+          (_JOB_ID, Field("runtime_s", "f32", "s", "bus seconds it ran"))),
+    Event("JOB_FAILED", 13, Severity.MEDIUM, "A job's process exited with a non-zero status "
+          "or was killed by a signal (negative exit code).",
+          (_JOB_ID, Field("exit_code", "i32", description="exit status, or -signal"),
+           Field("runtime_s", "f32", "s", "bus seconds it ran"))),
+    Event("JOB_TIMED_OUT", 14, Severity.MEDIUM, "A job ran past its time limit and was stopped.",
+          (_JOB_ID, Field("runtime_s", "f32", "s", "bus seconds it ran"))),
+)
+EVENT_HEADER = (Field("event_id", "u16", description="the event's id"),)
+
+# --- Lookups --------------------------------------------------------------------------------------------
+COMMANDS_BY_NAME = {c.name: c for c in COMMANDS}
+COMMANDS_BY_TYPE = {(c.service, c.subtype): c for c in COMMANDS}
+TELEMETRY_BY_NAME = {t.name: t for t in TELEMETRY}
+TELEMETRY_BY_TYPE = {(t.service, t.subtype): t for t in TELEMETRY}
+EVENTS_BY_NAME = {e.name: e for e in EVENTS}
+EVENTS_BY_ID = {e.event_id: e for e in EVENTS}
+SERVICES = frozenset(c.service for c in COMMANDS)
+
+
+def _check_unique() -> None:
+    for what, items, key in (
+        ("command", COMMANDS, lambda c: (c.service, c.subtype)),
+        ("telemetry", TELEMETRY, lambda t: (t.service, t.subtype)),
+        ("event", EVENTS, lambda e: e.event_id),
+    ):
+        keys = [key(i) for i in items]
+        if len(keys) != len(set(keys)):
+            raise RuntimeError(f"dictionary: duplicate {what} identifiers")
+
+
+_check_unique()

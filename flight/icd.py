@@ -1,0 +1,59 @@
+"""Renders the dictionary as the generated part of docs/icd.md (``python -m flight icd``)."""
+
+from __future__ import annotations
+
+from flight import dictionary as d
+from flight.protocol.fields import TYPE_DESCRIPTIONS, Field
+
+BEGIN = "<!-- BEGIN GENERATED: python -m flight icd -->"
+END = "<!-- END GENERATED -->"
+
+
+def _fields_table(fields: tuple[Field, ...]) -> list[str]:
+    if not fields:
+        return ["(no fields)", ""]
+    rows = ["| field | type | unit | range | description |", "| --- | --- | --- | --- | --- |"]
+    for f in fields:
+        if f.enum:
+            span = ", ".join(f"{k}={v}" for k, v in sorted(f.enum.items()))
+        elif f.minimum is not None or f.maximum is not None:
+            span = f"{f.minimum}..{f.maximum}"
+        else:
+            span = ""
+        rows.append(f"| {f.name} | {f.type} | {f.unit} | {span} | {f.description} |")
+    return rows + [""]
+
+
+def render() -> str:
+    """The dictionary as markdown, between the BEGIN and END markers."""
+    out = [BEGIN, "", f"Dictionary version {d.DICTIONARY_VERSION}.", "", "### Field types", "",
+           "| type | encoding |", "| --- | --- |"]
+    out += [f"| {name} | {desc} |" for name, desc in TYPE_DESCRIPTIONS.items()] + [""]
+    out += ["### APIDs and sources", "", "| APID | name |", "| --- | --- |"]
+    out += [f"| {apid:#05x} | {name} |" for apid, name in d.APIDS.items()] + [""]
+    out += ["| source id | sender |", "| --- | --- |"]
+    out += [f"| {sid:#06x} | {name} |" for sid, name in d.SOURCES.items()] + [""]
+    out += ["### Telecommands", ""]
+    for c in d.COMMANDS:
+        flags = ["hazardous"] if c.hazardous else []
+        out += [f"#### TC[{c.service},{c.subtype}] {c.name}", "",
+                f"{c.description} Sent by {d.SOURCES[c.source]}. {' '.join(flags)}".rstrip(), ""]
+        out += _fields_table(c.args)
+    out += ["### Telemetry", ""]
+    for t in d.TELEMETRY:
+        out += [f"#### TM[{t.service},{t.subtype}] {t.name}", "", t.description, ""]
+        if t.service == 5:
+            out += ["Source data: event_id (u16), then the event's fields (see Events).", ""]
+        else:
+            out += _fields_table(t.fields)
+    out += ["### Events", "", "Each is a TM[5,severity] report: event_id (u16), then its fields.",
+            ""]
+    for e in d.EVENTS:
+        out += [f"#### {e.event_id} {e.name} ({e.severity.name}, TM[5,{int(e.severity)}])", "",
+                e.description, ""]
+        out += _fields_table(e.args)
+    out += ["### Failure codes", "", "| code | name | meaning |", "| --- | --- | --- |"]
+    out += [f"| {int(c)} | {c.name} | {d.FAILURE_DESCRIPTIONS[c]} |" for c in d.FailureCode]
+    out += ["", "### Job states", "", "| value | state |", "| --- | --- |"]
+    out += [f"| {int(s)} | {s.name} |" for s in d.JobState]
+    return "\n".join(out + ["", END])

@@ -1,0 +1,181 @@
+"""Typed fields: how command arguments, event data, reports and housekeeping are laid out.
+
+Every structure on the wire is a sequence of fields, big-endian, in the order the dictionary
+lists them. One codec serves flight, bench and ground, so nothing is encoded twice.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+
+from flight.protocol.timecode import CUC_LEN, decode_cuc, encode_cuc
+
+# type name -> (struct format, description in the ICD)
+_FIXED = {
+    "u8": (">B", "unsigned integer, 1 octet"),
+    "u16": (">H", "unsigned integer, 2 octets"),
+    "u32": (">I", "unsigned integer, 4 octets"),
+    "u64": (">Q", "unsigned integer, 8 octets"),
+    "i32": (">i", "signed integer, 4 octets, two's complement"),
+    "f32": (">f", "IEEE 754 binary32"),
+    "f64": (">d", "IEEE 754 binary64"),
+}
+_VARIABLE = {
+    "cuc": "CUC time code, 4+2 octets (see Time)",
+    "str": "UTF-8 text: u8 length, then that many octets",
+    "bytes": "octets: u16 length, then that many octets",
+    "msgpack": "a msgpack document filling the rest of the structure (last field only)",
+}
+TYPE_DESCRIPTIONS = {name: desc for name, (_, desc) in _FIXED.items()} | _VARIABLE
+
+
+class FieldError(ValueError):
+    """A structure does not decode, or a value does not fit its field."""
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of a structure: a name, a wire type, a unit and, for enums, the value names."""
+
+    name: str
+    type: str
+    unit: str = ""
+    description: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    enum: dict[int, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.type not in TYPE_DESCRIPTIONS:
+            raise ValueError(f"field {self.name}: unknown type {self.type!r}")
+
+    def check(self, value: Any) -> Any:
+        """Return value converted to the field's Python type, or raise FieldError naming it."""
+        try:
+            value = self._convert(value)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise FieldError(f"{self.name}: {exc}") from None
+        if self.minimum is not None and value < self.minimum:
+            raise FieldError(f"{self.name}: {value} below the minimum {self.minimum}")
+        if self.maximum is not None and value > self.maximum:
+            raise FieldError(f"{self.name}: {value} above the maximum {self.maximum}")
+        return value
+
+    def _convert(self, value: Any) -> Any:
+        if self.enum and isinstance(value, str):
+            by_name = {v: k for k, v in self.enum.items()}
+            if value not in by_name:
+                raise ValueError(f"{value!r} is not one of {sorted(by_name)}")
+            value = by_name[value]
+        if self.type in ("u8", "u16", "u32", "u64", "i32"):
+            if isinstance(value, bool) or not isinstance(value, int):
+                if isinstance(value, float) and value.is_integer():
+                    value = int(value)
+                else:
+                    raise ValueError(f"{value!r} is not an integer")
+            struct.pack(_FIXED[self.type][0], value)
+            if self.enum and value not in self.enum:
+                raise ValueError(f"{value} is not one of {sorted(self.enum)}")
+            return value
+        if self.type in ("f32", "f64", "cuc"):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"{value!r} is not a number")
+            if not math.isfinite(value):
+                raise ValueError(f"{value!r} is not finite")
+            return float(value)
+        if self.type == "str":
+            if not isinstance(value, str):
+                raise ValueError(f"{value!r} is not text")
+            if len(value.encode()) > 255:
+                raise ValueError("longer than 255 octets")
+            return value
+        if self.type == "bytes":
+            if not isinstance(value, (bytes, bytearray)):
+                raise ValueError(f"{type(value).__name__} is not bytes")
+            if len(value) > 0xFFFF:
+                raise ValueError("longer than 65535 octets")
+            return bytes(value)
+        return value  # msgpack: any msgpack-able document
+
+    def pack(self, value: Any) -> bytes:
+        """Encode an already checked value."""
+        if self.type in _FIXED:
+            return struct.pack(_FIXED[self.type][0], value)
+        if self.type == "cuc":
+            return encode_cuc(value)
+        if self.type == "str":
+            raw = value.encode()
+            return bytes([len(raw)]) + raw
+        if self.type == "bytes":
+            return struct.pack(">H", len(value)) + value
+        return msgpack.packb(value, use_bin_type=True)
+
+    def unpack(self, data: bytes, offset: int) -> tuple[Any, int]:
+        """Decode the field at data[offset:]; return the value and the next offset."""
+        if self.type in _FIXED:
+            fmt = _FIXED[self.type][0]
+            size = struct.calcsize(fmt)
+            self._need(data, offset, size)
+            return struct.unpack_from(fmt, data, offset)[0], offset + size
+        if self.type == "cuc":
+            self._need(data, offset, CUC_LEN)
+            return decode_cuc(data[offset : offset + CUC_LEN]), offset + CUC_LEN
+        if self.type == "str":
+            self._need(data, offset, 1)
+            n = data[offset]
+            self._need(data, offset + 1, n)
+            try:
+                return data[offset + 1 : offset + 1 + n].decode(), offset + 1 + n
+            except UnicodeDecodeError:
+                raise FieldError(f"{self.name}: not valid UTF-8") from None
+        if self.type == "bytes":
+            self._need(data, offset, 2)
+            (n,) = struct.unpack_from(">H", data, offset)
+            self._need(data, offset + 2, n)
+            return bytes(data[offset + 2 : offset + 2 + n]), offset + 2 + n
+        try:
+            return msgpack.unpackb(data[offset:], raw=False, strict_map_key=False), len(data)
+        except Exception as exc:  # msgpack raises several unrelated types on bad input
+            raise FieldError(f"{self.name}: not a msgpack document ({exc})") from None
+
+    def _need(self, data: bytes, offset: int, size: int) -> None:
+        if offset + size > len(data):
+            raise FieldError(f"{self.name}: needs {size} octets at offset {offset}, "
+                             f"structure has {len(data)}")
+
+    def label(self, value: Any) -> Any:
+        """The enum name of a value where the field has names, else the value."""
+        return self.enum.get(value, value) if self.enum else value
+
+
+def pack_fields(fields: tuple[Field, ...], values: dict[str, Any]) -> bytes:
+    """Check and encode values (a mapping by field name) in field order.
+
+    Raises FieldError for a missing, unknown or out-of-range value.
+    """
+    unknown = set(values) - {f.name for f in fields}
+    if unknown:
+        raise FieldError(f"unknown argument(s): {', '.join(sorted(unknown))}")
+    out = bytearray()
+    for f in fields:
+        if f.name not in values:
+            raise FieldError(f"missing argument: {f.name}")
+        out += f.pack(f.check(values[f.name]))
+    return bytes(out)
+
+
+def unpack_fields(fields: tuple[Field, ...], data: bytes) -> dict[str, Any]:
+    """Decode a structure; FieldError if it is short, long or holds a bad value."""
+    values: dict[str, Any] = {}
+    offset = 0
+    for f in fields:
+        value, offset = f.unpack(data, offset)
+        values[f.name] = f.check(value)
+    if offset != len(data):
+        raise FieldError(f"{len(data) - offset} octets left over after the last field")
+    return values

@@ -1,0 +1,82 @@
+"""Dictionary-driven meaning of packets: commands by name, telemetry and events decoded to fields.
+
+The flight controller decodes telecommands and encodes telemetry here; the bench and the ground
+station do the reverse with the same functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flight import dictionary as d
+from flight.protocol.fields import FieldError, pack_fields, unpack_fields
+from flight.protocol.packets import PacketError, Telecommand, Telemetry
+
+
+@dataclass(frozen=True)
+class DecodedTelemetry:
+    """A telemetry packet with its meaning: the dictionary name and its fields.
+
+    For events, ``name`` is the event's name and ``event`` its definition.
+    """
+
+    name: str
+    values: dict[str, Any]
+    packet: Telemetry
+    event: d.Event | None = None
+
+
+def encode_command(name: str, args: dict[str, Any] | None = None) -> tuple[d.Command, bytes]:
+    """The command named and its application data; FieldError/KeyError say what is wrong."""
+    try:
+        command = d.COMMANDS_BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"unknown command {name!r}") from None
+    return command, pack_fields(command.args, args or {})
+
+
+def decode_command(tc: Telecommand) -> tuple[d.Command, dict[str, Any]]:
+    """The dictionary command of a telecommand and its arguments; PacketError if not acceptable."""
+    command = d.COMMANDS_BY_TYPE.get((tc.service, tc.subtype))
+    if command is None:
+        if tc.service not in d.SERVICES:
+            raise PacketError(d.FailureCode.ILLEGAL_SERVICE, f"service {tc.service}", tc.request_id)
+        raise PacketError(d.FailureCode.ILLEGAL_SUBTYPE,
+                          f"subtype {tc.subtype} of service {tc.service}", tc.request_id)
+    if tc.source_id != command.source:
+        raise PacketError(d.FailureCode.WRONG_SOURCE,
+                          f"{command.name} from source {tc.source_id:#06x}", tc.request_id)
+    try:
+        return command, unpack_fields(command.args, tc.app_data)
+    except FieldError as exc:
+        raise PacketError(d.FailureCode.BAD_ARGUMENTS, f"{command.name}: {exc}",
+                          tc.request_id) from None
+
+
+def encode_telemetry(name: str, values: dict[str, Any]) -> tuple[d.TelemetryPacket, bytes]:
+    """A telemetry packet kind and its source data."""
+    kind = d.TELEMETRY_BY_NAME[name]
+    return kind, pack_fields(kind.fields, values)
+
+
+def encode_event(name: str, values: dict[str, Any]) -> tuple[d.TelemetryPacket, bytes]:
+    """The PUS 5 packet kind (by severity) and source data of an event."""
+    event = d.EVENTS_BY_NAME[name]
+    kind = d.TELEMETRY_BY_TYPE[(5, int(event.severity))]
+    return kind, pack_fields(d.EVENT_HEADER, {"event_id": event.event_id}) + pack_fields(
+        event.args, values)
+
+
+def decode_telemetry(tm: Telemetry) -> DecodedTelemetry:
+    """Decode a telemetry packet's source data with the dictionary; FieldError if it does not fit."""
+    kind = d.TELEMETRY_BY_TYPE.get((tm.service, tm.subtype))
+    if kind is None:
+        raise FieldError(f"no telemetry TM[{tm.service},{tm.subtype}] in the dictionary")
+    if tm.service != 5:
+        return DecodedTelemetry(kind.name, unpack_fields(kind.fields, tm.source_data), tm)
+    header = unpack_fields(d.EVENT_HEADER, tm.source_data[:2])
+    event = d.EVENTS_BY_ID.get(header["event_id"])
+    if event is None:
+        raise FieldError(f"unknown event id {header['event_id']}")
+    return DecodedTelemetry(event.name, unpack_fields(event.args, tm.source_data[2:]), tm, event)

@@ -1,0 +1,185 @@
+"""Command line of the ground segment: ``python -m ground station|ping|tlm|submit|jobs``.
+
+User mistakes and lost connections end with a one-line message and a non-zero status, never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from flight.dictionary import JOB_STATE_NAMES
+from ground.client import CommandRefused, StationClient, StationUnreachable
+from ground.manifests import ManifestFileError, load_manifest
+
+DEFAULT_STATION = "127.0.0.1:5560"
+
+
+class UserError(Exception):
+    """Something the operator can fix; printed as one line."""
+
+
+def utc(seconds: float) -> str:
+    """Bus or ground time as ISO 8601 UTC."""
+    return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="seconds")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m ground", description=__doc__)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    st = sub.add_parser("station", help="run the ground station")
+    st.add_argument("--listen", default=DEFAULT_STATION, help="HOST:PORT for clients")
+    st.add_argument("--link", required=True, help="HOST:PORT of the space link (the bus radio)")
+    st.add_argument("--port-file", type=Path, help="write the bound client port here")
+
+    def client(name: str, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help)
+        p.add_argument("--station", default=DEFAULT_STATION, help="HOST:PORT of the station")
+        p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for answers")
+        p.add_argument("--json", action="store_true", help="print JSON for machines")
+        return p
+
+    client("ping", "ping the payload (PUS 17)")
+    tlm = client("tlm", "print live housekeeping")
+    tlm.add_argument("--count", type=int, default=0, help="stop after N reports (0: never)")
+    submit = client("submit", "submit a job manifest (.json, .toml or .msgpack)")
+    submit.add_argument("manifest", type=Path)
+    client("jobs", "list the payload's jobs")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = _parser().parse_args(argv)
+    if args.cmd == "station":
+        return _station(args)
+    try:
+        return asyncio.run(_client_command(args))
+    except (UserError, StationUnreachable, CommandRefused) as exc:
+        print(f"ground {args.cmd}: {exc}", file=sys.stderr)
+        return 2
+    except asyncio.TimeoutError:
+        print(f"ground {args.cmd}: no answer within {args.timeout} s", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _station(args: argparse.Namespace) -> int:
+    from ground.station import Station
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s ground %(levelname)s %(message)s")
+    link_host, _, link_port = args.link.rpartition(":")
+    host, _, port = args.listen.rpartition(":")
+    try:
+        station = Station(link_host or "127.0.0.1", int(link_port))
+        asyncio.run(_serve_until_signal(station.serve(host or "127.0.0.1", int(port),
+                                                      args.port_file)))
+    except ValueError:
+        print("ground station: --listen and --link take HOST:PORT", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"ground station: cannot listen on {args.listen}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+async def _serve_until_signal(serving: Any) -> None:
+    task = asyncio.ensure_future(serving)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _client_command(args: argparse.Namespace) -> int:
+    client = await StationClient.connect(args.station)
+    try:
+        return await _COMMANDS[args.cmd](client, args)
+    finally:
+        await client.close()
+
+
+def _emit(args: argparse.Namespace, human: str, machine: Any) -> None:
+    print(json.dumps(machine, sort_keys=True) if args.json else human, flush=True)
+
+
+async def _ping(client: StationClient, args: argparse.Namespace) -> int:
+    queue = client.subscribe()
+    start = time.monotonic()
+    result = await client.command("PING", timeout=args.timeout)
+    if not result.ok:
+        _emit(args, result.describe(), {"ok": False, "stages": result.stages})
+        return 1
+    await client.await_telemetry(lambda tm: tm.name == "PING_REPORT", args.timeout, queue)
+    ms = (time.monotonic() - start) * 1000
+    _emit(args, f"PING answered in {ms:.0f} ms ({', '.join(result.stages)})",
+          {"ok": True, "round_trip_ms": round(ms, 1), "stages": result.stages})
+    return 0
+
+
+async def _tlm(client: StationClient, args: argparse.Namespace) -> int:
+    queue = client.subscribe()
+    seen = 0
+    while not args.count or seen < args.count:
+        tm = await client.await_telemetry(lambda t: t.name == "HOUSEKEEPING", None, queue)
+        seen += 1
+        values = tm.values
+        human = (f"{utc(tm.packet.time)} up {values['uptime_s']} s  "
+                 f"allowance {values['power_allowance_w']:.1f} W  "
+                 f"job {JOB_STATE_NAMES.get(values['job_state'], values['job_state'])} {values['job_elapsed_s']} s  "
+                 f"queued {values['jobs_queued']} done {values['jobs_completed']} "
+                 f"failed {values['jobs_failed']}  tc ok/rej/fail {values['tc_accepted']}/"
+                 f"{values['tc_rejected']}/{values['tc_failed']}  frames bad {values['frames_bad']}")
+        _emit(args, human, {"time": utc(tm.packet.time), **values})
+    return 0
+
+
+async def _submit(client: StationClient, args: argparse.Namespace) -> int:
+    try:
+        manifest = load_manifest(args.manifest)
+    except ManifestFileError as exc:
+        raise UserError(str(exc)) from None
+    result = await client.command("SUBMIT_JOB", {"manifest": manifest}, timeout=args.timeout)
+    job = manifest.get("id")
+    human = f"job {job} accepted" if result.ok else result.describe()
+    _emit(args, human, {"ok": result.ok, "job": job, "stages": result.stages,
+                        "failure": result.failure.values if result.failure else None})
+    return 0 if result.ok else 1
+
+
+async def _jobs(client: StationClient, args: argparse.Namespace) -> int:
+    queue = client.subscribe()
+    result = await client.command("REPORT_JOBS", timeout=args.timeout)
+    if not result.ok:
+        _emit(args, result.describe(), {"ok": False, "stages": result.stages})
+        return 1
+    report = await client.await_telemetry(lambda tm: tm.name == "JOB_LIST", args.timeout, queue)
+    jobs = report.values["jobs"]
+    lines = [f"{'job':24} {'state':10} {'exit':>5}  started (UTC)        ended (UTC)"]
+    for j in jobs:
+        lines.append(f"{j['id']:24} {j['state']:10} {'' if j['exit_code'] is None else j['exit_code']:>5}"
+                     f"  {utc(j['started_at']) if j['started_at'] else '-':20} "
+                     f"{utc(j['ended_at']) if j['ended_at'] else '-'}")
+    _emit(args, "\n".join(lines) if jobs else "no jobs", jobs)
+    return 0
+
+
+_COMMANDS = {"ping": _ping, "tlm": _tlm, "submit": _submit, "jobs": _jobs}
+
+if __name__ == "__main__":
+    sys.exit(main())

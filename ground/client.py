@@ -1,0 +1,185 @@
+"""The ground station's client API: send commands by name, await their verification and telemetry.
+
+Used by the command line, by the HIL bench's scenarios and (later) by the console, so that every
+operator tool commands the payload the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from flight.dictionary import FailureCode
+from flight.protocol.fields import FieldError
+from flight.protocol.messages import DecodedTelemetry, decode_telemetry
+from flight.protocol.packets import PacketError, parse_packet
+from ground.messages import encode_message, read_messages
+
+VERIFICATION_SERVICE = 1
+_FINAL_REPORTS = {"ACCEPTANCE_FAILURE", "START_FAILURE", "COMPLETION_SUCCESS",
+                  "COMPLETION_FAILURE"}
+
+
+class CommandRefused(Exception):
+    """The station would not send the command (unknown name, bad argument, link down)."""
+
+
+class StationUnreachable(Exception):
+    """No connection to the station, or it went away."""
+
+
+@dataclass
+class CommandResult:
+    """What became of a sent command: its PUS 1 verification reports."""
+
+    name: str
+    request_id: bytes
+    reports: list[DecodedTelemetry] = field(default_factory=list)
+
+    @property
+    def stages(self) -> list[str]:
+        """Names of the verification reports received, in order."""
+        return [r.name for r in self.reports]
+
+    @property
+    def ok(self) -> bool:
+        """Completed without a failure report."""
+        return "COMPLETION_SUCCESS" in self.stages and self.failure is None
+
+    @property
+    def failure(self) -> DecodedTelemetry | None:
+        """The failure report, if any."""
+        return next((r for r in self.reports if r.name.endswith("_FAILURE")), None)
+
+    def describe(self) -> str:
+        """One line for an operator."""
+        failure = self.failure
+        if failure is not None:
+            stage = failure.name.removesuffix("_FAILURE").lower()
+            return (f"{self.name} failed at {stage}: {FailureCode(failure.values['code']).name} "
+                    f"({failure.values['reason']})")
+        return f"{self.name}: {', '.join(s.removesuffix('_SUCCESS').lower() for s in self.stages)}"
+
+
+class StationClient:
+    """A connection to the ground station."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._ref = 0
+        self._pending: dict[int, asyncio.Future] = {}
+        self._reports: dict[bytes, list[DecodedTelemetry]] = {}
+        self._report_arrived = asyncio.Condition()
+        self._subscribers: list[asyncio.Queue] = []
+        self.link_up = False
+        self.undecodable = 0
+        self._task = asyncio.create_task(self._read())
+
+    @classmethod
+    async def connect(cls, address: str) -> StationClient:
+        """Connect to HOST:PORT; StationUnreachable if nothing answers."""
+        host, _, port = address.rpartition(":")
+        try:
+            reader, writer = await asyncio.open_connection(host or "127.0.0.1", int(port))
+        except (OSError, ValueError) as exc:
+            raise StationUnreachable(f"cannot reach the station at {address}: "
+                                     f"{getattr(exc, 'strerror', None) or exc}") from None
+        return cls(reader, writer)
+
+    async def close(self) -> None:
+        """Disconnect."""
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._writer.close()
+        with contextlib.suppress(OSError):
+            await self._writer.wait_closed()
+
+    def subscribe(self) -> asyncio.Queue:
+        """A queue that receives every decoded telemetry packet from now on."""
+        queue: asyncio.Queue = asyncio.Queue()
+        self._subscribers.append(queue)
+        return queue
+
+    async def send(self, name: str, args: dict[str, Any] | None = None) -> bytes:
+        """Have the station send a command; its request id. CommandRefused if it will not."""
+        self._ref += 1
+        future = asyncio.get_running_loop().create_future()
+        self._pending[self._ref] = future
+        self._writer.write(encode_message({"op": "command", "ref": self._ref, "name": name,
+                                           "args": args or {}}))
+        answer = await future
+        if answer["op"] != "sent":
+            raise CommandRefused(answer.get("message", "refused"))
+        return bytes(answer["request_id"])
+
+    async def command(self, name: str, args: dict[str, Any] | None = None,
+                      timeout: float | None = 10.0) -> CommandResult:
+        """Send a command and wait for its final verification report (completion or failure)."""
+        result = CommandResult(name, await self.send(name, args))
+
+        def final() -> bool:
+            result.reports = list(self._reports.get(result.request_id, []))
+            return any(r.name in _FINAL_REPORTS for r in result.reports)
+
+        async with self._report_arrived:
+            await asyncio.wait_for(self._report_arrived.wait_for(final), timeout)
+        return result
+
+    async def await_telemetry(self, predicate: Callable[[DecodedTelemetry], bool],
+                              timeout: float | None = 10.0,
+                              queue: asyncio.Queue | None = None) -> DecodedTelemetry:
+        """The first telemetry packet (from ``queue``, or from now on) that satisfies predicate."""
+        own = queue is None
+        queue = self.subscribe() if queue is None else queue
+
+        async def first() -> DecodedTelemetry:
+            while True:
+                tm = await queue.get()
+                if predicate(tm):
+                    return tm
+
+        try:
+            return await asyncio.wait_for(first(), timeout)
+        finally:
+            if own:
+                self._subscribers.remove(queue)
+
+    async def _read(self) -> None:
+        try:
+            async for message in read_messages(self._reader):
+                await self._dispatch(message)
+        except OSError:
+            pass
+        for future in self._pending.values():
+            if not future.done():
+                future.set_result({"op": "error", "message": "connection to the station lost"})
+
+    async def _dispatch(self, message: dict[str, Any]) -> None:
+        op = message.get("op")
+        if op in ("sent", "error"):
+            future = self._pending.pop(message.get("ref"), None)
+            if future is not None and not future.done():
+                future.set_result(message)
+        elif op in ("hello", "link"):
+            self.link_up = bool(message.get("link_up", message.get("up")))
+        elif op == "tm":
+            await self._telemetry(message.get("raw", b""))
+
+    async def _telemetry(self, raw: bytes) -> None:
+        try:
+            tm = decode_telemetry(parse_packet(raw))
+        except (PacketError, FieldError):
+            self.undecodable += 1
+            return
+        if tm.packet.service == VERIFICATION_SERVICE:
+            request_id = (tm.values["request_packet_id"].to_bytes(2, "big")
+                          + tm.values["request_seq_ctrl"].to_bytes(2, "big"))
+            self._reports.setdefault(request_id, []).append(tm)
+            async with self._report_arrived:
+                self._report_arrived.notify_all()
+        for queue in self._subscribers:
+            queue.put_nowait(tm)

@@ -1,0 +1,42 @@
+"""Messages between the ground station and its clients: msgpack maps in COBS frames over TCP.
+
+Client to station: {"op": "command", "ref": n, "name": NAME, "args": {...}}.
+Station to client: {"op": "hello", "link_up": bool}, {"op": "sent", "ref": n, "request_id": b},
+{"op": "error", "ref": n, "message": text}, {"op": "tm", "raw": packet, "ert": utc_seconds},
+{"op": "link", "up": bool}. docs/icd.md, Ground station interface, is the contract.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, AsyncIterator
+
+import msgpack
+
+from flight.protocol.framing import Deframer, frame
+
+
+def encode_message(message: dict[str, Any]) -> bytes:
+    """One message as a frame."""
+    return frame(msgpack.packb(message, use_bin_type=True))
+
+
+async def read_frames(reader: asyncio.StreamReader, deframer: Deframer) -> AsyncIterator[bytes]:
+    """Frames from a stream until it closes."""
+    while True:
+        data = await reader.read(65536)
+        if not data:
+            return
+        for payload in deframer.feed(data):
+            yield payload
+
+
+async def read_messages(reader: asyncio.StreamReader) -> AsyncIterator[dict[str, Any]]:
+    """Messages from a stream until it closes; undecodable ones are skipped."""
+    async for payload in read_frames(reader, Deframer()):
+        try:
+            message = msgpack.unpackb(payload, raw=False)
+        except Exception:  # msgpack raises several unrelated types on bad input
+            continue
+        if isinstance(message, dict):
+            yield message

@@ -1,0 +1,170 @@
+"""One bench run: a pty link, the emulated bus, the flight controller and the ground station as
+processes of their own, a scenario driven through the ground station, and the report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Awaitable, Callable
+
+from flight.protocol.messages import DecodedTelemetry
+from ground.client import StationClient
+from hil.bus import BusEmulator, BusTimeout
+from hil.processes import BenchProcesses, ProcessFailed
+from hil.report import Report
+from hil.serial_link import PtyLink
+
+DEFAULT_START = 1_767_225_600.0  # 2026-01-01T00:00:00Z: lockstep runs are reproducible
+SAMPLE_JOBS = {"hash-chain": "hash_chain.py"}
+STARTUP_TIMEOUT_S = 20.0
+
+
+@dataclass
+class BenchConfig:
+    """How to run the bench."""
+
+    out_dir: Path
+    speed: float | None = 1.0  # bus seconds per wall second; None: lockstep
+    start_time: float = DEFAULT_START
+    power_allowance_w: float = 150.0
+    wall_limit_s: float = 600.0
+
+    @property
+    def mode(self) -> str:
+        """The time mode in words."""
+        return "lockstep" if self.speed is None else f"real time x{self.speed:g}"
+
+
+class Bench:
+    """What a scenario drives: the bus, a ground station client and the report."""
+
+    def __init__(self, config: BenchConfig, bus: BusEmulator, client: StationClient,
+                 report: Report) -> None:
+        self.config = config
+        self.bus = bus
+        self.client = client
+        self.report = report
+        self.state_dir = config.out_dir / "state"
+
+    def note(self, what: str) -> None:
+        """Add a line to the report's timeline."""
+        self.report.note(self.bus.time, what)
+
+    def check(self, name: str, passed: bool, detail: str = "") -> bool:
+        """Record a check at the current bus time."""
+        return self.report.check(self.bus.time, name, passed, detail)
+
+    async def housekeeping_where(self, predicate: Callable[[dict], bool],
+                                 bus_seconds: float) -> DecodedTelemetry:
+        """The first housekeeping report whose values satisfy predicate, within a bus deadline."""
+
+        async def first() -> DecodedTelemetry:
+            while True:
+                hk = await self.bus.wait_housekeeping()
+                if predicate(hk.values):
+                    return hk
+
+        return await self.bus.within(first(), bus_seconds)
+
+
+Scenario = Callable[[Bench], Awaitable[None]]
+
+
+def provision_job_area(state_dir: Path) -> None:
+    """Install the sample jobs as executables in the controller's job area."""
+    bin_dir = state_dir / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    for name, source in SAMPLE_JOBS.items():
+        text = resources.files("hil").joinpath("sample_jobs", source).read_text()
+        target = bin_dir / name
+        target.write_text(f"#!{sys.executable}\n{text}")
+        target.chmod(0o755)
+
+
+async def run_bench(name: str, scenario: Scenario, config: BenchConfig) -> Report:
+    """Run one scenario end to end and write its report; returns it."""
+    out = config.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in ("state", "station.port"):
+        path = out / stale
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    provision_job_area(out / "state")
+    report = Report(name, config.mode, config.start_time)
+    link = PtyLink.open()
+    bus = BusEmulator(link.master_fd, start_time=config.start_time,
+                      power_allowance_w=config.power_allowance_w)
+    procs = BenchProcesses(out)
+    wall0 = time.monotonic()
+    client = None
+    clock = None
+    try:
+        await bus.start()
+        procs.start("flight", ["flight", "run", "--bus", link.slave_path,
+                               "--state-dir", str(out / "state")])
+        procs.start("station", ["ground", "station", "--listen", "127.0.0.1:0", "--link",
+                                f"127.0.0.1:{bus.radio_port}", "--port-file",
+                                str(out / "station.port")])
+        port = int(await procs.wait_for_file(out / "station.port", STARTUP_TIMEOUT_S))
+        client = await StationClient.connect(f"127.0.0.1:{port}")
+        await _until(lambda: client.link_up, procs, STARTUP_TIMEOUT_S, "station's space link")
+        report.note(bus.time, "flight controller and ground station up; bus clock starts")
+        clock = asyncio.create_task(bus.run_clock(config.speed))
+        bench = Bench(config, bus, client, report)
+        await asyncio.wait_for(_watched(scenario(bench), procs), config.wall_limit_s)
+    except (BusTimeout, ProcessFailed) as exc:
+        report.error = str(exc)
+    except asyncio.TimeoutError:
+        report.error = f"the run passed its wall-clock limit of {config.wall_limit_s:g} s"
+    finally:
+        if clock is not None:
+            clock.cancel()
+        if client is not None:
+            await client.close()
+        statuses = procs.stop_all()
+        await bus.stop()
+        link.close()
+    if "flight" in statuses:
+        report.check(bus.time, "flight controller stops cleanly on SIGTERM",
+                     statuses["flight"] == 0, f"exit status {statuses['flight']}")
+    for tm in bus.events:
+        report.note(tm.packet.time, f"event {tm.name} {tm.values}")
+    report.timeline.sort(key=lambda row: row["t_s"])
+    report.figures = {
+        "sim_seconds": bus.time - config.start_time,
+        "wall_seconds": round(time.monotonic() - wall0, 3),
+        "ticks": bus.ticks, "ticks_unanswered": bus.ticks_unanswered,
+        "tc_packets": bus.tc_packets, "tm_packets": bus.tm_packets,
+        "tc_bytes": len(bus.tc_log), "tm_bytes": len(bus.tm_log),
+        "tm_bad": bus.tm_bad, "tc_dropped_not_payload": bus.tc_dropped,
+        "frames_lost": bus.deframer.frames_bad,
+    }
+    report.write(out, bytes(bus.tm_log), bytes(bus.tc_log))
+    return report
+
+
+async def _watched(scenario: Awaitable[None], procs: BenchProcesses) -> None:
+    task = asyncio.ensure_future(scenario)
+    while not task.done():
+        procs.check_alive()
+        await asyncio.wait({task}, timeout=0.2)
+    task.result()
+
+
+async def _until(condition: Callable[[], bool], procs: BenchProcesses, timeout: float,
+                 what: str) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        procs.check_alive()
+        if loop.time() > deadline:
+            raise ProcessFailed(f"{what} did not come up within {timeout:g} s")
+        await asyncio.sleep(0.02)

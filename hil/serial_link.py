@@ -1,0 +1,33 @@
+"""The serial link under test: a pseudo-terminal pair in raw mode (the bench holds the master,
+the flight controller opens the slave by its path as it would a UART)."""
+
+from __future__ import annotations
+
+import os
+import tty
+from dataclasses import dataclass
+
+
+@dataclass
+class PtyLink:
+    """A pty pair; close() releases both ends."""
+
+    master_fd: int
+    slave_fd: int
+    slave_path: str
+
+    @classmethod
+    def open(cls) -> PtyLink:
+        """A new raw pty pair. The bench keeps the slave open too, so the master never reads
+        EIO while the controller restarts."""
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        return cls(master, slave, os.ttyname(slave))
+
+    def close(self) -> None:
+        """Close both ends."""
+        for fd in (self.master_fd, self.slave_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
