@@ -30,7 +30,7 @@ test-c:
 	ctest --test-dir build/ctest --output-on-failure
 
 test-py: install
-	$(PY) -m pytest
+	$(VENV)/bin/pytest
 
 test: test-c test-py
 

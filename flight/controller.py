@@ -176,8 +176,8 @@ class Controller:
 
     def _reset_counters(self, _tc: Telecommand, _args: Any) -> None:
         self.counters.reset()
-        self.deframer.frames_ok = self.deframer.frames_bad = 0
-        self.tm.sent = self.tm.dropped = 0
+        self.deframer.frames_bad = 0
+        self.tm.dropped = 0
 
     def _check_manifest(self, args: dict[str, Any]) -> Any:
         try:

@@ -129,7 +129,8 @@ _JOB_ID = Field("job_id", "str", description="the job's id from its manifest")
 COMMANDS: tuple[Command, ...] = (
     Command("PING", 17, 1, "Are-you-alive test; answered by PING_REPORT."),
     Command("NOOP", 128, 1, "Does nothing but report acceptance and completion."),
-    Command("RESET_COUNTERS", 128, 2, "Sets the command and error counters of housekeeping to zero."),
+    Command("RESET_COUNTERS", 128, 2, "Sets the command and error counters of housekeeping to zero "
+            "(tc_*, frames_bad, packets_*, manifests_rejected, tm_dropped)."),
     Command(
         "SUBMIT_JOB", 140, 1, "Queues a job described by a msgpack manifest (see Job manifest).",
         args=(Field("manifest", "msgpack", description="the job manifest, a msgpack map"),),

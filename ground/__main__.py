@@ -25,10 +25,6 @@ from ground.manifests import ManifestFileError, load_manifest
 DEFAULT_STATION = "127.0.0.1:5560"
 
 
-class UserError(Exception):
-    """Something the operator can fix; printed as one line."""
-
-
 def utc(seconds: float) -> str:
     """Bus or ground time as ISO 8601 UTC."""
     return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="seconds")
@@ -64,8 +60,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "station":
         return _station(args)
     try:
+        if args.cmd == "submit":
+            args.manifest_doc = load_manifest(args.manifest)
         return asyncio.run(_client_command(args))
-    except (UserError, StationUnreachable, CommandRefused) as exc:
+    except ManifestFileError as exc:
+        print(f"ground {args.cmd}: {exc}", file=sys.stderr)
+        return 2
+    except (StationUnreachable, CommandRefused) as exc:
         print(f"ground {args.cmd}: {exc}", file=sys.stderr)
         return 2
     except asyncio.TimeoutError:
@@ -150,10 +151,7 @@ async def _tlm(client: StationClient, args: argparse.Namespace) -> int:
 
 
 async def _submit(client: StationClient, args: argparse.Namespace) -> int:
-    try:
-        manifest = load_manifest(args.manifest)
-    except ManifestFileError as exc:
-        raise UserError(str(exc)) from None
+    manifest = args.manifest_doc
     result = await client.command("SUBMIT_JOB", {"manifest": manifest}, timeout=args.timeout)
     job = manifest.get("id")
     human = f"job {job} accepted" if result.ok else result.describe()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -85,8 +86,9 @@ class StationClient:
         try:
             reader, writer = await asyncio.open_connection(host or "127.0.0.1", int(port))
         except (OSError, ValueError) as exc:
-            raise StationUnreachable(f"cannot reach the station at {address}: "
-                                     f"{getattr(exc, 'strerror', None) or exc}") from None
+            errno = getattr(exc, "errno", None)
+            reason = os.strerror(errno) if errno else str(exc)
+            raise StationUnreachable(f"cannot reach the station at {address}: {reason}") from None
         return cls(reader, writer)
 
     async def close(self) -> None:

@@ -108,7 +108,7 @@ class Station:
         try:
             command, data = encode_command(name, args)
         except (KeyError, FieldError) as exc:
-            return {"op": "error", "ref": ref, "message": str(exc).strip("'\"")}
+            return {"op": "error", "ref": ref, "message": str(exc.args[0])}
         if command.source != d.SOURCE_GROUND:
             return {"op": "error", "ref": ref, "message": f"{name} is not a ground command"}
         if self._uplink is None:

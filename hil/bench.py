@@ -50,7 +50,7 @@ class Bench:
         self.bus = bus
         self.client = client
         self.report = report
-        self.state_dir = config.out_dir / "state"
+        self.state_dir = config.out_dir.resolve() / "state"
 
     def note(self, what: str) -> None:
         """Add a line to the report's timeline."""
@@ -89,7 +89,7 @@ def provision_job_area(state_dir: Path) -> None:
 
 async def run_bench(name: str, scenario: Scenario, config: BenchConfig) -> Report:
     """Run one scenario end to end and write its report; returns it."""
-    out = config.out_dir
+    out = config.out_dir.resolve()  # the children run in it, so relative paths would move
     out.mkdir(parents=True, exist_ok=True)
     for stale in ("state", "station.port"):
         path = out / stale

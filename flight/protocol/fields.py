@@ -32,6 +32,9 @@ _VARIABLE = {
     "msgpack": "a msgpack document filling the rest of the structure (last field only)",
 }
 TYPE_DESCRIPTIONS = {name: desc for name, (_, desc) in _FIXED.items()} | _VARIABLE
+_INT_RANGES = {"u8": (0, 0xFF), "u16": (0, 0xFFFF), "u32": (0, 0xFFFF_FFFF),
+               "u64": (0, 0xFFFF_FFFF_FFFF_FFFF), "i32": (-(2**31), 2**31 - 1)}
+_F32_MAX = 3.4028234663852886e38
 
 
 class FieldError(ValueError):
@@ -78,7 +81,9 @@ class Field:
                     value = int(value)
                 else:
                     raise ValueError(f"{value!r} is not an integer")
-            struct.pack(_FIXED[self.type][0], value)
+            low, high = _INT_RANGES[self.type]
+            if not low <= value <= high:
+                raise ValueError(f"{value} outside {low}..{high}")
             if self.enum and value not in self.enum:
                 raise ValueError(f"{value} is not one of {sorted(self.enum)}")
             return value
@@ -87,6 +92,8 @@ class Field:
                 raise ValueError(f"{value!r} is not a number")
             if not math.isfinite(value):
                 raise ValueError(f"{value!r} is not finite")
+            if self.type == "f32" and abs(value) > _F32_MAX:
+                raise ValueError(f"{value!r} does not fit a binary32")
             return float(value)
         if self.type == "str":
             if not isinstance(value, str):
@@ -100,7 +107,8 @@ class Field:
             if len(value) > 0xFFFF:
                 raise ValueError("longer than 65535 octets")
             return bytes(value)
-        return value  # msgpack: any msgpack-able document
+        self._msgpack(value)  # any document msgpack can encode
+        return value
 
     def pack(self, value: Any) -> bytes:
         """Encode an already checked value."""
@@ -113,7 +121,14 @@ class Field:
             return bytes([len(raw)]) + raw
         if self.type == "bytes":
             return struct.pack(">H", len(value)) + value
-        return msgpack.packb(value, use_bin_type=True)
+        return self._msgpack(value)
+
+    @staticmethod
+    def _msgpack(value: Any) -> bytes:
+        try:
+            return msgpack.packb(value, use_bin_type=True)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ValueError(f"cannot be encoded as msgpack ({exc})") from None
 
     def unpack(self, data: bytes, offset: int) -> tuple[Any, int]:
         """Decode the field at data[offset:]; return the value and the next offset."""

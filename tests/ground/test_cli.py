@@ -1,0 +1,54 @@
+"""The ground command line: user mistakes end in one line and a non-zero status, no traceback."""
+
+import json
+import socket
+import subprocess
+import sys
+
+import pytest
+
+
+def ground(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "ground", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=60)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("cmd", ["ping", "tlm", "jobs"])
+def test_unreachable_station(tmp_path, cmd):
+    out = ground(cmd, "--station", f"127.0.0.1:{free_port()}", cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr.startswith(f"ground {cmd}: cannot reach the station at 127.0.0.1:")
+    assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize(("name", "content", "message"), [
+    ("missing.json", None, "missing.json: No such file or directory"),
+    ("bad.json", "{", "bad.json: not a valid json file"),
+    ("list.json", "[1]", "list.json: a manifest is a map at the top level"),
+    ("job.yaml", "id: x", "job.yaml: use a .json, .toml or .msgpack file"),
+])
+def test_bad_manifest_files(tmp_path, name, content, message):
+    if content is not None:
+        (tmp_path / name).write_text(content)
+    out = ground("submit", name, "--station", f"127.0.0.1:{free_port()}", cwd=tmp_path)
+    assert out.returncode == 2
+    assert message in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_manifest_formats_agree(tmp_path):
+    import msgpack
+
+    from ground.manifests import load_manifest
+
+    doc = {"id": "j", "command": ["hash-chain", "--iterations", "10"], "time_limit_s": 60}
+    (tmp_path / "m.json").write_text(json.dumps(doc))
+    (tmp_path / "m.toml").write_text('id = "j"\ncommand = ["hash-chain", "--iterations", "10"]\n'
+                                     "time_limit_s = 60\n")
+    (tmp_path / "m.msgpack").write_bytes(msgpack.packb(doc))
+    assert all(load_manifest(tmp_path / f"m.{ext}") == doc for ext in ("json", "toml", "msgpack"))

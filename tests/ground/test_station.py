@@ -1,0 +1,135 @@
+"""The ground station between real TCP peers: a client, and a test peer playing the bus radio."""
+
+import asyncio
+import contextlib
+
+import pytest
+from spacepackets.ecss.tc import PusTc
+
+from flight import dictionary as d
+from flight.protocol.framing import Deframer, frame
+from flight.protocol.messages import encode_telemetry
+from flight.protocol.packets import build_tm
+from ground.client import CommandRefused, StationClient
+from ground.messages import read_frames
+from ground.station import Station
+
+
+class Radio:
+    """The spacecraft end of the space link: records telecommands, sends telemetry down."""
+
+    def __init__(self):
+        self.uplinked: asyncio.Queue = asyncio.Queue()
+        self.writer = None
+        self.connected = asyncio.Event()
+
+    async def serve(self):
+        self.server = await asyncio.start_server(self._conn, "127.0.0.1", 0)
+        return self.server.sockets[0].getsockname()[1]
+
+    async def _conn(self, reader, writer):
+        self.writer = writer
+        self.connected.set()
+        with contextlib.suppress(OSError, asyncio.CancelledError):
+            async for raw in read_frames(reader, Deframer()):
+                await self.uplinked.put(raw)
+
+    def downlink(self, name, values, dest=d.SOURCE_GROUND):
+        _, data = encode_telemetry(name, values)
+        kind = d.TELEMETRY_BY_NAME[name]
+        self.writer.write(frame(build_tm(d.APID_PAYLOAD, 0, kind.service, kind.subtype, data,
+                                         msg_counter=0, dest_id=dest, time=100.0,
+                                         time_synced=True)))
+
+
+async def start(tmp_path, with_radio=True):
+    radio = Radio()
+    port = await radio.serve() if with_radio else 1
+    station = Station("127.0.0.1", port)
+    task = asyncio.create_task(station.serve("127.0.0.1", 0, tmp_path / "port"))
+    while not (tmp_path / "port").exists():
+        await asyncio.sleep(0.01)
+    client = await StationClient.connect(f"127.0.0.1:{(tmp_path / 'port').read_text().strip()}")
+    if with_radio:
+        await asyncio.wait_for(radio.connected.wait(), 5)
+        while not client.link_up:
+            await asyncio.sleep(0.01)
+    return radio, station, task, client
+
+
+async def stop(task, client):
+    await client.close()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def test_commands_are_encoded_numbered_and_sent_up(tmp_path):
+    async def scenario():
+        radio, station, task, client = await start(tmp_path)
+        first = await client.send("PING")
+        second = await client.send("SUBMIT_JOB", {"manifest": {"id": "x", "command": ["y"]}})
+        raw1 = await asyncio.wait_for(radio.uplinked.get(), 5)
+        raw2 = await asyncio.wait_for(radio.uplinked.get(), 5)
+        await stop(task, client)
+        return first, second, raw1, raw2, station
+
+    first, second, raw1, raw2, station = asyncio.run(scenario())
+    tc1, tc2 = PusTc.unpack(raw1), PusTc.unpack(raw2)
+    assert (tc1.service, tc1.message_subtype, tc1.seq_count) == (17, 1, 0)
+    assert (tc2.service, tc2.message_subtype, tc2.seq_count) == (140, 1, 1)
+    assert tc1.source_id == d.SOURCE_GROUND and tc1.pus_tc_sec_header.ack_flags == 0b1001
+    assert first == raw1[:4] and second == raw2[:4]
+    assert station.tc_sent == 2
+
+
+@pytest.mark.parametrize(("name", "args", "message"), [
+    ("FOO", {}, "unknown command 'FOO'"),
+    ("BUS_TICK", {"time": 1, "power_allowance_w": 1}, "not a ground command"),
+    ("SUBMIT_JOB", {}, "missing argument: manifest"),
+    ("PING", {"extra": 1}, "unknown argument(s): extra"),
+])
+def test_bad_commands_are_refused_before_anything_is_sent(tmp_path, name, args, message):
+    async def scenario():
+        radio, station, task, client = await start(tmp_path)
+        with pytest.raises(CommandRefused) as err:
+            await client.send(name, args)
+        await client.send("NOOP")
+        raw = await asyncio.wait_for(radio.uplinked.get(), 5)
+        await stop(task, client)
+        return err.value, raw
+
+    err, raw = asyncio.run(scenario())
+    assert message in str(err)
+    assert PusTc.unpack(raw).message_subtype == 1 and PusTc.unpack(raw).service == 128
+
+
+def test_no_command_while_the_link_is_down(tmp_path):
+    async def scenario():
+        _, _, task, client = await start(tmp_path, with_radio=False)
+        with pytest.raises(CommandRefused, match="space link down"):
+            await client.send("PING")
+        await stop(task, client)
+
+    asyncio.run(scenario())
+
+
+def test_verification_reports_complete_a_command(tmp_path):
+    async def scenario():
+        radio, _, task, client = await start(tmp_path)
+        pending = asyncio.create_task(client.command("NOOP", timeout=5))
+        raw = await asyncio.wait_for(radio.uplinked.get(), 5)
+        request = {"request_packet_id": int.from_bytes(raw[:2], "big"),
+                   "request_seq_ctrl": int.from_bytes(raw[2:4], "big")}
+        other = {"request_packet_id": request["request_packet_id"], "request_seq_ctrl": 0xC999}
+        radio.downlink("ACCEPTANCE_SUCCESS", other)  # someone else's command
+        radio.downlink("ACCEPTANCE_SUCCESS", request)
+        radio.downlink("COMPLETION_FAILURE", request | {"code": 22, "reason": "full"})
+        result = await pending
+        await stop(task, client)
+        return result
+
+    result = asyncio.run(scenario())
+    assert result.stages == ["ACCEPTANCE_SUCCESS", "COMPLETION_FAILURE"]
+    assert not result.ok
+    assert result.describe() == "NOOP failed at completion: QUEUE_FULL (full)"
