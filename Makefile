@@ -11,7 +11,7 @@ export PYTHONSAFEPATH := 1
 SOURCES := pyproject.toml CMakeLists.txt $(shell find native flight hil ground -type f \
 	\( -name '*.py' -o -name '*.c' -o -name '*.h' -o -name '*.toml' \) 2>/dev/null)
 
-.PHONY: all install test test-c test-py demo clean
+.PHONY: all install lint test test-c test-py demo clean
 
 all: install
 
@@ -32,7 +32,11 @@ test-c:
 test-py: install
 	$(VENV)/bin/pytest
 
-test: test-c test-py
+lint: install
+	$(VENV)/bin/ruff check native flight hil ground tests
+	$(VENV)/bin/ruff format --check native flight hil ground tests
+
+test: lint test-c test-py
 
 demo: install
 	$(PY) -m hil run --out $(DEMO_OUT)

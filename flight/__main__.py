@@ -17,8 +17,12 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="run the payload controller on a bus link")
     run.add_argument("--bus", required=True, help="serial port: a tty, a pty or a pyserial URL")
     run.add_argument("--baud", type=int, default=115200, help="line rate (default 115200)")
-    run.add_argument("--state-dir", type=Path, default=Path("payload-state"),
-                     help="job area (bin/) and job directories (jobs/); default ./payload-state")
+    run.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path("payload-state"),
+        help="job area (bin/) and job directories (jobs/); default ./payload-state",
+    )
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     sub.add_parser("icd", help="print the dictionary's part of docs/icd.md")
     args = parser.parse_args(argv)
@@ -31,8 +35,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from flight.controller import Controller, open_link
 
-    logging.basicConfig(level=args.log_level, stream=sys.stderr,
-                        format="%(asctime)s flight %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=args.log_level,
+        stream=sys.stderr,
+        format="%(asctime)s flight %(levelname)s %(message)s",
+    )
     try:
         link = open_link(args.bus, args.baud)
     except (serial.SerialException, ValueError) as exc:

@@ -79,7 +79,9 @@ class Controller:
         self.power_allowance_w = 0.0
         self._running = True
         # command name -> (acceptance check returning the prepared arguments, execution)
-        self._commands: dict[str, tuple[Callable[[dict], Any], Callable[[Telecommand, Any], None]]] = {
+        self._commands: dict[
+            str, tuple[Callable[[dict], Any], Callable[[Telecommand, Any], None]]
+        ] = {
             "PING": (_no_check, self._ping),
             "NOOP": (_no_check, lambda tc, args: None),
             "RESET_COUNTERS": (_no_check, self._reset_counters),
@@ -88,7 +90,7 @@ class Controller:
             "BUS_TICK": (_no_check, self._tick),
         }
 
-    # --- the loop -----------------------------------------------------------------------------------
+    # --- the loop
     def run(self) -> None:
         """Serve the link until stop() or SIGTERM/SIGINT."""
         signal.signal(signal.SIGTERM, lambda *_: self.stop())
@@ -119,8 +121,9 @@ class Controller:
             counter = _PACKET_ERROR_COUNTER.get(exc.code, "packets_bad_header")
             setattr(self.counters, counter, getattr(self.counters, counter) + 1)
             if exc.request_id is not None and exc.request_id[0] & 0x10:  # a TC: answer it
-                self._failure("ACCEPTANCE_FAILURE", exc.request_id, d.SOURCE_GROUND, exc.code,
-                              str(exc))
+                self._failure(
+                    "ACCEPTANCE_FAILURE", exc.request_id, d.SOURCE_GROUND, exc.code, str(exc)
+                )
             return
         if isinstance(packet, Telemetry):
             self.counters.packets_bad_header += 1
@@ -147,7 +150,7 @@ class Controller:
             return
         self._verify(tc, d.ACK_COMPLETION, "COMPLETION_SUCCESS")
 
-    # --- verification -------------------------------------------------------------------------------
+    # --- verification
     def _reject(self, tc: Telecommand, code: d.FailureCode, reason: str) -> None:
         self.counters.tc_rejected += 1
         if code is d.FailureCode.MANIFEST_INVALID:
@@ -156,11 +159,17 @@ class Controller:
 
     def _verify(self, tc: Telecommand, flag: int, name: str) -> None:
         if tc.ack_flags & flag:
-            self.tm.send(name, _request_fields(tc.request_id), time=self.time, synced=self.synced,
-                         dest_id=tc.source_id)
+            self.tm.send(
+                name,
+                _request_fields(tc.request_id),
+                time=self.time,
+                synced=self.synced,
+                dest_id=tc.source_id,
+            )
 
-    def _failure(self, name: str, request_id: bytes, dest: int, code: d.FailureCode,
-                 reason: str) -> None:
+    def _failure(
+        self, name: str, request_id: bytes, dest: int, code: d.FailureCode, reason: str
+    ) -> None:
         log.info("%s %s: %s", name, code.name, reason)
         values = _request_fields(request_id) | {"code": int(code), "reason": reason[:255]}
         self.tm.send(name, values, time=self.time, synced=self.synced, dest_id=dest)
@@ -170,7 +179,7 @@ class Controller:
         log.info("event %s %s", name, values)
         self.tm.send_event(name, values, time=self.time, synced=self.synced)
 
-    # --- commands -----------------------------------------------------------------------------------
+    # --- commands
     def _ping(self, tc: Telecommand, _args: Any) -> None:
         self.tm.send("PING_REPORT", {}, time=self.time, synced=self.synced, dest_id=tc.source_id)
 
@@ -194,8 +203,9 @@ class Controller:
 
     def _report_jobs(self, tc: Telecommand, _args: Any) -> None:
         jobs = [job.summary() for job in self.runner.jobs.values()]
-        self.tm.send("JOB_LIST", {"jobs": jobs}, time=self.time, synced=self.synced,
-                     dest_id=tc.source_id)
+        self.tm.send(
+            "JOB_LIST", {"jobs": jobs}, time=self.time, synced=self.synced, dest_id=tc.source_id
+        )
 
     def _tick(self, _tc: Telecommand, args: dict[str, Any]) -> None:
         self.time = args["time"]
@@ -235,12 +245,14 @@ def _no_check(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def _request_fields(request_id: bytes) -> dict[str, int]:
-    return {"request_packet_id": int.from_bytes(request_id[:2], "big"),
-            "request_seq_ctrl": int.from_bytes(request_id[2:4], "big")}
+    return {
+        "request_packet_id": int.from_bytes(request_id[:2], "big"),
+        "request_seq_ctrl": int.from_bytes(request_id[2:4], "big"),
+    }
 
 
 def open_link(url: str, baud: int) -> serial.SerialBase:
     """Open the bus link: a tty, a pty or any pyserial URL."""
-    return serial.serial_for_url(url, baudrate=baud, timeout=READ_TIMEOUT_S,
-                                 write_timeout=WRITE_TIMEOUT_S)
-
+    return serial.serial_for_url(
+        url, baudrate=baud, timeout=READ_TIMEOUT_S, write_timeout=WRITE_TIMEOUT_S
+    )

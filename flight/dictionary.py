@@ -13,16 +13,16 @@ from flight.protocol.fields import Field
 
 DICTIONARY_VERSION = 1
 
-# --- Application process identifiers --------------------------------------------------------------
+# --- Application process identifiers
 APID_PAYLOAD = 0x065  # the payload controller: telecommands to it, all of its telemetry
 APIDS = {APID_PAYLOAD: "PAYLOAD"}
 
-# --- Telecommand sources (PUS-C source ID) ---------------------------------------------------------
+# --- Telecommand sources (PUS-C source ID)
 SOURCE_BUS = 0x0001  # the spacecraft bus (on-board computer)
 SOURCE_GROUND = 0x0100  # the ground station
 SOURCES = {SOURCE_BUS: "BUS", SOURCE_GROUND: "GROUND"}
 
-# --- PUS-C acknowledgement flags of a telecommand ----------------------------------------------------
+# --- PUS-C acknowledgement flags of a telecommand
 ACK_ACCEPTANCE = 0b0001
 ACK_START = 0b0010
 ACK_PROGRESS = 0b0100
@@ -125,19 +125,29 @@ JOB_STATE_NAMES = {s.value: s.name for s in JobState}
 
 _JOB_ID = Field("job_id", "str", description="the job's id from its manifest")
 
-# --- Telecommands ------------------------------------------------------------------------------------
+# --- Telecommands
 COMMANDS: tuple[Command, ...] = (
     Command("PING", 17, 1, "Are-you-alive test; answered by PING_REPORT."),
     Command("NOOP", 128, 1, "Does nothing but report acceptance and completion."),
-    Command("RESET_COUNTERS", 128, 2, "Sets the command and error counters of housekeeping to zero "
-            "(tc_*, frames_bad, packets_*, manifests_rejected, tm_dropped)."),
     Command(
-        "SUBMIT_JOB", 140, 1, "Queues a job described by a msgpack manifest (see Job manifest).",
+        "RESET_COUNTERS",
+        128,
+        2,
+        "Sets the command and error counters of housekeeping to zero "
+        "(tc_*, frames_bad, packets_*, manifests_rejected, tm_dropped).",
+    ),
+    Command(
+        "SUBMIT_JOB",
+        140,
+        1,
+        "Queues a job described by a msgpack manifest (see Job manifest).",
         args=(Field("manifest", "msgpack", description="the job manifest, a msgpack map"),),
     ),
     Command("REPORT_JOBS", 140, 2, "Asks for a JOB_LIST report of every job the controller knows."),
     Command(
-        "BUS_TICK", 200, 1,
+        "BUS_TICK",
+        200,
+        1,
         "One bus second: the bus time and the payload's power allowance. "
         "The payload answers each with one housekeeping report.",
         args=(
@@ -148,14 +158,18 @@ COMMANDS: tuple[Command, ...] = (
     ),
 )
 
-# --- Telemetry ---------------------------------------------------------------------------------------
+# --- Telemetry
 _REQUEST_ID = (
     Field("request_packet_id", "u16", description="the telecommand's primary header octets 0-1"),
     Field("request_seq_ctrl", "u16", description="the telecommand's primary header octets 2-3"),
 )
 _FAILURE = (
-    Field("code", "u16", description="failure code (see Failure codes)",
-          enum={c.value: c.name for c in FailureCode}),
+    Field(
+        "code",
+        "u16",
+        description="failure code (see Failure codes)",
+        enum={c.value: c.name for c in FailureCode},
+    ),
     Field("reason", "str", description="the reason in words"),
 )
 
@@ -179,54 +193,99 @@ HK_FIELDS: tuple[Field, ...] = (
     Field("jobs_queued", "u16", description="jobs waiting to run"),
     Field("jobs_completed", "u32", description="jobs completed since start"),
     Field("jobs_failed", "u32", description="jobs failed or timed out since start"),
-    Field("job_state", "u8", description="state of the current (or last) job",
-          enum=JOB_STATE_NAMES),
+    Field(
+        "job_state", "u8", description="state of the current (or last) job", enum=JOB_STATE_NAMES
+    ),
     Field("job_elapsed_s", "u32", "s", "bus seconds the current (or last) job has run"),
 )
 
 TELEMETRY: tuple[TelemetryPacket, ...] = (
     TelemetryPacket("ACCEPTANCE_SUCCESS", 1, 1, "The telecommand was accepted.", _REQUEST_ID),
-    TelemetryPacket("ACCEPTANCE_FAILURE", 1, 2, "The telecommand was rejected.",
-                    _REQUEST_ID + _FAILURE),
+    TelemetryPacket(
+        "ACCEPTANCE_FAILURE", 1, 2, "The telecommand was rejected.", _REQUEST_ID + _FAILURE
+    ),
     TelemetryPacket("START_SUCCESS", 1, 3, "Execution started.", _REQUEST_ID),
     TelemetryPacket("START_FAILURE", 1, 4, "Execution could not start.", _REQUEST_ID + _FAILURE),
     TelemetryPacket("COMPLETION_SUCCESS", 1, 7, "Execution completed.", _REQUEST_ID),
     TelemetryPacket("COMPLETION_FAILURE", 1, 8, "Execution failed.", _REQUEST_ID + _FAILURE),
-    TelemetryPacket("HOUSEKEEPING", 3, 25, "Housekeeping parameter report, one per bus tick.",
-                    HK_FIELDS),
+    TelemetryPacket(
+        "HOUSEKEEPING", 3, 25, "Housekeeping parameter report, one per bus tick.", HK_FIELDS
+    ),
     TelemetryPacket("EVENT_INFO", 5, 1, "Informative event report.", ()),
     TelemetryPacket("EVENT_LOW", 5, 2, "Low-severity anomaly report.", ()),
     TelemetryPacket("EVENT_MEDIUM", 5, 3, "Medium-severity anomaly report.", ()),
     TelemetryPacket("EVENT_HIGH", 5, 4, "High-severity anomaly report.", ()),
     TelemetryPacket("PING_REPORT", 17, 2, "Answer to PING.", ()),
     TelemetryPacket(
-        "JOB_LIST", 140, 3, "Answer to REPORT_JOBS.",
-        (Field("jobs", "msgpack", description="a list of maps: id, state, exit_code, "
-               "queued_at, started_at, ended_at (bus time), reason"),),
+        "JOB_LIST",
+        140,
+        3,
+        "Answer to REPORT_JOBS.",
+        (
+            Field(
+                "jobs",
+                "msgpack",
+                description="a list of maps: id, state, exit_code, "
+                "queued_at, started_at, ended_at (bus time), reason",
+            ),
+        ),
     ),
 )
 
-# --- Events (PUS 5: event id u16, then the event's fields) ---------------------------------------
+# --- Events (PUS 5: event id u16, then the event's fields)
 EVENTS: tuple[Event, ...] = (
-    Event("CONTROLLER_STARTED", 1, Severity.INFO, "The controller started.",
-          (Field("version", "str", description="flight software version"),)),
-    Event("TIME_SYNCHRONISED", 2, Severity.INFO, "The first bus tick set the on-board time.",
-          (Field("time", "cuc", "s", "bus time"),)),
+    Event(
+        "CONTROLLER_STARTED",
+        1,
+        Severity.INFO,
+        "The controller started.",
+        (Field("version", "str", description="flight software version"),),
+    ),
+    Event(
+        "TIME_SYNCHRONISED",
+        2,
+        Severity.INFO,
+        "The first bus tick set the on-board time.",
+        (Field("time", "cuc", "s", "bus time"),),
+    ),
     Event("JOB_QUEUED", 10, Severity.INFO, "A job was accepted into the queue.", (_JOB_ID,)),
-    Event("JOB_STARTED", 11, Severity.INFO, "A job's process started.",
-          (_JOB_ID, Field("pid", "u32", description="process id"))),
-    Event("JOB_COMPLETED", 12, Severity.INFO, "A job's process exited with status 0.",
-          (_JOB_ID, Field("runtime_s", "f32", "s", "bus seconds it ran"))),
-    Event("JOB_FAILED", 13, Severity.MEDIUM, "A job's process exited with a non-zero status "
-          "or was killed by a signal (negative exit code).",
-          (_JOB_ID, Field("exit_code", "i32", description="exit status, or -signal"),
-           Field("runtime_s", "f32", "s", "bus seconds it ran"))),
-    Event("JOB_TIMED_OUT", 14, Severity.MEDIUM, "A job ran past its time limit and was stopped.",
-          (_JOB_ID, Field("runtime_s", "f32", "s", "bus seconds it ran"))),
+    Event(
+        "JOB_STARTED",
+        11,
+        Severity.INFO,
+        "A job's process started.",
+        (_JOB_ID, Field("pid", "u32", description="process id")),
+    ),
+    Event(
+        "JOB_COMPLETED",
+        12,
+        Severity.INFO,
+        "A job's process exited with status 0.",
+        (_JOB_ID, Field("runtime_s", "f32", "s", "bus seconds it ran")),
+    ),
+    Event(
+        "JOB_FAILED",
+        13,
+        Severity.MEDIUM,
+        "A job's process exited with a non-zero status "
+        "or was killed by a signal (negative exit code).",
+        (
+            _JOB_ID,
+            Field("exit_code", "i32", description="exit status, or -signal"),
+            Field("runtime_s", "f32", "s", "bus seconds it ran"),
+        ),
+    ),
+    Event(
+        "JOB_TIMED_OUT",
+        14,
+        Severity.MEDIUM,
+        "A job ran past its time limit and was stopped.",
+        (_JOB_ID, Field("runtime_s", "f32", "s", "bus seconds it ran")),
+    ),
 )
 EVENT_HEADER = (Field("event_id", "u16", description="the event's id"),)
 
-# --- Lookups --------------------------------------------------------------------------------------------
+# --- Lookups
 COMMANDS_BY_NAME = {c.name: c for c in COMMANDS}
 COMMANDS_BY_TYPE = {(c.service, c.subtype): c for c in COMMANDS}
 TELEMETRY_BY_NAME = {t.name: t for t in TELEMETRY}

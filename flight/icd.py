@@ -26,8 +26,16 @@ def _fields_table(fields: tuple[Field, ...]) -> list[str]:
 
 def render() -> str:
     """The dictionary as markdown, between the BEGIN and END markers."""
-    out = [BEGIN, "", f"Dictionary version {d.DICTIONARY_VERSION}.", "", "### Field types", "",
-           "| type | encoding |", "| --- | --- |"]
+    out = [
+        BEGIN,
+        "",
+        f"Dictionary version {d.DICTIONARY_VERSION}.",
+        "",
+        "### Field types",
+        "",
+        "| type | encoding |",
+        "| --- | --- |",
+    ]
     out += [f"| {name} | {desc} |" for name, desc in TYPE_DESCRIPTIONS.items()] + [""]
     out += ["### APIDs and sources", "", "| APID | name |", "| --- | --- |"]
     out += [f"| {apid:#05x} | {name} |" for apid, name in d.APIDS.items()] + [""]
@@ -36,8 +44,12 @@ def render() -> str:
     out += ["### Telecommands", ""]
     for c in d.COMMANDS:
         flags = ["hazardous"] if c.hazardous else []
-        out += [f"#### TC[{c.service},{c.subtype}] {c.name}", "",
-                f"{c.description} Sent by {d.SOURCES[c.source]}. {' '.join(flags)}".rstrip(), ""]
+        out += [
+            f"#### TC[{c.service},{c.subtype}] {c.name}",
+            "",
+            f"{c.description} Sent by {d.SOURCES[c.source]}. {' '.join(flags)}".rstrip(),
+            "",
+        ]
         out += _fields_table(c.args)
     out += ["### Telemetry", ""]
     for t in d.TELEMETRY:
@@ -46,11 +58,19 @@ def render() -> str:
             out += ["Source data: event_id (u16), then the event's fields (see Events).", ""]
         else:
             out += _fields_table(t.fields)
-    out += ["### Events", "", "Each is a TM[5,severity] report: event_id (u16), then its fields.",
-            ""]
+    out += [
+        "### Events",
+        "",
+        "Each is a TM[5,severity] report: event_id (u16), then its fields.",
+        "",
+    ]
     for e in d.EVENTS:
-        out += [f"#### {e.event_id} {e.name} ({e.severity.name}, TM[5,{int(e.severity)}])", "",
-                e.description, ""]
+        out += [
+            f"#### {e.event_id} {e.name} ({e.severity.name}, TM[5,{int(e.severity)}])",
+            "",
+            e.description,
+            "",
+        ]
         out += _fields_table(e.args)
     out += ["### Failure codes", "", "| code | name | meaning |", "| --- | --- | --- |"]
     out += [f"| {int(c)} | {c.name} | {d.FAILURE_DESCRIPTIONS[c]} |" for c in d.FailureCode]

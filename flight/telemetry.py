@@ -33,8 +33,15 @@ class TelemetryWriter:
         self._seq = 0
         self._msg_counters: dict[tuple[int, int], int] = {}
 
-    def send(self, name: str, values: dict[str, Any], *, time: float, synced: bool,
-             dest_id: int = d.SOURCE_GROUND) -> None:
+    def send(
+        self,
+        name: str,
+        values: dict[str, Any],
+        *,
+        time: float,
+        synced: bool,
+        dest_id: int = d.SOURCE_GROUND,
+    ) -> None:
         """Send the telemetry packet ``name`` of the dictionary."""
         kind, data = encode_telemetry(name, values)
         self._write(kind, data, time, synced, dest_id)
@@ -44,13 +51,23 @@ class TelemetryWriter:
         kind, data = encode_event(name, values)
         self._write(kind, data, time, synced, d.SOURCE_GROUND)
 
-    def _write(self, kind: d.TelemetryPacket, data: bytes, time: float, synced: bool,
-               dest_id: int) -> None:
+    def _write(
+        self, kind: d.TelemetryPacket, data: bytes, time: float, synced: bool, dest_id: int
+    ) -> None:
         key = (kind.service, kind.subtype)
         counter = self._msg_counters.get(key, 0)
         self._msg_counters[key] = (counter + 1) & 0xFFFF
-        packet = build_tm(self.apid, self._seq, kind.service, kind.subtype, data,
-                          msg_counter=counter, dest_id=dest_id, time=time, time_synced=synced)
+        packet = build_tm(
+            self.apid,
+            self._seq,
+            kind.service,
+            kind.subtype,
+            data,
+            msg_counter=counter,
+            dest_id=dest_id,
+            time=time,
+            time_synced=synced,
+        )
         self._seq = (self._seq + 1) & 0x3FFF
         try:
             self.sink.write(frame(packet))
@@ -58,4 +75,3 @@ class TelemetryWriter:
             self.dropped += 1
             return
         self.sent += 1
-

@@ -14,7 +14,7 @@ import logging
 import signal
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ DEFAULT_STATION = "127.0.0.1:5560"
 
 def utc(seconds: float) -> str:
     """Bus or ground time as ISO 8601 UTC."""
-    return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     except (StationUnreachable, CommandRefused) as exc:
         print(f"ground {args.cmd}: {exc}", file=sys.stderr)
         return 2
-    except asyncio.TimeoutError:
+    except TimeoutError:
         print(f"ground {args.cmd}: no answer within {args.timeout} s", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -79,14 +79,16 @@ def main(argv: list[str] | None = None) -> int:
 def _station(args: argparse.Namespace) -> int:
     from ground.station import Station
 
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s ground %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s ground %(levelname)s %(message)s"
+    )
     link_host, _, link_port = args.link.rpartition(":")
     host, _, port = args.listen.rpartition(":")
     try:
         station = Station(link_host or "127.0.0.1", int(link_port))
-        asyncio.run(_serve_until_signal(station.serve(host or "127.0.0.1", int(port),
-                                                      args.port_file)))
+        asyncio.run(
+            _serve_until_signal(station.serve(host or "127.0.0.1", int(port), args.port_file))
+        )
     except ValueError:
         print("ground station: --listen and --link take HOST:PORT", file=sys.stderr)
         return 2
@@ -128,8 +130,11 @@ async def _ping(client: StationClient, args: argparse.Namespace) -> int:
         return 1
     await client.await_telemetry(lambda tm: tm.name == "PING_REPORT", args.timeout, queue)
     ms = (time.monotonic() - start) * 1000
-    _emit(args, f"PING answered in {ms:.0f} ms ({', '.join(result.stages)})",
-          {"ok": True, "round_trip_ms": round(ms, 1), "stages": result.stages})
+    _emit(
+        args,
+        f"PING answered in {ms:.0f} ms ({', '.join(result.stages)})",
+        {"ok": True, "round_trip_ms": round(ms, 1), "stages": result.stages},
+    )
     return 0
 
 
@@ -140,12 +145,14 @@ async def _tlm(client: StationClient, args: argparse.Namespace) -> int:
         tm = await client.await_telemetry(lambda t: t.name == "HOUSEKEEPING", None, queue)
         seen += 1
         values = tm.values
-        human = (f"{utc(tm.packet.time)} up {values['uptime_s']} s  "
-                 f"allowance {values['power_allowance_w']:.1f} W  "
-                 f"job {JOB_STATE_NAMES.get(values['job_state'], values['job_state'])} {values['job_elapsed_s']} s  "
-                 f"queued {values['jobs_queued']} done {values['jobs_completed']} "
-                 f"failed {values['jobs_failed']}  tc ok/rej/fail {values['tc_accepted']}/"
-                 f"{values['tc_rejected']}/{values['tc_failed']}  frames bad {values['frames_bad']}")
+        human = (
+            f"{utc(tm.packet.time)} up {values['uptime_s']} s  "
+            f"allowance {values['power_allowance_w']:.1f} W  "
+            f"job {JOB_STATE_NAMES.get(values['job_state'], '?')} {values['job_elapsed_s']} s  "
+            f"queued {values['jobs_queued']} done {values['jobs_completed']} "
+            f"failed {values['jobs_failed']}  tc ok/rej/fail {values['tc_accepted']}/"
+            f"{values['tc_rejected']}/{values['tc_failed']}  frames bad {values['frames_bad']}"
+        )
         _emit(args, human, {"time": utc(tm.packet.time), **values})
     return 0
 
@@ -155,8 +162,16 @@ async def _submit(client: StationClient, args: argparse.Namespace) -> int:
     result = await client.command("SUBMIT_JOB", {"manifest": manifest}, timeout=args.timeout)
     job = manifest.get("id")
     human = f"job {job} accepted" if result.ok else result.describe()
-    _emit(args, human, {"ok": result.ok, "job": job, "stages": result.stages,
-                        "failure": result.failure.values if result.failure else None})
+    _emit(
+        args,
+        human,
+        {
+            "ok": result.ok,
+            "job": job,
+            "stages": result.stages,
+            "failure": result.failure.values if result.failure else None,
+        },
+    )
     return 0 if result.ok else 1
 
 
@@ -170,9 +185,11 @@ async def _jobs(client: StationClient, args: argparse.Namespace) -> int:
     jobs = report.values["jobs"]
     lines = [f"{'job':24} {'state':10} {'exit':>5}  started (UTC)        ended (UTC)"]
     for j in jobs:
-        lines.append(f"{j['id']:24} {j['state']:10} {'' if j['exit_code'] is None else j['exit_code']:>5}"
-                     f"  {utc(j['started_at']) if j['started_at'] else '-':20} "
-                     f"{utc(j['ended_at']) if j['ended_at'] else '-'}")
+        lines.append(
+            f"{j['id']:24} {j['state']:10} {'' if j['exit_code'] is None else j['exit_code']:>5}"
+            f"  {utc(j['started_at']) if j['started_at'] else '-':20} "
+            f"{utc(j['ended_at']) if j['ended_at'] else '-'}"
+        )
     _emit(args, "\n".join(lines) if jobs else "no jobs", jobs)
     return 0
 

@@ -19,8 +19,7 @@ from flight.protocol.packets import PacketError, parse_packet
 from ground.messages import encode_message, read_messages
 
 VERIFICATION_SERVICE = 1
-_FINAL_REPORTS = {"ACCEPTANCE_FAILURE", "START_FAILURE", "COMPLETION_SUCCESS",
-                  "COMPLETION_FAILURE"}
+_FINAL_REPORTS = {"ACCEPTANCE_FAILURE", "START_FAILURE", "COMPLETION_SUCCESS", "COMPLETION_FAILURE"}
 
 
 class CommandRefused(Exception):
@@ -59,8 +58,10 @@ class CommandResult:
         failure = self.failure
         if failure is not None:
             stage = failure.name.removesuffix("_FAILURE").lower()
-            return (f"{self.name} failed at {stage}: {FailureCode(failure.values['code']).name} "
-                    f"({failure.values['reason']})")
+            return (
+                f"{self.name} failed at {stage}: {FailureCode(failure.values['code']).name} "
+                f"({failure.values['reason']})"
+            )
         return f"{self.name}: {', '.join(s.removesuffix('_SUCCESS').lower() for s in self.stages)}"
 
 
@@ -111,15 +112,17 @@ class StationClient:
         self._ref += 1
         future = asyncio.get_running_loop().create_future()
         self._pending[self._ref] = future
-        self._writer.write(encode_message({"op": "command", "ref": self._ref, "name": name,
-                                           "args": args or {}}))
+        self._writer.write(
+            encode_message({"op": "command", "ref": self._ref, "name": name, "args": args or {}})
+        )
         answer = await future
         if answer["op"] != "sent":
             raise CommandRefused(answer.get("message", "refused"))
         return bytes(answer["request_id"])
 
-    async def command(self, name: str, args: dict[str, Any] | None = None,
-                      timeout: float | None = 10.0) -> CommandResult:
+    async def command(
+        self, name: str, args: dict[str, Any] | None = None, timeout: float | None = 10.0
+    ) -> CommandResult:
         """Send a command and wait for its final verification report (completion or failure)."""
         result = CommandResult(name, await self.send(name, args))
 
@@ -131,9 +134,12 @@ class StationClient:
             await asyncio.wait_for(self._report_arrived.wait_for(final), timeout)
         return result
 
-    async def await_telemetry(self, predicate: Callable[[DecodedTelemetry], bool],
-                              timeout: float | None = 10.0,
-                              queue: asyncio.Queue | None = None) -> DecodedTelemetry:
+    async def await_telemetry(
+        self,
+        predicate: Callable[[DecodedTelemetry], bool],
+        timeout: float | None = 10.0,
+        queue: asyncio.Queue | None = None,
+    ) -> DecodedTelemetry:
         """The first telemetry packet (from ``queue``, or from now on) that satisfies predicate."""
         own = queue is None
         queue = self.subscribe() if queue is None else queue
@@ -178,8 +184,9 @@ class StationClient:
             self.undecodable += 1
             return
         if tm.packet.service == VERIFICATION_SERVICE:
-            request_id = (tm.values["request_packet_id"].to_bytes(2, "big")
-                          + tm.values["request_seq_ctrl"].to_bytes(2, "big"))
+            request_id = tm.values["request_packet_id"].to_bytes(2, "big") + tm.values[
+                "request_seq_ctrl"
+            ].to_bytes(2, "big")
             self._reports.setdefault(request_id, []).append(tm)
             async with self._report_arrived:
                 self._report_arrived.notify_all()

@@ -47,8 +47,9 @@ class Station:
         """Serve clients on host:port and keep the space link up, until cancelled."""
         server = await asyncio.start_server(self._client, host, port)
         bound = server.sockets[0].getsockname()[1]
-        log.info("listening on %s:%d, space link %s:%d", host, bound, self.link_host,
-                 self.link_port)
+        log.info(
+            "listening on %s:%d, space link %s:%d", host, bound, self.link_host, self.link_port
+        )
         if port_file is not None:
             tmp = port_file.with_suffix(".tmp")
             tmp.write_text(f"{bound}\n")
@@ -114,8 +115,15 @@ class Station:
         if self._uplink is None:
             return {"op": "error", "ref": ref, "message": "space link down: command not sent"}
         try:
-            packet = build_tc(d.APID_PAYLOAD, self._seq, command.service, command.subtype, data,
-                              source_id=d.SOURCE_GROUND, ack_flags=d.ACK_GROUND_DEFAULT)
+            packet = build_tc(
+                d.APID_PAYLOAD,
+                self._seq,
+                command.service,
+                command.subtype,
+                data,
+                source_id=d.SOURCE_GROUND,
+                ack_flags=d.ACK_GROUND_DEFAULT,
+            )
         except ValueError as exc:
             return {"op": "error", "ref": ref, "message": str(exc)}
         self._seq = (self._seq + 1) & 0x3FFF

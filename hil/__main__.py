@@ -29,8 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="run a scenario")
     run.add_argument("scenario", nargs="?", default="default")
     run.add_argument("--out", type=Path, required=True, help="directory for the report and logs")
-    run.add_argument("--speed", type=_speed, default=1.0,
-                     help="bus seconds per wall second, or 'max' for lockstep (default 1)")
+    run.add_argument(
+        "--speed",
+        type=_speed,
+        default=1.0,
+        help="bus seconds per wall second, or 'max' for lockstep (default 1)",
+    )
     sub.add_parser("list", help="list the scenarios")
     args = parser.parse_args(argv)
     if args.cmd == "list":

@@ -44,8 +44,9 @@ class BenchConfig:
 class Bench:
     """What a scenario drives: the bus, a ground station client and the report."""
 
-    def __init__(self, config: BenchConfig, bus: BusEmulator, client: StationClient,
-                 report: Report) -> None:
+    def __init__(
+        self, config: BenchConfig, bus: BusEmulator, client: StationClient, report: Report
+    ) -> None:
         self.config = config
         self.bus = bus
         self.client = client
@@ -60,8 +61,9 @@ class Bench:
         """Record a check at the current bus time."""
         return self.report.check(self.bus.time, name, passed, detail)
 
-    async def housekeeping_where(self, predicate: Callable[[dict], bool],
-                                 bus_seconds: float) -> DecodedTelemetry:
+    async def housekeeping_where(
+        self, predicate: Callable[[dict], bool], bus_seconds: float
+    ) -> DecodedTelemetry:
         """The first housekeeping report whose values satisfy predicate, within a bus deadline."""
 
         async def first() -> DecodedTelemetry:
@@ -100,19 +102,31 @@ async def run_bench(name: str, scenario: Scenario, config: BenchConfig) -> Repor
     provision_job_area(out / "state")
     report = Report(name, config.mode, config.start_time)
     link = PtyLink.open()
-    bus = BusEmulator(link.master_fd, start_time=config.start_time,
-                      power_allowance_w=config.power_allowance_w)
+    bus = BusEmulator(
+        link.master_fd, start_time=config.start_time, power_allowance_w=config.power_allowance_w
+    )
     procs = BenchProcesses(out)
     wall0 = time.monotonic()
     client = None
     clock = None
     try:
         await bus.start()
-        procs.start("flight", ["flight", "run", "--bus", link.slave_path,
-                               "--state-dir", str(out / "state")])
-        procs.start("station", ["ground", "station", "--listen", "127.0.0.1:0", "--link",
-                                f"127.0.0.1:{bus.radio_port}", "--port-file",
-                                str(out / "station.port")])
+        procs.start(
+            "flight", ["flight", "run", "--bus", link.slave_path, "--state-dir", str(out / "state")]
+        )
+        procs.start(
+            "station",
+            [
+                "ground",
+                "station",
+                "--listen",
+                "127.0.0.1:0",
+                "--link",
+                f"127.0.0.1:{bus.radio_port}",
+                "--port-file",
+                str(out / "station.port"),
+            ],
+        )
         port = int(await procs.wait_for_file(out / "station.port", STARTUP_TIMEOUT_S))
         client = await StationClient.connect(f"127.0.0.1:{port}")
         await _until(lambda: client.link_up, procs, STARTUP_TIMEOUT_S, "station's space link")
@@ -122,7 +136,7 @@ async def run_bench(name: str, scenario: Scenario, config: BenchConfig) -> Repor
         await asyncio.wait_for(_watched(scenario(bench), procs), config.wall_limit_s)
     except (BusTimeout, ProcessFailed) as exc:
         report.error = str(exc)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         report.error = f"the run passed its wall-clock limit of {config.wall_limit_s:g} s"
     finally:
         if clock is not None:
@@ -133,18 +147,26 @@ async def run_bench(name: str, scenario: Scenario, config: BenchConfig) -> Repor
         await bus.stop()
         link.close()
     if "flight" in statuses:
-        report.check(bus.time, "flight controller stops cleanly on SIGTERM",
-                     statuses["flight"] == 0, f"exit status {statuses['flight']}")
+        report.check(
+            bus.time,
+            "flight controller stops cleanly on SIGTERM",
+            statuses["flight"] == 0,
+            f"exit status {statuses['flight']}",
+        )
     for tm in bus.events:
         report.note(tm.packet.time, f"event {tm.name} {tm.values}")
     report.timeline.sort(key=lambda row: row["t_s"])
     report.figures = {
         "sim_seconds": bus.time - config.start_time,
         "wall_seconds": round(time.monotonic() - wall0, 3),
-        "ticks": bus.ticks, "ticks_unanswered": bus.ticks_unanswered,
-        "tc_packets": bus.tc_packets, "tm_packets": bus.tm_packets,
-        "tc_bytes": len(bus.tc_log), "tm_bytes": len(bus.tm_log),
-        "tm_bad": bus.tm_bad, "tc_dropped_not_payload": bus.tc_dropped,
+        "ticks": bus.ticks,
+        "ticks_unanswered": bus.ticks_unanswered,
+        "tc_packets": bus.tc_packets,
+        "tm_packets": bus.tm_packets,
+        "tc_bytes": len(bus.tc_log),
+        "tm_bytes": len(bus.tm_log),
+        "tm_bad": bus.tm_bad,
+        "tc_dropped_not_payload": bus.tc_dropped,
         "frames_lost": bus.deframer.frames_bad,
     }
     report.write(out, bytes(bus.tm_log), bytes(bus.tc_log))
@@ -159,8 +181,9 @@ async def _watched(scenario: Awaitable[None], procs: BenchProcesses) -> None:
     task.result()
 
 
-async def _until(condition: Callable[[], bool], procs: BenchProcesses, timeout: float,
-                 what: str) -> None:
+async def _until(
+    condition: Callable[[], bool], procs: BenchProcesses, timeout: float, what: str
+) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not condition():

@@ -53,7 +53,7 @@ class BusEmulator:
         self._clock = asyncio.Condition()
         self._hk = asyncio.Condition()
 
-    # --- set-up ---------------------------------------------------------------------------------
+    # --- set-up
     async def start(self) -> None:
         """Start reading the serial link and listening for the ground station's radio link."""
         asyncio.get_running_loop().add_reader(self.fd, self._on_readable)
@@ -76,7 +76,7 @@ class BusEmulator:
             self._server.close()
             await self._server.wait_closed()
 
-    # --- serial link --------------------------------------------------------------------------------
+    # --- serial link
     def _on_readable(self) -> None:
         try:
             data = os.read(self.fd, 65536)
@@ -135,7 +135,7 @@ class BusEmulator:
         else:
             loop.remove_writer(self.fd)
 
-    # --- radio link ---------------------------------------------------------------------------------
+    # --- radio link
     async def _radio_link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self._radio is not None:
             self._radio.close()
@@ -153,15 +153,25 @@ class BusEmulator:
                 self._radio = None
             writer.close()
 
-    # --- time ---------------------------------------------------------------------------------------
+    # --- time
     def tick(self) -> None:
         """Advance bus time one second and send the tick."""
         self.time += 1.0
         self.ticks += 1
-        command, data = encode_command("BUS_TICK", {"time": self.time,
-                                                    "power_allowance_w": self.power_allowance_w})
-        self.send_to_payload(build_tc(d.APID_PAYLOAD, self._seq, command.service, command.subtype,
-                                      data, source_id=d.SOURCE_BUS, ack_flags=0))
+        command, data = encode_command(
+            "BUS_TICK", {"time": self.time, "power_allowance_w": self.power_allowance_w}
+        )
+        self.send_to_payload(
+            build_tc(
+                d.APID_PAYLOAD,
+                self._seq,
+                command.service,
+                command.subtype,
+                data,
+                source_id=d.SOURCE_BUS,
+                ack_flags=0,
+            )
+        )
         self._seq = (self._seq + 1) & 0x3FFF
 
     async def run_clock(self, speed: float | None) -> None:
@@ -175,7 +185,7 @@ class BusEmulator:
             if speed is None:
                 try:
                     await asyncio.wait_for(self._answered(self.time), ANSWER_TIMEOUT_S)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     self.ticks_unanswered += 1
             else:
                 await asyncio.sleep(max(0.0, t0 + self.ticks / speed - loop.time()))
@@ -183,7 +193,8 @@ class BusEmulator:
     async def _answered(self, bus_time: float) -> None:
         async with self._hk:
             await self._hk.wait_for(
-                lambda: self.last_hk is not None and self.last_hk.packet.time >= bus_time)
+                lambda: self.last_hk is not None and self.last_hk.packet.time >= bus_time
+            )
 
     async def wait_housekeeping(self) -> DecodedTelemetry:
         """The next housekeeping report."""

@@ -10,8 +10,7 @@ from flight.protocol.packets import build_tc
 from hil.bench import Bench
 
 JOB_ID = "demo-1"
-MANIFEST = {"id": JOB_ID, "command": ["hash-chain", "--iterations", "1000000"],
-            "time_limit_s": 600}
+MANIFEST = {"id": JOB_ID, "command": ["hash-chain", "--iterations", "1000000"], "time_limit_s": 600}
 JOB_ENDS = {"JOB_COMPLETED", "JOB_FAILED", "JOB_TIMED_OUT"}
 # A frame whose COBS code byte (7) promises more bytes than arrive before the delimiter.
 MALFORMED_FRAME = b"\x07\x01\x02\x00"
@@ -20,8 +19,17 @@ MALFORMED_FRAME = b"\x07\x01\x02\x00"
 def corrupted_ping() -> bytes:
     """A framed PING whose last CRC octet is wrong."""
     command, data = encode_command("PING")
-    packet = bytearray(build_tc(d.APID_PAYLOAD, 0x3FFF, command.service, command.subtype, data,
-                                source_id=d.SOURCE_GROUND, ack_flags=d.ACK_GROUND_DEFAULT))
+    packet = bytearray(
+        build_tc(
+            d.APID_PAYLOAD,
+            0x3FFF,
+            command.service,
+            command.subtype,
+            data,
+            source_id=d.SOURCE_GROUND,
+            ack_flags=d.ACK_GROUND_DEFAULT,
+        )
+    )
     packet[-1] ^= 0x5A
     return frame(bytes(packet))
 
@@ -32,54 +40,86 @@ async def default_scenario(bench: Bench) -> None:
     events = client.subscribe()
 
     hk = await bench.housekeeping_where(lambda v: True, 10)
-    bench.check("controller answers bus ticks", hk.packet.time_synced,
-                f"first housekeeping at {hk.packet.time - bench.config.start_time:.0f} bus s")
+    bench.check(
+        "controller answers bus ticks",
+        hk.packet.time_synced,
+        f"first housekeeping at {hk.packet.time - bench.config.start_time:.0f} bus s",
+    )
 
     pongs = client.subscribe()
     ping = await bus.within(client.command("PING", timeout=None), 30)
     await bus.within(client.await_telemetry(lambda t: t.name == "PING_REPORT", None, pongs), 30)
-    bench.check("ping answered with acceptance, completion and a ping report", ping.ok,
-                ping.describe())
+    bench.check(
+        "ping answered with acceptance, completion and a ping report", ping.ok, ping.describe()
+    )
 
     before = bus.last_hk.values
     bench.note("bus puts a malformed frame and a packet with a bad CRC on the line")
     bus.write_line(MALFORMED_FRAME)
     bus.write_line(corrupted_ping())
     hk = await bench.housekeeping_where(
-        lambda v: v["frames_bad"] > before["frames_bad"]
-        and v["packets_bad_crc"] > before["packets_bad_crc"], 10)
-    bench.check("corrupt input counted, controller keeps answering",
-                hk.values["frames_bad"] == before["frames_bad"] + 1
-                and hk.values["packets_bad_crc"] == before["packets_bad_crc"] + 1,
-                f"frames_bad {hk.values['frames_bad']}, packets_bad_crc "
-                f"{hk.values['packets_bad_crc']}")
+        lambda v: (
+            v["frames_bad"] > before["frames_bad"]
+            and v["packets_bad_crc"] > before["packets_bad_crc"]
+        ),
+        10,
+    )
+    bench.check(
+        "corrupt input counted, controller keeps answering",
+        hk.values["frames_bad"] == before["frames_bad"] + 1
+        and hk.values["packets_bad_crc"] == before["packets_bad_crc"] + 1,
+        f"frames_bad {hk.values['frames_bad']}, packets_bad_crc {hk.values['packets_bad_crc']}",
+    )
 
-    submit = await bus.within(client.command("SUBMIT_JOB", {"manifest": MANIFEST}, timeout=None),
-                              30)
+    submit = await bus.within(
+        client.command("SUBMIT_JOB", {"manifest": MANIFEST}, timeout=None), 30
+    )
     bench.check(f"job {JOB_ID} accepted", submit.ok, submit.describe())
-    end = await bus.within(client.await_telemetry(
-        lambda t: t.name in JOB_ENDS and t.values.get("job_id") == JOB_ID, None, events), 600)
-    bench.check(f"job {JOB_ID} finished", end.name == "JOB_COMPLETED",
-                f"{end.name} after {end.values['runtime_s']:.0f} bus s")
+    end = await bus.within(
+        client.await_telemetry(
+            lambda t: t.name in JOB_ENDS and t.values.get("job_id") == JOB_ID, None, events
+        ),
+        600,
+    )
+    bench.check(
+        f"job {JOB_ID} finished",
+        end.name == "JOB_COMPLETED",
+        f"{end.name} after {end.values['runtime_s']:.0f} bus s",
+    )
     result_file = bench.state_dir / "jobs" / JOB_ID / "result.json"
     bench.check("job result written in its directory", result_file.is_file(), str(result_file))
 
     lists = client.subscribe()
     listed = await bus.within(client.command("REPORT_JOBS", timeout=None), 30)
-    report = await bus.within(client.await_telemetry(lambda t: t.name == "JOB_LIST", None, lists),
-                              30)
+    report = await bus.within(
+        client.await_telemetry(lambda t: t.name == "JOB_LIST", None, lists), 30
+    )
     bench.report.jobs = report.values["jobs"]
     mine = [j for j in bench.report.jobs if j["id"] == JOB_ID]
-    bench.check("job list shows the job completed with exit 0",
-                listed.ok and len(mine) == 1 and mine[0]["state"] == "COMPLETED"
-                and mine[0]["exit_code"] == 0, str(mine))
+    bench.check(
+        "job list shows the job completed with exit 0",
+        listed.ok
+        and len(mine) == 1
+        and mine[0]["state"] == "COMPLETED"
+        and mine[0]["exit_code"] == 0,
+        str(mine),
+    )
 
     hk = await bench.housekeeping_where(lambda v: True, 10)
     v = hk.values
-    clean = (v["frames_bad"] == 1 and v["packets_bad_crc"] == 1 and v["packets_bad_header"] == 0
-             and v["packets_unknown_apid"] == 0 and v["tm_dropped"] == 0 and bus.tm_bad == 0
-             and bus.ticks_unanswered == 0)
-    bench.check("no link errors but the injected ones", clean,
-                f"frames_bad {v['frames_bad']}, bad_crc {v['packets_bad_crc']}, bad_header "
-                f"{v['packets_bad_header']}, unknown_apid {v['packets_unknown_apid']}, "
-                f"tm_dropped {v['tm_dropped']}, bench tm_bad {bus.tm_bad}")
+    clean = (
+        v["frames_bad"] == 1
+        and v["packets_bad_crc"] == 1
+        and v["packets_bad_header"] == 0
+        and v["packets_unknown_apid"] == 0
+        and v["tm_dropped"] == 0
+        and bus.tm_bad == 0
+        and bus.ticks_unanswered == 0
+    )
+    bench.check(
+        "no link errors but the injected ones",
+        clean,
+        f"frames_bad {v['frames_bad']}, bad_crc {v['packets_bad_crc']}, bad_header "
+        f"{v['packets_bad_header']}, unknown_apid {v['packets_unknown_apid']}, "
+        f"tm_dropped {v['tm_dropped']}, bench tm_bad {bus.tm_bad}",
+    )

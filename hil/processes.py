@@ -27,8 +27,14 @@ class BenchProcesses:
         """Start ``python -m <args>`` with its output in <out>/<name>.log."""
         env = dict(os.environ, PYTHONSAFEPATH="1", PYTHONUNBUFFERED="1")
         with open(self.out_dir / f"{name}.log", "wb") as log:
-            proc = subprocess.Popen([sys.executable, "-m", *args], cwd=self.out_dir, env=env,
-                                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", *args],
+                cwd=self.out_dir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         self.procs[name] = proc
         return proc
 
@@ -36,8 +42,10 @@ class BenchProcesses:
         """ProcessFailed if any process has exited."""
         for name, proc in self.procs.items():
             if proc.poll() is not None:
-                raise ProcessFailed(f"{name} exited with status {proc.returncode} "
-                                    f"(see {self.out_dir / (name + '.log')})")
+                raise ProcessFailed(
+                    f"{name} exited with status {proc.returncode} "
+                    f"(see {self.out_dir / (name + '.log')})"
+                )
 
     async def wait_for_file(self, path: Path, timeout: float) -> str:
         """The content of a file a process writes once ready."""

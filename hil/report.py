@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any
 
 
 def utc(seconds: float) -> str:
     """Seconds since the epoch as ISO 8601 UTC."""
-    return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
 
 
 @dataclass
@@ -48,8 +48,9 @@ class Report:
 
     def note(self, bus_time: float, what: str) -> None:
         """Add a line to the timeline."""
-        self.timeline.append({"bus_time": utc(bus_time), "t_s": round(bus_time - self.bus_start, 3),
-                              "what": what})
+        self.timeline.append(
+            {"bus_time": utc(bus_time), "t_s": round(bus_time - self.bus_start, 3), "what": what}
+        )
 
     def check(self, bus_time: float, name: str, passed: bool, detail: str = "") -> bool:
         """Record a check; returns whether it passed."""
@@ -59,11 +60,17 @@ class Report:
 
     def to_json(self) -> dict[str, Any]:
         """The report.json document."""
-        return {"scenario": self.scenario, "mode": self.mode,
-                "result": "pass" if self.passed else "fail", "error": self.error,
-                "bus_start": utc(self.bus_start), "figures": self.figures,
-                "checks": [asdict(c) for c in self.checks], "jobs": self.jobs,
-                "timeline": self.timeline}
+        return {
+            "scenario": self.scenario,
+            "mode": self.mode,
+            "result": "pass" if self.passed else "fail",
+            "error": self.error,
+            "bus_start": utc(self.bus_start),
+            "figures": self.figures,
+            "checks": [asdict(c) for c in self.checks],
+            "jobs": self.jobs,
+            "timeline": self.timeline,
+        }
 
     def write(self, out_dir: Path, tm: bytes, tc: bytes) -> None:
         """Write report.json, tm.bin and tc.bin into out_dir."""
@@ -73,19 +80,25 @@ class Report:
 
     def summary(self, out_dir: Path) -> str:
         """A short human summary of the run."""
-        lines = [f"HIL scenario '{self.scenario}' ({self.mode}): "
-                 f"{'PASS' if self.passed else 'FAIL'}, "
-                 f"{sum(c.passed for c in self.checks)}/{len(self.checks)} checks passed"]
+        lines = [
+            f"HIL scenario '{self.scenario}' ({self.mode}): "
+            f"{'PASS' if self.passed else 'FAIL'}, "
+            f"{sum(c.passed for c in self.checks)}/{len(self.checks)} checks passed"
+        ]
         lines += [f"  {'PASS' if c.passed else 'FAIL'}  {c.name}: {c.detail}" for c in self.checks]
         if self.error:
             lines.append(f"  error: {self.error}")
         for job in self.jobs:
             ran = (job["ended_at"] - job["started_at"]) if job.get("ended_at") else None
-            lines.append(f"  job {job['id']}: {job['state']}, exit {job['exit_code']}"
-                         + (f", ran {ran:.0f} bus s" if ran is not None else ""))
+            lines.append(
+                f"  job {job['id']}: {job['state']}, exit {job['exit_code']}"
+                + (f", ran {ran:.0f} bus s" if ran is not None else "")
+            )
         f = self.figures
-        lines.append(f"  {f.get('sim_seconds', 0):.0f} bus s in {f.get('wall_seconds', 0):.1f} wall s; "
-                     f"serial link: {f.get('tc_packets', 0)} TC and {f.get('tm_packets', 0)} TM "
-                     f"packets, {f.get('tm_bad', 0)} bad")
+        lines.append(
+            f"  {f.get('sim_seconds', 0):.0f} bus s in {f.get('wall_seconds', 0):.1f} wall s; "
+            f"serial link: {f.get('tc_packets', 0)} TC and {f.get('tm_packets', 0)} TM "
+            f"packets, {f.get('tm_bad', 0)} bad"
+        )
         lines.append(f"  report: {out_dir / 'report.json'}")
         return "\n".join(lines)

@@ -127,6 +127,11 @@ def unpack_primary_header(data: object) -> PrimaryHeader:
     if lib.pn_sp_unpack(buf, len(buf), hdr) != lib.PN_OK:
         raise ValueError(f"a primary header needs 6 octets, got {len(buf)}")
     return PrimaryHeader(
-        hdr.version, hdr.type, hdr.sec_hdr_flag, hdr.apid, hdr.seq_flags, hdr.seq_count,
+        hdr.version,
+        hdr.type,
+        hdr.sec_hdr_flag,
+        hdr.apid,
+        hdr.seq_flags,
+        hdr.seq_count,
         hdr.data_length,
     )

@@ -51,9 +51,14 @@ class Job:
 
     def summary(self) -> dict[str, Any]:
         """The job as it appears in a JOB_LIST report."""
-        return {"id": self.spec.job_id, "state": self.state.name, "exit_code": self.exit_code,
-                "queued_at": self.queued_at, "started_at": self.started_at,
-                "ended_at": self.ended_at}
+        return {
+            "id": self.spec.job_id,
+            "state": self.state.name,
+            "exit_code": self.exit_code,
+            "queued_at": self.queued_at,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+        }
 
 
 Event = tuple[str, dict[str, Any]]
@@ -81,8 +86,10 @@ class JobRunner:
             raise JobRejected(FailureCode.QUEUE_FULL, f"{len(self._queue)} jobs already queued")
         exe = self.job_area / spec.executable
         if not (exe.is_file() and os.access(exe, os.X_OK)):
-            raise JobRejected(FailureCode.EXECUTABLE_NOT_FOUND,
-                              f"{spec.executable!r} is not an executable in the job area")
+            raise JobRejected(
+                FailureCode.EXECUTABLE_NOT_FOUND,
+                f"{spec.executable!r} is not an executable in the job area",
+            )
         job = Job(spec, self.work_root / spec.job_id, now)
         self.jobs[spec.job_id] = job
         self._queue.append(spec.job_id)
@@ -109,15 +116,26 @@ class JobRunner:
 
     def _start(self, job: Job, now: float) -> list[Event]:
         job.workdir.mkdir(parents=True, exist_ok=True)
-        env = {"PATH": os.defpath, "LANG": "C.UTF-8", "HOME": str(job.workdir),
-               "JOB_ID": job.spec.job_id, "JOB_DIR": str(job.workdir)} | job.spec.env
+        env = {
+            "PATH": os.defpath,
+            "LANG": "C.UTF-8",
+            "HOME": str(job.workdir),
+            "JOB_ID": job.spec.job_id,
+            "JOB_DIR": str(job.workdir),
+        } | job.spec.env
         job.started_at = now
         try:
-            with open(job.workdir / "stdout.log", "wb") as out, \
-                    open(job.workdir / "stderr.log", "wb") as err:
+            with (
+                open(job.workdir / "stdout.log", "wb") as out,
+                open(job.workdir / "stderr.log", "wb") as err,
+            ):
                 job.process = subprocess.Popen(
                     [str(self.job_area / job.spec.executable), *job.spec.args],
-                    cwd=job.workdir, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                    cwd=job.workdir,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
                     start_new_session=True,
                 )
         except OSError as exc:
@@ -152,8 +170,9 @@ class JobRunner:
         self.failed += 1
         if state is JobState.TIMED_OUT:
             return [("JOB_TIMED_OUT", {"job_id": job.spec.job_id, "runtime_s": runtime})]
-        return [("JOB_FAILED", {"job_id": job.spec.job_id, "exit_code": code,
-                                "runtime_s": runtime})]
+        return [
+            ("JOB_FAILED", {"job_id": job.spec.job_id, "exit_code": code, "runtime_s": runtime})
+        ]
 
     @staticmethod
     def _signal(job: Job, sig: signal.Signals) -> None:

@@ -32,8 +32,13 @@ _VARIABLE = {
     "msgpack": "a msgpack document filling the rest of the structure (last field only)",
 }
 TYPE_DESCRIPTIONS = {name: desc for name, (_, desc) in _FIXED.items()} | _VARIABLE
-_INT_RANGES = {"u8": (0, 0xFF), "u16": (0, 0xFFFF), "u32": (0, 0xFFFF_FFFF),
-               "u64": (0, 0xFFFF_FFFF_FFFF_FFFF), "i32": (-(2**31), 2**31 - 1)}
+_INT_RANGES = {
+    "u8": (0, 0xFF),
+    "u16": (0, 0xFFFF),
+    "u32": (0, 0xFFFF_FFFF),
+    "u64": (0, 0xFFFF_FFFF_FFFF_FFFF),
+    "i32": (-(2**31), 2**31 - 1),
+}
 _F32_MAX = 3.4028234663852886e38
 
 
@@ -160,8 +165,9 @@ class Field:
 
     def _need(self, data: bytes, offset: int, size: int) -> None:
         if offset + size > len(data):
-            raise FieldError(f"{self.name}: needs {size} octets at offset {offset}, "
-                             f"structure has {len(data)}")
+            raise FieldError(
+                f"{self.name}: needs {size} octets at offset {offset}, structure has {len(data)}"
+            )
 
     def label(self, value: Any) -> Any:
         """The enum name of a value where the field has names, else the value."""

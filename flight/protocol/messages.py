@@ -42,16 +42,23 @@ def decode_command(tc: Telecommand) -> tuple[d.Command, dict[str, Any]]:
     if command is None:
         if tc.service not in d.SERVICES:
             raise PacketError(d.FailureCode.ILLEGAL_SERVICE, f"service {tc.service}", tc.request_id)
-        raise PacketError(d.FailureCode.ILLEGAL_SUBTYPE,
-                          f"subtype {tc.subtype} of service {tc.service}", tc.request_id)
+        raise PacketError(
+            d.FailureCode.ILLEGAL_SUBTYPE,
+            f"subtype {tc.subtype} of service {tc.service}",
+            tc.request_id,
+        )
     if tc.source_id != command.source:
-        raise PacketError(d.FailureCode.WRONG_SOURCE,
-                          f"{command.name} from source {tc.source_id:#06x}", tc.request_id)
+        raise PacketError(
+            d.FailureCode.WRONG_SOURCE,
+            f"{command.name} from source {tc.source_id:#06x}",
+            tc.request_id,
+        )
     try:
         return command, unpack_fields(command.args, tc.app_data)
     except FieldError as exc:
-        raise PacketError(d.FailureCode.BAD_ARGUMENTS, f"{command.name}: {exc}",
-                          tc.request_id) from None
+        raise PacketError(
+            d.FailureCode.BAD_ARGUMENTS, f"{command.name}: {exc}", tc.request_id
+        ) from None
 
 
 def encode_telemetry(name: str, values: dict[str, Any]) -> tuple[d.TelemetryPacket, bytes]:
@@ -65,11 +72,12 @@ def encode_event(name: str, values: dict[str, Any]) -> tuple[d.TelemetryPacket, 
     event = d.EVENTS_BY_NAME[name]
     kind = d.TELEMETRY_BY_TYPE[(5, int(event.severity))]
     return kind, pack_fields(d.EVENT_HEADER, {"event_id": event.event_id}) + pack_fields(
-        event.args, values)
+        event.args, values
+    )
 
 
 def decode_telemetry(tm: Telemetry) -> DecodedTelemetry:
-    """Decode a telemetry packet's source data with the dictionary; FieldError if it does not fit."""
+    """Decode a packet's source data with the dictionary; FieldError if it does not fit."""
     kind = d.TELEMETRY_BY_TYPE.get((tm.service, tm.subtype))
     if kind is None:
         raise FieldError(f"no telemetry TM[{tm.service},{tm.subtype}] in the dictionary")

@@ -76,8 +76,14 @@ def _finish(header_and_body: bytes) -> bytes:
 
 
 def build_tc(
-    apid: int, seq_count: int, service: int, subtype: int, app_data: bytes = b"", *,
-    source_id: int, ack_flags: int,
+    apid: int,
+    seq_count: int,
+    service: int,
+    subtype: int,
+    app_data: bytes = b"",
+    *,
+    source_id: int,
+    ack_flags: int,
 ) -> bytes:
     """Encode a telecommand; ValueError if a field is out of range or it exceeds the MTU."""
     body = struct.pack(">BBBH", (PUS_VERSION << 4) | ack_flags, service, subtype, source_id)
@@ -85,13 +91,22 @@ def build_tc(
 
 
 def build_tm(
-    apid: int, seq_count: int, service: int, subtype: int, source_data: bytes = b"", *,
-    msg_counter: int, dest_id: int, time: float, time_synced: bool,
+    apid: int,
+    seq_count: int,
+    service: int,
+    subtype: int,
+    source_data: bytes = b"",
+    *,
+    msg_counter: int,
+    dest_id: int,
+    time: float,
+    time_synced: bool,
 ) -> bytes:
     """Encode a telemetry packet; ValueError if a field is out of range or it exceeds the MTU."""
     status = TIME_SYNCED if time_synced else TIME_NOT_SYNCED
-    body = struct.pack(">BBBHH", (PUS_VERSION << 4) | status, service, subtype, msg_counter,
-                       dest_id) + encode_cuc(time)
+    body = struct.pack(
+        ">BBBHH", (PUS_VERSION << 4) | status, service, subtype, msg_counter, dest_id
+    ) + encode_cuc(time)
     return _packet(TYPE_TM, apid, seq_count, body + source_data)
 
 
@@ -114,7 +129,8 @@ def parse_packet(raw: bytes) -> Telecommand | Telemetry:
     if hdr.packet_length != len(raw):
         raise PacketError(
             FailureCode.BAD_LENGTH,
-            f"length field says {hdr.packet_length} octets, frame holds {len(raw)}", request_id,
+            f"length field says {hdr.packet_length} octets, frame holds {len(raw)}",
+            request_id,
         )
     if native.crc16(raw) != 0:
         raise PacketError(FailureCode.BAD_CHECKSUM, "packet error control mismatch", request_id)
@@ -122,16 +138,36 @@ def parse_packet(raw: bytes) -> Telecommand | Telemetry:
         raise PacketError(FailureCode.ILLEGAL_APID, f"APID {hdr.apid:#05x} is not ours", request_id)
     body = raw[native.PRIMARY_HEADER_LEN : -CRC_LEN]
     sec_len = TC_SECONDARY_LEN if hdr.type == TYPE_TC else TM_SECONDARY_LEN
-    if hdr.version != 0 or not hdr.sec_hdr_flag or len(body) < sec_len or body[0] >> 4 != PUS_VERSION:
+    if (
+        hdr.version != 0
+        or not hdr.sec_hdr_flag
+        or len(body) < sec_len
+        or body[0] >> 4 != PUS_VERSION
+    ):
         raise PacketError(FailureCode.BAD_HEADER, "not a PUS-C packet", request_id)
     if hdr.type == TYPE_TC:
         _, service, subtype, source_id = struct.unpack_from(">BBBH", body)
-        return Telecommand(hdr.apid, hdr.seq_count, service, subtype, source_id, body[0] & 0x0F,
-                           bytes(body[TC_SECONDARY_LEN:]))
+        return Telecommand(
+            hdr.apid,
+            hdr.seq_count,
+            service,
+            subtype,
+            source_id,
+            body[0] & 0x0F,
+            bytes(body[TC_SECONDARY_LEN:]),
+        )
     _, service, subtype, counter, dest = struct.unpack_from(">BBBHH", body)
-    return Telemetry(hdr.apid, hdr.seq_count, service, subtype, counter, dest,
-                     decode_cuc(body[7:TM_SECONDARY_LEN]), (body[0] & 0x0F) == TIME_SYNCED,
-                     bytes(body[TM_SECONDARY_LEN:]))
+    return Telemetry(
+        hdr.apid,
+        hdr.seq_count,
+        service,
+        subtype,
+        counter,
+        dest,
+        decode_cuc(body[7:TM_SECONDARY_LEN]),
+        (body[0] & 0x0F) == TIME_SYNCED,
+        bytes(body[TM_SECONDARY_LEN:]),
+    )
 
 
 def split_packets(stream: bytes) -> tuple[list[bytes], bytes]:

@@ -34,24 +34,17 @@ int main(void)
     CHECK_EQ(back.data_length, 0xFFFF);
 
     /* Each field one past its width is refused. */
-    pn_sp_header bad = h;
-    bad.apid = 0x800;
-    CHECK_EQ(pn_sp_pack(&bad, out), PN_ERR_RANGE);
-    bad = h;
-    bad.seq_count = 0x4000;
-    CHECK_EQ(pn_sp_pack(&bad, out), PN_ERR_RANGE);
-    bad = h;
-    bad.version = 8;
-    CHECK_EQ(pn_sp_pack(&bad, out), PN_ERR_RANGE);
-    bad = h;
-    bad.type = 2;
-    CHECK_EQ(pn_sp_pack(&bad, out), PN_ERR_RANGE);
-    bad = h;
-    bad.sec_hdr_flag = 2;
-    CHECK_EQ(pn_sp_pack(&bad, out), PN_ERR_RANGE);
-    bad = h;
-    bad.seq_flags = 4;
-    CHECK_EQ(pn_sp_pack(&bad, out), PN_ERR_RANGE);
+    const pn_sp_header bad[] = {
+        {8, 1, 1, 0x065, 3, 5, 11},      /* version */
+        {0, 2, 1, 0x065, 3, 5, 11},      /* type */
+        {0, 1, 2, 0x065, 3, 5, 11},      /* secondary header flag */
+        {0, 1, 1, 0x800, 3, 5, 11},      /* APID */
+        {0, 1, 1, 0x065, 4, 5, 11},      /* sequence flags */
+        {0, 1, 1, 0x065, 3, 0x4000, 11}, /* sequence count */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_EQ(pn_sp_pack(&bad[i], out), PN_ERR_RANGE);
+    }
 
     CHECK_EQ(pn_sp_unpack(out, 5, &back), PN_ERR_SHORT);
     return check_report("test_spacepacket");

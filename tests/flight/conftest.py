@@ -52,13 +52,20 @@ class PayloadHarness:
             got += len(chunk)
             self.ctl.receive(chunk)
 
-    def tc(self, name: str, args: dict[str, Any] | None = None, *,
-           source: int = d.SOURCE_GROUND, ack: int = d.ACK_GROUND_DEFAULT,
-           apid: int = d.APID_PAYLOAD) -> bytes:
+    def tc(
+        self,
+        name: str,
+        args: dict[str, Any] | None = None,
+        *,
+        source: int = d.SOURCE_GROUND,
+        ack: int = d.ACK_GROUND_DEFAULT,
+        apid: int = d.APID_PAYLOAD,
+    ) -> bytes:
         """A telecommand packet from the dictionary."""
         command, data = encode_command(name, args)
-        packet = build_tc(apid, self.seq, command.service, command.subtype, data,
-                          source_id=source, ack_flags=ack)
+        packet = build_tc(
+            apid, self.seq, command.service, command.subtype, data, source_id=source, ack_flags=ack
+        )
         self.seq = (self.seq + 1) & 0x3FFF
         return packet
 
@@ -67,16 +74,21 @@ class PayloadHarness:
         self.send_bytes(frame(packet))
         return self.telemetry()
 
-    def command(self, name: str, args: dict[str, Any] | None = None,
-                **kw: Any) -> list[DecodedTelemetry]:
+    def command(
+        self, name: str, args: dict[str, Any] | None = None, **kw: Any
+    ) -> list[DecodedTelemetry]:
         """Send a command from the dictionary; the telemetry it caused."""
         return self.send(self.tc(name, args, **kw))
 
     def tick(self, allowance: float = 150.0) -> list[DecodedTelemetry]:
         """One bus second."""
         self.time += 1
-        return self.command("BUS_TICK", {"time": self.time, "power_allowance_w": allowance},
-                            source=d.SOURCE_BUS, ack=0)
+        return self.command(
+            "BUS_TICK",
+            {"time": self.time, "power_allowance_w": allowance},
+            source=d.SOURCE_BUS,
+            ack=0,
+        )
 
     def telemetry(self) -> list[DecodedTelemetry]:
         """Every telemetry packet the controller has written since the last call."""
@@ -106,4 +118,3 @@ def payload(tmp_path: Path):
     harness = PayloadHarness(tmp_path / "state")
     yield harness
     harness.close()
-

@@ -28,8 +28,7 @@ def test_ping_is_verified_and_answered(payload):
 
 def test_ack_flags_choose_the_success_reports(payload):
     assert [t.name for t in payload.command("PING", ack=0)] == ["PING_REPORT"]
-    assert [t.name for t in payload.command("NOOP", ack=d.ACK_COMPLETION)] == [
-        "COMPLETION_SUCCESS"]
+    assert [t.name for t in payload.command("NOOP", ack=d.ACK_COMPLETION)] == ["COMPLETION_SUCCESS"]
 
 
 def test_first_tick_synchronises_time_and_each_tick_sends_housekeeping(payload):
@@ -61,13 +60,21 @@ def test_unknown_apid(payload):
     assert payload.ctl.counters.packets_unknown_apid == 1
 
 
-@pytest.mark.parametrize(("service", "subtype", "code"),
-                         [(99, 1, F.ILLEGAL_SERVICE), (17, 9, F.ILLEGAL_SUBTYPE)])
+@pytest.mark.parametrize(
+    ("service", "subtype", "code"), [(99, 1, F.ILLEGAL_SERVICE), (17, 9, F.ILLEGAL_SUBTYPE)]
+)
 def test_unknown_command(payload, service, subtype, code):
     from flight.protocol.packets import build_tc
 
-    packet = build_tc(d.APID_PAYLOAD, 7, service, subtype, b"", source_id=d.SOURCE_GROUND,
-                      ack_flags=d.ACK_GROUND_DEFAULT)
+    packet = build_tc(
+        d.APID_PAYLOAD,
+        7,
+        service,
+        subtype,
+        b"",
+        source_id=d.SOURCE_GROUND,
+        ack_flags=d.ACK_GROUND_DEFAULT,
+    )
     assert failure(payload.send(packet))[0] is code
     assert payload.ctl.counters.tc_rejected == 1
 
@@ -77,12 +84,20 @@ def test_bad_arguments_and_wrong_source(payload):
     from flight.protocol.packets import build_tc, parse_packet
 
     tc = parse_packet(tick)
-    short = build_tc(d.APID_PAYLOAD, 1, 200, 1, tc.app_data[:-1], source_id=d.SOURCE_BUS,
-                     ack_flags=0)
+    short = build_tc(
+        d.APID_PAYLOAD, 1, 200, 1, tc.app_data[:-1], source_id=d.SOURCE_BUS, ack_flags=0
+    )
     code, reason = failure(payload.send(short))
     assert code is F.BAD_ARGUMENTS and "power_allowance_w" in reason
-    out_of_range = build_tc(d.APID_PAYLOAD, 2, 200, 1, tc.app_data[:6] + b"\xc0\x00\x00\x00",
-                            source_id=d.SOURCE_BUS, ack_flags=0)
+    out_of_range = build_tc(
+        d.APID_PAYLOAD,
+        2,
+        200,
+        1,
+        tc.app_data[:6] + b"\xc0\x00\x00\x00",
+        source_id=d.SOURCE_BUS,
+        ack_flags=0,
+    )
     assert failure(payload.send(out_of_range))[0] is F.BAD_ARGUMENTS
     code, _ = failure(payload.command("BUS_TICK", {"time": 5.0, "power_allowance_w": 1.0}))
     assert code is F.WRONG_SOURCE
@@ -97,8 +112,9 @@ def test_length_field_mismatch_and_telemetry_on_the_uplink(payload):
     tm = payload.command("PING", ack=0)[0]  # a real TM packet, sent back up
     from flight.protocol.packets import build_tm
 
-    raw = build_tm(d.APID_PAYLOAD, 0, 17, 2, b"", msg_counter=0, dest_id=0, time=0,
-                   time_synced=False)
+    raw = build_tm(
+        d.APID_PAYLOAD, 0, 17, 2, b"", msg_counter=0, dest_id=0, time=0, time_synced=False
+    )
     assert payload.send(raw) == []
     assert payload.ctl.counters.packets_bad_header == 2
     assert tm.name == "PING_REPORT"
@@ -115,20 +131,23 @@ def test_reset_counters(payload):
 GOOD = {"id": "job-1", "command": ["ok"], "time_limit_s": 60}
 
 
-@pytest.mark.parametrize(("change", "field"), [
-    ({"id": "../escape"}, "id"),
-    ({"id": ""}, "id"),
-    ({"id": 7}, "id"),
-    ({"command": []}, "command"),
-    ({"command": ["/bin/sh"]}, "command[0]"),
-    ({"command": ["ok", 3]}, "command"),
-    ({"time_limit_s": 0}, "time_limit_s"),
-    ({"time_limit_s": True}, "time_limit_s"),
-    ({"time_limit_s": 1e9}, "time_limit_s"),
-    ({"env": {"JOB_ID": "x"}}, "env"),
-    ({"env": {"lower": "x"}}, "env"),
-    ({"surprise": 1}, "unknown key"),
-])
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"id": "../escape"}, "id"),
+        ({"id": ""}, "id"),
+        ({"id": 7}, "id"),
+        ({"command": []}, "command"),
+        ({"command": ["/bin/sh"]}, "command[0]"),
+        ({"command": ["ok", 3]}, "command"),
+        ({"time_limit_s": 0}, "time_limit_s"),
+        ({"time_limit_s": True}, "time_limit_s"),
+        ({"time_limit_s": 1e9}, "time_limit_s"),
+        ({"env": {"JOB_ID": "x"}}, "env"),
+        ({"env": {"lower": "x"}}, "env"),
+        ({"surprise": 1}, "unknown key"),
+    ],
+)
 def test_invalid_manifests_are_refused_with_the_field_named(payload, change, field):
     payload.install_job("ok", "exit 0\n")
     code, reason = failure(payload.command("SUBMIT_JOB", {"manifest": GOOD | change}))
@@ -145,8 +164,15 @@ def test_manifest_that_is_not_a_map(payload):
 def test_manifest_that_is_not_msgpack(payload):
     from flight.protocol.packets import build_tc
 
-    packet = build_tc(d.APID_PAYLOAD, 3, 140, 1, b"\xc1", source_id=d.SOURCE_GROUND,
-                      ack_flags=d.ACK_GROUND_DEFAULT)
+    packet = build_tc(
+        d.APID_PAYLOAD,
+        3,
+        140,
+        1,
+        b"\xc1",
+        source_id=d.SOURCE_GROUND,
+        ack_flags=d.ACK_GROUND_DEFAULT,
+    )
     assert failure(payload.send(packet))[0] is F.BAD_ARGUMENTS
 
 
@@ -154,8 +180,9 @@ def test_execution_failures(payload):
     code, reason = failure(payload.command("SUBMIT_JOB", {"manifest": GOOD}), "COMPLETION_FAILURE")
     assert code is F.EXECUTABLE_NOT_FOUND and "'ok'" in reason
     payload.install_job("ok", "exit 0\n")
-    assert "COMPLETION_SUCCESS" in [t.name for t in payload.command(
-        "SUBMIT_JOB", {"manifest": GOOD})]
+    assert "COMPLETION_SUCCESS" in [
+        t.name for t in payload.command("SUBMIT_JOB", {"manifest": GOOD})
+    ]
     code, _ = failure(payload.command("SUBMIT_JOB", {"manifest": GOOD}), "COMPLETION_FAILURE")
     assert code is F.JOB_DUPLICATE
     assert payload.ctl.counters.tc_failed == 2
@@ -166,8 +193,9 @@ def test_queue_limit(payload):
     payload.ctl.runner.max_queue = 2
     for i in range(2):
         payload.command("SUBMIT_JOB", {"manifest": GOOD | {"id": f"j{i}"}})
-    code, _ = failure(payload.command("SUBMIT_JOB", {"manifest": GOOD | {"id": "j9"}}),
-                      "COMPLETION_FAILURE")
+    code, _ = failure(
+        payload.command("SUBMIT_JOB", {"manifest": GOOD | {"id": "j9"}}), "COMPLETION_FAILURE"
+    )
     assert code is F.QUEUE_FULL
 
 
@@ -175,8 +203,18 @@ def test_raw_manifest_bytes_are_the_msgpack_map(payload):
     payload.install_job("ok", "exit 0\n")
     from flight.protocol.packets import build_tc
 
-    packet = build_tc(d.APID_PAYLOAD, 4, 140, 1, msgpack.packb(GOOD), source_id=d.SOURCE_GROUND,
-                      ack_flags=d.ACK_GROUND_DEFAULT)
+    packet = build_tc(
+        d.APID_PAYLOAD,
+        4,
+        140,
+        1,
+        msgpack.packb(GOOD),
+        source_id=d.SOURCE_GROUND,
+        ack_flags=d.ACK_GROUND_DEFAULT,
+    )
     assert [t.name for t in payload.send(packet)] == [
-        "ACCEPTANCE_SUCCESS", "JOB_QUEUED", "COMPLETION_SUCCESS"]
+        "ACCEPTANCE_SUCCESS",
+        "JOB_QUEUED",
+        "COMPLETION_SUCCESS",
+    ]
     assert payload.send_bytes(frame(b"")) is None  # an empty packet frame: counted, no answer

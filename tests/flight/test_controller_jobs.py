@@ -14,8 +14,9 @@ def wait_for_file(path, timeout=30.0):
 
 
 def submit(payload, job_id, exe, limit=60, args=()):
-    tms = payload.command("SUBMIT_JOB", {"manifest": {
-        "id": job_id, "command": [exe, *args], "time_limit_s": limit}})
+    tms = payload.command(
+        "SUBMIT_JOB", {"manifest": {"id": job_id, "command": [exe, *args], "time_limit_s": limit}}
+    )
     assert [t.name for t in tms] == ["ACCEPTANCE_SUCCESS", "JOB_QUEUED", "COMPLETION_SUCCESS"]
 
 
@@ -45,8 +46,9 @@ def test_failing_job_reports_its_exit_status(payload):
     submit(payload, "j2", "bad")
     payload.tick()
     payload.wait_job_process("j2")
-    assert events(payload.tick()) == [("JOB_FAILED", {"job_id": "j2", "exit_code": 3,
-                                                      "runtime_s": 1.0})]
+    assert events(payload.tick()) == [
+        ("JOB_FAILED", {"job_id": "j2", "exit_code": 3, "runtime_s": 1.0})
+    ]
     assert payload.ctl.runner.failed == 1
 
 

@@ -7,10 +7,16 @@ from flight.protocol.framing import frame
 
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(noise=st.lists(st.one_of(st.binary(max_size=300),
-                                st.binary(max_size=300).map(lambda b: frame(b)),
-                                st.sampled_from([b"\x00", b"\x00\x00", b"\xff" * 20])),
-                      max_size=8))
+@given(
+    noise=st.lists(
+        st.one_of(
+            st.binary(max_size=300),
+            st.binary(max_size=300).map(lambda b: frame(b)),
+            st.sampled_from([b"\x00", b"\x00\x00", b"\xff" * 20]),
+        ),
+        max_size=8,
+    )
+)
 def test_any_bytes_then_a_ping_is_still_answered(payload, noise):
     for chunk in noise:
         payload.ctl.receive(chunk)
@@ -29,5 +35,5 @@ def test_oversized_frame_is_discarded_and_counted(payload):
 def test_frames_split_across_reads(payload):
     raw = frame(payload.tc("PING", ack=0)) * 3
     for i in range(0, len(raw), 5):
-        payload.send_bytes(raw[i:i + 5])
+        payload.send_bytes(raw[i : i + 5])
     assert [t.name for t in payload.telemetry()] == ["PING_REPORT"] * 3

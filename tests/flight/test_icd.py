@@ -10,7 +10,7 @@ ICD = pathlib.Path(__file__).resolve().parents[2] / "docs" / "icd.md"
 
 def test_generated_section_is_current():
     text = ICD.read_text()
-    generated = text[text.index(BEGIN): text.index(END) + len(END)]
+    generated = text[text.index(BEGIN) : text.index(END) + len(END)]
     assert generated == render(), "docs/icd.md is stale: run python -m flight icd"
 
 

@@ -13,41 +13,79 @@ from flight import dictionary as d
 from flight.protocol.fields import Field, FieldError, pack_fields, unpack_fields
 from flight.protocol.framing import MAX_FRAME_LEN, Deframer, frame
 from flight.protocol.packets import (
-    MAX_PACKET_LEN, PacketError, Telecommand, Telemetry, build_tc, build_tm, parse_packet,
+    MAX_PACKET_LEN,
+    PacketError,
+    Telecommand,
+    Telemetry,
+    build_tc,
+    build_tm,
+    parse_packet,
     split_packets,
 )
 from flight.protocol.timecode import decode_cuc, encode_cuc
 
 
-@given(service=st.integers(0, 255), subtype=st.integers(0, 255), seq=st.integers(0, 0x3FFF),
-       source=st.integers(0, 0xFFFF), ack=st.integers(0, 15), data=st.binary(max_size=300))
+@given(
+    service=st.integers(0, 255),
+    subtype=st.integers(0, 255),
+    seq=st.integers(0, 0x3FFF),
+    source=st.integers(0, 0xFFFF),
+    ack=st.integers(0, 15),
+    data=st.binary(max_size=300),
+)
 def test_telecommands_read_by_spacepackets(service, subtype, seq, source, ack, data):
     raw = build_tc(d.APID_PAYLOAD, seq, service, subtype, data, source_id=source, ack_flags=ack)
     ref = PusTc.unpack(raw)  # checks the CRC
-    assert (ref.service, ref.message_subtype, ref.apid, ref.seq_count) == (service, subtype,
-                                                                      d.APID_PAYLOAD, seq)
+    assert (ref.service, ref.message_subtype, ref.apid, ref.seq_count) == (
+        service,
+        subtype,
+        d.APID_PAYLOAD,
+        seq,
+    )
     assert (ref.source_id, ref.pus_tc_sec_header.ack_flags, ref.app_data) == (source, ack, data)
-    assert parse_packet(raw) == Telecommand(d.APID_PAYLOAD, seq, service, subtype, source, ack,
-                                            data)
+    assert parse_packet(raw) == Telecommand(
+        d.APID_PAYLOAD, seq, service, subtype, source, ack, data
+    )
 
 
-@given(service=st.integers(0, 255), subtype=st.integers(0, 255), seq=st.integers(0, 0x3FFF),
-       counter=st.integers(0, 0xFFFF), dest=st.integers(0, 0xFFFF),
-       time=st.integers(0, 2**32 - 1), fine=st.integers(0, 0xFFFF), data=st.binary(max_size=300),
-       synced=st.booleans())
-def test_telemetry_read_by_spacepackets(service, subtype, seq, counter, dest, time, fine, data,
-                                        synced):
+@given(
+    service=st.integers(0, 255),
+    subtype=st.integers(0, 255),
+    seq=st.integers(0, 0x3FFF),
+    counter=st.integers(0, 0xFFFF),
+    dest=st.integers(0, 0xFFFF),
+    time=st.integers(0, 2**32 - 1),
+    fine=st.integers(0, 0xFFFF),
+    data=st.binary(max_size=300),
+    synced=st.booleans(),
+)
+def test_telemetry_read_by_spacepackets(
+    service, subtype, seq, counter, dest, time, fine, data, synced
+):
     t = time + fine / 65536
-    raw = build_tm(d.APID_PAYLOAD, seq, service, subtype, data, msg_counter=counter, dest_id=dest,
-                   time=t, time_synced=synced)
+    raw = build_tm(
+        d.APID_PAYLOAD,
+        seq,
+        service,
+        subtype,
+        data,
+        msg_counter=counter,
+        dest_id=dest,
+        time=t,
+        time_synced=synced,
+    )
     ref = PusTm.unpack(raw, timestamp_len=6)
-    assert (ref.service, ref.message_subtype, ref.apid, ref.seq_count) == (service, subtype,
-                                                                      d.APID_PAYLOAD, seq)
-    assert (ref.pus_tm_sec_header.message_counter, ref.pus_tm_sec_header.dest_id) == (counter,
-                                                                                      dest)
+    assert (ref.service, ref.message_subtype, ref.apid, ref.seq_count) == (
+        service,
+        subtype,
+        d.APID_PAYLOAD,
+        seq,
+    )
+    assert (ref.pus_tm_sec_header.message_counter, ref.pus_tm_sec_header.dest_id) == (counter, dest)
     assert ref.source_data == data and ref.timestamp == encode_cuc(t)
-    assert parse_packet(raw) == Telemetry(d.APID_PAYLOAD, seq, service, subtype, counter, dest,
-                                          t, synced, data)
+    assert parse_packet(raw) == Telemetry(
+        d.APID_PAYLOAD, seq, service, subtype, counter, dest, t, synced, data
+    )
 
 
 def test_cuc_round_trip_and_range():
@@ -59,11 +97,14 @@ def test_cuc_round_trip_and_range():
         encode_cuc(2.0**32)
 
 
-@pytest.mark.parametrize(("mutate", "code"), [
-    (lambda p: p[:5], d.FailureCode.BAD_LENGTH),
-    (lambda p: p[:-1], d.FailureCode.BAD_LENGTH),
-    (lambda p: p[:-1] + bytes([p[-1] ^ 0x80]), d.FailureCode.BAD_CHECKSUM),
-])
+@pytest.mark.parametrize(
+    ("mutate", "code"),
+    [
+        (lambda p: p[:5], d.FailureCode.BAD_LENGTH),
+        (lambda p: p[:-1], d.FailureCode.BAD_LENGTH),
+        (lambda p: p[:-1] + bytes([p[-1] ^ 0x80]), d.FailureCode.BAD_CHECKSUM),
+    ],
+)
 def test_parse_errors_carry_their_failure_code(mutate, code):
     raw = build_tc(d.APID_PAYLOAD, 1, 17, 1, source_id=1, ack_flags=0)
     with pytest.raises(PacketError) as err:
@@ -73,8 +114,12 @@ def test_parse_errors_carry_their_failure_code(mutate, code):
 
 def test_pus_a_secondary_header_is_refused():
     body = bytes([0x10, 17, 1, 0, 1])  # PUS version 1
-    raw = native.pack_primary_header(type=1, apid=d.APID_PAYLOAD, seq_count=0,
-                                     data_length=len(body) + 1) + body
+    raw = (
+        native.pack_primary_header(
+            type=1, apid=d.APID_PAYLOAD, seq_count=0, data_length=len(body) + 1
+        )
+        + body
+    )
     raw += native.crc16(raw).to_bytes(2, "big")
     with pytest.raises(PacketError) as err:
         parse_packet(raw)
@@ -88,19 +133,31 @@ def test_packets_over_the_mtu_are_refused():
 
 def test_split_packets_keeps_the_partial_tail():
     one = build_tc(d.APID_PAYLOAD, 1, 17, 1, source_id=1, ack_flags=0)
-    two = build_tm(d.APID_PAYLOAD, 2, 17, 2, b"xyz", msg_counter=0, dest_id=0, time=5,
-                   time_synced=True)
+    two = build_tm(
+        d.APID_PAYLOAD, 2, 17, 2, b"xyz", msg_counter=0, dest_id=0, time=5, time_synced=True
+    )
     packets, rest = split_packets(one + two + two[:4])
     assert packets == [one, two] and rest == two[:4]
 
 
-values = st.fixed_dictionaries({
-    "a": st.integers(0, 255), "b": st.integers(-(2**31), 2**31 - 1), "c": st.floats(width=32,
-                                                                                     allow_nan=False, allow_infinity=False),
-    "s": st.text(max_size=60), "raw": st.binary(max_size=100),
-    "doc": st.dictionaries(st.text(max_size=5), st.integers(-(2**63), 2**64 - 1), max_size=4)})
-FIELDS = (Field("a", "u8"), Field("b", "i32"), Field("c", "f32"), Field("s", "str"),
-          Field("raw", "bytes"), Field("doc", "msgpack"))
+values = st.fixed_dictionaries(
+    {
+        "a": st.integers(0, 255),
+        "b": st.integers(-(2**31), 2**31 - 1),
+        "c": st.floats(width=32, allow_nan=False, allow_infinity=False),
+        "s": st.text(max_size=60),
+        "raw": st.binary(max_size=100),
+        "doc": st.dictionaries(st.text(max_size=5), st.integers(-(2**63), 2**64 - 1), max_size=4),
+    }
+)
+FIELDS = (
+    Field("a", "u8"),
+    Field("b", "i32"),
+    Field("c", "f32"),
+    Field("s", "str"),
+    Field("raw", "bytes"),
+    Field("doc", "msgpack"),
+)
 
 
 @given(values)
@@ -116,14 +173,17 @@ def test_any_bytes_decode_or_raise_field_error(data):
         pass
 
 
-@pytest.mark.parametrize(("values", "message"), [
-    ({"x": 256}, "x: 256 outside 0..255"),
-    ({"x": -1}, "x:"),
-    ({"x": 1.5}, "not an integer"),
-    ({"x": "ON"}, "not one of"),
-    ({}, "missing argument: x"),
-    ({"x": 1, "y": 2}, "unknown argument"),
-])
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"x": 256}, "x: 256 outside 0..255"),
+        ({"x": -1}, "x:"),
+        ({"x": 1.5}, "not an integer"),
+        ({"x": "ON"}, "not one of"),
+        ({}, "missing argument: x"),
+        ({"x": 1, "y": 2}, "unknown argument"),
+    ],
+)
 def test_field_errors_name_the_field(values, message):
     fields = (Field("x", "u8", enum={0: "OFF", 1: "ON_"}),)
     with pytest.raises(FieldError, match=message):
@@ -148,7 +208,7 @@ def test_deframer_any_split(packets, step):
     deframer = Deframer()
     out = []
     for i in range(0, len(stream), step):
-        out += deframer.feed(stream[i:i + step])
+        out += deframer.feed(stream[i : i + step])
     assert out == [p for p in packets]
     assert deframer.frames_bad == 0
 

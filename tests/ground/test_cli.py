@@ -9,8 +9,9 @@ import pytest
 
 
 def ground(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "ground", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "ground", *args], cwd=cwd, capture_output=True, text=True, timeout=60
+    )
 
 
 def free_port():
@@ -27,12 +28,15 @@ def test_unreachable_station(tmp_path, cmd):
     assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
 
 
-@pytest.mark.parametrize(("name", "content", "message"), [
-    ("missing.json", None, "missing.json: No such file or directory"),
-    ("bad.json", "{", "bad.json: not a valid json file"),
-    ("list.json", "[1]", "list.json: a manifest is a map at the top level"),
-    ("job.yaml", "id: x", "job.yaml: use a .json, .toml or .msgpack file"),
-])
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("missing.json", None, "missing.json: No such file or directory"),
+        ("bad.json", "{", "bad.json: not a valid json file"),
+        ("list.json", "[1]", "list.json: a manifest is a map at the top level"),
+        ("job.yaml", "id: x", "job.yaml: use a .json, .toml or .msgpack file"),
+    ],
+)
 def test_bad_manifest_files(tmp_path, name, content, message):
     if content is not None:
         (tmp_path / name).write_text(content)
@@ -48,7 +52,8 @@ def test_manifest_formats_agree(tmp_path):
 
     doc = {"id": "j", "command": ["hash-chain", "--iterations", "10"], "time_limit_s": 60}
     (tmp_path / "m.json").write_text(json.dumps(doc))
-    (tmp_path / "m.toml").write_text('id = "j"\ncommand = ["hash-chain", "--iterations", "10"]\n'
-                                     "time_limit_s = 60\n")
+    (tmp_path / "m.toml").write_text(
+        'id = "j"\ncommand = ["hash-chain", "--iterations", "10"]\ntime_limit_s = 60\n'
+    )
     (tmp_path / "m.msgpack").write_bytes(msgpack.packb(doc))
     assert all(load_manifest(tmp_path / f"m.{ext}") == doc for ext in ("json", "toml", "msgpack"))

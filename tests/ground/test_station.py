@@ -37,9 +37,21 @@ class Radio:
     def downlink(self, name, values, dest=d.SOURCE_GROUND):
         _, data = encode_telemetry(name, values)
         kind = d.TELEMETRY_BY_NAME[name]
-        self.writer.write(frame(build_tm(d.APID_PAYLOAD, 0, kind.service, kind.subtype, data,
-                                         msg_counter=0, dest_id=dest, time=100.0,
-                                         time_synced=True)))
+        self.writer.write(
+            frame(
+                build_tm(
+                    d.APID_PAYLOAD,
+                    0,
+                    kind.service,
+                    kind.subtype,
+                    data,
+                    msg_counter=0,
+                    dest_id=dest,
+                    time=100.0,
+                    time_synced=True,
+                )
+            )
+        )
 
 
 async def start(tmp_path, with_radio=True):
@@ -83,12 +95,15 @@ def test_commands_are_encoded_numbered_and_sent_up(tmp_path):
     assert station.tc_sent == 2
 
 
-@pytest.mark.parametrize(("name", "args", "message"), [
-    ("FOO", {}, "unknown command 'FOO'"),
-    ("BUS_TICK", {"time": 1, "power_allowance_w": 1}, "not a ground command"),
-    ("SUBMIT_JOB", {}, "missing argument: manifest"),
-    ("PING", {"extra": 1}, "unknown argument(s): extra"),
-])
+@pytest.mark.parametrize(
+    ("name", "args", "message"),
+    [
+        ("FOO", {}, "unknown command 'FOO'"),
+        ("BUS_TICK", {"time": 1, "power_allowance_w": 1}, "not a ground command"),
+        ("SUBMIT_JOB", {}, "missing argument: manifest"),
+        ("PING", {"extra": 1}, "unknown argument(s): extra"),
+    ],
+)
 def test_bad_commands_are_refused_before_anything_is_sent(tmp_path, name, args, message):
     async def scenario():
         radio, station, task, client = await start(tmp_path)
@@ -119,8 +134,10 @@ def test_verification_reports_complete_a_command(tmp_path):
         radio, _, task, client = await start(tmp_path)
         pending = asyncio.create_task(client.command("NOOP", timeout=5))
         raw = await asyncio.wait_for(radio.uplinked.get(), 5)
-        request = {"request_packet_id": int.from_bytes(raw[:2], "big"),
-                   "request_seq_ctrl": int.from_bytes(raw[2:4], "big")}
+        request = {
+            "request_packet_id": int.from_bytes(raw[:2], "big"),
+            "request_seq_ctrl": int.from_bytes(raw[2:4], "big"),
+        }
         other = {"request_packet_id": request["request_packet_id"], "request_seq_ctrl": 0xC999}
         radio.downlink("ACCEPTANCE_SUCCESS", other)  # someone else's command
         radio.downlink("ACCEPTANCE_SUCCESS", request)

@@ -19,8 +19,13 @@ from flight.protocol.packets import split_packets
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("hil")
-    proc = subprocess.run([sys.executable, "-m", "hil", "run", "--out", "demo", "--speed", "5"],
-                          cwd=out, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "hil", "run", "--out", "demo", "--speed", "5"],
+        cwd=out,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     return proc, out / "demo"
 
 

@@ -16,14 +16,24 @@ import native
     data_length=st.integers(0, 0xFFFF),
     sec=st.integers(0, 1),
 )
-def test_pack_matches_spacepackets_and_round_trips(ptype, apid, seq_flags, seq_count, data_length, sec):
+def test_pack_matches_spacepackets_and_round_trips(
+    ptype, apid, seq_flags, seq_count, data_length, sec
+):
     raw = native.pack_primary_header(
-        type=ptype, apid=apid, seq_count=seq_count, data_length=data_length,
-        sec_hdr_flag=sec, seq_flags=seq_flags,
+        type=ptype,
+        apid=apid,
+        seq_count=seq_count,
+        data_length=data_length,
+        sec_hdr_flag=sec,
+        seq_flags=seq_flags,
     )
     ref = SpacePacketHeader(
-        packet_type=PacketType(ptype), apid=apid, seq_count=seq_count, data_len=data_length,
-        sec_header_flag=bool(sec), seq_flags=SequenceFlags(seq_flags),
+        packet_type=PacketType(ptype),
+        apid=apid,
+        seq_count=seq_count,
+        data_len=data_length,
+        sec_header_flag=bool(sec),
+        seq_flags=SequenceFlags(seq_flags),
     )
     assert raw == bytes(ref.pack())
     hdr = native.unpack_primary_header(raw)
@@ -33,8 +43,14 @@ def test_pack_matches_spacepackets_and_round_trips(ptype, apid, seq_flags, seq_c
 
 @pytest.mark.parametrize(
     "bad",
-    [{"apid": 0x800}, {"seq_count": 0x4000}, {"type": 2}, {"seq_flags": 4}, {"data_length": -1},
-     {"data_length": 0x10000}],
+    [
+        {"apid": 0x800},
+        {"seq_count": 0x4000},
+        {"type": 2},
+        {"seq_flags": 4},
+        {"data_length": -1},
+        {"data_length": 0x10000},
+    ],
 )
 def test_out_of_range_fields_are_refused(bad):
     fields = {"type": 0, "apid": 1, "seq_count": 0, "data_length": 0} | bad
