@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Awaitable, Callable
 
 from flight.protocol.messages import DecodedTelemetry
-from ground.client import StationClient
+from ground.client import CommandRefused, StationClient, StationUnreachable
 from hil.bus import BusEmulator, BusTimeout
 from hil.processes import BenchProcesses, ProcessFailed
 from hil.report import Report
@@ -45,9 +45,15 @@ class Bench:
     """What a scenario drives: the bus, a ground station client and the report."""
 
     def __init__(
-        self, config: BenchConfig, bus: BusEmulator, client: StationClient, report: Report
+        self,
+        config: BenchConfig,
+        bus: BusEmulator,
+        client: StationClient,
+        report: Report,
+        station_address: str,
     ) -> None:
         self.config = config
+        self.station_address = station_address
         self.bus = bus
         self.client = client
         self.report = report
@@ -128,16 +134,19 @@ async def run_bench(name: str, scenario: Scenario, config: BenchConfig) -> Repor
             ],
         )
         port = int(await procs.wait_for_file(out / "station.port", STARTUP_TIMEOUT_S))
-        client = await StationClient.connect(f"127.0.0.1:{port}")
+        station_address = f"127.0.0.1:{port}"
+        client = await StationClient.connect(station_address)
         await _until(lambda: client.link_up, procs, STARTUP_TIMEOUT_S, "station's space link")
         report.note(bus.time, "flight controller and ground station up; bus clock starts")
         clock = asyncio.create_task(bus.run_clock(config.speed))
-        bench = Bench(config, bus, client, report)
+        bench = Bench(config, bus, client, report, station_address)
         await asyncio.wait_for(_watched(scenario(bench), procs), config.wall_limit_s)
     except (BusTimeout, ProcessFailed) as exc:
         report.error = str(exc)
     except TimeoutError:
         report.error = f"the run passed its wall-clock limit of {config.wall_limit_s:g} s"
+    except (CommandRefused, StationUnreachable) as exc:
+        report.error = f"ground station: {exc}"
     finally:
         if clock is not None:
             clock.cancel()
@@ -154,7 +163,10 @@ async def run_bench(name: str, scenario: Scenario, config: BenchConfig) -> Repor
             f"exit status {statuses['flight']}",
         )
     for tm in bus.events:
-        report.note(tm.packet.time, f"event {tm.name} {tm.values}")
+        if tm.packet.time_synced:
+            report.note(tm.packet.time, f"event {tm.name} {tm.values}")
+        else:
+            report.note(config.start_time, f"event {tm.name} {tm.values} (before time sync)")
     report.timeline.sort(key=lambda row: row["t_s"])
     report.figures = {
         "sim_seconds": bus.time - config.start_time,

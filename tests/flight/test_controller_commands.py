@@ -15,6 +15,10 @@ def failure(tms, stage="ACCEPTANCE_FAILURE"):
     return F(reports[0].values["code"]), reports[0].values["reason"]
 
 
+def test_every_dictionary_command_has_a_handler(payload):
+    assert set(payload.ctl._commands) == set(d.COMMANDS_BY_NAME)
+
+
 def test_ping_is_verified_and_answered(payload):
     packet = payload.tc("PING")
     tms = payload.send(packet)

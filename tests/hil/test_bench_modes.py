@@ -41,3 +41,12 @@ def test_a_deadline_in_bench_time_ends_the_run_with_an_error(tmp_path):
     report = asyncio.run(run_bench("deadline", scenario, BenchConfig(tmp_path, speed=None)))
     assert not report.passed
     assert report.error == "not within 20 bus seconds"
+
+
+def test_a_refused_command_ends_the_run_with_a_report(tmp_path):
+    async def scenario(bench):
+        await bench.client.command("NO_SUCH_COMMAND")
+
+    report = asyncio.run(run_bench("refused", scenario, BenchConfig(tmp_path, speed=None)))
+    assert report.error == "ground station: unknown command 'NO_SUCH_COMMAND'"
+    assert json.loads((tmp_path / "report.json").read_text())["result"] == "fail"

@@ -1,0 +1,60 @@
+"""The ground command line against a live bench: real station, real controller, real pty."""
+
+import asyncio
+import json
+import sys
+
+from hil.bench import BenchConfig, run_bench
+
+
+async def ground(bench, *args):
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ground",
+        *args,
+        "--station",
+        bench.station_address,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=bench.config.out_dir,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode, out.decode(), err.decode()
+
+
+def test_ping_submit_jobs_and_tlm(tmp_path):
+    manifest = tmp_path / "job.toml"
+    manifest.write_text('id = "cli-1"\ncommand = ["hash-chain", "--iterations", "1000"]\n')
+    results = {}
+
+    async def scenario(bench):
+        results["ping"] = await ground(bench, "ping", "--json")
+        results["submit"] = await ground(bench, "submit", str(manifest))
+        results["again"] = await ground(bench, "submit", str(manifest))
+        await bench.housekeeping_where(lambda v: v["jobs_completed"] == 1, 600)
+        results["jobs"] = await ground(bench, "jobs", "--json")
+        results["tlm"] = await ground(bench, "tlm", "--count", "2", "--json")
+        results["tlm_text"] = await ground(bench, "tlm", "--count", "1")
+        bench.check("scenario ran", True)
+
+    # A real job process: real time (fast), not lockstep, which would outrun it.
+    config = BenchConfig(tmp_path / "out", speed=20)
+    report = asyncio.run(run_bench("cli", scenario, config))
+    assert report.passed, report.to_json()["error"]
+
+    code, out, _ = results["ping"]
+    assert code == 0 and json.loads(out)["ok"] is True
+    assert results["submit"][:2] == (0, "job cli-1 accepted\n")
+    code, _, _ = results["again"]
+    assert code == 1
+    assert "SUBMIT_JOB failed at completion: JOB_DUPLICATE" in results["again"][1]
+    code, out, _ = results["jobs"]
+    (job,) = json.loads(out)
+    assert code == 0 and job["id"] == "cli-1" and job["state"] == "COMPLETED"
+    code, out, _ = results["tlm"]
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and len(lines) == 2 and lines[1]["ticks"] > lines[0]["ticks"]
+    assert lines[0]["time"].startswith("2026-01-01T")
+    code, out, _ = results["tlm_text"]
+    assert code == 0 and "job COMPLETED" in out and "done 1" in out
