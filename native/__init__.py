@@ -17,12 +17,16 @@ except ModuleNotFoundError as exc:  # the source tree, not an installed package
     ) from exc
 
 __all__ = [
+    "CRC_PATHS",
     "PrimaryHeader",
     "cobs_decode",
     "cobs_encode",
     "crc16",
     "crc32c",
+    "crc_path",
+    "crc_paths",
     "pack_primary_header",
+    "set_crc_path",
     "unpack_primary_header",
 ]
 
@@ -51,20 +55,52 @@ class PrimaryHeader(NamedTuple):
         return self.data_length + 7
 
 
+CRC_PATHS = {
+    "portable": lib.PN_CRC_PORTABLE,
+    "x86-pclmul": lib.PN_CRC_X86_PCLMUL,
+    "x86-vpclmul": lib.PN_CRC_X86_VPCLMUL,
+}
+_PATH_NAMES = {v: k for k, v in CRC_PATHS.items()}
+_from_buffer = ffi.from_buffer
+_crc16 = lib.pn_crc16
+_crc32c = lib.pn_crc32c
+
+
 def _view(data: object):
-    return ffi.from_buffer("uint8_t[]", data)
+    return _from_buffer("uint8_t[]", data)
+
+
+def crc_paths() -> list[str]:
+    """The CRC implementations this CPU can run, slowest first."""
+    mask = lib.pn_crc_paths()
+    return [name for name, path in CRC_PATHS.items() if mask & (1 << path)]
+
+
+def crc_path() -> str:
+    """The CRC implementation in use (chosen at load; PAYLOAD_NATIVE_PORTABLE=1 forces portable)."""
+    return _PATH_NAMES[lib.pn_crc_path_get()]
+
+
+def set_crc_path(name: str) -> None:
+    """Use one CRC implementation (tests, benchmarks); ValueError if this CPU cannot run it."""
+    if name not in CRC_PATHS or lib.pn_crc_path_set(CRC_PATHS[name]) != lib.PN_OK:
+        raise ValueError(f"CRC path {name!r} not available here; available: {crc_paths()}")
 
 
 def crc16(data: object, value: int = 0xFFFF) -> int:
     """CRC-16/CCITT-FALSE of ``data``; pass a previous result as ``value`` to continue it."""
-    buf = _view(data)
-    return lib.pn_crc16(value, buf, len(buf))
+    if data.__class__ is bytes:  # cffi passes bytes without a buffer object: the cheapest call
+        return _crc16(value, data, len(data))
+    buf = _from_buffer("uint8_t[]", data)
+    return _crc16(value, buf, len(buf))
 
 
 def crc32c(data: object, value: int = 0) -> int:
     """CRC-32C (Castagnoli) of ``data``; pass a previous result as ``value`` to continue it."""
-    buf = _view(data)
-    return lib.pn_crc32c(value, buf, len(buf))
+    if data.__class__ is bytes:
+        return _crc32c(value, data, len(data))
+    buf = _from_buffer("uint8_t[]", data)
+    return _crc32c(value, buf, len(buf))
 
 
 def cobs_encode(data: object) -> bytes:

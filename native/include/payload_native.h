@@ -38,6 +38,23 @@ typedef struct pn_sp_header {
     uint16_t data_length;     /* packet data field length minus one */
 } pn_sp_header;
 
+/* CRC implementations; the fastest the CPU runs is chosen at load time (PAYLOAD_NATIVE_PORTABLE=1
+ * in the environment forces the portable one). */
+typedef enum pn_crc_path {
+    PN_CRC_PORTABLE = 0,       /* slicing-by-8 tables, any CPU */
+    PN_CRC_X86_PCLMUL = 1,     /* x86-64 SSE4.2 crc32 and PCLMULQDQ folding */
+    PN_CRC_X86_VPCLMUL = 2     /* x86-64 AVX-512 VPCLMULQDQ folding */
+} pn_crc_path;
+
+/* Bit mask (1 << path) of the paths this CPU can run. */
+unsigned pn_crc_paths(void);
+
+/* The path in use. */
+int pn_crc_path_get(void);
+
+/* Use a path (tests and benchmarks); PN_ERR_RANGE if this CPU cannot run it. */
+int pn_crc_path_set(int path);
+
 /* CRC-16/CCITT-FALSE: poly 0x1021, not reflected, no final xor. Start with crc = 0xFFFF;
  * pass a previous result to continue over more data. */
 uint16_t pn_crc16(uint16_t crc, const uint8_t *data, size_t len);

@@ -27,25 +27,44 @@ static uint32_t crc32c_bitwise(uint32_t crc, const uint8_t *p, size_t n)
     return ~crc;
 }
 
-int main(void)
+static void check_path(int path)
 {
+    CHECK_EQ(pn_crc_path_set(path), PN_OK);
     const uint8_t check[] = "123456789";
     CHECK_EQ(pn_crc16(0xFFFFu, check, 9), 0x29B1u);
     CHECK_EQ(pn_crc32c(0u, check, 9), 0xE3069283u);
     CHECK_EQ(pn_crc16(0xFFFFu, check, 0), 0xFFFFu);
     CHECK_EQ(pn_crc32c(0u, check, 0), 0u);
 
-    uint8_t buf[4096];
+    static uint8_t buf[9000];
     for (size_t i = 0; i < sizeof buf; i++) {
         buf[i] = check_rand_byte();
     }
-    for (size_t n = 0; n <= sizeof buf; n += 97) {
-        CHECK_EQ(pn_crc16(0xFFFFu, buf, n), crc16_bitwise(0xFFFFu, buf, n));
-        CHECK_EQ(pn_crc32c(0u, buf, n), crc32c_bitwise(0u, buf, n));
+    /* Every length to 1100 (all the fold thresholds and tails), then strides, at odd offsets. */
+    for (size_t n = 0; n + 3 <= sizeof buf; n += (n < 1100 ? 1 : 331)) {
+        const uint8_t *p = buf + (n % 3);
+        CHECK_EQ(pn_crc16(0xFFFFu, p, n), crc16_bitwise(0xFFFFu, p, n));
+        CHECK_EQ(pn_crc32c(0u, p, n), crc32c_bitwise(0u, p, n));
         size_t cut = n / 3;
-        CHECK_EQ(pn_crc16(pn_crc16(0xFFFFu, buf, cut), buf + cut, n - cut),
-                 pn_crc16(0xFFFFu, buf, n));
-        CHECK_EQ(pn_crc32c(pn_crc32c(0u, buf, cut), buf + cut, n - cut), pn_crc32c(0u, buf, n));
+        CHECK_EQ(pn_crc16(pn_crc16(0x1234u, p, cut), p + cut, n - cut), pn_crc16(0x1234u, p, n));
+        CHECK_EQ(pn_crc32c(pn_crc32c(7u, p, cut), p + cut, n - cut), pn_crc32c(7u, p, n));
     }
+}
+
+int main(void)
+{
+    unsigned paths = pn_crc_paths();
+    CHECK(paths & (1u << PN_CRC_PORTABLE));
+    int ran = 0;
+    for (int path = PN_CRC_PORTABLE; path <= PN_CRC_X86_VPCLMUL; path++) {
+        if (paths & (1u << path)) {
+            check_path(path);
+            ran++;
+        } else {
+            CHECK_EQ(pn_crc_path_set(path), PN_ERR_RANGE);
+        }
+    }
+    CHECK_EQ(pn_crc_path_set(99), PN_ERR_RANGE);
+    printf("test_crc: ran %d CRC paths (mask 0x%x)\n", ran, paths);
     return check_report("test_crc");
 }

@@ -1,15 +1,28 @@
 """native.crc16 and native.crc32c against crcmod and the crc32c package, chaining included."""
 
+import os
+import subprocess
+import sys
+
 import crc32c as crc32c_ref
 import crcmod.predefined
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import native
 
 crc16_ref = crcmod.predefined.mkCrcFun("crc-ccitt-false")
+
+
+@pytest.fixture(params=native.crc_paths())
+def crc_path(request):
+    """Run the test on every CRC implementation this CPU can run, then restore the default."""
+    default = native.crc_path()
+    native.set_crc_path(request.param)
+    yield request.param
+    native.set_crc_path(default)
 
 
 def test_check_values():
@@ -19,18 +32,24 @@ def test_check_values():
     assert native.crc32c(b"") == 0
 
 
-@given(st.binary(max_size=4096))
-def test_crc16_matches_crcmod(data):
+sizes = st.one_of(st.binary(max_size=300), st.binary(min_size=250, max_size=5000))
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sizes)
+def test_crc16_matches_crcmod(crc_path, data):
     assert native.crc16(data) == crc16_ref(data)
 
 
-@given(st.binary(max_size=4096))
-def test_crc32c_matches_crc32c_package(data):
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sizes)
+def test_crc32c_matches_crc32c_package(crc_path, data):
     assert native.crc32c(data) == crc32c_ref.crc32c(data)
 
 
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.binary(max_size=2048), st.binary(max_size=2048))
-def test_chaining_matches_references(first, second):
+def test_chaining_matches_references(crc_path, first, second):
     assert native.crc16(second, native.crc16(first)) == crc16_ref(second, crc16_ref(first))
     assert native.crc16(second, native.crc16(first)) == native.crc16(first + second)
     assert native.crc32c(second, native.crc32c(first)) == crc32c_ref.crc32c(
@@ -39,8 +58,9 @@ def test_chaining_matches_references(first, second):
     assert native.crc32c(second, native.crc32c(first)) == native.crc32c(first + second)
 
 
-@given(st.binary(min_size=1, max_size=512), st.integers(0, 0xFFFF), st.integers(0, 0xFFFFFFFF))
-def test_arbitrary_start_values_match(data, start16, start32):
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(min_size=1, max_size=1024), st.integers(0, 0xFFFF), st.integers(0, 0xFFFFFFFF))
+def test_arbitrary_start_values_match(crc_path, data, start16, start32):
     assert native.crc16(data, start16) == crc16_ref(data, start16)
     assert native.crc32c(data, start32) == crc32c_ref.crc32c(data, start32)
 
@@ -50,7 +70,7 @@ def test_arbitrary_start_values_match(data, start16, start32):
     [bytes, bytearray, memoryview, lambda b: np.frombuffer(b, dtype=np.uint8).copy()],
     ids=["bytes", "bytearray", "memoryview", "numpy"],
 )
-def test_any_buffer_object(make):
+def test_any_buffer_object(crc_path, make):
     data = bytes(range(256)) * 5
     assert native.crc16(make(data)) == crc16_ref(data)
     assert native.crc32c(make(data)) == crc32c_ref.crc32c(data)
@@ -73,3 +93,38 @@ def test_non_contiguous_buffer_is_refused():
     arr = np.arange(64, dtype=np.uint8)[::2]
     with pytest.raises((ValueError, TypeError)):
         native.crc16(arr)
+
+
+def test_megabyte_buffers_on_every_path(crc_path):
+    data = np.random.default_rng(7).integers(0, 256, 3 << 20, dtype=np.uint8)
+    assert native.crc32c(data) == crc32c_ref.crc32c(data.tobytes())
+    assert native.crc16(data[: 1 << 20]) == crc16_ref(data[: 1 << 20].tobytes())
+
+
+def test_unknown_path_is_refused():
+    with pytest.raises(ValueError, match="not available"):
+        native.set_crc_path("quantum")
+
+
+def test_environment_forces_the_portable_path(tmp_path):
+    code = "import native; print(native.crc_path(), native.crc_paths()[-1])"
+    env = dict(os.environ, PAYLOAD_NATIVE_PORTABLE="1")
+    forced = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    env["PAYLOAD_NATIVE_PORTABLE"] = "0"
+    default = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert forced[0] == "portable"
+    assert default[0] == default[1]  # the fastest available
