@@ -6,7 +6,10 @@ Checksums, COBS framing and CCSDS primary headers. Every function takes any buff
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    import numpy as np
 
 try:
     from native._native import ffi, lib
@@ -21,11 +24,14 @@ __all__ = [
     "PrimaryHeader",
     "cobs_decode",
     "cobs_encode",
+    "cobs_split",
     "crc16",
     "crc32c",
     "crc_path",
     "crc_paths",
     "pack_primary_header",
+    "pack_tm",
+    "scan_packets",
     "set_crc_path",
     "unpack_primary_header",
 ]
@@ -171,3 +177,110 @@ def unpack_primary_header(data: object) -> PrimaryHeader:
         hdr.seq_count,
         hdr.data_length,
     )
+
+
+_ROW_FIELDS = (
+    ("offset", "u8"),
+    ("length", "u4"),
+    ("apid", "u2"),
+    ("seq_count", "u2"),
+    ("type", "u1"),
+    ("sec_hdr_flag", "u1"),
+    ("seq_flags", "u1"),
+    ("crc_ok", "?"),
+)
+_row_dtype = None
+
+
+def packet_row_dtype() -> np.dtype:
+    """The numpy dtype of scan_packets' rows, laid out as the C struct pn_packet_row."""
+    global _row_dtype
+    if _row_dtype is None:
+        import numpy
+
+        _row_dtype = numpy.dtype(
+            {
+                "names": [name for name, _ in _ROW_FIELDS],
+                "formats": [fmt for _, fmt in _ROW_FIELDS],
+                "offsets": [ffi.offsetof("pn_packet_row", name) for name, _ in _ROW_FIELDS],
+                "itemsize": ffi.sizeof("pn_packet_row"),
+            }
+        )
+    return _row_dtype
+
+
+def scan_packets(buf: object) -> tuple[np.ndarray, int]:
+    """One row per space packet in a buffer of concatenated packets, CRC-16 checked, and the
+    number of trailing octets that do not (yet) form a whole packet."""
+    import numpy
+
+    view = _view(buf)
+    consumed = ffi.new("size_t *")
+    count = lib.pn_count_packets(view, len(view), consumed)
+    rows = numpy.empty(count, dtype=packet_row_dtype())
+    if count:
+        lib.pn_scan_packets(view, len(view), ffi.cast("pn_packet_row *", _from_buffer(rows)), count)
+    return rows, len(view) - consumed[0]
+
+
+def cobs_split(stream: object, max_frame_len: int = 0xFFFFFFFF) -> tuple[list[bytes], bytes, int]:
+    """Decode the complete COBS frames of a byte stream.
+
+    Returns the decoded frames, the unconsumed tail (after the last delimiter) and the number of
+    frames dropped as malformed or longer than ``max_frame_len``. Empty frames are idle fill.
+    """
+    src = _view(stream)
+    delimiters = (
+        bytes(src).count(0) if not isinstance(stream, (bytes, bytearray)) else stream.count(0)
+    )
+    if delimiters == 0:
+        return [], bytes(src), 0
+    n = len(src)
+    dst = ffi.new("uint8_t[]", n)
+    frames = ffi.new("pn_frame[]", delimiters)
+    consumed = ffi.new("size_t *")
+    count = lib.pn_cobs_split(src, n, max_frame_len, dst, frames, delimiters, consumed)
+    decoded = ffi.buffer(dst, n)
+    good = []
+    for i in range(count):
+        frame = frames[i]
+        if frame.status == lib.PN_OK:
+            good.append(decoded[frame.offset : frame.offset + frame.length])
+    return good, ffi.buffer(src)[consumed[0] :], count - len(good)
+
+
+def pack_tm(
+    *,
+    apid: int,
+    seq_count: int,
+    service: int,
+    subtype: int,
+    msg_counter: int,
+    dest_id: int,
+    coarse_time: int,
+    fine_time: int,
+    time_synced: bool,
+    data: object = b"",
+) -> bytes:
+    """A whole PUS-C telemetry packet (docs/icd.md section 5) with its CRC-16, in one C call."""
+    fields = ffi.new(
+        "pn_tm_fields *",
+        {
+            "apid": apid,
+            "seq_count": seq_count,
+            "service": service,
+            "subtype": subtype,
+            "time_synced": int(time_synced),
+            "msg_counter": msg_counter,
+            "dest_id": dest_id,
+            "coarse_time": coarse_time,
+            "fine_time": fine_time,
+        },
+    )
+    src = _view(data)
+    cap = len(src) + 21
+    out = ffi.new("uint8_t[]", cap)
+    n = lib.pn_tm_pack(fields, src, len(src), out, cap)
+    if n == 0:
+        raise ValueError(f"telemetry packet fields out of range: apid={apid} seq={seq_count}")
+    return ffi.buffer(out, n)[:]

@@ -15,16 +15,16 @@ from dataclasses import dataclass
 
 import native
 from flight.dictionary import APIDS, FailureCode
-from flight.protocol.timecode import CUC_LEN, decode_cuc, encode_cuc
+from flight.protocol.timecode import CUC_LEN, decode_cuc, split_cuc
 
 PUS_VERSION = 2
 TC_SECONDARY_LEN = 5
 TM_SECONDARY_LEN = 7 + CUC_LEN
+TM_HEADERS_LEN = 6 + TM_SECONDARY_LEN
 CRC_LEN = 2
 MAX_PACKET_LEN = 4096  # the serial link's MTU: no packet on it is longer
 TYPE_TM = 0
 TYPE_TC = 1
-TIME_NOT_SYNCED = 0
 TIME_SYNCED = 1
 
 
@@ -102,12 +102,26 @@ def build_tm(
     time: float,
     time_synced: bool,
 ) -> bytes:
-    """Encode a telemetry packet; ValueError if a field is out of range or it exceeds the MTU."""
-    status = TIME_SYNCED if time_synced else TIME_NOT_SYNCED
-    body = struct.pack(
-        ">BBBHH", (PUS_VERSION << 4) | status, service, subtype, msg_counter, dest_id
-    ) + encode_cuc(time)
-    return _packet(TYPE_TM, apid, seq_count, body + source_data)
+    """Encode a telemetry packet (in the C core); ValueError if a field is out of range or it
+    exceeds the MTU."""
+    if TM_HEADERS_LEN + len(source_data) + CRC_LEN > MAX_PACKET_LEN:
+        raise ValueError(f"telemetry packet exceeds the {MAX_PACKET_LEN}-octet MTU")
+    coarse, fine = split_cuc(time)
+    try:
+        return native.pack_tm(
+            apid=apid,
+            seq_count=seq_count,
+            service=service,
+            subtype=subtype,
+            msg_counter=msg_counter,
+            dest_id=dest_id,
+            coarse_time=coarse,
+            fine_time=fine,
+            time_synced=time_synced,
+            data=source_data,
+        )
+    except OverflowError:
+        raise ValueError("telemetry packet field out of range") from None
 
 
 def _packet(ptype: int, apid: int, seq_count: int, body: bytes) -> bytes:

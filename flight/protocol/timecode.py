@@ -15,13 +15,17 @@ _FINE_UNITS = 1 << 16
 _MAX_COARSE = (1 << 32) - 1
 
 
-def encode_cuc(seconds: float) -> bytes:
-    """Encode seconds since the epoch; fractions are rounded down to 1/65536 s."""
+def split_cuc(seconds: float) -> tuple[int, int]:
+    """Coarse seconds and fine 1/65536 s of a time; fractions are rounded down."""
     if not 0 <= seconds < _MAX_COARSE + 1:
         raise ValueError(f"time {seconds!r} s outside the CUC 4+2 range 0..2^32 s")
     coarse = int(seconds)
-    fine = int((seconds - coarse) * _FINE_UNITS)
-    return struct.pack(">IH", coarse, fine)
+    return coarse, int((seconds - coarse) * _FINE_UNITS)
+
+
+def encode_cuc(seconds: float) -> bytes:
+    """Encode seconds since the epoch; fractions are rounded down to 1/65536 s."""
+    return struct.pack(">IH", *split_cuc(seconds))
 
 
 def decode_cuc(data: bytes) -> float:

@@ -80,6 +80,57 @@ int pn_sp_pack(const pn_sp_header *hdr, uint8_t *out);
 
 /* Unpack the primary header at buf[0..5]; PN_ERR_SHORT when len < 6. */
 int pn_sp_unpack(const uint8_t *buf, size_t len, pn_sp_header *hdr);
+
+/* One row per space packet found by pn_scan_packets. */
+typedef struct pn_packet_row {
+    uint64_t offset;          /* of the packet in the buffer */
+    uint32_t length;          /* of the whole packet, header included */
+    uint16_t apid;
+    uint16_t seq_count;
+    uint8_t type;
+    uint8_t sec_hdr_flag;
+    uint8_t seq_flags;
+    uint8_t crc_ok;           /* 1 when the CRC-16 packet error control checks */
+} pn_packet_row;
+
+/* Count the whole packets at the start of buf (concatenated, each found by its length field);
+ * *consumed receives the octets they cover (the rest is an incomplete packet). */
+size_t pn_count_packets(const uint8_t *buf, size_t len, size_t *consumed);
+
+/* Fill up to max_rows rows for the packets counted by pn_count_packets; returns the rows filled. */
+size_t pn_scan_packets(const uint8_t *buf, size_t len, pn_packet_row *rows, size_t max_rows);
+
+/* Fields of a PUS-C telemetry packet (docs/icd.md section 5). */
+typedef struct pn_tm_fields {
+    uint16_t apid;
+    uint16_t seq_count;
+    uint8_t service;
+    uint8_t subtype;
+    uint8_t time_synced;
+    uint16_t msg_counter;
+    uint16_t dest_id;
+    uint32_t coarse_time;
+    uint16_t fine_time;
+} pn_tm_fields;
+
+/* Write a whole PUS-C telemetry packet (headers, source data, CRC-16) into out; returns its
+ * length, or 0 when it does not fit in cap octets or a field is out of range. */
+size_t pn_tm_pack(const pn_tm_fields *tm, const uint8_t *data, size_t len, uint8_t *out,
+                  size_t cap);
+
+/* One frame found by pn_cobs_split: where its decoded octets are in dst, or why it is bad. */
+typedef struct pn_frame {
+    uint32_t offset;
+    uint32_t length;
+    int32_t status;           /* PN_OK, a PN_ERR_COBS_* code, or PN_ERR_SHORT if too long */
+} pn_frame;
+
+/* Split a byte stream at 0x00 delimiters and decode each complete, non-empty frame into dst
+ * (capacity len). Frames longer than max_frame_len octets are not decoded (status PN_ERR_SHORT).
+ * Returns the frames recorded (at most max_frames); *consumed receives the octets up to and
+ * including the last delimiter handled. */
+size_t pn_cobs_split(const uint8_t *src, size_t len, size_t max_frame_len, uint8_t *dst,
+                     pn_frame *frames, size_t max_frames, size_t *consumed);
 /* cffi:end */
 
 #define PN_SP_HEADER_LEN 6u

@@ -1,4 +1,6 @@
 /* Consistent Overhead Byte Stuffing (Cheshire and Baker, 1999): encode and decode one frame. */
+#include <string.h>
+
 #include "payload_native.h"
 
 size_t pn_cobs_max_encoded_len(size_t len)
@@ -63,4 +65,38 @@ int pn_cobs_decode(const uint8_t *src, size_t len, uint8_t *dst, size_t *out_len
     }
     *out_len = out;
     return PN_OK;
+}
+
+size_t pn_cobs_split(const uint8_t *src, size_t len, size_t max_frame_len, uint8_t *dst,
+                     pn_frame *frames, size_t max_frames, size_t *consumed)
+{
+    size_t start = 0;
+    size_t count = 0;
+    size_t out = 0;
+    *consumed = 0;
+    while (count < max_frames) {
+        const uint8_t *end = memchr(src + start, 0, len - start);
+        if (end == NULL) {
+            break;
+        }
+        size_t n = (size_t)(end - (src + start));
+        if (n > 0) {
+            pn_frame *f = &frames[count++];
+            f->offset = (uint32_t)out;
+            f->length = 0;
+            if (n > max_frame_len) {
+                f->status = PN_ERR_SHORT;
+            } else {
+                size_t decoded = 0;
+                f->status = pn_cobs_decode(src + start, n, dst + out, &decoded);
+                if (f->status == PN_OK) {
+                    f->length = (uint32_t)decoded;
+                    out += decoded;
+                }
+            }
+        }
+        start += n + 1;
+        *consumed = start;
+    }
+    return count;
 }

@@ -73,5 +73,24 @@ int main(void)
     size_t empty_len = 99;
     CHECK_EQ(pn_cobs_decode((const uint8_t *)"", 0, back, &empty_len), PN_OK);
     CHECK_EQ(empty_len, 0);
+
+    /* Splitting a stream: a good frame, an empty one, a malformed one, an oversized one, a tail. */
+    const uint8_t stream[] = {0x03, 0x11, 0x22, 0x00, 0x00, 0x05, 0x11, 0x00,
+                              0x04, 0x01, 0x02, 0x03, 0x00, 0x02, 0x33};
+    uint8_t dst[sizeof stream];
+    pn_frame frames[8];
+    size_t consumed = 0;
+    size_t count = pn_cobs_split(stream, sizeof stream, 3, dst, frames, 8, &consumed);
+    CHECK_EQ(count, 3);
+    CHECK_EQ(consumed, 13);
+    CHECK_EQ(frames[0].status, PN_OK);
+    CHECK_EQ(frames[0].length, 2);
+    CHECK(memcmp(dst + frames[0].offset, "\x11\x22", 2) == 0);
+    CHECK_EQ(frames[1].status, PN_ERR_COBS_OVERRUN);
+    CHECK_EQ(frames[2].status, PN_ERR_SHORT);
+    CHECK_EQ(pn_cobs_split(stream, sizeof stream, 64, dst, frames, 1, &consumed), 1);
+    CHECK_EQ(consumed, 4);
+    CHECK_EQ(pn_cobs_split(stream + 13, 2, 64, dst, frames, 8, &consumed), 0);
+    CHECK_EQ(consumed, 0);
     return check_report("test_cobs");
 }
