@@ -11,7 +11,7 @@ export PYTHONSAFEPATH := 1
 SOURCES := pyproject.toml CMakeLists.txt $(shell find native flight hil ground -type f \
 	\( -name '*.py' -o -name '*.c' -o -name '*.h' -o -name '*.toml' \) 2>/dev/null)
 
-.PHONY: all install lint test test-c test-py demo clean
+.PHONY: all install lint test test-c test-py demo bench clean
 
 all: install
 
@@ -41,5 +41,15 @@ test: lint test-c test-py
 demo: install
 	$(PY) -m hil run --out $(DEMO_OUT)
 
+# The checksum peers need the newest fastcrc, which spacepackets' pin forbids in .venv.
+BENCH_VENV := .venv-bench
+$(BENCH_VENV)/.installed: $(VENV)/.installed
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check '.[bench]'
+	touch $@
+
+bench: $(BENCH_VENV)/.installed
+	$(PY) bench/native.py --checksum-python $(BENCH_VENV)/bin/python --json out/bench/native.json
+
 clean:
-	rm -rf build out $(VENV)
+	rm -rf build out $(VENV) $(BENCH_VENV)

@@ -215,12 +215,34 @@ def scan_packets(buf: object) -> tuple[np.ndarray, int]:
     import numpy
 
     view = _view(buf)
-    consumed = ffi.new("size_t *")
-    count = lib.pn_count_packets(view, len(view), consumed)
-    rows = numpy.empty(count, dtype=packet_row_dtype())
-    if count:
-        lib.pn_scan_packets(view, len(view), ffi.cast("pn_packet_row *", _from_buffer(rows)), count)
-    return rows, len(view) - consumed[0]
+    size = len(view)
+    dtype = packet_row_dtype()
+    next_offset = ffi.new("size_t *")
+    chunks = []
+    start = 0
+    limit = size // 7 + 1  # no more packets than this fit
+    # One array sized from the first packet's length: exact for packets of one size, and a fresh
+    # allocation costs page faults, so avoid growing it. More chunks only if it falls short.
+    first = ((view[4] << 8) | view[5]) + 7 if size >= 6 else 7
+    capacity = min(limit, int(size / first * 1.1) + 16)
+    while True:
+        rows = numpy.empty(capacity, dtype=dtype)
+        filled = lib.pn_scan_packets(
+            view,
+            size,
+            start,
+            ffi.cast("pn_packet_row *", _from_buffer(rows)),
+            capacity,
+            next_offset,
+        )
+        chunks.append(rows[:filled])
+        if filled < capacity:
+            break
+        average = max((next_offset[0] - start) / filled, 7.0)
+        start = next_offset[0]
+        capacity = min(limit, int((size - start) / average * 1.1) + 16)
+    table = chunks[0] if len(chunks) == 1 else numpy.concatenate(chunks)
+    return table, size - next_offset[0]
 
 
 def cobs_split(stream: object, max_frame_len: int = 0xFFFFFFFF) -> tuple[list[bytes], bytes, int]:

@@ -93,12 +93,12 @@ typedef struct pn_packet_row {
     uint8_t crc_ok;           /* 1 when the CRC-16 packet error control checks */
 } pn_packet_row;
 
-/* Count the whole packets at the start of buf (concatenated, each found by its length field);
- * *consumed receives the octets they cover (the rest is an incomplete packet). */
-size_t pn_count_packets(const uint8_t *buf, size_t len, size_t *consumed);
-
-/* Fill up to max_rows rows for the packets counted by pn_count_packets; returns the rows filled. */
-size_t pn_scan_packets(const uint8_t *buf, size_t len, pn_packet_row *rows, size_t max_rows);
+/* Scan the concatenated packets of buf from offset start (each packet found by its length
+ * field), filling at most max_rows rows; offsets in the rows are from buf. *next receives the offset
+ * after the last packet scanned: the start of an incomplete packet when fewer rows than max_rows
+ * were filled. Returns the rows filled. */
+size_t pn_scan_packets(const uint8_t *buf, size_t len, size_t start, pn_packet_row *rows,
+                       size_t max_rows, size_t *next);
 
 /* Fields of a PUS-C telemetry packet (docs/icd.md section 5). */
 typedef struct pn_tm_fields {

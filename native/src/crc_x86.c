@@ -116,7 +116,8 @@ INLINE TARGET_SSE size_t fold_sse(const uint8_t *p, size_t n, __m128i first, con
         x2 = fold128(x2, k512, load128(p + done + 32, reversed));
         x3 = fold128(x3, k512, load128(p + done + 48, reversed));
     }
-    x0 = fold128(fold128(fold128(x0, k128, x1), k128, x2), k128, x3);
+    /* Each lane moves by its own distance: three independent multiplies, not a chain. */
+    x0 = fold128(x0, kvec(&k[K384]), fold128(x1, kvec(&k[K256]), fold128(x2, k128, x3)));
     for (; n - done >= 16; done += 16) {
         x0 = fold128(x0, k128, load128(p + done, reversed));
     }

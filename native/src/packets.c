@@ -9,27 +9,12 @@ static size_t packet_length_at(const uint8_t *p)
     return (((size_t)p[4] << 8) | p[5]) + 7u;
 }
 
-size_t pn_count_packets(const uint8_t *buf, size_t len, size_t *consumed)
+size_t pn_scan_packets(const uint8_t *buf, size_t len, size_t start, pn_packet_row *rows,
+                       size_t max_rows, size_t *next)
 {
-    size_t offset = 0;
+    size_t offset = start;
     size_t count = 0;
-    while (len - offset >= PN_SP_HEADER_LEN) {
-        size_t n = packet_length_at(buf + offset);
-        if (n > len - offset) {
-            break;
-        }
-        offset += n;
-        count++;
-    }
-    *consumed = offset;
-    return count;
-}
-
-size_t pn_scan_packets(const uint8_t *buf, size_t len, pn_packet_row *rows, size_t max_rows)
-{
-    size_t offset = 0;
-    size_t count = 0;
-    while (count < max_rows && len - offset >= PN_SP_HEADER_LEN) {
+    while (count < max_rows && offset <= len && len - offset >= PN_SP_HEADER_LEN) {
         const uint8_t *p = buf + offset;
         size_t n = packet_length_at(p);
         if (n > len - offset) {
@@ -46,6 +31,7 @@ size_t pn_scan_packets(const uint8_t *buf, size_t len, pn_packet_row *rows, size
         row->crc_ok = (uint8_t)(pn_crc16(0xFFFFu, p, n) == 0u);
         offset += n;
     }
+    *next = offset;
     return count;
 }
 

@@ -41,13 +41,11 @@ int main(void)
     size_t d = make_tm(buf + a + b + c, sizeof buf - a - b - c, 4, 50);
     buf[a + b + c - 1] ^= 0x01;
     size_t total = a + b + c + d - 3;
-    size_t consumed = 0;
-    CHECK_EQ(pn_count_packets(buf, total, &consumed), 3);
-    CHECK_EQ(consumed, a + b + c);
-
     pn_packet_row rows[4];
     memset(rows, 0xEE, sizeof rows);
-    CHECK_EQ(pn_scan_packets(buf, total, rows, 4), 3);
+    size_t next = 0;
+    CHECK_EQ(pn_scan_packets(buf, total, 0, rows, 4, &next), 3);
+    CHECK_EQ(next, a + b + c);
     CHECK_EQ(rows[0].offset, 0);
     CHECK_EQ(rows[1].offset, a);
     CHECK_EQ(rows[2].offset, a + b);
@@ -60,12 +58,20 @@ int main(void)
     CHECK_EQ(rows[0].crc_ok, 1);
     CHECK_EQ(rows[1].crc_ok, 1);
     CHECK_EQ(rows[2].crc_ok, 0);
-    CHECK_EQ(pn_scan_packets(buf, total, rows, 2), 2); /* row limit honoured */
 
-    /* Fewer than six octets, or a length field past the end: nothing is guessed. */
-    CHECK_EQ(pn_count_packets(buf, 5, &consumed), 0);
-    CHECK_EQ(consumed, 0);
-    CHECK_EQ(pn_scan_packets(buf, a - 1, rows, 4), 0);
-    CHECK_EQ(pn_scan_packets(buf, 0, rows, 4), 0);
+    /* A row limit stops the scan; it resumes from where it stopped, offsets still from buf. */
+    CHECK_EQ(pn_scan_packets(buf, total, 0, rows, 2, &next), 2);
+    CHECK_EQ(next, a + b);
+    CHECK_EQ(pn_scan_packets(buf, total, next, rows, 4, &next), 1);
+    CHECK_EQ(rows[0].offset, a + b);
+    CHECK_EQ(next, a + b + c);
+
+    /* Fewer than six octets, a length field past the end, a start past the end: no rows. */
+    CHECK_EQ(pn_scan_packets(buf, 5, 0, rows, 4, &next), 0);
+    CHECK_EQ(next, 0);
+    CHECK_EQ(pn_scan_packets(buf, a - 1, 0, rows, 4, &next), 0);
+    CHECK_EQ(pn_scan_packets(buf, 0, 0, rows, 4, &next), 0);
+    CHECK_EQ(pn_scan_packets(buf, total, total + 9, rows, 4, &next), 0);
+    CHECK_EQ(next, total + 9);
     return check_report("test_packets");
 }

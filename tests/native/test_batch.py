@@ -116,3 +116,12 @@ def test_cobs_split_drops_oversized_frames():
     stream = cobs.cobs.encode(b"x" * 50) + b"\x00" + cobs.cobs.encode(b"ok") + b"\x00"
     decoded, rest, bad = native.cobs_split(stream, max_frame_len=20)
     assert decoded == [b"ok"] and rest == b"" and bad == 1
+
+
+def test_scan_grows_past_an_estimate_from_a_large_first_packet():
+    big = tm(0x65, 0, bytes(3000))
+    small = [tm(0x65, i, b"") for i in range(1, 2000)]
+    rows, trailing = native.scan_packets(big + b"".join(small))
+    assert len(rows) == 2000 and trailing == 0
+    assert list(rows["seq_count"]) == list(range(2000)) and rows["crc_ok"].all()
+    assert rows["offset"][1] == len(big) and rows["offset"][-1] == len(big) + 1998 * len(small[0])
