@@ -1,6 +1,7 @@
 # The project's two commands (README): `make demo` and `make test`. Everything they need is set up
 # here from python3, a C compiler, CMake and git: a virtual environment in .venv with the package
 # installed (not editable: the tests import the installed package, never the source tree).
+SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -11,7 +12,7 @@ export PYTHONSAFEPATH := 1
 SOURCES := pyproject.toml CMakeLists.txt $(shell find native flight hil ground -type f \
 	\( -name '*.py' -o -name '*.c' -o -name '*.h' -o -name '*.toml' \) 2>/dev/null)
 
-.PHONY: all install lint test test-c test-py demo bench clean
+.PHONY: all install lint test test-c test-sanitize test-py fuzz ensure-clang demo bench clean
 
 all: install
 
@@ -36,7 +37,33 @@ lint: install
 	$(VENV)/bin/ruff check native flight hil ground tests
 	$(VENV)/bin/ruff format --check native flight hil ground tests
 
-test: lint test-c test-py
+# The C tests again under AddressSanitizer and UndefinedBehaviorSanitizer.
+test-sanitize:
+	cmake -S . -B build/sanitize -DPAYLOAD_BUILD_TESTS=ON -DPAYLOAD_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+	cmake --build build/sanitize --parallel
+	ctest --test-dir build/sanitize --output-on-failure
+
+# libFuzzer needs clang: Debian's, installed when missing (as root, like CI).
+ensure-clang:
+	@command -v clang >/dev/null || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang >/dev/null; } || \
+	  { echo "make fuzz: needs clang (apt-get install clang)"; exit 1; }
+
+# Each fuzz target for FUZZ_SECONDS seconds under the sanitizers; new inputs go to
+# build/fuzz/corpus-*, the seeds stay in native/fuzz/corpus.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := cobs packets crc
+fuzz: ensure-clang
+	CC=clang cmake -S . -B build/fuzz -DPAYLOAD_FUZZ=ON -DPAYLOAD_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=Debug
+	cmake --build build/fuzz --parallel
+	set -o pipefail; for t in $(FUZZ_TARGETS); do mkdir -p build/fuzz/corpus-$$t; \
+	  build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    build/fuzz/corpus-$$t native/fuzz/corpus/$$t 2>&1 | \
+	    grep -E "^stat::number_of_executed_units|ERROR|SUMMARY|Test unit written" | sed "s/^/fuzz_$$t: /" \
+	    || exit 1; done
+
+test: lint test-c test-sanitize test-py
+	$(MAKE) fuzz FUZZ_SECONDS=5
 
 demo: install
 	$(PY) -m hil run --out $(DEMO_OUT)

@@ -11,13 +11,13 @@ void pn_crc_tables_init(void)
         return;
     }
     for (unsigned i = 0; i < 256; i++) {
-        uint16_t c16 = (uint16_t)(i << 8);
+        uint32_t c16 = i << 8;
         uint32_t c32 = i;
         for (int b = 0; b < 8; b++) {
-            c16 = (c16 & 0x8000u) ? (uint16_t)((c16 << 1) ^ PN_CRC16_POLY) : (uint16_t)(c16 << 1);
-            c32 = (c32 & 1u) ? (c32 >> 1) ^ PN_CRC32C_POLY_REFLECTED : c32 >> 1;
+            c16 = ((c16 << 1) ^ ((c16 & 0x8000u) ? PN_CRC16_POLY : 0u)) & 0xFFFFu;
+            c32 = (c32 >> 1) ^ ((c32 & 1u) ? PN_CRC32C_POLY_REFLECTED : 0u);
         }
-        t16[0][i] = c16;
+        t16[0][i] = (uint16_t)c16;
         t32[0][i] = c32;
     }
     for (unsigned k = 1; k < 8; k++) {

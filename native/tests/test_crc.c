@@ -7,10 +7,11 @@
 static uint16_t crc16_bitwise(uint16_t crc, const uint8_t *p, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        crc ^= (uint16_t)(p[i] << 8);
+        uint32_t c = crc ^ ((uint32_t)p[i] << 8);
         for (int b = 0; b < 8; b++) {
-            crc = (crc & 0x8000u) ? (uint16_t)((crc << 1) ^ 0x1021u) : (uint16_t)(crc << 1);
+            c = ((c << 1) ^ ((c & 0x8000u) ? 0x1021u : 0u)) & 0xFFFFu;
         }
+        crc = (uint16_t)c;
     }
     return crc;
 }
