@@ -12,7 +12,7 @@ export PYTHONSAFEPATH := 1
 SOURCES := pyproject.toml CMakeLists.txt $(shell find native flight hil ground -type f \
 	\( -name '*.py' -o -name '*.c' -o -name '*.h' -o -name '*.toml' \) 2>/dev/null)
 
-.PHONY: all install lint test test-c test-sanitize test-py fuzz ensure-clang demo bench clean
+.PHONY: all install lint test test-c test-sanitize test-aarch64 test-py fuzz ensure-clang ensure-aarch64 demo bench clean
 
 all: install
 
@@ -43,11 +43,25 @@ test-sanitize:
 	cmake --build build/sanitize --parallel
 	ctest --test-dir build/sanitize --output-on-failure
 
-# libFuzzer needs clang: Debian's, installed when missing (as root, like CI).
+# $(call need,COMMAND,DEBIAN PACKAGES): install the packages from Debian when COMMAND is missing
+# (as root, as in CI); otherwise say what to install.
+need = @command -v $(1) >/dev/null || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null; } || \
+	{ echo "needs $(1): apt-get install $(2)"; exit 1; }
+
 ensure-clang:
-	@command -v clang >/dev/null || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang >/dev/null; } || \
-	  { echo "make fuzz: needs clang (apt-get install clang)"; exit 1; }
+	$(call need,clang,clang)
+
+ensure-aarch64:
+	$(call need,aarch64-linux-gnu-gcc,gcc-aarch64-linux-gnu)
+	$(call need,qemu-aarch64,qemu-user)
+
+# The C core cross-compiled for AArch64 and its tests run under qemu-user: the CRC32 and PMULL
+# paths, which no x86-64 machine runs natively.
+test-aarch64: ensure-aarch64
+	cmake -S . -B build/aarch64 --toolchain cmake/aarch64-linux-gnu.cmake -DPAYLOAD_BUILD_TESTS=ON
+	cmake --build build/aarch64 --parallel
+	ctest --test-dir build/aarch64 --output-on-failure
 
 # Each fuzz target for FUZZ_SECONDS seconds under the sanitizers; new inputs go to
 # build/fuzz/corpus-*, the seeds stay in native/fuzz/corpus.
@@ -62,7 +76,7 @@ fuzz: ensure-clang
 	    grep -E "^stat::number_of_executed_units|ERROR|SUMMARY|Test unit written" | sed "s/^/fuzz_$$t: /" \
 	    || exit 1; done
 
-test: lint test-c test-sanitize test-py
+test: lint test-c test-sanitize test-aarch64 test-py
 	$(MAKE) fuzz FUZZ_SECONDS=5
 
 demo: install

@@ -65,6 +65,8 @@ CRC_PATHS = {
     "portable": lib.PN_CRC_PORTABLE,
     "x86-pclmul": lib.PN_CRC_X86_PCLMUL,
     "x86-vpclmul": lib.PN_CRC_X86_VPCLMUL,
+    "arm-crc32": lib.PN_CRC_ARM_CRC32,
+    "arm-pmull": lib.PN_CRC_ARM_PMULL,
 }
 _PATH_NAMES = {v: k for k, v in CRC_PATHS.items()}
 _from_buffer = ffi.from_buffer

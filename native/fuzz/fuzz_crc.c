@@ -14,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pn_crc_path_set(PN_CRC_PORTABLE);
         uint16_t c16 = pn_crc16(0xFFFFu, data + start, size - start);
         uint32_t c32 = pn_crc32c(0u, data + start, size - start);
-        for (int path = PN_CRC_PORTABLE + 1; path <= PN_CRC_X86_VPCLMUL; path++) {
+        for (int path = PN_CRC_PORTABLE + 1; path < PN_CRC_PATH_COUNT; path++) {
             if (!(paths & (1u << path))) {
                 continue;
             }

@@ -43,7 +43,10 @@ typedef struct pn_sp_header {
 typedef enum pn_crc_path {
     PN_CRC_PORTABLE = 0,       /* slicing-by-8 tables, any CPU */
     PN_CRC_X86_PCLMUL = 1,     /* x86-64 SSE4.2 crc32 and PCLMULQDQ folding */
-    PN_CRC_X86_VPCLMUL = 2     /* x86-64 AVX-512 VPCLMULQDQ folding */
+    PN_CRC_X86_VPCLMUL = 2,    /* x86-64 AVX-512 VPCLMULQDQ folding */
+    PN_CRC_ARM_CRC32 = 3,      /* AArch64 CRC32C instructions (CRC-16 portable) */
+    PN_CRC_ARM_PMULL = 4,      /* AArch64 PMULL folding and CRC32C instructions */
+    PN_CRC_PATH_COUNT = 5
 } pn_crc_path;
 
 /* Bit mask (1 << path) of the paths this CPU can run. */

@@ -2,6 +2,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__aarch64__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
+
 #include "crc_internal.h"
 #include "payload_native.h"
 
@@ -16,6 +21,7 @@ static unsigned available_paths;
 static void detect(void)
 {
     pn_crc_tables_init();
+    pn_crc_fold_init();
     available_paths = 1u << PN_CRC_PORTABLE;
 #if defined(__x86_64__)
     __builtin_cpu_init();
@@ -27,7 +33,14 @@ static void detect(void)
             available_paths |= 1u << PN_CRC_X86_VPCLMUL;
         }
     }
-    pn_crc_x86_init();
+#elif defined(__aarch64__)
+    unsigned long hwcap = getauxval(AT_HWCAP);
+    if (hwcap & HWCAP_CRC32) {
+        available_paths |= 1u << PN_CRC_ARM_CRC32;
+        if (hwcap & HWCAP_PMULL) {
+            available_paths |= 1u << PN_CRC_ARM_PMULL;
+        }
+    }
 #endif
 }
 
@@ -35,7 +48,7 @@ __attribute__((constructor)) static void crc_setup(void)
 {
     detect();
     int best = PN_CRC_PORTABLE;
-    for (int path = PN_CRC_X86_VPCLMUL; path > PN_CRC_PORTABLE; path--) {
+    for (int path = PN_CRC_PATH_COUNT - 1; path > PN_CRC_PORTABLE; path--) {
         if (available_paths & (1u << path)) {
             best = path;
             break;
@@ -60,7 +73,7 @@ int pn_crc_path_get(void)
 
 int pn_crc_path_set(int path)
 {
-    if (path < 0 || path > PN_CRC_X86_VPCLMUL || !(available_paths & (1u << path))) {
+    if (path < 0 || path >= PN_CRC_PATH_COUNT || !(available_paths & (1u << path))) {
         return PN_ERR_RANGE;
     }
     switch (path) {
@@ -72,6 +85,15 @@ int pn_crc_path_set(int path)
     case PN_CRC_X86_PCLMUL:
         crc16_impl = pn_crc16_x86_pclmul;
         crc32c_impl = pn_crc32c_x86_pclmul_raw;
+        break;
+#elif defined(__aarch64__)
+    case PN_CRC_ARM_PMULL:
+        crc16_impl = pn_crc16_arm_pmull;
+        crc32c_impl = pn_crc32c_arm_pmull_raw;
+        break;
+    case PN_CRC_ARM_CRC32:
+        crc16_impl = pn_crc16_portable;
+        crc32c_impl = pn_crc32c_arm_crc32_raw;
         break;
 #endif
     default:

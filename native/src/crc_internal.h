@@ -16,11 +16,34 @@ void pn_crc_tables_init(void);
 uint16_t pn_crc16_portable(uint16_t reg, const uint8_t *p, size_t n);
 uint32_t pn_crc32c_portable_raw(uint32_t reg, const uint8_t *p, size_t n);
 
+/* Folding constants (crc_fold.c), shared by the carry-less-multiply paths of every CPU: for a
+ * fold of D bits, lo multiplies the low 64 bits of a 128-bit lane and hi the high 64 bits. */
+typedef struct pn_kpair {
+    uint64_t lo;
+    uint64_t hi;
+} pn_kpair;
+
+enum { PN_K128, PN_K256, PN_K384, PN_K512, PN_K2048, PN_K_COUNT };
+extern pn_kpair pn_fold_k16[PN_K_COUNT];
+extern pn_kpair pn_fold_k32[PN_K_COUNT];
+void pn_crc_fold_init(void);
+
+/* The CRC-16 register XORs onto the first two message bytes, most significant byte first: as a
+ * little-endian 16-bit word that is the byte-swapped register. */
+static inline uint16_t pn_crc16_first_bytes(uint16_t reg)
+{
+    return (uint16_t)((reg >> 8) | (reg << 8));
+}
+
 /* x86-64 paths; defined only when the compiler targets x86-64. */
-void pn_crc_x86_init(void);
 uint16_t pn_crc16_x86_pclmul(uint16_t reg, const uint8_t *p, size_t n);
 uint32_t pn_crc32c_x86_pclmul_raw(uint32_t reg, const uint8_t *p, size_t n);
 uint16_t pn_crc16_x86_vpclmul(uint16_t reg, const uint8_t *p, size_t n);
 uint32_t pn_crc32c_x86_vpclmul_raw(uint32_t reg, const uint8_t *p, size_t n);
+
+/* AArch64 paths; defined only when the compiler targets AArch64. */
+uint32_t pn_crc32c_arm_crc32_raw(uint32_t reg, const uint8_t *p, size_t n);
+uint16_t pn_crc16_arm_pmull(uint16_t reg, const uint8_t *p, size_t n);
+uint32_t pn_crc32c_arm_pmull_raw(uint32_t reg, const uint8_t *p, size_t n);
 
 #endif

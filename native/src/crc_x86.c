@@ -1,17 +1,9 @@
 /* x86-64 CRC paths: carry-less-multiply folding (PCLMULQDQ on 128-bit lanes, VPCLMULQDQ on four
  * 128-bit lanes of a 512-bit register) and the SSE4.2 crc32 instruction for CRC-32C.
  *
- * Folding keeps a 128-bit block X of the message polynomial and moves it D bits forward onto later
- * data: X * x^D is congruent mod P to H * (x^(D+64) mod P) + L * (x^D mod P), where H and L are
- * X's high- and low-degree halves, and each product fits in 128 bits. The constants are computed
- * from the polynomial at load time:
- * - CRC-16/CCITT-FALSE is not reflected: each 16-byte lane is byte-reversed so the register holds
- *   the polynomial with x^127 at bit 127, and the constants are x^(D+64) and x^D mod P.
- * - CRC-32C is reflected: bit 0 of the first byte is the highest degree, the operands are
- *   bit-reflected, and a carry-less product of reflected operands is the reflected product times
- *   x, so the constants are reflect(x^(D+63) mod P) and reflect(x^(D-1) mod P).
- * The last 16-byte block is, by linearity, a message of its own: the scalar path finishes it from
- * a zero register and then runs over the remaining tail.
+ * The folding algebra and its constants are in crc_fold.c. The last 16-byte block is, by
+ * linearity, a message of its own: the scalar path finishes it from a zero register and then runs
+ * over the remaining tail.
  */
 #include "crc_internal.h"
 
@@ -25,52 +17,7 @@
     __attribute__((target("sse4.2,ssse3,pclmul,avx512f,avx512bw,avx512vl,vpclmulqdq")))
 #define INLINE static inline __attribute__((always_inline))
 
-typedef struct kpair {
-    uint64_t lo; /* multiplies the low 64 bits of a lane */
-    uint64_t hi; /* multiplies the high 64 bits of a lane */
-} kpair;
-
-enum { K128, K256, K384, K512, K2048, K_COUNT };
-static const unsigned fold_bits[K_COUNT] = {128, 256, 384, 512, 2048};
-static kpair k16[K_COUNT];
-static kpair k32[K_COUNT];
-
-/* x^e mod P, P of degree w given with its x^w term. */
-static uint64_t xpow_mod(unsigned e, uint64_t poly, unsigned w)
-{
-    uint64_t r = 1;
-    for (unsigned i = 0; i < e; i++) {
-        r <<= 1;
-        if ((r >> w) & 1u) {
-            r ^= poly;
-        }
-    }
-    return r;
-}
-
-static uint64_t reflect32_high(uint64_t v)
-{
-    uint32_t out = 0;
-    for (int i = 0; i < 32; i++) {
-        out |= (uint32_t)((v >> i) & 1u) << (31 - i);
-    }
-    return (uint64_t)out << 32;
-}
-
-void pn_crc_x86_init(void)
-{
-    const uint64_t p16 = 0x10000u | PN_CRC16_POLY;
-    const uint64_t p32 = 0x100000000ull | PN_CRC32C_POLY;
-    for (int i = 0; i < K_COUNT; i++) {
-        unsigned d = fold_bits[i];
-        k16[i].hi = xpow_mod(d + 64, p16, 16);
-        k16[i].lo = xpow_mod(d, p16, 16);
-        k32[i].lo = reflect32_high(xpow_mod(d + 63, p32, 32));
-        k32[i].hi = reflect32_high(xpow_mod(d - 1, p32, 32));
-    }
-}
-
-INLINE TARGET_SSE __m128i kvec(const kpair *k)
+INLINE TARGET_SSE __m128i kvec(const pn_kpair *k)
 {
     return _mm_set_epi64x((long long)k->hi, (long long)k->lo);
 }
@@ -99,7 +46,7 @@ INLINE TARGET_SSE __m128i load128(const uint8_t *p, int reversed)
 
 /* Fold whole 16-byte blocks of p[0..n), n >= 64, into one block written to out in data order.
  * first is XORed into the first 16 bytes (the initial register). Returns the bytes consumed. */
-INLINE TARGET_SSE size_t fold_sse(const uint8_t *p, size_t n, __m128i first, const kpair *k,
+INLINE TARGET_SSE size_t fold_sse(const uint8_t *p, size_t n, __m128i first, const pn_kpair *k,
                                   int reversed, uint8_t out[16])
 {
     __m128i x0 = lane(_mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)p), first),
@@ -107,8 +54,8 @@ INLINE TARGET_SSE size_t fold_sse(const uint8_t *p, size_t n, __m128i first, con
     __m128i x1 = load128(p + 16, reversed);
     __m128i x2 = load128(p + 32, reversed);
     __m128i x3 = load128(p + 48, reversed);
-    const __m128i k512 = kvec(&k[K512]);
-    const __m128i k128 = kvec(&k[K128]);
+    const __m128i k512 = kvec(&k[PN_K512]);
+    const __m128i k128 = kvec(&k[PN_K128]);
     size_t done = 64;
     for (; n - done >= 64; done += 64) {
         x0 = fold128(x0, k512, load128(p + done, reversed));
@@ -117,7 +64,7 @@ INLINE TARGET_SSE size_t fold_sse(const uint8_t *p, size_t n, __m128i first, con
         x3 = fold128(x3, k512, load128(p + done + 48, reversed));
     }
     /* Each lane moves by its own distance: three independent multiplies, not a chain. */
-    x0 = fold128(x0, kvec(&k[K384]), fold128(x1, kvec(&k[K256]), fold128(x2, k128, x3)));
+    x0 = fold128(x0, kvec(&k[PN_K384]), fold128(x1, kvec(&k[PN_K256]), fold128(x2, k128, x3)));
     for (; n - done >= 16; done += 16) {
         x0 = fold128(x0, k128, load128(p + done, reversed));
     }
@@ -140,16 +87,11 @@ INLINE TARGET_SSE uint32_t crc32c_instr(uint32_t reg, const uint8_t *p, size_t n
     return r32;
 }
 
-static uint16_t crc16_first_bytes(uint16_t reg)
-{
-    return (uint16_t)((reg >> 8) | (reg << 8)); /* the register XORs onto bytes 0 and 1, MSB first */
-}
-
 TARGET_SSE uint32_t pn_crc32c_x86_pclmul_raw(uint32_t reg, const uint8_t *p, size_t n)
 {
     if (n >= 64) {
         uint8_t block[16];
-        size_t done = fold_sse(p, n, _mm_cvtsi32_si128((int)reg), k32, 0, block);
+        size_t done = fold_sse(p, n, _mm_cvtsi32_si128((int)reg), pn_fold_k32, 0, block);
         reg = crc32c_instr(0, block, sizeof block);
         p += done;
         n -= done;
@@ -161,7 +103,7 @@ TARGET_SSE uint16_t pn_crc16_x86_pclmul(uint16_t reg, const uint8_t *p, size_t n
 {
     if (n >= 64) {
         uint8_t block[16];
-        size_t done = fold_sse(p, n, _mm_cvtsi32_si128(crc16_first_bytes(reg)), k16, 1, block);
+        size_t done = fold_sse(p, n, _mm_cvtsi32_si128(pn_crc16_first_bytes(reg)), pn_fold_k16, 1, block);
         reg = pn_crc16_portable(0, block, sizeof block);
         p += done;
         n -= done;
@@ -184,7 +126,7 @@ INLINE TARGET_AVX512 __m512i load512(const uint8_t *p, int reversed)
 
 /* As fold_sse, four 512-bit accumulators (256 bytes a round); n >= 256. */
 INLINE TARGET_AVX512 size_t fold_avx512(const uint8_t *p, size_t n, __m128i first,
-                                        const kpair *k, int reversed, uint8_t out[16])
+                                        const pn_kpair *k, int reversed, uint8_t out[16])
 {
     __m512i z0 = _mm512_xor_si512(_mm512_loadu_si512((const void *)p),
                                   _mm512_zextsi128_si512(first));
@@ -194,8 +136,8 @@ INLINE TARGET_AVX512 size_t fold_avx512(const uint8_t *p, size_t n, __m128i firs
     __m512i z1 = load512(p + 64, reversed);
     __m512i z2 = load512(p + 128, reversed);
     __m512i z3 = load512(p + 192, reversed);
-    const __m512i k2048 = _mm512_broadcast_i32x4(kvec(&k[K2048]));
-    const __m512i k512 = _mm512_broadcast_i32x4(kvec(&k[K512]));
+    const __m512i k2048 = _mm512_broadcast_i32x4(kvec(&k[PN_K2048]));
+    const __m512i k512 = _mm512_broadcast_i32x4(kvec(&k[PN_K512]));
     size_t done = 256;
     for (; n - done >= 256; done += 256) {
         z0 = fold512(z0, k2048, load512(p + done, reversed));
@@ -207,10 +149,10 @@ INLINE TARGET_AVX512 size_t fold_avx512(const uint8_t *p, size_t n, __m128i firs
     for (; n - done >= 64; done += 64) {
         z0 = fold512(z0, k512, load512(p + done, reversed));
     }
-    const __m128i k128 = kvec(&k[K128]);
+    const __m128i k128 = kvec(&k[PN_K128]);
     __m128i x = fold128(_mm512_extracti32x4_epi32(z0, 2), k128, _mm512_extracti32x4_epi32(z0, 3));
-    x = fold128(_mm512_extracti32x4_epi32(z0, 1), kvec(&k[K256]), x);
-    x = fold128(_mm512_extracti32x4_epi32(z0, 0), kvec(&k[K384]), x);
+    x = fold128(_mm512_extracti32x4_epi32(z0, 1), kvec(&k[PN_K256]), x);
+    x = fold128(_mm512_extracti32x4_epi32(z0, 0), kvec(&k[PN_K384]), x);
     for (; n - done >= 16; done += 16) {
         x = fold128(x, k128, load128(p + done, reversed));
     }
@@ -224,7 +166,7 @@ TARGET_AVX512 uint32_t pn_crc32c_x86_vpclmul_raw(uint32_t reg, const uint8_t *p,
         return pn_crc32c_x86_pclmul_raw(reg, p, n);
     }
     uint8_t block[16];
-    size_t done = fold_avx512(p, n, _mm_cvtsi32_si128((int)reg), k32, 0, block);
+    size_t done = fold_avx512(p, n, _mm_cvtsi32_si128((int)reg), pn_fold_k32, 0, block);
     reg = crc32c_instr(0, block, sizeof block);
     return crc32c_instr(reg, p + done, n - done);
 }
@@ -235,7 +177,7 @@ TARGET_AVX512 uint16_t pn_crc16_x86_vpclmul(uint16_t reg, const uint8_t *p, size
         return pn_crc16_x86_pclmul(reg, p, n);
     }
     uint8_t block[16];
-    size_t done = fold_avx512(p, n, _mm_cvtsi32_si128(crc16_first_bytes(reg)), k16, 1, block);
+    size_t done = fold_avx512(p, n, _mm_cvtsi32_si128(pn_crc16_first_bytes(reg)), pn_fold_k16, 1, block);
     reg = pn_crc16_portable(0, block, sizeof block);
     return pn_crc16_portable(reg, p + done, n - done);
 }

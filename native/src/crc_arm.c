@@ -1,0 +1,118 @@
+/* AArch64 CRC paths: the CRC32C instructions (FEAT_CRC32) for CRC-32C, and carry-less-multiply
+ * folding with PMULL (FEAT_PMULL) for both CRCs, four 128-bit lanes at a time.
+ *
+ * The lanes are laid out as on x86-64 (little-endian: the low 64 bits are the first 8 bytes), so
+ * the folding constants of crc_fold.c serve unchanged. The last folded block is finished by the
+ * scalar path, exactly as in crc_x86.c.
+ */
+#include "crc_internal.h"
+
+#if defined(__aarch64__)
+
+#include <arm_acle.h>
+#include <arm_neon.h>
+#include <string.h>
+
+#define TARGET_CRC __attribute__((target("+crc")))
+#define TARGET_PMULL __attribute__((target("+crc+crypto")))
+#define INLINE static inline __attribute__((always_inline))
+
+INLINE TARGET_CRC uint32_t crc32c_instr(uint32_t reg, const uint8_t *p, size_t n)
+{
+    for (; n >= 8; p += 8, n -= 8) {
+        uint64_t v;
+        memcpy(&v, p, sizeof v);
+        reg = __crc32cd(reg, v);
+    }
+    while (n--) {
+        reg = __crc32cb(reg, *p++);
+    }
+    return reg;
+}
+
+TARGET_CRC uint32_t pn_crc32c_arm_crc32_raw(uint32_t reg, const uint8_t *p, size_t n)
+{
+    return crc32c_instr(reg, p, n);
+}
+
+INLINE TARGET_PMULL poly64x2_t kvec(const pn_kpair *k)
+{
+    return vcombine_p64(vcreate_p64(k->lo), vcreate_p64(k->hi));
+}
+
+INLINE TARGET_PMULL uint8x16_t fold128(uint8x16_t x, poly64x2_t k, uint8x16_t next)
+{
+    poly64x2_t xp = vreinterpretq_p64_u8(x);
+    uint8x16_t a = vreinterpretq_u8_p128(vmull_p64(vgetq_lane_p64(xp, 0), vgetq_lane_p64(k, 0)));
+    uint8x16_t b = vreinterpretq_u8_p128(vmull_high_p64(xp, k));
+    return veorq_u8(veorq_u8(a, b), next);
+}
+
+INLINE TARGET_PMULL uint8x16_t lane(uint8x16_t v, int reversed)
+{
+    if (!reversed) {
+        return v;
+    }
+    uint8x16_t r = vrev64q_u8(v);
+    return vextq_u8(r, r, 8);
+}
+
+INLINE TARGET_PMULL uint8x16_t load128(const uint8_t *p, int reversed)
+{
+    return lane(vld1q_u8(p), reversed);
+}
+
+/* Fold whole 16-byte blocks of p[0..n), n >= 64, into one block written to out in data order;
+ * first (the initial register) is XORed into the first 16 bytes. Returns the bytes consumed. */
+INLINE TARGET_PMULL size_t fold_pmull(const uint8_t *p, size_t n, uint32_t first,
+                                      const pn_kpair *k, int reversed, uint8_t out[16])
+{
+    uint8x16_t init = vreinterpretq_u8_u32(vsetq_lane_u32(first, vdupq_n_u32(0), 0));
+    uint8x16_t x0 = lane(veorq_u8(vld1q_u8(p), init), reversed);
+    uint8x16_t x1 = load128(p + 16, reversed);
+    uint8x16_t x2 = load128(p + 32, reversed);
+    uint8x16_t x3 = load128(p + 48, reversed);
+    const poly64x2_t k512 = kvec(&k[PN_K512]);
+    const poly64x2_t k128 = kvec(&k[PN_K128]);
+    size_t done = 64;
+    for (; n - done >= 64; done += 64) {
+        x0 = fold128(x0, k512, load128(p + done, reversed));
+        x1 = fold128(x1, k512, load128(p + done + 16, reversed));
+        x2 = fold128(x2, k512, load128(p + done + 32, reversed));
+        x3 = fold128(x3, k512, load128(p + done + 48, reversed));
+    }
+    x0 = fold128(x0, kvec(&k[PN_K384]), fold128(x1, kvec(&k[PN_K256]), fold128(x2, k128, x3)));
+    for (; n - done >= 16; done += 16) {
+        x0 = fold128(x0, k128, load128(p + done, reversed));
+    }
+    vst1q_u8(out, lane(x0, reversed));
+    return done;
+}
+
+TARGET_PMULL uint32_t pn_crc32c_arm_pmull_raw(uint32_t reg, const uint8_t *p, size_t n)
+{
+    if (n >= 64) {
+        uint8_t block[16];
+        size_t done = fold_pmull(p, n, reg, pn_fold_k32, 0, block);
+        reg = crc32c_instr(0, block, sizeof block);
+        p += done;
+        n -= done;
+    }
+    return crc32c_instr(reg, p, n);
+}
+
+TARGET_PMULL uint16_t pn_crc16_arm_pmull(uint16_t reg, const uint8_t *p, size_t n)
+{
+    if (n >= 64) {
+        uint8_t block[16];
+        size_t done = fold_pmull(p, n, pn_crc16_first_bytes(reg), pn_fold_k16, 1, block);
+        reg = pn_crc16_portable(0, block, sizeof block);
+        p += done;
+        n -= done;
+    }
+    return pn_crc16_portable(reg, p, n);
+}
+
+#else
+typedef int pn_crc_arm_unused; /* not an AArch64 target: nothing to build here */
+#endif
