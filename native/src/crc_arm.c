@@ -62,32 +62,35 @@ INLINE TARGET_PMULL uint8x16_t load128(const uint8_t *p, int reversed)
     return lane(vld1q_u8(p), reversed);
 }
 
-/* Fold whole 16-byte blocks of p[0..n), n >= 64, into one block written to out in data order;
- * first (the initial register) is XORed into the first 16 bytes. Returns the bytes consumed. */
-INLINE TARGET_PMULL size_t fold_pmull(const uint8_t *p, size_t n, uint32_t first,
-                                      const pn_kpair *k, int reversed, uint8_t out[16])
+INLINE TARGET_PMULL uint8x16_t load128_xor(const uint8_t *p, uint32_t first, int reversed)
 {
     uint8x16_t init = vreinterpretq_u8_u32(vsetq_lane_u32(first, vdupq_n_u32(0), 0));
-    uint8x16_t x0 = lane(veorq_u8(vld1q_u8(p), init), reversed);
-    uint8x16_t x1 = load128(p + 16, reversed);
-    uint8x16_t x2 = load128(p + 32, reversed);
-    uint8x16_t x3 = load128(p + 48, reversed);
-    const poly64x2_t k512 = kvec(&k[PN_K512]);
-    const poly64x2_t k128 = kvec(&k[PN_K128]);
-    size_t done = 64;
-    for (; n - done >= 64; done += 64) {
-        x0 = fold128(x0, k512, load128(p + done, reversed));
-        x1 = fold128(x1, k512, load128(p + done + 16, reversed));
-        x2 = fold128(x2, k512, load128(p + done + 32, reversed));
-        x3 = fold128(x3, k512, load128(p + done + 48, reversed));
-    }
-    x0 = fold128(x0, kvec(&k[PN_K384]), fold128(x1, kvec(&k[PN_K256]), fold128(x2, k128, x3)));
-    for (; n - done >= 16; done += 16) {
-        x0 = fold128(x0, k128, load128(p + done, reversed));
-    }
-    vst1q_u8(out, lane(x0, reversed));
-    return done;
+    return lane(veorq_u8(vld1q_u8(p), init), reversed);
 }
+
+INLINE TARGET_PMULL void store128(uint8_t *out, uint8x16_t v, int reversed)
+{
+    vst1q_u8(out, lane(v, reversed));
+}
+
+INLINE TARGET_PMULL uint8x16_t fold_kvec(const pn_kpair *k)
+{
+    return vreinterpretq_u8_p64(kvec(k));
+}
+
+INLINE TARGET_PMULL uint8x16_t fold128_u8(uint8x16_t x, uint8x16_t k, uint8x16_t next)
+{
+    return fold128(x, vreinterpretq_p64_u8(k), next);
+}
+
+#define FOLD_FN fold_pmull
+#define FOLD_TARGET TARGET_PMULL
+#define fold_vec uint8x16_t
+#define fold128 fold128_u8
+#define fold_load load128
+#define fold_load_xor load128_xor
+#define fold_store store128
+#include "crc_fold_lanes.h"
 
 TARGET_PMULL uint32_t pn_crc32c_arm_pmull_raw(uint32_t reg, const uint8_t *p, size_t n)
 {

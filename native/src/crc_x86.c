@@ -44,33 +44,25 @@ INLINE TARGET_SSE __m128i load128(const uint8_t *p, int reversed)
     return lane(_mm_loadu_si128((const __m128i *)(const void *)p), reversed);
 }
 
-/* Fold whole 16-byte blocks of p[0..n), n >= 64, into one block written to out in data order.
- * first is XORed into the first 16 bytes (the initial register). Returns the bytes consumed. */
-INLINE TARGET_SSE size_t fold_sse(const uint8_t *p, size_t n, __m128i first, const pn_kpair *k,
-                                  int reversed, uint8_t out[16])
+INLINE TARGET_SSE __m128i load128_xor(const uint8_t *p, uint32_t first, int reversed)
 {
-    __m128i x0 = lane(_mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)p), first),
-                      reversed);
-    __m128i x1 = load128(p + 16, reversed);
-    __m128i x2 = load128(p + 32, reversed);
-    __m128i x3 = load128(p + 48, reversed);
-    const __m128i k512 = kvec(&k[PN_K512]);
-    const __m128i k128 = kvec(&k[PN_K128]);
-    size_t done = 64;
-    for (; n - done >= 64; done += 64) {
-        x0 = fold128(x0, k512, load128(p + done, reversed));
-        x1 = fold128(x1, k512, load128(p + done + 16, reversed));
-        x2 = fold128(x2, k512, load128(p + done + 32, reversed));
-        x3 = fold128(x3, k512, load128(p + done + 48, reversed));
-    }
-    /* Each lane moves by its own distance: three independent multiplies, not a chain. */
-    x0 = fold128(x0, kvec(&k[PN_K384]), fold128(x1, kvec(&k[PN_K256]), fold128(x2, k128, x3)));
-    for (; n - done >= 16; done += 16) {
-        x0 = fold128(x0, k128, load128(p + done, reversed));
-    }
-    _mm_storeu_si128((__m128i *)(void *)out, lane(x0, reversed));
-    return done;
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    return lane(_mm_xor_si128(v, _mm_cvtsi32_si128((int)first)), reversed);
 }
+
+INLINE TARGET_SSE void store128(uint8_t *out, __m128i v, int reversed)
+{
+    _mm_storeu_si128((__m128i *)(void *)out, lane(v, reversed));
+}
+
+#define FOLD_FN fold_sse
+#define FOLD_TARGET TARGET_SSE
+#define fold_vec __m128i
+#define fold_kvec kvec
+#define fold_load load128
+#define fold_load_xor load128_xor
+#define fold_store store128
+#include "crc_fold_lanes.h"
 
 INLINE TARGET_SSE uint32_t crc32c_instr(uint32_t reg, const uint8_t *p, size_t n)
 {
@@ -91,7 +83,7 @@ TARGET_SSE uint32_t pn_crc32c_x86_pclmul_raw(uint32_t reg, const uint8_t *p, siz
 {
     if (n >= 64) {
         uint8_t block[16];
-        size_t done = fold_sse(p, n, _mm_cvtsi32_si128((int)reg), pn_fold_k32, 0, block);
+        size_t done = fold_sse(p, n, reg, pn_fold_k32, 0, block);
         reg = crc32c_instr(0, block, sizeof block);
         p += done;
         n -= done;
@@ -103,7 +95,7 @@ TARGET_SSE uint16_t pn_crc16_x86_pclmul(uint16_t reg, const uint8_t *p, size_t n
 {
     if (n >= 64) {
         uint8_t block[16];
-        size_t done = fold_sse(p, n, _mm_cvtsi32_si128(pn_crc16_first_bytes(reg)), pn_fold_k16, 1, block);
+        size_t done = fold_sse(p, n, pn_crc16_first_bytes(reg), pn_fold_k16, 1, block);
         reg = pn_crc16_portable(0, block, sizeof block);
         p += done;
         n -= done;

@@ -108,23 +108,19 @@ def test_unknown_path_is_refused():
 
 def test_environment_forces_the_portable_path(tmp_path):
     code = "import native; print(native.crc_path(), native.crc_paths()[-1])"
-    env = dict(os.environ, PAYLOAD_NATIVE_PORTABLE="1")
-    forced = subprocess.run(
-        [sys.executable, "-c", code],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    env["PAYLOAD_NATIVE_PORTABLE"] = "0"
-    default = subprocess.run(
-        [sys.executable, "-c", code],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    assert forced[0] == "portable"
-    assert default[0] == default[1]  # the fastest available
+
+    def paths(setting):
+        env = dict(os.environ, PAYLOAD_NATIVE_PORTABLE=setting)
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return out.stdout.split()
+
+    assert paths("1")[0] == "portable"
+    in_use, fastest = paths("0")
+    assert in_use == fastest
