@@ -182,19 +182,3 @@ def parse_packet(raw: bytes) -> Telecommand | Telemetry:
         (body[0] & 0x0F) == TIME_SYNCED,
         bytes(body[TM_SECONDARY_LEN:]),
     )
-
-
-def split_packets(stream: bytes) -> tuple[list[bytes], bytes]:
-    """Split concatenated space packets (a tm.bin file) by their length fields.
-
-    Returns the whole packets and the trailing octets that do not yet form one.
-    """
-    packets = []
-    offset = 0
-    while len(stream) - offset >= native.PRIMARY_HEADER_LEN:
-        length = native.unpack_primary_header(stream[offset : offset + 6]).packet_length
-        if len(stream) - offset < length:
-            break
-        packets.append(bytes(stream[offset : offset + length]))
-        offset += length
-    return packets, bytes(stream[offset:])

@@ -20,7 +20,6 @@ from flight.protocol.packets import (
     build_tc,
     build_tm,
     parse_packet,
-    split_packets,
 )
 from flight.protocol.timecode import decode_cuc, encode_cuc
 
@@ -129,15 +128,6 @@ def test_pus_a_secondary_header_is_refused():
 def test_packets_over_the_mtu_are_refused():
     with pytest.raises(ValueError, match="MTU"):
         build_tc(d.APID_PAYLOAD, 0, 17, 1, bytes(MAX_PACKET_LEN), source_id=1, ack_flags=0)
-
-
-def test_split_packets_keeps_the_partial_tail():
-    one = build_tc(d.APID_PAYLOAD, 1, 17, 1, source_id=1, ack_flags=0)
-    two = build_tm(
-        d.APID_PAYLOAD, 2, 17, 2, b"xyz", msg_counter=0, dest_id=0, time=5, time_synced=True
-    )
-    packets, rest = split_packets(one + two + two[:4])
-    assert packets == [one, two] and rest == two[:4]
 
 
 values = st.fixed_dictionaries(
