@@ -70,7 +70,7 @@ FUZZ_TARGETS := cobs packets crc
 fuzz: ensure-clang
 	CC=clang cmake -S . -B build/fuzz -DPAYLOAD_FUZZ=ON -DPAYLOAD_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=Debug
 	cmake --build build/fuzz --parallel
-	set -o pipefail; for t in $(FUZZ_TARGETS); do mkdir -p build/fuzz/corpus-$$t; \
+	@set -o pipefail; for t in $(FUZZ_TARGETS); do mkdir -p build/fuzz/corpus-$$t; \
 	  build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 	    build/fuzz/corpus-$$t native/fuzz/corpus/$$t 2>&1 | \
 	    grep -E "^stat::number_of_executed_units|ERROR|SUMMARY|Test unit written" | sed "s/^/fuzz_$$t: /" \
