@@ -1,0 +1,1 @@
+"""Environment models of the emulated spacecraft: orbit, power (EPS) and thermal environment."""
