@@ -12,7 +12,7 @@ export PYTHONSAFEPATH := 1
 SOURCES := pyproject.toml CMakeLists.txt $(shell find native flight hil ground -type f \
 	\( -name '*.py' -o -name '*.c' -o -name '*.h' -o -name '*.toml' \) 2>/dev/null)
 
-.PHONY: all install lint test test-c test-sanitize test-aarch64 test-py fuzz ensure-clang ensure-aarch64 demo bench clean
+.PHONY: all install icd lint test test-c test-sanitize test-aarch64 test-py fuzz ensure-clang ensure-aarch64 demo bench clean
 
 all: install
 
@@ -81,6 +81,10 @@ test: lint test-c test-sanitize test-aarch64 test-py
 
 demo: install
 	$(PY) -m hil run --out $(DEMO_OUT)
+
+# Regenerate the dictionary section of the ICD after changing flight/dictionary.py.
+icd: install
+	$(PY) -m flight icd --write docs/icd.md
 
 # The checksum peers need the newest fastcrc, which spacepackets' pin forbids in .venv.
 BENCH_VENV := .venv-bench

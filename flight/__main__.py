@@ -24,13 +24,17 @@ def main(argv: list[str] | None = None) -> int:
         help="job area (bin/) and job directories (jobs/); default ./payload-state",
     )
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    sub.add_parser("icd", help="print the dictionary's part of docs/icd.md")
+    icd = sub.add_parser("icd", help="print the dictionary's part of docs/icd.md")
+    icd.add_argument("--write", type=Path, help="update the generated section of this file")
     args = parser.parse_args(argv)
 
     if args.cmd == "icd":
-        from flight.icd import render
+        from flight.icd import render, splice
 
-        print(render())
+        if args.write is None:
+            print(render())
+        else:
+            args.write.write_text(splice(args.write.read_text()))
         return 0
 
     from flight.controller import Controller, open_link

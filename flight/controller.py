@@ -76,7 +76,14 @@ class Controller:
         self.synced = False
         self.first_tick_time = 0.0
         self.ticks = 0
-        self.power_allowance_w = 0.0
+        self.bus_state: dict[str, Any] = {
+            "power_allowance_w": 0.0,
+            "battery_soc": 0.0,
+            "sink_temp_c": 0.0,
+            "sunlit": 0,
+            "eclipse_in_s": d.NONE_AHEAD,
+            "link_in_s": d.NONE_AHEAD,
+        }
         self._running = True
         # command name -> (acceptance check returning the prepared arguments, execution)
         self._commands: dict[
@@ -209,7 +216,7 @@ class Controller:
 
     def _tick(self, _tc: Telecommand, args: dict[str, Any]) -> None:
         self.time = args["time"]
-        self.power_allowance_w = args["power_allowance_w"]
+        self.bus_state = {key: args[key] for key in self.bus_state}
         if not self.synced:
             self.synced = True
             self.first_tick_time = self.time
@@ -223,21 +230,24 @@ class Controller:
         """The values of the housekeeping report, now."""
         job = self.runner.current
         counters = {f.name: getattr(self.counters, f.name) for f in fields(self.counters)}
-        return counters | {
-            "sid": d.HK_SID,
-            "uptime_s": int(self.time - self.first_tick_time),
-            "ticks": self.ticks,
-            "power_allowance_w": self.power_allowance_w,
-            "frames_rx": self.deframer.frames_ok,
-            "frames_bad": self.deframer.frames_bad,
-            "tm_sent": self.tm.sent,
-            "tm_dropped": self.tm.dropped,
-            "jobs_queued": self.runner.queued,
-            "jobs_completed": self.runner.completed,
-            "jobs_failed": self.runner.failed,
-            "job_state": int(job.state) if job else int(d.JobState.NONE),
-            "job_elapsed_s": int(job.runtime(self.time)) if job else 0,
-        }
+        return (
+            counters
+            | self.bus_state
+            | {
+                "sid": d.HK_SID,
+                "uptime_s": int(self.time - self.first_tick_time),
+                "ticks": self.ticks,
+                "frames_rx": self.deframer.frames_ok,
+                "frames_bad": self.deframer.frames_bad,
+                "tm_sent": self.tm.sent,
+                "tm_dropped": self.tm.dropped,
+                "jobs_queued": self.runner.queued,
+                "jobs_completed": self.runner.completed,
+                "jobs_failed": self.runner.failed,
+                "job_state": int(job.state) if job else int(d.JobState.NONE),
+                "job_elapsed_s": int(job.runtime(self.time)) if job else 0,
+            }
+        )
 
 
 def _no_check(args: dict[str, Any]) -> dict[str, Any]:

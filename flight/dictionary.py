@@ -123,6 +123,9 @@ class JobState(IntEnum):
 FINAL_STATES = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.TIMED_OUT})
 JOB_STATE_NAMES = {s.value: s.name for s in JobState}
 
+NONE_AHEAD = 0xFFFF_FFFF  # a prediction field's value when nothing is ahead
+_NONE = f"{NONE_AHEAD:#x} when none is predicted"
+_NO_YES = {0: "NO", 1: "YES"}
 _JOB_ID = Field("job_id", "str", description="the job's id from its manifest")
 
 # --- Telecommands
@@ -148,11 +151,23 @@ COMMANDS: tuple[Command, ...] = (
         "BUS_TICK",
         200,
         1,
-        "One bus second: the bus time and the payload's power allowance. "
-        "The payload answers each with one housekeeping report.",
+        "One bus second: the bus time, the payload's power allowance and what the bus knows of "
+        "its environment and the orbit ahead. The payload answers each with one housekeeping "
+        "report.",
         args=(
             Field("time", "cuc", "s", "bus time, seconds since 1970-01-01 UTC"),
             Field("power_allowance_w", "f32", "W", "power the payload may draw", 0.0, 5000.0),
+            Field("battery_soc", "f32", "", "battery state of charge, 0 to 1", 0.0, 1.0),
+            Field("sink_temp_c", "f32", "C", "payload radiator sink temperature", -200.0, 200.0),
+            Field("sunlit", "u8", description="1 in sunlight, 0 in eclipse", enum=_NO_YES),
+            Field("eclipse_in_s", "u32", "s", f"seconds to the next eclipse: 0 in one, {_NONE}"),
+            Field(
+                "eclipse_s", "u32", "s", "seconds left in this eclipse, or the next one's length"
+            ),
+            Field("link_in_s", "u32", "s", f"seconds to the next link window: 0 in one, {_NONE}"),
+            Field(
+                "link_s", "u32", "s", "seconds left in this link window, or the next one's length"
+            ),
         ),
         source=SOURCE_BUS,
     ),
@@ -179,6 +194,11 @@ HK_FIELDS: tuple[Field, ...] = (
     Field("uptime_s", "u32", "s", "bus seconds since the first tick"),
     Field("ticks", "u32", description="bus ticks received"),
     Field("power_allowance_w", "f32", "W", "the allowance of the last tick"),
+    Field("battery_soc", "f32", "", "battery state of charge of the last tick"),
+    Field("sink_temp_c", "f32", "C", "radiator sink temperature of the last tick"),
+    Field("sunlit", "u8", description="1 in sunlight, 0 in eclipse", enum=_NO_YES),
+    Field("eclipse_in_s", "u32", "s", f"seconds to the next eclipse: 0 in one, {_NONE}"),
+    Field("link_in_s", "u32", "s", f"seconds to the next link window: 0 in one, {_NONE}"),
     Field("tc_accepted", "u32", description="telecommands accepted"),
     Field("tc_rejected", "u32", description="telecommands that failed acceptance"),
     Field("tc_failed", "u32", description="telecommands that failed execution"),

@@ -77,3 +77,10 @@ def render() -> str:
     out += ["", "### Job states", "", "| value | state |", "| --- | --- |"]
     out += [f"| {int(s)} | {s.name} |" for s in d.JobState]
     return "\n".join(out + ["", END])
+
+
+def splice(document: str) -> str:
+    """The document with its generated section replaced by the current render()."""
+    start = document.index(BEGIN)
+    end = document.index(END) + len(END)
+    return document[:start] + render() + document[end:]

@@ -106,12 +106,13 @@ class Station:
         name, args = message.get("name"), message.get("args") or {}
         if not isinstance(name, str) or not isinstance(args, dict):
             return {"op": "error", "ref": ref, "message": "a command needs a name and an args map"}
+        known = d.COMMANDS_BY_NAME.get(name)
+        if known is not None and known.source != d.SOURCE_GROUND:
+            return {"op": "error", "ref": ref, "message": f"{name} is not a ground command"}
         try:
             command, data = encode_command(name, args)
         except (KeyError, FieldError) as exc:
             return {"op": "error", "ref": ref, "message": str(exc.args[0])}
-        if command.source != d.SOURCE_GROUND:
-            return {"op": "error", "ref": ref, "message": f"{name} is not a ground command"}
         if self._uplink is None:
             return {"op": "error", "ref": ref, "message": "space link down: command not sent"}
         try:

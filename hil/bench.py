@@ -8,7 +8,7 @@ import asyncio
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Awaitable, Callable
@@ -16,6 +16,7 @@ from typing import Awaitable, Callable
 from flight.protocol.messages import DecodedTelemetry
 from ground.client import CommandRefused, StationClient, StationUnreachable
 from hil.bus import BusEmulator, BusTimeout
+from hil.environment import Environment, EnvironmentConfig
 from hil.processes import BenchProcesses, ProcessFailed
 from hil.report import Report
 from hil.serial_link import PtyLink
@@ -32,7 +33,8 @@ class BenchConfig:
     out_dir: Path
     speed: float | None = 1.0  # bus seconds per wall second; None: lockstep
     start_time: float = DEFAULT_START
-    power_allowance_w: float = 150.0
+    duration_s: int = 6 * 3600  # bus seconds of environment computed ahead
+    environment: EnvironmentConfig = field(default_factory=EnvironmentConfig)
     wall_limit_s: float = 600.0
 
     @property
@@ -108,9 +110,8 @@ async def run_bench(name: str, scenario: Scenario, config: BenchConfig) -> Repor
     provision_job_area(out / "state")
     report = Report(name, config.mode, config.start_time)
     link = PtyLink.open()
-    bus = BusEmulator(
-        link.master_fd, start_time=config.start_time, power_allowance_w=config.power_allowance_w
-    )
+    environment = Environment(config.environment, config.start_time, config.duration_s)
+    bus = BusEmulator(link.master_fd, start_time=config.start_time, environment=environment)
     procs = BenchProcesses(out)
     wall0 = time.monotonic()
     client = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from dataclasses import asdict
 from typing import Awaitable, TypeVar
 
 from flight import dictionary as d
@@ -17,6 +18,7 @@ from flight.protocol.framing import Deframer, frame
 from flight.protocol.messages import DecodedTelemetry, decode_telemetry, encode_command
 from flight.protocol.packets import PacketError, Telemetry, build_tc, parse_packet
 from ground.messages import read_frames
+from hil.environment import Environment, TickEnvironment
 
 T = TypeVar("T")
 ANSWER_TIMEOUT_S = 10.0  # wall seconds a lockstep tick waits for its housekeeping
@@ -29,12 +31,13 @@ class BusTimeout(Exception):
 class BusEmulator:
     """The bus side of one serial link and the spacecraft end of the radio link."""
 
-    def __init__(self, fd: int, *, start_time: float, power_allowance_w: float) -> None:
+    def __init__(self, fd: int, *, start_time: float, environment: Environment) -> None:
         self.fd = fd
         os.set_blocking(fd, False)
         self.time = start_time
         self.start_time = start_time
-        self.power_allowance_w = power_allowance_w
+        self.environment = environment
+        self.last_environment: TickEnvironment | None = None
         self.deframer = Deframer()
         self.tm_log = bytearray()
         self.tc_log = bytearray()
@@ -155,12 +158,14 @@ class BusEmulator:
 
     # --- time
     def tick(self) -> None:
-        """Advance bus time one second and send the tick."""
+        """Advance bus time one second and send the tick with the environment of that second."""
+        env = self.environment.tick(self.ticks)
+        self.last_environment = env
         self.time += 1.0
         self.ticks += 1
-        command, data = encode_command(
-            "BUS_TICK", {"time": self.time, "power_allowance_w": self.power_allowance_w}
-        )
+        args = {"time": self.time} | asdict(env)
+        args["sunlit"] = int(env.sunlit)
+        command, data = encode_command("BUS_TICK", args)
         self.send_to_payload(
             build_tc(
                 d.APID_PAYLOAD,

@@ -49,6 +49,19 @@ def test_first_tick_synchronises_time_and_each_tick_sends_housekeeping(payload):
     assert payload.ctl.counters.tc_accepted == 1  # the PING; bus ticks are not counted
 
 
+def test_housekeeping_reports_what_the_bus_said(payload):
+    hk = payload.tick(
+        80.0, battery_soc=0.42, sink_temp_c=-61.5, sunlit=0, eclipse_in_s=0, link_in_s=300
+    )[-1].values
+    assert (hk["power_allowance_w"], hk["sunlit"], hk["eclipse_in_s"], hk["link_in_s"]) == (
+        80.0,
+        0,
+        0,
+        300,
+    )
+    assert hk["battery_soc"] == pytest.approx(0.42) and hk["sink_temp_c"] == -61.5
+
+
 def test_bad_checksum_is_rejected_and_counted(payload):
     packet = bytearray(payload.tc("PING"))
     packet[-1] ^= 1
@@ -84,7 +97,7 @@ def test_unknown_command(payload, service, subtype, code):
 
 
 def test_bad_arguments_and_wrong_source(payload):
-    tick = payload.tc("BUS_TICK", {"time": 5.0, "power_allowance_w": 1.0}, source=d.SOURCE_BUS)
+    tick = payload.tc("BUS_TICK", payload.tick_args(5.0, 1.0), source=d.SOURCE_BUS)
     from flight.protocol.packets import build_tc, parse_packet
 
     tc = parse_packet(tick)
@@ -92,18 +105,18 @@ def test_bad_arguments_and_wrong_source(payload):
         d.APID_PAYLOAD, 1, 200, 1, tc.app_data[:-1], source_id=d.SOURCE_BUS, ack_flags=0
     )
     code, reason = failure(payload.send(short))
-    assert code is F.BAD_ARGUMENTS and "power_allowance_w" in reason
+    assert code is F.BAD_ARGUMENTS and "link_s" in reason
     out_of_range = build_tc(
         d.APID_PAYLOAD,
         2,
         200,
         1,
-        tc.app_data[:6] + b"\xc0\x00\x00\x00",
+        tc.app_data[:6] + b"\xc0\x00\x00\x00" + tc.app_data[10:],  # allowance -2 W
         source_id=d.SOURCE_BUS,
         ack_flags=0,
     )
     assert failure(payload.send(out_of_range))[0] is F.BAD_ARGUMENTS
-    code, _ = failure(payload.command("BUS_TICK", {"time": 5.0, "power_allowance_w": 1.0}))
+    code, _ = failure(payload.command("BUS_TICK", payload.tick_args(5.0, 1.0)))
     assert code is F.WRONG_SOURCE
     assert payload.ctl.counters.tc_rejected == 3
     assert payload.ctl.ticks == 0

@@ -11,7 +11,7 @@ ICD = pathlib.Path(__file__).resolve().parents[2] / "docs" / "icd.md"
 def test_generated_section_is_current():
     text = ICD.read_text()
     generated = text[text.index(BEGIN) : text.index(END) + len(END)]
-    assert generated == render(), "docs/icd.md is stale: run python -m flight icd"
+    assert generated == render(), "docs/icd.md is stale: run make icd"
 
 
 def test_every_packet_type_has_a_heading():
@@ -24,3 +24,10 @@ def test_every_packet_type_has_a_heading():
         assert f"{e.event_id} {e.name}" in text
     for code in d.FailureCode:
         assert f"| {int(code)} | {code.name} |" in text
+
+
+def test_splice_replaces_only_the_generated_section():
+    from flight.icd import splice
+
+    document = f"head\n{BEGIN}\nold\n{END}\ntail\n"
+    assert splice(document) == f"head\n{render()}\ntail\n"
