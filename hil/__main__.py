@@ -1,4 +1,7 @@
-"""Command line of the HIL bench: ``python -m hil run [SCENARIO] --out DIR``, ``list``."""
+"""Command line of the HIL bench: ``python -m hil run [SCENARIO] --out DIR``, ``list``.
+
+SCENARIO is ``default`` (built in), the name of a file in hil/scenarios, or a path to one.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +12,21 @@ from pathlib import Path
 
 from hil.bench import BenchConfig, run_bench
 from hil.default_scenario import default_scenario
+from hil.scenario import ScenarioError, load_scenario, shipped
+from hil.scenario_run import bench_config, scenario_runner
 
-SCENARIOS = {"default": (default_scenario, "ping, corrupt frames, a sample job to completion")}
+DEFAULT = "default"
 
 
-def _speed(text: str) -> float | None:
+def _speed(text: str) -> float | str:
     if text in ("max", "lockstep"):
-        return None
-    value = float(text)
+        return "max"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            "a number of bus seconds per wall second, or max"
+        ) from None
     if value <= 0:
         raise argparse.ArgumentTypeError("speed must be positive, or 'max' for lockstep")
     return value
@@ -27,25 +37,39 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hil", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
     run = sub.add_parser("run", help="run a scenario")
-    run.add_argument("scenario", nargs="?", default="default")
+    run.add_argument("scenario", nargs="?", default=DEFAULT)
     run.add_argument("--out", type=Path, required=True, help="directory for the report and logs")
     run.add_argument(
         "--speed",
         type=_speed,
-        default=1.0,
-        help="bus seconds per wall second, or 'max' for lockstep (default 1)",
+        help="bus seconds per wall second, or 'max' for lockstep "
+        "(default: the scenario's; real time for 'default')",
     )
+    run.add_argument("--seed", type=int, help="seed of the run (default: the scenario's)")
     sub.add_parser("list", help="list the scenarios")
     args = parser.parse_args(argv)
     if args.cmd == "list":
-        for name, (_, what) in SCENARIOS.items():
-            print(f"{name:12} {what}")
+        print(f"{DEFAULT:20} ping, corrupt frames and a sample job, in real time (built in)")
+        for path in shipped():
+            try:
+                scenario = load_scenario(str(path))
+            except ScenarioError as exc:
+                print(f"{path.stem:20} ERROR {exc}")
+                continue
+            print(f"{scenario.name:20} {scenario.description}")
         return 0
-    if args.scenario not in SCENARIOS:
-        print(f"hil: no scenario {args.scenario!r}; see python -m hil list", file=sys.stderr)
-        return 2
-    config = BenchConfig(args.out, speed=args.speed)
-    report = asyncio.run(run_bench(args.scenario, SCENARIOS[args.scenario][0], config))
+    if args.scenario == DEFAULT:
+        speed = {None: 1.0, "max": None}.get(args.speed, args.speed)
+        config = BenchConfig(args.out, speed=speed, seed=args.seed or 0)
+        report = asyncio.run(run_bench(DEFAULT, default_scenario, config))
+    else:
+        try:
+            scenario = load_scenario(args.scenario)
+        except ScenarioError as exc:
+            print(f"hil: {exc}", file=sys.stderr)
+            return 2
+        config = bench_config(scenario, args.out, args.speed, args.seed)
+        report = asyncio.run(run_bench(scenario.name, scenario_runner(scenario), config))
     print(report.summary(args.out))
     return 0 if report.passed else 1
 

@@ -36,6 +36,7 @@ class BenchConfig:
     duration_s: int = 6 * 3600  # bus seconds of environment computed ahead
     environment: EnvironmentConfig = field(default_factory=EnvironmentConfig)
     wall_limit_s: float = 600.0
+    seed: int = 0
 
     @property
     def mode(self) -> str:
@@ -60,6 +61,7 @@ class Bench:
         self.client = client
         self.report = report
         self.state_dir = config.out_dir.resolve() / "state"
+        self.wall0 = time.monotonic()
 
     def note(self, what: str) -> None:
         """Add a line to the report's timeline."""
@@ -68,6 +70,10 @@ class Bench:
     def check(self, name: str, passed: bool, detail: str = "") -> bool:
         """Record a check at the current bus time."""
         return self.report.check(self.bus.time, name, passed, detail)
+
+    def figures(self) -> dict:
+        """The run's figures so far."""
+        return run_figures(self.bus, self.config, self.wall0)
 
     async def housekeeping_where(
         self, predicate: Callable[[dict], bool], bus_seconds: float
@@ -83,7 +89,7 @@ class Bench:
         return await self.bus.within(first(), bus_seconds)
 
 
-Scenario = Callable[[Bench], Awaitable[None]]
+ScenarioFn = Callable[[Bench], Awaitable[None]]
 
 
 def provision_job_area(state_dir: Path) -> None:
@@ -97,7 +103,7 @@ def provision_job_area(state_dir: Path) -> None:
         target.chmod(0o755)
 
 
-async def run_bench(name: str, scenario: Scenario, config: BenchConfig) -> Report:
+async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Report:
     """Run one scenario end to end and write its report; returns it."""
     out = config.out_dir.resolve()  # the children run in it, so relative paths would move
     out.mkdir(parents=True, exist_ok=True)
@@ -108,7 +114,7 @@ async def run_bench(name: str, scenario: Scenario, config: BenchConfig) -> Repor
         elif path.exists():
             path.unlink()
     provision_job_area(out / "state")
-    report = Report(name, config.mode, config.start_time)
+    report = Report(name, config.mode, config.start_time, seed=config.seed)
     link = PtyLink.open()
     environment = Environment(config.environment, config.start_time, config.duration_s)
     bus = BusEmulator(link.master_fd, start_time=config.start_time, environment=environment)
@@ -169,9 +175,17 @@ async def run_bench(name: str, scenario: Scenario, config: BenchConfig) -> Repor
         else:
             report.note(config.start_time, f"event {tm.name} {tm.values} (before time sync)")
     report.timeline.sort(key=lambda row: row["t_s"])
-    report.figures = {
-        "sim_seconds": bus.time - config.start_time,
-        "wall_seconds": round(time.monotonic() - wall0, 3),
+    report.figures = run_figures(bus, config, wall0)
+    report.write(out, bytes(bus.tm_log), bytes(bus.tc_log))
+    return report
+
+
+def run_figures(bus: BusEmulator, config: BenchConfig, wall0: float) -> dict:
+    """The figures of a run: bus and wall time, and what crossed the serial link."""
+    sim = bus.time - config.start_time
+    wall = time.monotonic() - wall0
+    return {
+        "sim_seconds": sim,
         "ticks": bus.ticks,
         "ticks_unanswered": bus.ticks_unanswered,
         "tc_packets": bus.tc_packets,
@@ -181,9 +195,9 @@ async def run_bench(name: str, scenario: Scenario, config: BenchConfig) -> Repor
         "tm_bad": bus.tm_bad,
         "tc_dropped_not_payload": bus.tc_dropped,
         "frames_lost": bus.deframer.frames_bad,
+        "wall_seconds": round(wall, 3),
+        "wall_speed_factor": round(sim / wall, 1) if wall > 0 else None,
     }
-    report.write(out, bytes(bus.tm_log), bytes(bus.tc_log))
-    return report
 
 
 async def _watched(scenario: Awaitable[None], procs: BenchProcesses) -> None:

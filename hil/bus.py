@@ -8,7 +8,9 @@ telemetry down to the radio, and records every packet that crosses the serial li
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict
 from typing import Awaitable, TypeVar
 
@@ -49,6 +51,10 @@ class BusEmulator:
         self.ticks_unanswered = 0
         self.last_hk: DecodedTelemetry | None = None
         self.events: list[DecodedTelemetry] = []
+        self.listeners: list[Callable[[DecodedTelemetry], None]] = []  # called for every packet
+        self.lockstep = False
+        self._running = asyncio.Event()
+        self._running.set()
         self._seq = 0
         self._out = bytearray()
         self._radio: asyncio.StreamWriter | None = None
@@ -104,6 +110,8 @@ class BusEmulator:
         self.tm_packets += 1
         if tm.event is not None:
             self.events.append(tm)
+        for listener in self.listeners:
+            listener(tm)
         if self._radio is not None and not self._radio.is_closing():
             self._radio.write(frame(raw))
         if tm.name == "HOUSEKEEPING":
@@ -184,7 +192,9 @@ class BusEmulator:
         waits for the housekeeping that answers it)."""
         loop = asyncio.get_running_loop()
         t0 = loop.time()
+        self.lockstep = speed is None
         while True:
+            await self._running.wait()
             self.tick()
             await self._notify(self._clock)
             if speed is None:
@@ -194,6 +204,24 @@ class BusEmulator:
                     self.ticks_unanswered += 1
             else:
                 await asyncio.sleep(max(0.0, t0 + self.ticks / speed - loop.time()))
+
+    @contextlib.asynccontextmanager
+    async def hold(self) -> AsyncIterator[None]:
+        """In lockstep, stop bus time while the body runs (a command in flight lands on the same
+        bus second in every run); in real time, time goes on as on a real bus."""
+        if not self.lockstep:
+            yield
+            return
+        self._running.clear()
+        try:
+            yield
+        finally:
+            self._running.set()
+
+    async def until(self, bus_time: float) -> None:
+        """Wait until bus time reaches ``bus_time``."""
+        async with self._clock:
+            await self._clock.wait_for(lambda: self.time >= bus_time)
 
     async def _answered(self, bus_time: float) -> None:
         async with self._hk:

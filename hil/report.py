@@ -35,6 +35,7 @@ class Report:
     scenario: str
     mode: str
     bus_start: float
+    seed: int = 0
     timeline: list[dict[str, Any]] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
     figures: dict[str, Any] = field(default_factory=dict)
@@ -63,6 +64,7 @@ class Report:
         return {
             "scenario": self.scenario,
             "mode": self.mode,
+            "seed": self.seed,
             "result": "pass" if self.passed else "fail",
             "error": self.error,
             "bus_start": utc(self.bus_start),

@@ -1,0 +1,402 @@
+"""Scenario files: TOML under hil/scenarios/ with the environment, a timeline of operator actions
+and faults, and the checks that decide the run. docs/hil.md is the reference for every key.
+
+Loading validates everything before the bench starts; an error names the file, the line and the
+key, e.g. ``nominal-day.toml:12: orbit.beta_deg: a number from -90 to 90``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flight import dictionary as d
+from hil.environment import EnvironmentConfig
+from hil.models.orbit import GroundStation, OrbitConfig
+from hil.models.power import PowerConfig
+from hil.models.thermal import ThermalConfig
+
+SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
+ACTIONS = ("command", "submit_job", "note")
+ENV_SERIES = ("battery_soc", "sink_temp_c", "power_allowance_w")
+HK_NAMES = {f.name for f in d.HK_FIELDS}
+# check kind -> the keys it takes (besides kind and name)
+CHECK_KEYS = {
+    "hk_min": ("field", "value"),
+    "hk_max": ("field", "value"),
+    "hk_dips_to": ("field", "value"),
+    "hk_peaks_at": ("field", "value"),
+    "env_min": ("series", "value"),
+    "env_max": ("series", "value"),
+    "event_count": ("event", "min", "max", "job"),
+    "job_state": ("job", "state"),
+    "figure_max": ("figure", "value"),
+    "figure_min": ("figure", "value"),
+}
+
+
+class ScenarioError(ValueError):
+    """A scenario file that does not load; the message names file, line and key."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One timeline entry: at a bus second from the start, an action."""
+
+    at_s: float
+    action: str
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """One check, evaluated when the run ends."""
+
+    kind: str
+    params: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        """The check in words."""
+        p = self.params
+        return (
+            p.get("name")
+            or {
+                "hk_min": f"housekeeping {p.get('field')} never below {p.get('value')}",
+                "hk_max": f"housekeeping {p.get('field')} never above {p.get('value')}",
+                "hk_dips_to": f"housekeeping {p.get('field')} falls to {p.get('value')} or less",
+                "hk_peaks_at": f"housekeeping {p.get('field')} rises to {p.get('value')} or more",
+                "env_min": f"{p.get('series')} never below {p.get('value')}",
+                "env_max": f"{p.get('series')} never above {p.get('value')}",
+                "event_count": f"event {p.get('event')} seen {p.get('min', 1)} to "
+                f"{p.get('max', 'any')} times",
+                "job_state": f"job {p.get('job')} ends {p.get('state')}",
+                "figure_max": f"{p.get('figure')} at most {p.get('value')}",
+                "figure_min": f"{p.get('figure')} at least {p.get('value')}",
+            }[self.kind]
+        )
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A loaded, validated scenario."""
+
+    name: str
+    description: str
+    duration_s: int
+    speed: float | None  # None: lockstep
+    seed: int
+    start: float
+    environment: EnvironmentConfig
+    timeline: tuple[Step, ...] = ()
+    checks: tuple[CheckSpec, ...] = ()
+    source: Path | None = None
+
+
+class _Lines:
+    """Which line of a TOML file defines each key (tables, arrays of tables, dotted paths)."""
+
+    _header = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-]+)\s*\]\]?")
+    _key = re.compile(r"^\s*([A-Za-z0-9_\-]+)\s*=")
+
+    def __init__(self, text: str) -> None:
+        self.lines: dict[tuple, int] = {}
+        prefix: tuple = ()
+        counts: dict[str, int] = {}
+        for number, line in enumerate(text.splitlines(), start=1):
+            header = self._header.match(line)
+            if header:
+                name = header.group(2)
+                if header.group(1) == "[[":
+                    counts[name] = counts.get(name, -1) + 1
+                    prefix = (name, counts[name])
+                else:
+                    prefix = (name,)
+                self.lines.setdefault(prefix, number)
+                continue
+            key = self._key.match(line)
+            if key:
+                self.lines.setdefault(prefix + (key.group(1),), number)
+
+    def line(self, path: tuple) -> int:
+        """The line of the nearest defined ancestor of path (1 if none)."""
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return 1
+
+
+def _dotted(path: tuple) -> str:
+    return ".".join(f"[{p}]" if isinstance(p, int) else p for p in path).replace(".[", "[")
+
+
+class _Reader:
+    """Typed access to the parsed document; every failure raises _Bad with the key's path."""
+
+    def __init__(self, doc: dict[str, Any]) -> None:
+        self.doc = doc
+
+    def table(self, path: tuple, allowed: set[str], required: bool = False) -> dict[str, Any]:
+        value = self._get(path)
+        if value is None:
+            if required:
+                raise _Bad(path, "this table is required")
+            return {}
+        if not isinstance(value, dict):
+            raise _Bad(path, "must be a table")
+        unknown = sorted(set(value) - allowed)
+        if unknown:
+            raise _Bad(path + (unknown[0],), f"unknown key; expected one of {sorted(allowed)}")
+        return value
+
+    def _get(self, path: tuple) -> Any:
+        value: Any = self.doc
+        for part in path:
+            if isinstance(part, int):
+                value = value[part]
+            elif isinstance(value, dict):
+                value = value.get(part)
+            else:
+                return None
+        return value
+
+
+class _Bad(Exception):
+    def __init__(self, path: tuple, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+def _number(
+    table: dict,
+    path: tuple,
+    key: str,
+    default: float | None = None,
+    *,
+    low: float = float("-inf"),
+    high: float = float("inf"),
+    integer: bool = False,
+) -> Any:
+    value = table.get(key, default)
+    if value is None:
+        raise _Bad(path + (key,), "is required")
+    kind = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kind) or not low <= value <= high:
+        what = "an integer" if integer else "a number"
+        raise _Bad(path + (key,), f"{what} from {low:g} to {high:g}")
+    return value
+
+
+def _text(
+    table: dict,
+    path: tuple,
+    key: str,
+    default: str | None = None,
+    choices: tuple[str, ...] | set[str] | None = None,
+) -> str:
+    value = table.get(key, default)
+    if not isinstance(value, str) or not value:
+        raise _Bad(path + (key,), "a non-empty string is required")
+    if choices is not None and value not in choices:
+        raise _Bad(path + (key,), f"{value!r} is not one of {sorted(choices)}")
+    return value
+
+
+def _start(value: Any, path: tuple) -> float:
+    if value is None:
+        return 1_767_225_600.0
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise _Bad(path, "an ISO 8601 UTC time, e.g. 2026-03-20T00:00:00Z") from None
+    if not isinstance(value, dt.datetime) or value.tzinfo is None:
+        raise _Bad(path, "a date-time with its offset, e.g. 2026-03-20T00:00:00Z")
+    return value.timestamp()
+
+
+def _environment(r: _Reader) -> EnvironmentConfig:
+    o = r.table(("orbit",), {"altitude_km", "inclination_deg", "beta_deg", "raan_deg", "tle"})
+    tle = o.get("tle")
+    if tle is not None and (
+        not isinstance(tle, list) or len(tle) != 2 or not all(isinstance(x, str) for x in tle)
+    ):
+        raise _Bad(("orbit", "tle"), "the two lines of a TLE, as an array of two strings")
+    orbit = OrbitConfig(
+        altitude_km=_number(o, ("orbit",), "altitude_km", 550.0, low=160, high=2000),
+        inclination_deg=_number(o, ("orbit",), "inclination_deg", 97.6, low=0, high=180),
+        beta_deg=_number(o, ("orbit",), "beta_deg", 0.0, low=-90, high=90),
+        raan_deg=_number(o, ("orbit",), "raan_deg", 0.0, low=-360, high=360),
+        tle=tuple(tle) if tle else None,
+    )
+    defaults = PowerConfig()
+    p = r.table(("power",), set(defaults.__dataclass_fields__))
+    power = PowerConfig(
+        **{
+            k: _number(
+                p,
+                ("power",),
+                k,
+                getattr(defaults, k),
+                low=0,
+                high=1 if k in ("floor", "soc_start", "margin", "charge_efficiency") else 1e6,
+            )
+            for k in defaults.__dataclass_fields__
+        }
+    )
+    tdef = ThermalConfig()
+    t = r.table(("thermal",), set(tdef.__dataclass_fields__))
+    thermal = ThermalConfig(
+        **{
+            k: _number(t, ("thermal",), k, getattr(tdef, k), low=-273, high=1e6)
+            for k in tdef.__dataclass_fields__
+        }
+    )
+    stations = []
+    raw = r.doc.get("ground_stations", [])
+    if not isinstance(raw, list):
+        raise _Bad(("ground_stations",), "an array of tables ([[ground_stations]])")
+    for i in range(len(raw)):
+        path = ("ground_stations", i)
+        s = r.table(path, {"name", "lat_deg", "lon_deg", "min_elevation_deg", "kind"})
+        stations.append(
+            GroundStation(
+                _text(s, path, "name"),
+                _number(s, path, "lat_deg", low=-90, high=90),
+                _number(s, path, "lon_deg", low=-180, high=360),
+                _number(s, path, "min_elevation_deg", 5.0, low=0, high=90),
+                _text(s, path, "kind", "rf", ("rf", "optical")),
+            )
+        )
+    return EnvironmentConfig(orbit, power, thermal, tuple(stations))
+
+
+def _timeline(r: _Reader, duration: int) -> tuple[Step, ...]:
+    raw = r.doc.get("timeline", [])
+    if not isinstance(raw, list):
+        raise _Bad(("timeline",), "an array of tables ([[timeline]])")
+    steps = []
+    for i in range(len(raw)):
+        path = ("timeline", i)
+        s = r.table(
+            path, {"at_s", "action", "command", "args", "manifest", "expect", "failure", "text"}
+        )
+        at = _number(s, path, "at_s", low=0, high=duration)
+        action = _text(s, path, "action", choices=ACTIONS)
+        params: dict[str, Any] = {}
+        if action == "command":
+            params["command"] = _text(s, path, "command", choices=set(d.COMMANDS_BY_NAME))
+            params["args"] = s.get("args", {})
+        elif action == "submit_job":
+            if not isinstance(s.get("manifest"), dict):
+                raise _Bad(path + ("manifest",), "a table: the job manifest")
+            params["command"], params["args"] = "SUBMIT_JOB", {"manifest": s["manifest"]}
+        else:
+            params["text"] = _text(s, path, "text")
+        if action != "note":
+            params["expect"] = _text(s, path, "expect", "completed", ("completed", "rejected"))
+            if "failure" in s:
+                params["failure"] = _text(
+                    s, path, "failure", choices={c.name for c in d.FailureCode}
+                )
+        steps.append(Step(float(at), action, params))
+    return tuple(sorted(steps, key=lambda step: step.at_s))
+
+
+def _checks(r: _Reader) -> tuple[CheckSpec, ...]:
+    raw = r.doc.get("checks", [])
+    if not isinstance(raw, list):
+        raise _Bad(("checks",), "an array of tables ([[checks]])")
+    checks = []
+    for i in range(len(raw)):
+        path = ("checks", i)
+        kind = _text(
+            raw[i] if isinstance(raw[i], dict) else {}, path, "kind", choices=set(CHECK_KEYS)
+        )
+        c = r.table(path, {"kind", "name", *CHECK_KEYS[kind]})
+        params: dict[str, Any] = {k: c[k] for k in c if k != "kind"}
+        if kind.startswith("hk_"):
+            _text(c, path, "field", choices=HK_NAMES)
+            _number(c, path, "value")
+        if kind.startswith("env_"):
+            _text(c, path, "series", choices=set(ENV_SERIES))
+        if kind.startswith(("env_", "figure_")):
+            _number(c, path, "value")
+        if kind.startswith("figure_"):
+            _text(c, path, "figure")
+        if kind == "event_count":
+            _text(c, path, "event", choices=set(d.EVENTS_BY_NAME))
+            _number(c, path, "min", 1, low=0, integer=True)
+            if "max" in c:
+                _number(c, path, "max", low=0, integer=True)
+        if kind == "job_state":
+            _text(c, path, "job")
+            _text(c, path, "state", choices={s.name for s in d.JobState})
+        checks.append(CheckSpec(kind, params))
+    return tuple(checks)
+
+
+def parse_scenario(text: str, source: Path) -> Scenario:
+    """Validate a scenario document; ScenarioError names the file, line and key at fault."""
+    lines = _Lines(text)
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{source}: not valid TOML: {exc}") from None
+    r = _Reader(doc)
+    try:
+        unknown = sorted(
+            set(doc)
+            - {"scenario", "orbit", "power", "thermal", "ground_stations", "timeline", "checks"}
+        )
+        if unknown:
+            raise _Bad((unknown[0],), "unknown table")
+        head = r.table(
+            ("scenario",),
+            {"name", "description", "duration_s", "speed", "seed", "start"},
+            required=True,
+        )
+        duration = _number(head, ("scenario",), "duration_s", low=1, high=30 * 86_400, integer=True)
+        speed = head.get("speed", "max")
+        if speed != "max" and (
+            isinstance(speed, bool) or not isinstance(speed, (int, float)) or speed <= 0
+        ):
+            raise _Bad(("scenario", "speed"), '"max" (lockstep) or bus seconds per wall second')
+        return Scenario(
+            name=_text(head, ("scenario",), "name"),
+            description=head.get("description", ""),
+            duration_s=duration,
+            speed=None if speed == "max" else float(speed),
+            seed=_number(head, ("scenario",), "seed", 0, low=0, integer=True),
+            start=_start(head.get("start"), ("scenario", "start")),
+            environment=_environment(r),
+            timeline=_timeline(r, duration),
+            checks=_checks(r),
+            source=source,
+        )
+    except _Bad as bad:
+        raise ScenarioError(
+            f"{source}:{lines.line(bad.path)}: {_dotted(bad.path)}: {bad}"
+        ) from None
+
+
+def load_scenario(name_or_path: str) -> Scenario:
+    """A shipped scenario by name, or a scenario file by path."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = SCENARIO_DIR / f"{name_or_path}.toml"
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ScenarioError(f"{path}: {exc.strerror}") from None
+    return parse_scenario(text, path)
+
+
+def shipped() -> list[Path]:
+    """The scenario files that come with the bench."""
+    return sorted(SCENARIO_DIR.glob("*.toml"))

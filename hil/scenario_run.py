@@ -1,0 +1,142 @@
+"""Runs a loaded scenario on the bench: the timeline at its bus seconds, then the checks."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from flight.dictionary import FailureCode
+from flight.protocol.messages import DecodedTelemetry
+from hil.bench import Bench, BenchConfig, ScenarioFn
+from hil.scenario import CheckSpec, Scenario, Step
+
+
+class HousekeepingExtremes:
+    """The lowest and highest value of every housekeeping field over a run."""
+
+    def __init__(self) -> None:
+        self.low: dict[str, float] = {}
+        self.high: dict[str, float] = {}
+        self.count = 0
+
+    def update(self, tm: DecodedTelemetry) -> None:
+        """A bus listener: takes every packet, keeps housekeeping."""
+        if tm.name != "HOUSEKEEPING":
+            return
+        self.count += 1
+        for key, value in tm.values.items():
+            if value < self.low.get(key, math.inf):
+                self.low[key] = value
+            if value > self.high.get(key, -math.inf):
+                self.high[key] = value
+
+
+def scenario_runner(scenario: Scenario) -> ScenarioFn:
+    """The coroutine function that plays ``scenario`` on a bench."""
+
+    async def run(bench: Bench) -> None:
+        extremes = HousekeepingExtremes()
+        bench.bus.listeners.append(extremes.update)
+        start = bench.config.start_time
+        for step in scenario.timeline:
+            await bench.bus.until(start + step.at_s)
+            await _play(bench, step)
+        await bench.bus.until(start + scenario.duration_s)
+        jobs = await _job_list(bench) if any(c.kind == "job_state" for c in scenario.checks) else []
+        bench.report.jobs = jobs
+        for check in scenario.checks:
+            passed, detail = _evaluate(check, bench, extremes, jobs)
+            bench.check(check.label, passed, detail)
+
+    return run
+
+
+async def _play(bench: Bench, step: Step) -> None:
+    p = step.params
+    if step.action == "note":
+        bench.note(p["text"])
+        return
+    async with bench.bus.hold():
+        result = await bench.client.command(p["command"], p["args"], timeout=30)
+    failure = result.failure
+    if p["expect"] == "completed":
+        passed = result.ok
+    else:
+        passed = failure is not None and (
+            "failure" not in p or FailureCode(failure.values["code"]).name == p["failure"]
+        )
+    bench.check(f"t={step.at_s:g} s: {p['command']} {p['expect']}", passed, result.describe())
+
+
+async def _job_list(bench: Bench) -> list[dict[str, Any]]:
+    queue = bench.client.subscribe()
+    async with bench.bus.hold():
+        await bench.client.command("REPORT_JOBS", timeout=30)
+        report = await bench.client.await_telemetry(lambda t: t.name == "JOB_LIST", 30, queue)
+    return report.values["jobs"]
+
+
+def _evaluate(
+    check: CheckSpec, bench: Bench, hk: HousekeepingExtremes, jobs: list[dict[str, Any]]
+) -> tuple[bool, str]:
+    p = check.params
+    kind = check.kind
+    if kind.startswith("hk_"):
+        if not hk.count:
+            return False, "no housekeeping received"
+        lowest = kind in ("hk_min", "hk_dips_to")
+        seen = hk.low[p["field"]] if lowest else hk.high[p["field"]]
+        ok = {
+            "hk_min": seen >= p["value"],
+            "hk_max": seen <= p["value"],
+            "hk_dips_to": seen <= p["value"],
+            "hk_peaks_at": seen >= p["value"],
+        }[kind]
+        return ok, f"{'lowest' if lowest else 'highest'} {seen:g} over {hk.count} reports"
+    if kind in ("env_min", "env_max"):
+        env = bench.bus.environment
+        series = {
+            "battery_soc": env.soc,
+            "power_allowance_w": env.allowance,
+            "sink_temp_c": env.sink_c,
+        }[p["series"]][: max(bench.bus.ticks, 1)]
+        seen = float(np.nanmin(series) if kind == "env_min" else np.nanmax(series))
+        ok = seen >= p["value"] if kind == "env_min" else seen <= p["value"]
+        return ok, f"{'lowest' if kind == 'env_min' else 'highest'} {seen:.4g}"
+    if kind == "event_count":
+        n = sum(
+            1
+            for e in bench.bus.events
+            if e.name == p["event"] and ("job" not in p or e.values.get("job_id") == p["job"])
+        )
+        return p.get("min", 1) <= n <= p.get("max", n), f"{n} seen"
+    if kind == "job_state":
+        mine = [j for j in jobs if j["id"] == p["job"]]
+        state = mine[0]["state"] if mine else "unknown to the controller"
+        return state == p["state"], f"job {p['job']}: {state}"
+    figures = bench.figures()
+    seen = figures.get(p["figure"])
+    if seen is None:
+        return False, f"no figure {p['figure']!r}; figures: {sorted(figures)}"
+    ok = seen <= p["value"] if kind == "figure_max" else seen >= p["value"]
+    return ok, f"{p['figure']} = {seen}"
+
+
+def bench_config(
+    scenario: Scenario, out_dir, speed: float | None | str = "scenario", seed: int | None = None
+) -> BenchConfig:
+    """The bench settings of a scenario; ``speed`` and ``seed`` override the file's."""
+    chosen = scenario.speed if speed == "scenario" else speed
+    wall = 600.0 if chosen is None else max(600.0, scenario.duration_s / chosen * 1.2 + 120)
+    # Predictions need the orbit beyond the end: two more orbits' worth.
+    return BenchConfig(
+        out_dir,
+        speed=chosen,
+        start_time=scenario.start,
+        duration_s=scenario.duration_s + 12_000,
+        environment=scenario.environment,
+        wall_limit_s=wall,
+        seed=scenario.seed if seed is None else seed,
+    )

@@ -1,0 +1,107 @@
+"""Scenarios run end to end on the bench: real pty, controller and station processes."""
+
+import asyncio
+import json
+import subprocess
+import sys
+
+import pytest
+
+from hil.bench import run_bench
+from hil.scenario import parse_scenario, shipped
+from hil.scenario_run import bench_config, scenario_runner
+
+SHORT = """
+[scenario]
+name = "short"
+duration_s = 2500
+seed = 7
+
+[orbit]
+beta_deg = 0
+
+[[timeline]]
+at_s = 3
+action = "command"
+command = "PING"
+
+[[timeline]]
+at_s = 700
+action = "command"
+command = "SUBMIT_JOB"
+args = { manifest = { id = "x", command = ["no-such-job"] } }
+expect = "rejected"
+failure = "EXECUTABLE_NOT_FOUND"
+
+[[checks]]
+kind = "hk_dips_to"
+field = "sunlit"
+value = 0
+
+[[checks]]
+kind = "event_count"
+event = "TIME_SYNCHRONISED"
+max = 1
+"""
+
+
+def run(text, out, seed=None):
+    scenario = parse_scenario(text, "short.toml")
+    config = bench_config(scenario, out, seed=seed)
+    return asyncio.run(run_bench(scenario.name, scenario_runner(scenario), config))
+
+
+def without_wall(doc):
+    doc = dict(doc, figures={k: v for k, v in doc["figures"].items() if not k.startswith("wall")})
+    return doc
+
+
+def test_lockstep_run_is_deterministic_for_a_seed(tmp_path):
+    first = run(SHORT, tmp_path / "a")
+    second = run(SHORT, tmp_path / "b")
+    assert first.passed, first.to_json()
+    assert without_wall(first.to_json()) == without_wall(second.to_json())
+    assert first.to_json()["seed"] == 7
+    assert (tmp_path / "a" / "tm.bin").read_bytes() == (tmp_path / "b" / "tm.bin").read_bytes()
+
+
+def test_a_check_that_does_not_hold_fails_the_run(tmp_path):
+    report = run(SHORT.replace("value = 0\n", "value = -1\n"), tmp_path)
+    assert not report.passed
+    assert [c.passed for c in report.checks if c.name.startswith("housekeeping sunlit")] == [False]
+
+
+def test_an_unexpected_verification_fails_its_step(tmp_path):
+    report = run(
+        SHORT.replace('failure = "EXECUTABLE_NOT_FOUND"', 'failure = "QUEUE_FULL"'), tmp_path
+    )
+    step = [c for c in report.checks if c.name.startswith("t=700 s")][0]
+    assert not step.passed and "EXECUTABLE_NOT_FOUND" in step.detail
+
+
+@pytest.mark.parametrize("path", shipped(), ids=lambda p: p.stem)
+def test_shipped_scenario_passes(tmp_path, path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "hil", "run", str(path), "--out", "out"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["result"] == "pass" and report["mode"] == "lockstep"
+    assert report["figures"]["wall_speed_factor"] > 100
+
+
+def test_cli_names_the_broken_file_and_line(tmp_path):
+    (tmp_path / "bad.toml").write_text(SHORT.replace("beta_deg = 0", "beta_deg = 95"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "hil", "run", "bad.toml", "--out", "o"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("hil: bad.toml:8: orbit.beta_deg: a number from -90 to 90")
