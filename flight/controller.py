@@ -27,6 +27,7 @@ from flight.telemetry import TelemetryWriter
 log = logging.getLogger("flight")
 
 READ_TIMEOUT_S = 0.05
+TIME_JUMP_S = 0.5  # a tick further than this from one second after the last is a jump
 WRITE_TIMEOUT_S = 2.0
 
 
@@ -215,12 +216,15 @@ class Controller:
         )
 
     def _tick(self, _tc: Telecommand, args: dict[str, Any]) -> None:
+        expected = self.time + 1.0
         self.time = args["time"]
         self.bus_state = {key: args[key] for key in self.bus_state}
         if not self.synced:
             self.synced = True
             self.first_tick_time = self.time
             self.event("TIME_SYNCHRONISED", {"time": self.time})
+        elif abs(self.time - expected) > TIME_JUMP_S:
+            self.event("TIME_JUMP", {"expected": expected, "received": self.time})
         self.ticks += 1
         for name, values in self.runner.step(self.time):
             self.event(name, values)
@@ -235,7 +239,7 @@ class Controller:
             | self.bus_state
             | {
                 "sid": d.HK_SID,
-                "uptime_s": int(self.time - self.first_tick_time),
+                "uptime_s": int(max(0.0, self.time - self.first_tick_time)),
                 "ticks": self.ticks,
                 "frames_rx": self.deframer.frames_ok,
                 "frames_bad": self.deframer.frames_bad,

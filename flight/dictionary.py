@@ -268,6 +268,16 @@ EVENTS: tuple[Event, ...] = (
         "The first bus tick set the on-board time.",
         (Field("time", "cuc", "s", "bus time"),),
     ),
+    Event(
+        "TIME_JUMP",
+        3,
+        Severity.LOW,
+        "A bus tick's time was not one second after the last one's (bus reset, clock step).",
+        (
+            Field("expected", "cuc", "s", "the time one second after the last tick"),
+            Field("received", "cuc", "s", "the time this tick carried"),
+        ),
+    ),
     Event("JOB_QUEUED", 10, Severity.INFO, "A job was accepted into the queue.", (_JOB_ID,)),
     Event(
         "JOB_STARTED",

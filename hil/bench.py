@@ -37,6 +37,7 @@ class BenchConfig:
     environment: EnvironmentConfig = field(default_factory=EnvironmentConfig)
     wall_limit_s: float = 600.0
     seed: int = 0
+    baud: int | None = 115_200  # line rate in real time (lockstep is not paced: bus time)
 
     @property
     def mode(self) -> str:
@@ -117,7 +118,13 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
     report = Report(name, config.mode, config.start_time, seed=config.seed)
     link = PtyLink.open()
     environment = Environment(config.environment, config.start_time, config.duration_s)
-    bus = BusEmulator(link.master_fd, start_time=config.start_time, environment=environment)
+    bus = BusEmulator(
+        link.master_fd,
+        start_time=config.start_time,
+        environment=environment,
+        baud=None if config.speed is None else config.baud,
+        seed=config.seed,
+    )
     procs = BenchProcesses(out)
     wall0 = time.monotonic()
     client = None
@@ -188,6 +195,7 @@ def run_figures(bus: BusEmulator, config: BenchConfig, wall0: float) -> dict:
         "sim_seconds": sim,
         "ticks": bus.ticks,
         "ticks_unanswered": bus.ticks_unanswered,
+        "longest_unanswered_streak": bus.longest_unanswered_streak,
         "tc_packets": bus.tc_packets,
         "tm_packets": bus.tm_packets,
         "tc_bytes": len(bus.tc_log),
@@ -195,6 +203,13 @@ def run_figures(bus: BusEmulator, config: BenchConfig, wall0: float) -> dict:
         "tm_bad": bus.tm_bad,
         "tc_dropped_not_payload": bus.tc_dropped,
         "frames_lost": bus.deframer.frames_bad,
+        "down_frames_damaged": bus.damaged_frames,
+        "down_frames_damaged_per_fault": round(
+            bus.damaged_frames / max(1, bus.line.down.bits_flipped + bus.line.down.faults_injected),
+            3,
+        ),
+        "bus_resets": bus.resets,
+        **{f"line_{k}": v for k, v in bus.line.figures().items()},
         "wall_seconds": round(wall, 3),
         "wall_speed_factor": round(sim / wall, 1) if wall > 0 else None,
     }

@@ -1,18 +1,19 @@
 """The emulated spacecraft bus: the payload's only clock, its power source and its radio.
 
-It sends a BUS_TICK telecommand every bus second (time and power allowance), forwards ground
-telecommands for the payload's APID from the radio link to the serial link, passes the payload's
-telemetry down to the radio, and records every packet that crosses the serial link.
+It sends a BUS_TICK telecommand every bus second (time, power allowance and environment),
+forwards ground telecommands for the payload's APID from the radio link to the serial line,
+passes the payload's telemetry down to the radio, and records every packet that crosses the
+serial line. Bus-level faults (reset, outage, brownout, clock jump) are injected here; byte-level
+ones in the serial line (hil/serial_line.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-from collections.abc import AsyncIterator, Callable
-from dataclasses import asdict
-from typing import Awaitable, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import asdict, replace
+from typing import TypeVar
 
 from flight import dictionary as d
 from flight.protocol.fields import FieldError
@@ -21,21 +22,34 @@ from flight.protocol.messages import DecodedTelemetry, decode_telemetry, encode_
 from flight.protocol.packets import PacketError, Telemetry, build_tc, parse_packet
 from ground.messages import read_frames
 from hil.environment import Environment, TickEnvironment
+from hil.serial_line import Direction, SerialLine
 
 T = TypeVar("T")
 ANSWER_TIMEOUT_S = 10.0  # wall seconds a lockstep tick waits for its housekeeping
+NOISY_ANSWER_TIMEOUT_S = 1.0  # the same on a line with bit errors, where answers get lost
 
 
 class BusTimeout(Exception):
     """A bench-time deadline passed."""
 
 
-class BusEmulator:
-    """The bus side of one serial link and the spacecraft end of the radio link."""
+def _damage(direction: Direction) -> int:
+    return direction.bits_flipped + direction.faults_injected
 
-    def __init__(self, fd: int, *, start_time: float, environment: Environment) -> None:
-        self.fd = fd
-        os.set_blocking(fd, False)
+
+class BusEmulator:
+    """The bus side of one serial line and the spacecraft end of the radio link."""
+
+    def __init__(
+        self,
+        fd: int,
+        *,
+        start_time: float,
+        environment: Environment,
+        baud: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.line = SerialLine(fd, self._from_line, baud=baud, seed=seed)
         self.time = start_time
         self.start_time = start_time
         self.environment = environment
@@ -49,6 +63,9 @@ class BusEmulator:
         self.tc_dropped = 0
         self.ticks = 0
         self.ticks_unanswered = 0
+        self.unanswered_streak = 0
+        self.longest_unanswered_streak = 0  # consecutive answerable ticks not answered: a stall
+        self.resets = 0
         self.last_hk: DecodedTelemetry | None = None
         self.events: list[DecodedTelemetry] = []
         self.listeners: list[Callable[[DecodedTelemetry], None]] = []  # called for every packet
@@ -56,7 +73,9 @@ class BusEmulator:
         self._running = asyncio.Event()
         self._running.set()
         self._seq = 0
-        self._out = bytearray()
+        self._quiet_ticks = 0  # bus reset: seconds left without ticks or forwarding
+        self._outage_ticks = 0
+        self._brownout_ticks = 0
         self._radio: asyncio.StreamWriter | None = None
         self._server: asyncio.base_events.Server | None = None
         self._clock = asyncio.Condition()
@@ -64,8 +83,8 @@ class BusEmulator:
 
     # --- set-up
     async def start(self) -> None:
-        """Start reading the serial link and listening for the ground station's radio link."""
-        asyncio.get_running_loop().add_reader(self.fd, self._on_readable)
+        """Start serving the serial line and listening for the ground station's radio link."""
+        self.line.start()
         self._server = await asyncio.start_server(self._radio_link, "127.0.0.1", 0)
 
     @property
@@ -76,26 +95,25 @@ class BusEmulator:
 
     async def stop(self) -> None:
         """Stop serving both links."""
-        loop = asyncio.get_running_loop()
-        loop.remove_reader(self.fd)
-        loop.remove_writer(self.fd)
+        self.line.stop()
         if self._radio is not None:
             self._radio.close()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
 
-    # --- serial link
-    def _on_readable(self) -> None:
-        try:
-            data = os.read(self.fd, 65536)
-        except BlockingIOError:
-            return
-        except OSError:
-            asyncio.get_running_loop().remove_reader(self.fd)
-            return
+    @property
+    def damaged_frames(self) -> int:
+        """Frames from the payload that arrived unusable."""
+        return self.deframer.frames_bad + self.tm_bad
+
+    # --- serial line
+    def _from_line(self, data: bytes) -> None:
+        damaged = self.damaged_frames
         for raw in self.deframer.feed(data):
             self._from_payload(raw)
+        if self.damaged_frames != damaged:  # the answer to a tick may be the one lost
+            asyncio.get_running_loop().create_task(self._notify(self._hk))
 
     def _from_payload(self, raw: bytes) -> None:
         try:
@@ -124,27 +142,37 @@ class BusEmulator:
             condition.notify_all()
 
     def send_to_payload(self, packet: bytes) -> None:
-        """Send one telecommand packet on the serial link, recording it."""
+        """Send one telecommand packet on the serial line, recording it."""
         self.tc_log += packet
         self.tc_packets += 1
-        self.write_line(frame(packet))
+        self.line.write(frame(packet))
 
     def write_line(self, data: bytes) -> None:
         """Put raw bytes on the serial line (fault injection uses this directly)."""
-        self._out += data
-        self._flush()
+        self.line.write(data)
 
-    def _flush(self) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            written = os.write(self.fd, self._out)
-            del self._out[:written]
-        except BlockingIOError:
-            pass
-        if self._out:
-            loop.add_writer(self.fd, self._flush)
-        else:
-            loop.remove_writer(self.fd)
+    # --- bus faults
+    def bus_reset(self, seconds: int) -> None:
+        """The on-board computer restarts: no ticks and nothing forwarded for ``seconds``, then
+        ticks again with its packet sequence count from zero."""
+        self.resets += 1
+        self._quiet_ticks = max(self._quiet_ticks, seconds)
+        self.line.outage = True
+        self._seq = 0
+
+    def outage(self, seconds: int) -> None:
+        """The line carries nothing for ``seconds``, both ways (the payload's output is drained
+        and lost); ticks go on but do not arrive."""
+        self._outage_ticks = max(self._outage_ticks, seconds)
+        self.line.outage = True
+
+    def brownout(self, seconds: int) -> None:
+        """The EPS gives the payload nothing for ``seconds``."""
+        self._brownout_ticks = max(self._brownout_ticks, seconds)
+
+    def clock_jump(self, seconds: float) -> None:
+        """The bus's time steps by ``seconds`` (forward or back) from the next tick on."""
+        self.time += seconds
 
     # --- radio link
     async def _radio_link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -153,7 +181,9 @@ class BusEmulator:
         self._radio = writer
         try:
             async for raw in read_frames(reader, Deframer()):
-                if len(raw) >= 6 and int.from_bytes(raw[:2], "big") & 0x7FF == d.APID_PAYLOAD:
+                if self._quiet_ticks:
+                    self.tc_dropped += 1  # the bus is restarting: nothing is forwarded
+                elif len(raw) >= 6 and int.from_bytes(raw[:2], "big") & 0x7FF == d.APID_PAYLOAD:
                     self.send_to_payload(raw)
                 else:
                     self.tc_dropped += 1
@@ -165,44 +195,69 @@ class BusEmulator:
             writer.close()
 
     # --- time
-    def tick(self) -> None:
-        """Advance bus time one second and send the tick with the environment of that second."""
+    def tick(self) -> bool:
+        """Advance bus time one second and send the tick with the environment of that second.
+
+        Returns whether the payload can answer it: False while the bus restarts or the line is
+        out, or when the line damaged the tick on its way."""
         env = self.environment.tick(self.ticks)
-        self.last_environment = env
         self.time += 1.0
         self.ticks += 1
+        if self._quiet_ticks:
+            self._quiet_ticks -= 1
+            self.line.outage = bool(self._quiet_ticks or self._outage_ticks)
+            return False
+        if self._brownout_ticks:
+            self._brownout_ticks -= 1
+            env = replace(env, power_allowance_w=0.0)
+        self.last_environment = env
         args = {"time": self.time} | asdict(env)
         args["sunlit"] = int(env.sunlit)
         command, data = encode_command("BUS_TICK", args)
-        self.send_to_payload(
-            build_tc(
-                d.APID_PAYLOAD,
-                self._seq,
-                command.service,
-                command.subtype,
-                data,
-                source_id=d.SOURCE_BUS,
-                ack_flags=0,
-            )
+        packet = build_tc(
+            d.APID_PAYLOAD,
+            self._seq,
+            command.service,
+            command.subtype,
+            data,
+            source_id=d.SOURCE_BUS,
+            ack_flags=0,
         )
         self._seq = (self._seq + 1) & 0x3FFF
+        damage = _damage(self.line.up)
+        lost = self.line.outage
+        self.send_to_payload(packet)
+        if self._outage_ticks:
+            self._outage_ticks -= 1
+            self.line.outage = bool(self._outage_ticks)
+        return not lost and _damage(self.line.up) == damage
 
     async def run_clock(self, speed: float | None) -> None:
         """Tick forever: ``speed`` bus seconds per wall second, or lockstep when None (each tick
-        waits for the housekeeping that answers it)."""
+        waits for the housekeeping that answers it, unless it cannot come)."""
         loop = asyncio.get_running_loop()
         t0 = loop.time()
         self.lockstep = speed is None
         while True:
             await self._running.wait()
-            self.tick()
+            damaged = self.damaged_frames
+            answerable = self.tick()
             await self._notify(self._clock)
-            if speed is None:
+            if speed is None and answerable:
+                noisy = self.line.up.ber or self.line.down.ber
                 try:
-                    await asyncio.wait_for(self._answered(self.time), ANSWER_TIMEOUT_S)
+                    await asyncio.wait_for(
+                        self._answered(self.time, damaged),
+                        NOISY_ANSWER_TIMEOUT_S if noisy else ANSWER_TIMEOUT_S,
+                    )
+                    self.unanswered_streak = 0
                 except TimeoutError:
                     self.ticks_unanswered += 1
-            else:
+                    self.unanswered_streak += 1
+                    self.longest_unanswered_streak = max(
+                        self.longest_unanswered_streak, self.unanswered_streak
+                    )
+            elif speed is not None:
                 await asyncio.sleep(max(0.0, t0 + self.ticks / speed - loop.time()))
 
     @contextlib.asynccontextmanager
@@ -223,10 +278,15 @@ class BusEmulator:
         async with self._clock:
             await self._clock.wait_for(lambda: self.time >= bus_time)
 
-    async def _answered(self, bus_time: float) -> None:
+    async def _answered(self, bus_time: float, damaged: int) -> None:
+        """The tick's housekeeping arrived, or a frame from the payload arrived damaged (the
+        answer may be the one lost)."""
         async with self._hk:
             await self._hk.wait_for(
-                lambda: self.last_hk is not None and self.last_hk.packet.time >= bus_time
+                lambda: (
+                    (self.last_hk is not None and self.last_hk.packet.time >= bus_time)
+                    or self.damaged_frames != damaged
+                )
             )
 
     async def wait_housekeeping(self) -> DecodedTelemetry:

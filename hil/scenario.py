@@ -21,7 +21,9 @@ from hil.models.power import PowerConfig
 from hil.models.thermal import ThermalConfig
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
-ACTIONS = ("command", "submit_job", "note")
+ACTIONS = ("command", "submit_job", "note", "fault")
+BYTE_FAULTS = ("flip", "drop", "insert", "burst", "delimiter")
+FAULTS = (*BYTE_FAULTS, "ber", "outage", "bus_reset", "brownout", "clock_jump")
 ENV_SERIES = ("battery_soc", "sink_temp_c", "power_allowance_w")
 HK_NAMES = {f.name for f in d.HK_FIELDS}
 # check kind -> the keys it takes (besides kind and name)
@@ -92,6 +94,8 @@ class Scenario:
     seed: int
     start: float
     environment: EnvironmentConfig
+    baud: int = 115_200
+    ber: float = 0.0
     timeline: tuple[Step, ...] = ()
     checks: tuple[CheckSpec, ...] = ()
     source: Path | None = None
@@ -284,7 +288,23 @@ def _timeline(r: _Reader, duration: int) -> tuple[Step, ...]:
     for i in range(len(raw)):
         path = ("timeline", i)
         s = r.table(
-            path, {"at_s", "action", "command", "args", "manifest", "expect", "failure", "text"}
+            path,
+            {
+                "at_s",
+                "action",
+                "command",
+                "args",
+                "manifest",
+                "expect",
+                "failure",
+                "text",
+                "fault",
+                "direction",
+                "count",
+                "ber",
+                "duration_s",
+                "seconds",
+            },
         )
         at = _number(s, path, "at_s", low=0, high=duration)
         action = _text(s, path, "action", choices=ACTIONS)
@@ -296,9 +316,11 @@ def _timeline(r: _Reader, duration: int) -> tuple[Step, ...]:
             if not isinstance(s.get("manifest"), dict):
                 raise _Bad(path + ("manifest",), "a table: the job manifest")
             params["command"], params["args"] = "SUBMIT_JOB", {"manifest": s["manifest"]}
+        elif action == "fault":
+            params.update(_fault(s, path))
         else:
             params["text"] = _text(s, path, "text")
-        if action != "note":
+        if action in ("command", "submit_job"):
             params["expect"] = _text(s, path, "expect", "completed", ("completed", "rejected"))
             if "failure" in s:
                 params["failure"] = _text(
@@ -306,6 +328,22 @@ def _timeline(r: _Reader, duration: int) -> tuple[Step, ...]:
                 )
         steps.append(Step(float(at), action, params))
     return tuple(sorted(steps, key=lambda step: step.at_s))
+
+
+def _fault(s: dict, path: tuple) -> dict[str, Any]:
+    fault = _text(s, path, "fault", choices=FAULTS)
+    params: dict[str, Any] = {"fault": fault}
+    if fault in BYTE_FAULTS or fault == "ber":
+        params["direction"] = _text(s, path, "direction", "up", ("up", "down", "both"))
+    if fault in BYTE_FAULTS:
+        params["count"] = _number(s, path, "count", 1, low=1, high=4096, integer=True)
+    if fault == "ber":
+        params["ber"] = _number(s, path, "ber", low=0, high=0.01)
+    if fault in ("outage", "bus_reset", "brownout"):
+        params["duration_s"] = _number(s, path, "duration_s", low=1, high=86_400, integer=True)
+    if fault == "clock_jump":
+        params["seconds"] = _number(s, path, "seconds", low=-86_400, high=86_400)
+    return params
 
 
 def _checks(r: _Reader) -> tuple[CheckSpec, ...]:
@@ -352,7 +390,16 @@ def parse_scenario(text: str, source: Path) -> Scenario:
     try:
         unknown = sorted(
             set(doc)
-            - {"scenario", "orbit", "power", "thermal", "ground_stations", "timeline", "checks"}
+            - {
+                "scenario",
+                "orbit",
+                "power",
+                "thermal",
+                "ground_stations",
+                "link",
+                "timeline",
+                "checks",
+            }
         )
         if unknown:
             raise _Bad((unknown[0],), "unknown table")
@@ -367,6 +414,7 @@ def parse_scenario(text: str, source: Path) -> Scenario:
             isinstance(speed, bool) or not isinstance(speed, (int, float)) or speed <= 0
         ):
             raise _Bad(("scenario", "speed"), '"max" (lockstep) or bus seconds per wall second')
+        link = r.table(("link",), {"baud", "ber"})
         return Scenario(
             name=_text(head, ("scenario",), "name"),
             description=head.get("description", ""),
@@ -375,6 +423,8 @@ def parse_scenario(text: str, source: Path) -> Scenario:
             seed=_number(head, ("scenario",), "seed", 0, low=0, integer=True),
             start=_start(head.get("start"), ("scenario", "start")),
             environment=_environment(r),
+            baud=_number(link, ("link",), "baud", 115_200, low=300, high=10_000_000, integer=True),
+            ber=_number(link, ("link",), "ber", 0.0, low=0, high=0.01),
             timeline=_timeline(r, duration),
             checks=_checks(r),
             source=source,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,8 @@ def scenario_runner(scenario: Scenario) -> ScenarioFn:
         extremes = HousekeepingExtremes()
         bench.bus.listeners.append(extremes.update)
         start = bench.config.start_time
+        for direction in (bench.bus.line.up, bench.bus.line.down):
+            direction.set_ber(scenario.ber)
         for step in scenario.timeline:
             await bench.bus.until(start + step.at_s)
             await _play(bench, step)
@@ -58,6 +61,9 @@ async def _play(bench: Bench, step: Step) -> None:
     if step.action == "note":
         bench.note(p["text"])
         return
+    if step.action == "fault":
+        _inject(bench, p)
+        return
     async with bench.bus.hold():
         result = await bench.client.command(p["command"], p["args"], timeout=30)
     failure = result.failure
@@ -68,6 +74,27 @@ async def _play(bench: Bench, step: Step) -> None:
             "failure" not in p or FailureCode(failure.values["code"]).name == p["failure"]
         )
     bench.check(f"t={step.at_s:g} s: {p['command']} {p['expect']}", passed, result.describe())
+
+
+def _inject(bench: Bench, p: dict[str, Any]) -> None:
+    bus = bench.bus
+    fault = p["fault"]
+    bench.note(f"fault: {', '.join(f'{k} {v}' for k, v in p.items() if k != 'fault')} {fault}")
+    sides = {
+        "up": [bus.line.up],
+        "down": [bus.line.down],
+        "both": [bus.line.up, bus.line.down],
+    }.get(p.get("direction", "up"), [])
+    if fault == "ber":
+        for side in sides:
+            side.set_ber(p["ber"])
+    elif fault in ("outage", "bus_reset", "brownout"):
+        getattr(bus, fault)(p["duration_s"])
+    elif fault == "clock_jump":
+        bus.clock_jump(p["seconds"])
+    else:
+        for side in sides:
+            side.inject(fault, p["count"])
 
 
 async def _job_list(bench: Bench) -> list[dict[str, Any]]:
@@ -125,14 +152,16 @@ def _evaluate(
 
 
 def bench_config(
-    scenario: Scenario, out_dir, speed: float | None | str = "scenario", seed: int | None = None
+    scenario: Scenario, out_dir: Path, speed: float | str | None = None, seed: int | None = None
 ) -> BenchConfig:
-    """The bench settings of a scenario; ``speed`` and ``seed`` override the file's."""
-    chosen = scenario.speed if speed == "scenario" else speed
+    """The bench settings of a scenario; ``speed`` (bus seconds per wall second, or "max" for
+    lockstep) and ``seed`` override the file's when given."""
+    chosen = scenario.speed if speed is None else (None if speed == "max" else float(speed))
     wall = 600.0 if chosen is None else max(600.0, scenario.duration_s / chosen * 1.2 + 120)
     # Predictions need the orbit beyond the end: two more orbits' worth.
     return BenchConfig(
         out_dir,
+        baud=scenario.baud,
         speed=chosen,
         start_time=scenario.start,
         duration_s=scenario.duration_s + 12_000,

@@ -47,7 +47,8 @@ class Job:
         """Bus seconds the job has run (so far, or in all)."""
         if self.started_at is None:
             return 0.0
-        return (self.ended_at if self.ended_at is not None else now) - self.started_at
+        end = self.ended_at if self.ended_at is not None else now
+        return max(0.0, end - self.started_at)  # bus time can step back
 
     def summary(self) -> dict[str, Any]:
         """The job as it appears in a JOB_LIST report."""

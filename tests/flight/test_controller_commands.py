@@ -62,6 +62,22 @@ def test_housekeeping_reports_what_the_bus_said(payload):
     assert hk["battery_soc"] == pytest.approx(0.42) and hk["sink_temp_c"] == -61.5
 
 
+def test_bus_time_stepping_back_is_an_event_not_a_crash(payload):
+    payload.install_job("slow", "exec sleep 600\n")
+    payload.tick()
+    payload.command("SUBMIT_JOB", {"manifest": {"id": "s", "command": ["slow"]}})
+    payload.tick()
+    payload.time -= 3600  # the bus's clock steps back an hour
+    tms = payload.tick()
+    jump = [t for t in tms if t.name == "TIME_JUMP"]
+    assert len(jump) == 1 and jump[0].values["received"] == jump[0].values["expected"] - 3600
+    hk = tms[-1].values
+    assert hk["uptime_s"] == 0 and hk["job_elapsed_s"] == 0 and hk["job_state"] == 2
+    payload.time += 3600  # and back again
+    assert [t.name for t in payload.tick()] == ["TIME_JUMP", "HOUSEKEEPING"]
+    assert [t.name for t in payload.tick()] == ["HOUSEKEEPING"]
+
+
 def test_bad_checksum_is_rejected_and_counted(payload):
     packet = bytearray(payload.tc("PING"))
     packet[-1] ^= 1
