@@ -73,6 +73,7 @@ class Controller:
         self.deframer = Deframer()
         self.counters = Counters()
         self.runner = JobRunner(state_dir / "bin", state_dir / "jobs")
+        self.frames_rx = 0
         self.time = 0.0
         self.synced = False
         self.first_tick_time = 0.0
@@ -119,6 +120,7 @@ class Controller:
     def receive(self, data: bytes) -> None:
         """Handle bytes from the link: every complete frame is one packet."""
         for raw in self.deframer.feed(data):
+            self.frames_rx += 1  # counted as handled: housekeeping counts the frames before it
             self.handle_packet(raw)
 
     def handle_packet(self, raw: bytes) -> None:
@@ -241,7 +243,7 @@ class Controller:
                 "sid": d.HK_SID,
                 "uptime_s": int(max(0.0, self.time - self.first_tick_time)),
                 "ticks": self.ticks,
-                "frames_rx": self.deframer.frames_ok,
+                "frames_rx": self.frames_rx,
                 "frames_bad": self.deframer.frames_bad,
                 "tm_sent": self.tm.sent,
                 "tm_dropped": self.tm.dropped,

@@ -66,11 +66,11 @@ class Bench:
 
     def note(self, what: str) -> None:
         """Add a line to the report's timeline."""
-        self.report.note(self.bus.time, what)
+        self.report.note(self.bus.announced, what)
 
     def check(self, name: str, passed: bool, detail: str = "") -> bool:
         """Record a check at the current bus time."""
-        return self.report.check(self.bus.time, name, passed, detail)
+        return self.report.check(self.bus.announced, name, passed, detail)
 
     def figures(self) -> dict:
         """The run's figures so far."""
@@ -125,6 +125,7 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
         baud=None if config.speed is None else config.baud,
         seed=config.seed,
     )
+    bus.lockstep = config.speed is None
     procs = BenchProcesses(out)
     wall0 = time.monotonic()
     client = None

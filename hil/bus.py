@@ -50,7 +50,8 @@ class BusEmulator:
         seed: int = 0,
     ) -> None:
         self.line = SerialLine(fd, self._from_line, baud=baud, seed=seed)
-        self.time = start_time
+        self.time = start_time  # of the last tick sent
+        self.announced = start_time  # the last second the clock has announced to waiters
         self.start_time = start_time
         self.environment = environment
         self.last_environment: TickEnvironment | None = None
@@ -69,7 +70,8 @@ class BusEmulator:
         self.last_hk: DecodedTelemetry | None = None
         self.events: list[DecodedTelemetry] = []
         self.listeners: list[Callable[[DecodedTelemetry], None]] = []  # called for every packet
-        self.lockstep = False
+        self.lockstep = False  # set before the clock starts
+        self._breakpoints: set[float] = set()
         self._running = asyncio.Event()
         self._running.set()
         self._seq = 0
@@ -233,32 +235,47 @@ class BusEmulator:
         return not lost and _damage(self.line.up) == damage
 
     async def run_clock(self, speed: float | None) -> None:
-        """Tick forever: ``speed`` bus seconds per wall second, or lockstep when None (each tick
-        waits for the housekeeping that answers it, unless it cannot come)."""
+        """Tick forever: ``speed`` bus seconds per wall second, or lockstep when None: each tick
+        waits for the housekeeping that answers it (unless none can come), and only then is the
+        second announced to the scenario, so a timeline step never overtakes its tick."""
         loop = asyncio.get_running_loop()
         t0 = loop.time()
-        self.lockstep = speed is None
         while True:
             await self._running.wait()
             damaged = self.damaged_frames
             answerable = self.tick()
-            await self._notify(self._clock)
-            if speed is None and answerable:
-                noisy = self.line.up.ber or self.line.down.ber
-                try:
-                    await asyncio.wait_for(
-                        self._answered(self.time, damaged),
-                        NOISY_ANSWER_TIMEOUT_S if noisy else ANSWER_TIMEOUT_S,
-                    )
-                    self.unanswered_streak = 0
-                except TimeoutError:
-                    self.ticks_unanswered += 1
-                    self.unanswered_streak += 1
-                    self.longest_unanswered_streak = max(
-                        self.longest_unanswered_streak, self.unanswered_streak
-                    )
-            elif speed is not None:
+            if speed is None:
+                if answerable:
+                    await self._await_answer(damaged)
+                reached = {t for t in self._breakpoints if t <= self.time}
+                if reached:  # pause here: the scenario acts, then resumes the clock
+                    self._breakpoints -= reached
+                    self._running.clear()
+                await self._announce()
+            else:
+                await self._announce()
                 await asyncio.sleep(max(0.0, t0 + self.ticks / speed - loop.time()))
+
+    async def _announce(self) -> None:
+        """Tell waiters the bus second of the last tick: only now, not when the tick is sent,
+        may they act on it (in lockstep, after it was answered)."""
+        self.announced = self.time
+        await self._notify(self._clock)
+
+    async def _await_answer(self, damaged: int) -> None:
+        noisy = self.line.up.ber or self.line.down.ber
+        try:
+            await asyncio.wait_for(
+                self._answered(self.time, damaged),
+                NOISY_ANSWER_TIMEOUT_S if noisy else ANSWER_TIMEOUT_S,
+            )
+            self.unanswered_streak = 0
+        except TimeoutError:
+            self.ticks_unanswered += 1
+            self.unanswered_streak += 1
+            self.longest_unanswered_streak = max(
+                self.longest_unanswered_streak, self.unanswered_streak
+            )
 
     @contextlib.asynccontextmanager
     async def hold(self) -> AsyncIterator[None]:
@@ -267,16 +284,25 @@ class BusEmulator:
         if not self.lockstep:
             yield
             return
+        was_running = self._running.is_set()
         self._running.clear()
         try:
             yield
         finally:
-            self._running.set()
+            if was_running:
+                self._running.set()
 
     async def until(self, bus_time: float) -> None:
-        """Wait until bus time reaches ``bus_time``."""
+        """Wait until bus time reaches ``bus_time``. In lockstep the clock pauses there, its tick
+        answered, until resume(): what the caller does next happens at that bus second."""
+        if self.lockstep and bus_time > self.announced:
+            self._breakpoints.add(bus_time)
         async with self._clock:
-            await self._clock.wait_for(lambda: self.time >= bus_time)
+            await self._clock.wait_for(lambda: self.announced >= bus_time)
+
+    def resume(self) -> None:
+        """Let the clock run on after until() paused it."""
+        self._running.set()
 
     async def _answered(self, bus_time: float, damaged: int) -> None:
         """The tick's housekeeping arrived, or a frame from the payload arrived damaged (the
@@ -299,12 +325,12 @@ class BusEmulator:
 
     async def within(self, awaitable: Awaitable[T], bus_seconds: float) -> T:
         """Await something, giving up (BusTimeout) once bus time has advanced ``bus_seconds``."""
-        deadline = self.time + bus_seconds
+        deadline = self.announced + bus_seconds
         task = asyncio.ensure_future(awaitable)
 
         async def expiry() -> None:
             async with self._clock:
-                await self._clock.wait_for(lambda: self.time >= deadline)
+                await self._clock.wait_for(lambda: self.announced >= deadline)
 
         timer = asyncio.ensure_future(expiry())
         done, _ = await asyncio.wait({task, timer}, return_when=asyncio.FIRST_COMPLETED)

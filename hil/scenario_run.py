@@ -43,10 +43,13 @@ def scenario_runner(scenario: Scenario) -> ScenarioFn:
         start = bench.config.start_time
         for direction in (bench.bus.line.up, bench.bus.line.down):
             direction.set_ber(scenario.ber)
-        for step in scenario.timeline:
+        steps = scenario.timeline
+        for i, step in enumerate(steps):
             await bench.bus.until(start + step.at_s)
             await _play(bench, step)
-        await bench.bus.until(start + scenario.duration_s)
+            if i + 1 == len(steps) or steps[i + 1].at_s > step.at_s:
+                bench.bus.resume()  # steps of one bus second all happen in that second
+        await bench.bus.until(start + scenario.duration_s)  # in lockstep the clock stays there
         jobs = await _job_list(bench) if any(c.kind == "job_state" for c in scenario.checks) else []
         bench.report.jobs = jobs
         for check in scenario.checks:

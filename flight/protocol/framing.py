@@ -26,7 +26,6 @@ class Deframer:
         self.max_frame_len = max_frame_len
         self._pending = b""
         self._discarding = False
-        self.frames_ok = 0
         self.frames_bad = 0
 
     def feed(self, data: bytes) -> list[bytes]:
@@ -40,7 +39,6 @@ class Deframer:
         if self._pending:
             data = self._pending + data
         frames, self._pending, bad = native.cobs_split(data, self.max_frame_len)
-        self.frames_ok += len(frames)
         self.frames_bad += bad
         if len(self._pending) > self.max_frame_len:
             self.frames_bad += 1
