@@ -19,6 +19,7 @@ from hil.bus import BusEmulator, BusTimeout
 from hil.environment import Environment, EnvironmentConfig
 from hil.processes import BenchProcesses, ProcessFailed
 from hil.report import Report
+from hil.report_html import write_html
 from hil.serial_link import PtyLink
 
 DEFAULT_START = 1_767_225_600.0  # 2026-01-01T00:00:00Z: lockstep runs are reproducible
@@ -130,6 +131,7 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
     wall0 = time.monotonic()
     client = None
     clock = None
+    progress = None
     try:
         await bus.start()
         procs.start(
@@ -154,6 +156,8 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
         await _until(lambda: client.link_up, procs, STARTUP_TIMEOUT_S, "station's space link")
         report.note(bus.time, "flight controller and ground station up; bus clock starts")
         clock = asyncio.create_task(bus.run_clock(config.speed))
+        if sys.stderr.isatty():
+            progress = asyncio.create_task(_progress(bus, config, wall0))
         bench = Bench(config, bus, client, report, station_address)
         await asyncio.wait_for(_watched(scenario(bench), procs), config.wall_limit_s)
     except (BusTimeout, ProcessFailed) as exc:
@@ -165,6 +169,9 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
     finally:
         if clock is not None:
             clock.cancel()
+        if progress is not None:
+            progress.cancel()
+            print(file=sys.stderr)
         if client is not None:
             await client.close()
         statuses = procs.stop_all()
@@ -185,6 +192,7 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
     report.timeline.sort(key=lambda row: row["t_s"])
     report.figures = run_figures(bus, config, wall0)
     report.write(out, bytes(bus.tm_log), bytes(bus.tc_log))
+    write_html(report, environment, bus.ticks, bus.events, out)
     return report
 
 
@@ -214,6 +222,21 @@ def run_figures(bus: BusEmulator, config: BenchConfig, wall0: float) -> dict:
         "wall_seconds": round(wall, 3),
         "wall_speed_factor": round(sim / wall, 1) if wall > 0 else None,
     }
+
+
+async def _progress(bus: BusEmulator, config: BenchConfig, wall0: float) -> None:
+    """On a terminal: bus time, wall time and speed, refreshed in place."""
+    while True:
+        await asyncio.sleep(0.5)
+        sim = bus.time - config.start_time
+        wall = time.monotonic() - wall0
+        print(
+            f"\r[hil] bus {sim:9.0f} s  wall {wall:7.1f} s  speed {sim / wall:7.0f}x  "
+            f"ticks {bus.ticks}",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 async def _watched(scenario: Awaitable[None], procs: BenchProcesses) -> None:

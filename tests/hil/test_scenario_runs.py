@@ -106,3 +106,15 @@ def test_cli_names_the_broken_file_and_line(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip() == ("hil: bad.toml:8: orbit.beta_deg: a number from -90 to 90")
+
+
+def test_html_report_with_its_plots(tmp_path):
+    report = run(SHORT, tmp_path)
+    page = (tmp_path / "report.html").read_text()
+    assert "HIL scenario short: PASS" in page
+    for check in report.checks:
+        assert check.name.replace("'", "&#x27;") in page
+    for plot in ("power", "battery", "temperature", "windows", "jobs"):
+        png = tmp_path / f"report-{plot}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+        assert f'src="report-{plot}.png"' in page
