@@ -12,7 +12,7 @@ export PYTHONSAFEPATH := 1
 SOURCES := pyproject.toml CMakeLists.txt $(shell find native flight hil ground -type f \
 	\( -name '*.py' -o -name '*.c' -o -name '*.h' -o -name '*.toml' \) 2>/dev/null)
 
-.PHONY: all install icd lint test test-c test-sanitize test-aarch64 test-py fuzz ensure-clang ensure-aarch64 demo bench clean
+.PHONY: all install icd lint test test-c test-sanitize test-aarch64 test-py fuzz ensure-clang ensure-aarch64 ensure-socat demo bench clean
 
 all: install
 
@@ -30,7 +30,11 @@ test-c:
 	cmake --build build/ctest --parallel
 	ctest --test-dir build/ctest --output-on-failure
 
-test-py: install
+# socat joins two ptys into a "cable" for the bench's serial-port tests.
+ensure-socat:
+	$(call need,socat,socat)
+
+test-py: install ensure-socat
 	$(VENV)/bin/pytest
 
 lint: install

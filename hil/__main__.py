@@ -46,6 +46,12 @@ def main(argv: list[str] | None = None) -> int:
         "(default: the scenario's; real time for 'default')",
     )
     run.add_argument("--seed", type=int, help="seed of the run (default: the scenario's)")
+    run.add_argument(
+        "--port",
+        help="a serial port (or pyserial URL) to a payload computer "
+        "running the controller; default: a pty and a controller started here",
+    )
+    run.add_argument("--baud", type=int, help="line rate (default: the scenario's, or 115200)")
     sub.add_parser("list", help="list the scenarios")
     args = parser.parse_args(argv)
     if args.cmd == "list":
@@ -60,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.scenario == DEFAULT:
         speed = {None: 1.0, "max": None}.get(args.speed, args.speed)
-        config = BenchConfig(args.out, speed=speed, seed=args.seed or 0)
+        config = BenchConfig(
+            args.out, speed=speed, seed=args.seed or 0, port=args.port, baud=args.baud or 115_200
+        )
         report = asyncio.run(run_bench(DEFAULT, default_scenario, config))
     else:
         try:
@@ -69,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"hil: {exc}", file=sys.stderr)
             return 2
         config = bench_config(scenario, args.out, args.speed, args.seed)
+        config.port = args.port
+        config.baud = args.baud or config.baud
         report = asyncio.run(run_bench(scenario.name, scenario_runner(scenario), config))
     print(report.summary(args.out))
     return 0 if report.passed else 1

@@ -20,7 +20,7 @@ from hil.environment import Environment, EnvironmentConfig
 from hil.processes import BenchProcesses, ProcessFailed
 from hil.report import Report
 from hil.report_html import write_html
-from hil.serial_link import PtyLink
+from hil.serial_link import PtyLink, SerialPortLink
 
 DEFAULT_START = 1_767_225_600.0  # 2026-01-01T00:00:00Z: lockstep runs are reproducible
 SAMPLE_JOBS = {"hash-chain": "hash_chain.py"}
@@ -39,6 +39,7 @@ class BenchConfig:
     wall_limit_s: float = 600.0
     seed: int = 0
     baud: int | None = 115_200  # line rate in real time (lockstep is not paced: bus time)
+    port: str | None = None  # a real serial port (or pyserial URL) to a payload already running
 
     @property
     def mode(self) -> str:
@@ -117,13 +118,13 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
             path.unlink()
     provision_job_area(out / "state")
     report = Report(name, config.mode, config.start_time, seed=config.seed)
-    link = PtyLink.open()
+    link = SerialPortLink.open(config.port, config.baud) if config.port else PtyLink.open()
     environment = Environment(config.environment, config.start_time, config.duration_s)
     bus = BusEmulator(
         link.master_fd,
         start_time=config.start_time,
         environment=environment,
-        baud=None if config.speed is None else config.baud,
+        baud=None if config.speed is None or config.port else config.baud,
         seed=config.seed,
     )
     bus.lockstep = config.speed is None
@@ -134,9 +135,11 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
     progress = None
     try:
         await bus.start()
-        procs.start(
-            "flight", ["flight", "run", "--bus", link.slave_path, "--state-dir", str(out / "state")]
-        )
+        if config.port is None:  # on a hardware bench the payload computer runs the controller
+            procs.start(
+                "flight",
+                ["flight", "run", "--bus", link.slave_path, "--state-dir", str(out / "state")],
+            )
         procs.start(
             "station",
             [

@@ -301,8 +301,17 @@ class BusEmulator:
             await self._clock.wait_for(lambda: self.announced >= bus_time)
 
     def resume(self) -> None:
-        """Let the clock run on after until() paused it."""
+        """Let the clock run on after until() or pause() stopped it."""
         self._running.set()
+
+    async def pause(self) -> None:
+        """In lockstep, stop the clock (until resume()); returns once a tick in flight has been
+        answered and announced, so bus time stands still from then on."""
+        if not self.lockstep:
+            return
+        self._running.clear()
+        async with self._clock:
+            await self._clock.wait_for(lambda: self.announced >= self.time)
 
     async def _answered(self, bus_time: float, damaged: int) -> None:
         """The tick's housekeeping arrived, or a frame from the payload arrived damaged (the

@@ -1,11 +1,14 @@
 """The serial link under test: a pseudo-terminal pair in raw mode (the bench holds the master,
-the flight controller opens the slave by its path as it would a UART)."""
+the flight controller opens the slave by its path as it would a UART), or a real serial port to
+a payload computer on a hardware bench."""
 
 from __future__ import annotations
 
 import os
 import tty
 from dataclasses import dataclass
+
+import serial
 
 
 @dataclass
@@ -31,3 +34,21 @@ class PtyLink:
                 os.close(fd)
             except OSError:
                 pass
+
+
+@dataclass
+class SerialPortLink:
+    """A real serial port (or any pyserial URL with a file descriptor), the bench's end."""
+
+    port: serial.SerialBase
+    master_fd: int
+
+    @classmethod
+    def open(cls, url: str, baud: int | None) -> SerialPortLink:
+        """Open the port raw at ``baud``; the UART paces the bytes itself."""
+        port = serial.serial_for_url(url, baudrate=baud or 115_200, timeout=0)
+        return cls(port, port.fileno())
+
+    def close(self) -> None:
+        """Close the port."""
+        self.port.close()
