@@ -18,8 +18,7 @@ from typing import Any
 from flight import dictionary as d
 from flight.protocol.fields import FieldError
 from flight.protocol.framing import Deframer, frame
-from flight.protocol.messages import encode_command
-from flight.protocol.packets import build_tc
+from flight.protocol.messages import CommandEncoder, encode_command
 from ground.messages import encode_message, read_frames, read_messages
 
 log = logging.getLogger("ground.station")
@@ -34,7 +33,7 @@ class Station:
         self.link_port = link_port
         self.tm_received = 0
         self.tc_sent = 0
-        self._seq = 0
+        self.commands = CommandEncoder(d.SOURCE_GROUND, d.ACK_GROUND_DEFAULT)
         self._uplink: asyncio.StreamWriter | None = None
         self._clients: set[asyncio.StreamWriter] = set()
 
@@ -110,24 +109,12 @@ class Station:
         if known is not None and known.source != d.SOURCE_GROUND:
             return {"op": "error", "ref": ref, "message": f"{name} is not a ground command"}
         try:
-            command, data = encode_command(name, args)
-        except (KeyError, FieldError) as exc:
+            encode_command(name, args)  # validate before anything else: a typo is a typo
+            if self._uplink is None:
+                return {"op": "error", "ref": ref, "message": "space link down: command not sent"}
+            packet = self.commands.packet(name, args)  # numbered only when it goes up
+        except (KeyError, FieldError, ValueError) as exc:
             return {"op": "error", "ref": ref, "message": str(exc.args[0])}
-        if self._uplink is None:
-            return {"op": "error", "ref": ref, "message": "space link down: command not sent"}
-        try:
-            packet = build_tc(
-                d.APID_PAYLOAD,
-                self._seq,
-                command.service,
-                command.subtype,
-                data,
-                source_id=d.SOURCE_GROUND,
-                ack_flags=d.ACK_GROUND_DEFAULT,
-            )
-        except ValueError as exc:
-            return {"op": "error", "ref": ref, "message": str(exc)}
-        self._seq = (self._seq + 1) & 0x3FFF
         self._uplink.write(frame(packet))
         self.tc_sent += 1
         return {"op": "sent", "ref": ref, "request_id": packet[:4]}

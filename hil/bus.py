@@ -18,8 +18,8 @@ from typing import TypeVar
 from flight import dictionary as d
 from flight.protocol.fields import FieldError
 from flight.protocol.framing import Deframer, frame
-from flight.protocol.messages import DecodedTelemetry, decode_telemetry, encode_command
-from flight.protocol.packets import PacketError, Telemetry, build_tc, parse_packet
+from flight.protocol.messages import CommandEncoder, DecodedTelemetry, decode_telemetry
+from flight.protocol.packets import PacketError, Telemetry, parse_packet
 from ground.messages import read_frames
 from hil.environment import Environment, TickEnvironment
 from hil.serial_line import Direction, SerialLine
@@ -74,7 +74,7 @@ class BusEmulator:
         self._breakpoints: set[float] = set()
         self._running = asyncio.Event()
         self._running.set()
-        self._seq = 0
+        self.commands = CommandEncoder(d.SOURCE_BUS, ack_flags=0)  # ticks ask for no reports
         self._quiet_ticks = 0  # bus reset: seconds left without ticks or forwarding
         self._outage_ticks = 0
         self._brownout_ticks = 0
@@ -160,7 +160,7 @@ class BusEmulator:
         self.resets += 1
         self._quiet_ticks = max(self._quiet_ticks, seconds)
         self.line.outage = True
-        self._seq = 0
+        self.commands.restart()
 
     def outage(self, seconds: int) -> None:
         """The line carries nothing for ``seconds``, both ways (the payload's output is drained
@@ -215,17 +215,7 @@ class BusEmulator:
         self.last_environment = env
         args = {"time": self.time} | asdict(env)
         args["sunlit"] = int(env.sunlit)
-        command, data = encode_command("BUS_TICK", args)
-        packet = build_tc(
-            d.APID_PAYLOAD,
-            self._seq,
-            command.service,
-            command.subtype,
-            data,
-            source_id=d.SOURCE_BUS,
-            ack_flags=0,
-        )
-        self._seq = (self._seq + 1) & 0x3FFF
+        packet = self.commands.packet("BUS_TICK", args)
         damage = _damage(self.line.up)
         lost = self.line.outage
         self.send_to_payload(packet)

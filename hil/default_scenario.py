@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from flight import dictionary as d
 from flight.protocol.framing import frame
-from flight.protocol.messages import encode_command
-from flight.protocol.packets import build_tc
+from flight.protocol.messages import CommandEncoder
 from hil.bench import Bench
 
 JOB_ID = "demo-1"
@@ -18,18 +17,7 @@ MALFORMED_FRAME = b"\x07\x01\x02\x00"
 
 def corrupted_ping() -> bytes:
     """A framed PING whose last CRC octet is wrong."""
-    command, data = encode_command("PING")
-    packet = bytearray(
-        build_tc(
-            d.APID_PAYLOAD,
-            0x3FFF,
-            command.service,
-            command.subtype,
-            data,
-            source_id=d.SOURCE_GROUND,
-            ack_flags=d.ACK_GROUND_DEFAULT,
-        )
-    )
+    packet = bytearray(CommandEncoder(d.SOURCE_GROUND, d.ACK_GROUND_DEFAULT).packet("PING"))
     packet[-1] ^= 0x5A
     return frame(bytes(packet))
 

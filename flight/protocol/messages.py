@@ -11,7 +11,7 @@ from typing import Any
 
 from flight import dictionary as d
 from flight.protocol.fields import FieldError, pack_fields, unpack_fields
-from flight.protocol.packets import PacketError, Telecommand, Telemetry
+from flight.protocol.packets import PacketError, Telecommand, Telemetry, build_tc
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,37 @@ def encode_command(name: str, args: dict[str, Any] | None = None) -> tuple[d.Com
     except KeyError:
         raise KeyError(f"unknown command {name!r}") from None
     return command, pack_fields(command.args, args or {})
+
+
+class CommandEncoder:
+    """Telecommand packets from the dictionary, numbered in one sender's packet sequence
+    (the ground station's, the bus's: each sender counts its own)."""
+
+    def __init__(self, source: int, ack_flags: int, apid: int = d.APID_PAYLOAD) -> None:
+        self.source = source
+        self.ack_flags = ack_flags
+        self.apid = apid
+        self.seq = 0
+
+    def packet(self, name: str, args: dict[str, Any] | None = None) -> bytes:
+        """The next packet of command ``name``: KeyError for an unknown command, FieldError for
+        a bad argument, ValueError when it exceeds the MTU (nothing is numbered then)."""
+        command, data = encode_command(name, args)
+        packet = build_tc(
+            self.apid,
+            self.seq,
+            command.service,
+            command.subtype,
+            data,
+            source_id=self.source,
+            ack_flags=self.ack_flags,
+        )
+        self.seq = (self.seq + 1) & 0x3FFF
+        return packet
+
+    def restart(self) -> None:
+        """Number from zero again (the sender restarted)."""
+        self.seq = 0
 
 
 def decode_command(tc: Telecommand) -> tuple[d.Command, dict[str, Any]]:
