@@ -110,7 +110,7 @@ class Event:
 
 
 class JobState(IntEnum):
-    """The states of a job; FINAL_STATES are never left."""
+    """The states of a job; COMPLETED, FAILED and TIMED_OUT are final."""
 
     NONE = 0
     QUEUED = 1
@@ -120,7 +120,6 @@ class JobState(IntEnum):
     TIMED_OUT = 5
 
 
-FINAL_STATES = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.TIMED_OUT})
 JOB_STATE_NAMES = {s.value: s.name for s in JobState}
 
 NONE_AHEAD = 0xFFFF_FFFF  # a prediction field's value when nothing is ahead

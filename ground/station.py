@@ -31,7 +31,6 @@ class Station:
     def __init__(self, link_host: str, link_port: int) -> None:
         self.link_host = link_host
         self.link_port = link_port
-        self.tm_received = 0
         self.tc_sent = 0
         self.commands = CommandEncoder(d.SOURCE_GROUND, d.ACK_GROUND_DEFAULT)
         self._uplink: asyncio.StreamWriter | None = None
@@ -68,7 +67,6 @@ class Station:
             log.info("space link up")
             try:
                 async for packet in read_frames(reader, Deframer()):
-                    self.tm_received += 1
                     self._broadcast({"op": "tm", "raw": packet, "ert": time.time()})
             except OSError:
                 pass

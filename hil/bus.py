@@ -21,7 +21,7 @@ from flight.protocol.framing import Deframer, frame
 from flight.protocol.messages import CommandEncoder, DecodedTelemetry, decode_telemetry
 from flight.protocol.packets import PacketError, Telemetry, parse_packet
 from ground.messages import read_frames
-from hil.environment import Environment, TickEnvironment
+from hil.environment import Environment
 from hil.serial_line import Direction, SerialLine
 
 T = TypeVar("T")
@@ -54,7 +54,6 @@ class BusEmulator:
         self.announced = start_time  # the last second the clock has announced to waiters
         self.start_time = start_time
         self.environment = environment
-        self.last_environment: TickEnvironment | None = None
         self.deframer = Deframer()
         self.tm_log = bytearray()
         self.tc_log = bytearray()
@@ -212,7 +211,6 @@ class BusEmulator:
         if self._brownout_ticks:
             self._brownout_ticks -= 1
             env = replace(env, power_allowance_w=0.0)
-        self.last_environment = env
         args = {"time": self.time} | asdict(env)
         args["sunlit"] = int(env.sunlit)
         packet = self.commands.packet("BUS_TICK", args)

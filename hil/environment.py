@@ -52,7 +52,6 @@ class Environment:
         links = np.zeros(seconds, dtype=bool)
         for visible in self.track.visible.values():
             links |= visible
-        self.link_up = links
         self.link_in, self.link_len = next_window(links)
         self.sink_c = sink_temperature(self.track.sunlit, config.thermal)
         self.eps = Eps(config.power)

@@ -30,7 +30,6 @@ class Direction:
     rng: np.random.Generator
     ber: float = 0.0
     bytes_in: int = 0
-    bytes_out: int = 0
     bytes_lost: int = 0  # in an outage
     bits_flipped: int = 0
     bytes_dropped: int = 0
@@ -161,7 +160,6 @@ class SerialLine:
         except BlockingIOError:
             written = 0
         del self._queue[:written]
-        self.up.bytes_out += written
         if self.rate is not None:
             self._credit_up -= written
         if self._queue:
@@ -207,7 +205,6 @@ class SerialLine:
         if self.outage:
             self.down.bytes_lost += len(data)
             return
-        self.down.bytes_out += len(data)
         self.receive(data)
 
     def _later(self, delay: float, callback: Callable[[], None]) -> None:

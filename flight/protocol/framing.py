@@ -10,7 +10,6 @@ from __future__ import annotations
 import native
 from flight.protocol.packets import MAX_PACKET_LEN
 
-DELIMITER = 0x00
 MAX_FRAME_LEN = MAX_PACKET_LEN + MAX_PACKET_LEN // 254 + 1  # COBS worst case, without delimiter
 
 

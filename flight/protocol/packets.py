@@ -23,7 +23,6 @@ TM_SECONDARY_LEN = 7 + CUC_LEN
 TM_HEADERS_LEN = 6 + TM_SECONDARY_LEN
 CRC_LEN = 2
 MAX_PACKET_LEN = 4096  # the serial link's MTU: no packet on it is longer
-TYPE_TM = 0
 TYPE_TC = 1
 TIME_SYNCED = 1
 

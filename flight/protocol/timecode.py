@@ -10,7 +10,6 @@ from __future__ import annotations
 import struct
 
 CUC_LEN = 6
-CUC_P_FIELD = 0x2E  # level-2 (agency epoch), 4 coarse octets, 2 fine octets; implicit on the wire
 _FINE_UNITS = 1 << 16
 _MAX_COARSE = (1 << 32) - 1
 

@@ -57,7 +57,6 @@ class Track:
     sunlit: np.ndarray  # bool, one per second
     position_km: np.ndarray  # (N, 3), inertial
     visible: dict[str, np.ndarray] = field(default_factory=dict)  # station name -> bool
-    stations: tuple[GroundStation, ...] = ()
 
     @property
     def seconds(self) -> int:
@@ -106,7 +105,7 @@ def compute_track(
     along = np.einsum("ij,ij->i", position, sun)
     across = np.linalg.norm(position - along[:, None] * sun, axis=1)
     sunlit = (along >= 0) | (across >= EARTH_RADIUS_KM)
-    track = Track(start, sunlit, position, stations=stations)
+    track = Track(start, sunlit, position)
     if stations:
         angle = gmst_rad(start) + EARTH_ROTATION_RAD_S * t
         cos_a, sin_a = np.cos(angle), np.sin(angle)
