@@ -9,6 +9,9 @@ from pathlib import Path
 
 import serial
 
+from flight.gpu.backend import GpuBackend
+from flight.gpu.simulated import SimulatedH100
+
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
@@ -22,6 +25,19 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         default=Path("payload-state"),
         help="job area (bin/) and job directories (jobs/); default ./payload-state",
+    )
+    run.add_argument(
+        "--gpu",
+        default="auto",
+        choices=["auto", "nvml", "simulated", "none"],
+        help="GPU backend: nvml (a real NVIDIA GPU), simulated (an H100 model, for the HIL "
+        "bench), none; auto: nvml when NVML answers, else none (default)",
+    )
+    run.add_argument(
+        "--no-eclipse-predictions",
+        action="store_true",
+        help="schedule without the bus's eclipse predictions (the baseline of the "
+        "energy-aware scheduling figures)",
     )
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     icd = sub.add_parser("icd", help="print the dictionary's part of docs/icd.md")
@@ -38,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from flight.controller import Controller, open_link
+    from flight.governor import GovernorConfig
+    from flight.jobs.store import StoreError
 
     logging.basicConfig(
         level=args.log_level,
@@ -50,7 +68,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"flight: cannot open bus link {args.bus}: {exc}", file=sys.stderr)
         return 2
     (args.state_dir / "bin").mkdir(parents=True, exist_ok=True)
-    controller = Controller(link, args.state_dir)
+    gpu, kind = open_gpu(args.gpu)
+    governor = GovernorConfig(eclipse_predictions=not args.no_eclipse_predictions)
+    try:
+        controller = Controller(link, args.state_dir, gpu, kind, governor)
+    except (StoreError, OSError) as exc:
+        print(f"flight: cannot start: {exc}", file=sys.stderr)
+        return 2
     try:
         controller.run()
     except serial.SerialException as exc:
@@ -59,6 +83,23 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         link.close()
     return 0
+
+
+def open_gpu(kind: str) -> tuple[GpuBackend | None, str]:
+    """The backend asked for; with auto, NVML if it answers, else none."""
+    if kind == "simulated":
+        return SimulatedH100(), kind
+    if kind == "none":
+        return None, kind
+    try:
+        from flight.gpu.nvml import NvmlGpu
+
+        return NvmlGpu(0), "nvml"
+    except Exception as exc:  # NVML raises its own error types, or the library is missing
+        if kind == "nvml":
+            raise SystemExit(f"flight: no NVIDIA GPU through NVML: {exc}") from None
+        logging.getLogger("flight").info("no GPU through NVML (%s): running without one", exc)
+        return None, "none"
 
 
 if __name__ == "__main__":

@@ -13,12 +13,20 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable
 
+import msgpack
 import serial
 
 from flight import __version__
 from flight import dictionary as d
-from flight.jobs.manifest import ManifestError, parse_manifest
+from flight.gpu.backend import GpuBackend
+from flight.gpu.fault_channel import FaultChannel
+from flight.gpu.monitor import GpuMonitor
+from flight.gpu.simulated import SimulatedH100
+from flight.governor import BusState, Governor, GovernorConfig
+from flight.jobs.manifest import MAX_MANIFEST_BYTES, ManifestError, parse_manifest
 from flight.jobs.runner import JobRejected, JobRunner
+from flight.jobs.store import StoreError
+from flight.scheduler import Scheduler
 from flight.protocol.framing import Deframer
 from flight.protocol.messages import decode_command
 from flight.protocol.packets import PacketError, Telecommand, Telemetry, parse_packet
@@ -28,6 +36,8 @@ log = logging.getLogger("flight")
 
 READ_TIMEOUT_S = 0.05
 TIME_JUMP_S = 0.5  # a tick further than this from one second after the last is a jump
+H100_MEMORY_MIB = 81_559  # what a job may ask for when no GPU answers
+JOB_LIST_PAGE_OCTETS = 3584  # job summaries per JOB_LIST packet (the MTU is 4096)
 WRITE_TIMEOUT_S = 2.0
 
 
@@ -57,6 +67,11 @@ class Counters:
             setattr(self, f.name, 0)
 
 
+_MANIFEST_FAILURES = (
+    d.FailureCode.MANIFEST_INVALID,
+    d.FailureCode.MANIFEST_CONTRADICTORY,
+    d.FailureCode.MANIFEST_TOO_LARGE,
+)
 _PACKET_ERROR_COUNTER = {
     d.FailureCode.BAD_CHECKSUM: "packets_bad_crc",
     d.FailureCode.ILLEGAL_APID: "packets_unknown_apid",
@@ -66,13 +81,26 @@ _PACKET_ERROR_COUNTER = {
 class Controller:
     """The payload controller on one bus link."""
 
-    def __init__(self, link: serial.SerialBase, state_dir: Path) -> None:
+    def __init__(
+        self,
+        link: serial.SerialBase,
+        state_dir: Path,
+        gpu: GpuBackend | None = None,
+        gpu_kind: str = "none",
+        governor: GovernorConfig | None = None,
+    ) -> None:
         self.link = link
         self.state_dir = state_dir
         self.tm = TelemetryWriter(link)
         self.deframer = Deframer()
         self.counters = Counters()
-        self.runner = JobRunner(state_dir / "bin", state_dir / "jobs")
+        self.runner = JobRunner(state_dir)
+        self.gpu = GpuMonitor(gpu, gpu_kind)
+        self.faults = FaultChannel(state_dir, gpu) if isinstance(gpu, SimulatedH100) else None
+        self.governor = Governor(governor)
+        self.scheduler = Scheduler(
+            self.governor.config.eclipse_predictions, self.governor.config.checkpoint_lead_s
+        )
         self.frames_rx = 0
         self.time = 0.0
         self.synced = False
@@ -84,9 +112,11 @@ class Controller:
             "sink_temp_c": 0.0,
             "sunlit": 0,
             "eclipse_in_s": d.NONE_AHEAD,
+            "eclipse_s": 0,
             "link_in_s": d.NONE_AHEAD,
         }
         self._running = True
+        self._mode = d.GovernorMode.NO_GPU
         # command name -> (acceptance check returning the prepared arguments, execution)
         self._commands: dict[
             str, tuple[Callable[[dict], Any], Callable[[Telecommand, Any], None]]
@@ -96,7 +126,13 @@ class Controller:
             "RESET_COUNTERS": (_no_check, self._reset_counters),
             "SUBMIT_JOB": (self._check_manifest, self._submit_job),
             "REPORT_JOBS": (_no_check, self._report_jobs),
+            "CANCEL_JOB": (self._known_job, self._cancel_job),
+            "HOLD_JOB": (self._known_job, self._hold_job),
+            "RELEASE_JOB": (self._known_job, self._release_job),
+            "REPRIORITISE_JOB": (self._known_job, self._reprioritise_job),
+            "REPORT_JOB": (self._known_job, self._report_job),
             "BUS_TICK": (_no_check, self._tick),
+            "GPU_POWER_CYCLED": (_no_check, self._gpu_power_cycled),
         }
 
     # --- the loop
@@ -105,13 +141,21 @@ class Controller:
         signal.signal(signal.SIGTERM, lambda *_: self.stop())
         signal.signal(signal.SIGINT, lambda *_: self.stop())
         self.event("CONTROLLER_STARTED", {"version": __version__})
+        self.events(self.gpu.started())
         try:
             while self._running:
                 data = self.link.read(self.link.in_waiting or 1)
                 if data:
                     self.receive(data)
         finally:
-            self.runner.shutdown()
+            self.close()
+
+    def close(self) -> None:
+        """Stop the running job (it is requeued) and close the store and the fault channel."""
+        self.runner.shutdown()
+        self.runner.close()
+        if self.faults is not None:
+            self.faults.close()
 
     def stop(self) -> None:
         """Leave the loop after the current read."""
@@ -163,7 +207,7 @@ class Controller:
     # --- verification
     def _reject(self, tc: Telecommand, code: d.FailureCode, reason: str) -> None:
         self.counters.tc_rejected += 1
-        if code is d.FailureCode.MANIFEST_INVALID:
+        if code in _MANIFEST_FAILURES:
             self.counters.manifests_rejected += 1
         self._failure("ACCEPTANCE_FAILURE", tc.request_id, tc.source_id, code, reason)
 
@@ -189,6 +233,11 @@ class Controller:
         log.info("event %s %s", name, values)
         self.tm.send_event(name, values, time=self.time, synced=self.synced)
 
+    def events(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+        """Send event reports, in order."""
+        for name, values in events:
+            self.event(name, values)
+
     # --- commands
     def _ping(self, tc: Telecommand, _args: Any) -> None:
         self.tm.send("PING_REPORT", {}, time=self.time, synced=self.synced, dest_id=tc.source_id)
@@ -199,28 +248,85 @@ class Controller:
         self.tm.dropped = 0
 
     def _check_manifest(self, args: dict[str, Any]) -> Any:
+        manifest = args["manifest"]
+        size = len(msgpack.packb(manifest, use_bin_type=True))
+        if size > MAX_MANIFEST_BYTES:
+            raise CommandError(
+                d.FailureCode.MANIFEST_TOO_LARGE,
+                f"manifest: {size} octets, more than {MAX_MANIFEST_BYTES}",
+            )
         try:
-            return parse_manifest(args["manifest"])
+            spec = parse_manifest(manifest)
         except ManifestError as exc:
-            raise CommandError(d.FailureCode.MANIFEST_INVALID, f"manifest: {exc}") from None
+            raise CommandError(exc.code, f"manifest: {exc}") from None
+        if spec.simulated and self.faults is None:
+            raise CommandError(
+                d.FailureCode.MANIFEST_CONTRADICTORY,
+                "manifest: a simulated job needs the simulated GPU (this controller has "
+                f"{self.gpu.kind})",
+            )
+        return spec, manifest
 
-    def _submit_job(self, _tc: Telecommand, spec: Any) -> None:
-        try:
-            self.runner.submit(spec, self.time)
-        except JobRejected as exc:
-            raise CommandError(exc.code, str(exc)) from None
+    def _submit_job(self, _tc: Telecommand, prepared: Any) -> None:
+        spec, manifest = prepared
+        reading = self.gpu.reading
+        memory = reading.memory_total_mib if reading is not None else H100_MEMORY_MIB
+        self._job_command(lambda: self.runner.submit(spec, manifest, self.time, memory))
         self.event("JOB_QUEUED", {"job_id": spec.job_id})
 
+    def _job_command(self, action: Callable[[], Any]) -> Any:
+        try:
+            return action()
+        except JobRejected as exc:
+            raise CommandError(exc.code, str(exc)) from None
+
+    def _known_job(self, args: dict[str, Any]) -> dict[str, Any]:
+        if args["job_id"] not in self.runner.jobs:
+            raise CommandError(d.FailureCode.JOB_UNKNOWN, f"no job {args['job_id']!r}")
+        return args
+
+    def _cancel_job(self, _tc: Telecommand, args: dict[str, Any]) -> None:
+        self.events(self._job_command(lambda: self.runner.cancel(args["job_id"], self.time)))
+
+    def _hold_job(self, _tc: Telecommand, args: dict[str, Any]) -> None:
+        self._job_command(lambda: self.runner.hold(args["job_id"]))
+        self.event("JOB_HELD", {"job_id": args["job_id"]})
+
+    def _release_job(self, _tc: Telecommand, args: dict[str, Any]) -> None:
+        self._job_command(lambda: self.runner.release(args["job_id"]))
+        self.event("JOB_RELEASED", {"job_id": args["job_id"]})
+
+    def _reprioritise_job(self, _tc: Telecommand, args: dict[str, Any]) -> None:
+        self._job_command(lambda: self.runner.reprioritise(args["job_id"], args["priority"]))
+        self.event("JOB_REPRIORITISED", args)
+
     def _report_jobs(self, tc: Telecommand, _args: Any) -> None:
-        jobs = [job.summary() for job in self.runner.jobs.values()]
+        pages = _pages([job.summary() for job in self.runner.jobs.values()])
+        for number, jobs in enumerate(pages):
+            self.tm.send(
+                "JOB_LIST",
+                {"page": number, "pages": len(pages), "jobs": jobs},
+                time=self.time,
+                synced=self.synced,
+                dest_id=tc.source_id,
+            )
+
+    def _report_job(self, tc: Telecommand, args: dict[str, Any]) -> None:
+        detail = self.runner.jobs[args["job_id"]].detail()
         self.tm.send(
-            "JOB_LIST", {"jobs": jobs}, time=self.time, synced=self.synced, dest_id=tc.source_id
+            "JOB_DETAIL", {"job": detail}, time=self.time, synced=self.synced, dest_id=tc.source_id
         )
+
+    def _gpu_power_cycled(self, _tc: Telecommand, _args: Any) -> None:
+        self.gpu.power_restored()
+        self.governor.forget_limit()
+        self.events(self.gpu.take_events())
 
     def _tick(self, _tc: Telecommand, args: dict[str, Any]) -> None:
         expected = self.time + 1.0
         self.time = args["time"]
         self.bus_state = {key: args[key] for key in self.bus_state}
+        recover = not self.synced
         if not self.synced:
             self.synced = True
             self.first_tick_time = self.time
@@ -228,17 +334,75 @@ class Controller:
         elif abs(self.time - expected) > TIME_JUMP_S:
             self.event("TIME_JUMP", {"expected": expected, "received": self.time})
         self.ticks += 1
-        for name, values in self.runner.step(self.time):
-            self.event(name, values)
+        try:
+            if recover:
+                self.events(self.runner.recover(self.time))
+            self._control()
+        except StoreError as exc:
+            log.error("job store: %s", exc)
+            self.event("STORE_ERROR", {"reason": str(exc)[:255]})
         self.tm.send("HOUSEKEEPING", self.housekeeping(), time=self.time, synced=True)
+
+    def _control(self) -> None:
+        """One second of control: the GPU's last second, its reading, the governor's decision,
+        then the jobs."""
+        if self.faults is not None:
+            self.faults.apply_pending()
+        bus = self._bus()
+        work = self.gpu.step(1.0, bus.sink_c, 1.0 if self.runner.gpu_busy else 0.0)
+        status = self.gpu.read()
+        events = self.gpu.take_events()
+        job = self.runner.running
+        if status.lost or status.new_uncorrected:
+            why = "the GPU is lost" if status.lost else "uncorrectable GPU memory error"
+            events += self.runner.gpu_fault(self.time, why, suspect=status.new_uncorrected)
+        if status.lost:
+            decision = self.governor.safe("the GPU is lost: power cycle requested")
+        else:
+            policy = job.spec.checkpoint if job is not None else None
+            lead = policy.cost_s if policy is not None else None
+            decision = self.governor.control(bus, status.reading, lead)
+        if decision.limit_w is not None:
+            self.gpu.set_power_limit(decision.limit_w)
+        if not decision.may_run:
+            self.runner.suspend(self.time, decision.reason)
+        events += self.gpu.take_events()
+        if decision.mode != self._mode:
+            self._mode = decision.mode
+            events.append(
+                ("GOVERNOR_MODE", {"mode": int(decision.mode), "reason": decision.reason})
+            )
+        self.events(events)
+        eclipse_stops_gpu = self.governor.eclipse_stops_gpu(status.reading)
+        self.events(
+            self.runner.step(
+                self.time,
+                decision.may_run,
+                work,
+                lambda jobs: self.scheduler.choose(jobs, self.time, bus, eclipse_stops_gpu),
+            )
+        )
+
+    def _bus(self) -> BusState:
+        b = self.bus_state
+        return BusState(
+            allowance_w=b["power_allowance_w"],
+            battery_soc=b["battery_soc"],
+            sink_c=b["sink_temp_c"],
+            sunlit=bool(b["sunlit"]),
+            eclipse_in_s=b["eclipse_in_s"],
+            eclipse_s=b["eclipse_s"],
+        )
 
     def housekeeping(self) -> dict[str, Any]:
         """The values of the housekeeping report, now."""
         job = self.runner.current
         counters = {f.name: getattr(self.counters, f.name) for f in fields(self.counters)}
+        bus = {k: v for k, v in self.bus_state.items() if k != "eclipse_s"}
         return (
             counters
-            | self.bus_state
+            | bus
+            | self._gpu_housekeeping()
             | {
                 "sid": d.HK_SID,
                 "uptime_s": int(max(0.0, self.time - self.first_tick_time)),
@@ -251,9 +415,45 @@ class Controller:
                 "jobs_completed": self.runner.completed,
                 "jobs_failed": self.runner.failed,
                 "job_state": int(job.state) if job else int(d.JobState.NONE),
-                "job_elapsed_s": int(job.runtime(self.time)) if job else 0,
+                "job_elapsed_s": int(job.rec.run_s) if job else 0,
+                "job_progress_pct": round(100 * job.rec.progress) if job else 0,
+                "jobs_held": self.runner.held,
+                "governor_mode": int(self._mode),
             }
         )
+
+    def _gpu_housekeeping(self) -> dict[str, Any]:
+        r = self.gpu.reading if not self.gpu.lost else None
+        gpu_w = r.power_w if r is not None else 0.0
+        return {
+            "payload_power_w": gpu_w + self.governor.config.overhead_w,
+            "gpu_power_w": gpu_w,
+            "gpu_limit_w": r.power_limit_w if r is not None else 0.0,
+            "gpu_temp_c": r.temperature_c if r is not None else 0.0,
+            "gpu_slowdown_c": r.slowdown_c if r is not None else 0.0,
+            "gpu_sm_clock_mhz": r.sm_clock_mhz if r is not None else 0,
+            "gpu_reasons": r.clock_event_reasons if r is not None else 0,
+            "gpu_util_pct": min(100, r.utilization_pct) if r is not None else 0,
+            "gpu_mem_used_mib": r.memory_used_mib if r is not None else 0,
+            "gpu_ecc_corrected": r.ecc_corrected if r is not None else 0,
+            "gpu_ecc_uncorrected": r.ecc_uncorrected if r is not None else 0,
+            "gpu_remapped_rows": min(0xFFFF, r.remapped_rows) if r is not None else 0,
+            "gpu_control": int(self.gpu.control),
+        }
+
+
+def _pages(items: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Items split into lists that each encode in at most JOB_LIST_PAGE_OCTETS."""
+    pages: list[list[dict[str, Any]]] = [[]]
+    size = 0
+    for item in items:
+        octets = len(msgpack.packb(item, use_bin_type=True))
+        if pages[-1] and size + octets > JOB_LIST_PAGE_OCTETS:
+            pages.append([])
+            size = 0
+        pages[-1].append(item)
+        size += octets
+    return pages
 
 
 def _no_check(args: dict[str, Any]) -> dict[str, Any]:

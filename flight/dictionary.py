@@ -46,6 +46,14 @@ class FailureCode(IntEnum):
     JOB_DUPLICATE = 21
     QUEUE_FULL = 22
     EXECUTABLE_NOT_FOUND = 23
+    MANIFEST_CONTRADICTORY = 24
+    MANIFEST_TOO_LARGE = 25
+    DEADLINE_UNREACHABLE = 26
+    INPUT_NOT_FOUND = 27
+    GPU_MEMORY_EXCEEDED = 28
+    JOB_UNKNOWN = 29
+    JOB_STATE_CONFLICT = 30
+    STORE_FAILURE = 31
 
 
 FAILURE_DESCRIPTIONS = {
@@ -62,6 +70,17 @@ FAILURE_DESCRIPTIONS = {
     FailureCode.JOB_DUPLICATE: "a job with this id is already known",
     FailureCode.QUEUE_FULL: "the job queue is full",
     FailureCode.EXECUTABLE_NOT_FOUND: "the job's executable is not in the job area",
+    FailureCode.MANIFEST_CONTRADICTORY: "the manifest's fields validate one by one but contradict "
+    "each other (the reason says which)",
+    FailureCode.MANIFEST_TOO_LARGE: "the manifest is larger than 3072 octets",
+    FailureCode.DEADLINE_UNREACHABLE: "the deadline is before now plus the expected run time",
+    FailureCode.INPUT_NOT_FOUND: "an input file is not in the payload's file store",
+    FailureCode.GPU_MEMORY_EXCEEDED: "the job asks for more GPU memory than the GPU has",
+    FailureCode.JOB_UNKNOWN: "no job with this id",
+    FailureCode.JOB_STATE_CONFLICT: "the job's state does not allow the command "
+    "(the reason names the state)",
+    FailureCode.STORE_FAILURE: "the job store could not record the change (disk full or failing); "
+    "nothing was changed",
 }
 
 
@@ -110,7 +129,8 @@ class Event:
 
 
 class JobState(IntEnum):
-    """The states of a job; COMPLETED, FAILED and TIMED_OUT are final."""
+    """The states of a job (docs/jobs.md); COMPLETED, FAILED, TIMED_OUT and CANCELLED are final.
+    A preempted or suspended job goes back to QUEUED with its checkpoint."""
 
     NONE = 0
     QUEUED = 1
@@ -118,14 +138,42 @@ class JobState(IntEnum):
     COMPLETED = 3
     FAILED = 4
     TIMED_OUT = 5
+    HELD = 6
+    CANCELLED = 7
 
 
+FINAL_STATES = frozenset(
+    {JobState.COMPLETED, JobState.FAILED, JobState.TIMED_OUT, JobState.CANCELLED}
+)
 JOB_STATE_NAMES = {s.value: s.name for s in JobState}
 
+
+class GovernorMode(IntEnum):
+    """What the power and thermal governor is doing (docs/governor.md)."""
+
+    NO_GPU = 0
+    NOMINAL = 1
+    POWER_LIMITED = 2
+    THERMAL_LIMITED = 3
+    SUSPENDED = 4
+    SAFE = 5
+
+
+class GpuControl(IntEnum):
+    """Whether the controller can set the GPU's limits."""
+
+    NONE = 0
+    FULL = 1
+    DENIED = 2
+
+
+GOVERNOR_MODE_NAMES = {m.value: m.name for m in GovernorMode}
+GPU_CONTROL_NAMES = {c.value: c.name for c in GpuControl}
+
+_JOB_ID = Field("job_id", "str", description="the job's id from its manifest")
 NONE_AHEAD = 0xFFFF_FFFF  # a prediction field's value when nothing is ahead
 _NONE = f"{NONE_AHEAD:#x} when none is predicted"
 _NO_YES = {0: "NO", 1: "YES"}
-_JOB_ID = Field("job_id", "str", description="the job's id from its manifest")
 
 # --- Telecommands
 COMMANDS: tuple[Command, ...] = (
@@ -146,6 +194,25 @@ COMMANDS: tuple[Command, ...] = (
         args=(Field("manifest", "msgpack", description="the job manifest, a msgpack map"),),
     ),
     Command("REPORT_JOBS", 140, 2, "Asks for a JOB_LIST report of every job the controller knows."),
+    Command(
+        "CANCEL_JOB",
+        140,
+        4,
+        "Cancels a queued, held or running job (a running one gets SIGTERM, then SIGKILL after "
+        "its grace period); final state CANCELLED.",
+        args=(_JOB_ID,),
+        hazardous=True,
+    ),
+    Command("HOLD_JOB", 140, 5, "Keeps a queued job from starting until RELEASE_JOB.", (_JOB_ID,)),
+    Command("RELEASE_JOB", 140, 6, "Lets a held job be scheduled again.", (_JOB_ID,)),
+    Command(
+        "REPRIORITISE_JOB",
+        140,
+        7,
+        "Sets a waiting job's priority (higher runs first).",
+        (Field("priority", "u8", description="0-255, higher first"), _JOB_ID),
+    ),
+    Command("REPORT_JOB", 140, 8, "Asks for a JOB_DETAIL report of one job.", (_JOB_ID,)),
     Command(
         "BUS_TICK",
         200,
@@ -168,6 +235,14 @@ COMMANDS: tuple[Command, ...] = (
                 "link_s", "u32", "s", "seconds left in this link window, or the next one's length"
             ),
         ),
+        source=SOURCE_BUS,
+    ),
+    Command(
+        "GPU_POWER_CYCLED",
+        200,
+        2,
+        "The bus has switched the GPU's power off and on again (its answer to "
+        "GPU_POWER_CYCLE_REQUEST).",
         source=SOURCE_BUS,
     ),
 )
@@ -216,6 +291,22 @@ HK_FIELDS: tuple[Field, ...] = (
         "job_state", "u8", description="state of the current (or last) job", enum=JOB_STATE_NAMES
     ),
     Field("job_elapsed_s", "u32", "s", "bus seconds the current (or last) job has run"),
+    Field("job_progress_pct", "u8", "%", "progress of the current (or last) job, as it reports it"),
+    Field("jobs_held", "u16", description="jobs held"),
+    Field("payload_power_w", "f32", "W", "the payload's draw: GPU power plus the computer's"),
+    Field("gpu_power_w", "f32", "W", "GPU power draw"),
+    Field("gpu_limit_w", "f32", "W", "GPU power limit being enforced"),
+    Field("gpu_temp_c", "f32", "C", "GPU temperature"),
+    Field("gpu_slowdown_c", "f32", "C", "GPU slowdown temperature threshold"),
+    Field("gpu_sm_clock_mhz", "u16", "MHz", "GPU SM clock"),
+    Field("gpu_reasons", "u32", description="NVML clock-event reasons bit mask"),
+    Field("gpu_util_pct", "u8", "%", "GPU utilisation"),
+    Field("gpu_mem_used_mib", "u32", "MiB", "GPU memory used"),
+    Field("gpu_ecc_corrected", "u32", description="corrected ECC errors (volatile)"),
+    Field("gpu_ecc_uncorrected", "u32", description="uncorrected ECC errors (volatile)"),
+    Field("gpu_remapped_rows", "u16", description="remapped memory rows"),
+    Field("gpu_control", "u8", description="can the controller set limits", enum=GPU_CONTROL_NAMES),
+    Field("governor_mode", "u8", description="the governor's mode", enum=GOVERNOR_MODE_NAMES),
 )
 
 TELEMETRY: tuple[TelemetryPacket, ...] = (
@@ -239,13 +330,29 @@ TELEMETRY: tuple[TelemetryPacket, ...] = (
         "JOB_LIST",
         140,
         3,
-        "Answer to REPORT_JOBS.",
+        "Answer to REPORT_JOBS, in as many pages as the jobs need.",
         (
+            Field("page", "u16", description="this page's number, from 0"),
+            Field("pages", "u16", description="how many pages the answer has"),
             Field(
                 "jobs",
                 "msgpack",
                 description="a list of maps: id, state, exit_code, "
-                "queued_at, started_at, ended_at (bus time), reason",
+                "queued_at, started_at, ended_at (bus time), priority, progress",
+            ),
+        ),
+    ),
+    TelemetryPacket(
+        "JOB_DETAIL",
+        140,
+        9,
+        "Answer to REPORT_JOB.",
+        (
+            Field(
+                "job",
+                "msgpack",
+                description="a map: the JOB_LIST entry plus manifest, attempts, failures, "
+                "run_s, checkpoint, suspect, results, reason",
             ),
         ),
     ),
@@ -310,6 +417,139 @@ EVENTS: tuple[Event, ...] = (
         Severity.MEDIUM,
         "A job ran past its time limit and was stopped.",
         (_JOB_ID, Field("runtime_s", "f32", "s", "bus seconds it ran")),
+    ),
+    Event("JOB_CANCELLED", 15, Severity.INFO, "A job was cancelled.", (_JOB_ID,)),
+    Event("JOB_HELD", 16, Severity.INFO, "A queued job is held.", (_JOB_ID,)),
+    Event("JOB_RELEASED", 17, Severity.INFO, "A held job is queued again.", (_JOB_ID,)),
+    Event(
+        "JOB_REPRIORITISED",
+        18,
+        Severity.INFO,
+        "A waiting job's priority changed.",
+        (Field("priority", "u8", description="the new priority"), _JOB_ID),
+    ),
+    Event(
+        "JOB_CHECKPOINTED",
+        19,
+        Severity.INFO,
+        "A job wrote a checkpoint (it named it in its LATEST file).",
+        (_JOB_ID, Field("checkpoint", "str", description="the checkpoint's name")),
+    ),
+    Event(
+        "JOB_SUSPENDED",
+        20,
+        Severity.LOW,
+        "A running job was checkpointed and stopped to wait for power or a healthy GPU; it is "
+        "queued again and resumes from its checkpoint.",
+        (_JOB_ID, Field("reason", "str", description="why")),
+    ),
+    Event(
+        "JOB_RESUMED",
+        21,
+        Severity.INFO,
+        "A job started again from a checkpoint (JOB_RESUME names it).",
+        (_JOB_ID, Field("checkpoint", "str", description="the checkpoint's name")),
+    ),
+    Event(
+        "JOB_REQUEUED",
+        22,
+        Severity.LOW,
+        "A job that had started is queued again (retry, lost process, GPU fault).",
+        (_JOB_ID, Field("reason", "str", description="why")),
+    ),
+    Event(
+        "JOB_RESULTS_SUSPECT",
+        23,
+        Severity.MEDIUM,
+        "An uncorrectable GPU memory error happened while the job ran: its results are suspect.",
+        (_JOB_ID,),
+    ),
+    Event(
+        "JOB_ADOPTED",
+        24,
+        Severity.INFO,
+        "After a restart, the controller found the job's process still running and supervises "
+        "it again.",
+        (_JOB_ID, Field("pid", "u32", description="the job's supervisor process")),
+    ),
+    Event(
+        "STORE_ERROR",
+        25,
+        Severity.HIGH,
+        "The job store could not record a change (disk full or failing); the controller goes on "
+        "and tries again.",
+        (Field("reason", "str", description="what SQLite said"),),
+    ),
+    Event(
+        "GPU_BACKEND",
+        30,
+        Severity.INFO,
+        "The GPU backend in use.",
+        (
+            Field("backend", "str", description="simulated, nvml or none"),
+            Field("device", "str", description="the GPU's name"),
+        ),
+    ),
+    Event(
+        "GPU_PERMISSION_DENIED",
+        31,
+        Severity.MEDIUM,
+        "The controller may not set the GPU's limits (they need root): it only reads the GPU, "
+        "and housekeeping's gpu_control says DENIED.",
+        (
+            Field("operation", "str", description="what was refused"),
+            Field("reason", "str", description="what the GPU library said"),
+        ),
+    ),
+    Event(
+        "GPU_ERROR",
+        32,
+        Severity.MEDIUM,
+        "A GPU operation failed.",
+        (
+            Field("operation", "str", description="what failed"),
+            Field("reason", "str", description="what the GPU library said"),
+        ),
+    ),
+    Event(
+        "GPU_XID",
+        33,
+        Severity.MEDIUM,
+        "The GPU reported an Xid error (48: double-bit ECC, 79: fallen off the bus).",
+        (Field("xid", "u32", description="the Xid"),),
+    ),
+    Event(
+        "GPU_ECC_UNCORRECTED",
+        34,
+        Severity.HIGH,
+        "Uncorrectable GPU memory errors: the running job's results are suspect and it is "
+        "requeued.",
+        (Field("count", "u32", description="uncorrected errors so far"),),
+    ),
+    Event(
+        "GPU_POWER_CYCLE_REQUEST",
+        35,
+        Severity.HIGH,
+        "The GPU is lost (fallen off the bus): the payload asks the bus to switch its power off "
+        "and on (answered by GPU_POWER_CYCLED).",
+        (Field("reason", "str", description="why"),),
+    ),
+    Event(
+        "GPU_RECOVERED",
+        36,
+        Severity.INFO,
+        "After a power cycle the GPU answers again.",
+        (Field("device", "str", description="the GPU's name"),),
+    ),
+    Event(
+        "GOVERNOR_MODE",
+        37,
+        Severity.INFO,
+        "The governor changed mode.",
+        (
+            Field("mode", "u8", description="the new mode", enum=GOVERNOR_MODE_NAMES),
+            Field("reason", "str", description="why"),
+        ),
     ),
 )
 EVENT_HEADER = (Field("event_id", "u16", description="the event's id"),)

@@ -176,13 +176,10 @@ async def _submit(client: StationClient, args: argparse.Namespace) -> int:
 
 
 async def _jobs(client: StationClient, args: argparse.Namespace) -> int:
-    queue = client.subscribe()
-    result = await client.command("REPORT_JOBS", timeout=args.timeout)
+    result, jobs = await client.job_list(args.timeout)
     if not result.ok:
         _emit(args, result.describe(), {"ok": False, "stages": result.stages})
         return 1
-    report = await client.await_telemetry(lambda tm: tm.name == "JOB_LIST", args.timeout, queue)
-    jobs = report.values["jobs"]
     lines = [f"{'job':24} {'state':10} {'exit':>5}  started (UTC)        ended (UTC)"]
     for j in jobs:
         lines.append(

@@ -134,6 +134,23 @@ class StationClient:
             await asyncio.wait_for(self._report_arrived.wait_for(final), timeout)
         return result
 
+    async def job_list(
+        self, timeout: float | None = 10.0
+    ) -> tuple[CommandResult, list[dict[str, Any]]]:
+        """Send REPORT_JOBS and gather every page of its JOB_LIST answer."""
+        queue = self.subscribe()
+        try:
+            result = await self.command("REPORT_JOBS", timeout=timeout)
+            jobs: list[dict[str, Any]] = []
+            while result.ok:
+                page = await self.await_telemetry(lambda t: t.name == "JOB_LIST", timeout, queue)
+                jobs += page.values["jobs"]
+                if page.values["page"] + 1 >= page.values["pages"]:
+                    break
+            return result, jobs
+        finally:
+            self._subscribers.remove(queue)
+
     async def await_telemetry(
         self,
         predicate: Callable[[DecodedTelemetry], bool],

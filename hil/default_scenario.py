@@ -77,12 +77,7 @@ async def default_scenario(bench: Bench) -> None:
     result_file = bench.state_dir / "jobs" / JOB_ID / "result.json"
     bench.check("job result written in its directory", result_file.is_file(), str(result_file))
 
-    lists = client.subscribe()
-    listed = await bus.within(client.command("REPORT_JOBS", timeout=None), 30)
-    report = await bus.within(
-        client.await_telemetry(lambda t: t.name == "JOB_LIST", None, lists), 30
-    )
-    bench.report.jobs = report.values["jobs"]
+    listed, bench.report.jobs = await bus.within(client.job_list(None), 30)
     mine = [j for j in bench.report.jobs if j["id"] == JOB_ID]
     bench.check(
         "job list shows the job completed with exit 0",

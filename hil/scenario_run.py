@@ -101,11 +101,9 @@ def _inject(bench: Bench, p: dict[str, Any]) -> None:
 
 
 async def _job_list(bench: Bench) -> list[dict[str, Any]]:
-    queue = bench.client.subscribe()
     async with bench.bus.hold():
-        await bench.client.command("REPORT_JOBS", timeout=30)
-        report = await bench.client.await_telemetry(lambda t: t.name == "JOB_LIST", 30, queue)
-    return report.values["jobs"]
+        _, jobs = await bench.client.job_list(30)
+    return jobs
 
 
 def _evaluate(

@@ -52,6 +52,14 @@ class GpuReading:
 class GpuBackend(Protocol):
     """What the controller needs of a GPU."""
 
+    name: str  # the device's name
+
+    def step(self, seconds: float, sink_c: float, utilization: float) -> float:
+        """``seconds`` of bus time have passed with the radiator sink at ``sink_c`` and the
+        running work asking for ``utilization``: the GPU work done, in full-power seconds (a
+        model's figure; a real GPU passes its own time and returns 0)."""
+        ...
+
     def read(self) -> GpuReading:
         """Everything, now; GpuLost if the GPU is gone."""
         ...
@@ -59,4 +67,16 @@ class GpuBackend(Protocol):
     def set_power_limit(self, watts: float) -> None:
         """Enforce a power limit within [limit_min_w, limit_max_w]; GpuPermissionError when
         not allowed, GpuError when out of range."""
+        ...
+
+    def lock_clocks(self, min_mhz: int, max_mhz: int) -> None:
+        """Lock the SM clock to a range; GpuPermissionError when not allowed."""
+        ...
+
+    def reset_clocks(self) -> None:
+        """Undo lock_clocks; GpuPermissionError when not allowed."""
+        ...
+
+    def power_restored(self) -> None:
+        """The bus has switched the GPU's power off and on: start talking to it afresh."""
         ...

@@ -22,7 +22,9 @@ class NvmlGpu:
 
         self.nvml: Any = pynvml
         pynvml.nvmlInit()
+        self.index = index
         self.handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+        self.name = str(pynvml.nvmlDeviceGetName(self.handle))
         self.slowdown_c = float(
             pynvml.nvmlDeviceGetTemperatureThreshold(
                 self.handle, pynvml.NVML_TEMPERATURE_THRESHOLD_SLOWDOWN
@@ -98,17 +100,46 @@ class NvmlGpu:
                 return tuple(found)
             found.append(int(event.eventData))
 
+    def step(self, seconds: float, sink_c: float, utilization: float) -> float:
+        """A real GPU passes its own time: nothing to do, no modelled work."""
+        return 0.0
+
+    def power_restored(self) -> None:
+        """After a power cycle: NVML is started afresh and the device found again."""
+        self.close()
+        self.__init__(self.index)
+
+    def lock_clocks(self, min_mhz: int, max_mhz: int) -> None:
+        """Lock the SM clock to [min_mhz, max_mhz] (nvmlDeviceSetGpuLockedClocks)."""
+        self._privileged(
+            "locking the GPU clocks", self.nvml.nvmlDeviceSetGpuLockedClocks, min_mhz, max_mhz
+        )
+
+    def reset_clocks(self) -> None:
+        """Let the SM clock float again (nvmlDeviceResetGpuLockedClocks)."""
+        self._privileged("resetting the GPU clocks", self.nvml.nvmlDeviceResetGpuLockedClocks)
+
+    def _privileged(self, what: str, function: Any, *args: Any) -> None:
+        n = self.nvml
+        try:
+            function(self.handle, *args)
+        except n.NVMLError_NoPermission:
+            raise GpuPermissionError(
+                f"{what} needs root: the controller is not running as root"
+            ) from None
+        except n.NVMLError_GpuIsLost:
+            raise GpuLost("NVML: the GPU is lost (fallen off the bus)") from None
+        except n.NVMLError as exc:
+            raise GpuError(f"NVML: {what}: {exc}") from None
+
     def set_power_limit(self, watts: float) -> None:
         """Enforce a power limit; GpuPermissionError without root, GpuError out of range."""
         n = self.nvml
         low, high = n.nvmlDeviceGetPowerManagementLimitConstraints(self.handle)
         if not low / 1000.0 <= watts <= high / 1000.0:
             raise GpuError(f"power limit {watts:g} W outside {low / 1000:g}-{high / 1000:g} W")
-        try:
-            n.nvmlDeviceSetPowerManagementLimit(self.handle, int(round(watts * 1000)))
-        except n.NVMLError_NoPermission:
-            raise GpuPermissionError(
-                "setting the GPU power limit needs root: the controller is not running as root"
-            ) from None
-        except n.NVMLError_GpuIsLost:
-            raise GpuLost("NVML: the GPU is lost (fallen off the bus)") from None
+        self._privileged(
+            "setting the GPU power limit",
+            n.nvmlDeviceSetPowerManagementLimit,
+            int(round(watts * 1000)),
+        )

@@ -46,8 +46,11 @@ class H100Model:
 class SimulatedH100:
     """The simulated card's state, stepped in bus time by the controller's tick."""
 
+    name = "Simulated NVIDIA H100 80GB HBM3"
+
     def __init__(self, model: H100Model | None = None, start_c: float = 20.0) -> None:
         self.model = model or H100Model()
+        self.locked_clocks: tuple[int, int] | None = None
         self.power_limit_w = self.model.limit_max_w
         self.temperature_c = start_c
         self.power_w = self.model.idle_w
@@ -66,8 +69,7 @@ class SimulatedH100:
     # --- the controller's side
     def read(self) -> GpuReading:
         """Everything, now; GpuLost once the GPU has fallen off the bus."""
-        if self.lost:
-            raise GpuLost("the GPU has fallen off the bus (Xid 79)")
+        self._alive()
         m = self.model
         busy = (self.power_w - m.idle_w) / max(m.peak_w - m.idle_w, 1.0)
         xids, self._xids = tuple(self._xids), []
@@ -79,7 +81,7 @@ class SimulatedH100:
             temperature_c=self.temperature_c,
             slowdown_c=m.slowdown_c,
             shutdown_c=m.shutdown_c,
-            sm_clock_mhz=int(m.max_clock_mhz * min(1.0, 0.3 + 0.7 * busy)) if busy > 0 else 345,
+            sm_clock_mhz=self._clock(busy),
             clock_event_reasons=self.reasons,
             utilization_pct=round(100 * self.utilization),
             memory_used_mib=self.memory_used_mib,
@@ -90,10 +92,31 @@ class SimulatedH100:
             xids=xids,
         )
 
-    def set_power_limit(self, watts: float) -> None:
-        """Enforce a power limit; GpuError outside [200, 700] W, GpuLost when gone."""
+    def _clock(self, busy: float) -> int:
+        clock = int(self.model.max_clock_mhz * min(1.0, 0.3 + 0.7 * busy)) if busy > 0 else 345
+        if self.locked_clocks is not None:
+            clock = max(self.locked_clocks[0], min(self.locked_clocks[1], clock))
+        return clock
+
+    def lock_clocks(self, min_mhz: int, max_mhz: int) -> None:
+        """Lock the SM clock to a range within the card's."""
+        self._alive()
+        if not 0 < min_mhz <= max_mhz <= self.model.max_clock_mhz:
+            raise GpuError(f"clock range {min_mhz}-{max_mhz} MHz not within the card's")
+        self.locked_clocks = (min_mhz, max_mhz)
+
+    def reset_clocks(self) -> None:
+        """Let the clock float again."""
+        self._alive()
+        self.locked_clocks = None
+
+    def _alive(self) -> None:
         if self.lost:
             raise GpuLost("the GPU has fallen off the bus (Xid 79)")
+
+    def set_power_limit(self, watts: float) -> None:
+        """Enforce a power limit; GpuError outside [200, 700] W, GpuLost when gone."""
+        self._alive()
         m = self.model
         if not m.limit_min_w <= watts <= m.limit_max_w:
             raise GpuError(f"power limit {watts:g} W outside {m.limit_min_w:g}-{m.limit_max_w:g} W")
@@ -159,9 +182,11 @@ class SimulatedH100:
         else:
             raise ValueError(f"unknown GPU fault {fault!r}")
 
-    def power_cycle(self) -> None:
-        """The bus cycles the GPU's power: back, at the default limit, counters kept."""
+    def power_restored(self) -> None:
+        """The bus has cycled the GPU's power: back, at the default limit and floating clocks,
+        counters kept."""
         self.lost = False
+        self.locked_clocks = None
         self.power_limit_w = self.model.limit_max_w
         self.throttle = 1.0
         self.power_w = self.model.idle_w

@@ -12,6 +12,7 @@ import pytest
 
 from flight import dictionary as d
 from flight.controller import Controller, open_link
+from flight.gpu.simulated import SimulatedH100
 from flight.protocol.framing import Deframer, frame
 from flight.protocol.messages import DecodedTelemetry, decode_telemetry, encode_command
 from flight.protocol.packets import build_tc, parse_packet
@@ -24,22 +25,35 @@ WAIT_S = 5.0
 class PayloadHarness:
     """The bus side of a controller under test."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, **controller: Any) -> None:
         self.link = PtyLink.open()
         os.set_blocking(self.link.master_fd, False)
         self.port = open_link(self.link.slave_path, 115200)
         self.state_dir = state_dir
         (state_dir / "bin").mkdir(parents=True, exist_ok=True)
-        self.ctl = Controller(self.port, state_dir)
+        self.controller_args = controller
+        self.ctl = Controller(self.port, state_dir, **controller)
         self.deframer = Deframer()
         self.received = 0
         self.seq = 0
         self.time = START
 
     def close(self) -> None:
-        self.ctl.runner.shutdown()
+        self.ctl.close()
         self.port.close()
         self.link.close()
+
+    def restart(self, crash: bool = True) -> None:
+        """A new controller on the same state directory. ``crash``: the old one vanishes without
+        stopping its job or writing anything more, as after SIGKILL."""
+        if crash:
+            self.ctl.runner.close()
+            if self.ctl.faults is not None:
+                self.ctl.faults.close()
+        else:
+            self.ctl.close()
+        self.ctl = Controller(self.port, self.state_dir, **self.controller_args)
+        self.received = 0
 
     def send_bytes(self, data: bytes) -> None:
         """Write bytes on the bus side and let the controller read all of them from its port."""
@@ -127,5 +141,13 @@ class PayloadHarness:
 @pytest.fixture
 def payload(tmp_path: Path):
     harness = PayloadHarness(tmp_path / "state")
+    yield harness
+    harness.close()
+
+
+@pytest.fixture
+def sim_payload(tmp_path: Path):
+    """A controller with the simulated H100."""
+    harness = PayloadHarness(tmp_path / "state", gpu=SimulatedH100(), gpu_kind="simulated")
     yield harness
     harness.close()

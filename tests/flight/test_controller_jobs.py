@@ -74,7 +74,7 @@ def test_time_limit_stops_the_job_with_sigterm(payload):
     payload.tick()  # runtime 4 s > 3 s: SIGTERM
     payload.wait_job_process("slow-1")
     assert events(payload.tick()) == [("JOB_TIMED_OUT", {"job_id": "slow-1", "runtime_s": 5.0})]
-    assert payload.ctl.runner.jobs["slow-1"].exit_code == -15
+    assert payload.ctl.runner.jobs["slow-1"].rec.exit_code == -15
 
 
 def test_job_ignoring_sigterm_is_killed_after_the_grace_period(payload):
@@ -91,7 +91,7 @@ def test_job_ignoring_sigterm_is_killed_after_the_grace_period(payload):
     payload.tick()  # grace period over: SIGKILL
     payload.wait_job_process("st")
     assert events(payload.tick())[0][0] == "JOB_TIMED_OUT"
-    assert job.exit_code == -9
+    assert job.rec.exit_code == -9
 
 
 def test_job_list_report(payload):
@@ -107,6 +107,8 @@ def test_shutdown_stops_the_running_job(payload):
     payload.install_job("slow", "exec sleep 600\n")
     submit(payload, "s", "slow")
     payload.tick()
-    process = payload.ctl.runner.jobs["s"].process
+    job = payload.ctl.runner.jobs["s"]
+    process = job.process
     payload.ctl.runner.shutdown()
     assert process.poll() == -15
+    assert job.state is JobState.QUEUED and job.rec.reason == "controller shutdown"

@@ -119,6 +119,24 @@ class FakeNvml:
             else r.ecc_uncorrected
         )
 
+    def nvmlDeviceGetName(self, handle):
+        return self.card.name
+
+    def nvmlDeviceSetGpuLockedClocks(self, handle, min_mhz, max_mhz):
+        if not self.root:
+            raise pynvml.NVMLError_NoPermission()
+        try:
+            self.card.lock_clocks(min_mhz, max_mhz)
+        except GpuLost:
+            raise pynvml.NVMLError_GpuIsLost() from None
+        except GpuError:
+            raise pynvml.NVMLError_InvalidArgument() from None
+
+    def nvmlDeviceResetGpuLockedClocks(self, handle):
+        if not self.root:
+            raise pynvml.NVMLError_NoPermission()
+        self.card.reset_clocks()
+
     def nvmlDeviceGetRemappedRows(self, handle):
         r = self._r()
         return (0, r.remapped_rows, 0, 0)
@@ -185,3 +203,33 @@ def test_close_releases_nvml(monkeypatch, card):
     gpu, fake = backend(monkeypatch, card)
     gpu.close()
     assert fake.calls == ["init", "free", "shutdown"]
+
+
+def test_locks_and_resets_clocks_as_root(monkeypatch, card):
+    gpu, _ = backend(monkeypatch, card, root=True)
+    gpu.lock_clocks(1000, 1200)
+    card.step(1.0, -20.0, 1.0)
+    assert gpu.read().sm_clock_mhz == 1200
+    with pytest.raises(GpuError, match="locking the GPU clocks"):
+        gpu.lock_clocks(100, 5000)
+    gpu.reset_clocks()
+    assert gpu.read().sm_clock_mhz == card.model.max_clock_mhz
+
+
+def test_clock_locking_without_root_is_refused_in_words(monkeypatch, card):
+    gpu, _ = backend(monkeypatch, card, root=False)
+    with pytest.raises(GpuPermissionError, match="locking the GPU clocks needs root"):
+        gpu.lock_clocks(1000, 1200)
+    with pytest.raises(GpuPermissionError, match="resetting the GPU clocks needs root"):
+        gpu.reset_clocks()
+
+
+def test_after_a_power_cycle_nvml_is_started_afresh(monkeypatch, card):
+    gpu, fake = backend(monkeypatch, card)
+    card.inject("lost")
+    with pytest.raises(GpuLost):
+        gpu.read()
+    card.power_restored()
+    gpu.power_restored()
+    assert fake.calls == ["init", "free", "shutdown", "init"]
+    assert gpu.read().power_limit_w == 700.0 and gpu.name == card.name

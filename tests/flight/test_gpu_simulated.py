@@ -59,7 +59,7 @@ def test_a_card_that_cannot_shed_heat_falls_off_the_bus():
     run(gpu, 600, 60.0, 1.0)
     with pytest.raises(GpuLost):
         gpu.read()
-    gpu.power_cycle()
+    gpu.power_restored()
     assert gpu.read().xids == (XID_FALLEN_OFF_BUS,)
 
 

@@ -1,0 +1,142 @@
+"""The controller's view of its GPU: one reading per bus second, and every GPU failure turned
+into an event and a state (denied control, lost, uncorrectable ECC) instead of an exception.
+
+The governor and the runner act on what this reports; nothing else calls the backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flight.dictionary import GpuControl
+from flight.gpu.backend import (
+    XID_FALLEN_OFF_BUS,
+    GpuBackend,
+    GpuError,
+    GpuLost,
+    GpuPermissionError,
+    GpuReading,
+)
+
+Event = tuple[str, dict[str, Any]]
+
+
+@dataclass
+class GpuStatus:
+    """What one second's reading found."""
+
+    reading: GpuReading | None  # None: no GPU, or it is lost
+    new_uncorrected: bool = False  # uncorrectable ECC errors since the last reading
+    lost: bool = False
+
+
+class GpuMonitor:
+    """Reads the GPU and carries out the governor's settings."""
+
+    def __init__(self, backend: GpuBackend | None, kind: str) -> None:
+        self.backend = backend
+        self.kind = kind
+        self.control = GpuControl.FULL if backend is not None else GpuControl.NONE
+        self.lost = False
+        self.power_cycle_requested = False
+        self.reading: GpuReading | None = None
+        self._uncorrected: int | None = None
+        self._events: list[Event] = []
+
+    def started(self) -> list[Event]:
+        """The event naming the backend in use."""
+        device = self.backend.name if self.backend is not None else ""
+        return [("GPU_BACKEND", {"backend": self.kind, "device": device})]
+
+    def take_events(self) -> list[Event]:
+        """Events since the last call."""
+        events, self._events = self._events, []
+        return events
+
+    def step(self, seconds: float, sink_c: float, utilization: float) -> float:
+        """Let the GPU pass ``seconds`` of bus time; the modelled work done."""
+        if self.backend is None or self.lost:
+            return 0.0
+        return self.backend.step(seconds, sink_c, utilization)
+
+    def read(self) -> GpuStatus:
+        """Read everything; a lost GPU asks the bus for a power cycle (once)."""
+        if self.backend is None or self.lost:
+            return GpuStatus(None, lost=self.lost)
+        try:
+            reading = self.backend.read()
+        except GpuLost as exc:
+            return self._lose(str(exc))
+        except GpuError as exc:
+            self._events.append(("GPU_ERROR", {"operation": "read", "reason": str(exc)[:255]}))
+            return GpuStatus(self.reading)
+        self.reading = reading
+        for xid in reading.xids:
+            self._events.append(("GPU_XID", {"xid": xid}))
+        if XID_FALLEN_OFF_BUS in reading.xids:
+            return self._lose("Xid 79: the GPU has fallen off the bus")
+        new_uncorrected = (
+            self._uncorrected is not None and reading.ecc_uncorrected > self._uncorrected
+        )
+        self._uncorrected = reading.ecc_uncorrected
+        if new_uncorrected:
+            self._events.append(("GPU_ECC_UNCORRECTED", {"count": reading.ecc_uncorrected}))
+        return GpuStatus(reading, new_uncorrected=new_uncorrected)
+
+    def _lose(self, reason: str) -> GpuStatus:
+        self.lost, self.reading = True, None
+        if not self.power_cycle_requested:
+            self.power_cycle_requested = True
+            self._events.append(("GPU_POWER_CYCLE_REQUEST", {"reason": reason[:255]}))
+        return GpuStatus(None, lost=True)
+
+    def power_restored(self) -> None:
+        """The bus has cycled the GPU's power: talk to it afresh."""
+        if self.backend is None:
+            return
+        self.power_cycle_requested = False
+        try:
+            self.backend.power_restored()
+            self.reading = self.backend.read()
+        except GpuError as exc:
+            self._events.append(
+                ("GPU_ERROR", {"operation": "power restored", "reason": str(exc)[:255]})
+            )
+            return
+        self.lost = False
+        self._uncorrected = self.reading.ecc_uncorrected
+        self._events.append(("GPU_RECOVERED", {"device": self.backend.name}))
+        if self.control is GpuControl.DENIED:
+            self.control = GpuControl.FULL  # ask again: the next refusal is reported again
+
+    def set_power_limit(self, watts: float) -> bool:
+        """Set the power limit; False (and an event, the first time) when it could not be."""
+        return self._privileged("set power limit", self.backend.set_power_limit, watts)
+
+    def lock_clocks(self, min_mhz: int, max_mhz: int) -> bool:
+        """Lock the SM clock range; False (and an event) when it could not be."""
+        return self._privileged("lock clocks", self.backend.lock_clocks, min_mhz, max_mhz)
+
+    def reset_clocks(self) -> bool:
+        """Let the clocks float; False (and an event) when it could not be."""
+        return self._privileged("reset clocks", self.backend.reset_clocks)
+
+    def _privileged(self, operation: str, function: Any, *args: Any) -> bool:
+        if self.backend is None or self.lost or self.control is GpuControl.DENIED:
+            return False
+        try:
+            function(*args)
+        except GpuPermissionError as exc:
+            self.control = GpuControl.DENIED
+            self._events.append(
+                ("GPU_PERMISSION_DENIED", {"operation": operation, "reason": str(exc)[:255]})
+            )
+            return False
+        except GpuLost as exc:
+            self._lose(str(exc))
+            return False
+        except GpuError as exc:
+            self._events.append(("GPU_ERROR", {"operation": operation, "reason": str(exc)[:255]}))
+            return False
+        return True
