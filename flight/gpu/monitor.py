@@ -6,6 +6,7 @@ The governor and the runner act on what this reports; nothing else calls the bac
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,7 +113,10 @@ class GpuMonitor:
 
     def set_power_limit(self, watts: float) -> bool:
         """Set the power limit; False (and an event, the first time) when it could not be."""
-        return self._privileged("set power limit", self.backend.set_power_limit, watts)
+        done = self._privileged("set power limit", self.backend.set_power_limit, watts)
+        if done and self.reading is not None:
+            self.reading = dataclasses.replace(self.reading, power_limit_w=watts)
+        return done
 
     def lock_clocks(self, min_mhz: int, max_mhz: int) -> bool:
         """Lock the SM clock range; False (and an event) when it could not be."""

@@ -8,10 +8,14 @@ import select
 from pathlib import Path
 from typing import Any
 
+from types import SimpleNamespace
+
+import pynvml
 import pytest
 
 from flight import dictionary as d
 from flight.controller import Controller, open_link
+from flight.gpu.backend import GpuError, GpuLost
 from flight.gpu.simulated import SimulatedH100
 from flight.protocol.framing import Deframer, frame
 from flight.protocol.messages import DecodedTelemetry, decode_telemetry, encode_command
@@ -151,3 +155,140 @@ def sim_payload(tmp_path: Path):
     harness = PayloadHarness(tmp_path / "state", gpu=SimulatedH100(), gpu_kind="simulated")
     yield harness
     harness.close()
+
+
+class FakeNvml:
+    """NVML's functions, answered from a simulated card; root or not."""
+
+    def __init__(self, card: SimulatedH100, root: bool) -> None:
+        self.card, self.root = card, root
+        self.calls: list[str] = []
+        self.pending_xids: list[int] = []
+
+    def install(self, monkeypatch) -> None:
+        for name in dir(self):
+            if name.startswith("nvml"):
+                monkeypatch.setattr(pynvml, name, getattr(self, name))
+
+    def _r(self):
+        try:
+            r = self.card.read()
+        except GpuLost:
+            raise pynvml.NVMLError_GpuIsLost() from None
+        self.pending_xids += r.xids
+        return r
+
+    def nvmlInit(self):
+        self.calls.append("init")
+
+    def nvmlShutdown(self):
+        self.calls.append("shutdown")
+
+    def nvmlDeviceGetHandleByIndex(self, index):
+        if index != 0:
+            raise pynvml.NVMLError_InvalidArgument()
+        return "gpu0"
+
+    def nvmlDeviceGetTemperatureThreshold(self, handle, kind):
+        m = self.card.model
+        return {
+            pynvml.NVML_TEMPERATURE_THRESHOLD_SLOWDOWN: int(m.slowdown_c),
+            pynvml.NVML_TEMPERATURE_THRESHOLD_SHUTDOWN: int(m.shutdown_c),
+        }[kind]
+
+    def nvmlEventSetCreate(self):
+        return "events"
+
+    def nvmlDeviceRegisterEvents(self, handle, types, events):
+        assert types == pynvml.nvmlEventTypeXidCriticalError
+
+    def nvmlEventSetFree(self, events):
+        self.calls.append("free")
+
+    def nvmlEventSetWait_v2(self, events, timeout_ms):
+        assert timeout_ms == 0  # the controller never blocks on events
+        if not self.pending_xids:
+            raise pynvml.NVMLError_Timeout()
+        return SimpleNamespace(
+            eventData=self.pending_xids.pop(0), eventType=pynvml.nvmlEventTypeXidCriticalError
+        )
+
+    def nvmlDeviceGetPowerManagementLimitConstraints(self, handle):
+        m = self.card.model
+        return [int(m.limit_min_w * 1000), int(m.limit_max_w * 1000)]
+
+    def nvmlDeviceSetPowerManagementLimit(self, handle, milliwatts):
+        if not self.root:
+            raise pynvml.NVMLError_NoPermission()
+        self.card.set_power_limit(milliwatts / 1000)
+
+    def nvmlDeviceGetPowerUsage(self, handle):
+        return int(self._r().power_w * 1000)
+
+    def nvmlDeviceGetEnforcedPowerLimit(self, handle):
+        return int(self._r().power_limit_w * 1000)
+
+    def nvmlDeviceGetTemperature(self, handle, sensor):
+        assert sensor == pynvml.NVML_TEMPERATURE_GPU
+        return int(self._r().temperature_c)
+
+    def nvmlDeviceGetClockInfo(self, handle, clock):
+        assert clock == pynvml.NVML_CLOCK_SM
+        return self._r().sm_clock_mhz
+
+    def nvmlDeviceGetCurrentClocksEventReasons(self, handle):
+        return self._r().clock_event_reasons
+
+    def nvmlDeviceGetUtilizationRates(self, handle):
+        return SimpleNamespace(gpu=self._r().utilization_pct, memory=0)
+
+    def nvmlDeviceGetMemoryInfo(self, handle):
+        r = self._r()
+        return SimpleNamespace(
+            used=r.memory_used_mib << 20,
+            total=r.memory_total_mib << 20,
+            free=(r.memory_total_mib - r.memory_used_mib) << 20,
+        )
+
+    def nvmlDeviceGetTotalEccErrors(self, handle, kind, counter):
+        assert counter == pynvml.NVML_VOLATILE_ECC
+        r = self._r()
+        return (
+            r.ecc_corrected
+            if kind == pynvml.NVML_MEMORY_ERROR_TYPE_CORRECTED
+            else r.ecc_uncorrected
+        )
+
+    def nvmlDeviceGetName(self, handle):
+        return self.card.name
+
+    def nvmlDeviceSetGpuLockedClocks(self, handle, min_mhz, max_mhz):
+        if not self.root:
+            raise pynvml.NVMLError_NoPermission()
+        try:
+            self.card.lock_clocks(min_mhz, max_mhz)
+        except GpuLost:
+            raise pynvml.NVMLError_GpuIsLost() from None
+        except GpuError:
+            raise pynvml.NVMLError_InvalidArgument() from None
+
+    def nvmlDeviceResetGpuLockedClocks(self, handle):
+        if not self.root:
+            raise pynvml.NVMLError_NoPermission()
+        self.card.reset_clocks()
+
+    def nvmlDeviceGetRemappedRows(self, handle):
+        r = self._r()
+        return (0, r.remapped_rows, 0, 0)
+
+
+@pytest.fixture
+def fake_nvml(monkeypatch):
+    """Installs a fake of NVML's functions answered by a simulated card: fake_nvml(card, root)."""
+
+    def install(card: SimulatedH100, root: bool = True) -> FakeNvml:
+        fake = FakeNvml(card, root)
+        fake.install(monkeypatch)
+        return fake
+
+    return install
