@@ -132,7 +132,7 @@ class Controller:
             "REPRIORITISE_JOB": (self._known_job, self._reprioritise_job),
             "REPORT_JOB": (self._known_job, self._report_job),
             "BUS_TICK": (_no_check, self._tick),
-            "GPU_POWER_CYCLED": (_no_check, self._gpu_power_cycled),
+            "GPU_POWER_STATE": (_no_check, self._gpu_power_state),
         }
 
     # --- the loop
@@ -317,8 +317,8 @@ class Controller:
             "JOB_DETAIL", {"job": detail}, time=self.time, synced=self.synced, dest_id=tc.source_id
         )
 
-    def _gpu_power_cycled(self, _tc: Telecommand, _args: Any) -> None:
-        self.gpu.power_restored()
+    def _gpu_power_state(self, _tc: Telecommand, args: dict[str, Any]) -> None:
+        self.gpu.power_state(bool(args["on"]))
         self.governor.forget_limit()
         self.events(self.gpu.take_events())
 
@@ -358,6 +358,8 @@ class Controller:
             events += self.runner.gpu_fault(self.time, why, suspect=status.new_uncorrected)
         if status.lost:
             decision = self.governor.safe("the GPU is lost: power cycle requested")
+        elif self.gpu.backend is not None and not self.gpu.powered:
+            decision = self.governor.off()
         else:
             policy = job.spec.checkpoint if job is not None else None
             lead = policy.cost_s if policy is not None else None
@@ -366,6 +368,7 @@ class Controller:
             self.gpu.set_power_limit(decision.limit_w)
         if not decision.may_run:
             self.runner.suspend(self.time, decision.reason)
+        self._switch_gpu(bus)
         events += self.gpu.take_events()
         if decision.mode != self._mode:
             self._mode = decision.mode
@@ -382,6 +385,22 @@ class Controller:
                 lambda jobs: self.scheduler.choose(jobs, self.time, bus, eclipse_stops_gpu),
             )
         )
+
+    def _switch_gpu(self, bus: BusState) -> None:
+        """Ask the bus to switch the GPU off when even its idle draw is too much, and on when
+        there is work and power for it."""
+        if self.gpu.backend is None or self.gpu.lost:
+            return
+        job_running = self.runner.running is not None
+        want = self.governor.power_wanted(
+            bus, self.gpu.powered, job_running, self.runner.queued > 0
+        )
+        if want and not self.gpu.powered:
+            self.gpu.request(d.GpuPower.ON, f"allowance {bus.allowance_w:.0f} W: jobs can run")
+        elif not want and self.gpu.powered:
+            self.gpu.request(
+                d.GpuPower.OFF, f"allowance {bus.allowance_w:.0f} W: not enough for an idle GPU"
+            )
 
     def _bus(self) -> BusState:
         b = self.bus_state

@@ -157,6 +157,15 @@ class GovernorMode(IntEnum):
     THERMAL_LIMITED = 3
     SUSPENDED = 4
     SAFE = 5
+    GPU_OFF = 6
+
+
+class GpuPower(IntEnum):
+    """What the payload asks of the bus for the GPU's supply."""
+
+    OFF = 0
+    ON = 1
+    CYCLE = 2
 
 
 class GpuControl(IntEnum):
@@ -168,6 +177,7 @@ class GpuControl(IntEnum):
 
 
 GOVERNOR_MODE_NAMES = {m.value: m.name for m in GovernorMode}
+GPU_POWER_NAMES = {p.value: p.name for p in GpuPower}
 GPU_CONTROL_NAMES = {c.value: c.name for c in GpuControl}
 
 _JOB_ID = Field("job_id", "str", description="the job's id from its manifest")
@@ -238,11 +248,12 @@ COMMANDS: tuple[Command, ...] = (
         source=SOURCE_BUS,
     ),
     Command(
-        "GPU_POWER_CYCLED",
+        "GPU_POWER_STATE",
         200,
         2,
-        "The bus has switched the GPU's power off and on again (its answer to "
-        "GPU_POWER_CYCLE_REQUEST).",
+        "The bus has switched the GPU's supply (its answer to GPU_POWER_REQUEST; a power "
+        "cycle is an off, then an on).",
+        args=(Field("on", "u8", description="1: the GPU is powered, 0: it is off", enum=_NO_YES),),
         source=SOURCE_BUS,
     ),
 )
@@ -527,12 +538,16 @@ EVENTS: tuple[Event, ...] = (
         (Field("count", "u32", description="uncorrected errors so far"),),
     ),
     Event(
-        "GPU_POWER_CYCLE_REQUEST",
+        "GPU_POWER_REQUEST",
         35,
-        Severity.HIGH,
-        "The GPU is lost (fallen off the bus): the payload asks the bus to switch its power off "
-        "and on (answered by GPU_POWER_CYCLED).",
-        (Field("reason", "str", description="why"),),
+        Severity.MEDIUM,
+        "The payload asks the bus to switch the GPU's supply: OFF when the allowance cannot "
+        "carry even an idle GPU and no job runs, ON when it can run jobs again, CYCLE (off, then "
+        "on) when the GPU is lost (Xid 79). Answered by GPU_POWER_STATE.",
+        (
+            Field("action", "u8", description="what is asked", enum=GPU_POWER_NAMES),
+            Field("reason", "str", description="why"),
+        ),
     ),
     Event(
         "GPU_RECOVERED",

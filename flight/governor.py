@@ -22,7 +22,8 @@ from flight.gpu.backend import GpuReading
 class GovernorConfig:
     """The governor's table (a flight team tunes these per spacecraft)."""
 
-    overhead_w: float = 20.0  # the payload computer's own draw, out of the allowance
+    overhead_w: float = 0.0  # the payload computer's own draw, if the allowance must carry it
+    gpu_idle_w: float = 70.0  # what a powered, idle GPU draws (H100 SXM)
     hysteresis_w: float = 10.0  # the limit rises only when the target is this far above it
     resume_margin_w: float = 10.0  # budget above the minimum limit needed to resume
     thermal_margin_c: float = 5.0  # kept below the slowdown threshold
@@ -63,6 +64,7 @@ class Governor:
         self.limit_w: float | None = None
         self.suspended = False
         self.eclipse_allowance_w: float | None = None  # lowest allowance seen in the last eclipse
+        self.limit_min_w = 200.0  # the GPU's lowest limit, as last read (an H100's until then)
         self._in_eclipse = False
         self._eclipse_low = 0.0
 
@@ -83,6 +85,7 @@ class Governor:
         self._learn_eclipse(bus)
         if gpu is None:
             return Decision(GovernorMode.NO_GPU, None, True, "no GPU")
+        self.limit_min_w = gpu.limit_min_w
         budget = self.budget_w(bus)
         thermal = self.thermal_cap_w(bus, gpu)
         floor = gpu.limit_min_w + (self.config.resume_margin_w if self.suspended else 0.0)
@@ -125,6 +128,21 @@ class Governor:
         changed = limit != self.limit_w
         self.limit_w = limit
         return Decision(mode, limit if changed else None, may_run, why)
+
+    def power_wanted(
+        self, bus: BusState, powered: bool, job_running: bool, jobs_waiting: bool
+    ) -> bool:
+        """Whether the GPU should be powered: off when the budget cannot carry even an idle GPU
+        and no job runs; on again when there is work and budget to run it."""
+        budget = self.budget_w(bus)
+        if powered:
+            return job_running or budget >= self.config.gpu_idle_w
+        return jobs_waiting and budget >= self.limit_min_w + self.config.resume_margin_w
+
+    def off(self) -> Decision:
+        """The GPU's supply is off."""
+        self.mode, self.limit_w = GovernorMode.GPU_OFF, None
+        return Decision(GovernorMode.GPU_OFF, None, False, "the GPU is switched off")
 
     def safe(self, why: str) -> Decision:
         """A GPU fault: nothing runs until it is cleared."""

@@ -52,6 +52,12 @@ def main(argv: list[str] | None = None) -> int:
         "running the controller; default: a pty and a controller started here",
     )
     run.add_argument("--baud", type=int, help="line rate (default: the scenario's, or 115200)")
+    run.add_argument(
+        "--no-eclipse-predictions",
+        action="store_true",
+        help="the controller schedules without the bus's eclipse predictions (the baseline of "
+        "the energy-aware scheduling figures)",
+    )
     sub.add_parser("list", help="list the scenarios")
     args = parser.parse_args(argv)
     if args.cmd == "list":
@@ -79,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         config = bench_config(scenario, args.out, args.speed, args.seed)
         config.port = args.port
         config.baud = args.baud or config.baud
+        config.eclipse_predictions = not args.no_eclipse_predictions
         report = asyncio.run(run_bench(scenario.name, scenario_runner(scenario), config))
     print(report.summary(args.out))
     return 0 if report.passed else 1

@@ -17,13 +17,18 @@ from flight.protocol.messages import DecodedTelemetry
 from ground.client import CommandRefused, StationClient, StationUnreachable
 from hil.bus import BusEmulator, BusTimeout
 from hil.environment import Environment, EnvironmentConfig
+from hil.gpu_figures import GpuTrack
 from hil.processes import BenchProcesses, ProcessFailed
 from hil.report import Report
 from hil.report_html import write_html
 from hil.serial_link import PtyLink, SerialPortLink
 
 DEFAULT_START = 1_767_225_600.0  # 2026-01-01T00:00:00Z: lockstep runs are reproducible
-SAMPLE_JOBS = {"hash-chain": "hash_chain.py"}
+SAMPLE_JOBS = {
+    "hash-chain": "hash_chain.py",
+    "train-numpy": "train_numpy.py",
+    "cuda-burn": "cuda_burn.py",
+}
 STARTUP_TIMEOUT_S = 20.0
 
 
@@ -40,6 +45,7 @@ class BenchConfig:
     seed: int = 0
     baud: int | None = 115_200  # line rate in real time (lockstep is not paced: bus time)
     port: str | None = None  # a real serial port (or pyserial URL) to a payload already running
+    eclipse_predictions: bool = True  # False: the controller schedules without them (baseline)
 
     @property
     def mode(self) -> str:
@@ -65,6 +71,8 @@ class Bench:
         self.report = report
         self.state_dir = config.out_dir.resolve() / "state"
         self.wall0 = time.monotonic()
+        self.gpu: GpuTrack | None = None  # set by a scenario that follows the GPU
+        self.extra_figures: dict = {}  # the scenario's own figures (GPU, workload)
 
     def note(self, what: str) -> None:
         """Add a line to the report's timeline."""
@@ -76,7 +84,7 @@ class Bench:
 
     def figures(self) -> dict:
         """The run's figures so far."""
-        return run_figures(self.bus, self.config, self.wall0)
+        return run_figures(self.bus, self.config, self.wall0) | self.extra_figures
 
     async def housekeeping_where(
         self, predicate: Callable[[dict], bool], bus_seconds: float
@@ -133,13 +141,15 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
     client = None
     clock = None
     progress = None
+    bench = None
     try:
         await bus.start()
         if config.port is None:  # on a hardware bench the payload computer runs the controller
-            procs.start(
-                "flight",
-                ["flight", "run", "--bus", link.slave_path, "--state-dir", str(out / "state")],
-            )
+            flight = ["flight", "run", "--bus", link.slave_path, "--state-dir", str(out / "state")]
+            flight += ["--gpu", "simulated"]
+            if not config.eclipse_predictions:
+                flight.append("--no-eclipse-predictions")
+            procs.start("flight", flight)
         procs.start(
             "station",
             [
@@ -157,6 +167,13 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
         station_address = f"127.0.0.1:{port}"
         client = await StationClient.connect(station_address)
         await _until(lambda: client.link_up, procs, STARTUP_TIMEOUT_S, "station's space link")
+        if config.port is None:  # its port is open (opening flushes) once it says it started
+            await _until(
+                lambda: any(tm.name == "CONTROLLER_STARTED" for tm in bus.events),
+                procs,
+                STARTUP_TIMEOUT_S,
+                "flight controller",
+            )
         report.note(bus.time, "flight controller and ground station up; bus clock starts")
         clock = asyncio.create_task(bus.run_clock(config.speed))
         if sys.stderr.isatty():
@@ -194,8 +211,10 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
             report.note(config.start_time, f"event {tm.name} {tm.values} (before time sync)")
     report.timeline.sort(key=lambda row: row["t_s"])
     report.figures = run_figures(bus, config, wall0)
+    if bench is not None:
+        report.figures |= bench.extra_figures
     report.write(out, bytes(bus.tm_log), bytes(bus.tc_log))
-    write_html(report, environment, bus.ticks, bus.events, out)
+    write_html(report, environment, bus.ticks, bus.events, out, bench.gpu if bench else None)
     return report
 
 
@@ -221,6 +240,8 @@ def run_figures(bus: BusEmulator, config: BenchConfig, wall0: float) -> dict:
             3,
         ),
         "bus_resets": bus.resets,
+        "gpu_power_cycles": bus.gpu_power_cycles,
+        "gpu_switched_off": bus.gpu_switched_off,
         **{f"line_{k}": v for k, v in bus.line.figures().items()},
         "wall_seconds": round(wall, 3),
         "wall_speed_factor": round(sim / wall, 1) if wall > 0 else None,

@@ -27,6 +27,7 @@ from hil.serial_line import Direction, SerialLine
 T = TypeVar("T")
 ANSWER_TIMEOUT_S = 10.0  # wall seconds a lockstep tick waits for its housekeeping
 NOISY_ANSWER_TIMEOUT_S = 1.0  # the same on a line with bit errors, where answers get lost
+GPU_POWER_CYCLE_S = 10  # bus seconds the GPU's supply stays off when the payload asks a cycle
 
 
 class BusTimeout(Exception):
@@ -75,6 +76,10 @@ class BusEmulator:
         self._running.set()
         self.commands = CommandEncoder(d.SOURCE_BUS, ack_flags=0)  # ticks ask for no reports
         self._quiet_ticks = 0  # bus reset: seconds left without ticks or forwarding
+        self.gpu_power_cycle_s = GPU_POWER_CYCLE_S
+        self.gpu_power_cycles = 0
+        self.gpu_switched_off = 0
+        self._gpu_switch: list[tuple[int, bool]] = []  # (seconds from now, on) the bus will do
         self._outage_ticks = 0
         self._brownout_ticks = 0
         self._radio: asyncio.StreamWriter | None = None
@@ -129,6 +134,8 @@ class BusEmulator:
         self.tm_packets += 1
         if tm.event is not None:
             self.events.append(tm)
+            if tm.name == "GPU_POWER_REQUEST":
+                self._gpu_power_request(d.GpuPower(tm.values["action"]))
         for listener in self.listeners:
             listener(tm)
         if self._radio is not None and not self._radio.is_closing():
@@ -201,7 +208,7 @@ class BusEmulator:
 
         Returns whether the payload can answer it: False while the bus restarts or the line is
         out, or when the line damaged the tick on its way."""
-        env = self.environment.tick(self.ticks)
+        env = self.environment.tick(self.ticks, self._payload_draw())
         self.time += 1.0
         self.ticks += 1
         if self._quiet_ticks:
@@ -217,10 +224,35 @@ class BusEmulator:
         damage = _damage(self.line.up)
         lost = self.line.outage
         self.send_to_payload(packet)
+        self._gpu_power_switch()
         if self._outage_ticks:
             self._outage_ticks -= 1
             self.line.outage = bool(self._outage_ticks)
         return not lost and _damage(self.line.up) == damage
+
+    def _payload_draw(self) -> float | None:
+        """What the payload drew last second, as its housekeeping measured it (the EPS meters
+        the payload's line); its allowance when it has not said."""
+        if self.last_hk is None or "payload_power_w" not in self.last_hk.values:
+            return None
+        return float(self.last_hk.values["payload_power_w"])
+
+    def _gpu_power_request(self, action: d.GpuPower) -> None:
+        """The payload asks to switch the GPU's supply: the bus does it at the next second (a
+        cycle: off, and on again GPU_POWER_CYCLE_S later)."""
+        if action is d.GpuPower.CYCLE:
+            self.gpu_power_cycles += 1
+            self._gpu_switch += [(1, False), (1 + self.gpu_power_cycle_s, True)]
+        else:
+            self.gpu_switched_off += action is d.GpuPower.OFF
+            self._gpu_switch.append((1, action is d.GpuPower.ON))
+
+    def _gpu_power_switch(self) -> None:
+        """Carry out the GPU supply switching that is due, and tell the payload."""
+        due = [on for left, on in self._gpu_switch if left <= 1]
+        self._gpu_switch = [(left - 1, on) for left, on in self._gpu_switch if left > 1]
+        for on in due:
+            self.send_to_payload(self.commands.packet("GPU_POWER_STATE", {"on": int(on)}))
 
     async def run_clock(self, speed: float | None) -> None:
         """Tick forever: ``speed`` bus seconds per wall second, or lockstep when None: each tick

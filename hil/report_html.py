@@ -14,10 +14,18 @@ import numpy as np  # noqa: E402
 
 from flight.protocol.messages import DecodedTelemetry  # noqa: E402
 from hil.environment import Environment  # noqa: E402
+from hil.gpu_figures import GpuTrack  # noqa: E402
 from hil.models.orbit import windows  # noqa: E402
 from hil.report import Report  # noqa: E402
 
-JOB_ENDS = {"JOB_COMPLETED": "tab:green", "JOB_FAILED": "tab:red", "JOB_TIMED_OUT": "tab:orange"}
+JOB_ENDS = {
+    "JOB_COMPLETED": "tab:green",
+    "JOB_FAILED": "tab:red",
+    "JOB_TIMED_OUT": "tab:orange",
+    "JOB_CANCELLED": "0.5",
+    "JOB_SUSPENDED": "tab:blue",
+    "JOB_REQUEUED": "tab:purple",
+}
 
 
 def _axes(title: str, ylabel: str):
@@ -35,15 +43,30 @@ def _shade_eclipses(ax, env: Environment, seconds: int) -> None:
 
 
 def _plots(
-    env: Environment, seconds: int, events: list[DecodedTelemetry], start: float
+    env: Environment,
+    seconds: int,
+    events: list[DecodedTelemetry],
+    start: float,
+    gpu: GpuTrack | None,
 ) -> dict[str, plt.Figure]:
     hours = np.arange(seconds) / 3600
     figs = {}
-    fig, ax = _axes("Payload power allowance (eclipses shaded)", "W")
+    fig, ax = _axes("Payload power allowance, GPU power limit and GPU power (eclipses shaded)", "W")
     _shade_eclipses(ax, env, seconds)
     ax.plot(hours, env.allowance[:seconds], lw=0.8, label="allowance")
+    if gpu is not None and gpu.times:
+        t = np.asarray(gpu.times) / 3600
+        ax.plot(t, gpu.limit_w, lw=0.8, color="tab:red", label="GPU power limit")
+        ax.plot(t, gpu.power_w, lw=0.6, color="tab:green", alpha=0.8, label="GPU power")
     ax.legend(loc="upper right", fontsize=8)
     figs["power"] = fig
+    if gpu is not None and gpu.times:
+        fig, ax = _axes("GPU temperature and its slowdown threshold", "C")
+        _shade_eclipses(ax, env, seconds)
+        ax.plot(np.asarray(gpu.times) / 3600, gpu.temp_c, lw=0.8, color="tab:orange")
+        ax.axhline(gpu.slowdown_c, color="tab:red", ls="--", lw=0.8, label="slowdown")
+        ax.legend(loc="upper right", fontsize=8)
+        figs["gpu-temperature"] = fig
     fig, ax = _axes("Battery state of charge", "fraction")
     _shade_eclipses(ax, env, seconds)
     ax.plot(hours, env.soc[:seconds], lw=0.8)
@@ -87,12 +110,17 @@ def _plots(
 
 
 def write_html(
-    report: Report, env: Environment, seconds: int, events: list[DecodedTelemetry], out_dir: Path
+    report: Report,
+    env: Environment,
+    seconds: int,
+    events: list[DecodedTelemetry],
+    out_dir: Path,
+    gpu: GpuTrack | None = None,
 ) -> Path:
     """Write report.html and its plots into out_dir; returns the page's path."""
     seconds = max(1, min(seconds, env.seconds))
     images = []
-    for name, fig in _plots(env, seconds, events, report.bus_start).items():
+    for name, fig in _plots(env, seconds, events, report.bus_start, gpu).items():
         path = out_dir / f"report-{name}.png"
         fig.savefig(path, dpi=90)
         plt.close(fig)

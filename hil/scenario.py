@@ -23,7 +23,20 @@ from hil.models.thermal import ThermalConfig
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 ACTIONS = ("command", "submit_job", "note", "fault")
 BYTE_FAULTS = ("flip", "drop", "insert", "burst", "delimiter")
-FAULTS = (*BYTE_FAULTS, "ber", "outage", "bus_reset", "brownout", "clock_jump")
+GPU_FAULTS = ("gpu_ecc_corrected", "gpu_ecc_uncorrected", "gpu_lost", "gpu_overheat")
+FAULTS = (*BYTE_FAULTS, "ber", "outage", "bus_reset", "brownout", "clock_jump", *GPU_FAULTS)
+WORKLOAD_KEYS = {
+    "name",
+    "start_s",
+    "every_s",
+    "count",
+    "work_s",
+    "expected_runtime_s",
+    "deadline_s",
+    "priority",
+    "checkpoint_interval_s",
+    "checkpoint_cost_s",
+}
 ENV_SERIES = ("battery_soc", "sink_temp_c", "power_allowance_w")
 HK_NAMES = {f.name for f in d.HK_FIELDS}
 # check kind -> the keys it takes (besides kind and name)
@@ -99,6 +112,8 @@ class Scenario:
     timeline: tuple[Step, ...] = ()
     checks: tuple[CheckSpec, ...] = ()
     source: Path | None = None
+    gpu_ecc_per_hour: float = 0.0  # the simulated GPU's background of corrected ECC errors
+    workload: tuple[Step, ...] = ()  # simulated jobs submitted through the ground station
 
 
 class _Lines:
@@ -335,7 +350,7 @@ def _fault(s: dict, path: tuple) -> dict[str, Any]:
     params: dict[str, Any] = {"fault": fault}
     if fault in BYTE_FAULTS or fault == "ber":
         params["direction"] = _text(s, path, "direction", "up", ("up", "down", "both"))
-    if fault in BYTE_FAULTS:
+    if fault in BYTE_FAULTS or fault in ("gpu_ecc_corrected", "gpu_ecc_uncorrected"):
         params["count"] = _number(s, path, "count", 1, low=1, high=4096, integer=True)
     if fault == "ber":
         params["ber"] = _number(s, path, "ber", low=0, high=0.01)
@@ -344,6 +359,42 @@ def _fault(s: dict, path: tuple) -> dict[str, Any]:
     if fault == "clock_jump":
         params["seconds"] = _number(s, path, "seconds", low=-86_400, high=86_400)
     return params
+
+
+def _workload(r: _Reader, duration: int) -> tuple[Step, ...]:
+    """[[workload]]: series of simulated jobs, each submitted ``every_s`` from ``start_s``, with
+    a deadline ``deadline_s`` after its submission."""
+    raw = r.doc.get("workload", [])
+    if not isinstance(raw, list):
+        raise _Bad(("workload",), "an array of tables ([[workload]])")
+    steps = []
+    for i in range(len(raw)):
+        path = ("workload", i)
+        w = r.table(path, WORKLOAD_KEYS)
+        name = _text(w, path, "name")
+        start = _number(w, path, "start_s", 0, low=0, high=duration)
+        every = _number(w, path, "every_s", low=1, high=duration)
+        work = _number(w, path, "work_s", low=1, high=86_400)
+        manifest: dict[str, Any] = {
+            "simulated": {"work_s": work},
+            "expected_runtime_s": _number(w, path, "expected_runtime_s", work, low=0, high=86_400),
+            "priority": _number(w, path, "priority", 100, low=0, high=255, integer=True),
+            "time_limit_s": 7 * 86_400,
+        }
+        deadline = _number(w, path, "deadline_s", 0, low=0, high=30 * 86_400)
+        if "checkpoint_interval_s" in w or "checkpoint_cost_s" in w:
+            manifest["checkpoint"] = {
+                "interval_s": _number(w, path, "checkpoint_interval_s", 0, low=0, high=86_400),
+                "cost_s": _number(w, path, "checkpoint_cost_s", 0, low=0, high=3600),
+            }
+        count = _number(w, path, "count", low=1, high=10_000, integer=True)
+        for n in range(count):
+            at = start + n * every
+            if at > duration:
+                break
+            job = manifest | {"id": f"{name}-{n:04d}"}
+            steps.append(Step(float(at), "workload", {"manifest": job, "deadline_s": deadline}))
+    return tuple(sorted(steps, key=lambda step: step.at_s))
 
 
 def _checks(r: _Reader) -> tuple[CheckSpec, ...]:
@@ -399,6 +450,8 @@ def parse_scenario(text: str, source: Path) -> Scenario:
                 "link",
                 "timeline",
                 "checks",
+                "gpu",
+                "workload",
             }
         )
         if unknown:
@@ -415,6 +468,7 @@ def parse_scenario(text: str, source: Path) -> Scenario:
         ):
             raise _Bad(("scenario", "speed"), '"max" (lockstep) or bus seconds per wall second')
         link = r.table(("link",), {"baud", "ber"})
+        gpu = r.table(("gpu",), {"corrected_ecc_per_hour"})
         return Scenario(
             name=_text(head, ("scenario",), "name"),
             description=head.get("description", ""),
@@ -428,6 +482,8 @@ def parse_scenario(text: str, source: Path) -> Scenario:
             timeline=_timeline(r, duration),
             checks=_checks(r),
             source=source,
+            gpu_ecc_per_hour=_number(gpu, ("gpu",), "corrected_ecc_per_hour", 0.0, low=0, high=1e5),
+            workload=_workload(r, duration),
         )
     except _Bad as bad:
         raise ScenarioError(

@@ -9,9 +9,11 @@ from typing import Any
 import numpy as np
 
 from flight.dictionary import FailureCode
+from flight.gpu.fault_channel import send_fault
 from flight.protocol.messages import DecodedTelemetry
 from hil.bench import Bench, BenchConfig, ScenarioFn
-from hil.scenario import CheckSpec, Scenario, Step
+from hil.gpu_figures import GpuTrack
+from hil.scenario import GPU_FAULTS, CheckSpec, Scenario, Step
 
 
 class HousekeepingExtremes:
@@ -41,15 +43,20 @@ def scenario_runner(scenario: Scenario) -> ScenarioFn:
         extremes = HousekeepingExtremes()
         bench.bus.listeners.append(extremes.update)
         start = bench.config.start_time
+        gpu = bench.gpu = GpuTrack(start)
+        bench.bus.listeners.append(gpu.update)
         for direction in (bench.bus.line.up, bench.bus.line.down):
             direction.set_ber(scenario.ber)
-        steps = scenario.timeline
+        if scenario.gpu_ecc_per_hour and bench.config.port is None:
+            send_fault(bench.state_dir, {"corrected_ecc_per_hour": scenario.gpu_ecc_per_hour})
+        steps = sorted(scenario.timeline + scenario.workload, key=lambda step: step.at_s)
         for i, step in enumerate(steps):
             await bench.bus.until(start + step.at_s)
             await _play(bench, step)
             if i + 1 == len(steps) or steps[i + 1].at_s > step.at_s:
                 bench.bus.resume()  # steps of one bus second all happen in that second
         await bench.bus.until(start + scenario.duration_s)  # in lockstep the clock stays there
+        bench.extra_figures = gpu.figures(scenario.duration_s)
         jobs = await _job_list(bench) if any(c.kind == "job_state" for c in scenario.checks) else []
         bench.report.jobs = jobs
         for check in scenario.checks:
@@ -66,6 +73,9 @@ async def _play(bench: Bench, step: Step) -> None:
         return
     if step.action == "fault":
         _inject(bench, p)
+        return
+    if step.action == "workload":
+        await _submit_workload(bench, p)
         return
     async with bench.bus.hold():
         result = await bench.client.command(p["command"], p["args"], timeout=30)
@@ -88,7 +98,10 @@ def _inject(bench: Bench, p: dict[str, Any]) -> None:
         "down": [bus.line.down],
         "both": [bus.line.up, bus.line.down],
     }.get(p.get("direction", "up"), [])
-    if fault == "ber":
+    if fault in GPU_FAULTS:
+        message = {"fault": fault.removeprefix("gpu_"), "count": p.get("count", 1)}
+        send_fault(bench.state_dir, message)
+    elif fault == "ber":
         for side in sides:
             side.set_ber(p["ber"])
     elif fault in ("outage", "bus_reset", "brownout"):
@@ -98,6 +111,21 @@ def _inject(bench: Bench, p: dict[str, Any]) -> None:
     else:
         for side in sides:
             side.inject(fault, p["count"])
+
+
+async def _submit_workload(bench: Bench, p: dict[str, Any]) -> None:
+    manifest = dict(p["manifest"])
+    deadline = None
+    if p["deadline_s"]:
+        deadline = bench.bus.announced + p["deadline_s"]
+        manifest["deadline"] = deadline
+    async with bench.bus.hold():
+        result = await bench.client.command("SUBMIT_JOB", {"manifest": manifest}, timeout=30)
+    if result.ok:
+        bench.gpu.submitted(manifest["id"], manifest["simulated"]["work_s"], deadline)
+    else:
+        bench.gpu.workload_rejected += 1
+        bench.note(f"workload job {manifest['id']} refused: {result.describe()}")
 
 
 async def _job_list(bench: Bench) -> list[dict[str, Any]]:

@@ -77,6 +77,10 @@ class GpuBackend(Protocol):
         """Undo lock_clocks; GpuPermissionError when not allowed."""
         ...
 
+    def power_off(self) -> None:
+        """The bus has switched the GPU's supply off."""
+        ...
+
     def power_restored(self) -> None:
-        """The bus has switched the GPU's power off and on: start talking to it afresh."""
+        """The bus has switched the GPU's supply on again: start talking to it afresh."""
         ...

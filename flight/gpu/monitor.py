@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from flight.dictionary import GpuControl
+from flight.dictionary import GpuControl, GpuPower
 from flight.gpu.backend import (
     XID_FALLEN_OFF_BUS,
     GpuBackend,
@@ -40,7 +40,8 @@ class GpuMonitor:
         self.kind = kind
         self.control = GpuControl.FULL if backend is not None else GpuControl.NONE
         self.lost = False
-        self.power_cycle_requested = False
+        self.powered = backend is not None
+        self.requested: GpuPower | None = None  # asked of the bus, not yet answered
         self.reading: GpuReading | None = None
         self._uncorrected: int | None = None
         self._events: list[Event] = []
@@ -57,13 +58,13 @@ class GpuMonitor:
 
     def step(self, seconds: float, sink_c: float, utilization: float) -> float:
         """Let the GPU pass ``seconds`` of bus time; the modelled work done."""
-        if self.backend is None or self.lost:
+        if self.backend is None:
             return 0.0
-        return self.backend.step(seconds, sink_c, utilization)
+        return self.backend.step(seconds, sink_c, utilization if self.powered else 0.0)
 
     def read(self) -> GpuStatus:
         """Read everything; a lost GPU asks the bus for a power cycle (once)."""
-        if self.backend is None or self.lost:
+        if self.backend is None or self.lost or not self.powered:
             return GpuStatus(None, lost=self.lost)
         try:
             reading = self.backend.read()
@@ -87,16 +88,29 @@ class GpuMonitor:
 
     def _lose(self, reason: str) -> GpuStatus:
         self.lost, self.reading = True, None
-        if not self.power_cycle_requested:
-            self.power_cycle_requested = True
-            self._events.append(("GPU_POWER_CYCLE_REQUEST", {"reason": reason[:255]}))
+        self.request(GpuPower.CYCLE, reason)
         return GpuStatus(None, lost=True)
 
-    def power_restored(self) -> None:
-        """The bus has cycled the GPU's power: talk to it afresh."""
+    def request(self, action: GpuPower, reason: str) -> None:
+        """Ask the bus to switch the GPU's supply (once, until it answers)."""
+        if self.backend is not None and self.requested is None:
+            self.requested = action
+            self._events.append(("GPU_POWER_REQUEST", {"action": action, "reason": reason[:255]}))
+
+    def power_state(self, on: bool) -> None:
+        """The bus has switched the GPU's supply."""
         if self.backend is None:
             return
-        self.power_cycle_requested = False
+        if self.requested is not GpuPower.CYCLE or on:
+            self.requested = None
+        if on:
+            self._power_restored()
+        else:
+            self.powered, self.reading = False, None
+            self.backend.power_off()
+
+    def _power_restored(self) -> None:
+        self.powered = True
         try:
             self.backend.power_restored()
             self.reading = self.backend.read()

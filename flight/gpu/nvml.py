@@ -104,9 +104,12 @@ class NvmlGpu:
         """A real GPU passes its own time: nothing to do, no modelled work."""
         return 0.0
 
-    def power_restored(self) -> None:
-        """After a power cycle: NVML is started afresh and the device found again."""
+    def power_off(self) -> None:
+        """The supply is off: let go of NVML until it is back."""
         self.close()
+
+    def power_restored(self) -> None:
+        """The supply is back: NVML is started afresh and the device found again."""
         self.__init__(self.index)
 
     def lock_clocks(self, min_mhz: int, max_mhz: int) -> None:

@@ -58,6 +58,7 @@ class SimulatedH100:
         self.throttle = 1.0  # fraction of the capped power thermal slowdown lets through
         self.reasons = 0
         self.lost = False
+        self.off = False  # the supply is switched off
         self.ecc_corrected = 0
         self.ecc_uncorrected = 0
         self.remapped_rows = 0
@@ -111,8 +112,8 @@ class SimulatedH100:
         self.locked_clocks = None
 
     def _alive(self) -> None:
-        if self.lost:
-            raise GpuLost("the GPU has fallen off the bus (Xid 79)")
+        if self.lost or self.off:
+            raise GpuLost("the GPU has fallen off the bus (Xid 79)" if self.lost else "no power")
 
     def set_power_limit(self, watts: float) -> None:
         """Enforce a power limit; GpuError outside [200, 700] W, GpuLost when gone."""
@@ -127,7 +128,7 @@ class SimulatedH100:
         """Advance ``seconds`` with the radiator sink at ``sink_c`` and a workload asking for
         ``utilization`` (0 to 1); returns the work done, in seconds of full-power work."""
         m = self.model
-        if self.lost:
+        if self.lost or self.off:
             self.power_w = 0.0
             self.temperature_c = sink_c + (self.temperature_c - sink_c) * math.exp(
                 -seconds / m.time_constant_s
@@ -182,10 +183,15 @@ class SimulatedH100:
         else:
             raise ValueError(f"unknown GPU fault {fault!r}")
 
+    def power_off(self) -> None:
+        """The supply is switched off: no power, no answers."""
+        self.off = True
+        self.power_w = 0.0
+
     def power_restored(self) -> None:
-        """The bus has cycled the GPU's power: back, at the default limit and floating clocks,
+        """The supply is back: the card starts at the default limit and floating clocks,
         counters kept."""
-        self.lost = False
+        self.lost = self.off = False
         self.locked_clocks = None
         self.power_limit_w = self.model.limit_max_w
         self.throttle = 1.0

@@ -30,6 +30,7 @@ MAX_QUEUE = 64  # jobs waiting (queued or held)
 CHECKPOINT_DIR = "checkpoints"
 LATEST_FILE = "LATEST"
 PROGRESS_FILE = "progress"
+READY_FILE = "ready"  # the job made it once its SIGUSR1 handler is in place
 
 # why the controller stops a running job, and what becomes of it
 STOP_TIMEOUT = "time limit"
@@ -362,6 +363,7 @@ class JobRunner:
 
     def _spawn(self, job: Job, resume: str | None) -> JobProcess:
         (job.workdir / CHECKPOINT_DIR).mkdir(parents=True, exist_ok=True)
+        (job.workdir / READY_FILE).unlink(missing_ok=True)
         env = {
             "PATH": os.defpath,
             "LANG": "C.UTF-8",
@@ -371,6 +373,7 @@ class JobRunner:
             "JOB_ATTEMPT": str(job.rec.attempts),
             "JOB_CHECKPOINT_DIR": str(job.workdir / CHECKPOINT_DIR),
             "JOB_PROGRESS_FILE": str(job.workdir / PROGRESS_FILE),
+            "JOB_READY_FILE": str(job.workdir / READY_FILE),
             "JOB_INPUT_DIR": str(self.file_store),
         } | job.spec.env
         if resume is not None:
@@ -399,7 +402,11 @@ class JobRunner:
             policy is not None
             and policy.interval_s
             and job.since_checkpoint_s >= policy.interval_s
-            and job.checkpoint_asked_at is None
+            and self._can_checkpoint(job)
+            and (
+                job.checkpoint_asked_at is None  # or asked, and nothing came: ask again
+                or now - job.checkpoint_asked_at >= policy.cost_s + CHECKPOINT_WAIT_S
+            )
         ):
             self._ask_checkpoint(job, now)
         if int(rec.run_s) % PERSIST_EVERY_S == 0:
@@ -447,6 +454,14 @@ class JobRunner:
             events += self._ended(job, now, -signal.SIGTERM)
         return events
 
+    @staticmethod
+    def _can_checkpoint(job: Job) -> bool:
+        """The job has a checkpoint policy and, if a process, has said it handles SIGUSR1 (an
+        unhandled SIGUSR1 would kill it)."""
+        return job.spec.checkpoint is not None and (
+            job.spec.simulated or (job.workdir / READY_FILE).exists()
+        )
+
     def _ask_checkpoint(self, job: Job, now: float) -> None:
         job.checkpoint_asked_at = now
         if job.process is not None:
@@ -455,7 +470,7 @@ class JobRunner:
     def _stop(self, job: Job, now: float, reason: str, checkpoint: bool = False) -> None:
         job.rec.stop_reason = reason
         self.store.update(job.rec, "stop_reason", "reason")
-        if checkpoint and job.spec.checkpoint is not None:
+        if checkpoint and self._can_checkpoint(job):
             if job.checkpoint_asked_at is None:
                 self._ask_checkpoint(job, now)
         else:

@@ -28,18 +28,18 @@ def sim_job(payload, job_id, work_s, **manifest):
 
 def test_housekeeping_carries_the_gpu(sim_payload):
     hk = sim_payload.tick(allowance=400.0)[-1].values
-    assert hk["gpu_limit_w"] == 380.0  # allowance less the computer's 20 W
-    assert hk["gpu_power_w"] == 70.0 and hk["payload_power_w"] == 90.0
+    assert hk["gpu_limit_w"] == 400.0
+    assert hk["gpu_power_w"] == 70.0 and hk["payload_power_w"] == 70.0
     assert hk["gpu_slowdown_c"] == 87.0 and hk["gpu_control"] == GpuControl.FULL
     assert hk["governor_mode"] == GovernorMode.POWER_LIMITED
 
 
 def test_limit_follows_the_allowance_down_at_once_and_up_past_hysteresis(sim_payload):
     p = sim_payload
-    assert p.tick(allowance=600.0)[-1].values["gpu_limit_w"] == 580.0
-    assert p.tick(allowance=420.0)[-1].values["gpu_limit_w"] == 400.0  # same second
-    assert p.tick(allowance=425.0)[-1].values["gpu_limit_w"] == 400.0  # within hysteresis
-    assert p.tick(allowance=431.0)[-1].values["gpu_limit_w"] == 411.0
+    assert p.tick(allowance=600.0)[-1].values["gpu_limit_w"] == 600.0
+    assert p.tick(allowance=420.0)[-1].values["gpu_limit_w"] == 420.0  # same second
+    assert p.tick(allowance=425.0)[-1].values["gpu_limit_w"] == 420.0  # within hysteresis
+    assert p.tick(allowance=431.0)[-1].values["gpu_limit_w"] == 431.0
     hk = p.tick(allowance=900.0)[-1].values  # at a -20 C sink, 700 W would settle at 85 C
     assert hk["gpu_limit_w"] == 680.0 and hk["governor_mode"] == GovernorMode.THERMAL_LIMITED
     hk = p.tick(allowance=900.0, sink_temp_c=-40.0)[-1].values
@@ -67,10 +67,10 @@ def test_too_little_power_checkpoints_and_suspends_then_resumes(sim_payload):
     p.tick(allowance=500.0)
     for _ in range(20):
         p.tick(allowance=500.0)
-    tms = p.tick(allowance=150.0)  # budget 130 W < the 200 W minimum
+    tms = p.tick(allowance=150.0)  # 150 W < the 200 W minimum
     assert (
         "GOVERNOR_MODE",
-        {"mode": GovernorMode.SUSPENDED, "reason": "budget 130 W below the GPU's minimum 200 W"},
+        {"mode": GovernorMode.SUSPENDED, "reason": "budget 150 W below the GPU's minimum 200 W"},
     ) in events(tms)
     assert tms[-1].values["gpu_limit_w"] == 200.0
     seen = []
@@ -81,7 +81,7 @@ def test_too_little_power_checkpoints_and_suspends_then_resumes(sim_payload):
     assert job.state is JobState.QUEUED and job.rec.checkpoint_work == pytest.approx(
         job.rec.work_done
     )
-    assert names(p.tick(allowance=215.0)) == []  # not yet: 10 W of margin to resume
+    assert names(p.tick(allowance=205.0)) == []  # not yet: 10 W of margin to resume
     tms = p.tick(allowance=240.0)
     assert names(tms)[:3] == ["GOVERNOR_MODE", "JOB_STARTED", "JOB_RESUMED"]
 
@@ -127,18 +127,34 @@ def test_a_lost_gpu_asks_for_a_power_cycle_and_recovers(sim_payload):
         p.tick(allowance=720.0)
     send_fault(p.state_dir, {"fault": "lost"})
     tms = p.tick(allowance=720.0)
-    got = events(tms)
-    assert ("GPU_POWER_CYCLE_REQUEST", {"reason": "the GPU has fallen off the bus (Xid 79)"}) in got
+    cycle = {"action": d.GpuPower.CYCLE, "reason": "the GPU has fallen off the bus (Xid 79)"}
+    assert ("GPU_POWER_REQUEST", cycle) in events(tms)
     assert tms[-1].values["governor_mode"] == GovernorMode.SAFE
     for _ in range(3):
-        tms = p.tick(allowance=720.0)
-        assert "GPU_POWER_CYCLE_REQUEST" not in names(tms)  # asked once
+        assert "GPU_POWER_REQUEST" not in names(p.tick(allowance=720.0))  # asked once
     assert p.ctl.runner.jobs["l"].state is JobState.QUEUED
-    tms = p.command("GPU_POWER_CYCLED", source=d.SOURCE_BUS, ack=0)
+    p.command("GPU_POWER_STATE", {"on": 0}, source=d.SOURCE_BUS, ack=0)
+    assert p.tick(allowance=720.0)[-1].values["governor_mode"] == GovernorMode.SAFE
+    tms = p.command("GPU_POWER_STATE", {"on": 1}, source=d.SOURCE_BUS, ack=0)
     assert names(tms) == ["GPU_RECOVERED"]
-    seen = names(p.tick(allowance=720.0))
-    assert "JOB_STARTED" in seen
+    assert "JOB_STARTED" in names(p.tick(allowance=720.0))
     assert p.ctl.runner.jobs["l"].state is JobState.RUNNING
+
+
+def test_gpu_is_switched_off_when_even_idle_is_too_much_and_on_for_work(sim_payload):
+    p = sim_payload
+    tms = p.tick(allowance=40.0)  # an idle H100 draws 70 W
+    off = {"action": d.GpuPower.OFF, "reason": "allowance 40 W: not enough for an idle GPU"}
+    assert ("GPU_POWER_REQUEST", off) in events(tms)
+    p.command("GPU_POWER_STATE", {"on": 0}, source=d.SOURCE_BUS, ack=0)
+    hk = p.tick(allowance=40.0)[-1].values
+    assert hk["governor_mode"] == GovernorMode.GPU_OFF and hk["gpu_power_w"] == 0.0
+    assert "GPU_POWER_REQUEST" not in names(p.tick(allowance=500.0))  # no work: stays off
+    sim_job(p, "later", 30)
+    on = {"action": d.GpuPower.ON, "reason": "allowance 500 W: jobs can run"}
+    assert ("GPU_POWER_REQUEST", on) in events(p.tick(allowance=500.0))
+    p.command("GPU_POWER_STATE", {"on": 1}, source=d.SOURCE_BUS, ack=0)
+    assert "JOB_STARTED" in names(p.tick(allowance=500.0))
 
 
 def test_a_garbled_fault_message_is_ignored_and_counted(sim_payload):

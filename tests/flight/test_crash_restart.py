@@ -34,6 +34,7 @@ JOBS = {
         '[ -n "$JOB_RESUME" ] && n=$(cat "$JOB_RESUME")\n'
         'ck() { echo $n > "$JOB_CHECKPOINT_DIR/s$n"; echo s$n > "$JOB_CHECKPOINT_DIR/LATEST"; }\n'
         "trap ck USR1\n"
+        'touch "$JOB_READY_FILE"\n'
         "while [ $n -lt 6 ]; do n=$((n+1)); sleep 0.02; done\n"
         'echo "$JOB_ID" >> "$LEDGER"\n'
     ),

@@ -104,6 +104,7 @@ def test_after_a_power_cycle_nvml_is_started_afresh(monkeypatch, card, backend):
     card.inject("lost")
     with pytest.raises(GpuLost):
         gpu.read()
+    gpu.power_off()
     card.power_restored()
     gpu.power_restored()
     assert fake.calls == ["init", "free", "shutdown", "init"]

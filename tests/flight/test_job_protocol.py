@@ -19,7 +19,7 @@ checkpoint() {
 }
 trap checkpoint USR1
 trap 'exit 143' TERM
-touch ready
+touch "$JOB_READY_FILE"
 while [ $n -lt $1 ]; do
     n=$((n+1)); echo "0.$n" > "$JOB_PROGRESS_FILE"; sleep 0.02
 done
