@@ -11,6 +11,7 @@ it is reported.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -390,7 +391,7 @@ class JobRunner:
             events = self._watch(job, now)
             code = job.process.poll()
             if code is not None:
-                return events + self._ended(job, now, code)
+                return events + self._ended_durably(job, now, code)
         if self.running is not job:
             return events
         policy = spec.checkpoint
@@ -492,6 +493,16 @@ class JobRunner:
             job.killed = True
             if job.process is not None:
                 job.process.signal(signal.SIGKILL)
+
+    def _ended_durably(self, job: Job, now: float, code: int) -> list[Event]:
+        """_ended, or nothing changed if the store cannot record it (it is tried again at the
+        next second: a full disk must not spend a job's retries)."""
+        saved = dataclasses.replace(job.rec)
+        try:
+            return self._ended(job, now, code)
+        except StoreError:
+            job.rec = saved
+            raise
 
     def _ended(self, job: Job, now: float, code: int) -> list[Event]:
         """The job's process (or simulation) ended with ``code``: where does it go now."""

@@ -36,18 +36,29 @@ def main(argv: list[str]) -> int:
     """Run the job, wait for it, record its exit status (negative: killed by that signal)."""
     lock_fd, status_path, executable, args = int(argv[0]), argv[1], argv[2], argv[2:]
     os.set_inheritable(lock_fd, False)  # the job must not keep the lock after this process
-    with open(PID_FILE, "w") as f:  # for a restarted controller that never learned the pid
-        f.write(f"{os.getpid()}\n")
+    try:  # for a restarted controller that never learned the pid (best effort: disk full)
+        with open(PID_FILE, "w") as f:
+            f.write(f"{os.getpid()}\n")
+    except OSError:
+        pass
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
         signal.signal(sig, lambda *_: None)  # a handler, not SIG_IGN: the job gets the default
     try:
         pid = os.posix_spawn(executable, args, os.environ)
     except OSError as exc:
-        sys.stderr.write(f"cannot start {executable}: {exc.strerror}\n")
-        _record(status_path, 127)
-        return 0
+        try:
+            sys.stderr.write(f"cannot start {executable}: {exc.strerror}\n")
+            sys.stderr.flush()
+            _record(status_path, 127)
+        except OSError:
+            pass  # a full disk: our own status says it
+        return 127
     _, wait_status = os.waitpid(pid, 0)
-    _record(status_path, os.waitstatus_to_exitcode(wait_status))
+    code = os.waitstatus_to_exitcode(wait_status)
+    try:
+        _record(status_path, code)
+    except OSError:  # a full disk: the parent still learns the status from ours
+        return code if code >= 0 else 128 - code
     return 0
 
 
