@@ -21,11 +21,13 @@ DEFAULT = "default"
 def _speed(text: str) -> float | str:
     if text in ("max", "lockstep"):
         return "max"
+    if text in ("realtime", "real-time"):
+        return 1.0
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            "a number of bus seconds per wall second, or max"
+            "realtime, max (lockstep), or a number of bus seconds per wall second"
         ) from None
     if value <= 0:
         raise argparse.ArgumentTypeError("speed must be positive, or 'max' for lockstep")

@@ -20,6 +20,33 @@ seed = 7
 [orbit]
 beta_deg = 0
 
+[power]
+array_w = 900
+
+[gpu]
+corrected_ecc_per_hour = 50
+
+[[workload]]
+name = "sim"
+start_s = 10
+every_s = 300
+count = 6
+work_s = 100
+expected_runtime_s = 200
+deadline_s = 2000
+checkpoint_interval_s = 60
+checkpoint_cost_s = 5
+
+[[timeline]]
+at_s = 400
+action = "fault"
+fault = "gpu_ecc_uncorrected"
+
+[[timeline]]
+at_s = 1200
+action = "fault"
+fault = "gpu_lost"
+
 [[timeline]]
 at_s = 3
 action = "command"
@@ -62,6 +89,8 @@ def test_lockstep_run_is_deterministic_for_a_seed(tmp_path):
     assert first.passed, first.to_json()
     assert without_wall(first.to_json()) == without_wall(second.to_json())
     assert first.to_json()["seed"] == 7
+    figures = first.to_json()["figures"]
+    assert figures["workload_completed"] >= 1 and figures["gpu_power_cycles"] == 1
     assert (tmp_path / "a" / "tm.bin").read_bytes() == (tmp_path / "b" / "tm.bin").read_bytes()
 
 
