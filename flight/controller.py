@@ -279,6 +279,8 @@ class Controller:
             return action()
         except JobRejected as exc:
             raise CommandError(exc.code, str(exc)) from None
+        except StoreError as exc:  # a running job's stop could not be recorded
+            raise CommandError(d.FailureCode.STORE_FAILURE, str(exc)) from None
 
     def _known_job(self, args: dict[str, Any]) -> dict[str, Any]:
         if args["job_id"] not in self.runner.jobs:

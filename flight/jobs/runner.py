@@ -11,13 +11,14 @@ it is reported.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from flight.dictionary import FailureCode, JobState
 from flight.jobs.manifest import JobSpec, parse_manifest
@@ -109,6 +110,17 @@ class Job:
             for path, prio in named
             if (self.workdir / path).is_file()
         ]
+
+
+@contextlib.contextmanager
+def _unchanged_on_store_error(job: Job) -> Iterator[None]:
+    """The job's record as it was if the body's store write fails (memory follows the disk)."""
+    saved = dataclasses.replace(job.rec)
+    try:
+        yield
+    except StoreError:
+        job.rec = saved
+        raise
 
 
 def _plain_order(job: Job) -> tuple[int, float, int]:
@@ -223,7 +235,11 @@ class JobRunner:
         if job.state is JobState.RUNNING:
             self._stop(job, now, STOP_CANCEL)
             return []
-        return self._finish(job, now, JobState.CANCELLED, None, "cancelled by command")
+        try:
+            with _unchanged_on_store_error(job):
+                return self._finish(job, now, JobState.CANCELLED, None, "cancelled by command")
+        except StoreError as exc:
+            raise JobRejected(FailureCode.STORE_FAILURE, str(exc)) from None
 
     def hold(self, job_id: str) -> None:
         """Keep a queued job from starting."""
@@ -252,14 +268,12 @@ class JobRunner:
 
     def _set(self, job: Job, **values: Any) -> None:
         """Change a job's record, durably; on a store failure nothing changes."""
-        before = {name: getattr(job.rec, name) for name in values}
-        for name, value in values.items():
-            setattr(job.rec, name, value)
         try:
-            self.store.update(job.rec, *values)
+            with _unchanged_on_store_error(job):
+                for name, value in values.items():
+                    setattr(job.rec, name, value)
+                self.store.update(job.rec, *values)
         except StoreError as exc:
-            for name, value in before.items():
-                setattr(job.rec, name, value)
             raise JobRejected(FailureCode.STORE_FAILURE, str(exc)) from None
 
     @staticmethod
@@ -335,16 +349,14 @@ class JobRunner:
         return events
 
     def _start(self, job: Job, now: float) -> list[Event]:
-        rec, resume = job.rec, job.rec.checkpoint
-        rec.state, rec.attempts, rec.stop_reason = JobState.RUNNING, rec.attempts + 1, None
-        rec.started_at = rec.started_at if rec.started_at is not None else now
-        job.checkpoint_asked_at, job.term_at, job.killed, job.since_checkpoint_s = (
-            None,
-            None,
-            False,
-            0,
-        )
-        self.store.update(rec, "state", "attempts", "stop_reason", "started_at")
+        resume = job.rec.checkpoint
+        with _unchanged_on_store_error(job):  # RUNNING is on disk before the process starts
+            rec = job.rec
+            rec.state, rec.attempts, rec.stop_reason = JobState.RUNNING, rec.attempts + 1, None
+            rec.started_at = rec.started_at if rec.started_at is not None else now
+            self.store.update(rec, "state", "attempts", "stop_reason", "started_at")
+        job.checkpoint_asked_at, job.term_at, job.killed = None, None, False
+        job.since_checkpoint_s = 0.0
         self.running = job
         events: list[Event] = []
         if job.spec.simulated:
@@ -497,12 +509,8 @@ class JobRunner:
     def _ended_durably(self, job: Job, now: float, code: int) -> list[Event]:
         """_ended, or nothing changed if the store cannot record it (it is tried again at the
         next second: a full disk must not spend a job's retries)."""
-        saved = dataclasses.replace(job.rec)
-        try:
+        with _unchanged_on_store_error(job):
             return self._ended(job, now, code)
-        except StoreError:
-            job.rec = saved
-            raise
 
     def _ended(self, job: Job, now: float, code: int) -> list[Event]:
         """The job's process (or simulation) ended with ``code``: where does it go now."""

@@ -217,6 +217,12 @@ def test_a_full_disk_refuses_the_command_and_changes_nothing(payload):
     code, reason = failure(tms)
     assert code is F.STORE_FAILURE and "full" in reason
     assert f"big-{n}" not in payload.ctl.runner.jobs and "first" in payload.ctl.runner.jobs
+    db.execute("PRAGMA query_only=1")  # every write now fails (SQLITE_READONLY)
+    for command in ("CANCEL_JOB", "HOLD_JOB"):
+        code, _ = failure(payload.command(command, {"job_id": "first"}))
+        assert code is F.STORE_FAILURE
+        assert payload.ctl.runner.jobs["first"].state is JobState.QUEUED
+    db.execute("PRAGMA query_only=0")
     assert names(payload.command("PING"))[1] == "PING_REPORT"
     db.execute("PRAGMA max_page_count=1000000")
     assert names(submit(payload, f"big-{n}", **big))[1] == "JOB_QUEUED"  # nothing half-done
@@ -247,3 +253,18 @@ def test_a_long_job_list_comes_in_pages_that_fit_the_mtu(payload):
     assert {t.values["pages"] for t in lists} == {len(lists)}
     ids = [j["id"] for t in lists for j in t.values["jobs"]]
     assert sorted(ids) == sorted(f"job-with-a-long-name-{i:03d}" for i in range(64))
+
+
+def test_a_store_that_cannot_record_a_start_leaves_the_job_queued(payload):
+    payload.install_job("ok", "exit 0\n")
+    submit(payload, "s")
+    db = payload.ctl.runner.store._db
+    db.execute("PRAGMA query_only=1")
+    for _ in range(3):
+        tms = payload.tick()
+        assert names(tms) == ["STORE_ERROR", "HOUSEKEEPING"] or "TIME_SYNCHRONISED" in names(tms)
+        assert payload.ctl.runner.jobs["s"].state is JobState.QUEUED
+        assert payload.ctl.runner.running is None
+    db.execute("PRAGMA query_only=0")
+    assert "JOB_STARTED" in names(payload.tick())
+    assert payload.ctl.runner.jobs["s"].rec.attempts == 1
