@@ -408,7 +408,6 @@ class Controller:
         b = self.bus_state
         return BusState(
             allowance_w=b["power_allowance_w"],
-            battery_soc=b["battery_soc"],
             sink_c=b["sink_temp_c"],
             sunlit=bool(b["sunlit"]),
             eclipse_in_s=b["eclipse_in_s"],

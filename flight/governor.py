@@ -38,7 +38,6 @@ class BusState:
     """What the bus said in its last tick, as the governor uses it."""
 
     allowance_w: float
-    battery_soc: float
     sink_c: float
     sunlit: bool
     eclipse_in_s: int

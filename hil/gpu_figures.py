@@ -21,7 +21,6 @@ class GpuTrack:
     times: list[float] = field(default_factory=list)
     power_w: list[float] = field(default_factory=list)
     limit_w: list[float] = field(default_factory=list)
-    allowance_w: list[float] = field(default_factory=list)
     temp_c: list[float] = field(default_factory=list)
     slowdown_c: float = 0.0
     over_allowance: int = 0  # ticks a job ran with the limit above an allowance it could follow
@@ -47,7 +46,6 @@ class GpuTrack:
         self.times.append(tm.packet.time - self.start)
         self.power_w.append(v["gpu_power_w"])
         self.limit_w.append(v["gpu_limit_w"])
-        self.allowance_w.append(v["power_allowance_w"])
         self.temp_c.append(v["gpu_temp_c"])
         self.slowdown_c = max(self.slowdown_c, v["gpu_slowdown_c"])
         self.energy_j += v["gpu_power_w"]

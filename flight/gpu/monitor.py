@@ -132,14 +132,6 @@ class GpuMonitor:
             self.reading = dataclasses.replace(self.reading, power_limit_w=watts)
         return done
 
-    def lock_clocks(self, min_mhz: int, max_mhz: int) -> bool:
-        """Lock the SM clock range; False (and an event) when it could not be."""
-        return self._privileged("lock clocks", self.backend.lock_clocks, min_mhz, max_mhz)
-
-    def reset_clocks(self) -> bool:
-        """Let the clocks float; False (and an event) when it could not be."""
-        return self._privileged("reset clocks", self.backend.reset_clocks)
-
     def _privileged(self, operation: str, function: Any, *args: Any) -> bool:
         if self.backend is None or self.lost or self.control is GpuControl.DENIED:
             return False
