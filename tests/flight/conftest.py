@@ -26,6 +26,21 @@ START = 1_767_225_600.0
 WAIT_S = 5.0
 
 
+def bus_tick_args(time: float, allowance: float = 150.0, **env: Any) -> dict[str, Any]:
+    """The arguments of a BUS_TICK: a sunlit second with no eclipse or link ahead."""
+    return {
+        "time": time,
+        "power_allowance_w": allowance,
+        "battery_soc": 0.8,
+        "sink_temp_c": -20.0,
+        "sunlit": 1,
+        "eclipse_in_s": d.NONE_AHEAD,
+        "eclipse_s": 0,
+        "link_in_s": d.NONE_AHEAD,
+        "link_s": 0,
+    } | env
+
+
 class PayloadHarness:
     """The bus side of a controller under test."""
 
@@ -98,25 +113,11 @@ class PayloadHarness:
         """Send a command from the dictionary; the telemetry it caused."""
         return self.send(self.tc(name, args, **kw))
 
-    def tick_args(self, time: float, allowance: float = 150.0, **env: Any) -> dict[str, Any]:
-        """The arguments of a BUS_TICK: a sunlit second with no eclipse or link ahead."""
-        return {
-            "time": time,
-            "power_allowance_w": allowance,
-            "battery_soc": 0.8,
-            "sink_temp_c": -20.0,
-            "sunlit": 1,
-            "eclipse_in_s": d.NONE_AHEAD,
-            "eclipse_s": 0,
-            "link_in_s": d.NONE_AHEAD,
-            "link_s": 0,
-        } | env
-
     def tick(self, allowance: float = 150.0, **env: Any) -> list[DecodedTelemetry]:
         """One bus second."""
         self.time += 1
         return self.command(
-            "BUS_TICK", self.tick_args(self.time, allowance, **env), source=d.SOURCE_BUS, ack=0
+            "BUS_TICK", bus_tick_args(self.time, allowance, **env), source=d.SOURCE_BUS, ack=0
         )
 
     def telemetry(self) -> list[DecodedTelemetry]:

@@ -5,6 +5,7 @@ import pytest
 
 from flight import dictionary as d
 from flight.protocol.framing import frame
+from tests.flight.conftest import bus_tick_args
 
 F = d.FailureCode
 
@@ -114,7 +115,7 @@ def test_unknown_command(payload, service, subtype, code):
 
 
 def test_bad_arguments_and_wrong_source(payload):
-    tick = payload.tc("BUS_TICK", payload.tick_args(5.0, 1.0), source=d.SOURCE_BUS)
+    tick = payload.tc("BUS_TICK", bus_tick_args(5.0, 1.0), source=d.SOURCE_BUS)
     from flight.protocol.packets import build_tc, parse_packet
 
     tc = parse_packet(tick)
@@ -133,7 +134,7 @@ def test_bad_arguments_and_wrong_source(payload):
         ack_flags=0,
     )
     assert failure(payload.send(out_of_range))[0] is F.BAD_ARGUMENTS
-    code, _ = failure(payload.command("BUS_TICK", payload.tick_args(5.0, 1.0)))
+    code, _ = failure(payload.command("BUS_TICK", bus_tick_args(5.0, 1.0)))
     assert code is F.WRONG_SOURCE
     assert payload.ctl.counters.tc_rejected == 3
     assert payload.ctl.ticks == 0

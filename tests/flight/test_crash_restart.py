@@ -25,6 +25,7 @@ from flight.protocol.framing import Deframer, frame
 from flight.protocol.messages import CommandEncoder, decode_telemetry
 from flight.protocol.packets import parse_packet
 from hil.serial_link import PtyLink
+from tests.flight.conftest import bus_tick_args
 
 START = 1_767_225_600
 JOBS = {
@@ -81,21 +82,7 @@ class Bus:
 
     def tick(self) -> float:
         self.time += 1
-        self.send(
-            "BUS_TICK",
-            {
-                "time": self.time,
-                "power_allowance_w": 300.0,
-                "battery_soc": 0.8,
-                "sink_temp_c": -20.0,
-                "sunlit": 1,
-                "eclipse_in_s": d.NONE_AHEAD,
-                "eclipse_s": 0,
-                "link_in_s": d.NONE_AHEAD,
-                "link_s": 0,
-            },
-            bus=True,
-        )
+        self.send("BUS_TICK", bus_tick_args(self.time, 300.0), bus=True)
         return self.time
 
     def tick_and_wait(self, timeout: float = 20.0) -> None:
