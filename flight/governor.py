@@ -59,7 +59,6 @@ class Governor:
 
     def __init__(self, config: GovernorConfig | None = None) -> None:
         self.config = config or GovernorConfig()
-        self.mode = GovernorMode.NO_GPU
         self.limit_w: float | None = None
         self.suspended = False
         self.eclipse_allowance_w: float | None = None  # lowest allowance seen in the last eclipse
@@ -123,7 +122,6 @@ class Governor:
         return self._decide(GovernorMode.SUSPENDED, gpu.limit_min_w, False, why)
 
     def _decide(self, mode: GovernorMode, limit: float, may_run: bool, why: str) -> Decision:
-        self.mode = mode
         changed = limit != self.limit_w
         self.limit_w = limit
         return Decision(mode, limit if changed else None, may_run, why)
@@ -140,12 +138,11 @@ class Governor:
 
     def off(self) -> Decision:
         """The GPU's supply is off."""
-        self.mode, self.limit_w = GovernorMode.GPU_OFF, None
+        self.limit_w = None
         return Decision(GovernorMode.GPU_OFF, None, False, "the GPU is switched off")
 
     def safe(self, why: str) -> Decision:
         """A GPU fault: nothing runs until it is cleared."""
-        self.mode = GovernorMode.SAFE
         return Decision(GovernorMode.SAFE, None, False, why)
 
     def forget_limit(self) -> None:
