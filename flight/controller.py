@@ -38,6 +38,19 @@ READ_TIMEOUT_S = 0.05
 TIME_JUMP_S = 0.5  # a tick further than this from one second after the last is a jump
 H100_MEMORY_MIB = 81_559  # what a job may ask for when no GPU answers
 JOB_LIST_PAGE_OCTETS = 3584  # job summaries per JOB_LIST packet (the MTU is 4096)
+_GPU_HK_FIELDS = (
+    "gpu_power_w",
+    "gpu_limit_w",
+    "gpu_temp_c",
+    "gpu_slowdown_c",
+    "gpu_sm_clock_mhz",
+    "gpu_reasons",
+    "gpu_util_pct",
+    "gpu_mem_used_mib",
+    "gpu_ecc_corrected",
+    "gpu_ecc_uncorrected",
+    "gpu_remapped_rows",
+)
 WRITE_TIMEOUT_S = 2.0
 
 
@@ -443,21 +456,25 @@ class Controller:
         )
 
     def _gpu_housekeeping(self) -> dict[str, Any]:
-        r = self.gpu.reading if not self.gpu.lost else None
-        gpu_w = r.power_w if r is not None else 0.0
-        return {
-            "payload_power_w": gpu_w + self.governor.config.overhead_w,
-            "gpu_power_w": gpu_w,
-            "gpu_limit_w": r.power_limit_w if r is not None else 0.0,
-            "gpu_temp_c": r.temperature_c if r is not None else 0.0,
-            "gpu_slowdown_c": r.slowdown_c if r is not None else 0.0,
-            "gpu_sm_clock_mhz": r.sm_clock_mhz if r is not None else 0,
-            "gpu_reasons": r.clock_event_reasons if r is not None else 0,
-            "gpu_util_pct": min(100, r.utilization_pct) if r is not None else 0,
-            "gpu_mem_used_mib": r.memory_used_mib if r is not None else 0,
-            "gpu_ecc_corrected": r.ecc_corrected if r is not None else 0,
-            "gpu_ecc_uncorrected": r.ecc_uncorrected if r is not None else 0,
-            "gpu_remapped_rows": min(0xFFFF, r.remapped_rows) if r is not None else 0,
+        """The GPU's housekeeping fields: zeros while there is no reading (no GPU, lost, off)."""
+        r = self.gpu.reading
+        values: dict[str, Any] = dict.fromkeys(_GPU_HK_FIELDS, 0)
+        if r is not None:
+            values = {
+                "gpu_power_w": r.power_w,
+                "gpu_limit_w": r.power_limit_w,
+                "gpu_temp_c": r.temperature_c,
+                "gpu_slowdown_c": r.slowdown_c,
+                "gpu_sm_clock_mhz": r.sm_clock_mhz,
+                "gpu_reasons": r.clock_event_reasons,
+                "gpu_util_pct": min(100, r.utilization_pct),
+                "gpu_mem_used_mib": r.memory_used_mib,
+                "gpu_ecc_corrected": r.ecc_corrected,
+                "gpu_ecc_uncorrected": r.ecc_uncorrected,
+                "gpu_remapped_rows": min(0xFFFF, r.remapped_rows),
+            }
+        return values | {
+            "payload_power_w": values["gpu_power_w"] + self.governor.config.overhead_w,
             "gpu_control": int(self.gpu.control),
         }
 

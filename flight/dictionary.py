@@ -181,6 +181,10 @@ GPU_POWER_NAMES = {p.value: p.name for p in GpuPower}
 GPU_CONTROL_NAMES = {c.value: c.name for c in GpuControl}
 
 _JOB_ID = Field("job_id", "str", description="the job's id from its manifest")
+_GPU_OPERATION = (
+    Field("operation", "str", description="the operation refused or failed"),
+    Field("reason", "str", description="what the GPU library said"),
+)
 NONE_AHEAD = 0xFFFF_FFFF  # a prediction field's value when nothing is ahead
 _NONE = f"{NONE_AHEAD:#x} when none is predicted"
 _NO_YES = {0: "NO", 1: "YES"}
@@ -507,20 +511,14 @@ EVENTS: tuple[Event, ...] = (
         Severity.MEDIUM,
         "The controller may not set the GPU's limits (they need root): it only reads the GPU, "
         "and housekeeping's gpu_control says DENIED.",
-        (
-            Field("operation", "str", description="what was refused"),
-            Field("reason", "str", description="what the GPU library said"),
-        ),
+        _GPU_OPERATION,
     ),
     Event(
         "GPU_ERROR",
         32,
         Severity.MEDIUM,
         "A GPU operation failed.",
-        (
-            Field("operation", "str", description="what failed"),
-            Field("reason", "str", description="what the GPU library said"),
-        ),
+        _GPU_OPERATION,
     ),
     Event(
         "GPU_XID",

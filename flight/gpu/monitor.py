@@ -125,28 +125,28 @@ class GpuMonitor:
         if self.control is GpuControl.DENIED:
             self.control = GpuControl.FULL  # ask again: the next refusal is reported again
 
-    def set_power_limit(self, watts: float) -> bool:
-        """Set the power limit; False (and an event, the first time) when it could not be."""
-        done = self._privileged("set power limit", self.backend.set_power_limit, watts)
-        if done and self.reading is not None:
-            self.reading = dataclasses.replace(self.reading, power_limit_w=watts)
-        return done
-
-    def _privileged(self, operation: str, function: Any, *args: Any) -> bool:
+    def set_power_limit(self, watts: float) -> None:
+        """Set the power limit; when it cannot be: an event (a refusal only the first time)."""
         if self.backend is None or self.lost or self.control is GpuControl.DENIED:
-            return False
+            return
         try:
-            function(*args)
+            self.backend.set_power_limit(watts)
         except GpuPermissionError as exc:
             self.control = GpuControl.DENIED
             self._events.append(
-                ("GPU_PERMISSION_DENIED", {"operation": operation, "reason": str(exc)[:255]})
+                (
+                    "GPU_PERMISSION_DENIED",
+                    {"operation": "set power limit", "reason": str(exc)[:255]},
+                )
             )
-            return False
+            return
         except GpuLost as exc:
             self._lose(str(exc))
-            return False
+            return
         except GpuError as exc:
-            self._events.append(("GPU_ERROR", {"operation": operation, "reason": str(exc)[:255]}))
-            return False
-        return True
+            self._events.append(
+                ("GPU_ERROR", {"operation": "set power limit", "reason": str(exc)[:255]})
+            )
+            return
+        if self.reading is not None:
+            self.reading = dataclasses.replace(self.reading, power_limit_w=watts)

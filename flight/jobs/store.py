@@ -114,9 +114,7 @@ class JobStore:
 
     def insert(self, job: JobRecord) -> None:
         """Record a newly accepted job, durably."""
-        values = [getattr(job, c) for c in _COLUMNS]
-        values[_COLUMNS.index("manifest")] = msgpack.packb(job.manifest, use_bin_type=True)
-        values[_COLUMNS.index("state")] = int(job.state)
+        values = [_column_value(getattr(job, c)) for c in _COLUMNS]
         self._write(
             f"INSERT INTO jobs ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
             values,
@@ -139,6 +137,9 @@ class JobStore:
 
 
 def _column_value(value: Any) -> Any:
+    """A record field as SQLite stores it: the state as its number, the manifest as msgpack."""
     if isinstance(value, JobState):
         return int(value)
+    if isinstance(value, dict):
+        return msgpack.packb(value, use_bin_type=True)
     return value
