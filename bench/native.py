@@ -1,7 +1,7 @@
 """Benchmark of the native core against its peers, measured side by side in one run.
 
-Checksums: our CRC-32C and CRC-16/CCITT-FALSE (every CPU path) against fastcrc, crc32c,
-google-crc32c, crcmod and zlib.crc32 on 1 KiB, 64 KiB, 1 MiB and 64 MiB buffers, and on 256-byte
+Checksums: our CRC-32C, CRC-16/CCITT-FALSE and the CFDP file CRCs (CRC-32, Proximity-1 CRC-32),
+every CPU path, against fastcrc, crc32c, google-crc32c, crcmod and zlib.crc32 on 1 KiB, 64 KiB, 1 MiB and 64 MiB buffers, and on 256-byte
 frames one call each. Packets: native.scan_packets (every CRC checked) against spacepackets'
 parse_space_packets and PusTm.unpack per packet, 100 000 packets of 200-byte payload. Memory
 bandwidth (numpy sum over 64 MiB) for scale. Figures are medians of several repetitions.
@@ -71,6 +71,7 @@ def version(dist: str) -> str:
 def checksum_impls() -> dict[str, dict[str, Callable[[bytes], int]]]:
     """CRC name -> implementation name -> function of one buffer."""
     import crc32c
+    import crcmod
     import crcmod.predefined
     import fastcrc
     import google_crc32c
@@ -94,7 +95,20 @@ def checksum_impls() -> dict[str, dict[str, Callable[[bytes], int]]]:
         "fastcrc": fastcrc.crc16.ibm_3740,
         "crcmod": crcmod.predefined.mkCrcFun("crc-ccitt-false"),
     }
-    return {"CRC-32C": c32, "CRC-16/CCITT-FALSE": c16}
+    ieee = {f"ours ({p})": ours(native.crc32, p) for p in native.crc_paths()}
+    ieee |= {
+        "fastcrc": fastcrc.crc32.iso_hdlc,
+        "zlib.crc32": zlib.crc32,
+        "crcmod": crcmod.predefined.mkCrcFun("crc-32"),
+    }
+    prox1 = {f"ours ({p})": ours(native.crc32_prox1, p) for p in native.crc_paths()}
+    prox1["crcmod"] = crcmod.mkCrcFun(0x100A00805, initCrc=0, rev=False, xorOut=0)
+    return {
+        "CRC-32C": c32,
+        "CRC-16/CCITT-FALSE": c16,
+        "CRC-32 (CFDP type 3)": ieee,
+        "Proximity-1 CRC-32 (CFDP type 1)": prox1,
+    }
 
 
 def run_checksums() -> dict:
@@ -228,7 +242,7 @@ def report(doc: dict) -> str:
     ]
     ours = f"ours ({doc['checksums']['default_path']})"
     rows = doc["checksums"]["buffers"]
-    for crc in ("CRC-32C", "CRC-16/CCITT-FALSE"):
+    for crc in dict.fromkeys(r["crc"] for r in rows):
         out.append(f"{crc}: GB/s (median); ratio = ours / peer; % of memory bandwidth")
         for label in SIZES:
             here = {r["impl"]: r["gbps"] for r in rows if r["crc"] == crc and r["buffer"] == label}

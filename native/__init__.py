@@ -1,7 +1,8 @@
 """The payload's C core, bound through cffi (API mode, compiled at install time).
 
-Checksums, COBS framing and CCSDS primary headers. Every function takes any buffer-protocol object
-(bytes, bytearray, memoryview, a C-contiguous numpy array) and reads it in place, without a copy.
+Checksums (of packets and of CFDP files), COBS framing and CCSDS primary headers. Every function
+takes any buffer-protocol object (bytes, bytearray, memoryview, a C-contiguous numpy array) and
+reads it in place, without a copy.
 """
 
 from __future__ import annotations
@@ -25,7 +26,10 @@ __all__ = [
     "cobs_decode",
     "cobs_encode",
     "cobs_split",
+    "cfdp_modular",
     "crc16",
+    "crc32",
+    "crc32_prox1",
     "crc32c",
     "crc_path",
     "crc_paths",
@@ -72,6 +76,9 @@ _PATH_NAMES = {v: k for k, v in CRC_PATHS.items()}
 _from_buffer = ffi.from_buffer
 _crc16 = lib.pn_crc16
 _crc32c = lib.pn_crc32c
+_crc32 = lib.pn_crc32
+_crc32_prox1 = lib.pn_crc32_prox1
+_cfdp_modular = lib.pn_cfdp_modular
 
 
 def _view(data: object):
@@ -109,6 +116,24 @@ def crc32c(data: object, value: int = 0) -> int:
         return _crc32c(value, data, len(data))
     buf = _from_buffer("uint8_t[]", data)
     return _crc32c(value, buf, len(buf))
+
+
+def crc32(data: object, value: int = 0) -> int:
+    """CRC-32/ISO-HDLC (IEEE 802.3, CFDP checksum type 3) of ``data``; ``value`` continues one."""
+    buf = _view(data)
+    return _crc32(value, buf, len(buf))
+
+
+def crc32_prox1(data: object, value: int = 0) -> int:
+    """Proximity-1 CRC-32 (CFDP checksum type 1) of ``data``; ``value`` continues one."""
+    buf = _view(data)
+    return _crc32_prox1(value, buf, len(buf))
+
+
+def cfdp_modular(data: object, offset: int = 0, value: int = 0) -> int:
+    """CFDP modular checksum (type 0) of ``data`` lying at file ``offset``, added to ``value``."""
+    buf = _view(data)
+    return _cfdp_modular(value, offset, buf, len(buf))
 
 
 def cobs_encode(data: object) -> bytes:

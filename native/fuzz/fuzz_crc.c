@@ -14,17 +14,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pn_crc_path_set(PN_CRC_PORTABLE);
         uint16_t c16 = pn_crc16(0xFFFFu, data + start, size - start);
         uint32_t c32 = pn_crc32c(0u, data + start, size - start);
+        uint32_t ieee = pn_crc32(0u, data + start, size - start);
+        uint32_t prox = pn_crc32_prox1(0u, data + start, size - start);
         for (int path = PN_CRC_PORTABLE + 1; path < PN_CRC_PATH_COUNT; path++) {
             if (!(paths & (1u << path))) {
                 continue;
             }
             pn_crc_path_set(path);
             if (pn_crc16(0xFFFFu, data + start, size - start) != c16 ||
-                pn_crc32c(0u, data + start, size - start) != c32) {
+                pn_crc32c(0u, data + start, size - start) != c32 ||
+                pn_crc32(0u, data + start, size - start) != ieee ||
+                pn_crc32_prox1(0u, data + start, size - start) != prox) {
                 abort();
             }
             if (start == 0 && (pn_crc16(pn_crc16(0xFFFFu, data, cut), data + cut, size - cut) != c16 ||
-                               pn_crc32c(pn_crc32c(0u, data, cut), data + cut, size - cut) != c32)) {
+                               pn_crc32c(pn_crc32c(0u, data, cut), data + cut, size - cut) != c32 ||
+                               pn_crc32(pn_crc32(0u, data, cut), data + cut, size - cut) != ieee ||
+                               pn_crc32_prox1(pn_crc32_prox1(0u, data, cut), data + cut,
+                                              size - cut) != prox)) {
                 abort();
             }
         }

@@ -1,9 +1,9 @@
 /*
  * payload_native.h - the C core of the payload controller.
  *
- * Checksums, COBS framing and CCSDS Space Packet primary headers: the paths that every byte
- * crossing the serial link goes through. No function here allocates memory; every function
- * takes its buffers from the caller and returns a status or a length.
+ * Checksums (of packets and of CFDP files), COBS framing and CCSDS Space Packet primary headers:
+ * the paths that every byte crossing a link goes through. No function here allocates memory;
+ * every function takes its buffers from the caller and returns a status or a length.
  *
  * The block between the cffi markers is read verbatim by native/ffi_build.py as the cffi cdef,
  * so it must stay plain declarations (no preprocessor lines, no inline code).
@@ -44,8 +44,8 @@ typedef enum pn_crc_path {
     PN_CRC_PORTABLE = 0,       /* slicing-by-8 tables, any CPU */
     PN_CRC_X86_PCLMUL = 1,     /* x86-64 SSE4.2 crc32 and PCLMULQDQ folding */
     PN_CRC_X86_VPCLMUL = 2,    /* x86-64 AVX-512 VPCLMULQDQ folding */
-    PN_CRC_ARM_CRC32 = 3,      /* AArch64 CRC32C instructions (CRC-16 portable) */
-    PN_CRC_ARM_PMULL = 4,      /* AArch64 PMULL folding and CRC32C instructions */
+    PN_CRC_ARM_CRC32 = 3,      /* AArch64 CRC32/CRC32C instructions (the others portable) */
+    PN_CRC_ARM_PMULL = 4,      /* AArch64 PMULL folding and CRC32/CRC32C instructions */
     PN_CRC_PATH_COUNT = 5
 } pn_crc_path;
 
@@ -65,6 +65,20 @@ uint16_t pn_crc16(uint16_t crc, const uint8_t *data, size_t len);
 /* CRC-32C (Castagnoli, reflected poly 0x82F63B78, init and final xor 0xFFFFFFFF).
  * Start with crc = 0; pass a previous result to continue over more data. */
 uint32_t pn_crc32c(uint32_t crc, const uint8_t *data, size_t len);
+
+/* CRC-32/ISO-HDLC (IEEE 802.3: reflected poly 0xEDB88320, init and final xor 0xFFFFFFFF), the
+ * CFDP checksum type 3. Start with crc = 0; pass a previous result to continue over more data. */
+uint32_t pn_crc32(uint32_t crc, const uint8_t *data, size_t len);
+
+/* The Proximity-1 CRC-32 (CCSDS 211.2: poly 0x00A00805, not reflected, init 0, no final xor),
+ * the CFDP checksum type 1. Start with crc = 0; pass a previous result to continue. */
+uint32_t pn_crc32_prox1(uint32_t crc, const uint8_t *data, size_t len);
+
+/* The CFDP modular checksum (727.0-B-5, type 0): the sum mod 2^32 of the file's 32-bit
+ * big-endian words, each aligned at a file offset that is a multiple of 4 (a short last word is
+ * padded with zeros). Adds data, which sits at file offset offset, to sum; segments may come in
+ * any order. */
+uint32_t pn_cfdp_modular(uint32_t sum, uint64_t offset, const uint8_t *data, size_t len);
 
 /* Largest COBS encoding of len bytes (without the 0x00 delimiter). */
 size_t pn_cobs_max_encoded_len(size_t len);

@@ -1,5 +1,5 @@
-/* AArch64 CRC paths: the CRC32C instructions (FEAT_CRC32) for CRC-32C, and carry-less-multiply
- * folding with PMULL (FEAT_PMULL) for both CRCs, four 128-bit lanes at a time.
+/* AArch64 CRC paths: the CRC32 and CRC32C instructions (FEAT_CRC32) for CRC-32 and CRC-32C, and
+ * carry-less-multiply folding with PMULL (FEAT_PMULL) for every CRC, four 128-bit lanes at a time.
  *
  * The lanes are laid out as on x86-64 (little-endian: the low 64 bits are the first 8 bytes), so
  * the folding constants of crc_fold.c serve unchanged. The last folded block is finished by the
@@ -30,9 +30,27 @@ INLINE TARGET_CRC uint32_t crc32c_instr(uint32_t reg, const uint8_t *p, size_t n
     return reg;
 }
 
+INLINE TARGET_CRC uint32_t crc32_instr(uint32_t reg, const uint8_t *p, size_t n)
+{
+    for (; n >= 8; p += 8, n -= 8) {
+        uint64_t v;
+        memcpy(&v, p, sizeof v);
+        reg = __crc32d(reg, v);
+    }
+    while (n--) {
+        reg = __crc32b(reg, *p++);
+    }
+    return reg;
+}
+
 TARGET_CRC uint32_t pn_crc32c_arm_crc32_raw(uint32_t reg, const uint8_t *p, size_t n)
 {
     return crc32c_instr(reg, p, n);
+}
+
+TARGET_CRC uint32_t pn_crc32_arm_crc32_raw(uint32_t reg, const uint8_t *p, size_t n)
+{
+    return crc32_instr(reg, p, n);
 }
 
 INLINE TARGET_PMULL poly64x2_t kvec(const pn_kpair *k)
@@ -92,16 +110,37 @@ INLINE TARGET_PMULL uint8x16_t fold128_u8(uint8x16_t x, uint8x16_t k, uint8x16_t
 #define fold_store store128
 #include "crc_fold_lanes.h"
 
-TARGET_PMULL uint32_t pn_crc32c_arm_pmull_raw(uint32_t reg, const uint8_t *p, size_t n)
+typedef uint32_t (*scalar32_fn)(uint32_t reg, const uint8_t *p, size_t n);
+
+/* A 32-bit CRC register continued over p[0..n): the whole 16-byte blocks folded, then the last
+ * folded block and the tail through the scalar path. first is the register as it XORs onto the
+ * first four bytes. */
+INLINE TARGET_PMULL uint32_t crc32_pmull(uint32_t reg, uint32_t first, const uint8_t *p, size_t n,
+                                         const pn_kpair *k, int reversed, scalar32_fn scalar)
 {
     if (n >= 64) {
         uint8_t block[16];
-        size_t done = fold_pmull(p, n, reg, pn_fold_k32, 0, block);
-        reg = crc32c_instr(0, block, sizeof block);
+        size_t done = fold_pmull(p, n, first, k, reversed, block);
+        reg = scalar(0, block, sizeof block);
         p += done;
         n -= done;
     }
-    return crc32c_instr(reg, p, n);
+    return scalar(reg, p, n);
+}
+
+TARGET_PMULL uint32_t pn_crc32c_arm_pmull_raw(uint32_t reg, const uint8_t *p, size_t n)
+{
+    return crc32_pmull(reg, reg, p, n, pn_fold_k32c, 0, pn_crc32c_arm_crc32_raw);
+}
+
+TARGET_PMULL uint32_t pn_crc32_arm_pmull_raw(uint32_t reg, const uint8_t *p, size_t n)
+{
+    return crc32_pmull(reg, reg, p, n, pn_fold_k32, 0, pn_crc32_arm_crc32_raw);
+}
+
+TARGET_PMULL uint32_t pn_crc32p_arm_pmull(uint32_t reg, const uint8_t *p, size_t n)
+{
+    return crc32_pmull(reg, pn_crc32p_first_bytes(reg), p, n, pn_fold_k32p, 1, pn_crc32p_portable);
 }
 
 TARGET_PMULL uint16_t pn_crc16_arm_pmull(uint16_t reg, const uint8_t *p, size_t n)

@@ -15,6 +15,8 @@ typedef uint32_t (*crc32_fn)(uint32_t, const uint8_t *, size_t);
 
 static crc16_fn crc16_impl = pn_crc16_portable;
 static crc32_fn crc32c_impl = pn_crc32c_portable_raw;
+static crc32_fn crc32_impl = pn_crc32_portable_raw;
+static crc32_fn crc32p_impl = pn_crc32p_portable;
 static int current_path = PN_CRC_PORTABLE;
 static unsigned available_paths;
 
@@ -81,24 +83,34 @@ int pn_crc_path_set(int path)
     case PN_CRC_X86_VPCLMUL:
         crc16_impl = pn_crc16_x86_vpclmul;
         crc32c_impl = pn_crc32c_x86_vpclmul_raw;
+        crc32_impl = pn_crc32_x86_vpclmul_raw;
+        crc32p_impl = pn_crc32p_x86_vpclmul;
         break;
     case PN_CRC_X86_PCLMUL:
         crc16_impl = pn_crc16_x86_pclmul;
         crc32c_impl = pn_crc32c_x86_pclmul_raw;
+        crc32_impl = pn_crc32_x86_pclmul_raw;
+        crc32p_impl = pn_crc32p_x86_pclmul;
         break;
 #elif defined(__aarch64__)
     case PN_CRC_ARM_PMULL:
         crc16_impl = pn_crc16_arm_pmull;
         crc32c_impl = pn_crc32c_arm_pmull_raw;
+        crc32_impl = pn_crc32_arm_pmull_raw;
+        crc32p_impl = pn_crc32p_arm_pmull;
         break;
     case PN_CRC_ARM_CRC32:
         crc16_impl = pn_crc16_portable;
         crc32c_impl = pn_crc32c_arm_crc32_raw;
+        crc32_impl = pn_crc32_arm_crc32_raw;
+        crc32p_impl = pn_crc32p_portable;
         break;
 #endif
     default:
         crc16_impl = pn_crc16_portable;
         crc32c_impl = pn_crc32c_portable_raw;
+        crc32_impl = pn_crc32_portable_raw;
+        crc32p_impl = pn_crc32p_portable;
         break;
     }
     current_path = path;
@@ -113,4 +125,14 @@ uint16_t pn_crc16(uint16_t crc, const uint8_t *data, size_t len)
 uint32_t pn_crc32c(uint32_t crc, const uint8_t *data, size_t len)
 {
     return ~crc32c_impl(~crc, data, len);
+}
+
+uint32_t pn_crc32(uint32_t crc, const uint8_t *data, size_t len)
+{
+    return ~crc32_impl(~crc, data, len);
+}
+
+uint32_t pn_crc32_prox1(uint32_t crc, const uint8_t *data, size_t len)
+{
+    return crc32p_impl(crc, data, len);
 }

@@ -1,5 +1,6 @@
 /* x86-64 CRC paths: carry-less-multiply folding (PCLMULQDQ on 128-bit lanes, VPCLMULQDQ on four
- * 128-bit lanes of a 512-bit register) and the SSE4.2 crc32 instruction for CRC-32C.
+ * 128-bit lanes of a 512-bit register) for every CRC, and the SSE4.2 crc32 instruction for
+ * CRC-32C.
  *
  * The folding algebra and its constants are in crc_fold.c. The last 16-byte block is, by
  * linearity, a message of its own: the scalar path finishes it from a zero register and then runs
@@ -79,16 +80,42 @@ INLINE TARGET_SSE uint32_t crc32c_instr(uint32_t reg, const uint8_t *p, size_t n
     return r32;
 }
 
-TARGET_SSE uint32_t pn_crc32c_x86_pclmul_raw(uint32_t reg, const uint8_t *p, size_t n)
+typedef uint32_t (*scalar32_fn)(uint32_t reg, const uint8_t *p, size_t n);
+
+/* A 32-bit CRC register continued over p[0..n): the whole 16-byte blocks folded, then the last
+ * folded block and the tail through the scalar path. first is the register as it XORs onto the
+ * first four bytes. */
+INLINE TARGET_SSE uint32_t crc32_sse(uint32_t reg, uint32_t first, const uint8_t *p, size_t n,
+                                     const pn_kpair *k, int reversed, scalar32_fn scalar)
 {
     if (n >= 64) {
         uint8_t block[16];
-        size_t done = fold_sse(p, n, reg, pn_fold_k32, 0, block);
-        reg = crc32c_instr(0, block, sizeof block);
+        size_t done = fold_sse(p, n, first, k, reversed, block);
+        reg = scalar(0, block, sizeof block);
         p += done;
         n -= done;
     }
+    return scalar(reg, p, n);
+}
+
+static TARGET_SSE uint32_t crc32c_scalar(uint32_t reg, const uint8_t *p, size_t n)
+{
     return crc32c_instr(reg, p, n);
+}
+
+TARGET_SSE uint32_t pn_crc32c_x86_pclmul_raw(uint32_t reg, const uint8_t *p, size_t n)
+{
+    return crc32_sse(reg, reg, p, n, pn_fold_k32c, 0, crc32c_scalar);
+}
+
+TARGET_SSE uint32_t pn_crc32_x86_pclmul_raw(uint32_t reg, const uint8_t *p, size_t n)
+{
+    return crc32_sse(reg, reg, p, n, pn_fold_k32, 0, pn_crc32_portable_raw);
+}
+
+TARGET_SSE uint32_t pn_crc32p_x86_pclmul(uint32_t reg, const uint8_t *p, size_t n)
+{
+    return crc32_sse(reg, pn_crc32p_first_bytes(reg), p, n, pn_fold_k32p, 1, pn_crc32p_portable);
 }
 
 TARGET_SSE uint16_t pn_crc16_x86_pclmul(uint16_t reg, const uint8_t *p, size_t n)
@@ -152,15 +179,34 @@ INLINE TARGET_AVX512 size_t fold_avx512(const uint8_t *p, size_t n, __m128i firs
     return done;
 }
 
-TARGET_AVX512 uint32_t pn_crc32c_x86_vpclmul_raw(uint32_t reg, const uint8_t *p, size_t n)
+/* As crc32_sse, four 512-bit accumulators when there are 256 bytes or more. */
+INLINE TARGET_AVX512 uint32_t crc32_avx512(uint32_t reg, uint32_t first, const uint8_t *p,
+                                           size_t n, const pn_kpair *k, int reversed,
+                                           scalar32_fn scalar)
 {
     if (n < 256) {
-        return pn_crc32c_x86_pclmul_raw(reg, p, n);
+        return crc32_sse(reg, first, p, n, k, reversed, scalar);
     }
     uint8_t block[16];
-    size_t done = fold_avx512(p, n, _mm_cvtsi32_si128((int)reg), pn_fold_k32, 0, block);
-    reg = crc32c_instr(0, block, sizeof block);
-    return crc32c_instr(reg, p + done, n - done);
+    size_t done = fold_avx512(p, n, _mm_cvtsi32_si128((int)first), k, reversed, block);
+    reg = scalar(0, block, sizeof block);
+    return scalar(reg, p + done, n - done);
+}
+
+TARGET_AVX512 uint32_t pn_crc32c_x86_vpclmul_raw(uint32_t reg, const uint8_t *p, size_t n)
+{
+    return crc32_avx512(reg, reg, p, n, pn_fold_k32c, 0, crc32c_scalar);
+}
+
+TARGET_AVX512 uint32_t pn_crc32_x86_vpclmul_raw(uint32_t reg, const uint8_t *p, size_t n)
+{
+    return crc32_avx512(reg, reg, p, n, pn_fold_k32, 0, pn_crc32_portable_raw);
+}
+
+TARGET_AVX512 uint32_t pn_crc32p_x86_vpclmul(uint32_t reg, const uint8_t *p, size_t n)
+{
+    return crc32_avx512(reg, pn_crc32p_first_bytes(reg), p, n, pn_fold_k32p, 1,
+                        pn_crc32p_portable);
 }
 
 TARGET_AVX512 uint16_t pn_crc16_x86_vpclmul(uint16_t reg, const uint8_t *p, size_t n)

@@ -1,4 +1,5 @@
-/* Unit tests for pn_crc16 and pn_crc32c: check values, chaining, bitwise reference. */
+/* Unit tests for pn_crc16, pn_crc32c, pn_crc32 and pn_crc32_prox1 on every CPU path: check values,
+ * chaining, bitwise references. */
 #include <string.h>
 
 #include "check.h"
@@ -28,6 +29,29 @@ static uint32_t crc32c_bitwise(uint32_t crc, const uint8_t *p, size_t n)
     return ~crc;
 }
 
+static uint32_t crc32_bitwise(uint32_t crc, const uint8_t *p, size_t n)
+{
+    crc = ~crc;
+    for (size_t i = 0; i < n; i++) {
+        crc ^= p[i];
+        for (int b = 0; b < 8; b++) {
+            crc = (crc & 1u) ? (crc >> 1) ^ 0xEDB88320u : crc >> 1;
+        }
+    }
+    return ~crc;
+}
+
+static uint32_t prox1_bitwise(uint32_t crc, const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        crc ^= (uint32_t)p[i] << 24;
+        for (int b = 0; b < 8; b++) {
+            crc = (crc & 0x80000000u) ? (crc << 1) ^ 0x00A00805u : crc << 1;
+        }
+    }
+    return crc;
+}
+
 static void check_path(int path)
 {
     CHECK_EQ(pn_crc_path_set(path), PN_OK);
@@ -36,6 +60,9 @@ static void check_path(int path)
     CHECK_EQ(pn_crc32c(0u, check, 9), 0xE3069283u);
     CHECK_EQ(pn_crc16(0xFFFFu, check, 0), 0xFFFFu);
     CHECK_EQ(pn_crc32c(0u, check, 0), 0u);
+    CHECK_EQ(pn_crc32(0u, check, 9), 0xCBF43926u);
+    CHECK_EQ(pn_crc32(0u, check, 0), 0u);
+    CHECK_EQ(pn_crc32_prox1(0u, check, 0), 0u);
 
     static uint8_t buf[9000];
     for (size_t i = 0; i < sizeof buf; i++) {
@@ -49,6 +76,11 @@ static void check_path(int path)
         size_t cut = n / 3;
         CHECK_EQ(pn_crc16(pn_crc16(0x1234u, p, cut), p + cut, n - cut), pn_crc16(0x1234u, p, n));
         CHECK_EQ(pn_crc32c(pn_crc32c(7u, p, cut), p + cut, n - cut), pn_crc32c(7u, p, n));
+        CHECK_EQ(pn_crc32(0u, p, n), crc32_bitwise(0u, p, n));
+        CHECK_EQ(pn_crc32(pn_crc32(7u, p, cut), p + cut, n - cut), pn_crc32(7u, p, n));
+        CHECK_EQ(pn_crc32_prox1(0u, p, n), prox1_bitwise(0u, p, n));
+        CHECK_EQ(pn_crc32_prox1(pn_crc32_prox1(7u, p, cut), p + cut, n - cut),
+                 pn_crc32_prox1(7u, p, n));
     }
 }
 

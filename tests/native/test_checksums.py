@@ -16,15 +16,6 @@ import native
 crc16_ref = crcmod.predefined.mkCrcFun("crc-ccitt-false")
 
 
-@pytest.fixture(params=native.crc_paths())
-def crc_path(request):
-    """Run the test on every CRC implementation this CPU can run, then restore the default."""
-    default = native.crc_path()
-    native.set_crc_path(request.param)
-    yield request.param
-    native.set_crc_path(default)
-
-
 def test_check_values():
     assert native.crc16(b"123456789") == 0x29B1
     assert native.crc32c(b"123456789") == 0xE3069283
