@@ -1,10 +1,11 @@
 """Benchmark of the native core against its peers, measured side by side in one run.
 
 Checksums: our CRC-32C, CRC-16/CCITT-FALSE and the CFDP file CRCs (CRC-32, Proximity-1 CRC-32),
-every CPU path, against fastcrc, crc32c, google-crc32c, crcmod and zlib.crc32 on 1 KiB, 64 KiB, 1 MiB and 64 MiB buffers, and on 256-byte
-frames one call each. Packets: native.scan_packets (every CRC checked) against spacepackets'
-parse_space_packets and PusTm.unpack per packet, 100 000 packets of 200-byte payload. Memory
-bandwidth (numpy sum over 64 MiB) for scale. Figures are medians of several repetitions.
+every CPU path, against fastcrc, crc32c, google-crc32c, crcmod and zlib.crc32 on 1 KiB, 64 KiB,
+1 MiB and 64 MiB buffers, and on 256-byte frames one call each. Packets: native.scan_packets
+(every CRC checked) against spacepackets' parse_space_packets and PusTm.unpack per packet, 100 000
+packets of 200-byte payload. Memory bandwidth (numpy sum over 64 MiB) for scale. Figures are
+medians of several repetitions.
 
 spacepackets pins an old fastcrc, so the checksum half runs under --checksum-python, an
 environment with the newest fastcrc (make bench sets it up); this process runs the rest and
