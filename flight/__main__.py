@@ -1,4 +1,5 @@
-"""Command line of the payload controller: ``python -m flight run --bus PORT``, ``icd``."""
+"""Command line of the payload controller: ``python -m flight run --bus PORT``, ``icd``, and the
+stand-alone CFDP endpoint ``cfdp send|receive``."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import serial
 
+from flight.cfdp.endpoint import add_cfdp_commands, run_cfdp
 from flight.gpu.backend import GpuBackend
 from flight.gpu.simulated import SimulatedH100
 
@@ -42,7 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     icd = sub.add_parser("icd", help="print the dictionary's part of docs/icd.md")
     icd.add_argument("--write", type=Path, help="update the generated section of this file")
+    add_cfdp_commands(sub, "flight")
     args = parser.parse_args(argv)
+
+    if args.cmd == "cfdp":
+        return run_cfdp(args)
 
     if args.cmd == "icd":
         from flight.icd import render, splice

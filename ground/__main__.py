@@ -1,4 +1,4 @@
-"""Command line of the ground segment: ``python -m ground station|ping|tlm|submit|jobs``.
+"""Command line of the ground segment: ``python -m ground station|ping|tlm|submit|jobs|cfdp``.
 
 User mistakes and lost connections end with a one-line message and a non-zero status, never a
 traceback.
@@ -18,6 +18,7 @@ from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any
 
+from flight.cfdp.endpoint import add_cfdp_commands, run_cfdp
 from flight.dictionary import JOB_STATE_NAMES
 from ground.client import CommandRefused, StationClient, StationUnreachable
 from ground.manifests import ManifestFileError, load_manifest
@@ -51,12 +52,15 @@ def _parser() -> argparse.ArgumentParser:
     submit = client("submit", "submit a job manifest (.json, .toml or .msgpack)")
     submit.add_argument("manifest", type=Path)
     client("jobs", "list the payload's jobs")
+    add_cfdp_commands(sub, "ground")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = _parser().parse_args(argv)
+    if args.cmd == "cfdp":
+        return run_cfdp(args)
     if args.cmd == "station":
         return _station(args)
     try:

@@ -8,6 +8,7 @@ transaction header prefix so that the hot path is one struct pack and a join.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import struct
 from dataclasses import dataclass, field
@@ -131,17 +132,7 @@ class Header:
 
     def replying(self) -> Header:
         """The header of a PDU going the other way in the same transaction."""
-        return Header(
-            self.source_id,
-            self.seq_num,
-            self.dest_id,
-            self.acknowledged,
-            not self.toward_sender,
-            self.crc,
-            self.large_file,
-            self.id_len,
-            self.seq_len,
-        )
+        return dataclasses.replace(self, toward_sender=not self.toward_sender)
 
 
 @dataclass(slots=True)

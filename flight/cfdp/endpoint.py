@@ -1,0 +1,152 @@
+"""Stand-alone CFDP endpoints over a UDP link, for interoperability tests and the benchmark.
+
+``python -m flight cfdp send|receive`` and ``python -m ground cfdp send|receive`` are both this
+module (docs/downlink.md): the same entity that runs on board, driven by a loop of its own
+instead of the controller's bus ticks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from flight.cfdp.entity import Entity, TransactionReport
+from flight.cfdp.filestore import FileStore
+from flight.cfdp.journal import Journal
+from flight.cfdp.mib import EntityConfig
+from flight.cfdp.pdu import ChecksumType, Condition
+from flight.links.udp import LinkUrlError, UdpLink
+
+IDLE_WAIT = 0.05
+CHECKSUMS = {
+    "crc32c": ChecksumType.CRC32C,
+    "crc32": ChecksumType.CRC32,
+    "modular": ChecksumType.MODULAR,
+    "proximity1": ChecksumType.PROXIMITY1_CRC32,
+    "null": ChecksumType.NULL,
+}
+
+
+def add_cfdp_commands(sub: argparse._SubParsersAction, prog: str) -> None:
+    """The ``cfdp send`` and ``cfdp receive`` subcommands, for either command line."""
+    cfdp = sub.add_parser("cfdp", help="a stand-alone CFDP endpoint over UDP (docs/downlink.md)")
+    actions = cfdp.add_subparsers(dest="cfdp_cmd", required=True)
+    send = actions.add_parser("send", help="send files and wait for their outcome")
+    send.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    receive = actions.add_parser("receive", help="receive files into a directory")
+    receive.add_argument("--out", required=True, type=Path, help="the file store's directory")
+    receive.add_argument("--count", type=int, help="exit after this many transactions end")
+    for p in (send, receive):
+        p.add_argument("--link", required=True, help="udp://HOST:PORT[?rate=BITS_PER_S]")
+        p.add_argument("--local-id", required=True, type=int, help="this entity's id")
+        p.add_argument("--timeout", type=float, help="give up after this many seconds")
+        p.add_argument(
+            "--state", type=Path, help="journal directory: transactions survive restarts"
+        )
+        p.add_argument("--json", action="store_true", help="one JSON object per transaction")
+        p.add_argument("--segment", type=int, default=1024, help="file data octets per PDU")
+    send.add_argument("--remote-id", required=True, type=int, help="the receiving entity's id")
+    send.add_argument("--class", dest="cfdp_class", type=int, choices=[1, 2], default=2)
+    send.add_argument("--checksum", choices=sorted(CHECKSUMS), default="crc32c")
+    send.add_argument("--dest-name", help="the name at the receiver (default: the file's name)")
+    cfdp.set_defaults(prog=prog)
+
+
+def run_cfdp(args: argparse.Namespace) -> int:
+    """Run a ``cfdp`` subcommand; returns the exit status (0: every transfer delivered)."""
+    try:
+        link = UdpLink(args.link, listen=args.cfdp_cmd == "receive")
+        config = EntityConfig(
+            args.local_id,
+            segment_size=args.segment,
+            checksum=CHECKSUMS[getattr(args, "checksum", "crc32c")],
+        )
+    except (LinkUrlError, ValueError) as exc:
+        print(f"{args.prog} cfdp: {exc}", file=sys.stderr)
+        return 2
+    journal = Journal(args.state / "cfdp.sqlite") if args.state else None
+    try:
+        link.open()
+    except OSError as exc:
+        print(f"{args.prog} cfdp: cannot open {args.link}: {exc}", file=sys.stderr)
+        return 2
+    store = FileStore(args.out) if args.cfdp_cmd == "receive" else None
+    entity = Entity(config, link, store, journal)
+    failed = 0
+
+    def report(r: TransactionReport) -> None:
+        nonlocal failed
+        ok = r.condition == Condition.NO_ERROR and (r.delivered or r.role == "send")
+        failed += not ok
+        if args.json:
+            print(json.dumps({**r.__dict__, "condition": r.condition.name}), flush=True)
+        else:
+            what = f"{r.dest_name or r.source_name} ({r.size} octets)"
+            if not ok:
+                verdict = f"failed: {r.condition.name}"
+            else:
+                verdict = "delivered" if r.delivered else "sent (class 1: unconfirmed)"
+            print(f"{r.role} {r.source_id}/{r.seq_num} {what}: {verdict}", flush=True)
+
+    try:
+        if args.cfdp_cmd == "send":
+            for path in args.files:
+                if not path.is_file():
+                    print(f"{args.prog} cfdp: {path}: no such file", file=sys.stderr)
+                    return 2
+            for path in args.files:
+                entity.put(
+                    path,
+                    args.dest_name,
+                    remote_id=args.remote_id,
+                    acknowledged=args.cfdp_class == 2,
+                )
+            done = drive(entity, report, lambda n: not entity.busy, args.timeout)
+        else:
+            done = drive(
+                entity, report, lambda n: args.count is not None and n >= args.count, args.timeout
+            )
+    except KeyboardInterrupt:
+        done = args.cfdp_cmd == "receive" and args.count is None
+    finally:
+        link.close()
+    if not done:
+        print(f"{args.prog} cfdp: timed out with transfers still open", file=sys.stderr)
+        return 1
+    return 1 if failed else 0
+
+
+def drive(
+    entity: Entity,
+    report: Callable[[TransactionReport], None],
+    finished: Callable[[int], bool],
+    timeout: float | None,
+) -> bool:
+    """Run the entity until finished(transactions ended) says so; False on timeout."""
+    link = entity.link
+    end = None if timeout is None else time.monotonic() + timeout
+    ended = 0
+    wait = 0.0
+    while True:
+        for raw in link.receive(wait):
+            entity.receive(raw)
+        sent = entity.poll()
+        while entity.reports:
+            report(entity.reports.popleft())
+            ended += 1
+        if finished(ended):
+            return True
+        now = time.monotonic()
+        if end is not None and now >= end:
+            return False
+        if sent:
+            wait = 0.0
+        elif not link.ready():
+            wait = link.wait_hint()
+        else:
+            wakeup = entity.next_wakeup()
+            wait = IDLE_WAIT if wakeup is None else min(IDLE_WAIT, max(0.0, wakeup - now))

@@ -1,0 +1,416 @@
+"""A CFDP entity: the transactions it sends and receives over one link adapter.
+
+The owner calls ``receive`` with each PDU that arrives and ``poll`` often (each bus tick on
+board, each loop turn in the stand-alone endpoints); ``poll`` runs the timers and sends what the
+link's flow control allows, receivers' directives first, then senders by priority. Every PDU
+refused is counted by reason in ``counters``; nothing a PDU says can write outside the file store.
+When the link goes down the transactions freeze (their timers stop) and thaw when it comes back.
+With a journal, each transaction is on disk from the moment it is accepted and carries on after
+a restart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections import Counter, OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from flight.cfdp import pdu as P
+from flight.cfdp.filestore import FileStore
+from flight.cfdp.journal import HistoryRow, Journal
+from flight.cfdp.mib import EntityConfig
+from flight.cfdp.receiver import ReceiveTransaction, RecvState
+from flight.cfdp.segments import Segments
+from flight.cfdp.sender import SendTransaction
+from flight.links.base import LinkAdapter
+
+SEND_BUDGET = 256
+SENDER, RECEIVER = "send", "receive"
+
+
+@dataclass(frozen=True)
+class TransactionReport:
+    """A transaction that ended (the Transaction-Finished indication)."""
+
+    role: str
+    source_id: int
+    seq_num: int
+    source_name: str | None
+    dest_name: str | None
+    size: int | None
+    condition: P.Condition
+    delivered: bool
+    path: str | None
+
+
+class Entity:
+    def __init__(
+        self,
+        config: EntityConfig,
+        link: LinkAdapter,
+        store: FileStore | None,
+        journal: Journal | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.link = link
+        self.store = store
+        self.journal = journal
+        self.clock = clock
+        self.senders: dict[int, SendTransaction] = {}
+        self.receivers: dict[tuple[int, int], ReceiveTransaction] = {}
+        self.recent: OrderedDict[tuple[int, int], P.Finished | None] = OrderedDict()
+        self.reports: deque[TransactionReport] = deque()
+        self.counters: Counter[str] = Counter()
+        self._replies: deque[bytes] = deque()
+        self._fast: dict[bytes, ReceiveTransaction] = {}
+        self.now = clock()
+        self._was_up = False
+        self._next_snapshot = clock() + config.snapshot_interval
+        self._seq = int(time.time() * 1000)
+        if journal is not None:
+            self._restore(journal)
+
+    def put(
+        self,
+        path: str | os.PathLike[str],
+        dest_name: str | None = None,
+        *,
+        remote_id: int,
+        acknowledged: bool = True,
+        closure: bool = False,
+        priority: int = 0,
+        source_name: str | None = None,
+    ) -> int:
+        """Start sending a file; returns the transaction sequence number."""
+        size = Path(path).stat().st_size
+        seq = self._next_seq()
+        header = P.Header(
+            self.config.entity_id,
+            seq,
+            remote_id,
+            acknowledged=acknowledged,
+            crc=self.config.pdu_crc,
+            large_file=size >= 1 << 32,
+            id_len=self.config.id_len,
+            seq_len=self.config.seq_len,
+        )
+        name = source_name or Path(path).name
+        t = SendTransaction(
+            self.config, header, str(path), name, dest_name or name, priority, closure
+        )
+        self.senders[seq] = t
+        self._save(SENDER, t)
+        self.counters["transactions_started"] += 1
+        return seq
+
+    def _next_seq(self) -> int:
+        modulus = 1 << (8 * self.config.seq_len)
+        if self.journal is not None:
+            return self.journal.next_seq(modulus)
+        self._seq = (self._seq + 1) % modulus
+        return self._seq
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.senders or self.receivers)
+
+    def receive(self, raw: bytes) -> None:
+        """One PDU from the link."""
+        # The fast path: file data without a PDU CRC for a transaction already known, found by
+        # its header octets alone.
+        if len(raw) > 8 and raw[0] & 0x12 == 0x10 and not raw[3] & 0x08:
+            third = raw[3]
+            start = 7 + 2 * ((third >> 4) & 7) + (third & 7)
+            t = self._fast.get(raw[:1] + raw[3:start])
+            if t is not None and (raw[1] << 8 | raw[2]) + start == len(raw):
+                fss = t.header.fss
+                if len(raw) >= start + fss.size:
+                    refused = t.refused
+                    offset = fss.unpack_from(raw, start)[0]
+                    t.file_data(offset, memoryview(raw)[start + fss.size :], self.now)
+                    if t.refused != refused:
+                        self.counters["pdu_refused_out_of_range"] += 1
+                    return
+        try:
+            pdu = P.decode(raw)
+        except P.PduError as exc:
+            self.counters[f"pdu_refused_{exc.reason}"] += 1
+            return
+        now = self.now = self.clock()
+        h = pdu.header
+        if h.toward_sender:
+            if h.source_id != self.config.entity_id:
+                self.counters["pdu_refused_not_ours"] += 1
+                return
+            t = self.senders.get(h.seq_num)
+            if t is None or t.header.dest_id != h.dest_id:
+                self._unknown_toward_sender(pdu)
+                return
+            t.handle(pdu, now)
+            return
+        if h.dest_id != self.config.entity_id:
+            self.counters["pdu_refused_not_ours"] += 1
+            return
+        key = (h.source_id, h.seq_num)
+        t = self.receivers.get(key)
+        if t is None:
+            t = self._new_receiver(pdu, key, now)
+            if t is None:
+                return
+        elif t.header.acknowledged != h.acknowledged:
+            self.counters["pdu_refused_transmission_mode"] += 1
+            return
+        refused = t.refused
+        t.handle(pdu, now)
+        if t.refused != refused:
+            self.counters["pdu_refused_out_of_range"] += t.refused - refused
+
+    def _unknown_toward_sender(self, pdu: P.Pdu) -> None:
+        self.counters["pdu_refused_unknown_transaction"] += 1
+        if isinstance(pdu, P.Finished) and pdu.header.acknowledged:
+            ack = P.Ack(
+                pdu.header.replying(),
+                P.Directive.FINISHED,
+                pdu.condition,
+                P.TransactionStatus.UNRECOGNIZED,
+            )
+            self._queue_reply(P.encode(ack))
+
+    def _new_receiver(
+        self, pdu: P.Pdu, key: tuple[int, int], now: float
+    ) -> ReceiveTransaction | None:
+        if key in self.recent:
+            # A PDU of a transaction already ended (say our ACK or Finished was lost).
+            self.counters["pdu_late"] += 1
+            finished = self.recent[key]
+            if isinstance(pdu, P.Eof) and pdu.header.acknowledged:
+                ack = P.Ack(
+                    pdu.header.replying(),
+                    P.Directive.EOF,
+                    pdu.condition,
+                    P.TransactionStatus.TERMINATED,
+                )
+                self._queue_reply(P.encode(ack))
+                if finished is not None:
+                    self._queue_reply(P.encode(finished))
+            return None
+        if self.store is None:
+            self.counters["pdu_refused_not_receiving"] += 1
+            return None
+        if not isinstance(pdu, P.Metadata | P.FileData | P.Eof):
+            self.counters["pdu_refused_unknown_transaction"] += 1
+            return None
+        if len(self.receivers) >= self.config.max_transactions:
+            self.counters["pdu_refused_too_many_transactions"] += 1
+            return None
+        t = ReceiveTransaction(self.config, self.store, pdu.header, now)
+        self._add_receiver(key, t)
+        self.counters["transactions_received"] += 1
+        return t
+
+    def _add_receiver(self, key: tuple[int, int], t: ReceiveTransaction) -> None:
+        self.receivers[key] = t
+        prefix = dataclasses.replace(t.header, toward_sender=False).prefix(True)
+        self._fast[prefix[:1] + prefix[3:]] = t
+
+    def _queue_reply(self, raw: bytes) -> None:
+        self._replies.append(raw)
+
+    def poll(self) -> int:
+        """Timers and sending; returns the number of PDUs sent."""
+        now = self.now = self.clock()
+        up = self.link.up
+        if up != self._was_up:
+            for t in self._all():
+                t.thaw(now) if up else t.freeze()
+            self._was_up = up
+        for t in self._all():
+            t.tick(now)
+        sent = 0
+        if up:
+            sent = self._send(now)
+        self._reap(now)
+        if self.journal is not None and now >= self._next_snapshot:
+            self._next_snapshot = now + self.config.snapshot_interval
+            for t in self.senders.values():
+                self._save(SENDER, t)
+            for t in self.receivers.values():
+                self._save(RECEIVER, t)
+        return sent
+
+    def _all(self) -> list[SendTransaction | ReceiveTransaction]:
+        return [*self.receivers.values(), *self.senders.values()]
+
+    def _send(self, now: float) -> int:
+        link = self.link
+        sent = 0
+        while self._replies and link.ready():
+            link.send(self._replies.popleft())
+            sent += 1
+        order = [
+            *self.receivers.values(),
+            *sorted(self.senders.values(), key=lambda t: -t.priority),
+        ]
+        for t in order:
+            next_pdu = t.next_pdu
+            while sent < SEND_BUDGET and link.ready():
+                pdu = next_pdu(now)
+                if pdu is None:
+                    break
+                link.send(pdu)
+                sent += 1
+        return sent
+
+    def next_wakeup(self) -> float | None:
+        """When poll next has timer work (the loop may sleep until then or a PDU arrives)."""
+        deadlines = []
+        for t in self.senders.values():
+            if t.deadline is not None:
+                deadlines.append(t.deadline)
+        for t in self.receivers.values():
+            deadlines += [
+                d for d in (t.nak_deadline, t.ack_deadline, t.check_deadline) if d is not None
+            ]
+            deadlines.append(t.last_heard + self.config.inactivity_timeout)
+        return min(deadlines) if deadlines else None
+
+    def _reap(self, now: float) -> None:
+        for seq in [s for s, t in self.senders.items() if t.done]:
+            t = self.senders.pop(seq)
+            self._report(
+                SENDER, t.header.source_id, seq, t.source_name, t.dest_name, t.size, t.outcome, None
+            )
+        for key in [k for k, t in self.receivers.items() if t.done]:
+            t = self.receivers.pop(key)
+            self._fast = {k: v for k, v in self._fast.items() if v is not t}
+            md = t.metadata
+            self.recent[key] = None if t.finished_pdu is None else P.decode(t.finished_pdu)
+            while len(self.recent) > self.config.keep_finished:
+                self.recent.popitem(last=False)
+            self._report(
+                RECEIVER,
+                key[0],
+                key[1],
+                md.source_name if md else None,
+                md.dest_name if md else None,
+                t.size,
+                t.outcome,
+                t.delivered_path,
+            )
+
+    def _report(self, role, source_id, seq, source_name, dest_name, size, outcome, path) -> None:
+        report = TransactionReport(
+            role,
+            source_id,
+            seq,
+            source_name,
+            dest_name,
+            size,
+            outcome.condition,
+            outcome.delivered,
+            path,
+        )
+        self.reports.append(report)
+        self.counters[f"transactions_{'delivered' if outcome.delivered else 'failed'}"] += 1
+        if self.journal is not None:
+            self.journal.finish(
+                HistoryRow(
+                    role,
+                    source_id,
+                    seq,
+                    source_name,
+                    dest_name,
+                    size,
+                    outcome.condition.name,
+                    outcome.delivered,
+                    path,
+                    time.time(),
+                )
+            )
+
+    def cancel(self, seq_num: int, source_id: int | None = None) -> bool:
+        """Cancel a transaction by request; False if there is no such transaction."""
+        now = self.clock()
+        if source_id in (None, self.config.entity_id) and seq_num in self.senders:
+            self.senders[seq_num].cancel(now)
+            return True
+        t = self.receivers.get((source_id, seq_num))
+        if t is not None:
+            t.cancel(now)
+            return True
+        return False
+
+    def _save(self, role: str, t: SendTransaction | ReceiveTransaction) -> None:
+        if self.journal is not None and not t.done:
+            self.journal.save(role, t.header.source_id, t.header.seq_num, t.snapshot())
+
+    def _restore(self, journal: Journal) -> None:
+        now = self.clock()
+        for role, _source, seq, snap in journal.active():
+            if role == SENDER:
+                self._restore_sender(seq, snap, now)
+            else:
+                self._restore_receiver(snap, now)
+
+    def _restore_sender(self, seq: int, snap: dict, now: float) -> None:
+        header = P.Header(
+            self.config.entity_id,
+            seq,
+            snap["dest_id"],
+            acknowledged=snap["acknowledged"],
+            crc=self.config.pdu_crc,
+            large_file=snap["large_file"],
+            id_len=self.config.id_len,
+            seq_len=self.config.seq_len,
+        )
+        try:
+            t = SendTransaction(
+                self.config,
+                header,
+                snap["path"],
+                snap["source_name"],
+                snap["dest_name"],
+                snap["priority"],
+                snap["closure"],
+            )
+        except (OSError, ValueError):
+            self.counters["transactions_lost_source"] += 1
+            self.journal.finish(
+                HistoryRow(
+                    SENDER,
+                    self.config.entity_id,
+                    seq,
+                    snap["source_name"],
+                    snap["dest_name"],
+                    snap["size"],
+                    P.Condition.FILESTORE_REJECTION.name,
+                    False,
+                    None,
+                    time.time(),
+                )
+            )
+            return
+        t.resume(snap, now)
+        self.senders[seq] = t
+
+    def _restore_receiver(self, snap: dict, now: float) -> None:
+        h = P.Header(*snap["header"][:4], True, *snap["header"][4:])
+        t = ReceiveTransaction(self.config, self.store, h, now)
+        if snap["metadata"] is not None:
+            size, source, dest, kind, closure = snap["metadata"]
+            t.metadata = P.Metadata(h, size, source, dest, P.ChecksumType(kind), closure)
+        if snap["eof"] is not None:
+            condition, checksum, size = snap["eof"]
+            t.eof = P.Eof(h, P.Condition(condition), checksum, size)
+            t.nak_deadline = now
+        t.received = Segments([tuple(r) for r in snap["received"]])
+        t.state = RecvState(snap["state"])
+        t.finished_pdu = snap["finished"]
+        if t.state == RecvState.WAIT_FINISHED_ACK:
+            t.ack_deadline = now
+        self._add_receiver((h.source_id, h.seq_num), t)

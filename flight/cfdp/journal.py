@@ -1,0 +1,98 @@
+"""The CFDP entity's durable state in SQLite: transaction snapshots, the sequence counter and the
+history of finished transactions (what ``files`` lists).
+
+WAL with synchronous=FULL, as the job store: a snapshot is on disk before the entity relies on
+it, so a restart carries on every transaction the entity had accepted.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgpack
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS active (
+    role TEXT NOT NULL, source_id INTEGER NOT NULL, seq_num INTEGER NOT NULL,
+    snapshot BLOB NOT NULL, PRIMARY KEY (role, source_id, seq_num));
+CREATE TABLE IF NOT EXISTS history (
+    role TEXT NOT NULL, source_id INTEGER NOT NULL, seq_num INTEGER NOT NULL,
+    source_name TEXT, dest_name TEXT, size INTEGER, condition TEXT NOT NULL,
+    delivered INTEGER NOT NULL, path TEXT, finished_at REAL NOT NULL,
+    PRIMARY KEY (role, source_id, seq_num));
+"""
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    role: str
+    source_id: int
+    seq_num: int
+    source_name: str | None
+    dest_name: str | None
+    size: int | None
+    condition: str
+    delivered: bool
+    path: str | None
+    finished_at: float
+
+
+class Journal:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.executescript(SCHEMA)
+
+    def next_seq(self, modulus: int) -> int:
+        """A transaction sequence number not used before by this entity (wrapping at modulus)."""
+        with self.db:
+            row = self.db.execute("SELECT value FROM meta WHERE key='seq'").fetchone()
+            seq = ((row[0] if row else 0) + 1) % modulus
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('seq', ?)", (seq,))
+        return seq
+
+    def save(self, role: str, source_id: int, seq_num: int, snapshot: dict) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO active VALUES (?, ?, ?, ?)",
+            (role, source_id, seq_num, msgpack.packb(snapshot)),
+        )
+
+    def active(self) -> list[tuple[str, int, int, dict]]:
+        rows = self.db.execute("SELECT role, source_id, seq_num, snapshot FROM active").fetchall()
+        return [(r, s, q, msgpack.unpackb(b, strict_map_key=False)) for r, s, q, b in rows]
+
+    def finish(self, row: HistoryRow) -> None:
+        """Record how a transaction ended and forget its snapshot, in one transaction."""
+        with self.db:
+            self.db.execute(
+                "DELETE FROM active WHERE role=? AND source_id=? AND seq_num=?",
+                (row.role, row.source_id, row.seq_num),
+            )
+            self.db.execute(
+                "INSERT OR REPLACE INTO history VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    row.role,
+                    row.source_id,
+                    row.seq_num,
+                    row.source_name,
+                    row.dest_name,
+                    row.size,
+                    row.condition,
+                    int(row.delivered),
+                    row.path,
+                    row.finished_at,
+                ),
+            )
+
+    def history(self) -> list[HistoryRow]:
+        rows = self.db.execute("SELECT * FROM history ORDER BY finished_at, seq_num").fetchall()
+        return [HistoryRow(*r[:7], bool(r[7]), *r[8:]) for r in rows]
+
+    def close(self) -> None:
+        self.db.close()

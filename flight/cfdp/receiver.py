@@ -1,0 +1,348 @@
+"""The receiving side of one CFDP transaction (727.0-B-5 4.6.2, class 1 and class 2).
+
+File data goes into a partial file at its offset (never past the size announced, never past the
+store's limit); the received ranges are kept merged. In class 2 EOF is acknowledged, the gaps are
+asked for with NAKs (missing metadata as the 0-0 request) until none is left or the NAK limit is
+reached, and Finished is repeated until acknowledged. A file reaches its name only when complete
+and its checksum agrees; a corrupted file is discarded, never delivered.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import os
+from collections import deque
+
+from flight.cfdp import pdu as P
+from flight.cfdp.checksum import RunningChecksum, file_checksum
+from flight.cfdp.filestore import FileStore, FilestoreError
+from flight.cfdp.mib import EntityConfig
+from flight.cfdp.segments import Segments
+from flight.cfdp.sender import Outcome
+
+WRITE_GATHER = 256 << 10
+
+
+class RecvState(enum.IntEnum):
+    RECEIVING = 1
+    WAIT_FINISHED_ACK = 2
+    DONE = 3
+
+
+class ReceiveTransaction:
+    def __init__(
+        self, config: EntityConfig, store: FileStore, header: P.Header, now: float
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.header = dataclasses.replace(header, toward_sender=True)
+        self.now = now
+        self.metadata: P.Metadata | None = None
+        self.partial = store.partial(header.source_id, header.seq_num)
+        self.fd = os.open(self.partial, os.O_RDWR | os.O_CREAT, 0o600)
+        self.received = Segments()
+        self.buffer = bytearray()
+        self.buffer_at = 0
+        self.checksum: RunningChecksum | None = None
+        self.eof: P.Eof | None = None
+        self.state = RecvState.RECEIVING
+        self.outbox: deque[bytes] = deque()
+        self.nak_deadline: float | None = None
+        self.naks = 0
+        self.ack_deadline: float | None = None
+        self.acks = 0
+        self.check_deadline: float | None = None
+        self.last_heard = now
+        self.outcome: Outcome | None = None
+        self.delivered_path: str | None = None
+        self.suspended = False
+        self.refused = 0
+        self.finished_pdu: bytes | None = None
+
+    @property
+    def size(self) -> int | None:
+        if self.eof is not None:
+            return self.eof.file_size
+        return self.metadata.file_size if self.metadata is not None else None
+
+    def handle(self, pdu: P.Pdu, now: float) -> None:
+        self.last_heard = self.now = now
+        if isinstance(pdu, P.FileData):
+            self._data(pdu)
+            return
+        if isinstance(pdu, P.Metadata):
+            self._metadata(pdu)
+        elif isinstance(pdu, P.Eof):
+            self._eof(pdu, now)
+        elif isinstance(pdu, P.Ack) and pdu.directive == P.Directive.FINISHED:
+            if self.state == RecvState.WAIT_FINISHED_ACK:
+                self._close()
+                self.state = RecvState.DONE
+        elif isinstance(pdu, P.Prompt):
+            if pdu.keep_alive:
+                self.outbox.append(P.encode(P.KeepAlive(self.header, self.received.contiguous())))
+            elif self.state == RecvState.RECEIVING:
+                self._send_naks(now)
+        if self.state == RecvState.RECEIVING and self.eof is not None:
+            self._try_complete(now)
+
+    def _metadata(self, md: P.Metadata) -> None:
+        if self.metadata is not None:
+            return
+        if md.file_size > self.config.max_file_size:
+            self._fault(P.Condition.FILE_SIZE_ERROR)
+            return
+        try:
+            if md.dest_name:
+                self.store.resolve(md.dest_name)
+        except FilestoreError:
+            self.refused += 1
+            self._fault(P.Condition.FILESTORE_REJECTION)
+            return
+        self.metadata = md
+        if self.received.total() == 0:
+            self.checksum = RunningChecksum(md.checksum_type)
+
+    def _data(self, fd: P.FileData) -> None:
+        self.file_data(fd.offset, fd.data, self.now)
+
+    def file_data(self, offset: int, data: bytes | memoryview, now: float) -> None:
+        """File data at an offset (the entity's fast path calls this directly)."""
+        self.last_heard = self.now = now
+        if self.state != RecvState.RECEIVING:
+            return
+        end = offset + len(data)
+        size = self.size
+        if end > (size if size is not None else self.config.max_file_size):
+            self.refused += 1
+            return
+        self._write(offset, data)
+        received = self.received
+        in_order = offset == received.contiguous()
+        received.add(offset, end)
+        checksum = self.checksum
+        if checksum is not None:
+            if in_order:
+                checksum.update(data, offset)
+            elif checksum.kind != P.ChecksumType.MODULAR:
+                self.checksum = None  # out of order: computed from the file at the end
+        if self.eof is not None:  # a retransmission that may fill the last gap
+            self._try_complete(now)
+
+    def _write(self, offset: int, data: bytes | memoryview) -> None:
+        """Data into the partial file, consecutive pieces gathered into one write."""
+        buf = self.buffer
+        if offset != self.buffer_at + len(buf) or len(buf) >= WRITE_GATHER:
+            self.flush()
+            self.buffer_at = offset
+        buf += data
+
+    def flush(self) -> None:
+        buf = self.buffer
+        if buf:
+            if os.pwrite(self.fd, buf, self.buffer_at) != len(buf):
+                raise OSError(f"short write to {self.partial}")
+            del buf[:]
+
+    def _eof(self, eof: P.Eof, now: float) -> None:
+        if self.header.acknowledged:
+            status = (
+                P.TransactionStatus.ACTIVE
+                if self.state == RecvState.RECEIVING
+                else P.TransactionStatus.TERMINATED
+            )
+            self.outbox.append(P.encode(P.Ack(self.header, P.Directive.EOF, eof.condition, status)))
+        if self.state != RecvState.RECEIVING or self.eof is not None:
+            return
+        if eof.condition != P.Condition.NO_ERROR:
+            self._discard(eof.condition, notify=False)
+            return
+        if eof.file_size > self.config.max_file_size or self.received_past(eof.file_size):
+            self._fault(P.Condition.FILE_SIZE_ERROR)
+            return
+        self.eof = eof
+        if self.header.acknowledged:
+            self._send_naks(now)
+        else:
+            self.check_deadline = now + self.config.check_timeout
+
+    def received_past(self, size: int) -> bool:
+        ranges = self.received.ranges()
+        return bool(ranges) and ranges[-1][1] > size
+
+    def _try_complete(self, now: float) -> None:
+        size = self.eof.file_size
+        if self.metadata is None or not self.received.covers(size):
+            return
+        self.flush()
+        if self.checksum is not None and self.received.contiguous() >= size:
+            value = self.checksum.value if self.metadata.checksum_type != P.ChecksumType.NULL else 0
+        else:
+            value = file_checksum(self.metadata.checksum_type, self.fd, size)
+        if self.metadata.checksum_type != P.ChecksumType.NULL and value != self.eof.checksum:
+            self._fault(P.Condition.FILE_CHECKSUM_FAILURE)
+            return
+        os.ftruncate(self.fd, size)
+        os.fsync(self.fd)
+        try:
+            if self.metadata.dest_name:
+                self.delivered_path = str(self.store.deliver(self.partial, self.metadata.dest_name))
+            else:
+                os.unlink(self.partial)
+        except (FilestoreError, OSError):
+            self.refused += 1
+            self._fault(P.Condition.FILESTORE_REJECTION)
+            return
+        self._conclude(P.Condition.NO_ERROR, True, P.FileStatus.RETAINED, now)
+
+    def _send_naks(self, now: float) -> None:
+        """NAK the gaps up to what is known of the file, metadata first if it is missing."""
+        size = self.size if self.size is not None else self.received.contiguous()
+        gaps = [] if self.metadata is not None else [(0, 0)]
+        gaps += self.received.gaps(size)
+        if not gaps:
+            return
+        fss = self.header.fss.size
+        overhead = 4 + 2 * self.header.id_len + self.header.seq_len + 1 + 2 * fss + 2
+        per_pdu = max(1, (self.config.segment_size + 4 + fss - overhead) // (2 * fss))
+        for i in range(0, len(gaps), per_pdu):
+            part = gaps[i : i + per_pdu]
+            start = 0 if i == 0 else part[0][0]
+            end = size if i + per_pdu >= len(gaps) else part[-1][1]
+            self.outbox.append(P.encode(P.Nak(self.header, start, end, part)))
+        self.naks += 1
+        self.nak_deadline = now + self.config.nak_timeout
+
+    def tick(self, now: float) -> None:
+        self.now = now
+        if self.state == RecvState.DONE or self.suspended:
+            return
+        if self.state == RecvState.WAIT_FINISHED_ACK:
+            if self.ack_deadline is not None and now >= self.ack_deadline:
+                if self.acks >= self.config.ack_limit:
+                    self._close()
+                    self.state = RecvState.DONE
+                    return
+                self.acks += 1
+                self.ack_deadline = now + self.config.ack_timeout
+                self.outbox.append(self.finished_pdu)
+            return
+        if self.check_deadline is not None and now >= self.check_deadline:
+            self._fault(P.Condition.CHECK_LIMIT)
+            return
+        if self.eof is not None and self.nak_deadline is not None and now >= self.nak_deadline:
+            if self.naks >= self.config.nak_limit:
+                self._fault(P.Condition.NAK_LIMIT)
+                return
+            self._send_naks(now)
+        if now - self.last_heard >= self.config.inactivity_timeout:
+            self._fault(P.Condition.INACTIVITY)
+
+    def _fault(self, condition: P.Condition) -> None:
+        self._discard(condition, notify=True)
+
+    def _discard(self, condition: P.Condition, notify: bool) -> None:
+        """End without delivering: the partial file is removed, the sender told in class 2."""
+        self._close()
+        try:
+            os.unlink(self.partial)
+        except FileNotFoundError:
+            pass
+        status = P.FileStatus.DISCARDED_DELIBERATELY
+        if notify and (self.header.acknowledged or self._closure()):
+            fault = self.config.entity_id
+            self._send_finished(P.Finished(self.header, condition, False, status, fault))
+        self.outcome = Outcome(condition, False, status)
+        if notify and self.header.acknowledged:
+            self.state = RecvState.WAIT_FINISHED_ACK
+            self.ack_deadline = self.now + self.config.ack_timeout
+            self.acks = 1
+        else:
+            self.state = RecvState.DONE
+
+    def _closure(self) -> bool:
+        return self.metadata is not None and self.metadata.closure_requested
+
+    def _conclude(
+        self, condition: P.Condition, complete: bool, status: P.FileStatus, now: float
+    ) -> None:
+        self._close()
+        self.outcome = Outcome(condition, complete, status)
+        if self.header.acknowledged:
+            self._send_finished(P.Finished(self.header, condition, complete, status))
+            self.state = RecvState.WAIT_FINISHED_ACK
+            self.ack_deadline = now + self.config.ack_timeout
+            self.acks = 1
+        else:
+            if self._closure():
+                self._send_finished(P.Finished(self.header, condition, complete, status))
+            self.state = RecvState.DONE
+
+    def _send_finished(self, finished: P.Finished) -> None:
+        self.finished_pdu = P.encode(finished)
+        self.outbox.append(self.finished_pdu)
+
+    def _close(self) -> None:
+        if self.fd >= 0:
+            self.flush()
+            os.close(self.fd)
+            self.fd = -1
+
+    def cancel(self, now: float) -> None:
+        if self.state == RecvState.RECEIVING:
+            self._fault(P.Condition.CANCEL_REQUEST)
+
+    def freeze(self) -> None:
+        self.suspended = True
+
+    def thaw(self, now: float) -> None:
+        self.suspended = False
+        self.last_heard = now
+        if self.nak_deadline is not None:
+            self.nak_deadline = now
+        if self.ack_deadline is not None:
+            self.ack_deadline = now + self.config.ack_timeout
+        if self.check_deadline is not None:
+            self.check_deadline = now + self.config.check_timeout
+
+    @property
+    def done(self) -> bool:
+        return self.state == RecvState.DONE and not self.outbox
+
+    def next_pdu(self, now: float) -> bytes | None:
+        return self.outbox.popleft() if self.outbox else None
+
+    def snapshot(self) -> dict:
+        """The durable part of the transaction: the ranges claimed are on disk (fsynced)."""
+        if self.fd >= 0:
+            self.flush()
+            os.fsync(self.fd)
+        md = self.metadata
+        return {
+            "header": [
+                self.header.source_id,
+                self.header.seq_num,
+                self.header.dest_id,
+                self.header.acknowledged,
+                self.header.crc,
+                self.header.large_file,
+                self.header.id_len,
+                self.header.seq_len,
+            ],
+            "metadata": None
+            if md is None
+            else [
+                md.file_size,
+                md.source_name,
+                md.dest_name,
+                int(md.checksum_type),
+                md.closure_requested,
+            ],
+            "eof": None
+            if self.eof is None
+            else [int(self.eof.condition), self.eof.checksum, self.eof.file_size],
+            "received": self.received.ranges(),
+            "state": int(self.state),
+            "finished": self.finished_pdu,
+        }

@@ -1,0 +1,286 @@
+"""The sending side of one CFDP transaction (727.0-B-5 4.6.1, class 1 and class 2).
+
+Metadata, then the file's data in segments, then EOF; in class 2 it answers NAKs with the octets
+asked for (directives and retransmissions before new data), repeats EOF until it is acknowledged,
+and acknowledges the receiver's Finished. The file is read once in large chunks, its checksum
+computed on the way through the native core.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections import deque
+from dataclasses import dataclass
+
+from flight.cfdp import pdu as P
+from flight.cfdp.checksum import RunningChecksum, file_checksum
+from flight.cfdp.mib import EntityConfig
+
+READ_SEGMENTS = 256
+
+
+class SendState(enum.IntEnum):
+    SENDING = 1
+    WAIT_EOF_ACK = 2
+    WAIT_FINISHED = 3
+    DONE = 4
+
+
+@dataclass
+class Outcome:
+    """How a transaction ended, from this entity's point of view."""
+
+    condition: P.Condition
+    delivered: bool
+    status: P.FileStatus = P.FileStatus.UNREPORTED
+
+
+class SendTransaction:
+    def __init__(
+        self,
+        config: EntityConfig,
+        header: P.Header,
+        path: str,
+        source_name: str,
+        dest_name: str,
+        priority: int = 0,
+        closure: bool = False,
+    ) -> None:
+        self.config = config
+        self.header = header
+        self.path = path
+        self.source_name = source_name
+        self.dest_name = dest_name
+        self.priority = priority
+        self.closure = closure or header.acknowledged
+        self.fd = os.open(path, os.O_RDONLY)
+        self.size = os.fstat(self.fd).st_size
+        if self.size > config.max_file_size or (self.size >= 1 << 32 and not header.large_file):
+            os.close(self.fd)
+            raise ValueError(f"{path}: {self.size} octets is more than this transfer can carry")
+        self.kind = config.checksum
+        self.encoder = P.FileDataEncoder(header)
+        self.state = SendState.SENDING
+        self.metadata_sent = False
+        self.next_offset = 0
+        self.checksum = RunningChecksum(self.kind)
+        self.checksum_value: int | None = None
+        self.chunk = memoryview(b"")
+        self.chunk_offset = 0
+        self.retransmit: deque[tuple[int, int]] = deque()
+        self.directives: deque[bytes] = deque()
+        self.deadline: float | None = None
+        self.tries = 0
+        self.last_heard: float | None = None
+        self.outcome: Outcome | None = None
+        self.condition = P.Condition.NO_ERROR
+        self.suspended = False
+        self.retransmitted = 0
+
+    @property
+    def seq_num(self) -> int:
+        return self.header.seq_num
+
+    def _metadata(self) -> bytes:
+        return P.encode(
+            P.Metadata(
+                self.header,
+                self.size,
+                self.source_name,
+                self.dest_name,
+                self.kind,
+                self.closure,
+            )
+        )
+
+    def _eof(self) -> bytes:
+        fault = None if self.condition == P.Condition.NO_ERROR else self.config.entity_id
+        checksum = self.checksum_value if self.condition == P.Condition.NO_ERROR else 0
+        return P.encode(P.Eof(self.header, self.condition, checksum or 0, self.size, fault))
+
+    def _read_new(self) -> bytes | None:
+        """The next file data PDU of new data, reading ahead in large chunks."""
+        seg = self.config.segment_size
+        offset = self.next_offset
+        if offset >= self.size:
+            return None
+        at = offset - self.chunk_offset
+        if at >= len(self.chunk):
+            data = os.pread(self.fd, min(seg * READ_SEGMENTS, self.size - offset), offset)
+            if not data:
+                raise OSError(f"{self.path}: shorter than the {self.size} octets announced")
+            self.checksum.update(data, offset)
+            self.chunk, self.chunk_offset, at = memoryview(data), offset, 0
+        piece = self.chunk[at : at + seg]
+        self.next_offset = offset + len(piece)
+        if self.next_offset >= self.size and self.checksum_value is None:
+            self.checksum_value = self.checksum.value
+        return self.encoder.encode(offset, piece)
+
+    def _read_again(self) -> bytes:
+        start, end = self.retransmit[0]
+        stop = min(end, start + self.config.segment_size)
+        if stop >= end:
+            self.retransmit.popleft()
+        else:
+            self.retransmit[0] = (stop, end)
+        self.retransmitted += stop - start
+        return self.encoder.encode(start, os.pread(self.fd, stop - start, start))
+
+    def next_pdu(self, now: float) -> bytes | None:
+        """The next PDU to send, or None when there is nothing to send now."""
+        if self.directives:
+            return self.directives.popleft()
+        if self.suspended or self.state == SendState.DONE:
+            return None
+        if not self.metadata_sent:
+            self.metadata_sent = True
+            return self._metadata()
+        if self.retransmit:
+            return self._read_again()
+        if self.state != SendState.SENDING:
+            return None
+        pdu = self._read_new()
+        if pdu is not None:
+            return pdu
+        if self.checksum_value is None:  # an empty file
+            self.checksum_value = file_checksum(self.kind, self.fd, 0)
+        return self._send_eof(now)
+
+    def _send_eof(self, now: float) -> bytes:
+        if self.header.acknowledged:
+            self.state = SendState.WAIT_EOF_ACK
+            self.deadline = now + self.config.ack_timeout
+            self.tries = 1
+        elif self.closure and self.condition == P.Condition.NO_ERROR:
+            self.state = SendState.WAIT_FINISHED
+            self.deadline = now + self.config.inactivity_timeout
+        else:  # class 1 without closure: sent, and nothing will say whether it arrived
+            self._finish(self.condition, False)
+        return self._eof()
+
+    def handle(self, pdu: P.Pdu, now: float) -> None:
+        """A PDU for this transaction from the receiver."""
+        self.last_heard = now
+        if isinstance(pdu, P.Nak):
+            self._handle_nak(pdu)
+        elif isinstance(pdu, P.Ack) and pdu.directive == P.Directive.EOF:
+            if self.state == SendState.WAIT_EOF_ACK:
+                self.state = SendState.WAIT_FINISHED
+                self.deadline = now + self.config.inactivity_timeout
+        elif isinstance(pdu, P.Finished):
+            if self.header.acknowledged:
+                ack = P.Ack(
+                    self.header, P.Directive.FINISHED, pdu.condition, P.TransactionStatus.TERMINATED
+                )
+                self.directives.append(P.encode(ack))
+            if self.state != SendState.DONE:
+                self.retransmit.clear()
+                self._finish(
+                    pdu.condition,
+                    pdu.complete and pdu.condition == P.Condition.NO_ERROR,
+                    pdu.status,
+                )
+        elif isinstance(pdu, P.KeepAlive):
+            if self.state == SendState.WAIT_FINISHED:
+                self.deadline = now + self.config.inactivity_timeout
+
+    def _handle_nak(self, nak: P.Nak) -> None:
+        if self.state == SendState.DONE or not self.header.acknowledged:
+            return
+        for start, end in nak.segments or [(nak.start, nak.end)]:
+            if start == 0 and end == 0:
+                self.metadata_sent = False
+            elif 0 <= start < end <= min(self.size, self.next_offset):
+                self.retransmit.append((start, end))
+
+    def tick(self, now: float) -> None:
+        """Timers: EOF repeated until acknowledged, inactivity while waiting for Finished."""
+        if self.deadline is None or now < self.deadline or self.state == SendState.DONE:
+            return
+        if self.suspended:
+            return
+        if self.state == SendState.WAIT_EOF_ACK:
+            if self.tries >= self.config.ack_limit:
+                self._fault(P.Condition.POSITIVE_ACK_LIMIT)
+                return
+            self.tries += 1
+            self.deadline = now + self.config.ack_timeout
+            self.directives.append(self._eof())
+        elif self.state == SendState.WAIT_FINISHED:
+            self._fault(P.Condition.INACTIVITY)
+
+    def _fault(self, condition: P.Condition) -> None:
+        """A fault at this end: the transaction is abandoned (no peer left to tell)."""
+        self._finish(condition, False)
+
+    def cancel(self, now: float) -> None:
+        """Cancel by request: EOF(cancel) tells the receiver, which need not answer."""
+        if self.state == SendState.DONE:
+            return
+        self.condition = P.Condition.CANCEL_REQUEST
+        self.retransmit.clear()
+        self.directives.append(self._eof())
+        self._finish(P.Condition.CANCEL_REQUEST, False)
+
+    def _finish(
+        self,
+        condition: P.Condition,
+        delivered: bool,
+        status: P.FileStatus = P.FileStatus.UNREPORTED,
+    ) -> None:
+        self.state = SendState.DONE
+        self.deadline = None
+        self.outcome = Outcome(condition, delivered, status)
+        self.chunk = memoryview(b"")
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def freeze(self) -> None:
+        """The link went down: timers stop (727.0-B-5 4.12, link state procedures)."""
+        self.suspended = True
+
+    def thaw(self, now: float) -> None:
+        self.suspended = False
+        if self.deadline is not None:
+            self.deadline = now + (
+                self.config.ack_timeout
+                if self.state == SendState.WAIT_EOF_ACK
+                else self.config.inactivity_timeout
+            )
+
+    @property
+    def done(self) -> bool:
+        return self.state == SendState.DONE and not self.directives
+
+    def snapshot(self) -> dict:
+        """What a restart needs to carry on (the journal stores it)."""
+        return {
+            "path": self.path,
+            "source_name": self.source_name,
+            "dest_name": self.dest_name,
+            "priority": self.priority,
+            "closure": self.closure,
+            "acknowledged": self.header.acknowledged,
+            "dest_id": self.header.dest_id,
+            "large_file": self.header.large_file,
+            "size": self.size,
+            "state": int(self.state),
+            "sent": self.next_offset,
+        }
+
+    def resume(self, snap: dict, now: float) -> None:
+        """Carry on after a restart from a snapshot: the checksum is recomputed from the file,
+        data sent is taken as sent (the receiver NAKs what it lacks) and EOF is sent again."""
+        if self.size != snap["size"]:
+            self._fault(P.Condition.FILE_SIZE_ERROR)
+            return
+        self.next_offset = snap["sent"]
+        if self.next_offset > 0:
+            self.checksum_value = file_checksum(self.kind, self.fd, self.size)
+            if self.next_offset >= self.size:
+                self.state = SendState.SENDING
+                self.directives.append(self._send_eof(now))
+        self.metadata_sent = snap["state"] != SendState.SENDING or self.next_offset > 0

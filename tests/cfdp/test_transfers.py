@@ -1,0 +1,168 @@
+"""CFDP transfers between two of our entities in lockstep: both classes, every checksum, loss,
+outages, lost directives, corruption and restarts (tests/cfdp/conftest.py joins them)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from flight.cfdp import pdu as P
+from tests.cfdp.conftest import Pair
+
+
+def source(pair: Pair, size: int, name: str = "result.bin") -> bytes:
+    data = os.urandom(size)
+    (pair.root / name).write_bytes(data)
+    return data
+
+
+def delivered(pair: Pair, name: str = "result.bin") -> bytes | None:
+    path = pair.root / "store2" / name
+    return path.read_bytes() if path.exists() else None
+
+
+def outcome(entity):
+    (report,) = entity.reports
+    return report
+
+
+@pytest.mark.parametrize("checksum", list(P.ChecksumType))
+@pytest.mark.parametrize("acknowledged", [True, False])
+def test_clean_transfer_every_checksum(tmp_path, checksum, acknowledged):
+    pair = Pair(tmp_path, config1={"checksum": checksum})
+    data = source(pair, 70_001)
+    pair.e1.put(pair.root / "result.bin", remote_id=2, acknowledged=acknowledged)
+    pair.run(pair.quiet)
+    assert delivered(pair) == data
+    assert outcome(pair.e2).delivered and outcome(pair.e2).condition == P.Condition.NO_ERROR
+    assert outcome(pair.e1).delivered == acknowledged  # class 1 hears nothing back
+    assert not list((pair.root / "store2" / ".partial").iterdir())
+
+
+def test_empty_file(pair):
+    source(pair, 0)
+    pair.e1.put(pair.root / "result.bin", remote_id=2)
+    pair.run(pair.quiet)
+    assert delivered(pair) == b""
+
+
+def test_five_percent_loss_both_ways_class2(pair, rng):
+    data = source(pair, 400_000)
+    pair.link1.drop = lambda pdu: rng.random() < 0.05
+    pair.link2.drop = lambda pdu: rng.random() < 0.05
+    pair.e1.put(pair.root / "result.bin", remote_id=2)
+    pair.run(pair.quiet)
+    assert delivered(pair) == data
+    assert outcome(pair.e1).delivered
+    assert pair.e1.counters["transactions_delivered"] == 1
+
+
+def test_three_outages_freeze_the_timers(pair):
+    data = source(pair, 300_000)
+    pair.e1.put(pair.root / "result.bin", remote_id=2)
+    for _ in range(3):
+        for _ in range(2):
+            pair.step()
+        pair.link1.is_up = pair.link2.is_up = False
+        # Down far longer than the ACK limit and the inactivity timer would allow if they ran.
+        for _ in range(30):
+            pair.step(dt=10.0)
+        pair.link1.is_up = pair.link2.is_up = True
+    pair.run(pair.quiet)
+    assert delivered(pair) == data
+    assert outcome(pair.e1).delivered
+
+
+@pytest.mark.parametrize(
+    "lost", [P.Metadata, P.Eof, P.Finished, P.Ack, P.Nak], ids=lambda k: k.__name__
+)
+def test_each_directive_lost_once(pair, lost):
+    data = source(pair, 50_000)
+    seen = []
+
+    def drop(pdu: bytes) -> bool:
+        kind = type(P.decode(pdu))
+        if kind is lost and kind not in seen:
+            seen.append(kind)
+            return True
+        return False
+
+    pair.link1.drop = pair.link2.drop = drop
+    if lost is P.Nak:  # make a NAK necessary: lose one data PDU
+        first = []
+        pair.link1.drop = lambda pdu: (
+            drop(pdu) or (type(P.decode(pdu)) is P.FileData and not first and not first.append(1))
+        )
+    pair.e1.put(pair.root / "result.bin", remote_id=2)
+    pair.run(pair.quiet)
+    assert seen == [lost]
+    assert delivered(pair) == data
+    assert outcome(pair.e1).delivered and outcome(pair.e2).delivered
+
+
+@pytest.mark.parametrize("acknowledged", [True, False])
+def test_corrupted_data_is_never_delivered(pair, acknowledged):
+    source(pair, 20_000)
+    damaged = []
+
+    def corrupt(pdu: bytes) -> bool:
+        if type(P.decode(pdu)) is P.FileData and not damaged:
+            damaged.append(1)
+            raw = bytearray(pdu)
+            raw[-1] ^= 0x40
+            pair.link2.inbox.append(bytes(raw))
+            return True
+        return False
+
+    pair.link1.drop = corrupt
+    pair.e1.put(pair.root / "result.bin", remote_id=2, acknowledged=acknowledged)
+    pair.run(pair.quiet)
+    assert delivered(pair) is None
+    assert outcome(pair.e2).condition == P.Condition.FILE_CHECKSUM_FAILURE
+    assert not outcome(pair.e2).delivered
+    if acknowledged:
+        assert outcome(pair.e1).condition == P.Condition.FILE_CHECKSUM_FAILURE
+    assert not list((pair.root / "store2" / ".partial").iterdir())
+
+
+def test_class1_loss_discards_instead_of_delivering_a_hole(pair, rng):
+    source(pair, 100_000)
+    pair.link1.drop = lambda pdu: type(P.decode(pdu)) is P.FileData and rng.random() < 0.1
+    pair.e1.put(pair.root / "result.bin", remote_id=2, acknowledged=False)
+    pair.run(pair.quiet)
+    assert delivered(pair) is None
+    assert outcome(pair.e2).condition == P.Condition.CHECK_LIMIT
+
+
+@pytest.mark.parametrize("who", [1, 2])
+def test_restart_mid_transfer_carries_on(tmp_path, who, rng):
+    pair = Pair(
+        tmp_path,
+        journal=True,
+        config1={"snapshot_interval": 0.05},
+        config2={"snapshot_interval": 0.05},
+    )
+    data = source(pair, 500_000)
+    pair.link1.drop = lambda pdu: rng.random() < 0.02
+    pair.e1.put(pair.root / "result.bin", remote_id=2)
+    for _ in range(4):  # 64 PDUs a step: half the file sent, and snapshots taken
+        pair.step(dt=0.03)
+    assert pair.e1.busy and pair.e2.busy
+    pair.restart(who)
+    pair.run(pair.quiet)
+    assert delivered(pair) == data
+    assert [r.delivered for r in pair.e2.reports] == [True]
+    assert pair.e1.journal.history()[-1].delivered
+
+
+def test_cancel_by_request_ends_both_sides(pair):
+    source(pair, 300_000)
+    seq = pair.e1.put(pair.root / "result.bin", remote_id=2)
+    for _ in range(2):  # 128 of the 293 PDUs sent
+        pair.step()
+    assert pair.e1.cancel(seq)
+    pair.run(pair.quiet)
+    assert outcome(pair.e1).condition == P.Condition.CANCEL_REQUEST
+    assert not outcome(pair.e2).delivered
+    assert delivered(pair) is None
