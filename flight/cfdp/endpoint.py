@@ -74,6 +74,18 @@ def run_cfdp(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"{args.prog} cfdp: cannot open {args.link}: {exc}", file=sys.stderr)
         return 2
+    if args.cfdp_cmd == "receive":  # the port is bound: say so (port 0 picks a free one)
+        host, port = link.local_address
+        print(
+            json.dumps({"listening": port}) if args.json else f"listening on {host}:{port}",
+            flush=True,
+        )
+    if args.cfdp_cmd == "receive":  # the port is bound: say so (port 0 picks a free one)
+        host, port = link.local_address
+        print(
+            json.dumps({"listening": port}) if args.json else f"listening on {host}:{port}",
+            flush=True,
+        )
     store = FileStore(args.out) if args.cfdp_cmd == "receive" else None
     entity = Entity(config, link, store, journal)
     failed = 0
