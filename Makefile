@@ -101,6 +101,7 @@ bench: $(BENCH_VENV)/.installed
 	$(PY) bench/native.py --checksum-python $(BENCH_VENV)/bin/python --json out/bench/native.json
 	$(PY) bench/hil_link.py --json out/bench/hil_link.json
 	$(PY) bench/scheduling.py --json out/bench/scheduling.json
+	$(PY) bench/downlink.py --json out/bench/downlink.json
 
 clean:
 	rm -rf build out $(VENV) $(BENCH_VENV)

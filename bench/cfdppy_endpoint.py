@@ -125,13 +125,15 @@ def open_socket(bind: tuple[str, int]) -> socket.socket:
     return sock
 
 
-def remote(entity_id: int, segment: int, mode: TransmissionMode) -> RemoteEntityConfig:
+def remote(
+    entity_id: int, segment: int, mode: TransmissionMode, pdu_crc: bool = False
+) -> RemoteEntityConfig:
     return RemoteEntityConfig(
         entity_id=ByteFieldU16(entity_id),
         max_file_segment_len=segment,
         max_packet_len=segment + 64,
         closure_requested=mode == TransmissionMode.ACKNOWLEDGED,
-        crc_on_transmission=False,
+        crc_on_transmission=pdu_crc,
         default_transmission_mode=mode,
         crc_type=ChecksumType.CRC_32C,
         positive_ack_timer_interval_seconds=3.0,
@@ -184,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     send.add_argument("--remote-id", required=True, type=int)
     send.add_argument("--class", dest="cfdp_class", type=int, choices=[1, 2], default=2)
     send.add_argument("--dest-name")
+    send.add_argument("--pdu-crc", action="store_true")
     receive = sub.add_parser("receive")
     receive.add_argument("--listen", required=True, type=address)
     receive.add_argument("--out", required=True, type=Path)
@@ -200,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "send":
         if args.cfdp_class == 1:
             mode = TransmissionMode.UNACKNOWLEDGED
-        table = RemoteEntityConfigTable([remote(args.remote_id, args.segment, mode)])
+        table = RemoteEntityConfigTable([remote(args.remote_id, args.segment, mode, args.pdu_crc)])
         handler = SourceHandler(local, user, table, Timers(), SeqCountProvider(16))
         sock, peer = open_socket(("0.0.0.0", 0)), [args.to]
         request = PutRequest(

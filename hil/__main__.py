@@ -1,4 +1,5 @@
-"""Command line of the HIL bench: ``python -m hil run [SCENARIO] --out DIR``, ``list``.
+"""Command line of the HIL bench: ``python -m hil run [SCENARIO] --out DIR``, ``list``, and
+``link`` (an emulated space link for UDP endpoints).
 
 SCENARIO is ``default`` (built in), the name of a file in hil/scenarios, or a path to one.
 """
@@ -34,6 +35,47 @@ def _speed(text: str) -> float | str:
     return value
 
 
+def _address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected HOST:PORT")
+    return host, int(port)
+
+
+def _outage(text: str) -> tuple[float, float]:
+    try:
+        start, length = (float(x) for x in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected START:SECONDS") from None
+    return start, length
+
+
+def run_link(args: argparse.Namespace) -> int:
+    """Relay until the duration ends or SIGTERM/SIGINT; print the port first, the figures last."""
+    import json
+    import signal
+    import time
+
+    from hil.link_emulator import Impairments, LinkEmulator
+
+    imp = Impairments(args.rate, args.delay, args.loss, args.ber)
+    emulator = LinkEmulator(args.listen, args.to, imp, imp, args.outage, args.seed)
+    print(json.dumps({"listening": emulator.address[1]}), flush=True)
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        emulator.run(None if args.duration is None else time.monotonic() + args.duration)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print(json.dumps(emulator.stats()), flush=True)
+        emulator.close()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; the exit status is 0 only when every check held."""
     parser = argparse.ArgumentParser(prog="python -m hil", description=__doc__)
@@ -61,7 +103,25 @@ def main(argv: list[str] | None = None) -> int:
         "the energy-aware scheduling figures)",
     )
     sub.add_parser("list", help="list the scenarios")
+    link = sub.add_parser("link", help="relay UDP datagrams through an emulated space link")
+    link.add_argument("--listen", required=True, type=_address, help="HOST:PORT (port 0: any)")
+    link.add_argument("--to", required=True, type=_address, help="HOST:PORT of the far end")
+    link.add_argument("--rate", required=True, type=float, help="bits per second, each way")
+    link.add_argument("--delay", type=float, default=0.0, help="one-way delay, seconds")
+    link.add_argument("--loss", type=float, default=0.0, help="datagram loss probability")
+    link.add_argument("--ber", type=float, default=0.0, help="bit error rate")
+    link.add_argument(
+        "--outage",
+        action="append",
+        type=_outage,
+        default=[],
+        help="START:SECONDS after the first datagram; repeatable",
+    )
+    link.add_argument("--seed", type=int, default=0)
+    link.add_argument("--duration", type=float, help="stop after this many seconds")
     args = parser.parse_args(argv)
+    if args.cmd == "link":
+        return run_link(args)
     if args.cmd == "list":
         print(f"{DEFAULT:20} ping, corrupt frames and a sample job, in real time (built in)")
         for path in shipped():

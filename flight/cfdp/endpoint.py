@@ -53,6 +53,9 @@ def add_cfdp_commands(sub: argparse._SubParsersAction, prog: str) -> None:
     send.add_argument("--class", dest="cfdp_class", type=int, choices=[1, 2], default=2)
     send.add_argument("--checksum", choices=sorted(CHECKSUMS), default="crc32c")
     send.add_argument("--dest-name", help="the name at the receiver (default: the file's name)")
+    send.add_argument(
+        "--pdu-crc", action="store_true", help="a CRC on every PDU (links that pass bit errors)"
+    )
     cfdp.set_defaults(prog=prog)
 
 
@@ -64,6 +67,7 @@ def run_cfdp(args: argparse.Namespace) -> int:
             args.local_id,
             segment_size=args.segment,
             checksum=CHECKSUMS[getattr(args, "checksum", "crc32c")],
+            pdu_crc=getattr(args, "pdu_crc", False),
         )
     except (LinkUrlError, ValueError) as exc:
         print(f"{args.prog} cfdp: {exc}", file=sys.stderr)

@@ -45,6 +45,8 @@ class TransactionReport:
     condition: P.Condition
     delivered: bool
     path: str | None
+    seconds: float
+    """From the transaction's start here to its end, in the entity's clock."""
 
 
 class Entity:
@@ -103,6 +105,7 @@ class Entity:
         t = SendTransaction(
             self.config, header, str(path), name, dest_name or name, priority, closure
         )
+        t.started = self.clock()
         self.senders[seq] = t
         self._save(SENDER, t)
         self.counters["transactions_started"] += 1
@@ -283,7 +286,15 @@ class Entity:
         for seq in [s for s, t in self.senders.items() if t.done]:
             t = self.senders.pop(seq)
             self._report(
-                SENDER, t.header.source_id, seq, t.source_name, t.dest_name, t.size, t.outcome, None
+                SENDER,
+                t.header.source_id,
+                seq,
+                t.source_name,
+                t.dest_name,
+                t.size,
+                t.outcome,
+                None,
+                t.started,
             )
         for key in [k for k, t in self.receivers.items() if t.done]:
             t = self.receivers.pop(key)
@@ -301,9 +312,12 @@ class Entity:
                 t.size,
                 t.outcome,
                 t.delivered_path,
+                t.started,
             )
 
-    def _report(self, role, source_id, seq, source_name, dest_name, size, outcome, path) -> None:
+    def _report(
+        self, role, source_id, seq, source_name, dest_name, size, outcome, path, started
+    ) -> None:
         report = TransactionReport(
             role,
             source_id,
@@ -314,6 +328,7 @@ class Entity:
             outcome.condition,
             outcome.delivered,
             path,
+            self.now - started,
         )
         self.reports.append(report)
         self.counters[f"transactions_{'delivered' if outcome.delivered else 'failed'}"] += 1
@@ -395,6 +410,7 @@ class Entity:
                 )
             )
             return
+        t.started = now
         t.resume(snap, now)
         self.senders[seq] = t
 
@@ -409,6 +425,7 @@ class Entity:
             t.eof = P.Eof(h, P.Condition(condition), checksum, size)
             t.nak_deadline = now
         t.received = Segments([tuple(r) for r in snap["received"]])
+        t.high = t.received.ranges()[-1][1] if snap["received"] else 0
         t.state = RecvState(snap["state"])
         t.finished_pdu = snap["finished"]
         if t.state == RecvState.WAIT_FINISHED_ACK:

@@ -19,8 +19,9 @@ class EntityConfig:
     pdu_crc: bool = False
     ack_timeout: float = 3.0
     ack_limit: int = 20
-    nak_timeout: float = 3.0
+    nak_timeout: float = 1.0
     nak_limit: int = 50
+    immediate_nak: bool = True
     inactivity_timeout: float = 120.0
     check_timeout: float = 2.0
     max_file_size: int = 1 << 32

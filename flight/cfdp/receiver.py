@@ -22,6 +22,17 @@ from flight.cfdp.segments import Segments
 from flight.cfdp.sender import Outcome
 
 WRITE_GATHER = 256 << 10
+NAK_TIMEOUT_FLOOR = 0.05
+
+
+class RoundTrip:
+    """A smoothed round-trip time (as TCP's SRTT: each sample weighs 1/8)."""
+
+    def __init__(self) -> None:
+        self.value: float | None = None
+
+    def sample(self, seconds: float) -> None:
+        self.value = seconds if self.value is None else 0.875 * self.value + 0.125 * seconds
 
 
 class RecvState(enum.IntEnum):
@@ -37,11 +48,14 @@ class ReceiveTransaction:
         self.config = config
         self.store = store
         self.header = dataclasses.replace(header, toward_sender=True)
-        self.now = now
+        self.now = self.started = now
         self.metadata: P.Metadata | None = None
         self.partial = store.partial(header.source_id, header.seq_num)
         self.fd = os.open(self.partial, os.O_RDWR | os.O_CREAT, 0o600)
         self.received = Segments()
+        self.high = 0
+        self.nak_sent_at: float | None = None
+        self.round_trip = RoundTrip()
         self.buffer = bytearray()
         self.buffer_at = 0
         self.checksum: RunningChecksum | None = None
@@ -120,7 +134,22 @@ class ReceiveTransaction:
         self._write(offset, data)
         received = self.received
         in_order = offset == received.contiguous()
-        received.add(offset, end)
+        if offset < self.high:  # a retransmission (or a duplicate)
+            if received.add(offset, end):
+                if self.nak_sent_at is not None:
+                    self.round_trip.sample(now - self.nak_sent_at)
+                    self.nak_sent_at = None
+                if self.nak_deadline is not None:
+                    # Progress: the NAK timer restarts and the NAK count with it.
+                    self.nak_deadline = now + self.nak_timeout()
+                    self.naks = 0
+        else:
+            if offset > self.high and self.header.acknowledged and self.config.immediate_nak:
+                gap = (self.high, offset)
+                self.outbox.append(P.encode(P.Nak(self.header, gap[0], gap[1], [gap])))
+                self.nak_sent_at = self.nak_sent_at or now
+            received.add(offset, end)
+            self.high = end
         checksum = self.checksum
         if checksum is not None:
             if in_order:
@@ -212,7 +241,16 @@ class ReceiveTransaction:
             end = size if i + per_pdu >= len(gaps) else part[-1][1]
             self.outbox.append(P.encode(P.Nak(self.header, start, end, part)))
         self.naks += 1
-        self.nak_deadline = now + self.config.nak_timeout
+        self.nak_sent_at = now
+        self.nak_deadline = now + self.nak_timeout()
+
+    def nak_timeout(self) -> float:
+        """How long without progress before NAKing again: a few round trips once one has been
+        measured (NAK to the first retransmission), never more than the configured timeout."""
+        rtt = self.round_trip.value
+        if rtt is None:
+            return self.config.nak_timeout
+        return min(self.config.nak_timeout, max(NAK_TIMEOUT_FLOOR, 3 * rtt))
 
     def tick(self, now: float) -> None:
         self.now = now

@@ -77,6 +77,7 @@ class SendTransaction:
         self.condition = P.Condition.NO_ERROR
         self.suspended = False
         self.retransmitted = 0
+        self.started = 0.0
 
     @property
     def seq_num(self) -> int:

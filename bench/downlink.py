@@ -1,0 +1,306 @@
+"""Benchmark of the downlink: our CFDP stack against cfdp-py, and over emulated space links.
+
+1. UDP loopback, class 2, the same file (100 MB by default) and the same 1024-octet segments:
+   our stand-alone endpoints (python -m flight cfdp send, python -m ground cfdp receive) and
+   cfdp-py's handlers (bench/cfdppy_endpoint.py), each pair in its own processes, --repeat runs
+   each; goodput is the file's size over the sender's transaction time (request to Finished
+   acknowledged), and the ratio is of the medians.
+2. Our stack through the bench's link emulator (python -m hil link) at a set rate, paced by the
+   sender at that rate: bit errors at BER 1e-6 (PDU CRC on), 5% datagram loss each way, and
+   three outages. Goodput is set against the link rate.
+
+Every received file is compared with what was sent. Prints a table and writes --json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ENV = {**os.environ, "PYTHONSAFEPATH": "1"}
+SEGMENT = 1024
+
+
+def start(args: list[str], cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, *args],
+        cwd=cwd,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait(proc: subprocess.Popen, timeout: float) -> list[dict]:
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        raise RuntimeError(
+            f"{proc.args[1:3]} did not finish in {timeout} s: {err[-500:]}"
+        ) from None
+    if proc.returncode != 0:
+        raise RuntimeError(f"{proc.args[1:4]} exited {proc.returncode}: {err[-800:]}")
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def ours_receiver(out: Path, work: Path) -> tuple[subprocess.Popen, int]:
+    rx = start(
+        [
+            "-m",
+            "ground",
+            "cfdp",
+            "receive",
+            "--link",
+            "udp://127.0.0.1:0",
+            "--local-id",
+            "2",
+            "--out",
+            str(out),
+            "--count",
+            "1",
+            "--timeout",
+            "600",
+            "--json",
+        ],
+        work,
+    )
+    return rx, json.loads(rx.stdout.readline())["listening"]
+
+
+def ours_send(
+    path: Path, port: int, work: Path, rate: float | None = None, crc: bool = False
+) -> list:
+    link = f"udp://127.0.0.1:{port}" + (f"?rate={rate:.0f}" if rate else "")
+    extra = ["--pdu-crc"] if crc else []
+    return [
+        "-m",
+        "flight",
+        "cfdp",
+        "send",
+        str(path),
+        "--link",
+        link,
+        "--local-id",
+        "1",
+        "--remote-id",
+        "2",
+        "--segment",
+        str(SEGMENT),
+        "--timeout",
+        "600",
+        "--json",
+        *extra,
+    ]
+
+
+def run_ours(
+    path: Path,
+    work: Path,
+    emulate: list[str] | None = None,
+    rate: float | None = None,
+    crc: bool = False,
+) -> dict:
+    out = Path(tempfile.mkdtemp(dir=work))
+    rx, port = ours_receiver(out, work)
+    emu = None
+    if emulate is not None:
+        emu = start(
+            [
+                "-m",
+                "hil",
+                "link",
+                "--listen",
+                "127.0.0.1:0",
+                "--to",
+                f"127.0.0.1:{port}",
+                "--rate",
+                f"{rate:g}",
+                *emulate,
+            ],
+            work,
+        )
+        port = json.loads(emu.stdout.readline())["listening"]
+    sent = wait(start(ours_send(path, port, work, rate, crc), work), 900)[-1]
+    received = wait(rx, 60)[-1]
+    stats = None
+    if emu is not None:
+        emu.terminate()
+        stats = wait(emu, 30)[-1]
+    intact = received["delivered"] and digest(Path(received["path"])) == digest(path)
+    return {
+        "stack": "ours",
+        "seconds": sent["seconds"],
+        "delivered": sent["delivered"],
+        "intact": intact,
+        "size": path.stat().st_size,
+        "link": stats,
+    }
+
+
+def run_cfdppy(path: Path, work: Path) -> dict:
+    out = Path(tempfile.mkdtemp(dir=work))
+    peer = str(HERE / "cfdppy_endpoint.py")
+    rx = start(
+        [
+            peer,
+            "receive",
+            "--listen",
+            "127.0.0.1:0",
+            "--local-id",
+            "2",
+            "--out",
+            str(out),
+            "--segment",
+            str(SEGMENT),
+            "--timeout",
+            "900",
+        ],
+        work,
+    )
+    port = json.loads(rx.stdout.readline())["listening"]
+    sent = wait(
+        start(
+            [
+                peer,
+                "send",
+                str(path),
+                "--to",
+                f"127.0.0.1:{port}",
+                "--local-id",
+                "1",
+                "--remote-id",
+                "2",
+                "--segment",
+                str(SEGMENT),
+                "--timeout",
+                "900",
+            ],
+            work,
+        ),
+        960,
+    )[-1]
+    received = wait(rx, 60)[-1]
+    intact = received["delivered"] and digest(out / path.name) == digest(path)
+    return {
+        "stack": "cfdp-py",
+        "seconds": sent["seconds"],
+        "delivered": sent["delivered"],
+        "intact": intact,
+        "size": path.stat().st_size,
+    }
+
+
+def goodput(run: dict) -> float:
+    return run["size"] / run["seconds"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mb", type=float, default=100.0, help="loopback file size, MB")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--rate", type=float, default=20e6, help="emulated link rate, bit/s")
+    parser.add_argument("--link-mb", type=float, default=20.0, help="emulated-link file size, MB")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    doc: dict = {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "segment": SEGMENT,
+        "rate_bps": args.rate,
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        big = work / "loopback.bin"
+        big.write_bytes(os.urandom(int(args.size_mb * 1e6)))
+        loop = {"ours": [], "cfdp-py": []}
+        for _ in range(args.repeat):
+            loop["ours"].append(run_ours(big, work))
+            loop["cfdp-py"].append(run_cfdppy(big, work))
+        doc["loopback"] = loop
+        medians = {k: statistics.median(goodput(r) for r in v) for k, v in loop.items()}
+        doc["loopback_median_mbps"] = {k: v / 1e6 for k, v in medians.items()}
+        doc["loopback_ratio"] = medians["ours"] / medians["cfdp-py"]
+
+        small = work / "link.bin"
+        small.write_bytes(os.urandom(int(args.link_mb * 1e6)))
+        cases = {
+            "BER 1e-6, 20 ms each way": (["--ber", "1e-6", "--delay", "0.02"], True),
+            "5% loss each way, 20 ms": (["--loss", "0.05", "--delay", "0.02"], False),
+            "3 outages of 1.5 s, 20 ms": (
+                [
+                    "--delay",
+                    "0.02",
+                    "--outage",
+                    "1:1.5",
+                    "--outage",
+                    "3.5:1.5",
+                    "--outage",
+                    "6:1.5",
+                ],
+                False,
+            ),
+        }
+        doc["emulated"] = {}
+        for name, (emulate, crc) in cases.items():
+            runs = [run_ours(small, work, emulate, args.rate, crc) for _ in range(args.repeat)]
+            doc["emulated"][name] = runs
+    report(doc, args)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(doc, indent=1))
+    ok = all(r["intact"] for v in doc["loopback"].values() for r in v) and all(
+        r["intact"] for v in doc["emulated"].values() for r in v
+    )
+    return 0 if ok else 1
+
+
+def report(doc: dict, args: argparse.Namespace) -> None:
+    print(
+        f"Machine: {doc['machine']}; Python {platform.python_version()}; segment {SEGMENT} octets"
+    )
+    print(f"UDP loopback, class 2, {args.size_mb:g} MB, {args.repeat} runs each (goodput MB/s):")
+    for stack, runs in doc["loopback"].items():
+        figures = " ".join(f"{goodput(r) / 1e6:.1f}" for r in runs)
+        intact = all(r["intact"] for r in runs)
+        print(
+            f"  {stack:8} median {doc['loopback_median_mbps'][stack]:6.1f}  runs {figures}"
+            f"  intact {intact}"
+        )
+    print(f"  ours / cfdp-py: {doc['loopback_ratio']:.2f}x (medians)")
+    rate = doc["rate_bps"]
+    print(f"Emulated link at {rate / 1e6:g} Mbit/s, ours, class 2, {args.link_mb:g} MB:")
+    for name, runs in doc["emulated"].items():
+        ratios = [goodput(r) * 8 / rate for r in runs]
+        corrupted = sum(r["link"]["a_to_b"]["corrupted"] for r in runs)
+        lost = sum(
+            r["link"]["a_to_b"]["dropped_loss"] + r["link"]["a_to_b"]["dropped_outage"]
+            for r in runs
+        )
+        print(
+            f"  {name:28} goodput/rate median {statistics.median(ratios):.3f} "
+            f"(runs {' '.join(f'{x:.3f}' for x in ratios)}); PDUs corrupted {corrupted}, "
+            f"lost {lost}; intact {all(r['intact'] for r in runs)}"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
