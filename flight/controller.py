@@ -18,6 +18,7 @@ import serial
 
 from flight import __version__
 from flight import dictionary as d
+from flight.downlink import Downlink, DownlinkConfig, DownlinkError
 from flight.gpu.backend import GpuBackend
 from flight.gpu.fault_channel import FaultChannel
 from flight.gpu.monitor import GpuMonitor
@@ -52,6 +53,8 @@ _GPU_HK_FIELDS = (
     "gpu_remapped_rows",
 )
 WRITE_TIMEOUT_S = 2.0
+_RESULT_EVENTS = {"JOB_COMPLETED", "JOB_FAILED", "JOB_TIMED_OUT"}
+_RESULT_STATES = {d.JobState.COMPLETED, d.JobState.FAILED, d.JobState.TIMED_OUT}
 
 
 class CommandError(Exception):
@@ -101,6 +104,7 @@ class Controller:
         gpu: GpuBackend | None = None,
         gpu_kind: str = "none",
         governor: GovernorConfig | None = None,
+        downlink: DownlinkConfig | None = None,
     ) -> None:
         self.link = link
         self.state_dir = state_dir
@@ -108,6 +112,8 @@ class Controller:
         self.deframer = Deframer()
         self.counters = Counters()
         self.runner = JobRunner(state_dir)
+        self.downlink = Downlink(state_dir, self._send_pdu, downlink)
+        self.tm.tap = self.downlink.record
         self.gpu = GpuMonitor(gpu, gpu_kind)
         self.faults = FaultChannel(state_dir, gpu) if isinstance(gpu, SimulatedH100) else None
         self.governor = Governor(governor)
@@ -146,6 +152,8 @@ class Controller:
             "REPORT_JOB": (self._known_job, self._report_job),
             "BUS_TICK": (_no_check, self._tick),
             "GPU_POWER_STATE": (_no_check, self._gpu_power_state),
+            "CFDP_PDU": (_no_check, lambda tc, args: self.downlink.receive_pdu(args["pdu"])),
+            "DOWNLINK_FILE": (_no_check, self._downlink_file),
         }
 
     # --- the loop
@@ -167,6 +175,7 @@ class Controller:
         """Stop the running job (it is requeued) and close the store and the fault channel."""
         self.runner.shutdown()
         self.runner.close()
+        self.downlink.close()
         if self.faults is not None:
             self.faults.close()
 
@@ -332,6 +341,15 @@ class Controller:
             "JOB_DETAIL", {"job": detail}, time=self.time, synced=self.synced, dest_id=tc.source_id
         )
 
+    def _downlink_file(self, _tc: Telecommand, args: dict[str, Any]) -> None:
+        try:
+            self.downlink.send_file(args["path"], args["priority"])
+        except DownlinkError as exc:
+            raise CommandError(exc.code, str(exc)) from None
+
+    def _send_pdu(self, pdu: bytes) -> None:
+        self.tm.send("CFDP_PDU", {"pdu": pdu}, time=self.time, synced=self.synced)
+
     def _gpu_power_state(self, _tc: Telecommand, args: dict[str, Any]) -> None:
         self.gpu.power_state(bool(args["on"]))
         self.governor.forget_limit()
@@ -341,6 +359,7 @@ class Controller:
         expected = self.time + 1.0
         self.time = args["time"]
         self.bus_state = {key: args[key] for key in self.bus_state}
+        link_events = self.downlink.second(self.time, self.bus_state["link_in_s"] == 0)
         recover = not self.synced
         if not self.synced:
             self.synced = True
@@ -349,9 +368,11 @@ class Controller:
         elif abs(self.time - expected) > TIME_JUMP_S:
             self.event("TIME_JUMP", {"expected": expected, "received": self.time})
         self.ticks += 1
+        self.events(link_events)
         try:
             if recover:
-                self.events(self.runner.recover(self.time))
+                self.events(self._results_queued(self.runner.recover(self.time)))
+                self._queue_unsent_results()
             self._control()
         except StoreError as exc:
             log.error("job store: %s", exc)
@@ -393,13 +414,30 @@ class Controller:
         self.events(events)
         eclipse_stops_gpu = self.governor.eclipse_stops_gpu(status.reading)
         self.events(
-            self.runner.step(
-                self.time,
-                decision.may_run,
-                work,
-                lambda jobs: self.scheduler.choose(jobs, self.time, bus, eclipse_stops_gpu),
+            self._results_queued(
+                self.runner.step(
+                    self.time,
+                    decision.may_run,
+                    work,
+                    lambda jobs: self.scheduler.choose(jobs, self.time, bus, eclipse_stops_gpu),
+                )
             )
         )
+
+    def _results_queued(self, events: list[tuple[str, dict[str, Any]]]) -> list:
+        """The job events, each ended job's results queued for downlink on the way (a simulated
+        job has no files)."""
+        for name, values in events:
+            job = self.runner.jobs.get(values.get("job_id")) if name in _RESULT_EVENTS else None
+            if job is not None and not job.spec.simulated:
+                self.downlink.queue_results(job.rec.id, job.workdir, job.results())
+        return events
+
+    def _queue_unsent_results(self) -> None:
+        """After a restart: results of jobs that ended before their downlink was queued."""
+        for job in self.runner.jobs.values():
+            if job.state in _RESULT_STATES and not job.spec.simulated:
+                self.downlink.queue_results(job.rec.id, job.workdir, job.results())
 
     def _switch_gpu(self, bus: BusState) -> None:
         """Ask the bus to switch the GPU off when even its idle draw is too much, and on when
@@ -453,6 +491,7 @@ class Controller:
                 "jobs_held": self.runner.held,
                 "governor_mode": int(self._mode),
             }
+            | self.downlink.housekeeping()
         )
 
     def _gpu_housekeeping(self) -> dict[str, Any]:

@@ -54,6 +54,8 @@ class FailureCode(IntEnum):
     JOB_UNKNOWN = 29
     JOB_STATE_CONFLICT = 30
     STORE_FAILURE = 31
+    FILE_NOT_FOUND = 40
+    FILE_NAME_INVALID = 41
 
 
 FAILURE_DESCRIPTIONS = {
@@ -81,6 +83,9 @@ FAILURE_DESCRIPTIONS = {
     "(the reason names the state)",
     FailureCode.STORE_FAILURE: "the job store could not record the change (disk full or failing); "
     "nothing was changed",
+    FailureCode.FILE_NOT_FOUND: "no such file on board to send",
+    FailureCode.FILE_NAME_INVALID: "the file name leaves the payload's state directory, or the "
+    "destination name is not a plain relative path",
 }
 
 
@@ -181,6 +186,12 @@ GPU_POWER_NAMES = {p.value: p.name for p in GpuPower}
 GPU_CONTROL_NAMES = {c.value: c.name for c in GpuControl}
 
 _JOB_ID = Field("job_id", "str", description="the job's id from its manifest")
+_PDU = Field("pdu", "bytes", description="the CFDP PDU, as CCSDS 727.0-B-5 section 5 has it")
+_TRANSFER = (
+    Field("seq_num", "u32", description="the CFDP transaction sequence number"),
+    Field("name", "str", description="the file's destination name"),
+    Field("size", "u32", "octets", "the file's size"),
+)
 _GPU_OPERATION = (
     Field("operation", "str", description="the operation refused or failed"),
     Field("reason", "str", description="what the GPU library said"),
@@ -260,6 +271,26 @@ COMMANDS: tuple[Command, ...] = (
         args=(Field("on", "u8", description="1: the GPU is powered, 0: it is off", enum=_NO_YES),),
         source=SOURCE_BUS,
     ),
+    Command(
+        "CFDP_PDU",
+        210,
+        1,
+        "One CFDP PDU for the payload's CFDP entity (section 12): file data, EOF, ACK, NAK or "
+        "Finished of the ground's transactions. The ground sends these with no acknowledgement "
+        "flags set.",
+        args=(_PDU,),
+    ),
+    Command(
+        "DOWNLINK_FILE",
+        210,
+        2,
+        "Queues a file of the payload's state directory for downlink by CFDP class 2 "
+        "(job results are queued by themselves when their job ends).",
+        args=(
+            Field("path", "str", description="the file, relative to the state directory"),
+            Field("priority", "u8", description="0-255, 0 sent first"),
+        ),
+    ),
 )
 
 # --- Telemetry
@@ -322,6 +353,11 @@ HK_FIELDS: tuple[Field, ...] = (
     Field("gpu_remapped_rows", "u16", description="remapped memory rows"),
     Field("gpu_control", "u8", description="can the controller set limits", enum=GPU_CONTROL_NAMES),
     Field("governor_mode", "u8", description="the governor's mode", enum=GOVERNOR_MODE_NAMES),
+    Field("files_queued", "u16", description="CFDP transactions open (sending or receiving)"),
+    Field("files_sent", "u32", description="files the ground confirmed it received"),
+    Field("files_failed", "u32", description="CFDP transactions that ended in a fault"),
+    Field("pdus_refused", "u32", description="CFDP PDUs refused (malformed or not ours)"),
+    Field("stored_packets", "u32", description="telemetry packets stored for the next window"),
 )
 
 TELEMETRY: tuple[TelemetryPacket, ...] = (
@@ -341,6 +377,13 @@ TELEMETRY: tuple[TelemetryPacket, ...] = (
     TelemetryPacket("EVENT_MEDIUM", 5, 3, "Medium-severity anomaly report.", ()),
     TelemetryPacket("EVENT_HIGH", 5, 4, "High-severity anomaly report.", ()),
     TelemetryPacket("PING_REPORT", 17, 2, "Answer to PING.", ()),
+    TelemetryPacket(
+        "CFDP_PDU",
+        210,
+        1,
+        "One CFDP PDU from the payload's CFDP entity (section 12); sent only in link windows.",
+        (_PDU,),
+    ),
     TelemetryPacket(
         "JOB_LIST",
         140,
@@ -563,6 +606,27 @@ EVENTS: tuple[Event, ...] = (
             Field("mode", "u8", description="the new mode", enum=GOVERNOR_MODE_NAMES),
             Field("reason", "str", description="why"),
         ),
+    ),
+    Event(
+        "FILE_SENT",
+        40,
+        Severity.INFO,
+        "The ground confirmed a file complete and intact (CFDP Finished).",
+        _TRANSFER,
+    ),
+    Event(
+        "FILE_RECEIVED",
+        41,
+        Severity.INFO,
+        "A file from the ground arrived complete and intact in the file store.",
+        _TRANSFER,
+    ),
+    Event(
+        "FILE_FAILED",
+        42,
+        Severity.LOW,
+        "A CFDP transaction ended without delivering its file.",
+        _TRANSFER + (Field("condition", "str", description="the CFDP condition code, by name"),),
     ),
 )
 EVENT_HEADER = (Field("event_id", "u16", description="the event's id"),)

@@ -6,6 +6,7 @@ counts what it sends and what it has to drop when the bus does not read.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import serial
@@ -32,6 +33,9 @@ class TelemetryWriter:
         self.dropped = 0
         self._seq = 0
         self._msg_counters: dict[tuple[int, int], int] = {}
+        self.tap: Callable[[int, bytes], None] | None = None
+        """Called with the service and the octets of every packet sent (the downlink's
+        recorder)."""
 
     def send(
         self,
@@ -75,3 +79,5 @@ class TelemetryWriter:
             self.dropped += 1
             return
         self.sent += 1
+        if self.tap is not None:
+            self.tap(kind.service, packet)

@@ -2,7 +2,8 @@
 
 The owner calls ``receive`` with each PDU that arrives and ``poll`` often (each bus tick on
 board, each loop turn in the stand-alone endpoints); ``poll`` runs the timers and sends what the
-link's flow control allows, receivers' directives first, then senders by priority. Every PDU
+link's flow control allows, receivers' directives first, then senders by priority (lowest value
+first, as the job manifest's result priorities). Every PDU
 refused is counted by reason in ``counters``; nothing a PDU says can write outside the file store.
 When the link goes down the transactions freeze (their timers stop) and thaw when it comes back.
 With a journal, each transaction is on disk from the moment it is accepted and carries on after
@@ -257,7 +258,7 @@ class Entity:
             sent += 1
         order = [
             *self.receivers.values(),
-            *sorted(self.senders.values(), key=lambda t: -t.priority),
+            *sorted(self.senders.values(), key=lambda t: t.priority),
         ]
         for t in order:
             next_pdu = t.next_pdu

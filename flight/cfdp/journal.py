@@ -18,6 +18,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS active (
     role TEXT NOT NULL, source_id INTEGER NOT NULL, seq_num INTEGER NOT NULL,
     snapshot BLOB NOT NULL, PRIMARY KEY (role, source_id, seq_num));
+CREATE TABLE IF NOT EXISTS sources (path TEXT PRIMARY KEY, seq_num INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS history (
     role TEXT NOT NULL, source_id INTEGER NOT NULL, seq_num INTEGER NOT NULL,
     source_name TEXT, dest_name TEXT, size INTEGER, condition TEXT NOT NULL,
@@ -58,10 +59,22 @@ class Journal:
         return seq
 
     def save(self, role: str, source_id: int, seq_num: int, snapshot: dict) -> None:
-        self.db.execute(
-            "INSERT OR REPLACE INTO active VALUES (?, ?, ?, ?)",
-            (role, source_id, seq_num, msgpack.packb(snapshot)),
-        )
+        """Store a transaction's snapshot; a new sending transaction's source path is recorded
+        with it, in the same transaction (see sent_before)."""
+        with self.db:
+            self.db.execute(
+                "INSERT OR REPLACE INTO active VALUES (?, ?, ?, ?)",
+                (role, source_id, seq_num, msgpack.packb(snapshot)),
+            )
+            if role == "send":
+                self.db.execute(
+                    "INSERT OR IGNORE INTO sources VALUES (?, ?)", (snapshot["path"], seq_num)
+                )
+
+    def sent_before(self, path: str) -> bool:
+        """Whether a transaction was ever started to send this file."""
+        row = self.db.execute("SELECT 1 FROM sources WHERE path=?", (path,)).fetchone()
+        return row is not None
 
     def active(self) -> list[tuple[str, int, int, dict]]:
         rows = self.db.execute("SELECT role, source_id, seq_num, snapshot FROM active").fetchall()

@@ -1,0 +1,223 @@
+"""The payload's downlink: its CFDP entity on the bus link, the job results queued for it, and the
+telemetry stored while no link window is open, played back as files in the next one.
+
+Order on the link (docs/downlink.md): job results by their manifest priority (0 first), then
+stored events, then stored housekeeping. A job's results go with RESULTS.json, which lists each
+file's size and SHA-256 so that the ground can check them beyond the CFDP checksum.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from flight import dictionary as d
+from flight.cfdp.entity import SENDER, Entity
+from flight.cfdp.filestore import FileStore
+from flight.cfdp.journal import Journal
+from flight.cfdp.mib import EntityConfig
+from flight.cfdp.pdu import Condition
+from flight.links.bus import BusLink
+
+FLIGHT_ENTITY = 1
+GROUND_ENTITY = 2
+PRIORITY_EVENTS = 300
+PRIORITY_HOUSEKEEPING = 400
+RESULTS_MANIFEST = "RESULTS.json"
+EVENT_SERVICE = 5
+
+Event = tuple[str, dict[str, Any]]
+
+
+class DownlinkError(Exception):
+    """A file that cannot be queued, with the PUS 1 failure code to report."""
+
+    def __init__(self, code: d.FailureCode, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class DownlinkConfig:
+    rate_bps: float = 64_000.0
+    segment_size: int = 1024
+    entity_id: int = FLIGHT_ENTITY
+    ground_id: int = GROUND_ENTITY
+
+
+class TelemetryRecorder:
+    """Telemetry packets stored while no window is open: events in one file, everything else in
+    another, each closed and handed over when a window opens. The open files survive a restart
+    (they are appended to)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self.files = {kind: directory / f"recording.{kind}" for kind in ("events", "hk")}
+        self.packets = 0
+        self._handles: dict[str, Any] = {}
+
+    def record(self, service: int, packet: bytes) -> None:
+        kind = "events" if service == EVENT_SERVICE else "hk"
+        handle = self._handles.get(kind)
+        if handle is None:
+            handle = self._handles[kind] = self.files[kind].open("ab")
+        handle.write(packet)
+        handle.flush()
+        self.packets += 1
+
+    def close(self, stamp: int) -> list[tuple[Path, int]]:
+        """The recordings closed under their final names, with their priorities."""
+        for handle in self._handles.values():
+            os.fsync(handle.fileno())
+            handle.close()
+        self._handles.clear()
+        out = []
+        for kind, priority in (("events", PRIORITY_EVENTS), ("hk", PRIORITY_HOUSEKEEPING)):
+            path = self.files[kind]
+            if path.exists() and path.stat().st_size:
+                final = self.directory / f"stored-{stamp}.{kind}.tm"
+                os.replace(path, final)
+                out.append((final, priority))
+        self.packets = 0
+        return out
+
+    def close_handles(self) -> None:
+        for handle in self._handles.values():
+            handle.close()
+        self._handles.clear()
+
+
+class Downlink:
+    def __init__(
+        self,
+        state_dir: Path,
+        send_pdu: Callable[[bytes], None],
+        config: DownlinkConfig | None = None,
+    ) -> None:
+        self.config = config or DownlinkConfig()
+        self.state_dir = state_dir.resolve()
+        self.now = 0.0
+        self.link = BusLink(send_pdu, self.config.rate_bps)
+        self.journal = Journal(state_dir / "downlink" / "cfdp.sqlite")
+        self.entity = Entity(
+            EntityConfig(self.config.entity_id, segment_size=self.config.segment_size),
+            self.link,
+            FileStore(state_dir / "files"),
+            self.journal,
+            clock=lambda: self.now,
+        )
+        self.recorder = TelemetryRecorder(state_dir / "downlink" / "stored")
+        self.sent = 0
+        self.failed = 0
+
+    # --- what goes down
+    def send_file(self, relative: str, priority: int, dest_name: str | None = None) -> int:
+        """Queue a file of the state directory; returns the transaction sequence number."""
+        pure = PurePosixPath(relative)
+        path = (self.state_dir / relative).resolve()
+        if pure.is_absolute() or ".." in pure.parts or not path.is_relative_to(self.state_dir):
+            raise DownlinkError(d.FailureCode.FILE_NAME_INVALID, f"{relative!r} is not on board")
+        if not path.is_file():
+            raise DownlinkError(d.FailureCode.FILE_NOT_FOUND, f"no file {relative!r} on board")
+        return self.entity.put(
+            path, dest_name or relative, remote_id=self.config.ground_id, priority=priority
+        )
+
+    def queue_results(self, job_id: str, workdir: Path, results: list[dict[str, Any]]) -> None:
+        """A finished job's result files and their RESULTS.json, each once (a restart does not
+        queue them again)."""
+        manifest = workdir / RESULTS_MANIFEST
+        if self.journal.sent_before(str(manifest.resolve())):
+            return
+        listed = []
+        for r in results:
+            listed.append({**r, "sha256": _sha256(workdir / r["path"])})
+        tmp = manifest.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"job_id": job_id, "results": listed}, indent=1))
+        os.replace(tmp, manifest)
+        first = min((r["priority"] for r in listed), default=0)
+        for r in sorted(listed, key=lambda r: r["priority"]):
+            path = (workdir / r["path"]).resolve()
+            if not self.journal.sent_before(str(path)):
+                self.entity.put(
+                    path,
+                    f"{job_id}/{r['path']}",
+                    remote_id=self.config.ground_id,
+                    priority=r["priority"],
+                )
+        self.entity.put(
+            manifest,
+            f"{job_id}/{RESULTS_MANIFEST}",
+            remote_id=self.config.ground_id,
+            priority=first,
+        )
+
+    def record(self, service: int, packet: bytes) -> None:
+        """A telemetry packet the controller sent: stored if no window is open."""
+        if not self.link.up:
+            self.recorder.record(service, packet)
+
+    # --- what comes up
+    def receive_pdu(self, pdu: bytes) -> None:
+        self.entity.now = self.now
+        self.entity.receive(pdu)
+
+    # --- each bus second
+    def second(self, now: float, link_up: bool) -> list[Event]:
+        """Window state, stored telemetry handed over when a window opens, timers and sending;
+        the events of transactions that ended."""
+        self.now = now
+        opened = link_up and not self.link.up
+        self.link.second(link_up)
+        if opened:
+            for path, priority in self.recorder.close(int(now)):
+                self.entity.put(
+                    path, f"stored/{path.name}", remote_id=self.config.ground_id, priority=priority
+                )
+        self.entity.poll()
+        return self._events()
+
+    def _events(self) -> list[Event]:
+        events = []
+        while self.entity.reports:
+            r = self.entity.reports.popleft()
+            fields = {"seq_num": r.seq_num, "name": (r.dest_name or "")[:255], "size": r.size or 0}
+            if r.condition != Condition.NO_ERROR or not r.delivered:
+                self.failed += 1
+                events.append(("FILE_FAILED", fields | {"condition": r.condition.name}))
+            elif r.role == SENDER:
+                self.sent += 1
+                events.append(("FILE_SENT", fields))
+                if r.source_name and r.source_name.startswith("stored-"):
+                    (self.recorder.directory / r.source_name).unlink(missing_ok=True)
+            else:
+                events.append(("FILE_RECEIVED", fields))
+        return events
+
+    def housekeeping(self) -> dict[str, int]:
+        counters = self.entity.counters
+        return {
+            "files_queued": min(0xFFFF, len(self.entity.senders) + len(self.entity.receivers)),
+            "files_sent": self.sent,
+            "files_failed": self.failed,
+            "pdus_refused": sum(v for k, v in counters.items() if k.startswith("pdu_refused")),
+            "stored_packets": self.recorder.packets,
+        }
+
+    def close(self) -> None:
+        self.recorder.close_handles()
+        self.journal.close()
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
