@@ -54,6 +54,7 @@ _GPU_HK_FIELDS = (
 )
 WRITE_TIMEOUT_S = 2.0
 _RESULT_EVENTS = {"JOB_COMPLETED", "JOB_FAILED", "JOB_TIMED_OUT"}
+_NOT_COUNTED = {"CFDP_PDU"}  # file protocol traffic, counted by the downlink, not an operator's
 _RESULT_STATES = {d.JobState.COMPLETED, d.JobState.FAILED, d.JobState.TIMED_OUT}
 
 
@@ -215,7 +216,7 @@ class Controller:
         except (PacketError, CommandError) as exc:
             self._reject(tc, exc.code, str(exc))
             return
-        if command.source != d.SOURCE_BUS:
+        if command.source != d.SOURCE_BUS and command.name not in _NOT_COUNTED:
             self.counters.tc_accepted += 1
         self._verify(tc, d.ACK_ACCEPTANCE, "ACCEPTANCE_SUCCESS")
         try:

@@ -29,6 +29,7 @@ GROUND_ENTITY = 2
 PRIORITY_EVENTS = 300
 PRIORITY_HOUSEKEEPING = 400
 RESULTS_MANIFEST = "RESULTS.json"
+MAX_TRIES = 3
 EVENT_SERVICE = 5
 
 Event = tuple[str, dict[str, Any]]
@@ -82,10 +83,21 @@ class TelemetryRecorder:
             path = self.files[kind]
             if path.exists() and path.stat().st_size:
                 final = self.directory / f"stored-{stamp}.{kind}.tm"
+                n = 1
+                while final.exists():
+                    final = self.directory / f"stored-{stamp}-{n}.{kind}.tm"
+                    n += 1
                 os.replace(path, final)
                 out.append((final, priority))
         self.packets = 0
         return out
+
+    def discard(self) -> None:
+        """Forget what is being recorded."""
+        self.close_handles()
+        for path in self.files.values():
+            path.unlink(missing_ok=True)
+        self.packets = 0
 
     def close_handles(self) -> None:
         for handle in self._handles.values():
@@ -113,8 +125,17 @@ class Downlink:
             clock=lambda: self.now,
         )
         self.recorder = TelemetryRecorder(state_dir / "downlink" / "stored")
+        # Recordings a previous run left (open, or closed and not yet queued) go first.
+        self.recorder.close(0)
+        self.backlog = [
+            (path, PRIORITY_EVENTS if ".events." in path.name else PRIORITY_HOUSEKEEPING)
+            for path in sorted(self.recorder.directory.glob("stored-*.tm"))
+            if not self.journal.sent_before(str(path.resolve()))
+        ]
         self.sent = 0
         self.failed = 0
+        self.tries: dict[str, int] = {}
+        self.ticked = False
 
     # --- what goes down
     def send_file(self, relative: str, priority: int, dest_name: str | None = None) -> int:
@@ -175,11 +196,19 @@ class Downlink:
         self.now = now
         opened = link_up and not self.link.up
         self.link.second(link_up)
+        if opened and not self.ticked:
+            # What this run sent before the first tick went out as the window was then: live.
+            self.recorder.discard()
         if opened:
-            for path, priority in self.recorder.close(int(now)):
+            for path, priority in self.backlog + self.recorder.close(int(now)):
                 self.entity.put(
-                    path, f"stored/{path.name}", remote_id=self.config.ground_id, priority=priority
+                    path.resolve(),
+                    f"stored/{path.name}",
+                    remote_id=self.config.ground_id,
+                    priority=priority,
                 )
+            self.backlog = []
+        self.ticked = True
         self.entity.poll()
         return self._events()
 
@@ -191,6 +220,8 @@ class Downlink:
             if r.condition != Condition.NO_ERROR or not r.delivered:
                 self.failed += 1
                 events.append(("FILE_FAILED", fields | {"condition": r.condition.name}))
+                if r.role == SENDER:
+                    self._retry(r.seq_num)
             elif r.role == SENDER:
                 self.sent += 1
                 events.append(("FILE_SENT", fields))
@@ -199,6 +230,24 @@ class Downlink:
             else:
                 events.append(("FILE_RECEIVED", fields))
         return events
+
+    def _retry(self, seq_num: int) -> None:
+        """A file that did not get through goes again, up to MAX_TRIES times in all, unless it
+        was cancelled or is gone."""
+        t = self.entity.finished_senders.pop(seq_num, None)
+        if t is None or t.outcome.condition == Condition.CANCEL_REQUEST:
+            return
+        tries = self.tries.get(t.path, 1)
+        if tries >= MAX_TRIES or not Path(t.path).is_file():
+            return
+        self.tries[t.path] = tries + 1
+        self.entity.put(
+            t.path,
+            t.dest_name,
+            remote_id=self.config.ground_id,
+            priority=t.priority,
+            source_name=t.source_name,
+        )
 
     def housekeeping(self) -> dict[str, int]:
         counters = self.entity.counters

@@ -1,4 +1,4 @@
-"""Command line of the ground segment: ``python -m ground station|ping|tlm|submit|jobs|cfdp``.
+"""Command line of the ground segment: ``python -m ground station|ping|tlm|submit|jobs|files|cfdp``.
 
 User mistakes and lost connections end with a one-line message and a non-zero status, never a
 traceback.
@@ -38,6 +38,15 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--listen", default=DEFAULT_STATION, help="HOST:PORT for clients")
     st.add_argument("--link", required=True, help="HOST:PORT of the space link (the bus radio)")
     st.add_argument("--port-file", type=Path, help="write the bound client port here")
+    st.add_argument(
+        "--state",
+        type=Path,
+        default=Path("ground-state"),
+        help="files received (files/), their register and the CFDP journal; default ./ground-state",
+    )
+    files = sub.add_parser("files", help="list the files received from the payload")
+    files.add_argument("--state", type=Path, default=Path("ground-state"), help="the station's")
+    files.add_argument("--json", action="store_true", help="print JSON for machines")
 
     def client(name: str, help: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help)
@@ -63,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_cfdp(args)
     if args.cmd == "station":
         return _station(args)
+    if args.cmd == "files":
+        return _files(args)
     try:
         if args.cmd == "submit":
             args.manifest_doc = load_manifest(args.manifest)
@@ -89,7 +100,7 @@ def _station(args: argparse.Namespace) -> int:
     link_host, _, link_port = args.link.rpartition(":")
     host, _, port = args.listen.rpartition(":")
     try:
-        station = Station(link_host or "127.0.0.1", int(link_port))
+        station = Station(link_host or "127.0.0.1", int(link_port), args.state)
         asyncio.run(
             _serve_until_signal(station.serve(host or "127.0.0.1", int(port), args.port_file))
         )
@@ -101,6 +112,26 @@ def _station(args: argparse.Namespace) -> int:
         return 2
     except KeyboardInterrupt:
         pass
+    return 0
+
+
+def _files(args: argparse.Namespace) -> int:
+    from ground.files import FileRegistry
+
+    if not (args.state / "files.sqlite").is_file():
+        print(f"ground files: no station state in {args.state}", file=sys.stderr)
+        return 2
+    registry = FileRegistry(args.state)
+    rows = registry.rows()
+    registry.close()
+    lines = [f"{'file':40} {'octets':>10}  {'CFDP':24} check     received (UTC)"]
+    for r in rows:
+        outcome = "delivered" if r.delivered else f"failed {r.condition}"
+        lines.append(
+            f"{r.name:40} {r.size if r.size is not None else '-':>10}  {outcome:24} "
+            f"{r.check:9} {utc(r.received_at)}"
+        )
+    _emit(args, "\n".join(lines) if rows else "no files", [r.__dict__ for r in rows])
     return 0
 
 

@@ -76,6 +76,7 @@ class StationClient:
         self._reports: dict[bytes, list[DecodedTelemetry]] = {}
         self._report_arrived = asyncio.Condition()
         self._subscribers: list[asyncio.Queue] = []
+        self.listeners: list[Callable[[DecodedTelemetry], None]] = []  # called for every packet
         self.link_up = False
         self.undecodable = 0
         self._task = asyncio.create_task(self._read())
@@ -207,5 +208,7 @@ class StationClient:
             self._reports.setdefault(request_id, []).append(tm)
             async with self._report_arrived:
                 self._report_arrived.notify_all()
+        for listener in self.listeners:
+            listener(tm)
         for queue in self._subscribers:
             queue.put_nowait(tm)

@@ -2,39 +2,97 @@
 
 It encodes telecommands from the flight dictionary (assigning the sequence counts, as a mission
 control system does), sends them up the space link, and passes every telemetry packet that comes
-down to every connected client. The space link is TCP carrying COBS-framed space packets; the
-station reconnects whenever it drops.
+down to every connected client, once (stored telemetry played back from files included). Its CFDP
+entity receives the payload's files into STATE/files (ground/files.py checks and lists them).
+The space link is TCP carrying COBS-framed space packets; the station reconnects whenever it
+drops.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 from flight import dictionary as d
+from flight.cfdp.entity import Entity
+from flight.cfdp.filestore import FileStore
+from flight.cfdp.journal import Journal
+from flight.cfdp.mib import EntityConfig
+from flight.downlink import GROUND_ENTITY
 from flight.protocol.fields import FieldError
 from flight.protocol.framing import Deframer, frame
-from flight.protocol.messages import CommandEncoder, encode_command
+from flight.protocol.messages import CommandEncoder, decode_telemetry, encode_command
+from flight.protocol.packets import PacketError, Telemetry, parse_packet
+from ground.files import FileRegistry, stored_packets
 from ground.messages import encode_message, read_frames, read_messages
 
 log = logging.getLogger("ground.station")
 RECONNECT_S = 0.5
+_CFDP_PDU = (210, 1)
+_SEEN_KEPT = 200_000
+INACTIVITY_S = 86_400.0
+
+
+class _SpaceLink:
+    """The station's space link as the CFDP entity's link adapter."""
+
+    name = "space link"
+    mtu = 4000
+    rate_bps = None
+
+    def __init__(self, station: Station) -> None:
+        self.station = station
+
+    def open(self) -> None:
+        """The station holds the link."""
+
+    def close(self) -> None:
+        """The station holds the link."""
+
+    @property
+    def up(self) -> bool:
+        return self.station.link_up
+
+    def ready(self) -> bool:
+        return self.station.link_up
+
+    def send(self, pdu: bytes) -> None:
+        self.station.uplink_pdu(pdu)
+
+    def receive(self, timeout: float) -> list[bytes]:
+        return []  # the station hands PDUs over as they come down
 
 
 class Station:
     """One ground station: a space link and any number of clients."""
 
-    def __init__(self, link_host: str, link_port: int) -> None:
+    def __init__(
+        self, link_host: str, link_port: int, state_dir: Path = Path("ground-state")
+    ) -> None:
         self.link_host = link_host
         self.link_port = link_port
         self.tc_sent = 0
         self.commands = CommandEncoder(d.SOURCE_GROUND, d.ACK_GROUND_DEFAULT)
         self._uplink: asyncio.StreamWriter | None = None
         self._clients: set[asyncio.StreamWriter] = set()
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.spacecraft_time = 0.0  # of the latest telemetry: the CFDP entity's clock
+        self.files = FileRegistry(state_dir)
+        self.cfdp = Entity(
+            # Passes can be hours apart: a transfer waits for the next one.
+            EntityConfig(GROUND_ENTITY, inactivity_timeout=INACTIVITY_S),
+            _SpaceLink(self),
+            FileStore(self.files.files_dir),
+            Journal(state_dir / "cfdp.sqlite"),
+            clock=lambda: self.spacecraft_time,
+        )
+        self._seen: OrderedDict[bytes, None] = OrderedDict()
 
     @property
     def link_up(self) -> bool:
@@ -67,7 +125,7 @@ class Station:
             log.info("space link up")
             try:
                 async for packet in read_frames(reader, Deframer()):
-                    self._broadcast({"op": "tm", "raw": packet, "ert": time.time()})
+                    self.downlinked(packet)
             except OSError:
                 pass
             self._uplink = None
@@ -75,6 +133,63 @@ class Station:
             self._broadcast({"op": "link", "up": False})
             log.warning("space link down")
             await asyncio.sleep(RECONNECT_S)
+
+    def downlinked(self, raw: bytes) -> None:
+        """One packet from the space link: CFDP PDUs to the CFDP entity, the rest to clients."""
+        try:
+            packet = parse_packet(raw)
+        except PacketError:
+            self._telemetry(raw, playback=False)  # clients count and show bad packets
+            return
+        if isinstance(packet, Telemetry):
+            self.spacecraft_time = max(self.spacecraft_time, packet.time)
+            if (packet.service, packet.subtype) == _CFDP_PDU:
+                try:
+                    self.cfdp.receive(decode_telemetry(packet).values["pdu"])
+                except FieldError:
+                    self.cfdp.counters["pdu_refused_packet"] += 1
+                self._cfdp_poll()
+                return
+        self._telemetry(raw, playback=False)
+        self._cfdp_poll()
+
+    def _telemetry(self, raw: bytes, playback: bool) -> None:
+        """To the clients, once: a packet both played back and received live goes once."""
+        key = hashlib.blake2b(raw, digest_size=16).digest()
+        if key in self._seen:
+            return
+        self._seen[key] = None
+        if len(self._seen) > _SEEN_KEPT:
+            self._seen.popitem(last=False)
+        self._broadcast({"op": "tm", "raw": raw, "ert": time.time(), "playback": playback})
+
+    def _cfdp_poll(self) -> None:
+        self.cfdp.poll()
+        while self.cfdp.reports:
+            r = self.cfdp.reports.popleft()
+            if r.role != "receive":
+                continue
+            name = r.dest_name or ""
+            row = self.files.received(name, r.size, r.condition.name, r.delivered)
+            log.info("file %s: %s, %s", name, r.condition.name, row.check)
+            self._broadcast(
+                {
+                    "op": "file",
+                    "name": name,
+                    "size": r.size,
+                    "condition": r.condition.name,
+                    "delivered": r.delivered,
+                    "check": row.check,
+                }
+            )
+            if r.delivered and name.startswith("stored/") and r.path:
+                for raw in stored_packets(Path(r.path)):
+                    self._telemetry(raw, playback=True)
+
+    def uplink_pdu(self, pdu: bytes) -> None:
+        """A PDU of the ground's CFDP entity, up as a CFDP_PDU telecommand asking no reports."""
+        if self._uplink is not None:
+            self._uplink.write(frame(self.commands.packet("CFDP_PDU", {"pdu": pdu}, ack_flags=0)))
 
     def _broadcast(self, message: dict[str, Any]) -> None:
         data = encode_message(message)

@@ -46,6 +46,7 @@ class BenchConfig:
     baud: int | None = 115_200  # line rate in real time (lockstep is not paced: bus time)
     port: str | None = None  # a real serial port (or pyserial URL) to a payload already running
     eclipse_predictions: bool = True  # False: the controller schedules without them (baseline)
+    relay_windows: bool = False  # the bus relays telemetry only in link windows
 
     @property
     def mode(self) -> str:
@@ -118,7 +119,7 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
     """Run one scenario end to end and write its report; returns it."""
     out = config.out_dir.resolve()  # the children run in it, so relative paths would move
     out.mkdir(parents=True, exist_ok=True)
-    for stale in ("state", "station.port"):
+    for stale in ("state", "station.port", "ground-state"):
         path = out / stale
         if path.is_dir():
             shutil.rmtree(path)
@@ -134,6 +135,7 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
         environment=environment,
         baud=None if config.speed is None or config.port else config.baud,
         seed=config.seed,
+        relay_windows=config.relay_windows,
     )
     bus.lockstep = config.speed is None
     procs = BenchProcesses(out)

@@ -49,6 +49,7 @@ class BusEmulator:
         environment: Environment,
         baud: int | None = None,
         seed: int = 0,
+        relay_windows: bool = False,
     ) -> None:
         self.line = SerialLine(fd, self._from_line, baud=baud, seed=seed)
         self.time = start_time  # of the last tick sent
@@ -61,6 +62,9 @@ class BusEmulator:
         self.tm_packets = 0
         self.tc_packets = 0
         self.tm_bad = 0
+        self.tm_no_window = 0  # telemetry not relayed: no link window
+        self.window_open = environment.link_up(0)  # as the last tick told the payload
+        self.relay_windows = relay_windows  # relay telemetry only while a window is open
         self.tc_dropped = 0
         self.ticks = 0
         self.ticks_unanswered = 0
@@ -138,7 +142,9 @@ class BusEmulator:
                 self._gpu_power_request(d.GpuPower(tm.values["action"]))
         for listener in self.listeners:
             listener(tm)
-        if self._radio is not None and not self._radio.is_closing():
+        if self.relay_windows and not self.window_open:
+            self.tm_no_window += 1  # no ground station in view: the payload stored it
+        elif self._radio is not None and not self._radio.is_closing():
             self._radio.write(frame(raw))
         if tm.name == "HOUSEKEEPING":
             self.last_hk = tm
@@ -209,6 +215,7 @@ class BusEmulator:
         Returns whether the payload can answer it: False while the bus restarts or the line is
         out, or when the line damaged the tick on its way."""
         env = self.environment.tick(self.ticks, self._payload_draw())
+        self.window_open = env.link_in_s == 0
         self.time += 1.0
         self.ticks += 1
         if self._quiet_ticks:

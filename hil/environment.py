@@ -49,9 +49,11 @@ class Environment:
         self.config = config
         self.track = compute_track(config.orbit, start, seconds, config.stations)
         self.eclipse_in, self.eclipse_len = next_window(~self.track.sunlit)
-        links = np.zeros(seconds, dtype=bool)
+        # No ground station in the scenario: the radio link is taken as always up.
+        links = np.zeros(seconds, dtype=bool) if config.stations else np.ones(seconds, dtype=bool)
         for visible in self.track.visible.values():
             links |= visible
+        self.links = links
         self.link_in, self.link_len = next_window(links)
         self.sink_c = sink_temperature(self.track.sunlit, config.thermal)
         self.eps = Eps(config.power)
@@ -62,6 +64,10 @@ class Environment:
     def seconds(self) -> int:
         """Length of the run in seconds."""
         return self.track.seconds
+
+    def link_up(self, second: int) -> bool:
+        """Whether a link window is open at ``second``."""
+        return bool(self.links[min(max(second, 0), self.seconds - 1)])
 
     def tick(self, second: int, payload_w: float | None = None) -> TickEnvironment:
         """The environment at ``second``; the battery first pays for the previous second, in

@@ -109,6 +109,7 @@ class Scenario:
     environment: EnvironmentConfig
     baud: int = 115_200
     ber: float = 0.0
+    relay_windows: bool = False  # the bus relays telemetry only while a station is in view
     timeline: tuple[Step, ...] = ()
     checks: tuple[CheckSpec, ...] = ()
     source: Path | None = None
@@ -467,7 +468,10 @@ def parse_scenario(text: str, source: Path) -> Scenario:
             isinstance(speed, bool) or not isinstance(speed, (int, float)) or speed <= 0
         ):
             raise _Bad(("scenario", "speed"), '"max" (lockstep) or bus seconds per wall second')
-        link = r.table(("link",), {"baud", "ber"})
+        link = r.table(("link",), {"baud", "ber", "relay"})
+        relay = link.get("relay", "always")
+        if relay not in ("always", "windows"):
+            raise _Bad(("link", "relay"), '"always" or "windows" (only while a station is in view)')
         gpu = r.table(("gpu",), {"corrected_ecc_per_hour"})
         return Scenario(
             name=_text(head, ("scenario",), "name"),
@@ -479,6 +483,7 @@ def parse_scenario(text: str, source: Path) -> Scenario:
             environment=_environment(r),
             baud=_number(link, ("link",), "baud", 115_200, low=300, high=10_000_000, integer=True),
             ber=_number(link, ("link",), "ber", 0.0, low=0, high=0.01),
+            relay_windows=relay == "windows",
             timeline=_timeline(r, duration),
             checks=_checks(r),
             source=source,

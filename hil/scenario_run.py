@@ -13,6 +13,7 @@ from flight.gpu.fault_channel import send_fault
 from flight.protocol.messages import DecodedTelemetry
 from hil.bench import Bench, BenchConfig, ScenarioFn
 from hil.gpu_figures import GpuTrack
+from hil.ground_figures import GroundTrack
 from hil.scenario import GPU_FAULTS, CheckSpec, Scenario, Step
 
 
@@ -45,6 +46,8 @@ def scenario_runner(scenario: Scenario) -> ScenarioFn:
         start = bench.config.start_time
         gpu = bench.gpu = GpuTrack(start)
         bench.bus.listeners.append(gpu.update)
+        ground = GroundTrack()
+        bench.client.listeners.append(ground.update)
         for direction in (bench.bus.line.up, bench.bus.line.down):
             direction.set_ber(scenario.ber)
         if scenario.gpu_ecc_per_hour and bench.config.port is None:
@@ -57,6 +60,14 @@ def scenario_runner(scenario: Scenario) -> ScenarioFn:
                 bench.bus.resume()  # steps of one bus second all happen in that second
         await bench.bus.until(start + scenario.duration_s)  # in lockstep the clock stays there
         bench.extra_figures = gpu.figures(scenario.duration_s)
+        if scenario.relay_windows:
+            await _settle(bench)
+            bench.extra_figures |= ground.figures(
+                bench.bus.environment.links,
+                start,
+                bench.bus.ticks,
+                bench.config.out_dir.resolve() / "ground-state",
+            )
         jobs = await _job_list(bench) if any(c.kind == "job_state" for c in scenario.checks) else []
         bench.report.jobs = jobs
         for check in scenario.checks:
@@ -128,6 +139,14 @@ async def _submit_workload(bench: Bench, p: dict[str, Any]) -> None:
         bench.note(f"workload job {manifest['id']} refused: {result.describe()}")
 
 
+async def _settle(bench: Bench) -> None:
+    """Let the station take in what the link has already carried: a ping's round trip, when a
+    window is open for it (a scenario that checks the ground ends in one)."""
+    if bench.bus.window_open:
+        async with bench.bus.hold():
+            await bench.client.command("PING", timeout=30)
+
+
 async def _job_list(bench: Bench) -> list[dict[str, Any]]:
     async with bench.bus.hold():
         _, jobs = await bench.client.job_list(30)
@@ -197,4 +216,5 @@ def bench_config(
         environment=scenario.environment,
         wall_limit_s=wall,
         seed=scenario.seed if seed is None else seed,
+        relay_windows=scenario.relay_windows,
     )

@@ -70,6 +70,8 @@ class Entity:
         self.reports: deque[TransactionReport] = deque()
         self.counters: Counter[str] = Counter()
         self._replies: deque[bytes] = deque()
+        self.finished_senders: dict[int, SendTransaction] = {}
+        """Sending transactions that ended, newest last (their owner may send them again)."""
         self._fast: dict[bytes, ReceiveTransaction] = {}
         self.now = clock()
         self._was_up = False
@@ -286,6 +288,9 @@ class Entity:
     def _reap(self, now: float) -> None:
         for seq in [s for s, t in self.senders.items() if t.done]:
             t = self.senders.pop(seq)
+            self.finished_senders[seq] = t
+            while len(self.finished_senders) > self.config.keep_finished:
+                self.finished_senders.pop(next(iter(self.finished_senders)))
             self._report(
                 SENDER,
                 t.header.source_id,

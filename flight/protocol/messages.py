@@ -46,9 +46,12 @@ class CommandEncoder:
         self.apid = apid
         self.seq = 0
 
-    def packet(self, name: str, args: dict[str, Any] | None = None) -> bytes:
-        """The next packet of command ``name``: KeyError for an unknown command, FieldError for
-        a bad argument, ValueError when it exceeds the MTU (nothing is numbered then)."""
+    def packet(
+        self, name: str, args: dict[str, Any] | None = None, ack_flags: int | None = None
+    ) -> bytes:
+        """The next packet of command ``name`` (with the encoder's acknowledgement flags unless
+        others are given): KeyError for an unknown command, FieldError for a bad argument,
+        ValueError when it exceeds the MTU (nothing is numbered then)."""
         command, data = encode_command(name, args)
         packet = build_tc(
             self.apid,
@@ -57,7 +60,7 @@ class CommandEncoder:
             command.subtype,
             data,
             source_id=self.source,
-            ack_flags=self.ack_flags,
+            ack_flags=self.ack_flags if ack_flags is None else ack_flags,
         )
         self.seq = (self.seq + 1) & 0x3FFF
         return packet

@@ -132,3 +132,24 @@ def test_telemetry_of_a_gap_in_coverage_is_played_back_once(payload, tmp_path):
     live_seq = {t.packet.seq_count for t in live + after}
     assert not live_seq & set(dark_seq)
     assert not list((payload.state_dir / "downlink" / "stored").glob("stored-*"))
+
+
+def test_a_recording_survives_a_crash_and_goes_down_once(payload, tmp_path):
+    ground = Ground(tmp_path / "ground", payload)
+    ground.second(**WINDOW)
+    dark = [tm for _ in range(10) for tm in ground.second(**NO_WINDOW)]
+    payload.restart(crash=True)
+    for _ in range(20):
+        ground.second(**WINDOW)
+    played = []
+    for path in sorted((ground.root / "stored").iterdir()):
+        data = path.read_bytes()
+        while data:
+            length = int.from_bytes(data[4:6], "big") + 7
+            played.append(parse_packet(data[:length]))
+            data = data[length:]
+
+    def key(p):
+        return (p.time, p.seq_count, p.service, p.subtype)
+
+    assert sorted(map(key, played)) == sorted(key(t.packet) for t in dark)

@@ -1,0 +1,137 @@
+"""The ground's files: what the payload's CFDP entity delivered, verified, listed and unpacked.
+
+Every file that arrives is recorded with its CFDP outcome. A job's results are checked against
+the SHA-256 its RESULTS.json lists (whichever of the two arrives last triggers the check); a
+result that disagrees is moved to ``rejected/`` and marked so: it is never left where a user
+would take it for the job's output. Stored telemetry files (``stored/*.tm``) are split back into
+their packets for the station to pass on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+RESULTS_MANIFEST = "RESULTS.json"
+REJECTED_DIR = "rejected"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    name TEXT PRIMARY KEY, size INTEGER, condition TEXT NOT NULL, delivered INTEGER NOT NULL,
+    check_state TEXT NOT NULL, sha256 TEXT, received_at REAL NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class FileRow:
+    name: str
+    size: int | None
+    condition: str
+    delivered: bool
+    check: str
+    """verified (SHA-256 agrees with RESULTS.json), rejected (it does not), cfdp (no manifest
+    names it: the CFDP checksum is the check), pending (its RESULTS.json has not arrived)."""
+    sha256: str | None
+    received_at: float
+
+
+class FileRegistry:
+    def __init__(self, state_dir: Path) -> None:
+        self.files_dir = state_dir / "files"
+        self.db = sqlite3.connect(state_dir / "files.sqlite", isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.executescript(SCHEMA)
+
+    def received(self, name: str, size: int | None, condition: str, delivered: bool) -> FileRow:
+        """Record a transaction's file and run the checks it makes possible."""
+        check, digest = "cfdp", None
+        pure = PurePosixPath(name)
+        in_job = len(pure.parts) >= 2 and pure.parts[0] not in ("stored", REJECTED_DIR)
+        if delivered:
+            digest = _sha256(self.files_dir / name)
+            check = "pending" if in_job and pure.name != RESULTS_MANIFEST else "cfdp"
+        self._put(FileRow(name, size, condition, delivered, check, digest, time.time()))
+        if delivered and in_job:
+            self._check_job(pure.parent)
+        return self.row(name)
+
+    def _check_job(self, job: PurePosixPath) -> None:
+        manifest = self.files_dir / job / RESULTS_MANIFEST
+        if not manifest.is_file():
+            return
+        try:
+            listed = {r["path"]: r["sha256"] for r in json.loads(manifest.read_text())["results"]}
+        except (ValueError, KeyError, TypeError):
+            return
+        prefix = f"{job}/"
+        for row in self.rows():
+            if row.check == "pending" and row.name.startswith(prefix):
+                path = row.name[len(prefix) :]
+                if path not in listed:  # in the job's directory, but not one of its results
+                    self._put(_replace(row, check="cfdp"))
+        for path, expected in listed.items():
+            row = self.row(str(job / path))
+            if row is None or row.check != "pending":
+                continue
+            if row.sha256 == expected:
+                self._put(_replace(row, check="verified"))
+            else:
+                where = self.files_dir / REJECTED_DIR / job / path
+                where.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(self.files_dir / job / path, where)
+                self._put(_replace(row, check="rejected"))
+
+    def _put(self, row: FileRow) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.name,
+                row.size,
+                row.condition,
+                int(row.delivered),
+                row.check,
+                row.sha256,
+                row.received_at,
+            ),
+        )
+
+    def row(self, name: str) -> FileRow | None:
+        r = self.db.execute("SELECT * FROM files WHERE name=?", (name,)).fetchone()
+        return None if r is None else FileRow(r[0], r[1], r[2], bool(r[3]), *r[4:])
+
+    def rows(self) -> list[FileRow]:
+        rows = self.db.execute("SELECT * FROM files ORDER BY received_at, name").fetchall()
+        return [FileRow(r[0], r[1], r[2], bool(r[3]), *r[4:]) for r in rows]
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def stored_packets(path: Path) -> list[bytes]:
+    """The space packets of a stored telemetry file, in order (a damaged tail is dropped)."""
+    data = path.read_bytes()
+    out, at = [], 0
+    while at + 6 <= len(data):
+        end = at + int.from_bytes(data[at + 4 : at + 6], "big") + 7
+        if end > len(data):
+            break
+        out.append(data[at:end])
+        at = end
+    return out
+
+
+def _replace(row: FileRow, **changes) -> FileRow:
+    return FileRow(**{**row.__dict__, **changes})
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()

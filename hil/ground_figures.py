@@ -1,0 +1,51 @@
+"""What reached the ground in a run: housekeeping per bus second (live or played back from the
+payload's stored telemetry) and the files the station received, for the downlink checks."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from flight.protocol.messages import DecodedTelemetry
+from ground.files import FileRegistry
+
+
+class GroundTrack:
+    """A listener on the station client: counts housekeeping reports by their bus second."""
+
+    def __init__(self) -> None:
+        self.hk_seconds: Counter[int] = Counter()
+
+    def update(self, tm: DecodedTelemetry) -> None:
+        if tm.name == "HOUSEKEEPING":
+            self.hk_seconds[int(tm.packet.time)] += 1
+
+    def figures(self, links: np.ndarray, start: float, ticks: int, state_dir: Path) -> dict:
+        """Housekeeping missing or repeated at the ground over the seconds up to the end of the
+        last link window of the run (later reports could not have come down yet), and the
+        station's files by their check."""
+        open_seconds = np.flatnonzero(links[:ticks])
+        last = int(open_seconds[-1]) + 1 if open_seconds.size else 0
+        expected = [int(start) + s for s in range(1, last + 1)]
+        figures = {
+            "ground_hk_expected": len(expected),
+            "ground_hk_missing": sum(1 for t in expected if not self.hk_seconds[t]),
+            "ground_hk_duplicated": sum(1 for t in expected if self.hk_seconds[t] > 1),
+        }
+        registry_file = state_dir / "files.sqlite"
+        rows = []
+        if registry_file.is_file():
+            registry = FileRegistry(state_dir)
+            rows = registry.rows()
+            registry.close()
+        checks = Counter(r.check for r in rows if r.delivered)
+        figures |= {
+            "ground_files_delivered": sum(1 for r in rows if r.delivered),
+            "ground_files_failed": sum(1 for r in rows if not r.delivered),
+            "ground_results_verified": checks["verified"],
+            "ground_results_rejected": checks["rejected"],
+            "ground_results_pending": checks["pending"],
+        }
+        return figures
