@@ -61,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     submit = client("submit", "submit a job manifest (.json, .toml or .msgpack)")
     submit.add_argument("manifest", type=Path)
     client("jobs", "list the payload's jobs")
+    upload = client("upload", "send a file to the payload's file store (a job input) by CFDP")
+    upload.add_argument("file", type=Path)
+    upload.add_argument("--as", dest="dest", help="its name on board (default: the file's name)")
     add_cfdp_commands(sub, "ground")
     return parser
 
@@ -210,6 +213,21 @@ async def _submit(client: StationClient, args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+async def _upload(client: StationClient, args: argparse.Namespace) -> int:
+    name = args.dest or args.file.name
+    queue = client.subscribe()
+    seq = await client.upload(str(args.file.resolve()), name)
+
+    def ended(tm: Any) -> bool:
+        return tm.name in ("FILE_RECEIVED", "FILE_FAILED") and tm.values["seq_num"] == seq
+
+    tm = await client.await_telemetry(ended, args.timeout, queue)
+    ok = tm.name == "FILE_RECEIVED"
+    verdict = "received on board" if ok else f"failed: {tm.values['condition']}"
+    _emit(args, f"{args.file} as {name}: {verdict}", {"ok": ok, "name": name, "seq_num": seq})
+    return 0 if ok else 1
+
+
 async def _jobs(client: StationClient, args: argparse.Namespace) -> int:
     result, jobs = await client.job_list(args.timeout)
     if not result.ok:
@@ -226,7 +244,7 @@ async def _jobs(client: StationClient, args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"ping": _ping, "tlm": _tlm, "submit": _submit, "jobs": _jobs}
+_COMMANDS = {"ping": _ping, "tlm": _tlm, "submit": _submit, "jobs": _jobs, "upload": _upload}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -108,18 +108,28 @@ class StationClient:
         self._subscribers.append(queue)
         return queue
 
-    async def send(self, name: str, args: dict[str, Any] | None = None) -> bytes:
-        """Have the station send a command; its request id. CommandRefused if it will not."""
+    async def _request(self, message: dict[str, Any], accepted: str) -> dict[str, Any]:
+        """Send a request to the station and await its answer; CommandRefused unless it is
+        ``accepted``."""
         self._ref += 1
         future = asyncio.get_running_loop().create_future()
         self._pending[self._ref] = future
-        self._writer.write(
-            encode_message({"op": "command", "ref": self._ref, "name": name, "args": args or {}})
-        )
+        self._writer.write(encode_message(message | {"ref": self._ref}))
         answer = await future
-        if answer["op"] != "sent":
+        if answer["op"] != accepted:
             raise CommandRefused(answer.get("message", "refused"))
-        return bytes(answer["request_id"])
+        return answer
+
+    async def send(self, name: str, args: dict[str, Any] | None = None) -> bytes:
+        """Have the station send a command; its request id. CommandRefused if it will not."""
+        message = {"op": "command", "name": name, "args": args or {}}
+        return bytes((await self._request(message, "sent"))["request_id"])
+
+    async def upload(self, path: str, dest: str) -> int:
+        """Have the station send a file to the payload's file store; the CFDP transaction's
+        sequence number. CommandRefused if it will not."""
+        message = {"op": "upload", "path": path, "dest": dest}
+        return int((await self._request(message, "queued"))["seq_num"])
 
     async def command(
         self, name: str, args: dict[str, Any] | None = None, timeout: float | None = 10.0
@@ -186,7 +196,7 @@ class StationClient:
 
     async def _dispatch(self, message: dict[str, Any]) -> None:
         op = message.get("op")
-        if op in ("sent", "error"):
+        if op in ("sent", "error", "queued"):
             future = self._pending.pop(message.get("ref"), None)
             if future is not None and not future.done():
                 future.set_result(message)

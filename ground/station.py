@@ -16,7 +16,7 @@ import logging
 import os
 import time
 from collections import OrderedDict
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from flight import dictionary as d
@@ -24,7 +24,7 @@ from flight.cfdp.entity import Entity
 from flight.cfdp.filestore import FileStore
 from flight.cfdp.journal import Journal
 from flight.cfdp.mib import EntityConfig
-from flight.downlink import GROUND_ENTITY
+from flight.downlink import FLIGHT_ENTITY, GROUND_ENTITY
 from flight.protocol.fields import FieldError
 from flight.protocol.framing import Deframer, frame
 from flight.protocol.messages import CommandEncoder, decode_telemetry, encode_command
@@ -37,17 +37,30 @@ RECONNECT_S = 0.5
 _CFDP_PDU = (210, 1)
 _SEEN_KEPT = 200_000
 INACTIVITY_S = 86_400.0
+UPLINK_BPS = 64_000.0
+UPLINK_OVERHEAD = 20  # primary and PUS TC headers, the bytes field's length, the CRC
 
 
 class _SpaceLink:
-    """The station's space link as the CFDP entity's link adapter."""
+    """The station's space link as the CFDP entity's link adapter: uplink paced to rate_bps in
+    spacecraft time (the clock of the latest telemetry), at most a second's worth at once."""
 
     name = "space link"
     mtu = 4000
-    rate_bps = None
 
-    def __init__(self, station: Station) -> None:
+    def __init__(self, station: Station, rate_bps: float = UPLINK_BPS) -> None:
         self.station = station
+        self.rate_bps = rate_bps
+        self.budget = 0.0
+        self.stamp = 0.0
+
+    def _refill(self) -> None:
+        now = self.station.spacecraft_time
+        if now > self.stamp:
+            self.budget = min(
+                self.rate_bps / 8, self.budget + (now - self.stamp) * self.rate_bps / 8
+            )
+            self.stamp = now
 
     def open(self) -> None:
         """The station holds the link."""
@@ -60,9 +73,11 @@ class _SpaceLink:
         return self.station.link_up
 
     def ready(self) -> bool:
-        return self.station.link_up
+        self._refill()
+        return self.station.link_up and self.budget > 0
 
     def send(self, pdu: bytes) -> None:
+        self.budget -= len(pdu) + UPLINK_OVERHEAD
         self.station.uplink_pdu(pdu)
 
     def receive(self, timeout: float) -> list[bytes]:
@@ -206,11 +221,27 @@ class Station:
             async for message in read_messages(reader):
                 if message.get("op") == "command":
                     writer.write(encode_message(self.uplink_command(message)))
+                elif message.get("op") == "upload":
+                    writer.write(encode_message(self.upload(message)))
         except OSError:
             pass
         finally:
             self._clients.discard(writer)
             writer.close()
+
+    def upload(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Queue a file for the payload's file store (CFDP class 2); the answer for the client."""
+        ref, path, dest = message.get("ref"), message.get("path"), message.get("dest")
+        if not isinstance(path, str) or not isinstance(dest, str) or not dest:
+            return {"op": "error", "ref": ref, "message": "an upload needs a path and a name"}
+        pure = PurePosixPath(dest)
+        if pure.is_absolute() or ".." in pure.parts:
+            return {"op": "error", "ref": ref, "message": f"{dest!r} is not a plain relative name"}
+        if not Path(path).is_file():
+            return {"op": "error", "ref": ref, "message": f"no file {path}"}
+        seq = self.cfdp.put(Path(path).resolve(), dest, remote_id=FLIGHT_ENTITY)
+        self._cfdp_poll()
+        return {"op": "queued", "ref": ref, "seq_num": seq}
 
     def uplink_command(self, message: dict[str, Any]) -> dict[str, Any]:
         """Encode and send one command; the answer for the client that asked."""

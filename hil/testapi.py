@@ -13,6 +13,7 @@ import asyncio
 import threading
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any
 
 from flight.dictionary import FailureCode
@@ -148,6 +149,14 @@ class HilBench:
     ) -> DecodedTelemetry:
         """As await_telemetry, for an event by its name."""
         return self.await_telemetry(name, where, within_s=within_s, since_command=since_command)
+
+    def upload(self, path: str | Path, name: str) -> int:
+        """Have the ground station send a file to the payload's file store by CFDP; the
+        transaction's sequence number (await FILE_RECEIVED for its arrival)."""
+        bench = self._bench
+        assert bench is not None
+        self._mark = len(self.history)
+        return self._call(bench.client.upload(str(Path(path).resolve()), name))
 
     # --- in the bench's loop
     async def _command_async(

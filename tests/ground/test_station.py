@@ -57,7 +57,7 @@ class Radio:
 async def start(tmp_path, with_radio=True):
     radio = Radio()
     port = await radio.serve() if with_radio else 1
-    station = Station("127.0.0.1", port)
+    station = Station("127.0.0.1", port, tmp_path / "ground-state")
     task = asyncio.create_task(station.serve("127.0.0.1", 0, tmp_path / "port"))
     while not (tmp_path / "port").exists():
         await asyncio.sleep(0.01)

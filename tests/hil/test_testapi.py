@@ -40,3 +40,17 @@ def test_a_job_runs_to_its_event(hil):
     )
     event = hil.await_event("JOB_COMPLETED", {"job_id": "api-1"}, within_s=100_000)
     assert event.values["runtime_s"] >= 0
+
+
+def test_a_file_uploaded_through_the_station_becomes_a_job_input(hil, tmp_path):
+    data = bytes(range(256)) * 300
+    (tmp_path / "weights.bin").write_bytes(data)
+    seq = hil.upload(tmp_path / "weights.bin", "inputs/weights.bin")
+    hil.await_event("FILE_RECEIVED", {"seq_num": seq, "name": "inputs/weights.bin"}, within_s=60)
+    assert (hil.config.out_dir / "state" / "files" / "inputs" / "weights.bin").read_bytes() == data
+    manifest = {
+        "id": "uses-input",
+        "command": ["hash-chain", "--iterations", "10"],
+        "inputs": ["inputs/weights.bin"],
+    }
+    hil.send_command("SUBMIT_JOB", {"manifest": manifest})
