@@ -15,7 +15,6 @@ Every received file is compared with what was sent. Prints a table and writes --
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
@@ -24,6 +23,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from flight.downlink import file_sha256
 
 HERE = Path(__file__).resolve().parent
 ENV = {**os.environ, "PYTHONSAFEPATH": "1"}
@@ -55,62 +56,18 @@ def wait(proc: subprocess.Popen, timeout: float) -> list[dict]:
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
 
-def digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def ours_receiver(out: Path, work: Path) -> tuple[subprocess.Popen, int]:
-    rx = start(
-        [
-            "-m",
-            "ground",
-            "cfdp",
-            "receive",
-            "--link",
-            "udp://127.0.0.1:0",
-            "--local-id",
-            "2",
-            "--out",
-            str(out),
-            "--count",
-            "1",
-            "--timeout",
-            "600",
-            "--json",
-        ],
-        work,
-    )
+    line = "-m ground cfdp receive --link udp://127.0.0.1:0 --local-id 2 --count 1 --json"
+    rx = start([*line.split(), "--timeout", "600", "--out", str(out)], work)
     return rx, json.loads(rx.stdout.readline())["listening"]
 
 
-def ours_send(
-    path: Path, port: int, work: Path, rate: float | None = None, crc: bool = False
-) -> list:
+def ours_send(path: Path, port: int, rate: float | None = None, crc: bool = False) -> list[str]:
     link = f"udp://127.0.0.1:{port}" + (f"?rate={rate:.0f}" if rate else "")
-    extra = ["--pdu-crc"] if crc else []
-    return [
-        "-m",
-        "flight",
-        "cfdp",
-        "send",
-        str(path),
-        "--link",
-        link,
-        "--local-id",
-        "1",
-        "--remote-id",
-        "2",
-        "--segment",
-        str(SEGMENT),
-        "--timeout",
-        "600",
-        "--json",
-        *extra,
-    ]
+    line = f"-m flight cfdp send --local-id 1 --remote-id 2 --segment {SEGMENT} --json"
+    return [*line.split(), "--timeout", "600", "--link", link, str(path)] + (
+        ["--pdu-crc"] if crc else []
+    )
 
 
 def run_ours(
@@ -124,29 +81,16 @@ def run_ours(
     rx, port = ours_receiver(out, work)
     emu = None
     if emulate is not None:
-        emu = start(
-            [
-                "-m",
-                "hil",
-                "link",
-                "--listen",
-                "127.0.0.1:0",
-                "--to",
-                f"127.0.0.1:{port}",
-                "--rate",
-                f"{rate:g}",
-                *emulate,
-            ],
-            work,
-        )
+        line = f"-m hil link --listen 127.0.0.1:0 --to 127.0.0.1:{port} --rate {rate:g}"
+        emu = start([*line.split(), *emulate], work)
         port = json.loads(emu.stdout.readline())["listening"]
-    sent = wait(start(ours_send(path, port, work, rate, crc), work), 900)[-1]
+    sent = wait(start(ours_send(path, port, rate, crc), work), 900)[-1]
     received = wait(rx, 60)[-1]
     stats = None
     if emu is not None:
         emu.terminate()
         stats = wait(emu, 30)[-1]
-    intact = received["delivered"] and digest(Path(received["path"])) == digest(path)
+    intact = received["delivered"] and file_sha256(Path(received["path"])) == file_sha256(path)
     return {
         "stack": "ours",
         "seconds": sent["seconds"],
@@ -160,47 +104,16 @@ def run_ours(
 def run_cfdppy(path: Path, work: Path) -> dict:
     out = Path(tempfile.mkdtemp(dir=work))
     peer = str(HERE / "cfdppy_endpoint.py")
+    common = f"--segment {SEGMENT} --timeout 900".split()
     rx = start(
-        [
-            peer,
-            "receive",
-            "--listen",
-            "127.0.0.1:0",
-            "--local-id",
-            "2",
-            "--out",
-            str(out),
-            "--segment",
-            str(SEGMENT),
-            "--timeout",
-            "900",
-        ],
+        [peer, "receive", "--listen", "127.0.0.1:0", "--local-id", "2", "--out", str(out), *common],
         work,
     )
     port = json.loads(rx.stdout.readline())["listening"]
-    sent = wait(
-        start(
-            [
-                peer,
-                "send",
-                str(path),
-                "--to",
-                f"127.0.0.1:{port}",
-                "--local-id",
-                "1",
-                "--remote-id",
-                "2",
-                "--segment",
-                str(SEGMENT),
-                "--timeout",
-                "900",
-            ],
-            work,
-        ),
-        960,
-    )[-1]
+    line = f"send --to 127.0.0.1:{port} --local-id 1 --remote-id 2"
+    sent = wait(start([peer, *line.split(), *common, str(path)], work), 960)[-1]
     received = wait(rx, 60)[-1]
-    intact = received["delivered"] and digest(out / path.name) == digest(path)
+    intact = received["delivered"] and file_sha256(out / path.name) == file_sha256(path)
     return {
         "stack": "cfdp-py",
         "seconds": sent["seconds"],

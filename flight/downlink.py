@@ -158,7 +158,7 @@ class Downlink:
             return
         listed = []
         for r in results:
-            listed.append({**r, "sha256": _sha256(workdir / r["path"])})
+            listed.append({**r, "sha256": file_sha256(workdir / r["path"])})
         tmp = manifest.with_suffix(".tmp")
         tmp.write_text(json.dumps({"job_id": job_id, "results": listed}, indent=1))
         os.replace(tmp, manifest)
@@ -264,7 +264,8 @@ class Downlink:
         self.journal.close()
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file, as RESULTS.json lists it."""
     h = hashlib.sha256()
     with path.open("rb") as f:
         while chunk := f.read(1 << 20):

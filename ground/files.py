@@ -9,13 +9,14 @@ their packets for the station to pass on.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+
+from flight.downlink import file_sha256
 
 RESULTS_MANIFEST = "RESULTS.json"
 REJECTED_DIR = "rejected"
@@ -53,7 +54,7 @@ class FileRegistry:
         pure = PurePosixPath(name)
         in_job = len(pure.parts) >= 2 and pure.parts[0] not in ("stored", REJECTED_DIR)
         if delivered:
-            digest = _sha256(self.files_dir / name)
+            digest = file_sha256(self.files_dir / name)
             check = "pending" if in_job and pure.name != RESULTS_MANIFEST else "cfdp"
         self._put(FileRow(name, size, condition, delivered, check, digest, time.time()))
         if delivered and in_job:
@@ -127,11 +128,3 @@ def stored_packets(path: Path) -> list[bytes]:
 
 def _replace(row: FileRow, **changes) -> FileRow:
     return FileRow(**{**row.__dict__, **changes})
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()

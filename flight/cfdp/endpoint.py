@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from flight.cfdp.entity import Entity, TransactionReport
+from flight.cfdp.entity import Entity
 from flight.cfdp.filestore import FileStore
-from flight.cfdp.journal import Journal
+from flight.cfdp.journal import Journal, TransactionReport
 from flight.cfdp.mib import EntityConfig
 from flight.cfdp.pdu import ChecksumType, Condition
 from flight.links.udp import LinkUrlError, UdpLink

@@ -17,12 +17,11 @@ import os
 import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from flight.cfdp import pdu as P
 from flight.cfdp.filestore import FileStore
-from flight.cfdp.journal import HistoryRow, Journal
+from flight.cfdp.journal import Journal, TransactionReport
 from flight.cfdp.mib import EntityConfig
 from flight.cfdp.receiver import ReceiveTransaction, RecvState
 from flight.cfdp.segments import Segments
@@ -31,23 +30,6 @@ from flight.links.base import LinkAdapter
 
 SEND_BUDGET = 256
 SENDER, RECEIVER = "send", "receive"
-
-
-@dataclass(frozen=True)
-class TransactionReport:
-    """A transaction that ended (the Transaction-Finished indication)."""
-
-    role: str
-    source_id: int
-    seq_num: int
-    source_name: str | None
-    dest_name: str | None
-    size: int | None
-    condition: P.Condition
-    delivered: bool
-    path: str | None
-    seconds: float
-    """From the transaction's start here to its end, in the entity's clock."""
 
 
 class Entity:
@@ -179,13 +161,7 @@ class Entity:
     def _unknown_toward_sender(self, pdu: P.Pdu) -> None:
         self.counters["pdu_refused_unknown_transaction"] += 1
         if isinstance(pdu, P.Finished) and pdu.header.acknowledged:
-            ack = P.Ack(
-                pdu.header.replying(),
-                P.Directive.FINISHED,
-                pdu.condition,
-                P.TransactionStatus.UNRECOGNIZED,
-            )
-            self._queue_reply(P.encode(ack))
+            self._acknowledge(pdu, P.Directive.FINISHED, P.TransactionStatus.UNRECOGNIZED)
 
     def _new_receiver(
         self, pdu: P.Pdu, key: tuple[int, int], now: float
@@ -195,13 +171,7 @@ class Entity:
             self.counters["pdu_late"] += 1
             finished = self.recent[key]
             if isinstance(pdu, P.Eof) and pdu.header.acknowledged:
-                ack = P.Ack(
-                    pdu.header.replying(),
-                    P.Directive.EOF,
-                    pdu.condition,
-                    P.TransactionStatus.TERMINATED,
-                )
-                self._queue_reply(P.encode(ack))
+                self._acknowledge(pdu, P.Directive.EOF, P.TransactionStatus.TERMINATED)
                 if finished is not None:
                     self._queue_reply(P.encode(finished))
             return None
@@ -223,6 +193,13 @@ class Entity:
         self.receivers[key] = t
         prefix = dataclasses.replace(t.header, toward_sender=False).prefix(True)
         self._fast[prefix[:1] + prefix[3:]] = t
+
+    def _acknowledge(
+        self, pdu: P.Eof | P.Finished, directive: P.Directive, status: P.TransactionStatus
+    ) -> None:
+        """Answer a PDU of a transaction this entity no longer holds (or never did)."""
+        ack = P.Ack(pdu.header.replying(), directive, pdu.condition, status)
+        self._queue_reply(P.encode(ack))
 
     def _queue_reply(self, raw: bytes) -> None:
         self._replies.append(raw)
@@ -339,20 +316,7 @@ class Entity:
         self.reports.append(report)
         self.counters[f"transactions_{'delivered' if outcome.delivered else 'failed'}"] += 1
         if self.journal is not None:
-            self.journal.finish(
-                HistoryRow(
-                    role,
-                    source_id,
-                    seq,
-                    source_name,
-                    dest_name,
-                    size,
-                    outcome.condition.name,
-                    outcome.delivered,
-                    path,
-                    time.time(),
-                )
-            )
+            self.journal.finish(report)
 
     def cancel(self, seq_num: int, source_id: int | None = None) -> bool:
         """Cancel a transaction by request; False if there is no such transaction."""
@@ -402,17 +366,17 @@ class Entity:
         except (OSError, ValueError):
             self.counters["transactions_lost_source"] += 1
             self.journal.finish(
-                HistoryRow(
+                TransactionReport(
                     SENDER,
                     self.config.entity_id,
                     seq,
                     snap["source_name"],
                     snap["dest_name"],
                     snap["size"],
-                    P.Condition.FILESTORE_REJECTION.name,
+                    P.Condition.FILESTORE_REJECTION,
                     False,
                     None,
-                    time.time(),
+                    0.0,
                 )
             )
             return

@@ -8,10 +8,13 @@ it, so a restart carries on every transaction the entity had accepted.
 from __future__ import annotations
 
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import msgpack
+
+from flight.cfdp.pdu import Condition
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -22,23 +25,26 @@ CREATE TABLE IF NOT EXISTS sources (path TEXT PRIMARY KEY, seq_num INTEGER NOT N
 CREATE TABLE IF NOT EXISTS history (
     role TEXT NOT NULL, source_id INTEGER NOT NULL, seq_num INTEGER NOT NULL,
     source_name TEXT, dest_name TEXT, size INTEGER, condition TEXT NOT NULL,
-    delivered INTEGER NOT NULL, path TEXT, finished_at REAL NOT NULL,
+    delivered INTEGER NOT NULL, path TEXT, seconds REAL NOT NULL, finished_at REAL NOT NULL,
     PRIMARY KEY (role, source_id, seq_num));
 """
 
 
 @dataclass(frozen=True)
-class HistoryRow:
+class TransactionReport:
+    """A transaction that ended (the Transaction-Finished indication), as the history keeps it."""
+
     role: str
     source_id: int
     seq_num: int
     source_name: str | None
     dest_name: str | None
     size: int | None
-    condition: str
+    condition: Condition
     delivered: bool
     path: str | None
-    finished_at: float
+    seconds: float
+    """From the transaction's start here to its end, in the entity's clock."""
 
 
 class Journal:
@@ -80,32 +86,35 @@ class Journal:
         rows = self.db.execute("SELECT role, source_id, seq_num, snapshot FROM active").fetchall()
         return [(r, s, q, msgpack.unpackb(b, strict_map_key=False)) for r, s, q, b in rows]
 
-    def finish(self, row: HistoryRow) -> None:
+    def finish(self, report: TransactionReport) -> None:
         """Record how a transaction ended and forget its snapshot, in one transaction."""
+        r = report
         with self.db:
             self.db.execute(
                 "DELETE FROM active WHERE role=? AND source_id=? AND seq_num=?",
-                (row.role, row.source_id, row.seq_num),
+                (r.role, r.source_id, r.seq_num),
             )
             self.db.execute(
-                "INSERT OR REPLACE INTO history VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO history VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    row.role,
-                    row.source_id,
-                    row.seq_num,
-                    row.source_name,
-                    row.dest_name,
-                    row.size,
-                    row.condition,
-                    int(row.delivered),
-                    row.path,
-                    row.finished_at,
+                    r.role,
+                    r.source_id,
+                    r.seq_num,
+                    r.source_name,
+                    r.dest_name,
+                    r.size,
+                    r.condition.name,
+                    int(r.delivered),
+                    r.path,
+                    r.seconds,
+                    time.time(),
                 ),
             )
 
-    def history(self) -> list[HistoryRow]:
+    def history(self) -> list[TransactionReport]:
+        """Every transaction that ended, oldest first."""
         rows = self.db.execute("SELECT * FROM history ORDER BY finished_at, seq_num").fetchall()
-        return [HistoryRow(*r[:7], bool(r[7]), *r[8:]) for r in rows]
+        return [TransactionReport(*r[:6], Condition[r[6]], bool(r[7]), r[8], r[9]) for r in rows]
 
     def close(self) -> None:
         self.db.close()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,13 +16,8 @@ PEER = Path(__file__).resolve().parents[2] / "bench" / "cfdppy_endpoint.py"
 ENV = {**os.environ, "PYTHONSAFEPATH": "1"}
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def ours(*args: str, cwd: Path) -> subprocess.Popen:
+def run(args: list[str], cwd: Path) -> subprocess.Popen:
+    """A process with its output piped: ``python ARGS``."""
     return subprocess.Popen(
         [sys.executable, *args],
         cwd=cwd,
@@ -34,21 +28,15 @@ def ours(*args: str, cwd: Path) -> subprocess.Popen:
     )
 
 
-def peer(*args: str, cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, str(PEER), *args],
-        cwd=cwd,
-        env=ENV,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def finish(proc: subprocess.Popen) -> str:
+def finish(proc: subprocess.Popen) -> dict:
+    """The last JSON line of a process that must succeed."""
     out, err = proc.communicate(timeout=90)
     assert proc.returncode == 0, f"exit {proc.returncode}: {out}\n{err}"
-    return out
+    return json.loads(out.splitlines()[-1])
+
+
+def listening(proc: subprocess.Popen) -> int:
+    return json.loads(proc.stdout.readline())["listening"]
 
 
 @pytest.fixture
@@ -62,41 +50,20 @@ def payload(tmp_path) -> tuple[Path, bytes]:
 @pytest.mark.parametrize("cfdp_class", ["1", "2"])
 def test_we_send_cfdp_py_receives(tmp_path, payload, cfdp_class):
     path, data = payload
-    port = free_port()
-    rx = peer(
-        "receive",
-        "--listen",
-        f"127.0.0.1:{port}",
-        "--local-id",
-        "2",
-        "--out",
-        str(tmp_path / "rx"),
-        "--timeout",
-        "60",
-        cwd=tmp_path,
+    rx = run(
+        [
+            str(PEER),
+            *"receive --listen 127.0.0.1:0 --local-id 2 --timeout 60".split(),
+            "--out",
+            str(tmp_path / "rx"),
+        ],
+        tmp_path,
     )
-    assert json.loads(rx.stdout.readline()) == {"listening": port}
-    tx = ours(
-        "-m",
-        "flight",
-        "cfdp",
-        "send",
-        str(path),
-        "--link",
-        f"udp://127.0.0.1:{port}",
-        "--local-id",
-        "1",
-        "--remote-id",
-        "2",
-        "--class",
-        cfdp_class,
-        "--timeout",
-        "60",
-        "--json",
-        cwd=tmp_path,
+    line = f"-m flight cfdp send --link udp://127.0.0.1:{listening(rx)} --local-id 1 --remote-id 2"
+    tx = run(
+        [*line.split(), "--class", cfdp_class, "--timeout", "60", "--json", str(path)], tmp_path
     )
-    sent = json.loads(finish(tx))
-    received = json.loads(finish(rx).splitlines()[-1])
+    sent, received = finish(tx), finish(rx)
     assert received["delivered"] and received["faults"] == []
     assert (tmp_path / "rx" / "results.bin").read_bytes() == data
     assert sent["condition"] == "NO_ERROR"
@@ -106,42 +73,11 @@ def test_we_send_cfdp_py_receives(tmp_path, payload, cfdp_class):
 @pytest.mark.parametrize("cfdp_class", ["1", "2"])
 def test_cfdp_py_sends_we_receive(tmp_path, payload, cfdp_class):
     path, data = payload
-    rx = ours(
-        "-m",
-        "ground",
-        "cfdp",
-        "receive",
-        "--link",
-        "udp://127.0.0.1:0",
-        "--local-id",
-        "2",
-        "--out",
-        str(tmp_path / "rx"),
-        "--count",
-        "1",
-        "--timeout",
-        "60",
-        "--json",
-        cwd=tmp_path,
-    )
-    port = json.loads(rx.stdout.readline())["listening"]
-    tx = peer(
-        "send",
-        str(path),
-        "--to",
-        f"127.0.0.1:{port}",
-        "--local-id",
-        "1",
-        "--remote-id",
-        "2",
-        "--class",
-        cfdp_class,
-        "--timeout",
-        "60",
-        cwd=tmp_path,
-    )
-    sent = json.loads(finish(tx).splitlines()[-1])
-    received = json.loads(finish(rx))
+    line = "-m ground cfdp receive --link udp://127.0.0.1:0 --local-id 2 --count 1 --json"
+    rx = run([*line.split(), "--timeout", "60", "--out", str(tmp_path / "rx")], tmp_path)
+    line = f"send --to 127.0.0.1:{listening(rx)} --local-id 1 --remote-id 2 --timeout 60"
+    tx = run([str(PEER), *line.split(), "--class", cfdp_class, str(path)], tmp_path)
+    sent, received = finish(tx), finish(rx)
     assert received["delivered"] and received["condition"] == "NO_ERROR"
     assert (tmp_path / "rx" / "results.bin").read_bytes() == data
     if cfdp_class == "2":
