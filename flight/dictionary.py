@@ -357,7 +357,9 @@ HK_FIELDS: tuple[Field, ...] = (
     Field("files_sent", "u32", description="files the ground confirmed it received"),
     Field("files_failed", "u32", description="CFDP transactions that ended in a fault"),
     Field("pdus_refused", "u32", description="CFDP PDUs refused (malformed or not ours)"),
-    Field("stored_packets", "u32", description="telemetry packets stored for the next window"),
+    Field(
+        "stored_packets", "u32", description="telemetry packets recorded since a window last opened"
+    ),
 )
 
 TELEMETRY: tuple[TelemetryPacket, ...] = (

@@ -1,5 +1,6 @@
 """The payload's downlink: its CFDP entity on the bus link, the job results queued for it, and the
-telemetry stored while no link window is open, played back as files in the next one.
+telemetry it sends, all of it also recorded and played back as files in the next link window (the
+live copy may not have reached the ground: no window, or lost on the way).
 
 Order on the link (docs/downlink.md): job results by their manifest priority (0 first), then
 stored events, then stored housekeeping. A job's results go with RESULTS.json, which lists each
@@ -31,6 +32,7 @@ PRIORITY_HOUSEKEEPING = 400
 RESULTS_MANIFEST = "RESULTS.json"
 MAX_TRIES = 3
 EVENT_SERVICE = 5
+CFDP_SERVICE = 210
 
 Event = tuple[str, dict[str, Any]]
 
@@ -52,9 +54,8 @@ class DownlinkConfig:
 
 
 class TelemetryRecorder:
-    """Telemetry packets stored while no window is open: events in one file, everything else in
-    another, each closed and handed over when a window opens. The open files survive a restart
-    (they are appended to)."""
+    """Telemetry packets stored on board: events in one file, everything else in another, each
+    closed and handed over when a window opens. A recording left by a crash is closed at start."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -92,13 +93,6 @@ class TelemetryRecorder:
         self.packets = 0
         return out
 
-    def discard(self) -> None:
-        """Forget what is being recorded."""
-        self.close_handles()
-        for path in self.files.values():
-            path.unlink(missing_ok=True)
-        self.packets = 0
-
     def close_handles(self) -> None:
         for handle in self._handles.values():
             handle.close()
@@ -135,7 +129,6 @@ class Downlink:
         self.sent = 0
         self.failed = 0
         self.tries: dict[str, int] = {}
-        self.ticked = False
 
     # --- what goes down
     def send_file(self, relative: str, priority: int, dest_name: str | None = None) -> int:
@@ -180,8 +173,9 @@ class Downlink:
         )
 
     def record(self, service: int, packet: bytes) -> None:
-        """A telemetry packet the controller sent: stored if no window is open."""
-        if not self.link.up:
+        """A telemetry packet the controller sent: stored, whatever the window (what went out
+        live may have been lost on the way; the ground keeps each packet once)."""
+        if service != CFDP_SERVICE:
             self.recorder.record(service, packet)
 
     # --- what comes up
@@ -196,9 +190,6 @@ class Downlink:
         self.now = now
         opened = link_up and not self.link.up
         self.link.second(link_up)
-        if opened and not self.ticked:
-            # What this run sent before the first tick went out as the window was then: live.
-            self.recorder.discard()
         if opened:
             for path, priority in self.backlog + self.recorder.close(int(now)):
                 self.entity.put(
@@ -208,7 +199,6 @@ class Downlink:
                     priority=priority,
                 )
             self.backlog = []
-        self.ticked = True
         self.entity.poll()
         return self._events()
 

@@ -19,6 +19,7 @@ from hil.bus import BusEmulator, BusTimeout
 from hil.environment import Environment, EnvironmentConfig
 from hil.gpu_figures import GpuTrack
 from hil.processes import BenchProcesses, ProcessFailed
+from hil.radio import RadioConfig
 from hil.report import Report
 from hil.report_html import write_html
 from hil.serial_link import PtyLink, SerialPortLink
@@ -47,6 +48,7 @@ class BenchConfig:
     port: str | None = None  # a real serial port (or pyserial URL) to a payload already running
     eclipse_predictions: bool = True  # False: the controller schedules without them (baseline)
     relay_windows: bool = False  # the bus relays telemetry only in link windows
+    radio: RadioConfig = field(default_factory=RadioConfig)  # rate, delay, loss of the radio
 
     @property
     def mode(self) -> str:
@@ -136,6 +138,7 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
         baud=None if config.speed is None or config.port else config.baud,
         seed=config.seed,
         relay_windows=config.relay_windows,
+        radio=config.radio,
     )
     bus.lockstep = config.speed is None
     procs = BenchProcesses(out)
@@ -244,6 +247,9 @@ def run_figures(bus: BusEmulator, config: BenchConfig, wall0: float) -> dict:
         "bus_resets": bus.resets,
         "gpu_power_cycles": bus.gpu_power_cycles,
         "gpu_switched_off": bus.gpu_switched_off,
+        "radio_lost_down": bus.radio_down.lost,
+        "radio_lost_up": bus.radio_up.lost,
+        "radio_dropped_queue": bus.radio_down.dropped_queue,
         **{f"line_{k}": v for k, v in bus.line.figures().items()},
         "wall_seconds": round(wall, 3),
         "wall_speed_factor": round(sim / wall, 1) if wall > 0 else None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, replace
 from typing import TypeVar
@@ -22,6 +23,7 @@ from flight.protocol.messages import CommandEncoder, DecodedTelemetry, decode_te
 from flight.protocol.packets import PacketError, Telemetry, parse_packet
 from ground.messages import read_frames
 from hil.environment import Environment
+from hil.radio import RadioConfig, RadioPath
 from hil.serial_line import Direction, SerialLine
 
 T = TypeVar("T")
@@ -50,6 +52,7 @@ class BusEmulator:
         baud: int | None = None,
         seed: int = 0,
         relay_windows: bool = False,
+        radio: RadioConfig | None = None,
     ) -> None:
         self.line = SerialLine(fd, self._from_line, baud=baud, seed=seed)
         self.time = start_time  # of the last tick sent
@@ -65,6 +68,11 @@ class BusEmulator:
         self.tm_no_window = 0  # telemetry not relayed: no link window
         self.window_open = environment.link_up(0)  # as the last tick told the payload
         self.relay_windows = relay_windows  # relay telemetry only while a window is open
+        self.radio = radio or RadioConfig()
+        radio_rng = random.Random(seed ^ 0x5AD10)
+        self.radio_down = RadioPath(self.radio, self.radio.rate_bps, radio_rng)
+        self.radio_up = RadioPath(self.radio, None, radio_rng)
+        self._holds = 0  # commands in flight under hold()
         self.tc_dropped = 0
         self.ticks = 0
         self.ticks_unanswered = 0
@@ -144,8 +152,10 @@ class BusEmulator:
             listener(tm)
         if self.relay_windows and not self.window_open:
             self.tm_no_window += 1  # no ground station in view: the payload stored it
-        elif self._radio is not None and not self._radio.is_closing():
-            self._radio.write(frame(raw))
+        elif not self.radio.immediate:
+            self.radio_down.admit(frame(raw), self.time)
+        else:
+            self._to_station(frame(raw))
         if tm.name == "HOUSEKEEPING":
             self.last_hk = tm
             asyncio.get_running_loop().create_task(self._notify(self._hk))
@@ -198,7 +208,7 @@ class BusEmulator:
                 if self._quiet_ticks:
                     self.tc_dropped += 1  # the bus is restarting: nothing is forwarded
                 elif len(raw) >= 6 and int.from_bytes(raw[:2], "big") & 0x7FF == d.APID_PAYLOAD:
-                    self.send_to_payload(raw)
+                    self._from_station(raw)
                 else:
                     self.tc_dropped += 1
         except (OSError, asyncio.CancelledError):
@@ -207,6 +217,18 @@ class BusEmulator:
             if self._radio is writer:
                 self._radio = None
             writer.close()
+
+    def _from_station(self, raw: bytes) -> None:
+        if self.radio.immediate:
+            self.send_to_payload(raw)
+            return
+        self.radio_up.admit(raw, self.time)
+        if self._holds:  # a command's round trip takes bus time through this radio: let it run
+            self._running.set()
+
+    def _to_station(self, data: bytes) -> None:
+        if self._radio is not None and not self._radio.is_closing():
+            self._radio.write(data)
 
     # --- time
     def tick(self) -> bool:
@@ -231,6 +253,10 @@ class BusEmulator:
         damage = _damage(self.line.up)
         lost = self.line.outage
         self.send_to_payload(packet)
+        for raw in self.radio_up.due(self.time):
+            self.send_to_payload(raw)
+        for data in self.radio_down.due(self.time):
+            self._to_station(data)
         self._gpu_power_switch()
         if self._outage_ticks:
             self._outage_ticks -= 1
@@ -307,17 +333,23 @@ class BusEmulator:
     @contextlib.asynccontextmanager
     async def hold(self) -> AsyncIterator[None]:
         """In lockstep, stop bus time while the body runs (a command in flight lands on the same
-        bus second in every run); in real time, time goes on as on a real bus."""
+        bus second in every run); in real time, time goes on as on a real bus. Through a radio
+        with a delay, a rate or losses, the clock runs again once the command has reached the
+        radio (it is stamped with the held second, so runs stay the same)."""
         if not self.lockstep:
             yield
             return
         was_running = self._running.is_set()
         self._running.clear()
+        self._holds += 1
         try:
             yield
         finally:
+            self._holds -= 1
             if was_running:
                 self._running.set()
+            else:  # paused before: paused again (a radio round trip may have let it run)
+                self._running.clear()
 
     async def until(self, bus_time: float) -> None:
         """Wait until bus time reaches ``bus_time``. In lockstep the clock pauses there, its tick

@@ -23,11 +23,13 @@ class GroundTrack:
             self.hk_seconds[int(tm.packet.time)] += 1
 
     def figures(self, links: np.ndarray, start: float, ticks: int, state_dir: Path) -> dict:
-        """Housekeeping missing or repeated at the ground over the seconds up to the end of the
-        last link window of the run (later reports could not have come down yet), and the
+        """Housekeeping missing or repeated at the ground over the seconds before the last link
+        window of the run opened (all of it recorded on board and played back in that window;
+        what was lost live in the last window could only come down in a later one), and the
         station's files by their check."""
-        open_seconds = np.flatnonzero(links[:ticks])
-        last = int(open_seconds[-1]) + 1 if open_seconds.size else 0
+        seen = links[:ticks]
+        opens = np.flatnonzero(seen[1:] & ~seen[:-1]) + 1
+        last = int(opens[-1]) if opens.size else 0
         expected = [int(start) + s for s in range(1, last + 1)]
         figures = {
             "ground_hk_expected": len(expected),

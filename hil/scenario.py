@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from hil.environment import EnvironmentConfig
 from hil.models.orbit import GroundStation, OrbitConfig
 from hil.models.power import PowerConfig
 from hil.models.thermal import ThermalConfig
+from hil.radio import RadioConfig
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 ACTIONS = ("command", "submit_job", "note", "fault")
@@ -110,6 +111,7 @@ class Scenario:
     baud: int = 115_200
     ber: float = 0.0
     relay_windows: bool = False  # the bus relays telemetry only while a station is in view
+    radio: RadioConfig = field(default_factory=RadioConfig)
     timeline: tuple[Step, ...] = ()
     checks: tuple[CheckSpec, ...] = ()
     source: Path | None = None
@@ -468,7 +470,9 @@ def parse_scenario(text: str, source: Path) -> Scenario:
             isinstance(speed, bool) or not isinstance(speed, (int, float)) or speed <= 0
         ):
             raise _Bad(("scenario", "speed"), '"max" (lockstep) or bus seconds per wall second')
-        link = r.table(("link",), {"baud", "ber", "relay"})
+        link = r.table(
+            ("link",), {"baud", "ber", "relay", "radio_rate_bps", "radio_delay_s", "radio_loss"}
+        )
         relay = link.get("relay", "always")
         if relay not in ("always", "windows"):
             raise _Bad(("link", "relay"), '"always" or "windows" (only while a station is in view)')
@@ -484,6 +488,13 @@ def parse_scenario(text: str, source: Path) -> Scenario:
             baud=_number(link, ("link",), "baud", 115_200, low=300, high=10_000_000, integer=True),
             ber=_number(link, ("link",), "ber", 0.0, low=0, high=0.01),
             relay_windows=relay == "windows",
+            radio=RadioConfig(
+                rate_bps=_number(link, ("link",), "radio_rate_bps", low=100, high=1e10)
+                if "radio_rate_bps" in link
+                else None,
+                delay_s=_number(link, ("link",), "radio_delay_s", 0.0, low=0, high=600),
+                loss=_number(link, ("link",), "radio_loss", 0.0, low=0, high=0.5),
+            ),
             timeline=_timeline(r, duration),
             checks=_checks(r),
             source=source,

@@ -217,4 +217,5 @@ def bench_config(
         wall_limit_s=wall,
         seed=scenario.seed if seed is None else seed,
         relay_windows=scenario.relay_windows,
+        radio=scenario.radio,
     )

@@ -48,6 +48,8 @@ def test_a_good_document():
         (('kind = "hk_min"', 'kind = "hk_minimum"'), "t.toml:15: checks[0].kind: 'hk_minimum'"),
         (("duration_s = 100", "duration_s = -1"), "t.toml:4: scenario.duration_s: an integer"),
         (("[orbit]", "[orbits]"), "t.toml:6: orbits: unknown table"),
+        (("[orbit]", '[link]\nrelay = "sometimes"\n[orbit]'), 't.toml:7: link.relay: "always"'),
+        (("[orbit]", "[link]\nradio_loss = 0.9\n[orbit]"), "t.toml:7: link.radio_loss: a number"),
     ],
 )
 def test_errors_name_file_line_and_key(change, where):
