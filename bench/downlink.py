@@ -90,15 +90,8 @@ def run_ours(
     if emu is not None:
         emu.terminate()
         stats = wait(emu, 30)[-1]
-    intact = received["delivered"] and file_sha256(Path(received["path"])) == file_sha256(path)
-    return {
-        "stack": "ours",
-        "seconds": sent["seconds"],
-        "delivered": sent["delivered"],
-        "intact": intact,
-        "size": path.stat().st_size,
-        "link": stats,
-    }
+    got = Path(received["path"]) if received["delivered"] else None
+    return outcome("ours", path, sent, got) | {"link": stats}
 
 
 def run_cfdppy(path: Path, work: Path) -> dict:
@@ -113,12 +106,16 @@ def run_cfdppy(path: Path, work: Path) -> dict:
     line = f"send --to 127.0.0.1:{port} --local-id 1 --remote-id 2"
     sent = wait(start([peer, *line.split(), *common, str(path)], work), 960)[-1]
     received = wait(rx, 60)[-1]
-    intact = received["delivered"] and file_sha256(out / path.name) == file_sha256(path)
+    return outcome("cfdp-py", path, sent, out / path.name if received["delivered"] else None)
+
+
+def outcome(stack: str, path: Path, sent: dict, received: Path | None) -> dict:
+    """One run's figures: the sender's time, and whether the file arrived as it was sent."""
     return {
-        "stack": "cfdp-py",
+        "stack": stack,
         "seconds": sent["seconds"],
         "delivered": sent["delivered"],
-        "intact": intact,
+        "intact": received is not None and file_sha256(received) == file_sha256(path),
         "size": path.stat().st_size,
     }
 
