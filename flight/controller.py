@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sqlite3
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable
@@ -115,6 +116,7 @@ class Controller:
         self.runner = JobRunner(state_dir)
         self.downlink = Downlink(state_dir, self._send_pdu, downlink)
         self.tm.tap = self.downlink.record
+        self._record_errors_told = 0  # recording failures already reported by STORE_ERROR
         self.gpu = GpuMonitor(gpu, gpu_kind)
         self.faults = FaultChannel(state_dir, gpu) if isinstance(gpu, SimulatedH100) else None
         self.governor = Governor(governor)
@@ -153,7 +155,7 @@ class Controller:
             "REPORT_JOB": (self._known_job, self._report_job),
             "BUS_TICK": (_no_check, self._tick),
             "GPU_POWER_STATE": (_no_check, self._gpu_power_state),
-            "CFDP_PDU": (_no_check, lambda tc, args: self.downlink.receive_pdu(args["pdu"])),
+            "CFDP_PDU": (_no_check, self._cfdp_pdu),
             "DOWNLINK_FILE": (_no_check, self._downlink_file),
         }
 
@@ -173,8 +175,11 @@ class Controller:
             self.close()
 
     def close(self) -> None:
-        """Stop the running job (it is requeued) and close the store and the fault channel."""
-        self.runner.shutdown()
+        """Stop the running job (it is requeued) and close the stores and the fault channel."""
+        try:
+            self.runner.shutdown()
+        except StoreError as exc:  # the job is found again at the next start
+            log.error("shutdown: %s", exc)
         self.runner.close()
         self.downlink.close()
         if self.faults is not None:
@@ -347,6 +352,14 @@ class Controller:
             self.downlink.send_file(args["path"], args["priority"])
         except DownlinkError as exc:
             raise CommandError(exc.code, str(exc)) from None
+        except (OSError, sqlite3.Error) as exc:
+            raise CommandError(d.FailureCode.STORE_FAILURE, f"downlink: {exc}") from None
+
+    def _cfdp_pdu(self, _tc: Telecommand, args: dict[str, Any]) -> None:
+        try:
+            self.downlink.receive_pdu(args["pdu"])
+        except (OSError, sqlite3.Error) as exc:
+            raise CommandError(d.FailureCode.STORE_FAILURE, f"downlink: {exc}") from None
 
     def _send_pdu(self, pdu: bytes) -> None:
         self.tm.send("CFDP_PDU", {"pdu": pdu}, time=self.time, synced=self.synced)
@@ -360,7 +373,9 @@ class Controller:
         expected = self.time + 1.0
         self.time = args["time"]
         self.bus_state = {key: args[key] for key in self.bus_state}
-        link_events = self.downlink.second(self.time, self.bus_state["link_in_s"] == 0)
+        link_events = self._downlink(
+            lambda: self.downlink.second(self.time, self.bus_state["link_in_s"] == 0)
+        )
         recover = not self.synced
         if not self.synced:
             self.synced = True
@@ -431,7 +446,26 @@ class Controller:
         for name, values in events:
             job = self.runner.jobs.get(values.get("job_id")) if name in _RESULT_EVENTS else None
             if job is not None and not job.spec.simulated:
-                self.downlink.queue_results(job.rec.id, job.workdir, job.results())
+                events += self._downlink(
+                    lambda job=job: self.downlink.queue_results(
+                        job.rec.id, job.workdir, job.results()
+                    )
+                )
+        return events
+
+    def _downlink(self, action: Callable[[], Any]) -> list[tuple[str, dict[str, Any]]]:
+        """Run a downlink step; what it could not write (disk full or failing) becomes a
+        STORE_ERROR event instead of an exception, and the step is retried by its own timers."""
+        try:
+            events = action() or []
+        except (OSError, sqlite3.Error) as exc:
+            log.error("downlink: %s", exc)
+            events = [("STORE_ERROR", {"reason": f"downlink: {exc}"[:255]})]
+        errors = self.downlink.recorder.errors - self._record_errors_told
+        if errors:
+            self._record_errors_told = self.downlink.recorder.errors
+            reason = f"downlink: {errors} telemetry packets not recorded (disk full or failing)"
+            events.append(("STORE_ERROR", {"reason": reason}))
         return events
 
     def _queue_unsent_results(self) -> None:

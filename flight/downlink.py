@@ -9,6 +9,7 @@ file's size and SHA-256 so that the ground can check them beyond the CFDP checks
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -62,21 +63,34 @@ class TelemetryRecorder:
         directory.mkdir(parents=True, exist_ok=True)
         self.files = {kind: directory / f"recording.{kind}" for kind in ("events", "hk")}
         self.packets = 0
+        self.errors = 0
         self._handles: dict[str, Any] = {}
 
     def record(self, service: int, packet: bytes) -> None:
+        """Append a packet; one that cannot be written whole (disk full) is counted in
+        ``errors`` and leaves no torn packet behind."""
         kind = "events" if service == EVENT_SERVICE else "hk"
-        handle = self._handles.get(kind)
-        if handle is None:
-            handle = self._handles[kind] = self.files[kind].open("ab")
-        handle.write(packet)
-        handle.flush()
+        try:
+            handle = self._handles.get(kind)
+            if handle is None:
+                handle = self._handles[kind] = self.files[kind].open("ab", buffering=0)
+            size = os.fstat(handle.fileno()).st_size  # not tell(): truncate leaves it behind
+            try:
+                if handle.write(packet) != len(packet):
+                    raise OSError(f"short write to {self.files[kind]}")
+            except OSError:
+                handle.truncate(size)
+                raise
+        except OSError:
+            self.errors += 1
+            return
         self.packets += 1
 
     def close(self, stamp: int) -> list[tuple[Path, int]]:
         """The recordings closed under their final names, with their priorities."""
         for handle in self._handles.values():
-            os.fsync(handle.fileno())
+            with contextlib.suppress(OSError):
+                os.fsync(handle.fileno())
             handle.close()
         self._handles.clear()
         out = []

@@ -53,7 +53,7 @@ class FileRegistry:
         check, digest = "cfdp", None
         pure = PurePosixPath(name)
         in_job = len(pure.parts) >= 2 and pure.parts[0] not in ("stored", REJECTED_DIR)
-        if delivered:
+        if delivered and (self.files_dir / name).is_file():  # not a metadata-only transfer
             digest = file_sha256(self.files_dir / name)
             check = "pending" if in_job and pure.name != RESULTS_MANIFEST else "cfdp"
         self._put(FileRow(name, size, condition, delivered, check, digest, time.time()))

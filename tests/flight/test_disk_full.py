@@ -51,3 +51,41 @@ def test_a_job_filling_the_disk_never_takes_the_controller_down(small_disk):
         assert job.state is JobState.COMPLETED and job.rec.failures == 0
     finally:
         p.close()
+
+
+def fill(directory):
+    """Write into a file until the disk is full; the file."""
+    path = directory / "filler"
+    with path.open("wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(bytes(65536))
+        except OSError:
+            pass
+    return path
+
+
+def test_telemetry_recording_on_a_full_disk_loses_packets_not_the_controller(small_disk, tmp_path):
+    from tests.flight.test_controller_downlink import NO_WINDOW, WINDOW, Ground, played_back
+
+    p = PayloadHarness(small_disk / "state")
+    try:
+        ground = Ground(tmp_path / "ground", p)
+        ground.second(**NO_WINDOW)
+        filler = fill(small_disk)
+        seen = []
+        for _ in range(40):
+            tms = ground.second(**NO_WINDOW)
+            assert names(tms)[-1] == "HOUSEKEEPING"  # every tick answered
+            seen += tms
+        errors = [t.values["reason"] for t in seen if t.name == "STORE_ERROR"]
+        assert errors and all("not recorded" in r for r in errors)
+        filler.unlink()  # room again: recording resumes
+        for _ in range(5):
+            ground.second(**NO_WINDOW)
+        for _ in range(30):
+            ground.second(**WINDOW)
+        played = played_back(ground.root)  # parses whole: no torn packet in the recording
+        assert played and all(pkt.service in (3, 5) for pkt in played)
+    finally:
+        p.close()

@@ -48,6 +48,7 @@ def test_files_outside_a_jobs_results_rely_on_cfdp(tmp_path):
     assert arrive(registry, "j/extra.bin", b"x").check == "pending"
     arrive(registry, "j/RESULTS.json", manifest())
     assert registry.row("j/extra.bin").check == "cfdp"
+    assert registry.received("", None, "NO_ERROR", True).check == "cfdp"  # metadata only
     failed = registry.received("j/lost.bin", 10, "NAK_LIMIT", False)
     assert (failed.delivered, failed.condition) == (False, "NAK_LIMIT")
 
