@@ -388,7 +388,7 @@ class Controller:
         try:
             if recover:
                 self.events(self._results_queued(self.runner.recover(self.time)))
-                self._queue_unsent_results()
+                self.events(self._downlink(self._queue_unsent_results))
             self._control()
         except StoreError as exc:
             log.error("job store: %s", exc)

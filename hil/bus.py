@@ -2,9 +2,10 @@
 
 It sends a BUS_TICK telecommand every bus second (time, power allowance and environment),
 forwards ground telecommands for the payload's APID from the radio link to the serial line,
-passes the payload's telemetry down to the radio, and records every packet that crosses the
-serial line. Bus-level faults (reset, outage, brownout, clock jump) are injected here; byte-level
-ones in the serial line (hil/serial_line.py).
+passes the payload's telemetry down to the radio (only in link windows when the scenario says
+so; through the radio's rate, delay and losses, hil/radio.py), and records every packet that
+crosses the serial line. Bus-level faults (reset, outage, brownout, clock jump) are injected
+here; byte-level ones in the serial line (hil/serial_line.py).
 """
 
 from __future__ import annotations
@@ -151,7 +152,7 @@ class BusEmulator:
         for listener in self.listeners:
             listener(tm)
         if self.relay_windows and not self.window_open:
-            self.tm_no_window += 1  # no ground station in view: the payload stored it
+            self.tm_no_window += 1  # no station in view: the payload's recording has it
         elif not self.radio.immediate:
             self.radio_down.admit(frame(raw), self.time)
         else:
