@@ -102,6 +102,7 @@ bench: $(BENCH_VENV)/.installed
 	$(PY) bench/hil_link.py --json out/bench/hil_link.json
 	$(PY) bench/scheduling.py --json out/bench/scheduling.json
 	$(PY) bench/downlink.py --json out/bench/downlink.json
+	$(PY) bench/ground.py --json out/bench/ground.json
 
 clean:
 	rm -rf build out $(VENV) $(BENCH_VENV)

@@ -1,4 +1,5 @@
-"""Command line of the ground segment: ``python -m ground station|ping|tlm|submit|jobs|files|cfdp``.
+"""Command line of the ground segment: ``python -m ground station|ping|tlm|submit|jobs|upload|files|
+archive|cfdp``.
 
 User mistakes and lost connections end with a one-line message and a non-zero status, never a
 traceback.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import csv
 import json
 import logging
 import signal
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from flight.cfdp.endpoint import add_cfdp_commands, run_cfdp
+from flight import dictionary as d
 from flight.dictionary import JOB_STATE_NAMES
 from ground.client import CommandRefused, StationClient, StationUnreachable
 from ground.manifests import ManifestFileError, load_manifest
@@ -64,8 +67,33 @@ def _parser() -> argparse.ArgumentParser:
     upload = client("upload", "send a file to the payload's file store (a job input) by CFDP")
     upload.add_argument("file", type=Path)
     upload.add_argument("--as", dest="dest", help="its name on board (default: the file's name)")
+    archive = sub.add_parser("archive", help="read the station's archive of packets")
+    actions = archive.add_subparsers(dest="archive_cmd", required=True)
+    query = actions.add_parser("query", help="print archived telemetry, decoded")
+    export = actions.add_parser("export", help="write archived telemetry as CSV")
+    export.add_argument("--csv", required=True, type=Path, help="the file to write")
+    for p in (query, export):
+        p.add_argument("--state", type=Path, default=Path("ground-state"), help="the station's")
+        p.add_argument("--from", dest="start", type=_when, help="on-board time, UTC ISO 8601")
+        p.add_argument("--to", dest="end", type=_when, help="on-board time, UTC ISO 8601")
+        p.add_argument("--name", help="a telemetry packet's or an event's name")
+        p.add_argument("--limit", type=int, help="at most this many packets")
+        p.add_argument("--json", action="store_true", help="print JSON for machines")
     add_cfdp_commands(sub, "ground")
     return parser
+
+
+def _when(text: str) -> float:
+    """A time given as UTC ISO 8601 (2026-03-20T01:00:00Z) or seconds since 1970."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: not a time (2026-03-20T01:00:00Z)") from None
+    return (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).timestamp()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         return _station(args)
     if args.cmd == "files":
         return _files(args)
+    if args.cmd == "archive":
+        return _archive(args)
     try:
         if args.cmd == "submit":
             args.manifest_doc = load_manifest(args.manifest)
@@ -135,6 +165,62 @@ def _files(args: argparse.Namespace) -> int:
             f"{r.check:9} {utc(r.received_at)}"
         )
     _emit(args, "\n".join(lines) if rows else "no files", [r.__dict__ for r in rows])
+    return 0
+
+
+def _archive(args: argparse.Namespace) -> int:
+    from ground.archive import Archive
+
+    if not (args.state / "archive.sqlite").is_file():
+        print(f"ground archive: no station archive in {args.state}", file=sys.stderr)
+        return 2
+    service = subtype = None
+    if args.name in d.TELEMETRY_BY_NAME:
+        kind = d.TELEMETRY_BY_NAME[args.name]
+        service, subtype = kind.service, kind.subtype
+    elif args.name in d.EVENTS_BY_NAME:
+        service, subtype = 5, int(d.EVENTS_BY_NAME[args.name].severity)
+    elif args.name is not None:
+        print(f"ground archive: no telemetry or event named {args.name!r}", file=sys.stderr)
+        return 2
+    archive = Archive(args.state / "archive.sqlite")
+    rows = []
+    for packet in archive.packets(args.start, args.end, service, subtype):
+        tm = packet.decoded()
+        if tm is None or (args.name is not None and tm.name != args.name):
+            continue
+        rows.append(
+            {
+                "time": utc(tm.packet.time),
+                "name": tm.name,
+                "values": tm.values,
+                "playback": packet.playback,
+            }
+        )
+        if args.limit is not None and len(rows) >= args.limit:
+            break
+    archive.close()
+    if args.archive_cmd == "export":
+        with args.csv.open("w", newline="") as out:
+            writer = csv.writer(out)
+            writer.writerow(["time", "name", "playback", "values"])
+            for r in rows:
+                writer.writerow(
+                    [
+                        r["time"],
+                        r["name"],
+                        int(r["playback"]),
+                        json.dumps(r["values"], default=repr, sort_keys=True),
+                    ]
+                )
+        _emit(
+            args, f"{len(rows)} packets to {args.csv}", {"packets": len(rows), "csv": str(args.csv)}
+        )
+        return 0
+    lines = [f"{r['time']}  {r['name']:20} {json.dumps(r['values'], default=repr)}" for r in rows]
+    _emit(
+        args, "\n".join(lines) if rows else "no packets", json.loads(json.dumps(rows, default=repr))
+    )
     return 0
 
 

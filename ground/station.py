@@ -3,7 +3,8 @@
 It encodes telecommands from the flight dictionary (assigning the sequence counts, as a mission
 control system does), sends them up the space link, and passes every telemetry packet that comes
 down to every connected client, once (stored telemetry played back from files included). Its CFDP
-entity receives the payload's files into STATE/files (ground/files.py checks and lists them).
+entity receives the payload's files into STATE/files (ground/files.py checks and lists them);
+every packet and command is archived (ground/archive.py).
 The space link is TCP carrying COBS-framed space packets; the station reconnects whenever it
 drops.
 """
@@ -29,6 +30,7 @@ from flight.protocol.fields import FieldError
 from flight.protocol.framing import Deframer, frame
 from flight.protocol.messages import CommandEncoder, decode_telemetry, encode_command
 from flight.protocol.packets import PacketError, Telemetry, parse_packet
+from ground.archive import Archive
 from ground.files import FileRegistry, stored_packets
 from ground.messages import encode_message, read_frames, read_messages
 
@@ -37,6 +39,7 @@ RECONNECT_S = 0.5
 _CFDP_PDU = (210, 1)
 _SEEN_KEPT = 200_000
 INACTIVITY_S = 86_400.0
+ARCHIVE_FLUSH_S = 0.2
 UPLINK_BPS = 64_000.0
 UPLINK_OVERHEAD = 20  # primary and PUS TC headers, the bytes field's length, the CRC
 
@@ -108,6 +111,7 @@ class Station:
             clock=lambda: self.spacecraft_time,
         )
         self._seen: OrderedDict[bytes, None] = OrderedDict()
+        self.archive = Archive(state_dir / "archive.sqlite")
 
     @property
     def link_up(self) -> bool:
@@ -125,8 +129,19 @@ class Station:
             tmp = port_file.with_suffix(".tmp")
             tmp.write_text(f"{bound}\n")
             os.replace(tmp, port_file)
-        async with server:
-            await self._hold_link()
+        flushing = asyncio.ensure_future(self._flush_archive())
+        try:
+            async with server:
+                await self._hold_link()
+        finally:
+            flushing.cancel()
+            self.archive.flush()
+
+    async def _flush_archive(self) -> None:
+        """Commit what the archive holds a few times a second: a crash loses at most that."""
+        while True:
+            await asyncio.sleep(ARCHIVE_FLUSH_S)
+            self.archive.flush()
 
     async def _hold_link(self) -> None:
         while True:
@@ -159,6 +174,7 @@ class Station:
         if isinstance(packet, Telemetry):
             self.spacecraft_time = max(self.spacecraft_time, packet.time)
             if (packet.service, packet.subtype) == _CFDP_PDU:
+                self.archive.packet(raw, time.time())
                 try:
                     self.cfdp.receive(decode_telemetry(packet).values["pdu"])
                 except FieldError:
@@ -176,7 +192,9 @@ class Station:
         self._seen[key] = None
         if len(self._seen) > _SEEN_KEPT:
             self._seen.popitem(last=False)
-        self._broadcast({"op": "tm", "raw": raw, "ert": time.time(), "playback": playback})
+        ert = time.time()
+        self.archive.packet(raw, ert, playback)
+        self._broadcast({"op": "tm", "raw": raw, "ert": ert, "playback": playback})
 
     def _cfdp_poll(self) -> None:
         self.cfdp.poll()
@@ -261,4 +279,5 @@ class Station:
             return {"op": "error", "ref": ref, "message": str(exc.args[0])}
         self._uplink.write(frame(packet))
         self.tc_sent += 1
+        self.archive.command(time.time(), name, args, packet[:4])
         return {"op": "sent", "ref": ref, "request_id": packet[:4]}
