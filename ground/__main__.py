@@ -47,6 +47,12 @@ def _parser() -> argparse.ArgumentParser:
         default=Path("ground-state"),
         help="files received (files/), their register and the CFDP journal; default ./ground-state",
     )
+    st.add_argument(
+        "--echo-sync",
+        action="store_true",
+        help="echo idle packets back up once everything before them is answered (the HIL "
+        "bench's lockstep)",
+    )
     files = sub.add_parser("files", help="list the files received from the payload")
     files.add_argument("--state", type=Path, default=Path("ground-state"), help="the station's")
     files.add_argument("--json", action="store_true", help="print JSON for machines")
@@ -133,7 +139,7 @@ def _station(args: argparse.Namespace) -> int:
     link_host, _, link_port = args.link.rpartition(":")
     host, _, port = args.listen.rpartition(":")
     try:
-        station = Station(link_host or "127.0.0.1", int(link_port), args.state)
+        station = Station(link_host or "127.0.0.1", int(link_port), args.state, args.echo_sync)
         asyncio.run(
             _serve_until_signal(station.serve(host or "127.0.0.1", int(port), args.port_file))
         )

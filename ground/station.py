@@ -40,6 +40,7 @@ _CFDP_PDU = (210, 1)
 _SEEN_KEPT = 200_000
 INACTIVITY_S = 86_400.0
 ARCHIVE_FLUSH_S = 0.2
+IDLE_HEADER = b"\x07\xff"  # an idle packet's first octets (APID 0x7FF)
 UPLINK_BPS = 64_000.0
 UPLINK_OVERHEAD = 20  # primary and PUS TC headers, the bytes field's length, the CRC
 
@@ -91,9 +92,14 @@ class Station:
     """One ground station: a space link and any number of clients."""
 
     def __init__(
-        self, link_host: str, link_port: int, state_dir: Path = Path("ground-state")
+        self,
+        link_host: str,
+        link_port: int,
+        state_dir: Path = Path("ground-state"),
+        echo_sync: bool = False,
     ) -> None:
         self.link_host = link_host
+        self.echo_sync = echo_sync  # the HIL bench's lockstep: idle packets echoed back up
         self.link_port = link_port
         self.tc_sent = 0
         self.commands = CommandEncoder(d.SOURCE_GROUND, d.ACK_GROUND_DEFAULT)
@@ -166,6 +172,10 @@ class Station:
 
     def downlinked(self, raw: bytes) -> None:
         """One packet from the space link: CFDP PDUs to the CFDP entity, the rest to clients."""
+        if self.echo_sync and raw[:2] == IDLE_HEADER:
+            if self._uplink is not None:  # the bench's sync: everything before it is answered
+                self._uplink.write(frame(raw))
+            return
         try:
             packet = parse_packet(raw)
         except PacketError:

@@ -141,6 +141,7 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
         radio=config.radio,
     )
     bus.lockstep = config.speed is None
+    bus.sync_station = bus.lockstep and config.radio.immediate
     procs = BenchProcesses(out)
     wall0 = time.monotonic()
     client = None
@@ -166,6 +167,7 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
                 f"127.0.0.1:{bus.radio_port}",
                 "--port-file",
                 str(out / "station.port"),
+                "--echo-sync",
             ],
         )
         port = int(await procs.wait_for_file(out / "station.port", STARTUP_TIMEOUT_S))
@@ -250,6 +252,7 @@ def run_figures(bus: BusEmulator, config: BenchConfig, wall0: float) -> dict:
         "radio_lost_down": bus.radio_down.lost,
         "radio_lost_up": bus.radio_up.lost,
         "radio_dropped_queue": bus.radio_down.dropped_queue,
+        "station_syncs_missed": bus.syncs_missed,
         **{f"line_{k}": v for k, v in bus.line.figures().items()},
         "wall_seconds": round(wall, 3),
         "wall_speed_factor": round(sim / wall, 1) if wall > 0 else None,

@@ -28,6 +28,21 @@ from hil.radio import RadioConfig, RadioPath
 from hil.serial_line import Direction, SerialLine
 
 T = TypeVar("T")
+SYNC_HEADER = b"\x07\xff"  # an idle packet (APID 0x7FF): the bench's sync with its station
+SYNC_TIMEOUT_S = 2.0
+
+
+def sync_packet(number: int) -> bytes:
+    """The idle packet the station echoes once it has taken in everything sent before it."""
+    data = b"SYNC" + number.to_bytes(4, "big")
+    return (
+        SYNC_HEADER
+        + bytes((0xC0 | (number >> 8) & 0x3F, number & 0xFF))
+        + (len(data) - 1).to_bytes(2, "big")
+        + data
+    )
+
+
 ANSWER_TIMEOUT_S = 10.0  # wall seconds a lockstep tick waits for its housekeeping
 NOISY_ANSWER_TIMEOUT_S = 1.0  # the same on a line with bit errors, where answers get lost
 GPU_POWER_CYCLE_S = 10  # bus seconds the GPU's supply stays off when the payload asks a cycle
@@ -74,6 +89,12 @@ class BusEmulator:
         self.radio_down = RadioPath(self.radio, self.radio.rate_bps, radio_rng)
         self.radio_up = RadioPath(self.radio, None, radio_rng)
         self._holds = 0  # commands in flight under hold()
+        self.sync_station = False  # lockstep: the station answers each second before the next
+        self.syncs_missed = 0
+        self._syncs = 0
+        self._sync_frame = b""
+        self._synced = asyncio.Event()
+        self._relayed_pdus = False  # CFDP PDUs relayed since the last sync
         self.tc_dropped = 0
         self.ticks = 0
         self.ticks_unanswered = 0
@@ -157,6 +178,7 @@ class BusEmulator:
             self.radio_down.admit(frame(raw), self.time)
         else:
             self._to_station(frame(raw))
+            self._relayed_pdus |= tm.name == "CFDP_PDU"
         if tm.name == "HOUSEKEEPING":
             self.last_hk = tm
             asyncio.get_running_loop().create_task(self._notify(self._hk))
@@ -206,7 +228,10 @@ class BusEmulator:
         self._radio = writer
         try:
             async for raw in read_frames(reader, Deframer()):
-                if self._quiet_ticks:
+                if raw[:2] == SYNC_HEADER:
+                    if raw == self._sync_frame:
+                        self._synced.set()
+                elif self._quiet_ticks:
                     self.tc_dropped += 1  # the bus is restarting: nothing is forwarded
                 elif len(raw) >= 6 and int.from_bytes(raw[:2], "big") & 0x7FF == d.APID_PAYLOAD:
                     self._from_station(raw)
@@ -230,6 +255,24 @@ class BusEmulator:
     def _to_station(self, data: bytes) -> None:
         if self._radio is not None and not self._radio.is_closing():
             self._radio.write(data)
+
+    async def _sync_station(self) -> None:
+        """In lockstep, after a second that relayed CFDP PDUs: let the station take them in and
+        answer (ACK, NAK, Finished) before the next tick, so every run of a seed is the same.
+        The station echoes a sync packet after all that came before it; what it sent up before
+        the echo is on the serial line ahead of the next tick. (A station's own uploads are not
+        paced by this: their timing in lockstep follows the station's speed.)"""
+        self._relayed_pdus = False
+        if self._radio is None or self._radio.is_closing():
+            return
+        self._syncs += 1
+        self._sync_frame = sync_packet(self._syncs)
+        self._synced.clear()
+        self._radio.write(frame(self._sync_frame))
+        try:
+            await asyncio.wait_for(self._synced.wait(), SYNC_TIMEOUT_S)
+        except TimeoutError:
+            self.syncs_missed += 1
 
     # --- time
     def tick(self) -> bool:
@@ -301,6 +344,8 @@ class BusEmulator:
             if speed is None:
                 if answerable:
                     await self._await_answer(damaged)
+                if self.sync_station and self._relayed_pdus:
+                    await self._sync_station()
                 reached = {t for t in self._breakpoints if t <= self.time}
                 if reached:  # pause here: the scenario acts, then resumes the clock
                     self._breakpoints -= reached
