@@ -74,12 +74,13 @@ class TelemetryRecorder:
             handle = self._handles.get(kind)
             if handle is None:
                 handle = self._handles[kind] = self.files[kind].open("ab", buffering=0)
-            size = os.fstat(handle.fileno()).st_size  # not tell(): truncate leaves it behind
+            size = handle.tell()
             try:
                 if handle.write(packet) != len(packet):
                     raise OSError(f"short write to {self.files[kind]}")
             except OSError:
                 handle.truncate(size)
+                handle.seek(size)  # truncate leaves the position past the end
                 raise
         except OSError:
             self.errors += 1

@@ -23,12 +23,12 @@ from flight.protocol.framing import Deframer, frame
 from flight.protocol.messages import CommandEncoder, DecodedTelemetry, decode_telemetry
 from flight.protocol.packets import PacketError, Telemetry, parse_packet
 from ground.messages import read_frames
+from ground.station import IDLE_HEADER
 from hil.environment import Environment
 from hil.radio import RadioConfig, RadioPath
 from hil.serial_line import Direction, SerialLine
 
 T = TypeVar("T")
-SYNC_HEADER = b"\x07\xff"  # an idle packet (APID 0x7FF): the bench's sync with its station
 SYNC_TIMEOUT_S = 2.0
 
 
@@ -36,7 +36,7 @@ def sync_packet(number: int) -> bytes:
     """The idle packet the station echoes once it has taken in everything sent before it."""
     data = b"SYNC" + number.to_bytes(4, "big")
     return (
-        SYNC_HEADER
+        IDLE_HEADER
         + bytes((0xC0 | (number >> 8) & 0x3F, number & 0xFF))
         + (len(data) - 1).to_bytes(2, "big")
         + data
@@ -228,7 +228,7 @@ class BusEmulator:
         self._radio = writer
         try:
             async for raw in read_frames(reader, Deframer()):
-                if raw[:2] == SYNC_HEADER:
+                if raw[:2] == IDLE_HEADER:
                     if raw == self._sync_frame:
                         self._synced.set()
                 elif self._quiet_ticks:
