@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
-from flight.protocol.fields import Field
+from flight.protocol.fields import Field, Limits
 
 DICTIONARY_VERSION = 1
 
@@ -314,8 +314,20 @@ HK_FIELDS: tuple[Field, ...] = (
     Field("uptime_s", "u32", "s", "bus seconds since the first tick"),
     Field("ticks", "u32", description="bus ticks received"),
     Field("power_allowance_w", "f32", "W", "the allowance of the last tick"),
-    Field("battery_soc", "f32", "", "battery state of charge of the last tick"),
-    Field("sink_temp_c", "f32", "C", "radiator sink temperature of the last tick"),
+    Field(
+        "battery_soc",
+        "f32",
+        "",
+        "battery state of charge of the last tick",
+        limits=Limits(yellow_low=0.3, red_low=0.15),
+    ),
+    Field(
+        "sink_temp_c",
+        "f32",
+        "C",
+        "radiator sink temperature of the last tick",
+        limits=Limits(yellow_high=20.0, red_high=40.0),
+    ),
     Field("sunlit", "u8", description="1 in sunlight, 0 in eclipse", enum=_NO_YES),
     Field("eclipse_in_s", "u32", "s", f"seconds to the next eclipse: 0 in one, {_NONE}"),
     Field("link_in_s", "u32", "s", f"seconds to the next link window: 0 in one, {_NONE}"),
@@ -323,16 +335,36 @@ HK_FIELDS: tuple[Field, ...] = (
     Field("tc_rejected", "u32", description="telecommands that failed acceptance"),
     Field("tc_failed", "u32", description="telecommands that failed execution"),
     Field("frames_rx", "u32", description="COBS frames received"),
-    Field("frames_bad", "u32", description="frames that did not decode or were oversized"),
-    Field("packets_bad_crc", "u32", description="packets with a bad packet error control"),
+    Field(
+        "frames_bad",
+        "u32",
+        description="frames that did not decode or were oversized",
+        limits=Limits(yellow_high=0),
+    ),
+    Field(
+        "packets_bad_crc",
+        "u32",
+        description="packets with a bad packet error control",
+        limits=Limits(yellow_high=0),
+    ),
     Field("packets_bad_header", "u32", description="packets with a bad length or header"),
     Field("packets_unknown_apid", "u32", description="packets for an APID not ours"),
     Field("manifests_rejected", "u32", description="job manifests that did not validate"),
     Field("tm_sent", "u32", description="telemetry packets written to the bus"),
-    Field("tm_dropped", "u32", description="telemetry packets dropped (bus not reading)"),
+    Field(
+        "tm_dropped",
+        "u32",
+        description="telemetry packets dropped (bus not reading)",
+        limits=Limits(yellow_high=0),
+    ),
     Field("jobs_queued", "u16", description="jobs waiting to run"),
     Field("jobs_completed", "u32", description="jobs completed since start"),
-    Field("jobs_failed", "u32", description="jobs failed or timed out since start"),
+    Field(
+        "jobs_failed",
+        "u32",
+        description="jobs failed or timed out since start",
+        limits=Limits(yellow_high=0),
+    ),
     Field(
         "job_state", "u8", description="state of the current (or last) job", enum=JOB_STATE_NAMES
     ),
@@ -342,23 +374,40 @@ HK_FIELDS: tuple[Field, ...] = (
     Field("payload_power_w", "f32", "W", "the payload's draw: GPU power plus the computer's"),
     Field("gpu_power_w", "f32", "W", "GPU power draw"),
     Field("gpu_limit_w", "f32", "W", "GPU power limit being enforced"),
-    Field("gpu_temp_c", "f32", "C", "GPU temperature"),
+    Field(
+        "gpu_temp_c", "f32", "C", "GPU temperature", limits=Limits(yellow_high=80.0, red_high=87.0)
+    ),
     Field("gpu_slowdown_c", "f32", "C", "GPU slowdown temperature threshold"),
     Field("gpu_sm_clock_mhz", "u16", "MHz", "GPU SM clock"),
     Field("gpu_reasons", "u32", description="NVML clock-event reasons bit mask"),
     Field("gpu_util_pct", "u8", "%", "GPU utilisation"),
     Field("gpu_mem_used_mib", "u32", "MiB", "GPU memory used"),
     Field("gpu_ecc_corrected", "u32", description="corrected ECC errors (volatile)"),
-    Field("gpu_ecc_uncorrected", "u32", description="uncorrected ECC errors (volatile)"),
-    Field("gpu_remapped_rows", "u16", description="remapped memory rows"),
+    Field(
+        "gpu_ecc_uncorrected",
+        "u32",
+        description="uncorrected ECC errors (volatile)",
+        limits=Limits(red_high=0),
+    ),
+    Field(
+        "gpu_remapped_rows", "u16", description="remapped memory rows", limits=Limits(yellow_high=0)
+    ),
     Field("gpu_control", "u8", description="can the controller set limits", enum=GPU_CONTROL_NAMES),
     Field("governor_mode", "u8", description="the governor's mode", enum=GOVERNOR_MODE_NAMES),
     Field("files_queued", "u16", description="CFDP transactions open (sending or receiving)"),
     Field("files_sent", "u32", description="files the ground confirmed it received"),
-    Field("files_failed", "u32", description="CFDP transactions that ended in a fault"),
+    Field(
+        "files_failed",
+        "u32",
+        description="CFDP transactions that ended in a fault",
+        limits=Limits(yellow_high=0),
+    ),
     Field("pdus_refused", "u32", description="CFDP PDUs refused (malformed or not ours)"),
     Field(
-        "stored_packets", "u32", description="telemetry packets recorded since a window last opened"
+        "stored_packets",
+        "u32",
+        description="telemetry packets recorded since a window last opened",
+        limits=Limits(yellow_high=20_000, red_high=100_000),
     ),
 )
 

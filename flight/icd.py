@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flight import dictionary as d
-from flight.protocol.fields import TYPE_DESCRIPTIONS, Field
+from flight.protocol.fields import TYPE_DESCRIPTIONS, Field, Limits
 
 BEGIN = "<!-- BEGIN GENERATED: python -m flight icd -->"
 END = "<!-- END GENERATED -->"
@@ -12,7 +12,9 @@ END = "<!-- END GENERATED -->"
 def _fields_table(fields: tuple[Field, ...]) -> list[str]:
     if not fields:
         return ["(no fields)", ""]
-    rows = ["| field | type | unit | range | description |", "| --- | --- | --- | --- | --- |"]
+    limited = any(f.limits for f in fields)
+    head = "| field | type | unit | range | " + ("limits (yellow; red) | " if limited else "")
+    rows = [head + "description |", "| --- " * head.count("|") + "|"]
     for f in fields:
         if f.enum:
             span = ", ".join(f"{k}={v}" for k, v in sorted(f.enum.items()))
@@ -20,8 +22,23 @@ def _fields_table(fields: tuple[Field, ...]) -> list[str]:
             span = f"{f.minimum}..{f.maximum}"
         else:
             span = ""
-        rows.append(f"| {f.name} | {f.type} | {f.unit} | {span} | {f.description} |")
+        limits = f"{_limits(f.limits)} | " if limited else ""
+        rows.append(f"| {f.name} | {f.type} | {f.unit} | {span} | {limits}{f.description} |")
     return rows + [""]
+
+
+def _limits(limits: Limits | None) -> str:
+    """A field's limits as the ICD shows them: ``< 0.3 or > 80; < 0.15``."""
+    if limits is None:
+        return ""
+
+    def side(low: float | None, high: float | None) -> str:
+        parts = ([f"< {low:g}"] if low is not None else []) + (
+            [f"> {high:g}"] if high is not None else []
+        )
+        return " or ".join(parts) or "-"
+
+    return f"{side(limits.yellow_low, limits.yellow_high)}; {side(limits.red_low, limits.red_high)}"
 
 
 def render() -> str:
@@ -51,7 +68,13 @@ def render() -> str:
             "",
         ]
         out += _fields_table(c.args)
-    out += ["### Telemetry", ""]
+    out += [
+        "### Telemetry",
+        "",
+        "Limits are the ground's checks of a value (the console's colours, the XTCE export's "
+        "alarms): beyond a yellow limit is a warning, beyond a red one an alarm.",
+        "",
+    ]
     for t in d.TELEMETRY:
         out += [f"#### TM[{t.service},{t.subtype}] {t.name}", "", t.description, ""]
         if t.service == 5:

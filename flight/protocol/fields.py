@@ -47,6 +47,29 @@ class FieldError(ValueError):
 
 
 @dataclass(frozen=True)
+class Limits:
+    """A telemetry value's limits, as mission control checks them: outside the yellow range is a
+    warning, outside the red range an alarm. None: no limit on that side."""
+
+    yellow_low: float | None = None
+    yellow_high: float | None = None
+    red_low: float | None = None
+    red_high: float | None = None
+
+    def level(self, value: float) -> str | None:
+        """ "red", "yellow" or None (within limits)."""
+        if _beyond(value, self.red_low, self.red_high):
+            return "red"
+        if _beyond(value, self.yellow_low, self.yellow_high):
+            return "yellow"
+        return None
+
+
+def _beyond(value: float, low: float | None, high: float | None) -> bool:
+    return (low is not None and value < low) or (high is not None and value > high)
+
+
+@dataclass(frozen=True)
 class Field:
     """One field of a structure: a name, a wire type, a unit and, for enums, the value names."""
 
@@ -57,6 +80,7 @@ class Field:
     minimum: float | None = None
     maximum: float | None = None
     enum: dict[int, str] = field(default_factory=dict)
+    limits: Limits | None = None  # telemetry only: the ground's yellow and red limits
 
     def __post_init__(self) -> None:
         if self.type not in TYPE_DESCRIPTIONS:

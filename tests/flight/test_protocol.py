@@ -10,7 +10,7 @@ from spacepackets.ecss.tm import PusTm
 
 import native
 from flight import dictionary as d
-from flight.protocol.fields import Field, FieldError, pack_fields, unpack_fields
+from flight.protocol.fields import Field, FieldError, Limits, pack_fields, unpack_fields
 from flight.protocol.framing import MAX_FRAME_LEN, Deframer, frame
 from flight.protocol.packets import (
     MAX_PACKET_LEN,
@@ -190,6 +190,27 @@ def test_float_fields_refuse_nan_and_range():
     for bad in (math.nan, math.inf, -1.0, 11.0, "3", 1e39):
         with pytest.raises(FieldError):
             pack_fields(f, {"w": bad})
+
+
+@pytest.mark.parametrize(
+    "value, level",
+    [(0.5, None), (0.3, None), (0.29, "yellow"), (0.15, "yellow"), (0.1, "red"), (0.95, "yellow")],
+)
+def test_limits_yellow_then_red(value, level):
+    limits = Limits(yellow_low=0.3, yellow_high=0.9, red_low=0.15)
+    assert limits.level(value) == level
+
+
+def test_housekeeping_limits_are_consistent():
+    """Each red limit lies beyond its yellow one: a value turns yellow before it turns red."""
+    for f in d.HK_FIELDS:
+        if f.limits is None:
+            continue
+        lim = f.limits
+        if lim.red_low is not None and lim.yellow_low is not None:
+            assert lim.red_low <= lim.yellow_low, f.name
+        if lim.red_high is not None and lim.yellow_high is not None:
+            assert lim.red_high >= lim.yellow_high, f.name
 
 
 @given(st.lists(st.binary(max_size=200), max_size=10), st.integers(1, 50))
