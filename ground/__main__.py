@@ -1,5 +1,5 @@
 """Command line of the ground segment: ``python -m ground station|ping|tlm|submit|jobs|upload|files|
-archive|cfdp``.
+archive|xtce|cfdp``.
 
 User mistakes and lost connections end with a one-line message and a non-zero status, never a
 traceback.
@@ -85,6 +85,8 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--name", help="a telemetry packet's or an event's name")
         p.add_argument("--limit", type=int, help="at most this many packets")
         p.add_argument("--json", action="store_true", help="print JSON for machines")
+    xtce = sub.add_parser("xtce", help="write the dictionary as XTCE 1.2 (for Yamcs or COSMOS)")
+    xtce.add_argument("--out", type=Path, help="the file to write (default: standard output)")
     add_cfdp_commands(sub, "ground")
     return parser
 
@@ -113,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         return _files(args)
     if args.cmd == "archive":
         return _archive(args)
+    if args.cmd == "xtce":
+        return _xtce(args)
     try:
         if args.cmd == "submit":
             args.manifest_doc = load_manifest(args.manifest)
@@ -171,6 +175,21 @@ def _files(args: argparse.Namespace) -> int:
             f"{r.check:9} {utc(r.received_at)}"
         )
     _emit(args, "\n".join(lines) if rows else "no files", [r.__dict__ for r in rows])
+    return 0
+
+
+def _xtce(args: argparse.Namespace) -> int:
+    from ground.xtce import export
+
+    document = export()
+    if args.out is None:
+        sys.stdout.write(document)
+        return 0
+    try:
+        args.out.write_text(document)
+    except OSError as exc:
+        print(f"ground xtce: cannot write {args.out}: {exc.strerror}", file=sys.stderr)
+        return 2
     return 0
 
 
