@@ -4,6 +4,11 @@ import asyncio
 import json
 import sys
 
+import pytest
+
+from ground.client import StationUnreachable
+from ground.procedure import ProcedureError, StationProcedure
+from tests.ground.test_cli import free_port
 from hil.bench import BenchConfig, run_bench
 
 
@@ -58,3 +63,42 @@ def test_ping_submit_jobs_and_tlm(tmp_path):
     assert lines[0]["time"].startswith("2026-01-01T")
     code, out, _ = results["tlm_text"]
     assert code == 0 and "job COMPLETED" in out and "done 1" in out
+
+
+def test_a_procedure_against_the_station(tmp_path):
+    """The procedure API (shared with the bench's test API) against a running station."""
+    seen = {}
+
+    def procedure(address):
+        with StationProcedure(address) as p:
+            seen["noop"] = p.send_command("NOOP").stages
+            seen["hk"] = p.await_telemetry("HOUSEKEEPING", lambda tm: tm.values["tc_accepted"] >= 1)
+            seen["cancel"] = p.assert_command_rejected(
+                "CANCEL_JOB", {"job_id": "nope"}, failure="JOB_UNKNOWN"
+            ).describe()
+            try:
+                p.send_command("CANCEL_JOB", {"job_id": "nope"})
+            except ProcedureError as exc:
+                seen["refused"] = str(exc)
+            try:
+                p.await_telemetry("PING_REPORT", within_s=0.5)
+            except ProcedureError as exc:
+                seen["silence"] = str(exc)
+
+    async def scenario(bench):
+        await asyncio.to_thread(procedure, bench.station_address)
+        bench.check("procedure ran", True)
+
+    report = asyncio.run(run_bench("procedure", scenario, BenchConfig(tmp_path / "out", speed=20)))
+    assert report.passed, report.to_json()["error"]
+    assert seen["noop"] == ["ACCEPTANCE_SUCCESS", "COMPLETION_SUCCESS"]
+    assert seen["hk"].values["tc_accepted"] >= 1
+    assert "JOB_UNKNOWN" in seen["cancel"]
+    assert seen["refused"].startswith("CANCEL_JOB failed at")
+    assert seen["silence"] == "no PING_REPORT matching None within 0.5 s"
+
+
+def test_a_procedure_without_a_station_says_so():
+    with pytest.raises(StationUnreachable, match="cannot reach the station"):
+        with StationProcedure(f"127.0.0.1:{free_port()}"):
+            pass
