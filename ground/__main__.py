@@ -1,5 +1,5 @@
-"""Command line of the ground segment: ``python -m ground station|ping|tlm|submit|jobs|upload|files|
-archive|xtce|cfdp``.
+"""Command line of the ground segment: ``python -m ground station|console|ping|tlm|submit|jobs|
+upload|files|archive|xtce|cfdp``.
 
 User mistakes and lost connections end with a one-line message and a non-zero status, never a
 traceback.
@@ -85,6 +85,12 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--name", help="a telemetry packet's or an event's name")
         p.add_argument("--limit", type=int, help="at most this many packets")
         p.add_argument("--json", action="store_true", help="print JSON for machines")
+    console = sub.add_parser("console", help="the operator console (full screen)")
+    console.add_argument("--station", default=DEFAULT_STATION, help="HOST:PORT of the station")
+    console.add_argument("--replay", type=Path, metavar="STATE", help="replay a station's archive")
+    console.add_argument("--from", dest="start", type=_when, help="replay from (UTC ISO 8601)")
+    console.add_argument("--to", dest="end", type=_when, help="replay to (UTC ISO 8601)")
+    console.add_argument("--speed", type=float, default=1.0, help="replay speed (default 1)")
     xtce = sub.add_parser("xtce", help="write the dictionary as XTCE 1.2 (for Yamcs or COSMOS)")
     xtce.add_argument("--out", type=Path, help="the file to write (default: standard output)")
     add_cfdp_commands(sub, "ground")
@@ -117,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         return _archive(args)
     if args.cmd == "xtce":
         return _xtce(args)
+    if args.cmd == "console":
+        return _console(args)
     try:
         if args.cmd == "submit":
             args.manifest_doc = load_manifest(args.manifest)
@@ -175,6 +183,31 @@ def _files(args: argparse.Namespace) -> int:
             f"{r.check:9} {utc(r.received_at)}"
         )
     _emit(args, "\n".join(lines) if rows else "no files", [r.__dict__ for r in rows])
+    return 0
+
+
+def _console(args: argparse.Namespace) -> int:
+    from ground.console.app import Console
+    from ground.console.feeds import ReplayFeed, StationFeed
+    from ground.console.model import Model
+
+    model = Model()
+    feed: StationFeed | ReplayFeed
+    if args.replay is not None:
+        if not (args.replay / "archive.sqlite").is_file():
+            print(f"ground console: no station archive in {args.replay}", file=sys.stderr)
+            return 2
+        if args.speed <= 0:
+            print("ground console: --speed must be above 0", file=sys.stderr)
+            return 2
+        feed = ReplayFeed(
+            model, args.replay / "archive.sqlite", args.start, args.end, args.speed, print
+        )
+    else:
+        feed = StationFeed(model, args.station, print)
+    app = Console(model, feed)
+    feed.say = app.say
+    app.run()
     return 0
 
 

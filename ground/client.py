@@ -1,6 +1,6 @@
 """The ground station's client API: send commands by name, await their verification and telemetry.
 
-Used by the command line, by the HIL bench's scenarios and (later) by the console, so that every
+Used by the command line, the procedure API, the HIL bench and the console, so that every
 operator tool commands the payload the same way.
 """
 
@@ -77,6 +77,10 @@ class StationClient:
         self._report_arrived = asyncio.Condition()
         self._subscribers: list[asyncio.Queue] = []
         self.listeners: list[Callable[[DecodedTelemetry], None]] = []  # called for every packet
+        # called with the station's other messages: hello, link, file
+        self.station_listeners: list[Callable[[dict[str, Any]], None]] = []
+        self.lost = asyncio.Event()  # set when the connection to the station ends
+        self.greeted = asyncio.Event()  # set when the station's hello arrives
         self.link_up = False
         self.undecodable = 0
         self._task = asyncio.create_task(self._read())
@@ -190,6 +194,7 @@ class StationClient:
                 await self._dispatch(message)
         except OSError:
             pass
+        self.lost.set()
         for future in self._pending.values():
             if not future.done():
                 future.set_result({"op": "error", "message": "connection to the station lost"})
@@ -200,10 +205,14 @@ class StationClient:
             future = self._pending.pop(message.get("ref"), None)
             if future is not None and not future.done():
                 future.set_result(message)
-        elif op in ("hello", "link"):
-            self.link_up = bool(message.get("link_up", message.get("up")))
         elif op == "tm":
             await self._telemetry(message.get("raw", b""))
+        else:
+            if op in ("hello", "link"):
+                self.link_up = bool(message.get("link_up", message.get("up")))
+                self.greeted.set()
+            for listener in self.station_listeners:
+                listener(message)
 
     async def _telemetry(self, raw: bytes) -> None:
         try:

@@ -1,0 +1,145 @@
+"""The console's command line: what an operator types, checked against the dictionary before
+anything is sent, and completed from it.
+
+    PING
+    CANCEL_JOB job_id=train-7              any ground command, arguments as NAME=VALUE
+    REPRIORITISE_JOB job_id=train-7 priority=200
+    submit jobs/train.toml                 a job manifest (.json, .toml or .msgpack)
+    upload inputs/weights.bin [NAME]       a file to the payload's file store, by CFDP
+
+Values are numbers where the field is numeric, enum names where it has them, text otherwise
+(quote text with spaces). A mistake is a CommandLineError with one line saying what is wrong.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flight import dictionary as d
+from flight.protocol.fields import FieldError
+from flight.protocol.messages import encode_command
+from ground.manifests import ManifestFileError, load_manifest
+
+VERBS = ("submit", "upload")
+GROUND_COMMANDS = tuple(c.name for c in d.COMMANDS if c.source == d.SOURCE_GROUND)
+_NUMERIC = {"u8", "u16", "u32", "u64", "i32", "f32", "f64", "cuc"}
+
+
+class CommandLineError(ValueError):
+    """What the operator typed cannot be sent; the message says why, in one line."""
+
+
+@dataclass(frozen=True)
+class Request:
+    """A checked request: a dictionary command with its arguments, or an upload."""
+
+    name: str
+    args: dict[str, Any] = field(default_factory=dict)
+    hazardous: bool = False
+    upload: tuple[Path, str] | None = None
+
+    def describe(self) -> str:
+        if self.upload is not None:
+            return f"upload {self.upload[0]} as {self.upload[1]}"
+        if "manifest" in self.args:
+            return f"{self.name} job {self.args['manifest'].get('id')}"
+        shown = " ".join(f"{k}={v}" for k, v in self.args.items())
+        return f"{self.name} {shown}".rstrip()
+
+
+def parse(line: str) -> Request:
+    """Check a typed line; CommandLineError if it cannot be sent."""
+    try:
+        words = shlex.split(line)
+    except ValueError as exc:
+        raise CommandLineError(f"cannot read the line: {exc}") from None
+    if not words:
+        raise CommandLineError("type a command (Tab completes)")
+    head, rest = words[0], words[1:]
+    if head == "submit":
+        return _submit(rest)
+    if head == "upload":
+        return _upload(rest)
+    command = d.COMMANDS_BY_NAME.get(head.upper())
+    if command is None:
+        raise CommandLineError(f"no command {head!r}: try {', '.join(VERBS)} or a dictionary name")
+    if command.source != d.SOURCE_GROUND:
+        raise CommandLineError(f"{command.name} is sent by the bus, not the ground")
+    args = {}
+    fields = {f.name: f for f in command.args}
+    for word in rest:
+        key, sep, text = word.partition("=")
+        if not sep:
+            raise CommandLineError(f"{word!r}: arguments are NAME=VALUE")
+        if key not in fields:
+            known = ", ".join(fields) or "none"
+            raise CommandLineError(f"{command.name} has no argument {key!r} (arguments: {known})")
+        args[key] = _value(text, fields[key].type)
+    try:
+        encode_command(command.name, args)
+    except (FieldError, ValueError) as exc:
+        raise CommandLineError(f"{command.name}: {exc}") from None
+    return Request(command.name, args, command.hazardous)
+
+
+def _value(text: str, kind: str) -> Any:
+    if kind not in _NUMERIC:
+        return text
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return text  # an enum name, or a mistake the field's check names
+
+
+def _submit(rest: list[str]) -> Request:
+    if len(rest) != 1:
+        raise CommandLineError("submit takes one manifest file")
+    try:
+        manifest = load_manifest(Path(rest[0]))
+    except ManifestFileError as exc:
+        raise CommandLineError(str(exc)) from None
+    try:
+        encode_command("SUBMIT_JOB", {"manifest": manifest})
+    except (FieldError, ValueError) as exc:
+        raise CommandLineError(f"SUBMIT_JOB: {exc}") from None
+    return Request("SUBMIT_JOB", {"manifest": manifest})
+
+
+def _upload(rest: list[str]) -> Request:
+    if len(rest) not in (1, 2):
+        raise CommandLineError("upload takes a file and, optionally, its name on board")
+    path = Path(rest[0])
+    if not path.is_file():
+        raise CommandLineError(f"no file {path}")
+    return Request("upload", upload=(path, rest[1] if len(rest) == 2 else path.name))
+
+
+def complete(line: str, jobs: tuple[str, ...] = ()) -> str | None:
+    """The line completed from the dictionary (command names, argument names, enum names, known
+    job ids), or None when nothing fits."""
+    words = line.split(" ")
+    if len(words) == 1:
+        head = words[0].upper()
+        names = [v for v in VERBS if v.startswith(words[0])] if words[0] else []
+        names += [n for n in GROUND_COMMANDS if n.startswith(head)] if head else []
+        return names[0] + " " if names else None
+    command = d.COMMANDS_BY_NAME.get(words[0].upper())
+    if command is None:
+        return None
+    last = words[-1]
+    given = {w.partition("=")[0] for w in words[1:-1]}
+    key, sep, text = last.partition("=")
+    if not sep:
+        names = [f.name for f in command.args if f.name not in given and f.name.startswith(key)]
+        return " ".join(words[:-1] + [names[0] + "="]) if names else None
+    f = next((f for f in command.args if f.name == key), None)
+    if f is None:
+        return None
+    options = list(f.enum.values()) if f.enum else list(jobs) if key == "job_id" else []
+    fits = [o for o in options if o.startswith(text)]
+    return " ".join(words[:-1] + [f"{key}={fits[0]}"]) if fits else None

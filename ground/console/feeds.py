@@ -1,0 +1,147 @@
+"""Where the console's model gets its packets: a live station (kept connected, reconnecting when
+it is lost, and the way commands go up) or an archived pass replayed at any speed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+from ground.archive import Archive
+from ground.client import CommandRefused, StationClient, StationUnreachable
+from ground.console.command_line import CommandLineError, Request
+from ground.console.model import Model
+
+RETRY_S = 1.0
+HELLO_S = 5.0  # a station that accepts but does not greet within this is not serving
+Say = Callable[[str], None]  # one line for the operator
+
+
+class StationFeed:
+    """A connection to the station feeding the model; reconnects whenever it is lost."""
+
+    def __init__(self, model: Model, address: str, say: Say) -> None:
+        self.model = model
+        self.address = address
+        self.say = say
+        self.client: StationClient | None = None
+
+    async def run(self) -> None:
+        """Connect, feed, and reconnect after a loss, until cancelled."""
+        reported = False
+        while True:
+            try:
+                client = await StationClient.connect(self.address)
+            except StationUnreachable as exc:
+                if not reported:  # once per outage, not every retry
+                    self.say(f"{exc}; retrying every {RETRY_S:g} s")
+                    reported = True
+                self.model.connection(f"no station at {self.address}")
+                await asyncio.sleep(RETRY_S)
+                continue
+            if not await _greeted(client):  # a dying station's socket can still accept
+                await client.close()
+                await asyncio.sleep(RETRY_S)
+                continue
+            reported = False
+            self.client = client
+            client.listeners.append(self.model.ingest)
+            client.station_listeners.append(self.model.station_message)
+            self.model.connection(f"connected to {self.address}")
+            self.model.station_message({"op": "link", "up": client.link_up})  # from its hello
+            self.say(f"connected to the station at {self.address}")
+            try:
+                await client.lost.wait()
+            finally:
+                self.client = None
+                await client.close()
+            self.say(f"lost the station at {self.address}; reconnecting")
+            self.model.connection(f"reconnecting to {self.address}")
+            await asyncio.sleep(RETRY_S)
+
+    async def send(self, request: Request) -> None:
+        """Send a checked request; CommandLineError (one line) if it cannot go."""
+        client = self.client
+        if client is None:
+            raise CommandLineError("not connected to the station: nothing sent")
+        if request.upload is not None:
+            path, name = request.upload
+            serial = self.model.command_sent("upload", {"file": str(path), "as": name})
+            try:
+                await client.upload(str(path.resolve()), name)
+            except CommandRefused as exc:
+                self.model.command_answered(serial, None, str(exc))
+                raise CommandLineError(str(exc)) from None
+            self.model.command_answered(serial, b"")
+            self.model.upload_queued(name, path.stat().st_size)
+            return
+        serial = self.model.command_sent(request.name, request.args)
+        try:
+            request_id = await client.send(request.name, request.args)
+        except CommandRefused as exc:
+            self.model.command_answered(serial, None, str(exc))
+            raise CommandLineError(f"{request.name}: {exc}") from None
+        self.model.command_answered(serial, request_id)
+
+
+async def _greeted(client: StationClient) -> bool:
+    """Whether the station says hello before the connection ends or HELLO_S pass."""
+    hello = asyncio.ensure_future(client.greeted.wait())
+    lost = asyncio.ensure_future(client.lost.wait())
+    await asyncio.wait({hello, lost}, timeout=HELLO_S, return_when=asyncio.FIRST_COMPLETED)
+    hello.cancel()
+    lost.cancel()
+    return client.greeted.is_set()
+
+
+class ReplayFeed:
+    """An archived pass played into the model at ``speed`` times its on-board pace; the model's
+    clock is the replay's."""
+
+    def __init__(
+        self,
+        model: Model,
+        archive: Path,
+        start: float | None,
+        end: float | None,
+        speed: float,
+        say: Say,
+    ) -> None:
+        self.model = model
+        self.archive = archive
+        self.start = start
+        self.end = end
+        self.speed = speed
+        self.say = say
+        self.client = None
+        self.now: float | None = None
+        model.clock = lambda: self.now if self.now is not None else 0.0
+
+    async def run(self) -> None:
+        """Play the pass once, then stay (the screen keeps showing it)."""
+        archive = Archive(self.archive)
+        try:
+            packets = archive.packets(self.start, self.end)
+        finally:
+            archive.close()
+        self.model.connection(f"replay of {self.archive}")
+        self.say(f"replaying {len(packets)} packets at {self.speed:g}x")
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        first = next((p.time for p in packets if p.time is not None), None)
+        for packet in packets:
+            tm = packet.decoded()
+            if tm is None:
+                continue
+            if first is not None:
+                due = began + (tm.packet.time - first) / self.speed
+                if due > loop.time():
+                    await asyncio.sleep(due - loop.time())
+            self.now = tm.packet.time
+            self.model.ingest(tm)
+        self.say("replay finished")
+        await asyncio.Event().wait()
+
+    async def send(self, request: Request) -> None:
+        """A replay sends nothing."""
+        raise CommandLineError("this is a replay: no commands go up")

@@ -1,0 +1,230 @@
+"""The operator console, driven by Textual's pilot: against a live bench (real station, real
+controller), an archived pass replayed from a real SQLite archive, and a station that comes and
+goes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+from rich.text import Text
+from textual.widgets import DataTable, Select
+
+from flight import dictionary as d
+from ground.archive import Archive
+from ground.console.app import Confirm, Console
+from ground.console.feeds import ReplayFeed, StationFeed
+from ground.console.model import Model
+from hil.bench import BenchConfig, run_bench
+from tests.ground.test_archive import T0, tm
+from tests.ground.test_cli import free_port
+
+SIZE = (160, 50)
+
+
+async def until(pilot, condition, timeout=30.0):
+    """Let the app run until condition() holds (wall time: the bench runs in real time)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not condition():
+        assert loop.time() < end, f"the console did not get there in time: {pilot.app.messages}"
+        await pilot.pause(0.05)
+
+
+async def type_line(pilot, line):
+    app = pilot.app
+    app.query_one("#command").value = line
+    await pilot.press("enter")
+
+
+def cell(app, table_id, row_key, column="value"):
+    return app.query_one(table_id, DataTable).get_cell(row_key, column)
+
+
+def rows(app, table_id):
+    table = app.query_one(table_id, DataTable)
+    return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+def console_for(address):
+    model = Model()
+    feed = StationFeed(model, address, print)
+    app = Console(model, feed)
+    feed.say = app.say
+    return app
+
+
+def test_commanding_a_live_payload(tmp_path):
+    manifest = tmp_path / "job.json"
+    manifest.write_text(
+        json.dumps({"id": "console-1", "command": ["hash-chain", "--iterations", "1000"]})
+    )
+    seen = {}
+
+    async def scenario(bench):
+        app = console_for(bench.station_address)
+        async with app.run_test(size=SIZE) as pilot:
+            model = app.model
+            await until(pilot, lambda: model.packets > 3 and model.link_up)
+            await pilot.pause(0.3)
+            seen["uptime"] = str(cell(app, "#table-HOUSEKEEPING", "HOUSEKEEPING.uptime_s"))
+            seen["status"] = str(app.query_one("#status").render())
+            # completion, then a command and its verification
+            app.query_one("#command").value = "NO"
+            await pilot.press("tab")
+            seen["completed"] = app.query_one("#command").value
+            await type_line(pilot, "NOOP")
+            await until(
+                pilot, lambda: any(c.status == "completed" for c in model.commands.values())
+            )
+            # mistakes: one line each, nothing sent
+            sent = len(model.commands)
+            await type_line(pilot, "FROB")
+            seen["unknown"] = app.messages[-1]
+            await type_line(pilot, "REPRIORITISE_JOB job_id=x priority=300")
+            seen["bad_arg"] = app.messages[-1]
+            await type_line(pilot, "BUS_TICK")
+            seen["bus_only"] = app.messages[-1]
+            seen["none_sent"] = len(model.commands) == sent
+            # a hazardous command asks first
+            await type_line(pilot, "CANCEL_JOB job_id=nope")
+            await until(pilot, lambda: isinstance(app.screen, Confirm))
+            await pilot.press("n")
+            await until(pilot, lambda: "not sent" in app.messages[-1])
+            seen["declined"] = len(model.commands) == sent
+            await type_line(pilot, "CANCEL_JOB job_id=nope")
+            await until(pilot, lambda: isinstance(app.screen, Confirm))
+            await pilot.press("y")
+            await until(pilot, lambda: any(c.status == "failed" for c in model.commands.values()))
+            await pilot.press("f3")
+            await pilot.pause(0.3)
+            seen["commands"] = rows(app, "#command-log")
+            # a job from a manifest, seen in the jobs view
+            await type_line(pilot, f"submit {manifest}")
+            await pilot.press("f4")
+            await until(pilot, lambda: model.jobs.get("console-1", {}).get("state") == "COMPLETED")
+            await pilot.pause(0.3)
+            seen["jobs"] = rows(app, "#job-table")
+        bench.check("console ran", True)
+
+    report = asyncio.run(run_bench("console", scenario, BenchConfig(tmp_path / "out", speed=20)))
+    assert report.passed, report.to_json()["error"]
+    assert seen["uptime"].endswith(" s") and int(seen["uptime"].split()[0]) >= 1
+    assert "space link UP" in seen["status"] and "UTC 20" in seen["status"]
+    assert seen["completed"] == "NOOP "
+    assert seen["unknown"].startswith("no command 'FROB'")
+    assert "priority" in seen["bad_arg"] and "300" in seen["bad_arg"]
+    assert seen["bus_only"] == "BUS_TICK is sent by the bus, not the ground"
+    assert seen["none_sent"] and seen["declined"]
+    statuses = {r[1]: r[2] for r in seen["commands"]}
+    assert statuses["NOOP"] == "completed"
+    assert statuses["CANCEL_JOB job_id=nope"].startswith("FAILED JOB_UNKNOWN")
+    (job,) = [r for r in seen["jobs"] if r[0] == "console-1"]
+    assert job[1] == "COMPLETED" and job[4] == "0"
+
+
+def _hk(**values):
+    base = {f.name: (min(f.enum) if f.enum else 0) for f in d.HK_FIELDS}
+    return base | {"sid": d.HK_SID} | values
+
+
+def _archive(tmp_path):
+    archive = Archive(tmp_path / "archive.sqlite")
+    packets = [
+        tm("HOUSEKEEPING", _hk(uptime_s=1, battery_soc=0.9, gpu_temp_c=40.0), 1, T0),
+        tm(
+            "HOUSEKEEPING",
+            _hk(uptime_s=2, battery_soc=0.1, gpu_temp_c=82.0, link_in_s=0),
+            2,
+            T0 + 1,
+        ),
+        tm("JOB_STARTED", {"job_id": "train-1", "pid": 4242}, 3, T0 + 1.5, event=True),
+        tm("STORE_ERROR", {"reason": "disk full"}, 4, T0 + 2, event=True),
+        tm("TIME_JUMP", {"expected": T0, "received": T0 + 9}, 5, T0 + 9, event=True),
+    ]
+    for i, raw in enumerate(packets):
+        archive.packet(raw, T0 + 100 + i)
+    archive.close()
+    return tmp_path / "archive.sqlite"
+
+
+def _replay_app(path, speed=1000.0):
+    model = Model()
+    feed = ReplayFeed(model, path, None, None, speed, print)
+    app = Console(model, feed)
+    feed.say = app.say
+    return app
+
+
+def test_a_replayed_pass_shows_limits_stale_values_and_events(tmp_path):
+    path = _archive(tmp_path)
+
+    async def run():
+        app = _replay_app(path)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.messages and app.messages[-1] == "replay finished")
+            await pilot.pause(0.4)
+            battery = cell(app, "#table-HOUSEKEEPING", "HOUSEKEEPING.battery_soc")
+            temp = cell(app, "#table-HOUSEKEEPING", "HOUSEKEEPING.gpu_temp_c")
+            uptime = cell(app, "#table-HOUSEKEEPING", "HOUSEKEEPING.uptime_s")
+            status = str(app.query_one("#status").render())
+            await pilot.press("f2")
+            await pilot.pause(0.3)
+            every = rows(app, "#event-log")
+            app.query_one("#severity", Select).value = int(d.Severity.HIGH)
+            await pilot.pause(0.3)
+            high = rows(app, "#event-log")
+            app.query_one("#severity", Select).value = int(d.Severity.INFO)
+            app.query_one("#search").value = "train"
+            await pilot.pause(0.3)
+            searched = rows(app, "#event-log")
+            await type_line(pilot, "PING")
+            refused = app.messages[-1]
+            return battery, temp, uptime, status, every, high, searched, refused
+
+    battery, temp, uptime, status, every, high, searched, refused = asyncio.run(run())
+    assert isinstance(battery, Text) and "red" in str(battery.style)
+    assert isinstance(temp, Text) and "yellow" in str(temp.style)
+    # the last housekeeping is 8 s older than the replay's clock: stale
+    assert str(uptime) == "2 s (stale)" and "dim" in str(uptime.style)
+    assert "window OPEN" in status and "replay of" in status
+    assert [r[2] for r in every] == ["JOB_STARTED", "STORE_ERROR", "TIME_JUMP"]
+    assert {r[1] for r in high} == {"HIGH"} and len(high) < len(every)
+    assert [r[2] for r in searched] == ["JOB_STARTED"]
+    assert refused == "this is a replay: no commands go up"
+
+
+def test_the_console_reconnects_to_a_station_that_comes_back(tmp_path):
+    port = free_port()
+
+    async def run():
+        app = console_for(f"127.0.0.1:{port}")
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.model.station.startswith("no station"))
+            for _ in range(2):  # the station starts, dies, and starts again
+                station = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-m",
+                    "ground",
+                    "station",
+                    "--listen",
+                    f"127.0.0.1:{port}",
+                    "--link",
+                    f"127.0.0.1:{free_port()}",
+                    "--state",
+                    str(tmp_path / "ground"),
+                    stderr=asyncio.subprocess.DEVNULL,
+                    cwd=tmp_path,
+                )
+                await until(pilot, lambda: app.model.station.startswith("connected"))
+                station.kill()
+                await station.wait()
+                await until(pilot, lambda: not app.model.station.startswith("connected"))
+            return list(app.messages)
+
+    messages = asyncio.run(run())
+    assert messages[0].startswith(f"cannot reach the station at 127.0.0.1:{port}")
+    assert sum(m.startswith("connected to the station") for m in messages) == 2
+    assert sum(m.startswith("lost the station") for m in messages) == 2
+    assert all("Traceback" not in m for m in messages)
