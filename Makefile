@@ -12,7 +12,7 @@ export PYTHONSAFEPATH := 1
 SOURCES := pyproject.toml CMakeLists.txt $(shell find native flight hil ground -type f \
 	\( -name '*.py' -o -name '*.c' -o -name '*.h' -o -name '*.toml' \) 2>/dev/null)
 
-.PHONY: all install icd lint test test-c test-sanitize test-aarch64 test-py fuzz ensure-clang ensure-aarch64 ensure-socat demo bench clean
+.PHONY: all install icd lint test test-c test-sanitize test-aarch64 test-py fuzz ensure-clang ensure-aarch64 ensure-socat ensure-tmux demo bench clean
 
 all: install
 
@@ -34,7 +34,11 @@ test-c:
 ensure-socat:
 	$(call need,socat,socat)
 
-test-py: install ensure-socat
+# tmux: the console's test in a real terminal.
+ensure-tmux:
+	$(call need,tmux,tmux)
+
+test-py: install ensure-socat ensure-tmux
 	$(VENV)/bin/pytest
 
 lint: install

@@ -102,7 +102,7 @@ class Console(App):
     CSS = """
     #status { height: 2; background: $boost; padding: 0 1; }
     #message { height: 1; padding: 0 1; color: $text-muted; }
-    #command { dock: bottom; }
+    #bottom { dock: bottom; height: auto; }
     #event-filter { height: 3; }
     #event-filter Select { width: 24; }
     #jobs-help { height: 1; color: $text-muted; }
@@ -159,19 +159,20 @@ class Console(App):
                 yield DataTable(id="job-table", cursor_type="row")
             with TabPane("Files [F5]", id="files"):
                 yield DataTable(id="file-table", cursor_type="row")
-        yield Static(id="message")
-        yield CommandInput(
-            placeholder="PING, CANCEL_JOB job_id=..., submit FILE, upload FILE (Tab completes)",
-            suggester=_Completion(self.model),
-            id="command",
-        )
+        with Vertical(id="bottom"):
+            yield Static(id="message")
+            yield CommandInput(
+                placeholder="PING, CANCEL_JOB job_id=..., submit FILE, upload FILE (Tab completes)",
+                suggester=_Completion(self.model),
+                id="command",
+            )
 
     def on_mount(self) -> None:
         for page, channels in self.model.pages.items():
             table = self.query_one(f"#table-{page}", DataTable)
             table.add_column("channel", key="channel")
             table.add_column("value", key="value", width=24)
-            table.add_column("on board (UTC)", key="time")
+            table.add_column("on board (UTC)", key="time", width=20)
             table.add_column("description", key="about")
             for c in channels:
                 table.add_row(c.field.name, "-", "-", c.field.description, key=c.key)
