@@ -1,5 +1,5 @@
 """Command line of the ground segment: ``python -m ground station|console|ping|tlm|submit|jobs|
-upload|files|archive|xtce|cfdp``.
+upload|files|archive|plot|xtce|cfdp``.
 
 User mistakes and lost connections end with a one-line message and a non-zero status, never a
 traceback.
@@ -85,6 +85,13 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--name", help="a telemetry packet's or an event's name")
         p.add_argument("--limit", type=int, help="at most this many packets")
         p.add_argument("--json", action="store_true", help="print JSON for machines")
+    plot = sub.add_parser("plot", help="plot an archived telemetry channel to a PNG")
+    plot.add_argument("channel", help="a housekeeping field (uptime_s) or PACKET.FIELD")
+    plot.add_argument("--out", type=Path, required=True, help="the PNG to write")
+    plot.add_argument("--state", type=Path, default=Path("ground-state"), help="the station's")
+    plot.add_argument("--from", dest="start", type=_when, help="on-board time, UTC ISO 8601")
+    plot.add_argument("--to", dest="end", type=_when, help="on-board time, UTC ISO 8601")
+    plot.add_argument("--json", action="store_true", help="print JSON for machines")
     console = sub.add_parser("console", help="the operator console (full screen)")
     console.add_argument("--station", default=DEFAULT_STATION, help="HOST:PORT of the station")
     console.add_argument("--replay", type=Path, metavar="STATE", help="replay a station's archive")
@@ -125,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         return _xtce(args)
     if args.cmd == "console":
         return _console(args)
+    if args.cmd == "plot":
+        return _plot(args)
     try:
         if args.cmd == "submit":
             args.manifest_doc = load_manifest(args.manifest)
@@ -183,6 +192,22 @@ def _files(args: argparse.Namespace) -> int:
             f"{r.check:9} {utc(r.received_at)}"
         )
     _emit(args, "\n".join(lines) if rows else "no files", [r.__dict__ for r in rows])
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from ground.plot import PlotError, plot_channel
+
+    try:
+        summary = plot_channel(args.state, args.channel, args.start, args.end, args.out)
+    except PlotError as exc:
+        print(f"ground plot: {exc}", file=sys.stderr)
+        return 2
+    human = (
+        f"{summary['points']} points of {summary['channel']} "
+        f"({summary['min']:g} to {summary['max']:g}) to {args.out}"
+    )
+    _emit(args, human, summary)
     return 0
 
 

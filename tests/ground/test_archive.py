@@ -17,6 +17,12 @@ from ground.archive import Archive, header_fields
 T0 = 1_773_964_800.0
 
 
+def hk(**values) -> dict:
+    """Housekeeping values: zeros (or each enum's first) but for those given."""
+    base = {f.name: (min(f.enum) if f.enum else 0) for f in d.HK_FIELDS}
+    return base | {"sid": d.HK_SID} | values
+
+
 def tm(name: str, values: dict, seq: int, t: float, event: bool = False) -> bytes:
     kind, data = (encode_event if event else encode_telemetry)(name, values)
     return build_tm(

@@ -17,7 +17,7 @@ from ground.console.app import Confirm, Console
 from ground.console.feeds import ReplayFeed, StationFeed
 from ground.console.model import Model
 from hil.bench import BenchConfig, run_bench
-from tests.ground.test_archive import T0, tm
+from tests.ground.test_archive import T0, hk, tm
 from tests.ground.test_cli import free_port
 
 SIZE = (160, 50)
@@ -124,18 +124,13 @@ def test_commanding_a_live_payload(tmp_path):
     assert job[1] == "COMPLETED" and job[4] == "0"
 
 
-def _hk(**values):
-    base = {f.name: (min(f.enum) if f.enum else 0) for f in d.HK_FIELDS}
-    return base | {"sid": d.HK_SID} | values
-
-
 def _archive(tmp_path):
     archive = Archive(tmp_path / "archive.sqlite")
     packets = [
-        tm("HOUSEKEEPING", _hk(uptime_s=1, battery_soc=0.9, gpu_temp_c=40.0), 1, T0),
+        tm("HOUSEKEEPING", hk(uptime_s=1, battery_soc=0.9, gpu_temp_c=40.0), 1, T0),
         tm(
             "HOUSEKEEPING",
-            _hk(uptime_s=2, battery_soc=0.1, gpu_temp_c=82.0, link_in_s=0),
+            hk(uptime_s=2, battery_soc=0.1, gpu_temp_c=82.0, link_in_s=0),
             2,
             T0 + 1,
         ),

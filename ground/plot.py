@@ -1,0 +1,102 @@
+"""Plots of archived telemetry (``python -m ground plot CHANNEL --from T --to T --out FILE.png``):
+one channel against on-board time (UTC), with its yellow and red limits drawn, read from the
+station's archive."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from flight import dictionary as d
+from flight.protocol.fields import Field
+from ground.archive import Archive
+
+_NUMERIC = {"u8", "u16", "u32", "u64", "i32", "f32", "f64"}
+
+
+class PlotError(ValueError):
+    """The plot cannot be made; the message says why in one line."""
+
+
+def resolve(channel: str) -> tuple[d.TelemetryPacket, Field]:
+    """The packet kind and field of ``PACKET.FIELD`` or a housekeeping field's name."""
+    packet_name, _, field_name = channel.rpartition(".")
+    kind = d.TELEMETRY_BY_NAME.get(packet_name or "HOUSEKEEPING")
+    if kind is None:
+        raise PlotError(f"no telemetry packet {packet_name!r}")
+    f = next((f for f in kind.fields if f.name == field_name), None)
+    if f is None:
+        raise PlotError(f"{kind.name} has no channel {field_name!r}")
+    if f.type not in _NUMERIC:
+        raise PlotError(f"{kind.name}.{f.name} is not a number ({f.type})")
+    return kind, f
+
+
+def plot_channel(
+    state: Path, channel: str, start: float | None, end: float | None, out: Path
+) -> dict[str, Any]:
+    """Plot a channel from the archive in ``state`` to ``out`` (PNG); a summary of what was
+    plotted. PlotError for an unknown channel, an empty range or a missing archive."""
+    kind, f = resolve(channel)
+    path = state / "archive.sqlite"
+    if not path.is_file():
+        raise PlotError(f"no station archive in {state}")
+    archive = Archive(path)
+    try:
+        packets = archive.packets(start, end, kind.service, kind.subtype)
+    finally:
+        archive.close()
+    times, values = [], []
+    for packet in packets:
+        tm = packet.decoded()
+        if tm is not None and tm.name == kind.name:
+            times.append(datetime.fromtimestamp(tm.packet.time, UTC))
+            values.append(tm.values[f.name])
+    if not values:
+        raise PlotError(f"no {kind.name}.{f.name} in the archive in that time range")
+    _draw(kind, f, times, values, out)
+    return {
+        "channel": f"{kind.name}.{f.name}",
+        "points": len(values),
+        "min": min(values),
+        "max": max(values),
+        "from": times[0].isoformat(),
+        "to": times[-1].isoformat(),
+        "out": str(out),
+    }
+
+
+def _draw(
+    kind: d.TelemetryPacket, f: Field, times: list[datetime], values: list[Any], out: Path
+) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 4), layout="constrained")
+    ax.plot(times, values, linewidth=1, label=f.name)
+    limits = f.limits
+    if limits is not None:
+        for value, colour, name in (
+            (limits.yellow_low, "goldenrod", "yellow limit"),
+            (limits.yellow_high, "goldenrod", "yellow limit"),
+            (limits.red_low, "red", "red limit"),
+            (limits.red_high, "red", "red limit"),
+        ):
+            if value is not None:
+                ax.axhline(value, color=colour, linestyle="--", linewidth=1, label=name)
+    ax.set_title(f"{kind.name}.{f.name}: {f.description}")
+    ax.set_xlabel("on-board time (UTC)")
+    ax.set_ylabel(f.unit or f.name)
+    ax.grid(True, alpha=0.3)
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles, strict=True))
+    ax.legend(unique.values(), unique.keys(), loc="best")
+    try:
+        fig.savefig(out, dpi=100)
+    except OSError as exc:
+        raise PlotError(f"cannot write {out}: {exc.strerror}") from None
+    finally:
+        plt.close(fig)
