@@ -107,6 +107,7 @@ bench: $(BENCH_VENV)/.installed
 	$(PY) bench/scheduling.py --json out/bench/scheduling.json
 	$(PY) bench/downlink.py --json out/bench/downlink.json
 	$(PY) bench/ground.py --json out/bench/ground.json
+	$(PY) bench/console.py --json out/bench/console.json
 
 clean:
 	rm -rf build out $(VENV) $(BENCH_VENV)

@@ -14,7 +14,7 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.suggester import Suggester
 from textual.widgets import (
     Button,
@@ -167,26 +167,33 @@ class Console(App):
                 id="command",
             )
 
+    @property
+    def main(self) -> Screen:
+        """The console's own screen (a confirmation may be on top of it)."""
+        return self.screen_stack[0]
+
     def on_mount(self) -> None:
         for page, channels in self.model.pages.items():
-            table = self.query_one(f"#table-{page}", DataTable)
+            table = self.main.query_one(f"#table-{page}", DataTable)
             table.add_column("channel", key="channel")
             table.add_column("value", key="value", width=24)
             table.add_column("on board (UTC)", key="time", width=20)
             table.add_column("description", key="about")
             for c in channels:
                 table.add_row(c.field.name, "-", "-", c.field.description, key=c.key)
-        self.query_one("#event-log", DataTable).add_columns(
+        self.main.query_one("#event-log", DataTable).add_columns(
             "on board (UTC)", "severity", "event", "details"
         )
-        self.query_one("#command-log", DataTable).add_columns("sent (UTC)", "command", "status")
-        self.query_one("#job-table", DataTable).add_columns(
+        self.main.query_one("#command-log", DataTable).add_columns(
+            "sent (UTC)", "command", "status"
+        )
+        self.main.query_one("#job-table", DataTable).add_columns(
             "job", "state", "priority", "progress", "exit", "started (UTC)", "ended (UTC)"
         )
-        self.query_one("#file-table", DataTable).add_columns(
+        self.main.query_one("#file-table", DataTable).add_columns(
             "file", "direction", "octets", "state", "check", "time (UTC)"
         )
-        self.query_one("#command", CommandInput).focus()
+        self.main.query_one("#command", CommandInput).focus()
         self.run_feed()
         self.set_interval(REFRESH_S, self.redraw)
         self.redraw()
@@ -200,13 +207,15 @@ class Console(App):
         """One line for the operator, under the tabs."""
         self.messages.append(line)
         if self.is_mounted:
-            self.query_one("#message", Static).update(f"{utc(time.time())}  {line}")
+            self.main.query_one("#message", Static).update(f"{utc(time.time())}  {line}")
 
     # --- drawing
     def redraw(self) -> None:
         """Draw what changed since the last time."""
+        if not self.main.query("#status"):
+            return  # the app is exiting and its widgets are already gone
         self._status()
-        pages = self.query_one("#pages", TabbedContent)
+        pages = self.main.query_one("#pages", TabbedContent)
         active = (pages.active or "").removeprefix("page-")
         if active in self.model.pages:
             self._channels(active)
@@ -225,11 +234,13 @@ class Console(App):
             f"UTC {utc(time.time())}  |  {m.station}  |  {link}  |  {m.window()}\n"
             f"on board {utc(m.last_onboard)}  |  packets {m.packets}  |  events {m.events_seen}"
         )
-        self.query_one("#status", Static).update(line)
+        self.main.query_one("#status", Static).update(line)
 
     def _channels(self, page: str) -> None:
-        table = self.query_one(f"#table-{page}", DataTable)
-        for c in self.model.pages[page]:
+        """Redraw the channels on screen whose text or colour changed."""
+        table = self.main.query_one(f"#table-{page}", DataTable)
+        first = max(0, int(table.scroll_y) - 1)  # rows are one line; the header is one more
+        for c in self.model.pages[page][first : first + table.size.height + 1]:
             text, style = self._cell(c)
             if self._shown.get(c.key) != (text, style):
                 self._shown[c.key] = (text, style)
@@ -244,9 +255,9 @@ class Console(App):
         return text, style
 
     def _events(self) -> None:
-        table = self.query_one("#event-log", DataTable)
-        severity = self.query_one("#severity", Select).value
-        search = self.query_one("#search", Input).value.strip().lower()
+        table = self.main.query_one("#event-log", DataTable)
+        severity = self.main.query_one("#severity", Select).value
+        search = self.main.query_one("#search", Input).value.strip().lower()
         wanted = (int(severity) if isinstance(severity, int) else 1, search)
         events = self.model.events
         new = self.model.events_seen - self._events_shown
@@ -277,7 +288,7 @@ class Console(App):
         self._events()
 
     def _commands(self) -> None:
-        table = self.query_one("#command-log", DataTable)
+        table = self.main.query_one("#command-log", DataTable)
         table.clear()
         for entry in self.model.commands.values():
             shown = Request(entry.name, entry.args).describe()
@@ -287,7 +298,7 @@ class Console(App):
             table.move_cursor(row=table.row_count - 1)
 
     def _jobs(self) -> None:
-        table = self.query_one("#job-table", DataTable)
+        table = self.main.query_one("#job-table", DataTable)
         cursor = table.cursor_row
         table.clear()
         running = self.model.housekeeping("job_progress_pct")
@@ -310,7 +321,7 @@ class Console(App):
             table.move_cursor(row=min(cursor, table.row_count - 1))
 
     def _files(self) -> None:
-        table = self.query_one("#file-table", DataTable)
+        table = self.main.query_one("#file-table", DataTable)
         table.clear()
         for name, f in sorted(self.model.files.items(), key=lambda kv: kv[1]["time"]):
             table.add_row(
@@ -378,10 +389,10 @@ class Console(App):
 
     # --- jobs view keys
     def on_key(self, event: Any) -> None:
-        tabs = self.query_one(TabbedContent)
-        if tabs.active != "jobs" or self.focused is self.query_one("#command"):
+        tabs = self.main.query_one(TabbedContent)
+        if tabs.active != "jobs" or self.focused is self.main.query_one("#command"):
             return
-        table = self.query_one("#job-table", DataTable)
+        table = self.main.query_one("#job-table", DataTable)
         if event.key == "r":
             self._refresh_jobs()
         if not table.row_count or event.key not in ("c", "plus", "minus"):
@@ -395,7 +406,7 @@ class Console(App):
         self.submit(parse(f"REPRIORITISE_JOB job_id={job_id} priority={priority}"))
 
     def action_show(self, tab: str) -> None:
-        self.query_one(TabbedContent).active = tab
+        self.main.query_one(TabbedContent).active = tab
 
 
 def _blank(value: Any) -> str:
