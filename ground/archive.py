@@ -5,7 +5,7 @@ Packets are stored in chunks of up to CHUNK packets: one row holds their octets 
 where each starts, when each arrived and whether it was played back, and the range of on-board
 times the chunk covers (what queries select on). One row per chunk rather than per packet is what
 makes ingest fast; a packet's meaning is decoded when it is read back. ``flush`` commits the
-chunk being filled; the station does so a few times a second.
+chunk being filled and the commands since the last; the station does so a few times a second.
 """
 
 from __future__ import annotations
@@ -85,6 +85,12 @@ class Archive:
         self._erts = array("d")
         self._playback = bytearray()
         self._times: list[float] = []
+        self._commands: list[tuple[float, str, str, bytes]] = []
+
+    @property
+    def pending(self) -> int:
+        """Packets and commands held in memory, not yet committed."""
+        return len(self._raws) + len(self._commands)
 
     def packet(self, raw: bytes, ert: float, playback: bool = False) -> None:
         """Archive one packet (committed with its chunk, or at the next flush)."""
@@ -94,39 +100,50 @@ class Archive:
         t = _time(raw)
         if t is not None:
             self._times.append(t)
-        if len(self._raws) >= CHUNK:
+        if len(self._raws) % CHUNK == 0:  # after a failed commit, the next try is a chunk on
             self.flush()
 
     def flush(self) -> None:
-        """Commit the chunk being filled."""
-        if not self._raws:
+        """Commit the chunk being filled and the commands sent since the last flush.
+
+        sqlite3.Error or OSError if that fails (a full disk): then everything stays held in
+        memory, to be committed by the next flush that succeeds; nothing is lost."""
+        if not self._raws and not self._commands:
             return
+        with self.db:
+            if self._raws:
+                self._insert_chunk()
+            self.db.executemany(
+                "INSERT INTO commands (sent, name, args, request_id) VALUES (?, ?, ?, ?)",
+                self._commands,
+            )
+        self._raws, self._erts, self._playback, self._times = [], array("d"), bytearray(), []
+        self._commands = []
+
+    def _insert_chunk(self) -> None:
         starts = array("I", [0])
         for raw in self._raws[:-1]:
             starts.append(starts[-1] + len(raw))
         times = self._times
-        with self.db:
-            self.db.execute(
-                "INSERT INTO chunks (time_min, time_max, count, data, starts, erts, playback) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    min(times) if times else None,
-                    max(times) if times else None,
-                    len(self._raws),
-                    b"".join(self._raws),
-                    starts.tobytes(),
-                    self._erts.tobytes(),
-                    bytes(self._playback),
-                ),
-            )
-        self._raws, self._erts, self._playback, self._times = [], array("d"), bytearray(), []
+        self.db.execute(
+            "INSERT INTO chunks (time_min, time_max, count, data, starts, erts, playback) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                min(times) if times else None,
+                max(times) if times else None,
+                len(self._raws),
+                b"".join(self._raws),
+                starts.tobytes(),
+                self._erts.tobytes(),
+                bytes(self._playback),
+            ),
+        )
 
     def command(self, sent: float, name: str, args: dict[str, Any], request_id: bytes) -> None:
-        with self.db:
-            self.db.execute(
-                "INSERT INTO commands (sent, name, args, request_id) VALUES (?, ?, ?, ?)",
-                (sent, name, json.dumps(args, default=repr, sort_keys=True), request_id),
-            )
+        """Archive a command sent (committed at the next flush)."""
+        self._commands.append(
+            (sent, name, json.dumps(args, default=repr, sort_keys=True), request_id)
+        )
 
     def packets(
         self,
@@ -163,6 +180,8 @@ class Archive:
         return out
 
     def commands(self) -> list[tuple[float, str, dict[str, Any], bytes]]:
+        """Every command archived: when it was sent, its name, arguments and request id."""
+        self.flush()
         rows = self.db.execute("SELECT sent, name, args, request_id FROM commands ORDER BY id")
         return [(s, n, json.loads(a), bytes(r or b"")) for s, n, a, r in rows]
 

@@ -15,8 +15,10 @@ import asyncio
 import hashlib
 import logging
 import os
+import sqlite3
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -118,6 +120,8 @@ class Station:
         )
         self._seen: OrderedDict[bytes, None] = OrderedDict()
         self.archive = Archive(state_dir / "archive.sqlite")
+        self.archive_errors = 0
+        self._archive_failing = False
 
     @property
     def link_up(self) -> bool:
@@ -141,13 +145,28 @@ class Station:
                 await self._hold_link()
         finally:
             flushing.cancel()
-            self.archive.flush()
+            self._archiving(self.archive.flush)
 
     async def _flush_archive(self) -> None:
         """Commit what the archive holds a few times a second: a crash loses at most that."""
         while True:
             await asyncio.sleep(ARCHIVE_FLUSH_S)
-            self.archive.flush()
+            self._archiving(self.archive.flush)
+
+    def _archiving(self, step: Callable[..., None], *args: Any) -> None:
+        """One archive step; a failure to commit (a full disk) is logged once and counted, and
+        what was not committed stays held until a later commit succeeds."""
+        try:
+            step(*args)
+        except (sqlite3.Error, OSError) as exc:
+            self.archive_errors += 1
+            if not self._archive_failing:
+                log.error("archive: cannot commit (%s); holding packets in memory", exc)
+            self._archive_failing = True
+            return
+        if self._archive_failing and not self.archive.pending:
+            log.warning("archive: committing again after %d failures", self.archive_errors)
+            self._archive_failing = False
 
     async def _hold_link(self) -> None:
         while True:
@@ -184,7 +203,7 @@ class Station:
         if isinstance(packet, Telemetry):
             self.spacecraft_time = max(self.spacecraft_time, packet.time)
             if (packet.service, packet.subtype) == _CFDP_PDU:
-                self.archive.packet(raw, time.time())
+                self._archiving(self.archive.packet, raw, time.time())
                 try:
                     self.cfdp.receive(decode_telemetry(packet).values["pdu"])
                 except FieldError:
@@ -203,7 +222,7 @@ class Station:
         if len(self._seen) > _SEEN_KEPT:
             self._seen.popitem(last=False)
         ert = time.time()
-        self.archive.packet(raw, ert, playback)
+        self._archiving(self.archive.packet, raw, ert, playback)
         self._broadcast({"op": "tm", "raw": raw, "ert": ert, "playback": playback})
 
     def _cfdp_poll(self) -> None:

@@ -9,10 +9,13 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from flight import dictionary as d
 from flight.protocol.messages import encode_event, encode_telemetry
 from flight.protocol.packets import build_tm
 from ground.archive import Archive, header_fields
+from ground.station import Station
 
 T0 = 1_773_964_800.0
 
@@ -98,3 +101,36 @@ def test_the_command_line_reads_it_back(tmp_path):
     assert code == 2 and err.count("\n") == 1 and "NO_SUCH_THING" in err
     code, _, err = ground("query", "--from", "yesterday")
     assert code == 2 and "Traceback" not in err
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_loses_no_packet_and_no_command(small_disk, caplog):
+    station = Station("127.0.0.1", 9, small_disk / "ground")
+    sent = 30_000  # about 5 MB: more than the disk holds
+    for i in range(sent):
+        station.downlinked(tm("HOUSEKEEPING", hk(uptime_s=i), i & 0x3FFF, T0 + i))
+    station.archive.command(T0, "NOOP", {}, b"\x18\x65\xc0\x01")
+    station._archiving(station.archive.flush)
+    assert station.archive_errors > 0
+    committed = station.archive.db.execute("SELECT COALESCE(SUM(count), 0) FROM chunks")
+    assert station.archive.pending == sent + 1 - committed.fetchone()[0]
+    assert sum("archive: cannot commit" in r.message for r in caplog.records) == 1
+    subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
+    station._archiving(station.archive.flush)
+    assert station.archive.pending == 0
+    assert station.archive.count() == sent
+    assert [c[1] for c in station.archive.commands()] == ["NOOP"]
+    assert any("committing again" in r.message for r in caplog.records)
+    station.archive.close()
