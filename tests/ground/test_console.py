@@ -106,6 +106,21 @@ def test_commanding_a_live_payload(tmp_path):
             await until(pilot, lambda: model.jobs.get("console-1", {}).get("state") == "COMPLETED")
             await pilot.pause(0.3)
             seen["jobs"] = rows(app, "#job-table")
+            # the jobs view's keys act on the selected job
+            app.main.query_one("#job-table").focus()
+            await pilot.press("c")
+            await until(pilot, lambda: isinstance(app.screen, Confirm))
+            seen["confirm"] = str(app.screen.query_one("#question").render())
+            await pilot.press("escape")
+            await pilot.press("plus")
+
+            def reprioritised():
+                return next(
+                    (c for c in model.commands.values() if c.name == "REPRIORITISE_JOB"), None
+                )
+
+            await until(pilot, lambda: reprioritised() and reprioritised().status == "failed")
+            seen["reprioritise"] = (reprioritised().args, reprioritised().failure)
         bench.check("console ran", True)
 
     report = asyncio.run(run_bench("console", scenario, BenchConfig(tmp_path / "out", speed=20)))
@@ -122,6 +137,10 @@ def test_commanding_a_live_payload(tmp_path):
     assert statuses["CANCEL_JOB job_id=nope"].startswith("FAILED JOB_UNKNOWN")
     (job,) = [r for r in seen["jobs"] if r[0] == "console-1"]
     assert job[1] == "COMPLETED" and job[4] == "0"
+    assert seen["confirm"] == "CANCEL_JOB job_id=console-1 is HAZARDOUS."
+    args, failure = seen["reprioritise"]
+    assert args == {"job_id": "console-1", "priority": int(job[2]) + 10}
+    assert failure.startswith("JOB_STATE_CONFLICT")  # a finished job keeps its priority
 
 
 def _archive(tmp_path):
