@@ -183,8 +183,9 @@ class Station:
                     self.downlinked(packet)
             except OSError:
                 pass
-            self._uplink = None
-            writer.close()
+            finally:  # lost, or the station is stopping
+                self._uplink = None
+                writer.close()
             self._broadcast({"op": "link", "up": False})
             log.warning("space link down")
             await asyncio.sleep(RECONNECT_S)

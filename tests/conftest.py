@@ -1,8 +1,11 @@
-"""Shared test settings: hypothesis profiles and the paths of the repository."""
+"""Shared test settings and fixtures: hypothesis profiles, the paths of the repository, a small
+disk."""
 
 import os
 import pathlib
+import subprocess
 
+import pytest
 from hypothesis import settings
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -19,3 +22,17 @@ def pytest_addoption(parser):
         default=int(os.environ.get("CRASH_RUNS", "20")),
         help="times the crash test kills the controller with SIGKILL (200 in the full run)",
     )
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 3 MiB tmpfs, to fill (mounting needs root: skipped without)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)

@@ -6,11 +6,12 @@ second and sends what the command line checked (ground/console/command_line.py) 
 
 from __future__ import annotations
 
+import shlex
 import time
 from typing import Any
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -28,6 +29,7 @@ from textual.widgets import (
 )
 
 from flight import dictionary as d
+from ground.client import CommandRefused
 from ground.console.command_line import CommandLineError, Request, complete, parse
 from ground.console.feeds import ReplayFeed, StationFeed
 from ground.console.model import Channel, Model, utc
@@ -349,7 +351,7 @@ class Console(App):
         self._jobs_asked = time.monotonic()
         try:
             await client.send("REPORT_JOBS")
-        except Exception as exc:  # the station refused or went away: one line, no traceback
+        except CommandRefused as exc:  # the station refused or went away
             self.say(f"jobs not refreshed: {exc}")
 
     # --- commanding
@@ -388,9 +390,11 @@ class Console(App):
         self.say(f"sent {request.describe()}")
 
     # --- jobs view keys
-    def on_key(self, event: Any) -> None:
+    def on_key(self, event: events.Key) -> None:
         tabs = self.main.query_one(TabbedContent)
-        if tabs.active != "jobs" or self.focused is self.main.query_one("#command"):
+        if self.screen is not self.main or tabs.active != "jobs":
+            return
+        if self.focused is self.main.query_one("#command"):
             return
         table = self.main.query_one("#job-table", DataTable)
         if event.key == "r":
@@ -399,11 +403,15 @@ class Console(App):
             return
         job_id = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
         if event.key == "c":
-            self.submit(parse(f"CANCEL_JOB job_id={job_id}"))
-            return
-        current = self.model.jobs.get(job_id, {}).get("priority") or 0
-        priority = max(0, min(255, int(current) + (10 if event.key == "plus" else -10)))
-        self.submit(parse(f"REPRIORITISE_JOB job_id={job_id} priority={priority}"))
+            line = f"CANCEL_JOB job_id={shlex.quote(job_id)}"
+        else:
+            current = self.model.jobs.get(job_id, {}).get("priority") or 0
+            priority = max(0, min(255, int(current) + (10 if event.key == "plus" else -10)))
+            line = f"REPRIORITISE_JOB job_id={shlex.quote(job_id)} priority={priority}"
+        try:
+            self.submit(parse(line))
+        except CommandLineError as exc:
+            self.say(str(exc))
 
     def action_show(self, tab: str) -> None:
         self.main.query_one(TabbedContent).active = tab

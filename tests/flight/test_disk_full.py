@@ -2,25 +2,8 @@
 tmpfs (mounting needs root; skipped without), a job that writes until ENOSPC; the controller goes
 on answering, reports what it cannot record, and records it once there is room again."""
 
-import subprocess
-
-import pytest
-
 from flight.dictionary import JobState
 from tests.flight.conftest import PayloadHarness
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    mount = tmp_path / "small"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.decode().strip()}")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def names(tms):

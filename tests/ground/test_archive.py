@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 
-import pytest
 
 from flight import dictionary as d
 from flight.protocol.messages import encode_event, encode_telemetry
@@ -103,22 +102,9 @@ def test_the_command_line_reads_it_back(tmp_path):
     assert code == 2 and "Traceback" not in err
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    mount = tmp_path / "small"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.decode().strip()}")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
 def test_a_full_disk_loses_no_packet_and_no_command(small_disk, caplog):
     station = Station("127.0.0.1", 9, small_disk / "ground")
-    sent = 30_000  # about 5 MB: more than the disk holds
+    sent = 40_000  # about 7 MB: more than the disk holds
     for i in range(sent):
         station.downlinked(tm("HOUSEKEEPING", hk(uptime_s=i), i & 0x3FFF, T0 + i))
     station.archive.command(T0, "NOOP", {}, b"\x18\x65\xc0\x01")

@@ -69,11 +69,16 @@ async def start(tmp_path, with_radio=True):
     return radio, station, task, client
 
 
-async def stop(task, client):
+async def stop(task, client, radio=None):
     await client.close()
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+    if radio is not None:
+        radio.server.close()
+        if radio.writer is not None:
+            radio.writer.close()
+        await radio.server.wait_closed()
 
 
 def test_commands_are_encoded_numbered_and_sent_up(tmp_path):
@@ -83,7 +88,7 @@ def test_commands_are_encoded_numbered_and_sent_up(tmp_path):
         second = await client.send("SUBMIT_JOB", {"manifest": {"id": "x", "command": ["y"]}})
         raw1 = await asyncio.wait_for(radio.uplinked.get(), 5)
         raw2 = await asyncio.wait_for(radio.uplinked.get(), 5)
-        await stop(task, client)
+        await stop(task, client, radio)
         return first, second, raw1, raw2, station
 
     first, second, raw1, raw2, station = asyncio.run(scenario())
@@ -111,7 +116,7 @@ def test_bad_commands_are_refused_before_anything_is_sent(tmp_path, name, args, 
             await client.send(name, args)
         await client.send("NOOP")
         raw = await asyncio.wait_for(radio.uplinked.get(), 5)
-        await stop(task, client)
+        await stop(task, client, radio)
         return err.value, raw
 
     err, raw = asyncio.run(scenario())
@@ -143,7 +148,7 @@ def test_verification_reports_complete_a_command(tmp_path):
         radio.downlink("ACCEPTANCE_SUCCESS", request)
         radio.downlink("COMPLETION_FAILURE", request | {"code": 22, "reason": "full"})
         result = await pending
-        await stop(task, client)
+        await stop(task, client, radio)
         return result
 
     result = asyncio.run(scenario())
