@@ -138,6 +138,9 @@ class Model:
                 self.pages[kind.name] = page
                 self.channels[(kind.service, kind.subtype)] = page
         self._by_request: dict[bytes, CommandEntry] = {}
+        # reports that came before the station's answer with their request id (the answer and
+        # the reports race to the console); applied when it comes
+        self._unmatched: OrderedDict[bytes, list[DecodedTelemetry]] = OrderedDict()
         self._serial = 0
 
     # --- feeding
@@ -203,6 +206,8 @@ class Model:
         else:
             entry.status, entry.request_id = "sent", request_id
             self._by_request[request_id] = entry
+            for report in self._unmatched.pop(request_id, []):
+                self._verification(report)
         self.changes += 1
 
     def upload_queued(self, name: str, size: int) -> None:
@@ -261,7 +266,10 @@ class Model:
             2, "big"
         )
         entry = self._by_request.get(request)
-        if entry is None:
+        if entry is None:  # another console's command, or its answer is still on its way
+            self._unmatched.setdefault(request, []).append(tm)
+            while len(self._unmatched) > COMMANDS_KEPT:
+                self._unmatched.popitem(last=False)
             return
         if tm.name.endswith("_FAILURE"):
             entry.status = "failed"
