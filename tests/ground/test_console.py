@@ -28,13 +28,17 @@ async def until(pilot, condition, timeout=30.0):
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
     while not condition():
-        assert loop.time() < end, f"the console did not get there in time: {pilot.app.messages}"
+        assert loop.time() < end, (
+            f"the console did not get there in time: {pilot.app.messages} "
+            f"{[(c.name, c.describe()) for c in pilot.app.model.commands.values()]}"
+        )
         await pilot.pause(0.05)
 
 
 async def type_line(pilot, line):
-    app = pilot.app
-    app.query_one("#command").value = line
+    command = pilot.app.main.query_one("#command")
+    command.focus()
+    command.value = line
     await pilot.press("enter")
 
 
@@ -60,6 +64,8 @@ def test_commanding_a_live_payload(tmp_path):
     manifest.write_text(
         json.dumps({"id": "console-1", "command": ["hash-chain", "--iterations", "1000"]})
     )
+    weights = tmp_path / "w.bin"
+    weights.write_bytes(bytes(range(256)) * 40)
     seen = {}
 
     async def scenario(bench):
@@ -121,6 +127,14 @@ def test_commanding_a_live_payload(tmp_path):
 
             await until(pilot, lambda: reprioritised() and reprioritised().status == "failed")
             seen["reprioritise"] = (reprioritised().args, reprioritised().failure)
+            # a file up to the payload's store, followed in the files view
+            await type_line(pilot, f"upload {weights} weights.bin")
+            await pilot.press("f5")
+            await until(
+                pilot, lambda: model.files.get("weights.bin", {}).get("state") == "delivered"
+            )
+            await pilot.pause(0.3)
+            seen["files"] = rows(app, "#file-table")
         bench.check("console ran", True)
 
     report = asyncio.run(run_bench("console", scenario, BenchConfig(tmp_path / "out", speed=20)))
@@ -141,6 +155,8 @@ def test_commanding_a_live_payload(tmp_path):
     args, failure = seen["reprioritise"]
     assert args == {"job_id": "console-1", "priority": int(job[2]) + 10}
     assert failure.startswith("JOB_STATE_CONFLICT")  # a finished job keeps its priority
+    (row,) = [r for r in seen["files"] if r[0] == "weights.bin"]
+    assert row[1:4] == ["up", "10240", "delivered"]
 
 
 def _archive(tmp_path):
