@@ -1,0 +1,110 @@
+"""Authenticated telecommands, after the authentication mode of CCSDS Space Data Link Security
+(355.0-B-2): each telecommand carries a trailer at the end of its data field, before the packet
+error control,
+
+    key id (u16) | sequence number (u64) | MAC (16 octets)
+
+where the MAC is HMAC-SHA-256, truncated to 128 bits (RFC 4868), over every octet of the packet
+before it: primary header (its length counting the trailer), secondary header, application data,
+key id and sequence number. The receiver checks, in this order: a key it knows and has in use,
+the MAC (in constant time), then that the sequence number is above the last one it accepted under
+that key; only then is the number recorded (committed) and the command acted on.
+"""
+
+from __future__ import annotations
+
+import hmac
+import struct
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hmac as crypto_hmac
+
+import native
+from flight.security.keys import Key
+from flight.security.replay import SecurityState
+
+_IDS = struct.Struct(">HQ")
+MAC_LEN = 16
+TRAILER_LEN = _IDS.size + MAC_LEN
+CRC_LEN = 2
+PRIMARY_LEN = 6
+MIN_TC_LEN = PRIMARY_LEN + 5  # a PUS-C telecommand's headers, no data
+MAX_SEQ = (1 << 64) - 1
+
+
+class AuthError(ValueError):
+    """A telecommand that fails authentication: ``reason`` is "no_trailer", "unknown_key",
+    "bad_mac" or "replay"."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def mac(secret: bytes, data: bytes) -> bytes:
+    """HMAC-SHA-256 of data, truncated to MAC_LEN octets."""
+    h = crypto_hmac.HMAC(secret, hashes.SHA256())
+    h.update(data)
+    return h.finalize()[:MAC_LEN]
+
+
+def sign(packet: bytes, key: Key, seq: int) -> bytes:
+    """A complete telecommand (headers, data, packet error control) with the trailer added:
+    its length field grows by TRAILER_LEN and its packet error control is computed anew."""
+    if not 0 <= seq <= MAX_SEQ:
+        raise ValueError(f"sequence number {seq} outside 0..2^64-1")
+    head = bytearray(packet[:-CRC_LEN])
+    (length,) = struct.unpack_from(">H", head, 4)
+    struct.pack_into(">H", head, 4, length + TRAILER_LEN)
+    head += _IDS.pack(key.key_id, seq)
+    head += mac(key.secret, bytes(head))
+    return bytes(head) + struct.pack(">H", native.crc16(bytes(head)))
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A telecommand that passed: the key and sequence number it carried."""
+
+    key_id: int
+    seq: int
+
+
+class TcVerifier:
+    """Checks telecommands against the keys and the anti-replay state."""
+
+    def __init__(self, keys: dict[int, Key], state: SecurityState) -> None:
+        self.keys = keys
+        self.state = state
+
+    def in_use(self, key_id: int) -> bool:
+        """Whether a key is known and active (by command, else as the key file says)."""
+        key = self.keys.get(key_id)
+        if key is None:
+            return False
+        commanded = self.state.active(key_id)
+        return key.active if commanded is None else commanded
+
+    def check(self, packet: bytes) -> Verified:
+        """Authenticate a complete telecommand whose CRC and header were already checked;
+        record its sequence number. AuthError says why it is refused."""
+        if len(packet) < MIN_TC_LEN + TRAILER_LEN + CRC_LEN:
+            raise AuthError("no_trailer", "too short to carry an authentication trailer")
+        end = len(packet) - CRC_LEN
+        key_id, seq = _IDS.unpack_from(packet, end - TRAILER_LEN)
+        if not self.in_use(key_id):
+            raise AuthError("unknown_key", f"key {key_id} is not a key in use")
+        expected = mac(self.keys[key_id].secret, packet[: end - MAC_LEN])
+        if not hmac.compare_digest(expected, packet[end - MAC_LEN : end]):
+            raise AuthError("bad_mac", f"the MAC does not verify under key {key_id}")
+        last = self.state.last_seq(key_id)
+        if seq <= last:
+            raise AuthError("replay", f"sequence number {seq} not above {last} (key {key_id})")
+        self.state.accept(key_id, seq)
+        return Verified(key_id, seq)
+
+    def set_active(self, key_id: int, active: bool) -> None:
+        """Rotate: put a known key in or out of use; KeyError for an unknown one."""
+        if key_id not in self.keys:
+            raise KeyError(key_id)
+        self.state.set_active(key_id, active)
