@@ -42,8 +42,8 @@ test-py: install ensure-socat ensure-tmux
 	$(VENV)/bin/pytest
 
 lint: install
-	$(VENV)/bin/ruff check native flight hil ground tests
-	$(VENV)/bin/ruff format --check native flight hil ground tests
+	$(VENV)/bin/ruff check native flight hil ground tests fuzz
+	$(VENV)/bin/ruff format --check native flight hil ground tests fuzz
 
 # The C tests again under AddressSanitizer and UndefinedBehaviorSanitizer.
 test-sanitize:
@@ -71,11 +71,17 @@ test-aarch64: ensure-aarch64
 	cmake --build build/aarch64 --parallel
 	ctest --test-dir build/aarch64 --output-on-failure
 
-# Each fuzz target for FUZZ_SECONDS seconds under the sanitizers; new inputs go to
-# build/fuzz/corpus-*, the seeds stay in native/fuzz/corpus.
-FUZZ_SECONDS ?= 60
+# Each fuzz target for SECONDS (or FUZZ_SECONDS) seconds: the C decoders under the sanitizers
+# (libFuzzer), then the Python decoders (atheris, fuzz/run.py); new inputs go to
+# build/fuzz/corpus-*, the seeds stay in native/fuzz/corpus and fuzz/corpus.
+SECONDS ?= 60
+FUZZ_SECONDS ?= $(SECONDS)
 FUZZ_TARGETS := cobs packets crc
-fuzz: ensure-clang
+$(VENV)/.fuzz-installed: $(VENV)/.installed
+	$(PY) -m pip install --quiet --disable-pip-version-check '.[fuzz]'
+	touch $@
+
+fuzz: ensure-clang $(VENV)/.fuzz-installed
 	CC=clang cmake -S . -B build/fuzz -DPAYLOAD_FUZZ=ON -DPAYLOAD_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=Debug
 	cmake --build build/fuzz --parallel
 	@set -o pipefail; for t in $(FUZZ_TARGETS); do mkdir -p build/fuzz/corpus-$$t; \
@@ -83,6 +89,7 @@ fuzz: ensure-clang
 	    build/fuzz/corpus-$$t native/fuzz/corpus/$$t 2>&1 | \
 	    grep -E "^stat::number_of_executed_units|ERROR|SUMMARY|Test unit written" | sed "s/^/fuzz_$$t: /" \
 	    || exit 1; done
+	$(PY) fuzz/run.py --seconds $(FUZZ_SECONDS) --out build/fuzz
 
 test: lint test-c test-sanitize test-aarch64 test-py
 	$(MAKE) fuzz FUZZ_SECONDS=5
