@@ -32,6 +32,7 @@ from flight.scheduler import Scheduler
 from flight.protocol.framing import Deframer
 from flight.protocol.messages import decode_command
 from flight.protocol.packets import PacketError, Telecommand, Telemetry, parse_packet
+from flight.watchdog import Watchdog
 from flight.telemetry import TelemetryWriter
 
 log = logging.getLogger("flight")
@@ -107,9 +108,11 @@ class Controller:
         gpu_kind: str = "none",
         governor: GovernorConfig | None = None,
         downlink: DownlinkConfig | None = None,
+        watchdog: Watchdog | None = None,
     ) -> None:
         self.link = link
         self.state_dir = state_dir
+        self.watchdog = watchdog if watchdog is not None else Watchdog()
         self.tm = TelemetryWriter(link)
         self.deframer = Deframer()
         self.counters = Counters()
@@ -166,12 +169,15 @@ class Controller:
         signal.signal(signal.SIGINT, lambda *_: self.stop())
         self.event("CONTROLLER_STARTED", {"version": __version__})
         self.events(self.gpu.started())
+        self.watchdog.ready()
         try:
             while self._running:
+                self.watchdog.beat("link")  # at least every READ_TIMEOUT_S
                 data = self.link.read(self.link.in_waiting or 1)
                 if data:
                     self.receive(data)
         finally:
+            self.watchdog.stopping()
             self.close()
 
     def close(self) -> None:
@@ -182,6 +188,7 @@ class Controller:
             log.error("shutdown: %s", exc)
         self.runner.close()
         self.downlink.close()
+        self.watchdog.close()
         if self.faults is not None:
             self.faults.close()
 
