@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import select
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,28 @@ def bus_tick_args(time: float, allowance: float = 150.0, **env: Any) -> dict[str
         "link_in_s": d.NONE_AHEAD,
         "link_s": 0,
     } | env
+
+
+def controller_process(bus_path: str, state: Path, **env: str) -> subprocess.Popen:
+    """The real controller as a process of its own on a bus port, no GPU, errors only logged."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "flight",
+            "run",
+            "--bus",
+            bus_path,
+            "--state-dir",
+            str(state),
+            "--gpu",
+            "none",
+            "--log-level",
+            "ERROR",
+        ],
+        cwd=state.parent,
+        env=os.environ | {"PYTHONSAFEPATH": "1"} | env,
+    )
 
 
 class PayloadHarness:

@@ -15,7 +15,6 @@ import random
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ from flight.protocol.framing import Deframer, frame
 from flight.protocol.messages import CommandEncoder, decode_telemetry
 from flight.protocol.packets import parse_packet
 from hil.serial_link import PtyLink
-from tests.flight.conftest import bus_tick_args
+from tests.flight.conftest import bus_tick_args, controller_process
 
 START = 1_767_225_600
 JOBS = {
@@ -95,24 +94,7 @@ def start_controller(bus: Bus, state: Path) -> subprocess.Popen:
     """Start the controller and wait until it listens (opening the port flushes its input)."""
     with bus.arrived:
         starts = bus.starts
-    controller = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "flight",
-            "run",
-            "--bus",
-            bus.link.slave_path,
-            "--state-dir",
-            str(state),
-            "--gpu",
-            "none",
-            "--log-level",
-            "ERROR",
-        ],
-        cwd=state.parent,
-        env=os.environ | {"PYTHONSAFEPATH": "1"},
-    )
+    controller = controller_process(bus.link.slave_path, state)
     with bus.arrived:
         assert bus.arrived.wait_for(lambda: bus.starts > starts, 30), "the controller never started"
     return controller

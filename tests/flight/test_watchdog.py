@@ -3,17 +3,15 @@ a fake clock) and from the real controller process, which stops petting while it
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 
 import pytest
 
 from flight.watchdog import Watchdog
 from hil.serial_link import PtyLink
+from tests.flight.conftest import controller_process
 
 
 @pytest.fixture
@@ -102,23 +100,9 @@ def _wait_for(sock, wanted: str, timeout: float) -> list[str]:
 def test_the_controller_pets_while_alive_and_not_while_hung(notify_socket, tmp_path):
     sock, path = notify_socket
     link = PtyLink.open()
-    controller = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "flight",
-            "run",
-            "--bus",
-            link.slave_path,
-            "--state-dir",
-            str(tmp_path / "state"),
-            "--gpu",
-            "none",
-            "--log-level",
-            "ERROR",
-        ],
-        cwd=tmp_path,
-        env=os.environ | {"PYTHONSAFEPATH": "1", "NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000"},
+    (tmp_path / "state").mkdir()
+    controller = controller_process(
+        link.slave_path, tmp_path / "state", NOTIFY_SOCKET=path, WATCHDOG_USEC="400000"
     )
     try:
         seen = _wait_for(sock, "READY=1", 30)
