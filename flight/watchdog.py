@@ -61,9 +61,11 @@ class Watchdog:
     def beat(self, loop: str) -> None:
         """A watched loop has come round; pet the watchdog if every loop is alive (at most twice
         an interval)."""
+        if self.interval is None:  # not watched: nothing to keep on the loop's path
+            return
         now = self.clock()
         self._beats[loop] = now
-        if self.interval is None or now - self._petted < self.interval / 2:
+        if now - self._petted < self.interval / 2:
             return
         if all(now - seen < self.interval for seen in self._beats.values()):
             self.notify("WATCHDOG=1")

@@ -225,14 +225,10 @@ def _console(args: argparse.Namespace) -> int:
         if args.speed <= 0:
             print("ground console: --speed must be above 0", file=sys.stderr)
             return 2
-        feed = ReplayFeed(
-            model, args.replay / "archive.sqlite", args.start, args.end, args.speed, print
-        )
+        feed = ReplayFeed(model, args.replay / "archive.sqlite", args.start, args.end, args.speed)
     else:
-        feed = StationFeed(model, args.station, print)
-    app = Console(model, feed)
-    feed.say = app.say
-    app.run()
+        feed = StationFeed(model, args.station)
+    Console(model, feed).run()
     return 0
 
 

@@ -22,6 +22,12 @@ VERIFICATION_SERVICE = 1
 _FINAL_REPORTS = {"ACCEPTANCE_FAILURE", "START_FAILURE", "COMPLETION_SUCCESS", "COMPLETION_FAILURE"}
 
 
+def request_id_of(report: DecodedTelemetry) -> bytes:
+    """The request id a PUS 1 verification report is about: the command's first four octets."""
+    v = report.values
+    return v["request_packet_id"].to_bytes(2, "big") + v["request_seq_ctrl"].to_bytes(2, "big")
+
+
 class CommandRefused(Exception):
     """The station would not send the command (unknown name, bad argument, link down)."""
 
@@ -221,10 +227,7 @@ class StationClient:
             self.undecodable += 1
             return
         if tm.packet.service == VERIFICATION_SERVICE:
-            request_id = tm.values["request_packet_id"].to_bytes(2, "big") + tm.values[
-                "request_seq_ctrl"
-            ].to_bytes(2, "big")
-            self._reports.setdefault(request_id, []).append(tm)
+            self._reports.setdefault(request_id_of(tm), []).append(tm)
             async with self._report_arrived:
                 self._report_arrived.notify_all()
         for listener in self.listeners:

@@ -9,10 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from flight import dictionary as d
-from flight.protocol.fields import Field
+from flight.protocol.fields import NUMERIC_TYPES, Field
 from ground.archive import Archive
-
-_NUMERIC = {"u8", "u16", "u32", "u64", "i32", "f32", "f64"}
 
 
 class PlotError(ValueError):
@@ -28,7 +26,7 @@ def resolve(channel: str) -> tuple[d.TelemetryPacket, Field]:
     f = next((f for f in kind.fields if f.name == field_name), None)
     if f is None:
         raise PlotError(f"{kind.name} has no channel {field_name!r}")
-    if f.type not in _NUMERIC:
+    if f.type not in NUMERIC_TYPES:
         raise PlotError(f"{kind.name}.{f.name} is not a number ({f.type})")
     return kind, f
 

@@ -16,13 +16,14 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
+import native
 from flight import dictionary as d
 from flight.protocol.fields import Field, Limits
-from flight.protocol.packets import CRC_LEN, TM_HEADERS_LEN
+from flight.protocol.packets import CRC_LEN, TC_SECONDARY_LEN, TM_HEADERS_LEN
 
 NAMESPACE = "http://www.omg.org/spec/XTCE/20180204"
 _XSI = "http://www.w3.org/2001/XMLSchema-instance"
-PRIMARY_LEN = 6
+PRIMARY_LEN = native.PRIMARY_HEADER_LEN
 _INT_BITS = {"u8": 8, "u16": 16, "u32": 32, "u64": 64, "i32": 32}
 _FLOAT_BITS = {"f32": 32, "f64": 64}
 _LENGTH_TYPE = {"str": "u8", "bytes": "u16"}
@@ -289,12 +290,12 @@ def _telemetry(root: ET.Element) -> None:
 
 
 _TC_HEADER = (
-    ("CCSDS_SEQ_COUNT", _Raw("CCSDS_SEQ_COUNT", 14)),
-    ("CCSDS_LENGTH", _Raw("CCSDS_LENGTH", 16)),
-    ("ACK_FLAGS", _Raw("ACK_FLAGS", 4)),
-    ("PUS_SERVICE", _Raw("PUS_SERVICE", 8)),
-    ("PUS_SUBTYPE", _Raw("PUS_SUBTYPE", 8)),
-    ("SOURCE_ID", _Raw("SOURCE_ID", 16)),
+    _Raw("CCSDS_SEQ_COUNT", 14),
+    _Raw("CCSDS_LENGTH", 16),
+    _Raw("ACK_FLAGS", 4),
+    _Raw("PUS_SERVICE", 8),
+    _Raw("PUS_SUBTYPE", 8),
+    _Raw("SOURCE_ID", 16),
 )
 
 
@@ -304,8 +305,8 @@ def _commands(root: ET.Element) -> None:
     commands = _el(meta, "MetaCommandSet")
     base = _el(commands, "MetaCommand", name="PUS_TC", abstract="true")
     arguments = _el(base, "ArgumentList")
-    for name, raw in _TC_HEADER:
-        _el(arguments, "Argument", name=name, argumentTypeRef=types.of(raw))
+    for raw in _TC_HEADER:
+        _el(arguments, "Argument", name=raw.name, argumentTypeRef=types.of(raw))
     entries = _el(_el(base, "CommandContainer", name="PUS_TC"), "EntryList")
     apid_word = (1 << 12) | (1 << 11) | d.APID_PAYLOAD  # version 0, TC, secondary header
     _el(entries, "FixedValueEntry", binaryValue=f"{apid_word:04X}", sizeInBits=16)
@@ -336,7 +337,7 @@ def _commands(root: ET.Element) -> None:
                 _el(entries, "ArgumentRefEntry", argumentRef=length_ref)
             elif f.type == "msgpack":
                 length_ref = "CCSDS_LENGTH"
-            type_name = types.of(f, length_ref=length_ref, rest_from=PRIMARY_LEN + 5)
+            type_name = types.of(f, length_ref=length_ref, rest_from=PRIMARY_LEN + TC_SECONDARY_LEN)
             _el(arguments, "Argument", name=f.name, argumentTypeRef=type_name)
             _el(entries, "ArgumentRefEntry", argumentRef=f.name)
         _el(entries, "ArgumentRefEntry", argumentRef="PACKET_ERROR_CONTROL")

@@ -32,6 +32,7 @@ _VARIABLE = {
     "msgpack": "a msgpack document filling the rest of the structure (last field only)",
 }
 TYPE_DESCRIPTIONS = {name: desc for name, (_, desc) in _FIXED.items()} | _VARIABLE
+NUMERIC_TYPES = frozenset(_FIXED)  # the integer and floating-point types
 _INT_RANGES = {
     "u8": (0, 0xFF),
     "u16": (0, 0xFFFF),

@@ -70,7 +70,8 @@ class Telemetry:
     source_data: bytes
 
 
-def _finish(header_and_body: bytes) -> bytes:
+def append_crc(header_and_body: bytes) -> bytes:
+    """The octets with their packet error control (CRC-16) appended."""
     return header_and_body + struct.pack(">H", native.crc16(header_and_body))
 
 
@@ -130,7 +131,7 @@ def _packet(ptype: int, apid: int, seq_count: int, body: bytes) -> bytes:
     header = native.pack_primary_header(
         type=ptype, apid=apid, seq_count=seq_count, data_length=len(body) + CRC_LEN - 1
     )
-    return _finish(header + body)
+    return append_crc(header + body)
 
 
 def parse_packet(raw: bytes) -> Telecommand | Telemetry:

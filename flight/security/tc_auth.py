@@ -21,15 +21,14 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import hmac as crypto_hmac
 
 import native
+from flight.protocol.packets import CRC_LEN, TC_SECONDARY_LEN, append_crc
 from flight.security.keys import Key
 from flight.security.replay import SecurityState
 
 _IDS = struct.Struct(">HQ")
 MAC_LEN = 16
 TRAILER_LEN = _IDS.size + MAC_LEN
-CRC_LEN = 2
-PRIMARY_LEN = 6
-MIN_TC_LEN = PRIMARY_LEN + 5  # a PUS-C telecommand's headers, no data
+MIN_TC_LEN = native.PRIMARY_HEADER_LEN + TC_SECONDARY_LEN  # a telecommand's headers, no data
 MAX_SEQ = (1 << 64) - 1
 
 
@@ -59,7 +58,7 @@ def sign(packet: bytes, key: Key, seq: int) -> bytes:
     struct.pack_into(">H", head, 4, length + TRAILER_LEN)
     head += _IDS.pack(key.key_id, seq)
     head += mac(key.secret, bytes(head))
-    return bytes(head) + struct.pack(">H", native.crc16(bytes(head)))
+    return append_crc(bytes(head))
 
 
 @dataclass(frozen=True)

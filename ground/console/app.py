@@ -124,9 +124,10 @@ class Console(App):
         super().__init__()
         self.model = model
         self.feed = feed
+        feed.say = self.say
         self.messages: list[str] = []
         self._shown: dict[str, tuple[str, str]] = {}
-        self._changes = -1
+        self._drawn: dict[str, Any] = {}  # what each list view was drawn from
         self._events_shown = 0
         self._events_filter: tuple[int, str] = (0, "")
         self._jobs_asked = 0.0
@@ -221,12 +222,17 @@ class Console(App):
         active = (pages.active or "").removeprefix("page-")
         if active in self.model.pages:
             self._channels(active)
-        if self.model.changes != self._changes:
-            self._changes = self.model.changes
+        if self.model.events_seen != self._events_shown:
             self._events()
-            self._commands()
-            self._jobs()
-            self._files()
+        m = self.model
+        for view, source, draw in (
+            ("commands", m.versions["commands"], self._commands),
+            ("jobs", (m.versions["jobs"], m.housekeeping("job_progress_pct")), self._jobs),
+            ("files", m.versions["files"], self._files),
+        ):
+            if self._drawn.get(view) != source:
+                self._drawn[view] = source
+                draw()
         self._ask_for_jobs()
 
     def _status(self) -> None:

@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from flight import dictionary as d
-from flight.protocol.fields import FieldError
+from flight.protocol.fields import NUMERIC_TYPES, FieldError
 from flight.protocol.messages import encode_command
 from ground.manifests import ManifestFileError, load_manifest
 
 VERBS = ("submit", "upload")
 GROUND_COMMANDS = tuple(c.name for c in d.COMMANDS if c.source == d.SOURCE_GROUND)
-_NUMERIC = {"u8", "u16", "u32", "u64", "i32", "f32", "f64", "cuc"}
+_NUMERIC = NUMERIC_TYPES | {"cuc"}  # typed as numbers
 
 
 class CommandLineError(ValueError):

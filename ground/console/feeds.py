@@ -20,10 +20,11 @@ Say = Callable[[str], None]  # one line for the operator
 class StationFeed:
     """A connection to the station feeding the model; reconnects whenever it is lost."""
 
-    def __init__(self, model: Model, address: str, say: Say) -> None:
+    say: Say = print  # the console puts its message line here
+
+    def __init__(self, model: Model, address: str) -> None:
         self.model = model
         self.address = address
-        self.say = say
         self.client: StationClient | None = None
 
     async def run(self) -> None:
@@ -70,16 +71,16 @@ class StationFeed:
             try:
                 await client.upload(str(path.resolve()), name)
             except CommandRefused as exc:
-                self.model.command_answered(serial, None, str(exc))
+                self.model.command_answered(serial, refusal=str(exc))
                 raise CommandLineError(str(exc)) from None
-            self.model.command_answered(serial, b"")
+            self.model.command_answered(serial)
             self.model.upload_queued(name, path.stat().st_size)
             return
         serial = self.model.command_sent(request.name, request.args)
         try:
             request_id = await client.send(request.name, request.args)
         except CommandRefused as exc:
-            self.model.command_answered(serial, None, str(exc))
+            self.model.command_answered(serial, refusal=str(exc))
             raise CommandLineError(f"{request.name}: {exc}") from None
         self.model.command_answered(serial, request_id)
 
@@ -98,6 +99,8 @@ class ReplayFeed:
     """An archived pass played into the model at ``speed`` times its on-board pace; the model's
     clock is the replay's."""
 
+    say: Say = print  # the console puts its message line here
+
     def __init__(
         self,
         model: Model,
@@ -105,14 +108,12 @@ class ReplayFeed:
         start: float | None,
         end: float | None,
         speed: float,
-        say: Say,
     ) -> None:
         self.model = model
         self.archive = archive
         self.start = start
         self.end = end
         self.speed = speed
-        self.say = say
         self.client = None
         self.now: float | None = None
         model.clock = lambda: self.now if self.now is not None else 0.0

@@ -19,6 +19,7 @@ from typing import Any
 from flight import dictionary as d
 from flight.protocol.fields import Field
 from flight.protocol.messages import DecodedTelemetry
+from ground.client import request_id_of
 
 STALE_S = 5.0  # a channel not refreshed for this long (ground time) is marked stale
 EVENTS_KEPT = 10_000
@@ -126,7 +127,11 @@ class Model:
     link_up: bool | None = None
     packets: int = 0
     last_onboard: float | None = None
-    changes: int = 0  # bumped on anything but channel values (the views compare it)
+    # per list view, bumped when what it shows changes (the screen redraws a view whose number
+    # moved; the events view follows events_seen)
+    versions: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(("commands", "jobs", "files"), 0)
+    )
 
     def __post_init__(self) -> None:
         for kind in self.kinds:
@@ -177,14 +182,13 @@ class Model:
                 "check": message.get("check", ""),
                 "time": self.clock(),
             }
-        self.changes += 1
+            self.versions["files"] += 1
 
     def connection(self, state: str) -> None:
         """The console's connection to the station, in words."""
         self.station = state
         if not state.startswith("connected"):
             self.link_up = None
-        self.changes += 1
 
     # --- commanding
     def command_sent(self, name: str, args: dict[str, Any]) -> int:
@@ -193,22 +197,26 @@ class Model:
         self.commands[self._serial] = CommandEntry(name, args, self.clock())
         while len(self.commands) > COMMANDS_KEPT:
             self.commands.popitem(last=False)
-        self.changes += 1
+        self.versions["commands"] += 1
         return self._serial
 
-    def command_answered(self, serial: int, request_id: bytes | None, refusal: str = "") -> None:
-        """The station sent it (its request id) or refused it (why)."""
+    def command_answered(
+        self, serial: int, request_id: bytes | None = None, refusal: str = ""
+    ) -> None:
+        """The station refused it (why), or sent it: a command with its request id (its
+        verification reports follow), an upload without."""
         entry = self.commands.get(serial)
         if entry is None:
             return
-        if request_id is None:
+        if refusal:
             entry.status, entry.failure = "refused", refusal
         else:
             entry.status, entry.request_id = "sent", request_id
-            self._by_request[request_id] = entry
-            for report in self._unmatched.pop(request_id, []):
-                self._verification(report)
-        self.changes += 1
+            if request_id is not None:
+                self._by_request[request_id] = entry
+                for report in self._unmatched.pop(request_id, []):
+                    self._verification(report)
+        self.versions["commands"] += 1
 
     def upload_queued(self, name: str, size: int) -> None:
         """A file the station is sending up."""
@@ -219,7 +227,7 @@ class Model:
             "check": "",
             "time": self.clock(),
         }
-        self.changes += 1
+        self.versions["files"] += 1
 
     # --- views' helpers
     def stale(self, channel: Channel) -> bool:
@@ -250,21 +258,20 @@ class Model:
         text = " ".join(f"{k}={_short(v)}" for k, v in tm.values.items())
         self.events.append(EventEntry(tm.packet.time, tm.event.severity, tm.name, text))
         self.events_seen += 1
-        self.changes += 1
         job = tm.values.get("job_id")
         if isinstance(job, str) and tm.name.startswith("JOB_"):
             entry = self.jobs.setdefault(job, {"id": job})
             entry["event"] = tm.name
             self.job_events += 1
+            self.versions["jobs"] += 1
         if tm.name in ("FILE_RECEIVED", "FILE_FAILED") and tm.values.get("name") in self.files:
             row = self.files[tm.values["name"]]
             row["state"] = "delivered" if tm.name == "FILE_RECEIVED" else tm.values["condition"]
+            self.versions["files"] += 1
 
     def _verification(self, tm: DecodedTelemetry) -> None:
         v = tm.values
-        request = v["request_packet_id"].to_bytes(2, "big") + v["request_seq_ctrl"].to_bytes(
-            2, "big"
-        )
+        request = request_id_of(tm)
         entry = self._by_request.get(request)
         if entry is None:  # another console's command, or its answer is still on its way
             self._unmatched.setdefault(request, []).append(tm)
@@ -276,7 +283,7 @@ class Model:
             entry.failure = f"{d.FailureCode(v['code']).name}: {v['reason']}"
         else:
             entry.status = _STAGES.get(tm.name, entry.status)
-        self.changes += 1
+        self.versions["commands"] += 1
 
     def _job_list(self, values: dict[str, Any]) -> None:
         if values.get("page") == 0:
@@ -284,7 +291,7 @@ class Model:
         for job in values.get("jobs") or []:
             if isinstance(job, dict) and isinstance(job.get("id"), str):
                 self.jobs[job["id"]] = dict(job)
-        self.changes += 1
+        self.versions["jobs"] += 1
 
 
 def _short(value: Any) -> str:

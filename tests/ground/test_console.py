@@ -53,10 +53,7 @@ def rows(app, table_id):
 
 def console_for(address):
     model = Model()
-    feed = StationFeed(model, address, print)
-    app = Console(model, feed)
-    feed.say = app.say
-    return app
+    return Console(model, StationFeed(model, address))
 
 
 def test_commanding_a_live_payload(tmp_path):
@@ -181,10 +178,7 @@ def _archive(tmp_path):
 
 def _replay_app(path, speed=1000.0):
     model = Model()
-    feed = ReplayFeed(model, path, None, None, speed, print)
-    app = Console(model, feed)
-    feed.say = app.say
-    return app
+    return Console(model, ReplayFeed(model, path, None, None, speed))
 
 
 def test_a_replayed_pass_shows_limits_stale_values_and_events(tmp_path):
