@@ -23,6 +23,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--bus", required=True, help="serial port: a tty, a pty or a pyserial URL")
     run.add_argument("--baud", type=int, default=115200, help="line rate (default 115200)")
     run.add_argument(
+        "--keys",
+        type=Path,
+        required=True,
+        help="the telecommand authentication key file (TOML, mode 0600; docs/security.md)",
+    )
+    run.add_argument(
         "--state-dir",
         type=Path,
         default=Path("payload-state"),
@@ -62,12 +68,18 @@ def main(argv: list[str] | None = None) -> int:
     from flight.controller import Controller, open_link
     from flight.governor import GovernorConfig
     from flight.jobs.store import StoreError
+    from flight.security.keys import KeyFileError, load_keys
 
     logging.basicConfig(
         level=args.log_level,
         stream=sys.stderr,
         format="%(asctime)s flight %(levelname)s %(message)s",
     )
+    try:
+        keys = load_keys(args.keys)
+    except KeyFileError as exc:
+        print(f"flight: {exc}", file=sys.stderr)
+        return 2
     try:
         link = open_link(args.bus, args.baud)
     except (serial.SerialException, ValueError) as exc:
@@ -77,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     gpu, kind = open_gpu(args.gpu)
     governor = GovernorConfig(eclipse_predictions=not args.no_eclipse_predictions)
     try:
-        controller = Controller(link, args.state_dir, gpu, kind, governor)
+        controller = Controller(link, args.state_dir, keys, gpu, kind, governor)
     except (StoreError, OSError) as exc:
         print(f"flight: cannot start: {exc}", file=sys.stderr)
         return 2

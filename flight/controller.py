@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import signal
 import sqlite3
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -32,6 +32,9 @@ from flight.scheduler import Scheduler
 from flight.protocol.framing import Deframer
 from flight.protocol.messages import decode_command
 from flight.protocol.packets import PacketError, Telecommand, Telemetry, parse_packet
+from flight.security.keys import Key
+from flight.security.replay import SecurityState
+from flight.security.tc_auth import TRAILER_LEN, AuthError, TcVerifier
 from flight.watchdog import Watchdog
 from flight.telemetry import TelemetryWriter
 
@@ -79,6 +82,10 @@ class Counters:
     packets_bad_header: int = 0
     packets_unknown_apid: int = 0
     manifests_rejected: int = 0
+    tc_auth_missing: int = 0
+    tc_auth_unknown_key: int = 0
+    tc_auth_bad_mac: int = 0
+    tc_auth_replay: int = 0
 
     def reset(self) -> None:
         """Set every counter to zero."""
@@ -91,6 +98,12 @@ _MANIFEST_FAILURES = (
     d.FailureCode.MANIFEST_CONTRADICTORY,
     d.FailureCode.MANIFEST_TOO_LARGE,
 )
+_AUTH_FAILURES = {
+    "missing": d.FailureCode.AUTH_MISSING,
+    "unknown_key": d.FailureCode.AUTH_UNKNOWN_KEY,
+    "bad_mac": d.FailureCode.AUTH_BAD_MAC,
+    "replay": d.FailureCode.AUTH_REPLAY,
+}
 _PACKET_ERROR_COUNTER = {
     d.FailureCode.BAD_CHECKSUM: "packets_bad_crc",
     d.FailureCode.ILLEGAL_APID: "packets_unknown_apid",
@@ -98,12 +111,13 @@ _PACKET_ERROR_COUNTER = {
 
 
 class Controller:
-    """The payload controller on one bus link."""
+    """The payload controller on one bus link, admitting telecommands signed with ``keys``."""
 
     def __init__(
         self,
         link: serial.SerialBase,
         state_dir: Path,
+        keys: dict[int, Key],
         gpu: GpuBackend | None = None,
         gpu_kind: str = "none",
         governor: GovernorConfig | None = None,
@@ -116,6 +130,7 @@ class Controller:
         self.tm = TelemetryWriter(link)
         self.deframer = Deframer()
         self.counters = Counters()
+        self.auth = TcVerifier(keys, SecurityState(state_dir / "security.state"))
         self.runner = JobRunner(state_dir)
         self.downlink = Downlink(state_dir, self._send_pdu, downlink)
         self.tm.tap = self.downlink.record
@@ -160,6 +175,9 @@ class Controller:
             "GPU_POWER_STATE": (_no_check, self._gpu_power_state),
             "CFDP_PDU": (_no_check, self._cfdp_pdu),
             "DOWNLINK_FILE": (_no_check, self._downlink_file),
+            "KEY_ACTIVATE": (self._known_key, self._activate_key),
+            "KEY_DEACTIVATE": (self._key_in_use_elsewhere, self._deactivate_key),
+            "REPORT_KEYS": (_no_check, self._report_keys),
         }
 
     # --- the loop
@@ -188,6 +206,7 @@ class Controller:
             log.error("shutdown: %s", exc)
         self.runner.close()
         self.downlink.close()
+        self.auth.state.close()
         self.watchdog.close()
         if self.faults is not None:
             self.faults.close()
@@ -217,7 +236,17 @@ class Controller:
         if isinstance(packet, Telemetry):
             self.counters.packets_bad_header += 1
             return
-        self.execute(packet)
+        try:
+            self.auth.check(raw)
+        except AuthError as exc:
+            counter = f"tc_auth_{exc.reason}"
+            setattr(self.counters, counter, getattr(self.counters, counter) + 1)
+            self._reject(packet, _AUTH_FAILURES[exc.reason], str(exc))
+            return
+        except OSError as exc:  # the number could not be recorded: not admitted
+            self._reject(packet, d.FailureCode.STORE_FAILURE, f"security state: {exc}")
+            return
+        self.execute(replace(packet, app_data=packet.app_data[:-TRAILER_LEN]))
 
     def execute(self, tc: Telecommand) -> None:
         """Acceptance checks, then execution, each verified as the command's ack flags ask."""
@@ -367,6 +396,44 @@ class Controller:
             self.downlink.receive_pdu(args["pdu"])
         except (OSError, sqlite3.Error) as exc:
             raise CommandError(d.FailureCode.STORE_FAILURE, f"downlink: {exc}") from None
+
+    def _known_key(self, args: dict[str, Any]) -> int:
+        if args["key_id"] not in self.auth.keys:
+            raise CommandError(d.FailureCode.KEY_UNKNOWN, f"no key {args['key_id']} on board")
+        return args["key_id"]
+
+    def _key_in_use_elsewhere(self, args: dict[str, Any]) -> int:
+        key_id = self._known_key(args)
+        if self.auth.last_in_use(key_id):
+            source = d.SOURCES[self.auth.keys[key_id].source]
+            raise CommandError(
+                d.FailureCode.KEY_LAST_IN_USE,
+                f"key {key_id} is the last in use for {source}: activate another first",
+            )
+        return key_id
+
+    def _activate_key(self, _tc: Telecommand, key_id: int) -> None:
+        self._set_key(key_id, True)
+        self.event("KEY_ACTIVATED", {"key_id": key_id})
+
+    def _deactivate_key(self, _tc: Telecommand, key_id: int) -> None:
+        self._set_key(key_id, False)
+        self.event("KEY_DEACTIVATED", {"key_id": key_id})
+
+    def _set_key(self, key_id: int, active: bool) -> None:
+        try:
+            self.auth.set_active(key_id, active)
+        except OSError as exc:
+            raise CommandError(d.FailureCode.STORE_FAILURE, f"security state: {exc}") from None
+
+    def _report_keys(self, tc: Telecommand, _args: Any) -> None:
+        self.tm.send(
+            "KEY_LIST",
+            {"keys": self.auth.report()},
+            time=self.time,
+            synced=self.synced,
+            dest_id=tc.source_id,
+        )
 
     def _send_pdu(self, pdu: bytes) -> None:
         self.tm.send("CFDP_PDU", {"pdu": pdu}, time=self.time, synced=self.synced)

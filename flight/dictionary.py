@@ -11,7 +11,7 @@ from enum import IntEnum
 
 from flight.protocol.fields import Field, Limits
 
-DICTIONARY_VERSION = 1
+DICTIONARY_VERSION = 2
 
 # --- Application process identifiers
 APID_PAYLOAD = 0x065  # the payload controller: telecommands to it, all of its telemetry
@@ -56,6 +56,12 @@ class FailureCode(IntEnum):
     STORE_FAILURE = 31
     FILE_NOT_FOUND = 40
     FILE_NAME_INVALID = 41
+    AUTH_MISSING = 50
+    AUTH_UNKNOWN_KEY = 51
+    AUTH_BAD_MAC = 52
+    AUTH_REPLAY = 53
+    KEY_UNKNOWN = 54
+    KEY_LAST_IN_USE = 55
 
 
 FAILURE_DESCRIPTIONS = {
@@ -86,6 +92,13 @@ FAILURE_DESCRIPTIONS = {
     FailureCode.FILE_NOT_FOUND: "no such file on board to send",
     FailureCode.FILE_NAME_INVALID: "the file name leaves the payload's state directory, or the "
     "destination name is not a plain relative path",
+    FailureCode.AUTH_MISSING: "too short to carry an authentication trailer",
+    FailureCode.AUTH_UNKNOWN_KEY: "the trailer's key is not one in use for the command's source",
+    FailureCode.AUTH_BAD_MAC: "the MAC does not verify under the trailer's key",
+    FailureCode.AUTH_REPLAY: "the sequence number is not above the last one accepted under the key",
+    FailureCode.KEY_UNKNOWN: "no key with this id on board",
+    FailureCode.KEY_LAST_IN_USE: "the key is the last in use for its source: activate another "
+    "first",
 }
 
 
@@ -187,6 +200,7 @@ GPU_CONTROL_NAMES = {c.value: c.name for c in GpuControl}
 
 _JOB_ID = Field("job_id", "str", description="the job's id from its manifest")
 _PDU = Field("pdu", "bytes", description="the CFDP PDU, as CCSDS 727.0-B-5 section 5 has it")
+_KEY_ID = Field("key_id", "u16", description="an authentication key's id")
 _TRANSFER = (
     Field("seq_num", "u32", description="the CFDP transaction sequence number"),
     Field("name", "str", description="the file's destination name"),
@@ -291,6 +305,25 @@ COMMANDS: tuple[Command, ...] = (
             Field("priority", "u8", description="0-255, 0 sent first"),
         ),
     ),
+    Command(
+        "KEY_ACTIVATE",
+        220,
+        1,
+        "Puts an authentication key on board in use for its source (section 14); the ground "
+        "then signs with it.",
+        args=(_KEY_ID,),
+        hazardous=True,
+    ),
+    Command(
+        "KEY_DEACTIVATE",
+        220,
+        2,
+        "Takes an authentication key out of use: telecommands signed with it are refused "
+        "(AUTH_UNKNOWN_KEY). Refused for the last key in use for its source.",
+        args=(_KEY_ID,),
+        hazardous=True,
+    ),
+    Command("REPORT_KEYS", 220, 3, "Asks for a KEY_LIST report."),
 )
 
 # --- Telemetry
@@ -350,6 +383,30 @@ HK_FIELDS: tuple[Field, ...] = (
     Field("packets_bad_header", "u32", description="packets with a bad length or header"),
     Field("packets_unknown_apid", "u32", description="packets for an APID not ours"),
     Field("manifests_rejected", "u32", description="job manifests that did not validate"),
+    Field(
+        "tc_auth_missing",
+        "u32",
+        description="telecommands too short for an authentication trailer",
+        limits=Limits(yellow_high=0),
+    ),
+    Field(
+        "tc_auth_unknown_key",
+        "u32",
+        description="telecommands signed with a key not in use for their source",
+        limits=Limits(yellow_high=0),
+    ),
+    Field(
+        "tc_auth_bad_mac",
+        "u32",
+        description="telecommands whose MAC did not verify",
+        limits=Limits(yellow_high=0),
+    ),
+    Field(
+        "tc_auth_replay",
+        "u32",
+        description="telecommands with a sequence number already used (replays)",
+        limits=Limits(yellow_high=0),
+    ),
     Field("tm_sent", "u32", description="telemetry packets written to the bus"),
     Field(
         "tm_dropped",
@@ -462,6 +519,20 @@ TELEMETRY: tuple[TelemetryPacket, ...] = (
                 "msgpack",
                 description="a map: the JOB_LIST entry plus manifest, attempts, failures, "
                 "run_s, checkpoint, suspect, results, reason",
+            ),
+        ),
+    ),
+    TelemetryPacket(
+        "KEY_LIST",
+        220,
+        4,
+        "Answer to REPORT_KEYS.",
+        (
+            Field(
+                "keys",
+                "msgpack",
+                description="a list of maps, one per key on board: id, source (GROUND or BUS), "
+                "in_use, last_seq (the last sequence number accepted, -1 before the first)",
             ),
         ),
     ),
@@ -678,6 +749,20 @@ EVENTS: tuple[Event, ...] = (
         Severity.LOW,
         "A CFDP transaction ended without delivering its file.",
         _TRANSFER + (Field("condition", "str", description="the CFDP condition code, by name"),),
+    ),
+    Event(
+        "KEY_ACTIVATED",
+        50,
+        Severity.MEDIUM,
+        "An authentication key was put in use by command.",
+        (_KEY_ID,),
+    ),
+    Event(
+        "KEY_DEACTIVATED",
+        51,
+        Severity.MEDIUM,
+        "An authentication key was taken out of use by command.",
+        (_KEY_ID,),
     ),
 )
 EVENT_HEADER = (Field("event_id", "u16", description="the event's id"),)

@@ -1,5 +1,5 @@
 """Command line of the ground segment: ``python -m ground station|console|ping|tlm|submit|jobs|
-upload|files|archive|plot|xtce|cfdp``.
+upload|files|archive|plot|xtce|keys|cfdp``.
 
 User mistakes and lost connections end with a one-line message and a non-zero status, never a
 traceback.
@@ -24,6 +24,7 @@ from flight.cfdp.endpoint import add_cfdp_commands, run_cfdp
 from flight import dictionary as d
 from flight.dictionary import JOB_STATE_NAMES
 from ground.client import CommandRefused, StationClient, StationUnreachable
+from ground.keys import add_keys_commands, run_keys
 from ground.manifests import ManifestFileError, load_manifest
 
 DEFAULT_STATION = "127.0.0.1:5560"
@@ -41,6 +42,12 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--listen", default=DEFAULT_STATION, help="HOST:PORT for clients")
     st.add_argument("--link", required=True, help="HOST:PORT of the space link (the bus radio)")
     st.add_argument("--port-file", type=Path, help="write the bound client port here")
+    st.add_argument(
+        "--keys",
+        type=Path,
+        required=True,
+        help="the ground's telecommand key file (mode 0600; python -m ground keys)",
+    )
     st.add_argument(
         "--state",
         type=Path,
@@ -101,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     xtce = sub.add_parser("xtce", help="write the dictionary as XTCE 1.2 (for Yamcs or COSMOS)")
     xtce.add_argument("--out", type=Path, help="the file to write (default: standard output)")
     add_cfdp_commands(sub, "ground")
+    add_keys_commands(sub)
     return parser
 
 
@@ -124,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_cfdp(args)
     if args.cmd == "station":
         return _station(args)
+    if args.cmd == "keys":
+        return run_keys(args)
     if args.cmd == "files":
         return _files(args)
     if args.cmd == "archive":
@@ -152,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _station(args: argparse.Namespace) -> int:
+    from flight.security.keys import KeyFileError
     from ground.station import Station
 
     logging.basicConfig(
@@ -160,10 +171,15 @@ def _station(args: argparse.Namespace) -> int:
     link_host, _, link_port = args.link.rpartition(":")
     host, _, port = args.listen.rpartition(":")
     try:
-        station = Station(link_host or "127.0.0.1", int(link_port), args.state, args.echo_sync)
+        station = Station(
+            link_host or "127.0.0.1", int(link_port), args.keys, args.state, args.echo_sync
+        )
         asyncio.run(
             _serve_until_signal(station.serve(host or "127.0.0.1", int(port), args.port_file))
         )
+    except KeyFileError as exc:
+        print(f"ground station: {exc}", file=sys.stderr)
+        return 2
     except ValueError:
         print("ground station: --listen and --link take HOST:PORT", file=sys.stderr)
         return 2

@@ -32,6 +32,8 @@ from flight.protocol.fields import FieldError
 from flight.protocol.framing import Deframer, frame
 from flight.protocol.messages import CommandEncoder, decode_telemetry, encode_command
 from flight.protocol.packets import PacketError, Telemetry, parse_packet
+from flight.security.keys import KeyFile
+from flight.security.tc_auth import TRAILER_LEN, TcSigner
 from ground.archive import Archive
 from ground.files import FileRegistry, stored_packets
 from ground.messages import encode_message, read_frames, read_messages
@@ -44,7 +46,8 @@ INACTIVITY_S = 86_400.0
 ARCHIVE_FLUSH_S = 0.2
 IDLE_HEADER = b"\x07\xff"  # an idle packet's first octets (APID 0x7FF)
 UPLINK_BPS = 64_000.0
-UPLINK_OVERHEAD = 20  # primary and PUS TC headers, the bytes field's length, the CRC
+# primary and PUS TC headers, the bytes field's length, the authentication trailer, the CRC
+UPLINK_OVERHEAD = 20 + TRAILER_LEN
 
 
 class _SpaceLink:
@@ -97,6 +100,7 @@ class Station:
         self,
         link_host: str,
         link_port: int,
+        keys: Path,
         state_dir: Path = Path("ground-state"),
         echo_sync: bool = False,
     ) -> None:
@@ -104,7 +108,11 @@ class Station:
         self.echo_sync = echo_sync  # the HIL bench's lockstep: idle packets echoed back up
         self.link_port = link_port
         self.tc_sent = 0
-        self.commands = CommandEncoder(d.SOURCE_GROUND, d.ACK_GROUND_DEFAULT)
+        key_file = KeyFile(keys)
+        key_file.keys()  # an unusable key file stops the station at its start (KeyFileError)
+        self.commands = CommandEncoder(
+            TcSigner(key_file.keys, d.SOURCE_GROUND), d.ACK_GROUND_DEFAULT
+        )
         self._uplink: asyncio.StreamWriter | None = None
         self._clients: set[asyncio.StreamWriter] = set()
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -250,9 +258,16 @@ class Station:
                     self._telemetry(raw, playback=True)
 
     def uplink_pdu(self, pdu: bytes) -> None:
-        """A PDU of the ground's CFDP entity, up as a CFDP_PDU telecommand asking no reports."""
-        if self._uplink is not None:
-            self._uplink.write(frame(self.commands.packet("CFDP_PDU", {"pdu": pdu}, ack_flags=0)))
+        """A PDU of the ground's CFDP entity, up as a CFDP_PDU telecommand asking no reports
+        (with no key to sign it, it stays down; CFDP sends it again)."""
+        if self._uplink is None:
+            return
+        try:
+            packet = self.commands.packet("CFDP_PDU", {"pdu": pdu}, ack_flags=0)
+        except ValueError as exc:
+            log.error("file PDU not sent: %s", exc)
+            return
+        self._uplink.write(frame(packet))
 
     def _broadcast(self, message: dict[str, Any]) -> None:
         data = encode_message(message)

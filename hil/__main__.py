@@ -11,6 +11,7 @@ import asyncio
 import sys
 from pathlib import Path
 
+from flight.security.keys import KeyFileError
 from hil.bench import BenchConfig, run_bench
 from hil.default_scenario import default_scenario
 from hil.scenario import ScenarioError, load_scenario, shipped
@@ -97,6 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     run.add_argument("--baud", type=int, help="line rate (default: the scenario's, or 115200)")
     run.add_argument(
+        "--keys",
+        type=Path,
+        help="a directory with bus.toml and ground.toml matching the payload's key file "
+        "(needed with --port; default: fresh keys for the controller started here)",
+    )
+    run.add_argument(
         "--no-eclipse-predictions",
         action="store_true",
         help="the controller schedules without the bus's eclipse predictions (the baseline of "
@@ -132,10 +139,23 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             print(f"{scenario.name:20} {scenario.description}")
         return 0
+    try:
+        return _run(args)
+    except KeyFileError as exc:
+        print(f"hil: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.scenario == DEFAULT:
         speed = {None: 1.0, "max": None}.get(args.speed, args.speed)
         config = BenchConfig(
-            args.out, speed=speed, seed=args.seed or 0, port=args.port, baud=args.baud or 115_200
+            args.out,
+            speed=speed,
+            seed=args.seed or 0,
+            port=args.port,
+            baud=args.baud or 115_200,
+            keys=args.keys,
         )
         report = asyncio.run(run_bench(DEFAULT, default_scenario, config))
     else:
@@ -146,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         config = bench_config(scenario, args.out, args.speed, args.seed)
         config.port = args.port
+        config.keys = args.keys
         config.baud = args.baud or config.baud
         config.eclipse_predictions = not args.no_eclipse_predictions
         report = asyncio.run(run_bench(scenario.name, scenario_runner(scenario), config))

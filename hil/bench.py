@@ -13,7 +13,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Awaitable, Callable
 
+from flight import dictionary as d
 from flight.protocol.messages import DecodedTelemetry
+from flight.security.keys import KeyFileError, KeySet, load_keys, provision_keys
+from flight.security.tc_auth import TcSigner
 from ground.client import CommandRefused, StationClient, StationUnreachable
 from hil.bus import BusEmulator, BusTimeout
 from hil.environment import Environment, EnvironmentConfig
@@ -46,6 +49,7 @@ class BenchConfig:
     seed: int = 0
     baud: int | None = 115_200  # line rate in real time (lockstep is not paced: bus time)
     port: str | None = None  # a real serial port (or pyserial URL) to a payload already running
+    keys: Path | None = None  # bus.toml and ground.toml matching the payload's keys (fresh: None)
     eclipse_predictions: bool = True  # False: the controller schedules without them (baseline)
     relay_windows: bool = False  # the bus relays telemetry only in link windows
     radio: RadioConfig = field(default_factory=RadioConfig)  # rate, delay, loss of the radio
@@ -128,6 +132,13 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
         elif path.exists():
             path.unlink()
     provision_job_area(out / "state")
+    if config.port and config.keys is None:
+        raise KeyFileError(
+            "a payload on a serial port needs the matching bus and ground key files "
+            "(hil run --keys DIR; pytest --hil-keys DIR)"
+        )
+    keys = KeySet.in_dir(config.keys) if config.keys else provision_keys(out / "keys")
+    bus_keys = load_keys(keys.bus)  # KeyFileError: the caller says why
     report = Report(name, config.mode, config.start_time, seed=config.seed)
     link = SerialPortLink.open(config.port, config.baud) if config.port else PtyLink.open()
     environment = Environment(config.environment, config.start_time, config.duration_s)
@@ -139,6 +150,7 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
         seed=config.seed,
         relay_windows=config.relay_windows,
         radio=config.radio,
+        signer=TcSigner(lambda: bus_keys, d.SOURCE_BUS),
     )
     bus.lockstep = config.speed is None
     bus.sync_station = bus.lockstep and config.radio.immediate
@@ -152,6 +164,7 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
         await bus.start()
         if config.port is None:  # on a hardware bench the payload computer runs the controller
             flight = ["flight", "run", "--bus", link.slave_path, "--state-dir", str(out / "state")]
+            flight += ["--keys", str(keys.flight)]
             flight += ["--gpu", "simulated"]
             if not config.eclipse_predictions:
                 flight.append("--no-eclipse-predictions")
@@ -167,6 +180,8 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
                 f"127.0.0.1:{bus.radio_port}",
                 "--port-file",
                 str(out / "station.port"),
+                "--keys",
+                str(keys.ground),
                 "--echo-sync",
             ],
         )

@@ -21,6 +21,7 @@ from flight import dictionary as d
 from flight.protocol.fields import FieldError
 from flight.protocol.framing import Deframer, frame
 from flight.protocol.messages import CommandEncoder, DecodedTelemetry, decode_telemetry
+from flight.security.tc_auth import TcSigner
 from flight.protocol.packets import PacketError, Telemetry, parse_packet
 from ground.messages import read_frames
 from ground.station import IDLE_HEADER
@@ -69,6 +70,7 @@ class BusEmulator:
         seed: int = 0,
         relay_windows: bool = False,
         radio: RadioConfig | None = None,
+        signer: TcSigner,
     ) -> None:
         self.line = SerialLine(fd, self._from_line, baud=baud, seed=seed)
         self.time = start_time  # of the last tick sent
@@ -108,7 +110,7 @@ class BusEmulator:
         self._breakpoints: set[float] = set()
         self._running = asyncio.Event()
         self._running.set()
-        self.commands = CommandEncoder(d.SOURCE_BUS, ack_flags=0)  # ticks ask for no reports
+        self.commands = CommandEncoder(signer, ack_flags=0)  # ticks ask for no reports
         self._quiet_ticks = 0  # bus reset: seconds left without ticks or forwarding
         self.gpu_power_cycle_s = GPU_POWER_CYCLE_S
         self.gpu_power_cycles = 0

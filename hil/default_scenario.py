@@ -1,11 +1,16 @@
-"""The built-in default scenario: ping the payload, show it survives corrupt frames, run a sample
-job to completion and read back the job list, all through the ground station."""
+"""The built-in default scenario: ping the payload, show it survives corrupt frames and refuses a
+replayed and a forged telecommand, run a sample job to completion and read back the job list, all
+through the ground station."""
 
 from __future__ import annotations
 
+import native
 from flight import dictionary as d
 from flight.protocol.framing import frame
 from flight.protocol.messages import CommandEncoder
+from flight.protocol.packets import build_tc
+from flight.security.keys import GROUND_KEY_IDS, new_key
+from flight.security.tc_auth import TcSigner, sign
 from hil.bench import Bench
 
 JOB_ID = "demo-1"
@@ -15,11 +20,24 @@ JOB_ENDS = {"JOB_COMPLETED", "JOB_FAILED", "JOB_TIMED_OUT"}
 MALFORMED_FRAME = b"\x07\x01\x02\x00"
 
 
-def corrupted_ping() -> bytes:
-    """A framed PING whose last CRC octet is wrong."""
-    packet = bytearray(CommandEncoder(d.SOURCE_GROUND, d.ACK_GROUND_DEFAULT).packet("PING"))
+def corrupted_ping(signer: TcSigner) -> bytes:
+    """A framed PING whose last CRC octet is wrong (numbered outside any sender's count)."""
+    packet = bytearray(CommandEncoder(signer, d.ACK_GROUND_DEFAULT).packet("PING"))
     packet[-1] ^= 0x5A
     return frame(bytes(packet))
+
+
+def sent_packet(log: bytes, request_id: bytes) -> bytes:
+    """The telecommand with this request id in the bus's record of what it sent."""
+    rows, _ = native.scan_packets(log)
+    found = [log[r["offset"] : r["offset"] + r["length"]] for r in rows]
+    return [p for p in found if p[:4] == request_id][-1]
+
+
+def forged_noop() -> bytes:
+    """A NOOP under the ground's key id, signed with a secret an attacker made up."""
+    plain = build_tc(d.APID_PAYLOAD, 0, 128, 1, source_id=d.SOURCE_GROUND, ack_flags=9)
+    return sign(plain, new_key(GROUND_KEY_IDS[0], d.SOURCE_GROUND), 2**63)
 
 
 async def default_scenario(bench: Bench) -> None:
@@ -44,7 +62,7 @@ async def default_scenario(bench: Bench) -> None:
     before = bus.last_hk.values
     bench.note("bus puts a malformed frame and a packet with a bad CRC on the line")
     bus.write_line(MALFORMED_FRAME)
-    bus.write_line(corrupted_ping())
+    bus.write_line(corrupted_ping(bus.commands.signer))
     hk = await bench.housekeeping_where(
         lambda v: (
             v["frames_bad"] > before["frames_bad"]
@@ -57,6 +75,26 @@ async def default_scenario(bench: Bench) -> None:
         hk.values["frames_bad"] == before["frames_bad"] + 1
         and hk.values["packets_bad_crc"] == before["packets_bad_crc"] + 1,
         f"frames_bad {hk.values['frames_bad']}, packets_bad_crc {hk.values['packets_bad_crc']}",
+    )
+
+    before = hk.values
+    bench.note("bus replays the ground's PING and sends a NOOP forged under the ground's key id")
+    bus.write_line(frame(sent_packet(bytes(bus.tc_log), ping.request_id)))
+    bus.write_line(frame(forged_noop()))
+    hk = await bench.housekeeping_where(
+        lambda v: (
+            v["tc_auth_replay"] > before["tc_auth_replay"]
+            and v["tc_auth_bad_mac"] > before["tc_auth_bad_mac"]
+        ),
+        10,
+    )
+    bench.check(
+        "replayed and forged telecommands refused and counted",
+        hk.values["tc_auth_replay"] == 1
+        and hk.values["tc_auth_bad_mac"] == 1
+        and hk.values["tc_accepted"] == before["tc_accepted"],
+        f"tc_auth_replay {hk.values['tc_auth_replay']}, tc_auth_bad_mac "
+        f"{hk.values['tc_auth_bad_mac']}, tc_accepted {hk.values['tc_accepted']}",
     )
 
     submit = await bus.within(

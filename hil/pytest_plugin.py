@@ -22,6 +22,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--hil-baud", type=int, default=115_200, help="line rate (default 115200)")
     group.addoption(
+        "--hil-keys",
+        type=Path,
+        default=None,
+        help="with --hil-port: a directory with bus.toml and ground.toml matching the payload's "
+        "key file",
+    )
+    group.addoption(
         "--hil-speed",
         default="max",
         help="bus seconds per wall second, or max for lockstep (default max)",
@@ -39,6 +46,7 @@ def hil(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HilBench]:
         speed=None if speed == "max" else float(speed),
         baud=option("--hil-baud"),
         port=option("--hil-port"),
+        keys=option("--hil-keys"),
     )
     bench = HilBench(config).start()
     try:

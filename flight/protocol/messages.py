@@ -12,6 +12,7 @@ from typing import Any
 from flight import dictionary as d
 from flight.protocol.fields import FieldError, pack_fields, unpack_fields
 from flight.protocol.packets import PacketError, Telecommand, Telemetry, build_tc
+from flight.security.tc_auth import TcSigner
 
 
 @dataclass(frozen=True)
@@ -37,11 +38,12 @@ def encode_command(name: str, args: dict[str, Any] | None = None) -> tuple[d.Com
 
 
 class CommandEncoder:
-    """Telecommand packets from the dictionary, numbered in one sender's packet sequence
-    (the ground station's, the bus's: each sender counts its own)."""
+    """Signed telecommand packets from the dictionary, numbered in one sender's packet sequence
+    (the ground station's, the bus's: each sender counts its own and signs with its own key)."""
 
-    def __init__(self, source: int, ack_flags: int, apid: int = d.APID_PAYLOAD) -> None:
-        self.source = source
+    def __init__(self, signer: TcSigner, ack_flags: int, apid: int = d.APID_PAYLOAD) -> None:
+        self.signer = signer
+        self.source = signer.source
         self.ack_flags = ack_flags
         self.apid = apid
         self.seq = 0
@@ -51,7 +53,8 @@ class CommandEncoder:
     ) -> bytes:
         """The next packet of command ``name`` (with the encoder's acknowledgement flags unless
         others are given): KeyError for an unknown command, FieldError for a bad argument,
-        ValueError when it exceeds the MTU (nothing is numbered then)."""
+        ValueError when it exceeds the MTU or there is no key to sign with (nothing is numbered
+        then)."""
         command, data = encode_command(name, args)
         packet = build_tc(
             self.apid,
@@ -62,8 +65,9 @@ class CommandEncoder:
             source_id=self.source,
             ack_flags=self.ack_flags if ack_flags is None else ack_flags,
         )
+        signed = self.signer.sign(packet)
         self.seq = (self.seq + 1) & 0x3FFF
-        return packet
+        return signed
 
     def restart(self) -> None:
         """Number from zero again (the sender restarted)."""

@@ -3,15 +3,15 @@ secrets and which of them are in use.
 
     # keys.toml (mode 0600)
     [[key]]
-    id = 1
+    id = 256
+    source = "GROUND"   # the telecommand source it authenticates: GROUND or BUS
     secret = "64 hex digits"
     active = true
 
-The same format on board (every key the spacecraft may be told to use, preloaded) and on the
-ground (the keys it signs with). Rotation is by command on board (activate the next key,
-deactivate the old one); what is active on board then lives in the controller's security state,
-not in this file.
-"""
+The same format on board (every key the spacecraft may be told to use, preloaded) and on the ground
+or the bus (the keys each signs with). A key authenticates one source's telecommands only. Rotation
+is by command on board (activate the next key, deactivate the old one); what is active on board
+then lives in the controller's security state, not in this file."""
 
 from __future__ import annotations
 
@@ -19,8 +19,10 @@ import os
 import secrets
 import stat
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+from flight.dictionary import SOURCE_BUS, SOURCE_GROUND, SOURCES
 
 KEY_LEN = 32
 MAX_KEY_ID = 0xFFFF
@@ -37,6 +39,7 @@ class Key:
     key_id: int
     secret: bytes
     active: bool
+    source: int  # the telecommand source id it authenticates
 
 
 def load_keys(path: Path) -> dict[int, Key]:
@@ -72,6 +75,7 @@ def _key(entry: object, path: Path) -> Key:
     if not isinstance(entry, dict):
         raise KeyFileError(f"key file {path}: a [[key]] is not a table")
     key_id, secret, active = entry.get("id"), entry.get("secret"), entry.get("active", False)
+    source = {name: number for number, name in SOURCES.items()}.get(entry.get("source"))
     if not isinstance(key_id, int) or not 0 <= key_id <= MAX_KEY_ID:
         raise KeyFileError(f"key file {path}: key id {key_id!r} is not 0..{MAX_KEY_ID}")
     try:
@@ -84,13 +88,17 @@ def _key(entry: object, path: Path) -> Key:
         )
     if not isinstance(active, bool):
         raise KeyFileError(f"key file {path}: key {key_id}'s active is not true or false")
-    return Key(key_id, raw, active)
+    if source is None:
+        raise KeyFileError(
+            f"key file {path}: key {key_id}'s source is not one of {', '.join(SOURCES.values())}"
+        )
+    return Key(key_id, raw, active, source)
 
 
 def write_keys(path: Path, keys: list[Key]) -> None:
     """Write a key file readable by its owner only (created with mode 0600, never wider)."""
     text = "".join(
-        f'[[key]]\nid = {k.key_id}\nsecret = "{k.secret.hex()}"\n'
+        f'[[key]]\nid = {k.key_id}\nsource = "{SOURCES[k.source]}"\nsecret = "{k.secret.hex()}"\n'
         f"active = {str(k.active).lower()}\n\n"
         for k in keys
     )
@@ -105,6 +113,73 @@ def write_keys(path: Path, keys: list[Key]) -> None:
     os.replace(tmp, path)
 
 
-def new_key(key_id: int, active: bool = False) -> Key:
-    """A fresh random key."""
-    return Key(key_id, secrets.token_bytes(KEY_LEN), active)
+def new_key(key_id: int, source: int, active: bool = False) -> Key:
+    """A fresh random key for one telecommand source."""
+    return Key(key_id, secrets.token_bytes(KEY_LEN), active, source)
+
+
+class KeyFile:
+    """A key file, read again whenever it changes on disk: the ground switches the key it signs
+    with by rewriting its file (``python -m ground keys use``), without a restart."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._stamp: tuple[int, int, int] | None = None
+        self._keys: dict[int, Key] = {}
+
+    def keys(self) -> dict[int, Key]:
+        """The keys as the file holds them now; KeyFileError if it became unusable."""
+        try:
+            info = self.path.stat()
+        except OSError as exc:
+            raise KeyFileError(f"key file {self.path}: {exc.strerror}") from None
+        stamp = (info.st_ctime_ns, info.st_size, info.st_ino)  # ctime: chmod too
+        if stamp != self._stamp:
+            self._keys = load_keys(self.path)
+            self._stamp = stamp
+        return self._keys
+
+
+def use_key(path: Path, key_id: int) -> Key:
+    """Mark one key of a file in use and the others of its source not; the key."""
+    keys = load_keys(path)
+    if key_id not in keys:
+        raise KeyFileError(f"key file {path} holds no key {key_id}")
+    source = keys[key_id].source
+    changed = [
+        replace(k, active=k.key_id == key_id) if k.source == source else k for k in keys.values()
+    ]
+    write_keys(path, changed)
+    return keys[key_id]
+
+
+BUS_KEY_ID = 1
+GROUND_KEY_IDS = (256, 257)  # in use, and the spare the ground rotates to
+
+
+@dataclass(frozen=True)
+class KeySet:
+    """Matched key files: the controller's (every key), the bus's and the ground's."""
+
+    flight: Path
+    bus: Path
+    ground: Path
+
+    @classmethod
+    def in_dir(cls, directory: Path) -> KeySet:
+        """The files of a set in a directory: flight.toml, bus.toml, ground.toml."""
+        return cls(directory / "flight.toml", directory / "bus.toml", directory / "ground.toml")
+
+
+def provision_keys(directory: Path) -> KeySet:
+    """Fresh keys for one payload: a bus key, a ground key in use and a spare, each file 0600."""
+    bus = new_key(BUS_KEY_ID, SOURCE_BUS, active=True)
+    ground = [
+        new_key(GROUND_KEY_IDS[0], SOURCE_GROUND, True),
+        new_key(GROUND_KEY_IDS[1], SOURCE_GROUND),
+    ]
+    files = KeySet.in_dir(directory)
+    write_keys(files.flight, [bus, *ground])
+    write_keys(files.bus, [bus])
+    write_keys(files.ground, ground)
+    return files

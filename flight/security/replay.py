@@ -1,61 +1,138 @@
-"""The controller's security state in SQLite: for each key, the highest sequence number accepted
-(the anti-replay window) and whether the key is in use (rotation by command). Committed before the
-command it admits is acted on, so a restart never lets a command in twice."""
+"""The controller's security state: for each key, the highest sequence number accepted (the
+anti-replay window) and whether it was put in or out of use by command.
+
+It lives in a file of fixed size, allocated when it is made: two slots of SLOT_LEN octets, each a
+complete copy
+
+    generation (u64) | entries (u16) | entries x (key id u16, flags u8, last sequence u64) |
+    zero padding | CRC-32C (u32) over everything before it in the slot
+
+A change is written whole into the slot not holding the newest copy, with the next generation,
+and flushed to the disk (fdatasync) before the command it admits is acted on. Loading takes the
+valid copy of the higher generation, so a write cut short by a power loss leaves the copy before
+it. Writes only overwrite octets already allocated: a disk that jobs have filled does not stop
+the controller from admitting commands (such as the one that cancels the job).
+"""
 
 from __future__ import annotations
 
-import sqlite3
+import os
+import struct
 from pathlib import Path
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS keys (
-    key_id INTEGER PRIMARY KEY, last_seq INTEGER, active INTEGER);
-"""
-_OFFSET = 1 << 63  # sequence numbers are u64, SQLite integers i64: stored shifted, order kept
+import native
+
+SLOT_LEN = 4096
+_HEAD = struct.Struct(">QH")
+_ENTRY = struct.Struct(">HBQ")
+_CRC = struct.Struct(">I")
+MAX_KEYS = (SLOT_LEN - _HEAD.size - _CRC.size) // _ENTRY.size
+_COMMANDED, _ACTIVE, _SEEN = 1, 2, 4  # flags: activation set by command, its value, a seq seen
+
+
+class SecurityStateError(OSError):
+    """The security state file is unreadable: both copies damaged, or the wrong size."""
 
 
 class SecurityState:
-    """Per-key anti-replay sequence numbers and activation, in one SQLite file."""
+    """Per-key anti-replay sequence numbers and activation, in one fixed-size file."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.executescript(_SCHEMA)
+        self.path = path
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         self._last: dict[int, int] = {}
         self._active: dict[int, bool] = {}
-        for key_id, last, active in self.db.execute("SELECT key_id, last_seq, active FROM keys"):
-            if last is not None:
-                self._last[key_id] = last + _OFFSET
-            if active is not None:
-                self._active[key_id] = bool(active)
+        self._generation = 0
+        size = os.fstat(self._fd).st_size
+        if size == 0:
+            os.posix_fallocate(self._fd, 0, 2 * SLOT_LEN)
+            self._write()
+        elif size != 2 * SLOT_LEN:
+            os.close(self._fd)
+            raise SecurityStateError(f"{path}: {size} octets, not {2 * SLOT_LEN}")
+        else:
+            self._load()
+
+    def _load(self) -> None:
+        copies = [_decode(os.pread(self._fd, SLOT_LEN, slot * SLOT_LEN)) for slot in (0, 1)]
+        valid = [c for c in copies if c is not None]
+        if not valid:
+            os.close(self._fd)
+            raise SecurityStateError(f"{self.path}: both copies damaged")
+        self._generation, self._last, self._active = max(valid, key=lambda c: c[0])
+
+    def _write(self) -> None:
+        self._generation += 1
+        ids = sorted(set(self._last) | set(self._active))
+        if len(ids) > MAX_KEYS:
+            raise SecurityStateError(f"{self.path}: more than {MAX_KEYS} keys")
+        body = bytearray(_HEAD.pack(self._generation, len(ids)))
+        for key_id in ids:
+            flags = _SEEN if key_id in self._last else 0
+            if key_id in self._active:
+                flags |= _COMMANDED | (_ACTIVE if self._active[key_id] else 0)
+            body += _ENTRY.pack(key_id, flags, self._last.get(key_id, 0))
+        body += bytes(SLOT_LEN - _CRC.size - len(body))
+        body += _CRC.pack(native.crc32c(body))
+        os.pwrite(self._fd, body, (self._generation % 2) * SLOT_LEN)
+        os.fdatasync(self._fd)
 
     def last_seq(self, key_id: int) -> int:
         """The highest sequence number accepted under a key; -1 before the first."""
         return self._last.get(key_id, -1)
 
     def accept(self, key_id: int, seq: int) -> None:
-        """Record an accepted sequence number (committed on return)."""
-        self.db.execute(
-            "INSERT INTO keys (key_id, last_seq) VALUES (?, ?) "
-            "ON CONFLICT (key_id) DO UPDATE SET last_seq = excluded.last_seq",
-            (key_id, seq - _OFFSET),
-        )
+        """Record an accepted sequence number (on the disk on return)."""
+        before = self._last.get(key_id)
         self._last[key_id] = seq
+        try:
+            self._write()
+        except OSError:
+            self._undo(self._last, key_id, before)
+            raise
 
     def active(self, key_id: int) -> bool | None:
         """Whether a key was activated (True) or deactivated (False) by command; None if never."""
         return self._active.get(key_id)
 
     def set_active(self, key_id: int, active: bool) -> None:
-        """Activate or deactivate a key (committed on return)."""
-        self.db.execute(
-            "INSERT INTO keys (key_id, active) VALUES (?, ?) "
-            "ON CONFLICT (key_id) DO UPDATE SET active = excluded.active",
-            (key_id, int(active)),
-        )
+        """Activate or deactivate a key (on the disk on return)."""
+        before = self._active.get(key_id)
         self._active[key_id] = active
+        try:
+            self._write()
+        except OSError:
+            self._undo(self._active, key_id, before)
+            raise
+
+    def _undo(self, table: dict, key_id: int, before: object) -> None:
+        """A write failed: memory goes back to what the disk holds."""
+        self._generation -= 1
+        if before is None:
+            table.pop(key_id, None)
+        else:
+            table[key_id] = before
 
     def close(self) -> None:
-        self.db.close()
+        os.close(self._fd)
+
+
+def _decode(slot: bytes) -> tuple[int, dict[int, int], dict[int, bool]] | None:
+    """One copy: generation, last sequence numbers, commanded activations; None if damaged."""
+    if len(slot) != SLOT_LEN or _CRC.unpack_from(slot, SLOT_LEN - _CRC.size)[0] != native.crc32c(
+        slot[: SLOT_LEN - _CRC.size]
+    ):
+        return None
+    generation, count = _HEAD.unpack_from(slot)
+    if count > MAX_KEYS:
+        return None
+    last: dict[int, int] = {}
+    active: dict[int, bool] = {}
+    for i in range(count):
+        key_id, flags, seq = _ENTRY.unpack_from(slot, _HEAD.size + i * _ENTRY.size)
+        if flags & _SEEN:
+            last[key_id] = seq
+        if flags & _COMMANDED:
+            active[key_id] = bool(flags & _ACTIVE)
+    return generation, last, active

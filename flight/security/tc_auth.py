@@ -6,22 +6,25 @@ error control,
 
 where the MAC is HMAC-SHA-256, truncated to 128 bits (RFC 4868), over every octet of the packet
 before it: primary header (its length counting the trailer), secondary header, application data,
-key id and sequence number. The receiver checks, in this order: a key it knows and has in use,
-the MAC (in constant time), then that the sequence number is above the last one it accepted under
-that key; only then is the number recorded (committed) and the command acted on.
-"""
+key id and sequence number. The receiver checks, in this order: a key it knows and has in use for
+the telecommand's source, the MAC (in constant time), then that the sequence number is above the
+last one it accepted under that key; only then is the number recorded (committed) and the command
+acted on."""
 
 from __future__ import annotations
 
 import hmac
 import struct
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import hmac as crypto_hmac
 
 import native
-from flight.protocol.packets import CRC_LEN, TC_SECONDARY_LEN, append_crc
+from flight.dictionary import SOURCES
+from flight.protocol.packets import CRC_LEN, MAX_PACKET_LEN, TC_SECONDARY_LEN, append_crc
 from flight.security.keys import Key
 from flight.security.replay import SecurityState
 
@@ -29,11 +32,12 @@ _IDS = struct.Struct(">HQ")
 MAC_LEN = 16
 TRAILER_LEN = _IDS.size + MAC_LEN
 MIN_TC_LEN = native.PRIMARY_HEADER_LEN + TC_SECONDARY_LEN  # a telecommand's headers, no data
+_SOURCE_AT = native.PRIMARY_HEADER_LEN + 3  # the source id in the PUS-C secondary header
 MAX_SEQ = (1 << 64) - 1
 
 
 class AuthError(ValueError):
-    """A telecommand that fails authentication: ``reason`` is "no_trailer", "unknown_key",
+    """A telecommand that fails authentication: ``reason`` is "missing", "unknown_key",
     "bad_mac" or "replay"."""
 
     def __init__(self, reason: str, message: str) -> None:
@@ -50,9 +54,15 @@ def mac(secret: bytes, data: bytes) -> bytes:
 
 def sign(packet: bytes, key: Key, seq: int) -> bytes:
     """A complete telecommand (headers, data, packet error control) with the trailer added:
-    its length field grows by TRAILER_LEN and its packet error control is computed anew."""
+    its length field grows by TRAILER_LEN and its packet error control is computed anew.
+    ValueError if the signed packet would exceed the MTU."""
     if not 0 <= seq <= MAX_SEQ:
         raise ValueError(f"sequence number {seq} outside 0..2^64-1")
+    if len(packet) + TRAILER_LEN > MAX_PACKET_LEN:
+        raise ValueError(
+            f"packet of {len(packet) + TRAILER_LEN} octets signed exceeds the "
+            f"{MAX_PACKET_LEN}-octet MTU"
+        )
     head = bytearray(packet[:-CRC_LEN])
     (length,) = struct.unpack_from(">H", head, 4)
     struct.pack_into(">H", head, 4, length + TRAILER_LEN)
@@ -88,11 +98,15 @@ class TcVerifier:
         """Authenticate a complete telecommand whose CRC and header were already checked;
         record its sequence number. AuthError says why it is refused."""
         if len(packet) < MIN_TC_LEN + TRAILER_LEN + CRC_LEN:
-            raise AuthError("no_trailer", "too short to carry an authentication trailer")
+            raise AuthError("missing", "too short to carry an authentication trailer")
         end = len(packet) - CRC_LEN
         key_id, seq = _IDS.unpack_from(packet, end - TRAILER_LEN)
-        if not self.in_use(key_id):
-            raise AuthError("unknown_key", f"key {key_id} is not a key in use")
+        (source,) = struct.unpack_from(">H", packet, _SOURCE_AT)
+        if not self.in_use(key_id) or self.keys[key_id].source != source:
+            raise AuthError(
+                "unknown_key",
+                f"key {key_id} is not a key in use for {SOURCES.get(source, hex(source))}",
+            )
         expected = mac(self.keys[key_id].secret, packet[: end - MAC_LEN])
         if not hmac.compare_digest(expected, packet[end - MAC_LEN : end]):
             raise AuthError("bad_mac", f"the MAC does not verify under key {key_id}")
@@ -102,8 +116,67 @@ class TcVerifier:
         self.state.accept(key_id, seq)
         return Verified(key_id, seq)
 
+    def last_in_use(self, key_id: int) -> bool:
+        """Whether a key is the only one in use for its source: without it the source is locked
+        out."""
+        source = self.keys[key_id].source
+        in_use = [k for k, key in self.keys.items() if key.source == source and self.in_use(k)]
+        return in_use == [key_id]
+
     def set_active(self, key_id: int, active: bool) -> None:
-        """Rotate: put a known key in or out of use; KeyError for an unknown one."""
+        """Rotate: put a known key in or out of use (KeyError for an unknown one)."""
         if key_id not in self.keys:
             raise KeyError(key_id)
         self.state.set_active(key_id, active)
+
+    def report(self) -> list[dict[str, int | bool | str]]:
+        """Every key on board: id, source, whether in use, the last sequence number accepted."""
+        return [
+            {
+                "id": k.key_id,
+                "source": SOURCES[k.source],
+                "in_use": self.in_use(k.key_id),
+                "last_seq": self.state.last_seq(k.key_id),
+            }
+            for k in sorted(self.keys.values(), key=lambda k: k.key_id)
+        ]
+
+
+def clock_us() -> int:
+    """Microseconds since 1970 by the wall clock."""
+    return time.time_ns() // 1000
+
+
+class TcSigner:
+    """Signs one source's telecommands with its key in use. Sequence numbers follow the wall
+    clock in microseconds, each above the last, so a restarted sender needs no stored counter
+    as long as its clock does not go back."""
+
+    def __init__(
+        self,
+        keys: Callable[[], dict[int, Key]],
+        source: int,
+        clock: Callable[[], int] = clock_us,
+    ) -> None:
+        self.keys = keys
+        self.source = source
+        self.clock = clock
+        self.last = 0
+
+    def key(self) -> Key:
+        """The one key in use for the source; ValueError if none or several are."""
+        active = [k for k in self.keys().values() if k.active and k.source == self.source]
+        if len(active) != 1:
+            ids = ", ".join(str(k.key_id) for k in active) or "none"
+            raise ValueError(
+                f"need exactly one key in use for {SOURCES[self.source]} (marked active: {ids})"
+            )
+        return active[0]
+
+    def sign(self, packet: bytes) -> bytes:
+        """The telecommand with its trailer; ValueError (no key, over the MTU) signs nothing."""
+        key = self.key()
+        seq = max(self.last + 1, self.clock())
+        signed = sign(packet, key, seq)
+        self.last = seq
+        return signed

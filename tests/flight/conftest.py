@@ -22,10 +22,26 @@ from flight.gpu.simulated import SimulatedH100
 from flight.protocol.framing import Deframer, frame
 from flight.protocol.messages import DecodedTelemetry, decode_telemetry, encode_command
 from flight.protocol.packets import build_tc, parse_packet
+from flight.security.keys import BUS_KEY_ID, GROUND_KEY_IDS, Key, new_key, write_keys
+from flight.security.tc_auth import TcSigner
 from hil.serial_link import PtyLink
 
 START = 1_767_225_600.0
 WAIT_S = 5.0
+# The controller's keys in these tests: the bus's, the ground's in use and its spare.
+TEST_KEYS: dict[int, Key] = {
+    k.key_id: k
+    for k in (
+        new_key(BUS_KEY_ID, d.SOURCE_BUS, active=True),
+        new_key(GROUND_KEY_IDS[0], d.SOURCE_GROUND, active=True),
+        new_key(GROUND_KEY_IDS[1], d.SOURCE_GROUND),
+    )
+}
+
+
+def signer(source: int) -> TcSigner:
+    """Signs a source's telecommands with its test key in use."""
+    return TcSigner(lambda: TEST_KEYS, source)
 
 
 def bus_tick_args(time: float, allowance: float = 150.0, **env: Any) -> dict[str, Any]:
@@ -44,7 +60,10 @@ def bus_tick_args(time: float, allowance: float = 150.0, **env: Any) -> dict[str
 
 
 def controller_process(bus_path: str, state: Path, **env: str) -> subprocess.Popen:
-    """The real controller as a process of its own on a bus port, no GPU, errors only logged."""
+    """The real controller as a process of its own on a bus port, no GPU, errors only logged,
+    with TEST_KEYS in a key file beside its state directory."""
+    keys = state.parent / "flight-keys.toml"
+    write_keys(keys, list(TEST_KEYS.values()))
     return subprocess.Popen(
         [
             sys.executable,
@@ -55,6 +74,8 @@ def controller_process(bus_path: str, state: Path, **env: str) -> subprocess.Pop
             bus_path,
             "--state-dir",
             str(state),
+            "--keys",
+            str(keys),
             "--gpu",
             "none",
             "--log-level",
@@ -75,7 +96,8 @@ class PayloadHarness:
         self.state_dir = state_dir
         (state_dir / "bin").mkdir(parents=True, exist_ok=True)
         self.controller_args = controller
-        self.ctl = Controller(self.port, state_dir, **controller)
+        self.ctl = Controller(self.port, state_dir, TEST_KEYS, **controller)
+        self.signers = {source: signer(source) for source in d.SOURCES}
         self.deframer = Deframer()
         self.received = 0
         self.seq = 0
@@ -95,7 +117,7 @@ class PayloadHarness:
                 self.ctl.faults.close()
         else:
             self.ctl.close()
-        self.ctl = Controller(self.port, self.state_dir, **self.controller_args)
+        self.ctl = Controller(self.port, self.state_dir, TEST_KEYS, **self.controller_args)
         self.received = 0
 
     def send_bytes(self, data: bytes) -> None:
@@ -118,13 +140,27 @@ class PayloadHarness:
         ack: int = d.ACK_GROUND_DEFAULT,
         apid: int = d.APID_PAYLOAD,
     ) -> bytes:
-        """A telecommand packet from the dictionary."""
+        """A telecommand packet from the dictionary, signed with the source's key."""
         command, data = encode_command(name, args)
-        packet = build_tc(
-            apid, self.seq, command.service, command.subtype, data, source_id=source, ack_flags=ack
+        return self.signed(
+            command.service, command.subtype, data, source=source, ack=ack, apid=apid
         )
+
+    def signed(
+        self,
+        service: int,
+        subtype: int,
+        data: bytes = b"",
+        *,
+        source: int = d.SOURCE_GROUND,
+        ack: int = d.ACK_GROUND_DEFAULT,
+        apid: int = d.APID_PAYLOAD,
+    ) -> bytes:
+        """A telecommand of any service and subtype, signed with the key of ``source`` (the
+        ground's for a source that has none)."""
+        packet = build_tc(apid, self.seq, service, subtype, data, source_id=source, ack_flags=ack)
         self.seq = (self.seq + 1) & 0x3FFF
-        return packet
+        return self.signers.get(source, self.signers[d.SOURCE_GROUND]).sign(packet)
 
     def send(self, packet: bytes) -> list[DecodedTelemetry]:
         """Send one packet as a frame; the telemetry it caused."""

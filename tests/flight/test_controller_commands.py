@@ -99,39 +99,25 @@ def test_unknown_apid(payload):
     ("service", "subtype", "code"), [(99, 1, F.ILLEGAL_SERVICE), (17, 9, F.ILLEGAL_SUBTYPE)]
 )
 def test_unknown_command(payload, service, subtype, code):
-    from flight.protocol.packets import build_tc
-
-    packet = build_tc(
-        d.APID_PAYLOAD,
-        7,
-        service,
-        subtype,
-        b"",
-        source_id=d.SOURCE_GROUND,
-        ack_flags=d.ACK_GROUND_DEFAULT,
-    )
-    assert failure(payload.send(packet))[0] is code
+    assert failure(payload.send(payload.signed(service, subtype)))[0] is code
     assert payload.ctl.counters.tc_rejected == 1
 
 
 def test_bad_arguments_and_wrong_source(payload):
     tick = payload.tc("BUS_TICK", bus_tick_args(5.0, 1.0), source=d.SOURCE_BUS)
-    from flight.protocol.packets import build_tc, parse_packet
+    from flight.protocol.packets import parse_packet
+    from flight.security.tc_auth import TRAILER_LEN
 
-    tc = parse_packet(tick)
-    short = build_tc(
-        d.APID_PAYLOAD, 1, 200, 1, tc.app_data[:-1], source_id=d.SOURCE_BUS, ack_flags=0
-    )
+    data = parse_packet(tick).app_data[:-TRAILER_LEN]
+    short = payload.signed(200, 1, data[:-1], source=d.SOURCE_BUS, ack=0)
     code, reason = failure(payload.send(short))
     assert code is F.BAD_ARGUMENTS and "link_s" in reason
-    out_of_range = build_tc(
-        d.APID_PAYLOAD,
-        2,
+    out_of_range = payload.signed(
         200,
         1,
-        tc.app_data[:6] + b"\xc0\x00\x00\x00" + tc.app_data[10:],  # allowance -2 W
-        source_id=d.SOURCE_BUS,
-        ack_flags=0,
+        data[:6] + b"\xc0\x00\x00\x00" + data[10:],  # allowance -2 W
+        source=d.SOURCE_BUS,
+        ack=0,
     )
     assert failure(payload.send(out_of_range))[0] is F.BAD_ARGUMENTS
     code, _ = failure(payload.command("BUS_TICK", bus_tick_args(5.0, 1.0)))
@@ -197,17 +183,7 @@ def test_manifest_that_is_not_a_map(payload):
 
 
 def test_manifest_that_is_not_msgpack(payload):
-    from flight.protocol.packets import build_tc
-
-    packet = build_tc(
-        d.APID_PAYLOAD,
-        3,
-        140,
-        1,
-        b"\xc1",
-        source_id=d.SOURCE_GROUND,
-        ack_flags=d.ACK_GROUND_DEFAULT,
-    )
+    packet = payload.signed(140, 1, b"\xc1")
     assert failure(payload.send(packet))[0] is F.BAD_ARGUMENTS
 
 
@@ -236,17 +212,7 @@ def test_queue_limit(payload):
 
 def test_raw_manifest_bytes_are_the_msgpack_map(payload):
     payload.install_job("ok", "exit 0\n")
-    from flight.protocol.packets import build_tc
-
-    packet = build_tc(
-        d.APID_PAYLOAD,
-        4,
-        140,
-        1,
-        msgpack.packb(GOOD),
-        source_id=d.SOURCE_GROUND,
-        ack_flags=d.ACK_GROUND_DEFAULT,
-    )
+    packet = payload.signed(140, 1, msgpack.packb(GOOD))
     assert [t.name for t in payload.send(packet)] == [
         "ACCEPTANCE_SUCCESS",
         "JOB_QUEUED",

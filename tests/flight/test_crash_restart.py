@@ -24,7 +24,7 @@ from flight.protocol.framing import Deframer, frame
 from flight.protocol.messages import CommandEncoder, decode_telemetry
 from flight.protocol.packets import parse_packet
 from hil.serial_link import PtyLink
-from tests.flight.conftest import bus_tick_args, controller_process
+from tests.flight.conftest import bus_tick_args, controller_process, signer
 
 START = 1_767_225_600
 JOBS = {
@@ -47,8 +47,8 @@ class Bus:
 
     def __init__(self) -> None:
         self.link = PtyLink.open()
-        self.encoder = CommandEncoder(d.SOURCE_GROUND, d.ACK_GROUND_DEFAULT)
-        self.ticks = CommandEncoder(d.SOURCE_BUS, 0)
+        self.encoder = CommandEncoder(signer(d.SOURCE_GROUND), d.ACK_GROUND_DEFAULT)
+        self.ticks = CommandEncoder(signer(d.SOURCE_BUS), 0)
         self.time = START
         self.queued: set[str] = set()
         self.hk_times: set[float] = set()

@@ -13,23 +13,32 @@ from spacepackets.ecss.tc import PusTc
 import native
 from flight import dictionary as d
 from flight.protocol.packets import build_tc, parse_packet
-from flight.security.keys import Key, KeyFileError, load_keys, new_key, write_keys
-from flight.security.replay import SecurityState
-from flight.security.tc_auth import MAC_LEN, TRAILER_LEN, AuthError, TcVerifier, sign
+from flight.protocol.packets import MAX_PACKET_LEN
+from flight.security.keys import (
+    Key,
+    KeyFile,
+    KeyFileError,
+    load_keys,
+    new_key,
+    provision_keys,
+    use_key,
+    write_keys,
+)
+from flight.security.replay import SLOT_LEN, SecurityState, SecurityStateError
+from flight.security.tc_auth import MAC_LEN, TRAILER_LEN, AuthError, TcSigner, TcVerifier, sign
 
-KEY = Key(7, bytes(range(32)), True)
-SPARE = Key(8, bytes(range(32, 64)), False)
+G = d.SOURCE_GROUND
+KEY = Key(7, bytes(range(32)), True, G)
+SPARE = Key(8, bytes(range(32, 64)), False, G)
 
 
 def tc(app_data=b"\x01\x02", service=17, subtype=1, seq_count=5):
-    return build_tc(
-        d.APID_PAYLOAD, seq_count, service, subtype, app_data, source_id=0x100, ack_flags=9
-    )
+    return build_tc(d.APID_PAYLOAD, seq_count, service, subtype, app_data, source_id=G, ack_flags=9)
 
 
 @pytest.fixture
 def verifier(tmp_path):
-    state = SecurityState(tmp_path / "security.sqlite")
+    state = SecurityState(tmp_path / "security.state")
     yield TcVerifier({KEY.key_id: KEY, SPARE.key_id: SPARE}, state)
     state.close()
 
@@ -48,7 +57,7 @@ def test_a_signed_telecommand_is_a_valid_packet_with_the_trailer_last():
 
 
 def test_genuine_accepted_then_replay_refused_even_after_a_restart(tmp_path):
-    path = tmp_path / "security.sqlite"
+    path = tmp_path / "security.state"
     state = SecurityState(path)
     verifier = TcVerifier({7: KEY}, state)
     assert verifier.check(sign(tc(), KEY, 1)).seq == 1
@@ -67,17 +76,17 @@ def test_genuine_accepted_then_replay_refused_even_after_a_restart(tmp_path):
 
 
 def test_the_checks_come_in_order_key_then_mac_then_replay(verifier):
-    forged_key = Key(9, KEY.secret, True)
+    forged_key = Key(9, KEY.secret, True, G)
     with pytest.raises(AuthError) as caught:
         verifier.check(sign(tc(), forged_key, 1))
     assert caught.value.reason == "unknown_key"
     with pytest.raises(AuthError) as caught:
-        verifier.check(sign(tc(), Key(7, bytes(32), True), 1))
+        verifier.check(sign(tc(), Key(7, bytes(32), True, G), 1))
     assert caught.value.reason == "bad_mac"
     assert verifier.state.last_seq(7) == -1  # a forgery moves nothing
     with pytest.raises(AuthError) as caught:
         verifier.check(tc())  # no trailer: what is there does not verify
-    assert caught.value.reason in ("no_trailer", "unknown_key", "bad_mac")
+    assert caught.value.reason in ("missing", "unknown_key", "bad_mac")
 
 
 def test_keys_rotate_and_the_rotation_survives_a_restart(tmp_path, verifier):
@@ -88,15 +97,83 @@ def test_keys_rotate_and_the_rotation_survives_a_restart(tmp_path, verifier):
     assert verifier.check(sign(tc(), SPARE, 1)).key_id == 8
     with pytest.raises(AuthError, match="key 7 is not a key in use"):
         verifier.check(sign(tc(), KEY, 5))
-    restarted = TcVerifier({7: KEY, 8: SPARE}, SecurityState(tmp_path / "security.sqlite"))
+    restarted = TcVerifier({7: KEY, 8: SPARE}, SecurityState(tmp_path / "security.state"))
     assert restarted.in_use(8) and not restarted.in_use(7)
     with pytest.raises(KeyError):
         verifier.set_active(99, True)
 
 
+def test_a_key_authenticates_its_own_source_only(tmp_path):
+    bus_key = Key(1, bytes(range(1, 33)), True, d.SOURCE_BUS)
+    state = SecurityState(tmp_path / "security.state")
+    verifier = TcVerifier({1: bus_key, 7: KEY}, state)
+    with pytest.raises(AuthError, match="key 1 is not a key in use for GROUND") as caught:
+        verifier.check(sign(tc(), bus_key, 1))  # a ground command under the bus's key
+    assert caught.value.reason == "unknown_key"
+    bus_tc = build_tc(d.APID_PAYLOAD, 0, 200, 1, source_id=d.SOURCE_BUS, ack_flags=0)
+    assert verifier.check(sign(bus_tc, bus_key, 1)).key_id == 1
+    with pytest.raises(AuthError, match="not a key in use for BUS"):
+        verifier.check(sign(bus_tc, KEY, 2))
+    assert verifier.last_in_use(1) and verifier.last_in_use(7)
+    state.close()
+
+
+def test_the_last_key_in_use_for_a_source_is_known(verifier):
+    assert verifier.last_in_use(7) and not verifier.last_in_use(8)
+    verifier.set_active(8, True)
+    assert not verifier.last_in_use(7) and not verifier.last_in_use(8)
+
+
+def test_the_signer_numbers_above_the_last_whatever_its_clock_does():
+    now = [5_000]
+    signer = TcSigner(lambda: {7: KEY, 8: SPARE}, G, clock=lambda: now[0])
+    seqs = []
+    for step in (0, 0, -4_000, 10_000):  # the clock stands, goes back, jumps ahead
+        now[0] += step
+        seqs.append(parse_packet(signer.sign(tc())).app_data[-TRAILER_LEN + 2 : -MAC_LEN])
+    numbers = [int.from_bytes(s, "big") for s in seqs]
+    assert numbers == [5_000, 5_001, 5_002, 11_000]
+
+
+def test_the_signer_needs_one_key_in_use_and_a_packet_that_fits():
+    with pytest.raises(
+        ValueError, match=r"exactly one key in use for GROUND \(marked active: none\)"
+    ):
+        TcSigner(lambda: {8: SPARE}, G).sign(tc())
+    both = {7: KEY, 8: Key(8, SPARE.secret, True, G)}
+    with pytest.raises(ValueError, match="marked active: 7, 8"):
+        TcSigner(lambda: both, G).sign(tc())
+    signer = TcSigner(lambda: {7: KEY}, G)
+    room = MAX_PACKET_LEN - len(tc(b"")) - TRAILER_LEN
+    assert len(signer.sign(tc(bytes(room)))) == MAX_PACKET_LEN
+    last = signer.last
+    with pytest.raises(ValueError, match="exceeds the 4096-octet MTU"):
+        signer.sign(tc(bytes(room + 1)))
+    assert signer.last == last  # nothing signed, no number used
+
+
+def test_provisioned_files_match_and_the_ground_switches_keys_without_a_restart(tmp_path):
+    files = provision_keys(tmp_path / "keys")
+    for path in (files.flight, files.bus, files.ground):
+        assert os.stat(path).st_mode & 0o777 == 0o600
+    on_board = load_keys(files.flight)
+    assert set(on_board) == set(load_keys(files.bus)) | set(load_keys(files.ground))
+    state = SecurityState(tmp_path / "security.state")
+    verifier = TcVerifier(on_board, state)
+    ground = TcSigner(KeyFile(files.ground).keys, G)
+    assert verifier.check(ground.sign(tc())).key_id == 256
+    verifier.set_active(257, True)  # KEY_ACTIVATE on board, then the ground switches
+    assert use_key(files.ground, 257).key_id == 257
+    assert verifier.check(ground.sign(tc())).key_id == 257
+    assert [k.active for k in load_keys(files.ground).values()] == [False, True]
+    with pytest.raises(KeyFileError, match="holds no key 9"):
+        use_key(files.ground, 9)
+    state.close()
+
+
 def test_the_key_file_must_be_its_owners_alone(tmp_path):
     path = tmp_path / "keys.toml"
-    keys = [new_key(1, active=True), new_key(2)]
+    keys = [new_key(1, G, active=True), new_key(2, d.SOURCE_BUS)]
     write_keys(path, keys)
     assert os.stat(path).st_mode & 0o777 == 0o600
     assert load_keys(path) == {k.key_id: k for k in keys}
@@ -112,6 +189,7 @@ def test_the_key_file_must_be_its_owners_alone(tmp_path):
         ('[[key]]\nid = 1\nsecret = "00"\n', "secret is not 64 hex digits"),
         ('[[key]]\nid = 70000\nsecret = "00"\n', "key id 70000"),
         ("[[key]]\nid = 1\nsecret = '" + "ab" * 32 + "'\nactive = 'yes'\n", "active is not"),
+        ("[[key]]\nid = 1\nsecret = '" + "ab" * 32 + "'\nsource = 'MOON'\n", "source is not one"),
         ("[[key]\n", "key file"),
     ],
 )
@@ -133,7 +211,7 @@ _SEQ = itertools.count(1)
 
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory):
-    state = SecurityState(tmp_path_factory.mktemp("auth") / "security.sqlite")
+    state = SecurityState(tmp_path_factory.mktemp("auth") / "security.state")
     yield TcVerifier({KEY.key_id: KEY}, state)
     state.close()
 
@@ -153,7 +231,7 @@ def test_forged_tampered_and_replayed_telecommands_are_all_refused(
     seq = next(_SEQ) * 2
     genuine = sign(tc(app_data, service, 1), KEY, seq)
     if attack == "forged":  # right key id, wrong secret
-        bad = sign(tc(app_data, service, 1), Key(KEY.key_id, os.urandom(32), True), seq + 1)
+        bad = sign(tc(app_data, service, 1), Key(KEY.key_id, os.urandom(32), True, G), seq + 1)
     elif attack == "tampered":  # one bit of the authenticated octets or the MAC flipped
         data = bytearray(genuine[:-2])
         data[where % len(data)] ^= 1 << bit
@@ -170,3 +248,43 @@ def test_forged_tampered_and_replayed_telecommands_are_all_refused(
 def sign_crc(head: bytes) -> bytes:
     """A packet with a correct packet error control (a tamperer recomputes it)."""
     return head + native.crc16(head).to_bytes(2, "big")
+
+
+def test_a_torn_write_leaves_the_copy_before_it(tmp_path):
+    path = tmp_path / "security.state"
+    state = SecurityState(path)
+    state.accept(7, 10)
+    state.accept(7, 20)  # generation 3, in slot 1; generation 2 (seq 10) in slot 0
+    state.set_active(8, True)  # generation 4, in slot 0
+    state.close()
+    with open(path, "r+b") as f:  # power lost halfway through writing generation 4
+        f.seek(100)
+        f.write(b"\xff" * 50)
+    again = SecurityState(path)
+    assert (again.last_seq(7), again.active(8)) == (20, None)
+    again.close()
+    with open(path, "r+b") as f:
+        f.seek(SLOT_LEN + 3000)
+        f.write(b"\x01")
+    with pytest.raises(SecurityStateError, match="both copies damaged"):
+        SecurityState(path)
+    path.write_bytes(b"short")
+    with pytest.raises(SecurityStateError, match="5 octets"):
+        SecurityState(path)
+
+
+def test_the_state_is_written_in_place_so_a_full_disk_does_not_stop_it(small_disk):
+    state = SecurityState(small_disk / "security.state")
+    filler = small_disk / "filler"
+    with open(filler, "wb") as f, pytest.raises(OSError):
+        while True:
+            f.write(bytes(65536))
+            f.flush()
+    for seq in range(1, 200):
+        state.accept(7 + seq % 3, seq)
+    state.set_active(8, False)
+    state.close()
+    again = SecurityState(small_disk / "security.state")
+    assert [again.last_seq(k) for k in (7, 8, 9)] == [198, 199, 197]
+    assert again.active(8) is False
+    again.close()

@@ -13,6 +13,7 @@ import sys
 from flight import dictionary as d
 from flight.protocol.messages import encode_event, encode_telemetry
 from flight.protocol.packets import build_tm
+from flight.security.keys import provision_keys
 from ground.archive import Archive, header_fields
 from ground.station import Station
 
@@ -103,7 +104,8 @@ def test_the_command_line_reads_it_back(tmp_path):
 
 
 def test_a_full_disk_loses_no_packet_and_no_command(small_disk, caplog):
-    station = Station("127.0.0.1", 9, small_disk / "ground")
+    keys = provision_keys(small_disk.parent / "keys").ground
+    station = Station("127.0.0.1", 9, keys, small_disk / "ground")
     sent = 40_000  # about 7 MB: more than the disk holds
     for i in range(sent):
         station.downlinked(tm("HOUSEKEEPING", hk(uptime_s=i), i & 0x3FFF, T0 + i))

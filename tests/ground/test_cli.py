@@ -57,3 +57,30 @@ def test_manifest_formats_agree(tmp_path):
     )
     (tmp_path / "m.msgpack").write_bytes(msgpack.packb(doc))
     assert all(load_manifest(tmp_path / f"m.{ext}") == doc for ext in ("json", "toml", "msgpack"))
+
+
+def test_keys_provision_list_use_and_refuse_in_one_line(tmp_path):
+    assert ground("keys", "provision", "k", cwd=tmp_path).returncode == 0
+    listing = ground("keys", "list", "k/ground.toml", "--json", cwd=tmp_path)
+    assert json.loads(listing.stdout) == [
+        {"id": 256, "source": "GROUND", "active": True},
+        {"id": 257, "source": "GROUND", "active": False},
+    ]
+    assert "secret" not in ground("keys", "list", "k/flight.toml", cwd=tmp_path).stdout
+    used = ground("keys", "use", "k/ground.toml", "257", cwd=tmp_path)
+    assert used.stdout.strip() == "k/ground.toml: key 257 in use for GROUND"
+    listing = ground("keys", "list", "k/ground.toml", cwd=tmp_path).stdout.splitlines()
+    assert [line.split() for line in listing] == [
+        ["256", "GROUND", "-"],
+        ["257", "GROUND", "in", "use"],
+    ]
+    (tmp_path / "k" / "bus.toml").chmod(0o644)
+    for args, message in [
+        (("keys", "use", "k/ground.toml", "9"), "holds no key 9"),
+        (("keys", "list", "k/bus.toml"), "open to others (mode 0644): chmod 600"),
+        (("station", "--link", "127.0.0.1:9", "--keys", "k/bus.toml"), "open to others"),
+        (("station", "--link", "127.0.0.1:9", "--keys", "none.toml"), "No such file"),
+    ]:
+        out = ground(*args, cwd=tmp_path)
+        assert out.returncode == 2 and message in out.stderr, out.stderr
+        assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr

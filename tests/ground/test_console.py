@@ -12,6 +12,7 @@ from rich.text import Text
 from textual.widgets import DataTable, Select
 
 from flight import dictionary as d
+from flight.security.keys import provision_keys
 from ground.archive import Archive
 from ground.console.app import Confirm, Console
 from ground.console.feeds import ReplayFeed, StationFeed
@@ -221,6 +222,7 @@ def test_a_replayed_pass_shows_limits_stale_values_and_events(tmp_path):
 
 def test_the_console_reconnects_to_a_station_that_comes_back(tmp_path):
     port = free_port()
+    keys = provision_keys(tmp_path / "keys").ground
 
     async def run():
         app = console_for(f"127.0.0.1:{port}")
@@ -238,6 +240,8 @@ def test_the_console_reconnects_to_a_station_that_comes_back(tmp_path):
                     f"127.0.0.1:{free_port()}",
                     "--state",
                     str(tmp_path / "ground"),
+                    "--keys",
+                    str(keys),
                     stderr=asyncio.subprocess.DEVNULL,
                     cwd=tmp_path,
                 )

@@ -10,6 +10,9 @@ from flight import dictionary as d
 from flight.protocol.framing import Deframer, frame
 from flight.protocol.messages import encode_telemetry
 from flight.protocol.packets import build_tm
+from flight.security.keys import load_keys, provision_keys, use_key
+from flight.security.replay import SecurityState
+from flight.security.tc_auth import TcVerifier
 from ground.client import CommandRefused, StationClient
 from ground.messages import read_frames
 from ground.station import Station
@@ -57,7 +60,8 @@ class Radio:
 async def start(tmp_path, with_radio=True):
     radio = Radio()
     port = await radio.serve() if with_radio else 1
-    station = Station("127.0.0.1", port, tmp_path / "ground-state")
+    keys = provision_keys(tmp_path / "keys").ground
+    station = Station("127.0.0.1", port, keys, tmp_path / "ground-state")
     task = asyncio.create_task(station.serve("127.0.0.1", 0, tmp_path / "port"))
     while not (tmp_path / "port").exists():
         await asyncio.sleep(0.01)
@@ -98,6 +102,32 @@ def test_commands_are_encoded_numbered_and_sent_up(tmp_path):
     assert tc1.source_id == d.SOURCE_GROUND and tc1.pus_tc_sec_header.ack_flags == 0b1001
     assert first == raw1[:4] and second == raw2[:4]
     assert station.tc_sent == 2
+    on_board = TcVerifier(
+        load_keys(tmp_path / "keys" / "flight.toml"), SecurityState(tmp_path / "s")
+    )
+    assert [on_board.check(raw).key_id for raw in (raw1, raw2)] == [256, 256]
+
+
+def test_the_station_signs_with_the_key_its_file_names_now(tmp_path):
+    async def scenario():
+        radio, station, task, client = await start(tmp_path)
+        await client.send("PING")
+        use_key(tmp_path / "keys" / "ground.toml", 257)  # rotation: no restart
+        await client.send("PING")
+        (tmp_path / "keys" / "ground.toml").chmod(0o644)
+        with pytest.raises(CommandRefused) as refused:
+            await client.send("PING")
+        sent = [await asyncio.wait_for(radio.uplinked.get(), 5) for _ in range(2)]
+        await stop(task, client, radio)
+        return sent, str(refused.value), station
+
+    sent, refused, station = asyncio.run(scenario())
+    on_board = TcVerifier(
+        load_keys(tmp_path / "keys" / "flight.toml"), SecurityState(tmp_path / "s")
+    )
+    on_board.set_active(257, True)
+    assert [on_board.check(raw).key_id for raw in sent] == [256, 257]
+    assert "open to others (mode 0644)" in refused and station.tc_sent == 2
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from flight.security.keys import provision_keys
+
 INNER = """
 def test_ping_over_the_port(hil):
     hil.send_command("PING")
@@ -40,6 +42,7 @@ def cable(tmp_path):
 def test_bench_tests_run_against_a_serial_port(tmp_path, cable):
     payload, bench = cable
     (tmp_path / "state" / "bin").mkdir(parents=True)
+    keys = provision_keys(tmp_path / "keys")  # the payload holds flight.toml, the bench the rest
     flight = subprocess.Popen(
         [
             sys.executable,
@@ -50,6 +53,8 @@ def test_bench_tests_run_against_a_serial_port(tmp_path, cable):
             str(payload),
             "--state-dir",
             str(tmp_path / "state"),
+            "--keys",
+            str(keys.flight),
         ],
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
@@ -69,6 +74,8 @@ def test_bench_tests_run_against_a_serial_port(tmp_path, cable):
                 str(bench),
                 "--hil-speed",
                 "max",
+                "--hil-keys",
+                str(tmp_path / "keys"),
                 "test_inner.py",
             ],
             cwd=tmp_path,
