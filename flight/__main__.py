@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     from flight.controller import Controller, open_link
     from flight.governor import GovernorConfig
     from flight.jobs.store import StoreError
-    from flight.security.keys import KeyFileError, load_keys
+    from flight.security.keys import KeyFileError, load_job_keys, load_keys
 
     logging.basicConfig(
         level=args.log_level,
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s flight %(levelname)s %(message)s",
     )
     try:
-        keys = load_keys(args.keys)
+        keys, job_keys = load_keys(args.keys), load_job_keys(args.keys)
     except KeyFileError as exc:
         print(f"flight: {exc}", file=sys.stderr)
         return 2
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     gpu, kind = open_gpu(args.gpu)
     governor = GovernorConfig(eclipse_predictions=not args.no_eclipse_predictions)
     try:
-        controller = Controller(link, args.state_dir, keys, gpu, kind, governor)
+        controller = Controller(link, args.state_dir, keys, job_keys, gpu, kind, governor)
     except (StoreError, OSError) as exc:
         print(f"flight: cannot start: {exc}", file=sys.stderr)
         return 2

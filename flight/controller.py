@@ -32,7 +32,8 @@ from flight.scheduler import Scheduler
 from flight.protocol.framing import Deframer
 from flight.protocol.messages import decode_command
 from flight.protocol.packets import PacketError, Telecommand, Telemetry, parse_packet
-from flight.security.keys import Key
+from flight.security.job_auth import check_signature
+from flight.security.keys import JobKey, Key
 from flight.security.replay import SecurityState
 from flight.security.tc_auth import TRAILER_LEN, AuthError, TcVerifier
 from flight.watchdog import Watchdog
@@ -94,6 +95,9 @@ class Counters:
 
 
 _MANIFEST_FAILURES = (
+    d.FailureCode.MANIFEST_UNSIGNED,
+    d.FailureCode.MANIFEST_SIGNER_UNKNOWN,
+    d.FailureCode.MANIFEST_SIGNATURE_BAD,
     d.FailureCode.MANIFEST_INVALID,
     d.FailureCode.MANIFEST_CONTRADICTORY,
     d.FailureCode.MANIFEST_TOO_LARGE,
@@ -111,13 +115,15 @@ _PACKET_ERROR_COUNTER = {
 
 
 class Controller:
-    """The payload controller on one bus link, admitting telecommands signed with ``keys``."""
+    """The payload controller on one bus link, admitting telecommands signed with ``keys`` and
+    jobs signed with ``job_keys``."""
 
     def __init__(
         self,
         link: serial.SerialBase,
         state_dir: Path,
         keys: dict[int, Key],
+        job_keys: dict[int, JobKey],
         gpu: GpuBackend | None = None,
         gpu_kind: str = "none",
         governor: GovernorConfig | None = None,
@@ -131,6 +137,7 @@ class Controller:
         self.deframer = Deframer()
         self.counters = Counters()
         self.auth = TcVerifier(keys, SecurityState(state_dir / "security.state"))
+        self.job_keys = job_keys
         self.runner = JobRunner(state_dir)
         self.downlink = Downlink(state_dir, self._send_pdu, downlink)
         self.tm.tap = self.downlink.record
@@ -320,6 +327,7 @@ class Controller:
                 f"manifest: {size} octets, more than {MAX_MANIFEST_BYTES}",
             )
         try:
+            check_signature(manifest, self.job_keys)
             spec = parse_manifest(manifest)
         except ManifestError as exc:
             raise CommandError(exc.code, f"manifest: {exc}") from None

@@ -62,6 +62,9 @@ class FailureCode(IntEnum):
     AUTH_REPLAY = 53
     KEY_UNKNOWN = 54
     KEY_LAST_IN_USE = 55
+    MANIFEST_UNSIGNED = 56
+    MANIFEST_SIGNER_UNKNOWN = 57
+    MANIFEST_SIGNATURE_BAD = 58
 
 
 FAILURE_DESCRIPTIONS = {
@@ -99,6 +102,9 @@ FAILURE_DESCRIPTIONS = {
     FailureCode.KEY_UNKNOWN: "no key with this id on board",
     FailureCode.KEY_LAST_IN_USE: "the key is the last in use for its source: activate another "
     "first",
+    FailureCode.MANIFEST_UNSIGNED: "the manifest carries no signature, or a malformed one",
+    FailureCode.MANIFEST_SIGNER_UNKNOWN: "the manifest is signed by a job key not trusted on board",
+    FailureCode.MANIFEST_SIGNATURE_BAD: "the manifest's signature does not verify",
 }
 
 

@@ -32,6 +32,7 @@ from flight.protocol.fields import FieldError
 from flight.protocol.framing import Deframer, frame
 from flight.protocol.messages import CommandEncoder, decode_telemetry, encode_command
 from flight.protocol.packets import PacketError, Telemetry, parse_packet
+from flight.security.job_auth import SIGNATURE, sign_manifest
 from flight.security.keys import KeyFile
 from flight.security.tc_auth import TRAILER_LEN, TcSigner
 from ground.archive import Archive
@@ -108,10 +109,10 @@ class Station:
         self.echo_sync = echo_sync  # the HIL bench's lockstep: idle packets echoed back up
         self.link_port = link_port
         self.tc_sent = 0
-        key_file = KeyFile(keys)
-        key_file.keys()  # an unusable key file stops the station at its start (KeyFileError)
+        self.key_file = KeyFile(keys)
+        self.key_file.keys()  # an unusable key file stops the station at its start (KeyFileError)
         self.commands = CommandEncoder(
-            TcSigner(key_file.keys, d.SOURCE_GROUND), d.ACK_GROUND_DEFAULT
+            TcSigner(self.key_file.keys, d.SOURCE_GROUND), d.ACK_GROUND_DEFAULT
         )
         self._uplink: asyncio.StreamWriter | None = None
         self._clients: set[asyncio.StreamWriter] = set()
@@ -306,6 +307,17 @@ class Station:
         self._cfdp_poll()
         return {"op": "queued", "ref": ref, "seq_num": seq}
 
+    def _signed_job(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
+        """SUBMIT_JOB's arguments with the manifest signed by the station's job key, unless it
+        came signed (offline) or the station holds no job key (the payload then refuses it)."""
+        manifest = args.get("manifest")
+        if name != "SUBMIT_JOB" or not isinstance(manifest, dict) or SIGNATURE in manifest:
+            return args
+        signers = [k for k in self.key_file.job_keys().values() if k.private is not None]
+        if not signers:
+            return args
+        return args | {"manifest": sign_manifest(manifest, min(signers, key=lambda k: k.key_id))}
+
     def uplink_command(self, message: dict[str, Any]) -> dict[str, Any]:
         """Encode and send one command; the answer for the client that asked."""
         ref = message.get("ref")
@@ -316,6 +328,7 @@ class Station:
         if known is not None and known.source != d.SOURCE_GROUND:
             return {"op": "error", "ref": ref, "message": f"{name} is not a ground command"}
         try:
+            args = self._signed_job(name, args)
             encode_command(name, args)  # validate before anything else: a typo is a typo
             if self._uplink is None:
                 return {"op": "error", "ref": ref, "message": "space link down: command not sent"}

@@ -47,6 +47,7 @@ _KEYS = {
     "checkpoint",
     "results",
     "env",
+    "signature",  # checked before the manifest is parsed (flight/security/job_auth.py)
 }
 
 

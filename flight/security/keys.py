@@ -22,6 +22,8 @@ import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from flight.dictionary import SOURCE_BUS, SOURCE_GROUND, SOURCES
 
 KEY_LEN = 32
@@ -42,9 +44,44 @@ class Key:
     source: int  # the telecommand source id it authenticates
 
 
+@dataclass(frozen=True)
+class JobKey:
+    """An Ed25519 key pair that signs job manifests: on board the public half only."""
+
+    key_id: int
+    public: bytes
+    private: bytes | None = None
+
+
 def load_keys(path: Path) -> dict[int, Key]:
-    """The keys of a key file by id; KeyFileError if it is missing, readable by anyone but its
-    owner, not ours, or malformed."""
+    """The telecommand keys of a key file by id; KeyFileError if it is missing, readable by
+    anyone but its owner, not ours, or malformed."""
+    document = _document(path)
+    keys: dict[int, Key] = {}
+    for entry in document.get("key", []):
+        key = _key(entry, path)
+        if key.key_id in keys:
+            raise KeyFileError(f"key file {path}: key {key.key_id} twice")
+        keys[key.key_id] = key
+    if not keys:
+        raise KeyFileError(f"key file {path} holds no [[key]]")
+    return keys
+
+
+def load_job_keys(path: Path) -> dict[int, JobKey]:
+    """The job-signing keys ([[job_key]]) of a key file by id, perhaps none; KeyFileError as
+    load_keys, or for a private half that does not match its public one."""
+    keys: dict[int, JobKey] = {}
+    for entry in _document(path).get("job_key", []):
+        key = _job_key(entry, path)
+        if key.key_id in keys:
+            raise KeyFileError(f"key file {path}: job key {key.key_id} twice")
+        keys[key.key_id] = key
+    return keys
+
+
+def _document(path: Path) -> dict:
+    """A key file's TOML, once its owner and mode are right."""
     try:
         info = path.stat()
     except OSError as exc:
@@ -60,32 +97,43 @@ def load_keys(path: Path) -> dict[int, Key]:
         document = tomllib.loads(path.read_text())
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise KeyFileError(f"key file {path}: {exc}") from None
-    keys: dict[int, Key] = {}
-    for entry in document.get("key", []):
-        key = _key(entry, path)
-        if key.key_id in keys:
-            raise KeyFileError(f"key file {path}: key {key.key_id} twice")
-        keys[key.key_id] = key
-    if not keys:
-        raise KeyFileError(f"key file {path} holds no [[key]]")
-    return keys
+    return document
+
+
+def _hex32(value: object, what: str, path: Path) -> bytes:
+    try:
+        raw = bytes.fromhex(value) if isinstance(value, str) else b""
+    except ValueError:
+        raw = b""
+    if len(raw) != KEY_LEN:
+        raise KeyFileError(f"key file {path}: {what} is not {KEY_LEN * 2} hex digits")
+    return raw
+
+
+def _job_key(entry: object, path: Path) -> JobKey:
+    if not isinstance(entry, dict):
+        raise KeyFileError(f"key file {path}: a [[job_key]] is not a table")
+    key_id = entry.get("id")
+    if not isinstance(key_id, int) or not 0 <= key_id <= MAX_KEY_ID:
+        raise KeyFileError(f"key file {path}: job key id {key_id!r} is not 0..{MAX_KEY_ID}")
+    public = _hex32(entry.get("public"), f"job key {key_id}'s public", path)
+    if "private" not in entry:
+        return JobKey(key_id, public)
+    private = _hex32(entry.get("private"), f"job key {key_id}'s private", path)
+    derived = Ed25519PrivateKey.from_private_bytes(private).public_key().public_bytes_raw()
+    if derived != public:
+        raise KeyFileError(f"key file {path}: job key {key_id}'s halves do not match")
+    return JobKey(key_id, public, private)
 
 
 def _key(entry: object, path: Path) -> Key:
     if not isinstance(entry, dict):
         raise KeyFileError(f"key file {path}: a [[key]] is not a table")
-    key_id, secret, active = entry.get("id"), entry.get("secret"), entry.get("active", False)
+    key_id, active = entry.get("id"), entry.get("active", False)
     source = {name: number for number, name in SOURCES.items()}.get(entry.get("source"))
     if not isinstance(key_id, int) or not 0 <= key_id <= MAX_KEY_ID:
         raise KeyFileError(f"key file {path}: key id {key_id!r} is not 0..{MAX_KEY_ID}")
-    try:
-        raw = bytes.fromhex(secret) if isinstance(secret, str) else b""
-    except ValueError:
-        raw = b""
-    if len(raw) != KEY_LEN:
-        raise KeyFileError(
-            f"key file {path}: key {key_id}'s secret is not {KEY_LEN * 2} hex digits"
-        )
+    raw = _hex32(entry.get("secret"), f"key {key_id}'s secret", path)
     if not isinstance(active, bool):
         raise KeyFileError(f"key file {path}: key {key_id}'s active is not true or false")
     if source is None:
@@ -95,12 +143,17 @@ def _key(entry: object, path: Path) -> Key:
     return Key(key_id, raw, active, source)
 
 
-def write_keys(path: Path, keys: list[Key]) -> None:
+def write_keys(path: Path, keys: list[Key], job_keys: list[JobKey] = ()) -> None:
     """Write a key file readable by its owner only (created with mode 0600, never wider)."""
     text = "".join(
         f'[[key]]\nid = {k.key_id}\nsource = "{SOURCES[k.source]}"\nsecret = "{k.secret.hex()}"\n'
         f"active = {str(k.active).lower()}\n\n"
         for k in keys
+    ) + "".join(
+        f'[[job_key]]\nid = {k.key_id}\npublic = "{k.public.hex()}"\n'
+        + (f'private = "{k.private.hex()}"\n' if k.private is not None else "")
+        + "\n"
+        for k in job_keys
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -118,6 +171,12 @@ def new_key(key_id: int, source: int, active: bool = False) -> Key:
     return Key(key_id, secrets.token_bytes(KEY_LEN), active, source)
 
 
+def new_job_key(key_id: int) -> JobKey:
+    """A fresh Ed25519 key pair for signing job manifests."""
+    private = Ed25519PrivateKey.generate()
+    return JobKey(key_id, private.public_key().public_bytes_raw(), private.private_bytes_raw())
+
+
 class KeyFile:
     """A key file, read again whenever it changes on disk: the ground switches the key it signs
     with by rewriting its file (``python -m ground keys use``), without a restart."""
@@ -126,6 +185,12 @@ class KeyFile:
         self.path = path
         self._stamp: tuple[int, int, int] | None = None
         self._keys: dict[int, Key] = {}
+        self._job_keys: dict[int, JobKey] = {}
+
+    def job_keys(self) -> dict[int, JobKey]:
+        """The job-signing keys as the file holds them now; KeyFileError if it became unusable."""
+        self.keys()
+        return self._job_keys
 
     def keys(self) -> dict[int, Key]:
         """The keys as the file holds them now; KeyFileError if it became unusable."""
@@ -136,6 +201,7 @@ class KeyFile:
         stamp = (info.st_ctime_ns, info.st_size, info.st_ino)  # ctime: chmod too
         if stamp != self._stamp:
             self._keys = load_keys(self.path)
+            self._job_keys = load_job_keys(self.path)
             self._stamp = stamp
         return self._keys
 
@@ -149,12 +215,13 @@ def use_key(path: Path, key_id: int) -> Key:
     changed = [
         replace(k, active=k.key_id == key_id) if k.source == source else k for k in keys.values()
     ]
-    write_keys(path, changed)
+    write_keys(path, changed, list(load_job_keys(path).values()))
     return keys[key_id]
 
 
 BUS_KEY_ID = 1
 GROUND_KEY_IDS = (256, 257)  # in use, and the spare the ground rotates to
+JOB_KEY_ID = 1
 
 
 @dataclass(frozen=True)
@@ -172,14 +239,16 @@ class KeySet:
 
 
 def provision_keys(directory: Path) -> KeySet:
-    """Fresh keys for one payload: a bus key, a ground key in use and a spare, each file 0600."""
+    """Fresh keys for one payload, each file 0600: a bus key, a ground key in use and a spare,
+    and a job-signing key pair (its public half on board, both halves on the ground)."""
     bus = new_key(BUS_KEY_ID, SOURCE_BUS, active=True)
     ground = [
         new_key(GROUND_KEY_IDS[0], SOURCE_GROUND, True),
         new_key(GROUND_KEY_IDS[1], SOURCE_GROUND),
     ]
     files = KeySet.in_dir(directory)
-    write_keys(files.flight, [bus, *ground])
+    job = new_job_key(JOB_KEY_ID)
+    write_keys(files.flight, [bus, *ground], [replace(job, private=None)])
     write_keys(files.bus, [bus])
-    write_keys(files.ground, ground)
+    write_keys(files.ground, ground, [job])
     return files

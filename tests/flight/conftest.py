@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pynvml
@@ -22,7 +23,16 @@ from flight.gpu.simulated import SimulatedH100
 from flight.protocol.framing import Deframer, frame
 from flight.protocol.messages import DecodedTelemetry, decode_telemetry, encode_command
 from flight.protocol.packets import build_tc, parse_packet
-from flight.security.keys import BUS_KEY_ID, GROUND_KEY_IDS, Key, new_key, write_keys
+from flight.security.job_auth import SIGNATURE, sign_manifest
+from flight.security.keys import (
+    BUS_KEY_ID,
+    GROUND_KEY_IDS,
+    JOB_KEY_ID,
+    Key,
+    new_job_key,
+    new_key,
+    write_keys,
+)
 from flight.security.tc_auth import TcSigner
 from hil.serial_link import PtyLink
 
@@ -37,6 +47,18 @@ TEST_KEYS: dict[int, Key] = {
         new_key(GROUND_KEY_IDS[1], d.SOURCE_GROUND),
     )
 }
+
+JOB_KEY = new_job_key(JOB_KEY_ID)  # the ground's; the controller trusts its public half
+TRUSTED_JOB_KEYS = {JOB_KEY_ID: replace(JOB_KEY, private=None)}
+
+
+def signed_job(name: str, args: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A SUBMIT_JOB's arguments with the manifest signed, as the ground station signs it (other
+    commands, and manifests that are not maps or come signed, unchanged)."""
+    manifest = (args or {}).get("manifest")
+    if name != "SUBMIT_JOB" or not isinstance(manifest, dict) or SIGNATURE in manifest:
+        return args
+    return args | {"manifest": sign_manifest(manifest, JOB_KEY)}
 
 
 def signer(source: int) -> TcSigner:
@@ -63,7 +85,7 @@ def controller_process(bus_path: str, state: Path, **env: str) -> subprocess.Pop
     """The real controller as a process of its own on a bus port, no GPU, errors only logged,
     with TEST_KEYS in a key file beside its state directory."""
     keys = state.parent / "flight-keys.toml"
-    write_keys(keys, list(TEST_KEYS.values()))
+    write_keys(keys, list(TEST_KEYS.values()), list(TRUSTED_JOB_KEYS.values()))
     return subprocess.Popen(
         [
             sys.executable,
@@ -96,7 +118,7 @@ class PayloadHarness:
         self.state_dir = state_dir
         (state_dir / "bin").mkdir(parents=True, exist_ok=True)
         self.controller_args = controller
-        self.ctl = Controller(self.port, state_dir, TEST_KEYS, **controller)
+        self.ctl = Controller(self.port, state_dir, TEST_KEYS, TRUSTED_JOB_KEYS, **controller)
         self.signers = {source: signer(source) for source in d.SOURCES}
         self.deframer = Deframer()
         self.received = 0
@@ -117,7 +139,9 @@ class PayloadHarness:
                 self.ctl.faults.close()
         else:
             self.ctl.close()
-        self.ctl = Controller(self.port, self.state_dir, TEST_KEYS, **self.controller_args)
+        self.ctl = Controller(
+            self.port, self.state_dir, TEST_KEYS, TRUSTED_JOB_KEYS, **self.controller_args
+        )
         self.received = 0
 
     def send_bytes(self, data: bytes) -> None:
@@ -141,7 +165,7 @@ class PayloadHarness:
         apid: int = d.APID_PAYLOAD,
     ) -> bytes:
         """A telecommand packet from the dictionary, signed with the source's key."""
-        command, data = encode_command(name, args)
+        command, data = encode_command(name, signed_job(name, args))
         return self.signed(
             command.service, command.subtype, data, source=source, ack=ack, apid=apid
         )

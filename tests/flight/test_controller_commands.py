@@ -5,7 +5,7 @@ import pytest
 
 from flight import dictionary as d
 from flight.protocol.framing import frame
-from tests.flight.conftest import bus_tick_args
+from tests.flight.conftest import bus_tick_args, signed_job
 
 F = d.FailureCode
 
@@ -212,7 +212,9 @@ def test_queue_limit(payload):
 
 def test_raw_manifest_bytes_are_the_msgpack_map(payload):
     payload.install_job("ok", "exit 0\n")
-    packet = payload.signed(140, 1, msgpack.packb(GOOD))
+    packet = payload.signed(
+        140, 1, msgpack.packb(signed_job("SUBMIT_JOB", {"manifest": GOOD})["manifest"])
+    )
     assert [t.name for t in payload.send(packet)] == [
         "ACCEPTANCE_SUCCESS",
         "JOB_QUEUED",

@@ -24,7 +24,7 @@ from flight.protocol.framing import Deframer, frame
 from flight.protocol.messages import CommandEncoder, decode_telemetry
 from flight.protocol.packets import parse_packet
 from hil.serial_link import PtyLink
-from tests.flight.conftest import bus_tick_args, controller_process, signer
+from tests.flight.conftest import bus_tick_args, controller_process, signed_job, signer
 
 START = 1_767_225_600
 JOBS = {
@@ -77,7 +77,7 @@ class Bus:
 
     def send(self, name: str, args: dict | None = None, bus: bool = False) -> None:
         encoder = self.ticks if bus else self.encoder
-        os.write(self.link.master_fd, frame(encoder.packet(name, args)))
+        os.write(self.link.master_fd, frame(encoder.packet(name, signed_job(name, args))))
 
     def tick(self) -> float:
         self.time += 1

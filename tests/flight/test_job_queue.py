@@ -5,6 +5,7 @@ import msgpack
 import pytest
 
 from flight import dictionary as d
+from flight.security.keys import JOB_KEY_ID
 from flight.dictionary import JobState
 
 F = d.FailureCode
@@ -66,7 +67,9 @@ def test_hold_release_reprioritise_and_detail(payload):
     ]
     job = detail.values["job"]
     assert job["state"] == "QUEUED" and job["priority"] == 7 and job["attempts"] == 0
-    assert job["manifest"] == {"id": "a", "command": ["ok"]}
+    manifest = job["manifest"]
+    assert manifest.pop("signature")["key"] == JOB_KEY_ID  # kept: who signed it
+    assert manifest == {"id": "a", "command": ["ok"]}
 
 
 def test_unknown_job_and_conflicts_have_their_own_codes(payload):
@@ -240,7 +243,9 @@ def test_manifest_stored_is_the_one_accepted(payload):
     payload.install_job("ok", "exit 0\n")
     submit(payload, "kept", priority=3)
     raw = payload.ctl.runner.store._db.execute("SELECT manifest FROM jobs").fetchone()[0]
-    assert msgpack.unpackb(raw) == {"id": "kept", "command": ["ok"], "priority": 3}
+    stored = msgpack.unpackb(raw)
+    assert "ed25519" in stored.pop("signature")
+    assert stored == {"id": "kept", "command": ["ok"], "priority": 3}
 
 
 def test_a_long_job_list_comes_in_pages_that_fit_the_mtu(payload):
