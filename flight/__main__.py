@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -13,6 +14,13 @@ import serial
 from flight.cfdp.endpoint import add_cfdp_commands, run_cfdp
 from flight.gpu.backend import GpuBackend
 from flight.gpu.simulated import SimulatedH100
+from flight.jobs.sandbox import (
+    CONTROLLER_UMASK,
+    JobUser,
+    SandboxError,
+    job_user,
+    prepare_state_dir,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,6 +54,17 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="schedule without the bus's eclipse predictions (the baseline of the "
         "energy-aware scheduling figures)",
+    )
+    run.add_argument(
+        "--job-user",
+        help="the unprivileged account jobs run as (needed when the controller runs as root; "
+        "docs/security.md)",
+    )
+    run.add_argument(
+        "--allow-root-jobs",
+        action="store_true",
+        help="as root without --job-user, run jobs as root anyway (a bench whose interpreter "
+        "only root can reach; never on a flight image)",
     )
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     icd = sub.add_parser("icd", help="print the dictionary's part of docs/icd.md")
@@ -86,10 +105,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"flight: cannot open bus link {args.bus}: {exc}", file=sys.stderr)
         return 2
     (args.state_dir / "bin").mkdir(parents=True, exist_ok=True)
+    try:
+        job_user = jobs_as(args)
+    except (SandboxError, OSError) as exc:
+        print(f"flight: {exc}", file=sys.stderr)
+        return 2
     gpu, kind = open_gpu(args.gpu)
     governor = GovernorConfig(eclipse_predictions=not args.no_eclipse_predictions)
     try:
-        controller = Controller(link, args.state_dir, keys, job_keys, gpu, kind, governor)
+        controller = Controller(
+            link, args.state_dir, keys, job_keys, gpu, kind, governor, job_user=job_user
+        )
     except (StoreError, OSError) as exc:
         print(f"flight: cannot start: {exc}", file=sys.stderr)
         return 2
@@ -101,6 +127,29 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         link.close()
     return 0
+
+
+def jobs_as(args: argparse.Namespace) -> JobUser | None:
+    """The account jobs run as: --job-user (as root, the state directory laid out for it); None
+    for the controller's own (not root, or root with --allow-root-jobs). SandboxError when root
+    names no job user and does not allow root jobs."""
+    if os.geteuid() != 0:
+        if args.job_user:
+            logging.getLogger("flight").warning(
+                "not root: jobs run as this user, not %s", args.job_user
+            )
+        return None
+    if args.job_user:
+        user = job_user(args.job_user)
+        os.umask(CONTROLLER_UMASK)
+        prepare_state_dir(args.state_dir, user)
+        return user
+    if not args.allow_root_jobs:
+        raise SandboxError(
+            "running as root: name the unprivileged account jobs run as (--job-user)"
+        )
+    logging.getLogger("flight").warning("jobs run as root (--allow-root-jobs)")
+    return None
 
 
 def open_gpu(kind: str) -> tuple[GpuBackend | None, str]:

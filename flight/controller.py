@@ -27,7 +27,9 @@ from flight.gpu.simulated import SimulatedH100
 from flight.governor import BusState, Governor, GovernorConfig
 from flight.jobs.manifest import MAX_MANIFEST_BYTES, ManifestError, parse_manifest
 from flight.jobs.runner import JobRejected, JobRunner
+from flight.jobs.sandbox import JobUser
 from flight.jobs.store import StoreError
+from flight.safe_mode import FAULT_EVENTS, SafeMode
 from flight.scheduler import Scheduler
 from flight.protocol.framing import Deframer
 from flight.protocol.messages import decode_command
@@ -129,6 +131,7 @@ class Controller:
         governor: GovernorConfig | None = None,
         downlink: DownlinkConfig | None = None,
         watchdog: Watchdog | None = None,
+        job_user: JobUser | None = None,
     ) -> None:
         self.link = link
         self.state_dir = state_dir
@@ -138,13 +141,14 @@ class Controller:
         self.counters = Counters()
         self.auth = TcVerifier(keys, SecurityState(state_dir / "security.state"))
         self.job_keys = job_keys
-        self.runner = JobRunner(state_dir)
+        self.runner = JobRunner(state_dir, user=job_user)
         self.downlink = Downlink(state_dir, self._send_pdu, downlink)
         self.tm.tap = self.downlink.record
         self._record_errors_told = 0  # recording failures already reported by STORE_ERROR
         self.gpu = GpuMonitor(gpu, gpu_kind)
         self.faults = FaultChannel(state_dir, gpu) if isinstance(gpu, SimulatedH100) else None
         self.governor = Governor(governor)
+        self.safe = SafeMode(state_dir / "safe_mode.json")
         self.scheduler = Scheduler(
             self.governor.config.eclipse_predictions, self.governor.config.checkpoint_lead_s
         )
@@ -185,6 +189,8 @@ class Controller:
             "KEY_ACTIVATE": (self._known_key, self._activate_key),
             "KEY_DEACTIVATE": (self._key_in_use_elsewhere, self._deactivate_key),
             "REPORT_KEYS": (_no_check, self._report_keys),
+            "SAFE_MODE_ENTER": (_no_check, self._enter_safe_mode),
+            "SAFE_MODE_EXIT": (_no_check, self._exit_safe_mode),
         }
 
     # --- the loop
@@ -214,6 +220,7 @@ class Controller:
         self.runner.close()
         self.downlink.close()
         self.auth.state.close()
+        self.safe.stopped()
         self.watchdog.close()
         if self.faults is not None:
             self.faults.close()
@@ -303,6 +310,8 @@ class Controller:
         """Send an event report."""
         log.info("event %s %s", name, values)
         self.tm.send_event(name, values, time=self.time, synced=self.synced)
+        if name in FAULT_EVENTS and self.safe.fault(self.time, name):
+            self.event("SAFE_MODE_ENTERED", {"reason": self.safe.reason})
 
     def events(self, events: list[tuple[str, dict[str, Any]]]) -> None:
         """Send event reports, in order."""
@@ -443,6 +452,16 @@ class Controller:
             dest_id=tc.source_id,
         )
 
+    def _enter_safe_mode(self, _tc: Telecommand, _args: Any) -> None:
+        if not self.safe.active:
+            self.safe.enter("by command")
+            self.event("SAFE_MODE_ENTERED", {"reason": self.safe.reason})
+
+    def _exit_safe_mode(self, _tc: Telecommand, _args: Any) -> None:
+        if self.safe.active:
+            self.safe.leave()
+            self.event("SAFE_MODE_EXITED", {})
+
     def _send_pdu(self, pdu: bytes) -> None:
         self.tm.send("CFDP_PDU", {"pdu": pdu}, time=self.time, synced=self.synced)
 
@@ -463,6 +482,9 @@ class Controller:
             self.synced = True
             self.first_tick_time = self.time
             self.event("TIME_SYNCHRONISED", {"time": self.time})
+            if self.safe.unclean_start:
+                self.safe.unclean_start = False
+                self.event("UNCLEAN_START", {})
         elif abs(self.time - expected) > TIME_JUMP_S:
             self.event("TIME_JUMP", {"expected": expected, "received": self.time})
         self.ticks += 1
@@ -494,6 +516,8 @@ class Controller:
             decision = self.governor.safe("the GPU is lost: power cycle requested")
         elif self.gpu.backend is not None and not self.gpu.powered:
             decision = self.governor.off()
+        elif self.safe.active:
+            decision = self.governor.safe_mode(status.reading, f"safe mode: {self.safe.reason}")
         else:
             policy = job.spec.checkpoint if job is not None else None
             lead = policy.cost_s if policy is not None else None
@@ -515,7 +539,7 @@ class Controller:
             self._results_queued(
                 self.runner.step(
                     self.time,
-                    decision.may_run,
+                    decision.may_run and not self.safe.active,  # entered just now: no start
                     work,
                     lambda jobs: self.scheduler.choose(jobs, self.time, bus, eclipse_stops_gpu),
                 )
@@ -607,6 +631,8 @@ class Controller:
                 "job_progress_pct": round(100 * job.rec.progress) if job else 0,
                 "jobs_held": self.runner.held,
                 "governor_mode": int(self._mode),
+                "safe_mode": int(self.safe.active),
+                "faults_recent": min(0xFFFF, self.safe.recent(self.time)),
             }
             | self.downlink.housekeeping()
         )

@@ -330,6 +330,21 @@ COMMANDS: tuple[Command, ...] = (
         hazardous=True,
     ),
     Command("REPORT_KEYS", 220, 3, "Asks for a KEY_LIST report."),
+    Command(
+        "SAFE_MODE_ENTER",
+        128,
+        3,
+        "Puts the payload in safe mode (section 14): no job runs, the GPU at its lowest power "
+        "limit. Nothing happens if it is in safe mode already.",
+    ),
+    Command(
+        "SAFE_MODE_EXIT",
+        128,
+        4,
+        "Takes the payload out of safe mode; the fault count starts again. Nothing happens if "
+        "it is not in safe mode.",
+        hazardous=True,
+    ),
 )
 
 # --- Telemetry
@@ -466,6 +481,14 @@ HK_FIELDS: tuple[Field, ...] = (
         limits=Limits(yellow_high=0),
     ),
     Field("pdus_refused", "u32", description="CFDP PDUs refused (malformed or not ours)"),
+    Field(
+        "safe_mode",
+        "u8",
+        description="1 in safe mode (section 14)",
+        enum=_NO_YES,
+        limits=Limits(yellow_high=0),
+    ),
+    Field("faults_recent", "u16", description="faults counted towards safe mode in the window"),
     Field(
         "stored_packets",
         "u32",
@@ -756,6 +779,21 @@ EVENTS: tuple[Event, ...] = (
         "A CFDP transaction ended without delivering its file.",
         _TRANSFER + (Field("condition", "str", description="the CFDP condition code, by name"),),
     ),
+    Event(
+        "UNCLEAN_START",
+        52,
+        Severity.MEDIUM,
+        "The controller started after it had not stopped cleanly (a crash, a power loss, a "
+        "watchdog restart); sent with the first tick, and counted as a fault.",
+    ),
+    Event(
+        "SAFE_MODE_ENTERED",
+        53,
+        Severity.HIGH,
+        "The payload is in safe mode: jobs wait, the GPU is at its lowest power limit.",
+        (Field("reason", "str", description="the faults that led to it, or the command"),),
+    ),
+    Event("SAFE_MODE_EXITED", 54, Severity.MEDIUM, "The payload left safe mode by command."),
     Event(
         "KEY_ACTIVATED",
         50,

@@ -24,6 +24,7 @@ from flight.cfdp.filestore import FileStore
 from flight.cfdp.journal import Journal
 from flight.cfdp.mib import EntityConfig
 from flight.cfdp.pdu import Condition
+from flight.jobs.sandbox import write_own
 from flight.links.bus import BusLink
 
 FLIGHT_ENTITY = 1
@@ -168,7 +169,7 @@ class Downlink:
         for r in results:
             listed.append({**r, "sha256": file_sha256(workdir / r["path"])})
         tmp = manifest.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"job_id": job_id, "results": listed}, indent=1))
+        write_own(tmp, json.dumps({"job_id": job_id, "results": listed}, indent=1))
         os.replace(tmp, manifest)
         first = min((r["priority"] for r in listed), default=0)
         for r in sorted(listed, key=lambda r: r["priority"]):

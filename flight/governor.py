@@ -145,6 +145,13 @@ class Governor:
         """A GPU fault: nothing runs until it is cleared."""
         return Decision(GovernorMode.SAFE, None, False, why)
 
+    def safe_mode(self, gpu: GpuReading | None, why: str) -> Decision:
+        """Safe mode: nothing runs, the GPU held at its lowest limit."""
+        if gpu is None:
+            return Decision(GovernorMode.SAFE, None, False, why)
+        self.limit_min_w = gpu.limit_min_w
+        return self._decide(GovernorMode.SAFE, gpu.limit_min_w, False, why)
+
     def forget_limit(self) -> None:
         """The GPU was power-cycled: its limit is back at the default, set it again."""
         self.limit_w = None

@@ -5,6 +5,7 @@ processes of their own, a scenario driven through the ground station, and the re
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import sys
 import time
@@ -53,6 +54,7 @@ class BenchConfig:
     eclipse_predictions: bool = True  # False: the controller schedules without them (baseline)
     relay_windows: bool = False  # the bus relays telemetry only in link windows
     radio: RadioConfig = field(default_factory=RadioConfig)  # rate, delay, loss of the radio
+    watchdog_s: float | None = None  # the controller watched as systemd would (WatchdogSec)
 
     @property
     def mode(self) -> str:
@@ -70,8 +72,10 @@ class Bench:
         client: StationClient,
         report: Report,
         station_address: str,
+        processes: BenchProcesses,
     ) -> None:
         self.config = config
+        self.processes = processes
         self.station_address = station_address
         self.bus = bus
         self.client = client
@@ -91,7 +95,11 @@ class Bench:
 
     def figures(self) -> dict:
         """The run's figures so far."""
-        return run_figures(self.bus, self.config, self.wall0) | self.extra_figures
+        return (
+            run_figures(self.bus, self.config, self.wall0)
+            | self.processes.figures()
+            | self.extra_figures
+        )
 
     async def housekeeping_where(
         self, predicate: Callable[[dict], bool], bus_seconds: float
@@ -165,10 +173,12 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
         if config.port is None:  # on a hardware bench the payload computer runs the controller
             flight = ["flight", "run", "--bus", link.slave_path, "--state-dir", str(out / "state")]
             flight += ["--keys", str(keys.flight)]
+            if os.geteuid() == 0:  # its interpreter may be in a home only root can enter
+                flight.append("--allow-root-jobs")
             flight += ["--gpu", "simulated"]
             if not config.eclipse_predictions:
                 flight.append("--no-eclipse-predictions")
-            procs.start("flight", flight)
+            procs.start("flight", flight, watchdog_s=config.watchdog_s)
         procs.start(
             "station",
             [
@@ -200,7 +210,7 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
         clock = asyncio.create_task(bus.run_clock(config.speed))
         if sys.stderr.isatty():
             progress = asyncio.create_task(_progress(bus, config, wall0))
-        bench = Bench(config, bus, client, report, station_address)
+        bench = Bench(config, bus, client, report, station_address, procs)
         await asyncio.wait_for(_watched(scenario(bench), procs), config.wall_limit_s)
     except (BusTimeout, ProcessFailed) as exc:
         report.error = str(exc)
@@ -232,7 +242,7 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
         else:
             report.note(config.start_time, f"event {tm.name} {tm.values} (before time sync)")
     report.timeline.sort(key=lambda row: row["t_s"])
-    report.figures = run_figures(bus, config, wall0)
+    report.figures = run_figures(bus, config, wall0) | procs.figures()
     if bench is not None:
         report.figures |= bench.extra_figures
     report.write(out, bytes(bus.tm_log), bytes(bus.tc_log))

@@ -1,15 +1,39 @@
 """The processes of a bench run: the flight controller and the ground station, each logging to a
-file in the output directory, stopped with SIGTERM (then SIGKILL) when the run ends."""
+file in the output directory, stopped with SIGTERM (then SIGKILL) when the run ends.
+
+A process started with a watchdog is watched as systemd watches a Type=notify service with
+WatchdogSec and Restart=on-failure: it gets NOTIFY_SOCKET and WATCHDOG_USEC; once it has said
+READY=1, a WATCHDOG=1 must come within every watchdog period, else it is killed (SIGKILL: the
+unit's WatchdogSignal, which leaves no core file behind) and started again, as it is when it exits
+on its own with a failure.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 STOP_GRACE_S = 5.0
+log = logging.getLogger("hil")
+
+
+@dataclass
+class _Watch:
+    """What the bench's watchdog keeps of one process."""
+
+    args: list[str]
+    period_s: float
+    sock: socket.socket
+    ready: bool = False
+    last_beat: float = field(default_factory=time.monotonic)
 
 
 class ProcessFailed(Exception):
@@ -22,11 +46,31 @@ class BenchProcesses:
     def __init__(self, out_dir: Path) -> None:
         self.out_dir = out_dir
         self.procs: dict[str, subprocess.Popen] = {}
+        self._watched: dict[str, _Watch] = {}
+        self.restarts = 0  # by the watchdog, or after a failure exit of a watched process
+        self.watchdog_expiries = 0
 
-    def start(self, name: str, args: list[str]) -> subprocess.Popen:
-        """Start ``python -m <args>`` with its output in <out>/<name>.log."""
+    def start(
+        self, name: str, args: list[str], watchdog_s: float | None = None
+    ) -> subprocess.Popen:
+        """Start ``python -m <args>`` with its output in <out>/<name>.log (appended to across
+        restarts); with ``watchdog_s``, watched and restarted as the module says."""
         env = dict(os.environ, PYTHONSAFEPATH="1", PYTHONUNBUFFERED="1")
-        with open(self.out_dir / f"{name}.log", "wb") as log:
+        if watchdog_s is not None:
+            watch = self._watched.get(name)
+            if watch is None:
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                path = self.out_dir / f"{name}.notify"
+                path.unlink(missing_ok=True)
+                sock.bind(str(path))
+                sock.setblocking(False)
+                watch = self._watched[name] = _Watch(args, watchdog_s, sock)
+            watch.ready, watch.last_beat = False, time.monotonic()
+            env |= {
+                "NOTIFY_SOCKET": str(self.out_dir / f"{name}.notify"),
+                "WATCHDOG_USEC": str(int(watchdog_s * 1e6)),
+            }
+        with open(self.out_dir / f"{name}.log", "ab") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", *args],
                 cwd=self.out_dir,
@@ -38,8 +82,33 @@ class BenchProcesses:
         self.procs[name] = proc
         return proc
 
+    def watch(self) -> None:
+        """Read what watched processes said; abort and restart one whose watchdog expired, and
+        restart one that exited with a failure (call often: the bench does, while it waits)."""
+        now = time.monotonic()
+        for name, watch in self._watched.items():
+            while True:
+                try:
+                    message = watch.sock.recv(4096).decode(errors="replace")
+                except BlockingIOError:
+                    break
+                lines = message.split("\n")
+                watch.ready |= "READY=1" in lines
+                if "WATCHDOG=1" in lines:
+                    watch.last_beat = now
+            proc = self.procs[name]
+            if proc.poll() is None and watch.ready and now - watch.last_beat > watch.period_s:
+                self.watchdog_expiries += 1
+                log.warning("%s: watchdog expired: killed, then started again", name)
+                proc.kill()
+                proc.wait()
+            if proc.poll() not in (None, 0):
+                self.restarts += 1
+                self.start(name, watch.args, watch.period_s)
+
     def check_alive(self) -> None:
-        """ProcessFailed if any process has exited."""
+        """ProcessFailed if any process has exited (a watched one is started again instead)."""
+        self.watch()
         for name, proc in self.procs.items():
             if proc.poll() is not None:
                 raise ProcessFailed(
@@ -58,8 +127,18 @@ class BenchProcesses:
             await asyncio.sleep(0.02)
         return path.read_text()
 
+    def figures(self) -> dict[str, int]:
+        """What the watchdog emulation did."""
+        return {"watchdog_expiries": self.watchdog_expiries, "controller_restarts": self.restarts}
+
+    def pause(self, name: str) -> None:
+        """Hang a process (SIGSTOP): its loops stop coming round, as in a deadlock."""
+        self.procs[name].send_signal(signal.SIGSTOP)
+
     def stop_all(self) -> dict[str, int]:
         """Stop every process; their exit statuses."""
+        for watch in self._watched.values():
+            watch.sock.close()
         for proc in self.procs.values():
             if proc.poll() is None:
                 proc.terminate()

@@ -25,7 +25,16 @@ SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 ACTIONS = ("command", "submit_job", "note", "fault")
 BYTE_FAULTS = ("flip", "drop", "insert", "burst", "delimiter")
 GPU_FAULTS = ("gpu_ecc_corrected", "gpu_ecc_uncorrected", "gpu_lost", "gpu_overheat")
-FAULTS = (*BYTE_FAULTS, "ber", "outage", "bus_reset", "brownout", "clock_jump", *GPU_FAULTS)
+FAULTS = (
+    *BYTE_FAULTS,
+    "ber",
+    "outage",
+    "bus_reset",
+    "brownout",
+    "clock_jump",
+    "hang_controller",
+    *GPU_FAULTS,
+)
 WORKLOAD_KEYS = {
     "name",
     "start_s",
@@ -116,6 +125,7 @@ class Scenario:
     checks: tuple[CheckSpec, ...] = ()
     source: Path | None = None
     gpu_ecc_per_hour: float = 0.0  # the simulated GPU's background of corrected ECC errors
+    watchdog_s: float | None = None  # the controller under a systemd-like watchdog (wall seconds)
     workload: tuple[Step, ...] = ()  # simulated jobs submitted through the ground station
 
 
@@ -461,7 +471,7 @@ def parse_scenario(text: str, source: Path) -> Scenario:
             raise _Bad((unknown[0],), "unknown table")
         head = r.table(
             ("scenario",),
-            {"name", "description", "duration_s", "speed", "seed", "start"},
+            {"name", "description", "duration_s", "speed", "seed", "start", "watchdog_s"},
             required=True,
         )
         duration = _number(head, ("scenario",), "duration_s", low=1, high=30 * 86_400, integer=True)
@@ -500,6 +510,9 @@ def parse_scenario(text: str, source: Path) -> Scenario:
             source=source,
             gpu_ecc_per_hour=_number(gpu, ("gpu",), "corrected_ecc_per_hour", 0.0, low=0, high=1e5),
             workload=_workload(r, duration),
+            watchdog_s=_number(head, ("scenario",), "watchdog_s", low=0.2, high=600)
+            if "watchdog_s" in head
+            else None,
         )
     except _Bad as bad:
         raise ScenarioError(

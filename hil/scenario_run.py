@@ -119,6 +119,8 @@ def _inject(bench: Bench, p: dict[str, Any]) -> None:
         getattr(bus, fault)(p["duration_s"])
     elif fault == "clock_jump":
         bus.clock_jump(p["seconds"])
+    elif fault == "hang_controller":
+        bench.processes.pause("flight")
     else:
         for side in sides:
             side.inject(fault, p["count"])
@@ -218,4 +220,5 @@ def bench_config(
         seed=scenario.seed if seed is None else seed,
         relay_windows=scenario.relay_windows,
         radio=scenario.radio,
+        watchdog_s=scenario.watchdog_s,
     )

@@ -16,17 +16,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+from flight.jobs.sandbox import JobUser, hand_over
+
 SUPERVISOR = Path(__file__).with_name("supervise.py")
 STATUS_FILE = "exit_status"
 LOCK_FILE = "lock"
 PID_FILE = "supervisor.pid"  # written by the supervisor
 LOST = -(2**31)  # the exit code of a job whose supervisor ended without recording one
+_OURS = os.O_NOFOLLOW  # files the controller opens in a job's directory: never through a link
 
 
 def _lock_free(workdir: Path) -> bool:
     """True when no supervisor holds the job's lock (it is then not running)."""
     try:
-        fd = os.open(workdir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(workdir / LOCK_FILE, os.O_RDWR | os.O_CREAT | _OURS, 0o644)
     except OSError:
         return True
     try:
@@ -47,19 +50,23 @@ class JobProcess:
         self._popen: subprocess.Popen | None = popen
 
     @classmethod
-    def start(cls, argv: list[str], workdir: Path, env: dict[str, str]) -> JobProcess:
-        """Start the job in ``workdir`` (stdout.log and stderr.log there); OSError if the
-        supervisor cannot start."""
+    def start(
+        cls, argv: list[str], workdir: Path, env: dict[str, str], user: JobUser | None = None
+    ) -> JobProcess:
+        """Start the job in ``workdir`` (stdout.log and stderr.log there), as ``user`` when
+        given (the directory becomes theirs); OSError if the supervisor cannot start."""
         (workdir / STATUS_FILE).unlink(missing_ok=True)
-        lock = os.open(workdir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        ids = [str(user.uid), str(user.gid)] if user else ["-", "-"]
+        lock = os.open(workdir / LOCK_FILE, os.O_RDWR | os.O_CREAT | _OURS, 0o644)
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            with (
-                open(workdir / "stdout.log", "ab") as out,
-                open(workdir / "stderr.log", "ab") as err,
-            ):
+            with _log(workdir / "stdout.log") as out, _log(workdir / "stderr.log") as err:
+                if user is not None:
+                    hand_over(workdir, user)
                 popen = subprocess.Popen(
-                    [sys.executable, "-I", "-S", str(SUPERVISOR), str(lock), STATUS_FILE, *argv],
+                    [sys.executable, "-I", "-S", str(SUPERVISOR), str(lock), STATUS_FILE]
+                    + ids
+                    + argv,
                     cwd=workdir,
                     env=env,
                     stdin=subprocess.DEVNULL,
@@ -108,6 +115,11 @@ class JobProcess:
         """Wait for a process this controller started (shutdown only)."""
         if self._popen is not None:
             self._popen.wait(timeout)
+
+
+def _log(path: Path):
+    """A job's log, opened for appending by the controller (never through a link)."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | _OURS, 0o644), "ab")
 
 
 def exit_status(workdir: Path, default: int = LOST) -> int:

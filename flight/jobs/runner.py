@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterator
 from flight.dictionary import FailureCode, JobState
 from flight.jobs.manifest import JobSpec, parse_manifest
 from flight.jobs.process import LOST, JobProcess, exit_status
+from flight.jobs.sandbox import JobUser, inside, read_own
 from flight.jobs.store import JobRecord, JobStore, StoreError
 
 GRACE_S = 10.0  # bus seconds from SIGTERM to SIGKILL
@@ -100,7 +101,9 @@ class Job:
         }
 
     def results(self) -> list[dict[str, Any]]:
-        """The result files there are, with their downlink priorities."""
+        """The result files there are, with their downlink priorities: regular files in the
+        job's directory, never a link (a job must not have the controller send what it could
+        not read itself)."""
         if self.spec.simulated:
             return []
         named = [("stdout.log", 0), ("stderr.log", 0)]
@@ -108,7 +111,7 @@ class Job:
         return [
             {"path": path, "priority": prio, "size": (self.workdir / path).stat().st_size}
             for path, prio in named
-            if (self.workdir / path).is_file()
+            if (self.workdir / path).is_file() and inside(self.workdir, path)
         ]
 
 
@@ -136,7 +139,10 @@ def first_waiting(jobs: list[Job]) -> Job | None:
 class JobRunner:
     """The queue and the job on the GPU."""
 
-    def __init__(self, state_dir: Path, max_queue: int = MAX_QUEUE) -> None:
+    def __init__(
+        self, state_dir: Path, max_queue: int = MAX_QUEUE, user: JobUser | None = None
+    ) -> None:
+        self.user = user  # the account jobs run as (None: the controller's)
         self.job_area = state_dir / "bin"
         self.work_root = state_dir / "jobs"
         self.file_store = state_dir / "files"
@@ -392,7 +398,7 @@ class JobRunner:
         if resume is not None:
             env["JOB_RESUME"] = str(job.workdir / CHECKPOINT_DIR / resume)
         argv = [str(self.job_area / job.spec.executable), *job.spec.args]
-        return JobProcess.start(argv, job.workdir, env)
+        return JobProcess.start(argv, job.workdir, env, self.user)
 
     def _supervise(self, job: Job, now: float, work_s: float) -> list[Event]:
         rec, spec = job.rec, job.spec
@@ -446,11 +452,11 @@ class JobRunner:
         """Read what a job process reports in its files: progress and checkpoints."""
         job.since_checkpoint_s += 1.0
         try:
-            job.rec.progress = min(1.0, max(0.0, float((job.workdir / PROGRESS_FILE).read_text())))
+            job.rec.progress = min(1.0, max(0.0, float(read_own(job.workdir, PROGRESS_FILE))))
         except (OSError, ValueError):
             pass
         try:
-            name = (job.workdir / CHECKPOINT_DIR / LATEST_FILE).read_text().strip()
+            name = read_own(job.workdir, f"{CHECKPOINT_DIR}/{LATEST_FILE}").strip()
         except OSError:
             return []
         if not name or name == job.rec.checkpoint or "/" in name or name.startswith("."):

@@ -1,26 +1,49 @@
 """A job's supervisor process: runs the job's executable as its child and records its exit status
-durably in a file, so a controller that restarts after a crash learns how a job it started
-ended (a process's status can only be waited for by its parent).
+durably in a file, so a controller that restarts after a crash learns how a job it started ended (a
+process's status can only be waited for by its parent).
 
-Run as ``python -I -S supervise.py LOCK_FD STATUS_FILE EXECUTABLE [ARG ...]`` in the job's
-process group. LOCK_FD is the job's lock file, locked by the controller before it started this
-process: holding it for as long as this process lives is what tells a restarted controller that
-the job is still running. Signals the controller sends to the group reach the job directly; this
-process only waits. Standard library only: it starts once per job.
+Run as ``python -I -S supervise.py LOCK_FD STATUS_FILE UID GID EXECUTABLE [ARG ...]`` in the job's
+process group. The job runs with JOB_LIMITS and, when UID and GID are not "-", as that user and
+group with no supplementary groups (the supervisor itself stays the controller's user: it writes
+the status the controller trusts). LOCK_FD is the job's lock file, locked by the controller before
+it started this process: holding it for as long as this process lives is what tells a restarted
+controller that the job is still running. Signals the controller sends to the group reach the job
+directly; this process only waits. Standard library only: it starts once per job.
 """
 
 import os
+import resource
 import signal
 import sys
 
 PID_FILE = "supervisor.pid"
+NO_USER = "-"
+# (limit, value): no core dumps (they would hold the job's memory), descriptors, processes of
+# the job user (a fork bomb stops there), and the largest file a job may write (64 GiB)
+JOB_LIMITS = (
+    (resource.RLIMIT_CORE, 0),
+    (resource.RLIMIT_NOFILE, 4096),
+    (resource.RLIMIT_NPROC, 1024),
+    (resource.RLIMIT_FSIZE, 64 << 30),
+)
+_PRIVATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW  # never through a job's link
+
+
+def _write_new(path: str, text: str) -> int:
+    """A fresh file of ours with the text (what a job left at the path is removed first)."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    fd = os.open(path, _PRIVATE, 0o644)
+    os.write(fd, text.encode())
+    return fd
 
 
 def _record(path: str, status: int) -> None:
     tmp = path + ".tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    fd = _write_new(tmp, f"{status}\n")
     try:
-        os.write(fd, f"{status}\n".encode())
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -34,25 +57,18 @@ def _record(path: str, status: int) -> None:
 
 def main(argv: list[str]) -> int:
     """Run the job, wait for it, record its exit status (negative: killed by that signal)."""
-    lock_fd, status_path, executable, args = int(argv[0]), argv[1], argv[2], argv[2:]
+    lock_fd, status_path, uid, gid = int(argv[0]), argv[1], argv[2], argv[3]
+    executable, args = argv[4], argv[4:]
     os.set_inheritable(lock_fd, False)  # the job must not keep the lock after this process
     try:  # for a restarted controller that never learned the pid (best effort: disk full)
-        with open(PID_FILE, "w") as f:
-            f.write(f"{os.getpid()}\n")
+        os.close(_write_new(PID_FILE, f"{os.getpid()}\n"))
     except OSError:
         pass
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
         signal.signal(sig, lambda *_: None)  # a handler, not SIG_IGN: the job gets the default
-    try:
-        pid = os.posix_spawn(executable, args, os.environ)
-    except OSError as exc:
-        try:
-            sys.stderr.write(f"cannot start {executable}: {exc.strerror}\n")
-            sys.stderr.flush()
-            _record(status_path, 127)
-        except OSError:
-            pass  # a full disk: our own status says it
-        return 127
+    pid = os.fork()
+    if pid == 0:
+        _exec_job(executable, args, uid, gid)
     _, wait_status = os.waitpid(pid, 0)
     code = os.waitstatus_to_exitcode(wait_status)
     try:
@@ -60,6 +76,28 @@ def main(argv: list[str]) -> int:
     except OSError:  # a full disk: the parent still learns the status from ours
         return code if code >= 0 else 128 - code
     return 0
+
+
+def _exec_job(executable: str, args: list[str], uid: str, gid: str) -> None:
+    """In the forked child: limits, the job's user, then the job; 127 if it cannot start."""
+    try:
+        for limit, value in JOB_LIMITS:
+            if limit == resource.RLIMIT_NPROC and uid == NO_USER:
+                continue  # counted per user: only the job user's own processes are the job's
+            _, hard = resource.getrlimit(limit)
+            value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+            resource.setrlimit(limit, (value, value))
+        if uid != NO_USER:
+            os.setgroups([])
+            os.setgid(int(gid))
+            os.setuid(int(uid))
+        os.execv(executable, args)
+    except OSError as exc:
+        try:
+            sys.stderr.write(f"cannot start {executable}: {exc.strerror}\n")
+            sys.stderr.flush()
+        finally:
+            os._exit(127)
 
 
 if __name__ == "__main__":

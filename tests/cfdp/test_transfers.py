@@ -166,3 +166,23 @@ def test_cancel_by_request_ends_both_sides(pair):
     assert outcome(pair.e1).condition == P.Condition.CANCEL_REQUEST
     assert not outcome(pair.e2).delivered
     assert delivered(pair) is None
+
+
+@pytest.mark.parametrize("heard", ["nothing", "eof_ack"])
+def test_a_sender_restarted_after_the_receiver_finished_ends_once(tmp_path, heard):
+    """The receiver delivered and sent Finished; the sender crashed before it recorded the
+    answer (it heard nothing, or only the EOF's ACK): restarted from its journal, it learns the
+    outcome from the receiver and the file is not delivered twice."""
+    pair = Pair(tmp_path, journal=True, config1={"snapshot_interval": 0.05})
+    data = source(pair, 20_000)
+    pair.link2.drop = lambda pdu: not (heard == "eof_ack" and isinstance(P.decode(pdu), P.Ack))
+    pair.e1.put(pair.root / "result.bin", remote_id=2)
+    pair.run(lambda: delivered(pair) is not None)  # delivered, its Finished not yet heard
+    for _ in range(20):
+        pair.step()
+    pair.restart(1)
+    pair.link2.drop = lambda pdu: False
+    pair.run(pair.quiet)
+    assert delivered(pair) == data
+    assert [r.delivered for r in pair.e2.reports] == [True]
+    assert [r.delivered for r in pair.e1.journal.history()] == [True]

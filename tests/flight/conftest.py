@@ -100,6 +100,7 @@ def controller_process(bus_path: str, state: Path, **env: str) -> subprocess.Pop
             str(keys),
             "--gpu",
             "none",
+            "--allow-root-jobs",
             "--log-level",
             "ERROR",
         ],

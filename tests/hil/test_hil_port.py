@@ -55,6 +55,7 @@ def test_bench_tests_run_against_a_serial_port(tmp_path, cable):
             str(tmp_path / "state"),
             "--keys",
             str(keys.flight),
+            "--allow-root-jobs",
         ],
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
