@@ -48,18 +48,30 @@ class FileRegistry:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.executescript(SCHEMA)
 
-    def received(self, name: str, size: int | None, condition: str, delivered: bool) -> FileRow:
-        """Record a transaction's file and run the checks it makes possible."""
+    def received(
+        self, name: str, size: int | None, condition: str, delivered: bool
+    ) -> tuple[FileRow, bool]:
+        """Record a transaction's file and run the checks it makes possible; the row, and
+        whether it was a repeat: the same content delivered again under the same name (a sender
+        that never heard the first delivery's Finished sends it anew), recorded once."""
         check, digest = "cfdp", None
         pure = PurePosixPath(name)
         in_job = len(pure.parts) >= 2 and pure.parts[0] not in ("stored", REJECTED_DIR)
         if delivered and (self.files_dir / name).is_file():  # not a metadata-only transfer
             digest = file_sha256(self.files_dir / name)
             check = "pending" if in_job and pure.name != RESULTS_MANIFEST else "cfdp"
+            before = self.row(name)
+            if (
+                before is not None
+                and before.delivered
+                and before.sha256 == digest
+                and before.check != "rejected"  # that is moved aside again, as the first was
+            ):
+                return before, True
         self._put(FileRow(name, size, condition, delivered, check, digest, time.time()))
         if delivered and in_job:
             self._check_job(pure.parent)
-        return self.row(name)
+        return self.row(name), False
 
     def _check_job(self, job: PurePosixPath) -> None:
         manifest = self.files_dir / job / RESULTS_MANIFEST

@@ -130,6 +130,7 @@ class Station:
         self._seen: OrderedDict[bytes, None] = OrderedDict()
         self.archive = Archive(state_dir / "archive.sqlite")
         self.archive_errors = 0
+        self.files_repeated = 0  # files the payload sent again that the ground already had
         self._archive_failing = False
 
     @property
@@ -242,7 +243,11 @@ class Station:
             if r.role != "receive":
                 continue
             name = r.dest_name or ""
-            row = self.files.received(name, r.size, r.condition.name, r.delivered)
+            row, repeat = self.files.received(name, r.size, r.condition.name, r.delivered)
+            if repeat:
+                self.files_repeated += 1
+                log.info("file %s: delivered again, the same content: kept once", name)
+                continue
             log.info("file %s: %s, %s", name, r.condition.name, row.check)
             self._broadcast(
                 {

@@ -107,6 +107,7 @@ class BusEmulator:
         self.events: list[DecodedTelemetry] = []
         self.listeners: list[Callable[[DecodedTelemetry], None]] = []  # called for every packet
         self.lockstep = False  # set before the clock starts
+        self.answer_timeout_s = ANSWER_TIMEOUT_S  # shorter where the payload is killed on purpose
         self._breakpoints: set[float] = set()
         self._running = asyncio.Event()
         self._running.set()
@@ -368,7 +369,7 @@ class BusEmulator:
         try:
             await asyncio.wait_for(
                 self._answered(self.time, damaged),
-                NOISY_ANSWER_TIMEOUT_S if noisy else ANSWER_TIMEOUT_S,
+                NOISY_ANSWER_TIMEOUT_S if noisy else self.answer_timeout_s,
             )
             self.unanswered_streak = 0
         except TimeoutError:

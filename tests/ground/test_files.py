@@ -14,7 +14,9 @@ def arrive(registry, name: str, data: bytes):
     path = registry.files_dir / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
-    return registry.received(name, len(data), "NO_ERROR", True)
+    row, repeat = registry.received(name, len(data), "NO_ERROR", True)
+    assert not repeat
+    return row
 
 
 def manifest(*results: tuple[str, bytes]) -> bytes:
@@ -48,9 +50,19 @@ def test_files_outside_a_jobs_results_rely_on_cfdp(tmp_path):
     assert arrive(registry, "j/extra.bin", b"x").check == "pending"
     arrive(registry, "j/RESULTS.json", manifest())
     assert registry.row("j/extra.bin").check == "cfdp"
-    assert registry.received("", None, "NO_ERROR", True).check == "cfdp"  # metadata only
-    failed = registry.received("j/lost.bin", 10, "NAK_LIMIT", False)
+    assert registry.received("", None, "NO_ERROR", True)[0].check == "cfdp"  # metadata only
+    failed, _ = registry.received("j/lost.bin", 10, "NAK_LIMIT", False)
     assert (failed.delivered, failed.condition) == (False, "NAK_LIMIT")
+
+
+def test_the_same_content_delivered_again_is_recorded_once(tmp_path):
+    registry = FileRegistry(tmp_path)
+    first = arrive(registry, "j/model.bin", b"weights")
+    row, repeat = registry.received("j/model.bin", 7, "NO_ERROR", True)  # sent anew, same octets
+    assert repeat and row == first
+    (registry.files_dir / "j" / "model.bin").write_bytes(b"weights, second version")
+    row, repeat = registry.received("j/model.bin", 23, "NO_ERROR", True)
+    assert not repeat and row.sha256 != first.sha256
 
 
 def test_stored_packets_come_back_in_order(tmp_path):
