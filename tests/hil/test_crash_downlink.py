@@ -19,7 +19,7 @@ import random
 from hil.bench import Bench, BenchConfig, run_bench
 
 FILES = 12
-BYTES_PER_KILL = 300_000  # what goes down between two kills, about: sizes the files
+BYTES_PER_KILL = 40_000  # what goes down between two kills, about: sizes the files
 
 
 def test_sigkill_during_file_downlink_delivers_every_file_once_intact(tmp_path, request):
