@@ -84,3 +84,26 @@ def test_keys_provision_list_use_and_refuse_in_one_line(tmp_path):
         out = ground(*args, cwd=tmp_path)
         assert out.returncode == 2 and message in out.stderr, out.stderr
         assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+
+
+def test_a_manifest_signed_offline_verifies_on_board(tmp_path):
+    import msgpack
+
+    from flight.security.job_auth import check_signature
+    from flight.security.keys import load_job_keys
+
+    assert ground("keys", "provision", "k", cwd=tmp_path).returncode == 0
+    (tmp_path / "job.json").write_text(json.dumps({"id": "j1", "command": ["ok"]}))
+    out = ground(
+        "keys", "sign", "job.json", "--keys", "k/ground.toml", "--out", "j.msgpack", cwd=tmp_path
+    )
+    assert out.stdout.strip() == "j.msgpack: signed with job key 1", out.stderr
+    signed = msgpack.unpackb((tmp_path / "j.msgpack").read_bytes())
+    assert check_signature(signed, load_job_keys(tmp_path / "k" / "flight.toml")) == 1
+    for args, message in [
+        (("job.json", "--keys", "k/flight.toml"), "holds no private job key"),
+        (("none.json", "--keys", "k/ground.toml"), "none.json: No such file"),
+    ]:
+        out = ground("keys", "sign", *args, "--out", "x.msgpack", cwd=tmp_path)
+        assert out.returncode == 2 and message in out.stderr, out.stderr
+        assert len(out.stderr.strip().splitlines()) == 1
