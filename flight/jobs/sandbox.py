@@ -3,10 +3,11 @@ limits, in a state directory laid out so that they reach what is theirs and noth
 
     STATE/            root, 0711: passed through, not listed
       jobs.sqlite ... root, 0640 at most (the controller's umask is 027): unreadable to jobs
+      downlink/ ...   root, 0750: closed to jobs
       bin/            as provisioned: the job area, readable and executable
       files/          root:JOBGROUP, 2750: the file store, read by jobs through their group
       jobs/           root, 0711
-        ID/           the job user, 0700: the job's own directory
+        ID/           the job user, 0700: the job's own directory (earlier ones 0700 too)
 
 Keys live outside the state directory in a 0600 file of root's. The limits are applied by the
 job's supervisor (flight/jobs/supervise.py) in the job's process before it executes.
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CONTROLLER_UMASK = 0o027
+_SHARED = ("bin", "files", "jobs")  # what jobs reach in the state directory
 
 
 class SandboxError(ValueError):
@@ -57,8 +59,12 @@ def prepare_state_dir(state_dir: Path, user: JobUser) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         os.chmod(directory, 0o711)
     for entry in state_dir.iterdir():
-        if entry.is_file() and not entry.is_symlink():
-            os.chmod(entry, stat.S_IMODE(entry.stat().st_mode) & 0o750)
+        if entry.is_symlink() or entry.name in _SHARED:
+            continue
+        os.chmod(entry, 0o750 if entry.is_dir() else stat.S_IMODE(entry.stat().st_mode) & 0o750)
+    for job_dir in (state_dir / "jobs").iterdir():  # earlier jobs' directories: their own
+        if job_dir.is_dir() and not job_dir.is_symlink():
+            os.chmod(job_dir, 0o700)
     files = state_dir / "files"
     files.mkdir(exist_ok=True)
     os.chown(files, -1, user.gid)

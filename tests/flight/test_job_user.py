@@ -25,6 +25,8 @@ cat "$KEYS" >/dev/null 2>&1 && echo READ_KEYS >> out
 cat "$STATE/jobs.sqlite" >/dev/null 2>&1 && echo READ_JOB_STORE >> out
 cat "$STATE/security.state" >/dev/null 2>&1 && echo READ_SECURITY_STATE >> out
 ls "$STATE" >/dev/null 2>&1 && echo LISTED_STATE >> out
+cat "$STATE/downlink/journal" >/dev/null 2>&1 && echo READ_DOWNLINK >> out
+cat "$STATE/jobs/old-1/result" >/dev/null 2>&1 && echo READ_OTHER_JOB >> out
 cat "$JOB_INPUT_DIR/input.txt" >> out
 ulimit -c >> out
 ulimit -n >> out
@@ -65,6 +67,11 @@ def test_a_job_runs_as_the_user_with_limits_and_reaches_no_keys_and_no_state(use
     victim.write_text("untouched\n")
     (state / "files").mkdir(parents=True)
     (state / "files" / "input.txt").write_text("input-read\n")
+    for made_before in (state / "downlink" / "journal", state / "jobs" / "old-1" / "result"):
+        made_before.parent.mkdir(parents=True)  # by an earlier run, with the usual umask
+        made_before.write_text("private\n")
+        made_before.chmod(0o644)
+        made_before.parent.chmod(0o755)
     umask = os.umask(CONTROLLER_UMASK)  # as python -m flight run sets it when root
     prepare_state_dir(state, user)
     payload = PayloadHarness(state, job_user=user)
