@@ -235,11 +235,12 @@ class Entity:
         while self._replies and link.ready():
             link.send(self._replies.popleft())
             sent += 1
-        order = [
-            *self.receivers.values(),
-            *sorted(self.senders.values(), key=lambda t: t.priority),
-        ]
-        for t in order:
+        senders = sorted(self.senders.values(), key=lambda t: t.priority)
+        for t in senders:  # their directives (EOF again, ACK of a Finished) before any file data
+            while t.directives and sent < SEND_BUDGET and link.ready():
+                link.send(t.directives.popleft())
+                sent += 1
+        for t in [*self.receivers.values(), *senders]:
             next_pdu = t.next_pdu
             while sent < SEND_BUDGET and link.ready():
                 pdu = next_pdu(now)

@@ -186,3 +186,20 @@ def test_a_sender_restarted_after_the_receiver_finished_ends_once(tmp_path, hear
     assert delivered(pair) == data
     assert [r.delivered for r in pair.e2.reports] == [True]
     assert [r.delivered for r in pair.e1.journal.history()] == [True]
+
+
+def test_directives_are_not_held_behind_file_data_of_more_urgent_transfers(tmp_path):
+    """A small, less urgent file is sent first; then a large, more urgent one fills the link.
+    The small file's closing exchange (its sender's ACK of the Finished) must not wait for the
+    large file's data: found by the crash test during downlink, where a starved sender ran out
+    of EOF retries and the file was sent twice."""
+    pair = Pair(tmp_path, per_step=8)
+    (pair.root / "small.bin").write_bytes(os.urandom(3_000))
+    (pair.root / "large.bin").write_bytes(os.urandom(3_000_000))
+    small = pair.e1.put(pair.root / "small.bin", remote_id=2, priority=200)
+    pair.run(lambda: delivered(pair, "small.bin") is not None)
+    pair.e1.put(pair.root / "large.bin", remote_id=2, priority=0)
+    pair.run(lambda: any(r.seq_num == small for r in pair.e1.reports))
+    assert pair.e1.busy and delivered(pair, "large.bin") is None  # the large one still going
+    (report,) = pair.e1.reports
+    assert report.delivered and report.condition == P.Condition.NO_ERROR

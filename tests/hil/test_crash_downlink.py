@@ -58,7 +58,7 @@ def test_sigkill_during_file_downlink_delivers_every_file_once_intact(tmp_path, 
         while bench.processes.restarts < len(killed) or not set(accepted) <= set(delivered):
             await asyncio.sleep(0.2)  # the run's wall-clock limit ends a wait that never would
 
-    size = max(100_000, kills * BYTES_PER_KILL // FILES)
+    size = max(400_000, kills * BYTES_PER_KILL // FILES)
     wall = 300 + kills * 5.0
     config = BenchConfig(tmp_path, speed=None, watchdog_s=60.0, wall_limit_s=wall)
     report = asyncio.run(run_bench("crash-downlink", scenario, config))
