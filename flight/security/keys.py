@@ -19,6 +19,7 @@ import os
 import secrets
 import stat
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -143,7 +144,7 @@ def _key(entry: object, path: Path) -> Key:
     return Key(key_id, raw, active, source)
 
 
-def write_keys(path: Path, keys: list[Key], job_keys: list[JobKey] = ()) -> None:
+def write_keys(path: Path, keys: Sequence[Key], job_keys: Sequence[JobKey] = ()) -> None:
     """Write a key file readable by its owner only (created with mode 0600, never wider)."""
     text = "".join(
         f'[[key]]\nid = {k.key_id}\nsource = "{SOURCES[k.source]}"\nsecret = "{k.secret.hex()}"\n'
