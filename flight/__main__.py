@@ -1,5 +1,6 @@
-"""Command line of the payload controller: ``python -m flight run --bus PORT``, ``icd``, and the
-stand-alone CFDP endpoint ``cfdp send|receive``."""
+"""Command line of the payload controller: ``python -m flight run --bus PORT``, ``icd``, the
+stand-alone CFDP endpoint ``cfdp send|receive``, the flight image's ``image build|verify|install|
+status`` and ``selftest``."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import serial
 from flight.cfdp.endpoint import add_cfdp_commands, run_cfdp
 from flight.gpu.backend import GpuBackend
 from flight.gpu.simulated import SimulatedH100
+from flight.image.cli import add_image_commands, run_image, run_selftest_command
 from flight.jobs.sandbox import (
     CONTROLLER_UMASK,
     JobUser,
@@ -70,10 +72,15 @@ def main(argv: list[str] | None = None) -> int:
     icd = sub.add_parser("icd", help="print the dictionary's part of docs/icd.md")
     icd.add_argument("--write", type=Path, help="update the generated section of this file")
     add_cfdp_commands(sub, "flight")
+    add_image_commands(sub)
     args = parser.parse_args(argv)
 
     if args.cmd == "cfdp":
         return run_cfdp(args)
+    if args.cmd == "image":
+        return run_image(args)
+    if args.cmd == "selftest":
+        return run_selftest_command(args)
 
     if args.cmd == "icd":
         from flight.icd import render, splice

@@ -35,7 +35,7 @@ from flight.protocol.framing import Deframer
 from flight.protocol.messages import decode_command
 from flight.protocol.packets import PacketError, Telecommand, Telemetry, parse_packet
 from flight.security.job_auth import check_signature
-from flight.security.keys import JobKey, Key
+from flight.security.keys import SigningKey, Key
 from flight.security.replay import SecurityState
 from flight.security.tc_auth import TRAILER_LEN, AuthError, TcVerifier
 from flight.watchdog import Watchdog
@@ -125,7 +125,7 @@ class Controller:
         link: serial.SerialBase,
         state_dir: Path,
         keys: dict[int, Key],
-        job_keys: dict[int, JobKey],
+        job_keys: dict[int, SigningKey],
         gpu: GpuBackend | None = None,
         gpu_kind: str = "none",
         governor: GovernorConfig | None = None,

@@ -49,7 +49,10 @@ def run_keys(args: argparse.Namespace) -> int:
     try:
         if args.keys_cmd == "provision":
             files = provision_keys(args.dir)
-            print(f"payload: {files.flight}\nbus: {files.bus}\nground: {files.ground}")
+            print(
+                f"payload: {files.flight}\nbus: {files.bus}\nground: {files.ground}\n"
+                f"image signer: {files.image}"
+            )
         elif args.keys_cmd == "list":
             rows = [
                 {"id": k.key_id, "source": SOURCES[k.source], "active": k.active}

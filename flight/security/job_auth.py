@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from flight.dictionary import FailureCode
 from flight.jobs.manifest import ManifestError
-from flight.security.keys import JobKey
+from flight.security.keys import SigningKey
 
 SIGNATURE = "signature"
 SIGNATURE_LEN = 64
@@ -32,7 +32,7 @@ def signed_octets(manifest: dict[str, Any]) -> bytes:
     return msgpack.packb({k: v for k, v in manifest.items() if k != SIGNATURE}, use_bin_type=True)
 
 
-def sign_manifest(manifest: dict[str, Any], key: JobKey) -> dict[str, Any]:
+def sign_manifest(manifest: dict[str, Any], key: SigningKey) -> dict[str, Any]:
     """The manifest with its signature by ``key`` (whose private half is needed)."""
     if key.private is None:
         raise ValueError(f"job key {key.key_id} has no private half here: it cannot sign")
@@ -41,7 +41,7 @@ def sign_manifest(manifest: dict[str, Any], key: JobKey) -> dict[str, Any]:
     return manifest | {SIGNATURE: {"key": key.key_id, "ed25519": signature}}
 
 
-def check_signature(manifest: Any, trusted: dict[int, JobKey]) -> int:
+def check_signature(manifest: Any, trusted: dict[int, SigningKey]) -> int:
     """The id of the trusted key that signed the manifest; ManifestError (MANIFEST_UNSIGNED,
     MANIFEST_SIGNER_UNKNOWN, MANIFEST_SIGNATURE_BAD) otherwise."""
     if not isinstance(manifest, dict):

@@ -46,8 +46,9 @@ class Key:
 
 
 @dataclass(frozen=True)
-class JobKey:
-    """An Ed25519 key pair that signs job manifests: on board the public half only."""
+class SigningKey:
+    """An Ed25519 key pair that signs job manifests ([[job_key]]) or flight images
+    ([[image_key]]): on board the public half only."""
 
     key_id: int
     public: bytes
@@ -69,14 +70,22 @@ def load_keys(path: Path) -> dict[int, Key]:
     return keys
 
 
-def load_job_keys(path: Path) -> dict[int, JobKey]:
-    """The job-signing keys ([[job_key]]) of a key file by id, perhaps none; KeyFileError as
+JOB_KEYS, IMAGE_KEYS = "job_key", "image_key"  # the key file's tables of signing keys
+
+
+def load_job_keys(path: Path) -> dict[int, SigningKey]:
+    """The job-signing keys ([[job_key]]) of a key file by id, perhaps none."""
+    return load_signing_keys(path, JOB_KEYS)
+
+
+def load_signing_keys(path: Path, table: str) -> dict[int, SigningKey]:
+    """The Ed25519 keys of one table of a key file by id, perhaps none; KeyFileError as
     load_keys, or for a private half that does not match its public one."""
-    keys: dict[int, JobKey] = {}
-    for entry in _document(path).get("job_key", []):
-        key = _job_key(entry, path)
+    keys: dict[int, SigningKey] = {}
+    for entry in _document(path).get(table, []):
+        key = _signing_key(entry, path, table)
         if key.key_id in keys:
-            raise KeyFileError(f"key file {path}: job key {key.key_id} twice")
+            raise KeyFileError(f"key file {path}: {table} {key.key_id} twice")
         keys[key.key_id] = key
     return keys
 
@@ -111,20 +120,20 @@ def _hex32(value: object, what: str, path: Path) -> bytes:
     return raw
 
 
-def _job_key(entry: object, path: Path) -> JobKey:
+def _signing_key(entry: object, path: Path, table: str) -> SigningKey:
     if not isinstance(entry, dict):
-        raise KeyFileError(f"key file {path}: a [[job_key]] is not a table")
+        raise KeyFileError(f"key file {path}: a [[{table}]] is not a table")
     key_id = entry.get("id")
     if not isinstance(key_id, int) or not 0 <= key_id <= MAX_KEY_ID:
-        raise KeyFileError(f"key file {path}: job key id {key_id!r} is not 0..{MAX_KEY_ID}")
-    public = _hex32(entry.get("public"), f"job key {key_id}'s public", path)
+        raise KeyFileError(f"key file {path}: {table} id {key_id!r} is not 0..{MAX_KEY_ID}")
+    public = _hex32(entry.get("public"), f"{table} {key_id}'s public", path)
     if "private" not in entry:
-        return JobKey(key_id, public)
-    private = _hex32(entry.get("private"), f"job key {key_id}'s private", path)
+        return SigningKey(key_id, public)
+    private = _hex32(entry.get("private"), f"{table} {key_id}'s private", path)
     derived = Ed25519PrivateKey.from_private_bytes(private).public_key().public_bytes_raw()
     if derived != public:
-        raise KeyFileError(f"key file {path}: job key {key_id}'s halves do not match")
-    return JobKey(key_id, public, private)
+        raise KeyFileError(f"key file {path}: {table} {key_id}'s halves do not match")
+    return SigningKey(key_id, public, private)
 
 
 def _key(entry: object, path: Path) -> Key:
@@ -144,17 +153,23 @@ def _key(entry: object, path: Path) -> Key:
     return Key(key_id, raw, active, source)
 
 
-def write_keys(path: Path, keys: Sequence[Key], job_keys: Sequence[JobKey] = ()) -> None:
+def write_keys(
+    path: Path,
+    keys: Sequence[Key],
+    job_keys: Sequence[SigningKey] = (),
+    image_keys: Sequence[SigningKey] = (),
+) -> None:
     """Write a key file readable by its owner only (created with mode 0600, never wider)."""
     text = "".join(
         f'[[key]]\nid = {k.key_id}\nsource = "{SOURCES[k.source]}"\nsecret = "{k.secret.hex()}"\n'
         f"active = {str(k.active).lower()}\n\n"
         for k in keys
     ) + "".join(
-        f'[[job_key]]\nid = {k.key_id}\npublic = "{k.public.hex()}"\n'
+        f'[[{table}]]\nid = {k.key_id}\npublic = "{k.public.hex()}"\n'
         + (f'private = "{k.private.hex()}"\n' if k.private is not None else "")
         + "\n"
-        for k in job_keys
+        for table, signing in ((JOB_KEYS, job_keys), (IMAGE_KEYS, image_keys))
+        for k in signing
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -172,10 +187,10 @@ def new_key(key_id: int, source: int, active: bool = False) -> Key:
     return Key(key_id, secrets.token_bytes(KEY_LEN), active, source)
 
 
-def new_job_key(key_id: int) -> JobKey:
-    """A fresh Ed25519 key pair for signing job manifests."""
+def new_signing_key(key_id: int) -> SigningKey:
+    """A fresh Ed25519 key pair for signing job manifests or flight images."""
     private = Ed25519PrivateKey.generate()
-    return JobKey(key_id, private.public_key().public_bytes_raw(), private.private_bytes_raw())
+    return SigningKey(key_id, private.public_key().public_bytes_raw(), private.private_bytes_raw())
 
 
 class KeyFile:
@@ -186,9 +201,9 @@ class KeyFile:
         self.path = path
         self._stamp: tuple[int, int, int] | None = None
         self._keys: dict[int, Key] = {}
-        self._job_keys: dict[int, JobKey] = {}
+        self._job_keys: dict[int, SigningKey] = {}
 
-    def job_keys(self) -> dict[int, JobKey]:
+    def job_keys(self) -> dict[int, SigningKey]:
         """The job-signing keys as the file holds them now; KeyFileError if it became unusable."""
         self.keys()
         return self._job_keys
@@ -216,40 +231,52 @@ def use_key(path: Path, key_id: int) -> Key:
     changed = [
         replace(k, active=k.key_id == key_id) if k.source == source else k for k in keys.values()
     ]
-    write_keys(path, changed, list(load_job_keys(path).values()))
+    write_keys(
+        path,
+        changed,
+        list(load_job_keys(path).values()),
+        list(load_signing_keys(path, IMAGE_KEYS).values()),
+    )
     return keys[key_id]
 
 
 BUS_KEY_ID = 1
 GROUND_KEY_IDS = (256, 257)  # in use, and the spare the ground rotates to
 JOB_KEY_ID = 1
+IMAGE_KEY_ID = 1
 
 
 @dataclass(frozen=True)
 class KeySet:
-    """Matched key files: the controller's (every key), the bus's and the ground's."""
+    """Matched key files: the controller's (every key), the bus's, the ground's, and the
+    flight-image signer's (release engineering: docs/image.md)."""
 
     flight: Path
     bus: Path
     ground: Path
+    image: Path
 
     @classmethod
     def in_dir(cls, directory: Path) -> KeySet:
-        """The files of a set in a directory: flight.toml, bus.toml, ground.toml."""
-        return cls(directory / "flight.toml", directory / "bus.toml", directory / "ground.toml")
+        """The files of a set in a directory: flight.toml, bus.toml, ground.toml, image.toml."""
+        return cls(*(directory / f"{name}.toml" for name in ("flight", "bus", "ground", "image")))
 
 
 def provision_keys(directory: Path) -> KeySet:
     """Fresh keys for one payload, each file 0600: a bus key, a ground key in use and a spare,
-    and a job-signing key pair (its public half on board, both halves on the ground)."""
+    a job-signing key pair (its public half on board, both halves on the ground) and an
+    image-signing key pair (its public half on board, both halves in image.toml)."""
     bus = new_key(BUS_KEY_ID, SOURCE_BUS, active=True)
     ground = [
         new_key(GROUND_KEY_IDS[0], SOURCE_GROUND, True),
         new_key(GROUND_KEY_IDS[1], SOURCE_GROUND),
     ]
     files = KeySet.in_dir(directory)
-    job = new_job_key(JOB_KEY_ID)
-    write_keys(files.flight, [bus, *ground], [replace(job, private=None)])
+    job, image = new_signing_key(JOB_KEY_ID), new_signing_key(IMAGE_KEY_ID)
+    write_keys(
+        files.flight, [bus, *ground], [replace(job, private=None)], [replace(image, private=None)]
+    )
     write_keys(files.bus, [bus])
     write_keys(files.ground, ground, [job])
+    write_keys(files.image, [], image_keys=[image])
     return files

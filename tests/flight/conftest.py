@@ -29,7 +29,7 @@ from flight.security.keys import (
     GROUND_KEY_IDS,
     JOB_KEY_ID,
     Key,
-    new_job_key,
+    new_signing_key,
     new_key,
     write_keys,
 )
@@ -48,7 +48,7 @@ TEST_KEYS: dict[int, Key] = {
     )
 }
 
-JOB_KEY = new_job_key(JOB_KEY_ID)  # the ground's; the controller trusts its public half
+JOB_KEY = new_signing_key(JOB_KEY_ID)  # the ground's; the controller trusts its public half
 TRUSTED_JOB_KEYS = {JOB_KEY_ID: replace(JOB_KEY, private=None)}
 
 

@@ -14,7 +14,7 @@ from flight.security.job_auth import check_signature, sign_manifest, signed_octe
 from flight.security.keys import (
     KeyFileError,
     load_job_keys,
-    new_job_key,
+    new_signing_key,
     provision_keys,
     use_key,
 )
@@ -40,8 +40,8 @@ def test_a_signed_manifest_verifies_and_names_its_key():
 
 def test_unsigned_untrusted_tampered_and_malformed_are_refused():
     signed = sign_manifest(GOOD, JOB_KEY)
-    stranger = sign_manifest(GOOD, new_job_key(9))
-    impostor = sign_manifest(GOOD, new_job_key(JOB_KEY.key_id))
+    stranger = sign_manifest(GOOD, new_signing_key(9))
+    impostor = sign_manifest(GOOD, new_signing_key(JOB_KEY.key_id))
     assert code_of(GOOD)[0] is F.MANIFEST_UNSIGNED
     assert code_of([1, 2]) == (F.MANIFEST_INVALID, "manifest must be a map, not list")
     assert code_of(stranger) == (
@@ -97,7 +97,7 @@ def test_job_keys_in_key_files(tmp_path):
 
 def test_the_controller_runs_only_jobs_signed_by_a_key_it_trusts(payload):
     payload.install_job("ok", "exit 0\n")
-    stranger = sign_manifest(GOOD | {"id": "j2"}, new_job_key(9))
+    stranger = sign_manifest(GOOD | {"id": "j2"}, new_signing_key(9))
     tampered = sign_manifest(GOOD | {"id": "j3"}, JOB_KEY) | {"command": ["rm"]}
     for manifest, code in [
         (GOOD, F.MANIFEST_UNSIGNED),

@@ -154,7 +154,7 @@ def test_the_signer_needs_one_key_in_use_and_a_packet_that_fits():
 
 def test_provisioned_files_match_and_the_ground_switches_keys_without_a_restart(tmp_path):
     files = provision_keys(tmp_path / "keys")
-    for path in (files.flight, files.bus, files.ground):
+    for path in (files.flight, files.bus, files.ground, files.image):
         assert os.stat(path).st_mode & 0o777 == 0o600
     on_board = load_keys(files.flight)
     assert set(on_board) == set(load_keys(files.bus)) | set(load_keys(files.ground))

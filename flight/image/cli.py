@@ -1,0 +1,133 @@
+"""The ``image`` and ``selftest`` subcommands of ``python -m flight``: build, verify, install and
+inspect flight image bundles (docs/image.md), and run the self-test."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from pathlib import Path
+
+from flight.image.boot import current, read_record
+from flight.image.bundle import BundleError, read_bundle
+from flight.image.targets import TARGETS, TargetError, host_target
+from flight.security.keys import IMAGE_KEYS, KeyFileError, load_signing_keys
+
+
+def add_image_commands(sub: argparse._SubParsersAction) -> None:
+    """Add ``image build|verify|install|status`` and ``selftest``."""
+    image = sub.add_parser("image", help="flight image bundles: build, verify, install, status")
+    what = image.add_subparsers(dest="image_cmd", required=True)
+    build = what.add_parser("build", help="build a signed bundle from a source checkout")
+    build.add_argument("--out", type=Path, required=True, help="the directory to write it to")
+    build.add_argument("--target", choices=sorted(TARGETS), default=host_target())
+    build.add_argument(
+        "--key",
+        type=Path,
+        required=True,
+        help="a key file with a private "
+        "image key ([[image_key]]; python -m ground keys provision writes one)",
+    )
+    build.add_argument("--source", type=Path, default=Path.cwd(), help="the checkout (default .)")
+    build.add_argument("--config", type=Path, help="the payload.conf to ship (default image/'s)")
+    for name, text in (
+        ("verify", "check a bundle's signature, target and files"),
+        ("install", "verify, then install into the inactive slot of a root"),
+    ):
+        parser = what.add_parser(name, help=text)
+        parser.add_argument("bundle", type=Path)
+        parser.add_argument(
+            "--keys",
+            type=Path,
+            required=True,
+            help="the key file holding the trusted image keys (public halves)",
+        )
+        parser.add_argument(
+            "--target",
+            choices=sorted(TARGETS),
+            default=host_target(),
+            help="the machine it must be built for (default this one)",
+        )
+    install = what.choices["install"]
+    install.add_argument("--root", type=Path, required=True, help="the root tree (/ on board)")
+    install.add_argument(
+        "--activate",
+        action="store_true",
+        help="make the installed slot current at once, without a trial",
+    )
+    status = what.add_parser("status", help="the slots of a root, the current one, any trial")
+    status.add_argument("--root", type=Path, default=Path("/"))
+
+    selftest = sub.add_parser("selftest", help="check this installation (docs/image.md)")
+    selftest.add_argument("--json", action="store_true", help="print JSON for machines")
+    selftest.add_argument("--state-dir", type=Path, default=Path("payload-state"))
+    selftest.add_argument("--bus", help="the serial port to open (default: a pty loopback)")
+    selftest.add_argument("--baud", type=int, default=115200)
+    selftest.add_argument("--gpu", default="auto", choices=["auto", "nvml", "simulated", "none"])
+
+
+def run_image(args: argparse.Namespace) -> int:
+    """Run an ``image`` subcommand; the exit status."""
+    try:
+        print(_image(args))
+    except (BundleError, KeyFileError, TargetError, OSError) as exc:
+        message = f"{exc.filename}: {exc.strerror}" if type(exc) is OSError else str(exc)
+        print(f"flight image: {message}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:  # a build step failed (BuildError)
+        print(f"flight image: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _image(args: argparse.Namespace) -> str:
+    if args.image_cmd == "build":
+        from flight.image.build import build_image
+
+        path = build_image(args.source, args.out, args.target, args.key, args.config)
+        return f"{path}\nsha256 {hashlib.sha256(path.read_bytes()).hexdigest()}"
+    if args.image_cmd == "status":
+        return _status(args.root)
+    bundle = read_bundle(args.bundle, load_signing_keys(args.keys, IMAGE_KEYS), args.target)
+    summary = (
+        f"{bundle.manifest['name']} {bundle.version} for {bundle.target}, signed by image key "
+        f"{bundle.manifest['signer']}, {len(bundle.manifest['files'])} files verified"
+    )
+    if args.image_cmd == "verify":
+        return f"{args.bundle}: {summary}"
+    from flight.image.boot import point_current
+    from flight.image.install import install_bundle
+
+    slot = install_bundle(bundle, args.root)
+    if args.activate:
+        point_current(args.root, slot)
+    return f"{summary}\ninstalled into slot {slot} of {args.root}; current: {current(args.root)}"
+
+
+def _status(root: Path) -> str:
+    from flight.image.install import installed_manifest
+
+    lines = []
+    for slot in ("a", "b"):
+        manifest = installed_manifest(root, slot)
+        label = "empty"
+        if manifest is not None:
+            import json
+
+            label = json.loads(manifest)["version"]
+        lines.append(f"slot {slot}{' (current)' if current(root) == slot else ''}: {label}")
+    for name in ("trial.json", "rollback.json"):
+        record = read_record(root, name)
+        if record is not None:
+            lines.append(f"{name[:-5]}: {record}")
+    return "\n".join(lines)
+
+
+def run_selftest_command(args: argparse.Namespace) -> int:
+    """Run ``selftest``; 0 when every check passed, 1 otherwise."""
+    from flight import __version__
+    from flight.selftest import report, run_selftest
+
+    results = run_selftest(args.state_dir, args.bus, args.baud, args.gpu)
+    print(report(results, args.json, __version__))
+    return 0 if all(r.ok for r in results) else 1

@@ -1,0 +1,109 @@
+"""Installs a verified bundle into a slot of a root tree (docs/image.md): its wheels unpacked
+(pypa's installer) into the slot's site directory, its configuration, units and boot guard beside
+them, a launcher, and the manifest it came with. A slot is written beside its final place and
+renamed into it, so a slot is whole or absent; the first install also points ``current`` at it and
+puts the boot guard and the systemd units in place."""
+
+from __future__ import annotations
+
+import shutil
+import zipfile
+from pathlib import Path
+
+from installer import install
+from installer.destinations import SchemeDictionaryDestination
+from installer.exceptions import InstallerError
+from installer.sources import WheelFile
+
+from flight.image.boot import IMAGE_DIR, SLOTS, current, point_current
+from flight.image.bundle import MANIFEST, SIGNATURE, Bundle, BundleError
+from flight.image.targets import PYTHON
+
+LAUNCHER = f"""#!/bin/sh
+# The flight software of this slot (docs/image.md): python -m flight, with this slot's packages.
+slot=$(dirname "$(dirname "$(readlink -f "$0")")")
+PYTHONPATH="$slot/site" exec "${{PAYLOAD_PYTHON:-python{PYTHON}}}" -s -P -m flight "$@"
+"""
+SYSTEMD_DIR = "etc/systemd/system"
+BOOT_GUARD = "bin/payload-boot"
+
+
+def slot_dir(root: Path, slot: str) -> Path:
+    """A slot's directory under the root."""
+    return root / IMAGE_DIR / "slots" / slot
+
+
+def inactive(root: Path) -> str:
+    """The slot an install goes to: the one ``current`` does not point at."""
+    active = current(root)
+    return next(s for s in SLOTS if s != active)
+
+
+def installed_manifest(root: Path, slot: str) -> bytes | None:
+    """The manifest a slot was installed from; None for an empty slot."""
+    try:
+        return (slot_dir(root, slot) / MANIFEST).read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def install_bundle(bundle: Bundle, root: Path) -> str:
+    """Install into the inactive slot (the first install: slot a, made current); the slot."""
+    slot = inactive(root)
+    final = slot_dir(root, slot)
+    staging = final.with_name(f".{slot}.new")
+    shutil.rmtree(staging, ignore_errors=True)
+    for name, data in sorted(bundle.files.items()):
+        if name.startswith("wheels/"):
+            _unpack(name, data, staging)
+        elif name not in (MANIFEST, SIGNATURE):
+            _write(staging / name, data, executable=name.startswith("boot/"))
+    _write(staging / "bin/payload", LAUNCHER.encode(), executable=True)
+    _write(staging / SIGNATURE, bundle.files[SIGNATURE])
+    _write(staging / MANIFEST, bundle.files[MANIFEST])  # last: its presence says "whole"
+    shutil.rmtree(final, ignore_errors=True)
+    staging.rename(final)
+    if current(root) is None:
+        point_current(root, slot)
+        install_fixed_parts(root, slot)
+    return slot
+
+
+def install_fixed_parts(root: Path, slot: str) -> None:
+    """Put a slot's boot guard and systemd units in their fixed places: at the first install,
+    and when a new version commits."""
+    source = slot_dir(root, slot)
+    _write(root / IMAGE_DIR / BOOT_GUARD, (source / "boot/payload-boot").read_bytes(), True)
+    for unit in sorted((source / "systemd").iterdir()):
+        _write(root / SYSTEMD_DIR / unit.name, unit.read_bytes())
+
+
+def _unpack(name: str, data: bytes, staging: Path) -> None:
+    """Unpack one wheel into the slot's site directory, checking its RECORD."""
+    site = str(staging / "site")
+    scheme = {
+        "purelib": site,
+        "platlib": site,
+        "headers": str(staging / "include"),
+        "scripts": str(staging / "bin"),
+        "data": str(staging / "data"),
+    }
+    destination = SchemeDictionaryDestination(
+        scheme, interpreter=f"/usr/bin/python{PYTHON}", script_kind="posix"
+    )
+    wheel = staging / ".wheels" / Path(name).name  # the installer reads the tags off its name
+    _write(wheel, data)
+    try:
+        with WheelFile.open(wheel) as source:
+            source.validate_record()
+            install(source, destination, {"INSTALLER": b"payload-image\n"})
+    except (InstallerError, zipfile.BadZipFile, ValueError) as exc:
+        raise BundleError(f"{name}: cannot be installed ({exc})") from None
+    finally:
+        shutil.rmtree(wheel.parent)
+
+
+def _write(path: Path, data: bytes, executable: bool = False) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    path.chmod(0o755 if executable else 0o644)
