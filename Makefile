@@ -12,7 +12,7 @@ export PYTHONSAFEPATH := 1
 SOURCES := pyproject.toml CMakeLists.txt $(shell find native flight hil ground -type f \
 	\( -name '*.py' -o -name '*.c' -o -name '*.h' -o -name '*.toml' \) 2>/dev/null)
 
-.PHONY: all install icd lint test test-c test-sanitize test-aarch64 test-py fuzz ensure-clang ensure-aarch64 ensure-socat ensure-tmux demo bench clean
+.PHONY: all install icd lint test test-c test-sanitize test-aarch64 test-py fuzz ensure-clang ensure-aarch64 ensure-socat ensure-tmux image-aarch64 demo bench clean
 
 all: install
 
@@ -38,7 +38,7 @@ ensure-socat:
 ensure-tmux:
 	$(call need,tmux,tmux)
 
-test-py: install ensure-socat ensure-tmux
+test-py: install ensure-socat ensure-tmux image-aarch64
 	$(VENV)/bin/pytest
 
 lint: install
@@ -70,6 +70,25 @@ test-aarch64: ensure-aarch64
 	cmake -S . -B build/aarch64 --toolchain cmake/aarch64-linux-gnu.cmake -DPAYLOAD_BUILD_TESTS=ON
 	cmake --build build/aarch64 --parallel
 	ctest --test-dir build/aarch64 --output-on-failure
+
+# The AArch64 flight image (python -m flight image build --target aarch64) compiles the C core
+# against Debian's arm64 Python headers, and its test runs Debian's arm64 Python under qemu-user:
+# both come from Debian's arm64 packages, unpacked (not installed) into build/sysroot-aarch64.
+AARCH64_SYSROOT := build/sysroot-aarch64
+AARCH64_DEBS := libc6 libexpat1 libffi8 libgcc-s1 libpython3.11-dev libpython3.11-minimal \
+	libpython3.11-stdlib libsqlite3-0 libssl3 python3.11-minimal zlib1g
+$(AARCH64_SYSROOT)/.unpacked:
+	@command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] || \
+	  { echo "needs Debian's arm64 packages, unpacked by root with apt-get: make image-aarch64"; exit 1; }
+	dpkg --print-foreign-architectures | grep -qx arm64 || \
+	  { dpkg --add-architecture arm64 && apt-get update -qq; }
+	rm -rf $(AARCH64_SYSROOT) && mkdir -p $(AARCH64_SYSROOT)/debs
+	cd $(AARCH64_SYSROOT)/debs && apt-get download -qq $(AARCH64_DEBS:%=%:arm64) 2>&1 | \
+	  { grep -v "unsandboxed" || true; }
+	for deb in $(AARCH64_SYSROOT)/debs/*.deb; do dpkg-deb -x $$deb $(AARCH64_SYSROOT); done
+	touch $@
+
+image-aarch64: ensure-aarch64 $(AARCH64_SYSROOT)/.unpacked
 
 # Each fuzz target for SECONDS (or FUZZ_SECONDS) seconds: the C decoders under the sanitizers
 # (libFuzzer), then the Python decoders (atheris, fuzz/run.py); new inputs go to

@@ -74,7 +74,7 @@ def build_image(
         "python": PYTHON,
         "built": epoch,
         "wheel": f"wheels/{wheel.name}",
-        "toolchain": _toolchain(machine),
+        "toolchain": _toolchain(source, machine),
     }
     path = out / f"{WHEEL_NAME}-{version}-{machine.name}.tar"
     write_bundle(path, files, fields, key, epoch)
@@ -246,9 +246,11 @@ def _cached(cache: Path, wanted: dict[str, set[str]]) -> dict[str, Path]:
     return {pin: by_hash[h] for pin, hashes in wanted.items() for h in hashes if h in by_hash}
 
 
-def _toolchain(machine: Target) -> dict[str, str]:
+def _toolchain(source: Path, machine: Target) -> dict[str, str]:
     """The tools the build used, recorded in the manifest (a rebuild needs the same)."""
+    pyconfig = machine.pyconfig(source)
     return {
         "cc": _run([machine.compiler, "--version"], "the C compiler").splitlines()[0],
         "cmake": _run(["cmake", "--version"], "cmake").splitlines()[0],
+        "pyconfig.h": hashlib.sha256(pyconfig.read_bytes()).hexdigest(),
     }

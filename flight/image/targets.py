@@ -40,20 +40,26 @@ class Target:
         """The file name suffix of an extension module for this machine."""
         return f".cpython-{PYTHON_TAG[2:]}-{self.name}-linux-gnu.so"
 
+    def pyconfig(self, source: Path) -> Path:
+        """The target's pyconfig.h (Debian's multiarch one when cross-compiling)."""
+        if self.sysroot is None:
+            return Path(sysconfig.get_paths()["include"]) / "pyconfig.h"
+        return (
+            source / self.sysroot / f"usr/include/{self.name}-linux-gnu/python{PYTHON}/pyconfig.h"
+        )
+
     def python_include(self, source: Path) -> list[Path]:
-        """The include directories of the target's Python: pyconfig.h first, then Python.h."""
+        """The include directories of the target's Python: Python.h's, then (cross-compiling)
+        the one Debian's pyconfig.h reaches its machine's own from."""
         if self.sysroot is None:
             return [Path(sysconfig.get_paths()["include"])]
-        root = source / self.sysroot
-        dirs = [
-            root / f"usr/include/{self.name}-linux-gnu/python{PYTHON}",
-            root / f"usr/include/python{PYTHON}",
-        ]
-        if not (dirs[0] / "pyconfig.h").is_file():
+        if not self.pyconfig(source).is_file():
             raise TargetError(
-                f"no Python {PYTHON} headers for {self.name} in {root}: run make image-{self.name}"
+                f"no Python {PYTHON} headers for {self.name} in {source / self.sysroot}: "
+                f"run make image-{self.name}"
             )
-        return dirs
+        root = source / self.sysroot
+        return [root / f"usr/include/python{PYTHON}", root / "usr/include"]
 
 
 TARGETS = {

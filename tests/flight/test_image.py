@@ -164,3 +164,35 @@ def test_installed_into_a_fresh_root_the_self_test_passes(bundle, keys, tmp_path
     for setting in ("Type=notify", "WatchdogSec=", "Restart=always", "ProtectSystem=strict",
                     "ExecStartPre=/opt/payload/bin/payload-boot"):  # fmt: skip
         assert setting in unit
+
+
+def test_the_aarch64_bundle_cross_compiles_the_same_twice_and_self_tests_under_qemu(keys, tmp_path):
+    sysroot = REPO / "build/sysroot-aarch64"
+    assert (sysroot / "usr/bin/python3.11").is_file(), "no arm64 sysroot: make image-aarch64"
+    first, second = (
+        build_image(REPO, tmp_path / name, "aarch64", keys.image) for name in ("one", "two")
+    )
+    assert first.read_bytes() == second.read_bytes()
+    root = tmp_path / "root"
+    done = flight(
+        "image", "install", str(first), "--keys", str(keys.flight), "--root", str(root),
+        "--target", "aarch64",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (extension,) = (root / "opt/payload/slots/a/site/native").glob("_native.*.so")
+    assert extension.read_bytes()[18:20] == (183).to_bytes(2, "little")  # e_machine: AArch64
+    python = tmp_path / "python-aarch64"  # Debian's arm64 Python under qemu-user
+    python.write_text(
+        f'#!/bin/sh\nexec qemu-aarch64 -L {sysroot} {sysroot}/usr/bin/python3.11 "$@"\n'
+    )
+    python.chmod(0o755)
+    run = subprocess.run(
+        [str(root / "opt/payload/current/bin/payload"), "selftest", "--json", "--state-dir",
+         str(tmp_path / "state"), "--gpu", "simulated"],
+        capture_output=True, text=True, cwd=tmp_path, check=False,
+        env={"PATH": os.environ["PATH"], "PAYLOAD_PYTHON": str(python)},
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    report = json.loads(run.stdout)
+    assert report["ok"]
+    assert "arm-crc32" in report["checks"][1]["detail"]  # qemu's CPU has the CRC32 and PMULL paths
