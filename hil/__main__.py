@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from pathlib import Path
 
@@ -104,6 +105,12 @@ def main(argv: list[str] | None = None) -> int:
         "(needed with --port; default: fresh keys for the controller started here)",
     )
     run.add_argument(
+        "--image-root",
+        type=Path,
+        help="run the controller from the flight image installed in this root, as its systemd "
+        "unit does (python -m flight image install ...; --keys: the keys it was installed with)",
+    )
+    run.add_argument(
         "--no-eclipse-predictions",
         action="store_true",
         help="the controller schedules without the bus's eclipse predictions (the baseline of "
@@ -139,11 +146,17 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             print(f"{scenario.name:20} {scenario.description}")
         return 0
+    # SIGTERM (a test harness, systemd, kill) stops a run as Ctrl-C does: the bench's processes
+    # are stopped on the way out, not left running.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         return _run(args)
     except KeyFileError as exc:
         print(f"hil: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("hil: stopped", file=sys.stderr)
+        return 130
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -156,6 +169,7 @@ def _run(args: argparse.Namespace) -> int:
             port=args.port,
             baud=args.baud or 115_200,
             keys=args.keys,
+            image_root=args.image_root,
         )
         report = asyncio.run(run_bench(DEFAULT, default_scenario, config))
     else:
@@ -167,6 +181,7 @@ def _run(args: argparse.Namespace) -> int:
         config = bench_config(scenario, args.out, args.speed, args.seed)
         config.port = args.port
         config.keys = args.keys
+        config.image_root = args.image_root
         config.baud = args.baud or config.baud
         config.eclipse_predictions = not args.no_eclipse_predictions
         report = asyncio.run(run_bench(scenario.name, scenario_runner(scenario), config))

@@ -7,6 +7,8 @@ its CRC checked.
 import json
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 from spacepackets.ecss.tc import PusTc
@@ -85,3 +87,37 @@ def test_telecommand_file_decodes_with_spacepackets(run):
     assert set(sources) == {d.SOURCE_BUS, d.SOURCE_GROUND}
     for counts in sources.values():  # each sender numbers its own packets
         assert counts == list(range(len(counts)))
+
+
+def test_sigterm_stops_the_run_and_its_processes(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hil", "run", "--out", "stopped", "--speed", "5"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    port_file = tmp_path / "stopped/station.port"
+    deadline = time.monotonic() + 60
+    while not port_file.is_file():
+        assert proc.poll() is None and time.monotonic() < deadline, "the bench did not start"
+        time.sleep(0.05)
+    children = _children(proc.pid)
+    assert len(children) == 2  # the controller and the ground station
+    proc.terminate()
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and err.strip().endswith("hil: stopped"), err
+    assert "Traceback" not in err
+    assert not [pid for pid in children if Path(f"/proc/{pid}").exists()], "left running"
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:  # the parent's pid
+            found.append(int(stat.parent.name))
+    return found
