@@ -16,6 +16,7 @@ from flight.cfdp.endpoint import add_cfdp_commands, run_cfdp
 from flight.gpu.backend import GpuBackend
 from flight.gpu.simulated import SimulatedH100
 from flight.image.cli import add_image_commands, run_image, run_selftest_command
+from flight.image.manager import ImageManager
 from flight.jobs.sandbox import (
     CONTROLLER_UMASK,
     JobUser,
@@ -68,6 +69,12 @@ def main(argv: list[str] | None = None) -> int:
         help="as root without --job-user, run jobs as root anyway (a bench whose interpreter "
         "only root can reach; never on a flight image)",
     )
+    run.add_argument(
+        "--image-root",
+        type=Path,
+        help="the root the controller's flight image is installed in (/ on board): enables "
+        "IMAGE_INSTALL and IMAGE_ACTIVATE, and the trial of a new version (docs/image.md)",
+    )
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     icd = sub.add_parser("icd", help="print the dictionary's part of docs/icd.md")
     icd.add_argument("--write", type=Path, help="update the generated section of this file")
@@ -119,10 +126,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     gpu, kind = open_gpu(args.gpu)
     governor = GovernorConfig(eclipse_predictions=not args.no_eclipse_predictions)
+    image = None
+    if args.image_root is not None:
+        image = ImageManager(args.image_root, args.keys, lambda: trial_health(args.state_dir))
     try:
         controller = Controller(
-            link, args.state_dir, keys, job_keys, gpu, kind, governor, job_user=job_user
-        )
+            link, args.state_dir, keys, job_keys, gpu, kind, governor, job_user=job_user,
+            image=image,
+        )  # fmt: skip
     except (StoreError, OSError) as exc:
         print(f"flight: cannot start: {exc}", file=sys.stderr)
         return 2
@@ -133,7 +144,16 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     finally:
         link.close()
-    return 0
+    return controller.exit_status
+
+
+def trial_health(state_dir: Path) -> None:
+    """The self-test a new version passes before it commits: the native core on every CPU path
+    and the state store; CheckFailed otherwise."""
+    from flight.selftest import check_native, check_state
+
+    check_native()
+    check_state(state_dir)
 
 
 def jobs_as(args: argparse.Namespace) -> JobUser | None:

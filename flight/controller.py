@@ -19,12 +19,14 @@ import serial
 
 from flight import __version__
 from flight import dictionary as d
+from flight.cfdp.filestore import FilestoreError
 from flight.downlink import Downlink, DownlinkConfig, DownlinkError
 from flight.gpu.backend import GpuBackend
 from flight.gpu.fault_channel import FaultChannel
 from flight.gpu.monitor import GpuMonitor
 from flight.gpu.simulated import SimulatedH100
 from flight.governor import BusState, Governor, GovernorConfig
+from flight.image.manager import RESTART_STATUS, ImageError, ImageManager
 from flight.jobs.manifest import MAX_MANIFEST_BYTES, ManifestError, parse_manifest
 from flight.jobs.runner import JobRejected, JobRunner
 from flight.jobs.sandbox import JobUser
@@ -132,8 +134,11 @@ class Controller:
         downlink: DownlinkConfig | None = None,
         watchdog: Watchdog | None = None,
         job_user: JobUser | None = None,
+        image: ImageManager | None = None,
     ) -> None:
         self.link = link
+        self.image = image
+        self.exit_status = 0  # RESTART_STATUS: to be started again (into a new version)
         self.state_dir = state_dir
         self.watchdog = watchdog if watchdog is not None else Watchdog()
         self.tm = TelemetryWriter(link)
@@ -191,6 +196,8 @@ class Controller:
             "REPORT_KEYS": (_no_check, self._report_keys),
             "SAFE_MODE_ENTER": (_no_check, self._enter_safe_mode),
             "SAFE_MODE_EXIT": (_no_check, self._exit_safe_mode),
+            "IMAGE_INSTALL": (self._check_image_install, self._image_install),
+            "IMAGE_ACTIVATE": (self._check_image_activate, self._image_activate),
         }
 
     # --- the loop
@@ -200,6 +207,8 @@ class Controller:
         signal.signal(signal.SIGINT, lambda *_: self.stop())
         self.event("CONTROLLER_STARTED", {"version": __version__})
         self.events(self.gpu.started())
+        if self.image is not None:
+            self.events(self.image.started())
         self.watchdog.ready()
         try:
             while self._running:
@@ -462,6 +471,45 @@ class Controller:
             self.safe.leave()
             self.event("SAFE_MODE_EXITED", {})
 
+    def _image(self) -> ImageManager:
+        if self.image is None:
+            raise CommandError(
+                d.FailureCode.IMAGE_UNAVAILABLE, "not running from a flight image (--image-root)"
+            )
+        return self.image
+
+    def _check_image_install(self, args: dict[str, Any]) -> Path:
+        image = self._image()
+        try:
+            path = self.downlink.entity.store.resolve(args["file"])
+        except FilestoreError as exc:
+            raise CommandError(d.FailureCode.FILE_NAME_INVALID, str(exc)) from None
+        if not path.is_file():
+            raise CommandError(d.FailureCode.FILE_NOT_FOUND, f"no file {args['file']!r} on board")
+        try:
+            return image.check_install(path)
+        except ImageError as exc:
+            raise CommandError(exc.code, str(exc)) from None
+
+    def _image_install(self, _tc: Telecommand, path: Path) -> None:
+        self._image().install(path)
+
+    def _check_image_activate(self, args: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        try:
+            return self._image().check_activate(), args
+        except ImageError as exc:
+            raise CommandError(exc.code, str(exc)) from None
+
+    def _image_activate(self, _tc: Telecommand, prepared: tuple[str, dict[str, Any]]) -> None:
+        slot, args = prepared
+        self.event(*self._image().activate(slot, args["trial_s"], args["health_s"]))
+        self._restart()
+
+    def _restart(self) -> None:
+        """Stop after this packet, to be started again (by systemd, into the current slot)."""
+        self.exit_status = RESTART_STATUS
+        self.stop()
+
     def _send_pdu(self, pdu: bytes) -> None:
         self.tm.send("CFDP_PDU", {"pdu": pdu}, time=self.time, synced=self.synced)
 
@@ -497,6 +545,11 @@ class Controller:
         except StoreError as exc:
             log.error("job store: %s", exc)
             self.event("STORE_ERROR", {"reason": str(exc)[:255]})
+        if self.image is not None:
+            events, restart = self.image.second(self.safe.active)
+            self.events(events)
+            if restart:
+                self._restart()
         self.tm.send("HOUSEKEEPING", self.housekeeping(), time=self.time, synced=True)
 
     def _control(self) -> None:

@@ -11,7 +11,7 @@ from enum import IntEnum
 
 from flight.protocol.fields import Field, Limits
 
-DICTIONARY_VERSION = 2
+DICTIONARY_VERSION = 3
 
 # --- Application process identifiers
 APID_PAYLOAD = 0x065  # the payload controller: telecommands to it, all of its telemetry
@@ -65,6 +65,10 @@ class FailureCode(IntEnum):
     MANIFEST_UNSIGNED = 56
     MANIFEST_SIGNER_UNKNOWN = 57
     MANIFEST_SIGNATURE_BAD = 58
+    IMAGE_UNAVAILABLE = 60
+    IMAGE_BUSY = 61
+    IMAGE_REJECTED = 62
+    IMAGE_NOT_INSTALLED = 63
 
 
 FAILURE_DESCRIPTIONS = {
@@ -105,6 +109,12 @@ FAILURE_DESCRIPTIONS = {
     FailureCode.MANIFEST_UNSIGNED: "the manifest carries no signature, or a malformed one",
     FailureCode.MANIFEST_SIGNER_UNKNOWN: "the manifest is signed by a job key not trusted on board",
     FailureCode.MANIFEST_SIGNATURE_BAD: "the manifest's signature does not verify",
+    FailureCode.IMAGE_UNAVAILABLE: "the controller does not run from a flight image "
+    "(no --image-root)",
+    FailureCode.IMAGE_BUSY: "an install is under way, or a new version is on trial",
+    FailureCode.IMAGE_REJECTED: "the bundle is refused: the reason names what is wrong "
+    "(signature, a changed, missing or extra file, the target)",
+    FailureCode.IMAGE_NOT_INSTALLED: "the inactive slot holds no installed version to activate",
 }
 
 
@@ -207,6 +217,10 @@ GPU_CONTROL_NAMES = {c.value: c.name for c in GpuControl}
 _JOB_ID = Field("job_id", "str", description="the job's id from its manifest")
 _PDU = Field("pdu", "bytes", description="the CFDP PDU, as CCSDS 727.0-B-5 section 5 has it")
 _KEY_ID = Field("key_id", "u16", description="an authentication key's id")
+_IMAGE_SLOT = (
+    Field("slot", "str", description="the image slot: a or b"),
+    Field("version", "str", description="the flight software version in it"),
+)
 _TRANSFER = (
     Field("seq_num", "u32", description="the CFDP transaction sequence number"),
     Field("name", "str", description="the file's destination name"),
@@ -315,7 +329,7 @@ COMMANDS: tuple[Command, ...] = (
         "KEY_ACTIVATE",
         220,
         1,
-        "Puts an authentication key on board in use for its source (section 14); the ground "
+        "Puts an authentication key on board in use for its source (section 13); the ground "
         "then signs with it.",
         args=(_KEY_ID,),
         hazardous=True,
@@ -330,6 +344,27 @@ COMMANDS: tuple[Command, ...] = (
         hazardous=True,
     ),
     Command("REPORT_KEYS", 220, 3, "Asks for a KEY_LIST report."),
+    Command(
+        "IMAGE_INSTALL",
+        230,
+        1,
+        "Verifies a flight image bundle uplinked to the file store (section 15) and installs it "
+        "into the inactive slot; IMAGE_INSTALLED or IMAGE_INSTALL_FAILED follows.",
+        args=(Field("file", "str", description="the bundle, relative to the file store"),),
+    ),
+    Command(
+        "IMAGE_ACTIVATE",
+        230,
+        2,
+        "Makes the inactive slot's version current on trial and restarts the controller into "
+        "it. The new version commits after health_s bus seconds of healthy service; it is "
+        "rolled back if it fails to start three times, or has not committed within trial_s.",
+        args=(
+            Field("trial_s", "u32", "s", "wall-clock seconds the new version has to commit"),
+            Field("health_s", "u32", "s", "bus seconds of healthy service before it commits"),
+        ),
+        hazardous=True,
+    ),
     Command(
         "SAFE_MODE_ENTER",
         128,
@@ -807,6 +842,46 @@ EVENTS: tuple[Event, ...] = (
         Severity.MEDIUM,
         "An authentication key was taken out of use by command.",
         (_KEY_ID,),
+    ),
+    Event(
+        "IMAGE_INSTALLED",
+        60,
+        Severity.INFO,
+        "A verified bundle is installed in the inactive slot, ready for IMAGE_ACTIVATE.",
+        _IMAGE_SLOT,
+    ),
+    Event(
+        "IMAGE_INSTALL_FAILED",
+        61,
+        Severity.LOW,
+        "An install did not complete; the slot it was going to is left empty.",
+        (Field("reason", "str", description="what went wrong"),),
+    ),
+    Event(
+        "IMAGE_ACTIVATED",
+        62,
+        Severity.MEDIUM,
+        "A new version is current, on trial; the controller restarts into it.",
+        _IMAGE_SLOT,
+    ),
+    Event(
+        "IMAGE_COMMITTED",
+        63,
+        Severity.INFO,
+        "The version on trial served health_s bus seconds and passed its self-test: it stays.",
+        _IMAGE_SLOT,
+    ),
+    Event(
+        "IMAGE_ROLLED_BACK",
+        64,
+        Severity.HIGH,
+        "A version on trial was rolled back: the slot before is current again. Sent by the "
+        "version rolled back to, when it starts.",
+        _IMAGE_SLOT
+        + (
+            Field("to_slot", "str", description="the slot current again"),
+            Field("reason", "str", description="why: failed to start, not healthy in time, ..."),
+        ),
     ),
 )
 EVENT_HEADER = (Field("event_id", "u16", description="the event's id"),)

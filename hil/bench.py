@@ -35,6 +35,7 @@ SAMPLE_JOBS = {
     "cuda-burn": "cuda_burn.py",
 }
 STARTUP_TIMEOUT_S = 20.0
+IMAGE_WATCHDOG_S = 10.0  # payload-controller.service's WatchdogSec
 
 
 @dataclass
@@ -55,6 +56,7 @@ class BenchConfig:
     relay_windows: bool = False  # the bus relays telemetry only in link windows
     radio: RadioConfig = field(default_factory=RadioConfig)  # rate, delay, loss of the radio
     watchdog_s: float | None = None  # the controller watched as systemd would (WatchdogSec)
+    image_root: Path | None = None  # run the controller from this installed flight image
 
     @property
     def mode(self) -> str:
@@ -178,7 +180,12 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
             flight += ["--gpu", "simulated"]
             if not config.eclipse_predictions:
                 flight.append("--no-eclipse-predictions")
-            procs.start("flight", flight, watchdog_s=config.watchdog_s)
+            watchdog_s, image_root = config.watchdog_s, None
+            if config.image_root is not None:  # its unit: watched, restarted (Restart=always)
+                image_root = config.image_root.resolve()
+                flight += ["--image-root", str(image_root)]
+                watchdog_s = watchdog_s or IMAGE_WATCHDOG_S
+            procs.start("flight", flight, watchdog_s=watchdog_s, image_root=image_root)
         procs.start(
             "station",
             [

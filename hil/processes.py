@@ -6,6 +6,12 @@ WatchdogSec and Restart=on-failure: it gets NOTIFY_SOCKET and WATCHDOG_USEC; onc
 READY=1, a WATCHDOG=1 must come within every watchdog period, else it is killed (SIGKILL: the
 unit's WatchdogSignal, which leaves no core file behind) and started again, as it is when it exits
 on its own with a failure.
+
+A controller run from an installed flight image (docs/image.md) is started as its systemd unit
+starts it: the image's boot guard first (``payload-boot start``, the unit's ExecStartPre: it
+counts the starts of a version on trial and rolls back), then the current slot's launcher; and
+the guard's ``check`` runs every second (the unit's timer, there every 30 s), a rollback it makes
+restarting the controller.
 """
 
 from __future__ import annotations
@@ -22,6 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 STOP_GRACE_S = 5.0
+IMAGE_CHECK_S = 1.0  # how often the boot guard looks at a trial's deadline
+# A flight image's launcher runs on a bare interpreter: the slot brings every package.
+BASE_PYTHON = Path(sys.base_prefix) / "bin" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
 log = logging.getLogger("hil")
 
 
@@ -32,8 +41,10 @@ class _Watch:
     args: list[str]
     period_s: float
     sock: socket.socket
+    image_root: Path | None = None
     ready: bool = False
     last_beat: float = field(default_factory=time.monotonic)
+    last_check: float = field(default_factory=time.monotonic)
 
 
 class ProcessFailed(Exception):
@@ -51,11 +62,21 @@ class BenchProcesses:
         self.watchdog_expiries = 0
 
     def start(
-        self, name: str, args: list[str], watchdog_s: float | None = None
+        self,
+        name: str,
+        args: list[str],
+        watchdog_s: float | None = None,
+        image_root: Path | None = None,
     ) -> subprocess.Popen:
         """Start ``python -m <args>`` with its output in <out>/<name>.log (appended to across
-        restarts); with ``watchdog_s``, watched and restarted as the module says."""
+        restarts); with ``watchdog_s``, watched and restarted as the module says; with
+        ``image_root``, the flight software of that image's current slot, under its boot guard."""
         env = dict(os.environ, PYTHONSAFEPATH="1", PYTHONUNBUFFERED="1")
+        command = [sys.executable, "-m", *args]
+        if image_root is not None:
+            self._guard(name, image_root, "start")
+            command = [str(image_root / "opt/payload/current/bin/payload"), *args[1:]]
+            env["PAYLOAD_PYTHON"] = str(BASE_PYTHON)
         if watchdog_s is not None:
             watch = self._watched.get(name)
             if watch is None:
@@ -64,7 +85,7 @@ class BenchProcesses:
                 path.unlink(missing_ok=True)
                 sock.bind(str(path))
                 sock.setblocking(False)
-                watch = self._watched[name] = _Watch(args, watchdog_s, sock)
+                watch = self._watched[name] = _Watch(args, watchdog_s, sock, image_root)
             watch.ready, watch.last_beat = False, time.monotonic()
             env |= {
                 "NOTIFY_SOCKET": str(self.out_dir / f"{name}.notify"),
@@ -72,7 +93,7 @@ class BenchProcesses:
             }
         with open(self.out_dir / f"{name}.log", "ab") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", *args],
+                command,
                 cwd=self.out_dir,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -97,6 +118,14 @@ class BenchProcesses:
                 if "WATCHDOG=1" in lines:
                     watch.last_beat = now
             proc = self.procs[name]
+            if watch.image_root is not None and now - watch.last_check >= IMAGE_CHECK_S:
+                watch.last_check = now
+                if self._guard(name, watch.image_root, "check") and proc.poll() is None:
+                    log.warning("%s: a trial rolled back by the boot guard: restarted", name)
+                    proc.terminate()
+                    proc.wait()
+                    self.start(name, watch.args, watch.period_s, watch.image_root)
+                    continue
             if proc.poll() is None and watch.ready and now - watch.last_beat > watch.period_s:
                 self.watchdog_expiries += 1
                 log.warning("%s: watchdog expired: killed, then started again", name)
@@ -104,7 +133,18 @@ class BenchProcesses:
                 proc.wait()
             if proc.poll() not in (None, 0):
                 self.restarts += 1
-                self.start(name, watch.args, watch.period_s)
+                self.start(name, watch.args, watch.period_s, watch.image_root)
+
+    def _guard(self, name: str, root: Path, action: str) -> bool:
+        """Run the image's boot guard (its own installed script); whether it rolled back."""
+        before = os.readlink(root / "opt/payload/current")
+        with open(self.out_dir / f"{name}.log", "ab") as log_file:
+            subprocess.run(
+                [str(BASE_PYTHON), str(root / "opt/payload/bin/payload-boot"), "--root",
+                 str(root), action],
+                stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, check=False,
+            )  # fmt: skip
+        return os.readlink(root / "opt/payload/current") != before
 
     def check_alive(self) -> None:
         """ProcessFailed if any process has exited (a watched one is started again instead)."""

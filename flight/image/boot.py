@@ -112,7 +112,9 @@ def start(root: Path, now: float) -> str:
     trial = read_record(root, "trial.json")
     if trial is None:
         return f"slot {current(root)}"
-    if trial.get("slot") != current(root):
+    if trial.get("slot") not in SLOTS:
+        return f"rolled back to slot {rollback(root, trial, 'unreadable trial record', now)}"
+    if trial["slot"] != current(root):
         write_record(root, "trial.json", None)
         return f"slot {current(root)} (a stale trial record removed)"
     starts = trial.get("starts_left")

@@ -6,6 +6,7 @@ puts the boot guard and the systemd units in place."""
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 import zipfile
 from pathlib import Path
@@ -48,7 +49,19 @@ def installed_manifest(root: Path, slot: str) -> bytes | None:
 
 
 def install_bundle(bundle: Bundle, root: Path) -> str:
-    """Install into the inactive slot (the first install: slot a, made current); the slot."""
+    """Install into the inactive slot (the first install: slot a, made current); the slot.
+    BundleError if another install into the root is under way."""
+    lock_path = root / IMAGE_DIR / ".install.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BundleError(f"another install into {root} is under way") from None
+        return _install_locked(bundle, root)
+
+
+def _install_locked(bundle: Bundle, root: Path) -> str:
     slot = inactive(root)
     final = slot_dir(root, slot)
     staging = final.with_name(f".{slot}.new")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -160,6 +161,20 @@ def test_installed_into_a_fresh_root_the_self_test_passes(bundle, keys, tmp_path
     )  # fmt: skip
     assert failing.returncode == 1
     assert "FAIL  serial" in failing.stdout and failing.stdout.endswith("FAILED\n")
+    units = sorted((root / "etc/systemd/system").iterdir())
+    verify = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", *map(str, units)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    complaints = verify.stdout + verify.stderr
+    commands = re.findall(r"Command (\S+) is not executable", complaints)
+    assert sorted(set(commands)) == [
+        "/opt/payload/bin/payload-boot",
+        "/opt/payload/current/bin/payload",
+    ]
+    assert len(complaints.splitlines()) == len(commands), complaints  # nothing else wrong
+    for command in commands:  # what the units run is where the install put it, in the root
+        assert os.access(root / command.lstrip("/"), os.X_OK), command
     unit = (root / "etc/systemd/system/payload-controller.service").read_text()
     for setting in ("Type=notify", "WatchdogSec=", "Restart=always", "ProtectSystem=strict",
                     "ExecStartPre=/opt/payload/bin/payload-boot"):  # fmt: skip
