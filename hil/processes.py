@@ -123,7 +123,7 @@ class BenchProcesses:
                 if self._guard(name, watch.image_root, "check") and proc.poll() is None:
                     log.warning("%s: a trial rolled back by the boot guard: restarted", name)
                     proc.terminate()
-                    proc.wait()
+                    _wait(proc)
                     self.start(name, watch.args, watch.period_s, watch.image_root)
                     continue
             if proc.poll() is None and watch.ready and now - watch.last_beat > watch.period_s:
@@ -182,11 +182,13 @@ class BenchProcesses:
         for proc in self.procs.values():
             if proc.poll() is None:
                 proc.terminate()
-        statuses = {}
-        for name, proc in self.procs.items():
-            try:
-                statuses[name] = proc.wait(timeout=STOP_GRACE_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                statuses[name] = proc.wait()
-        return statuses
+        return {name: _wait(proc) for name, proc in self.procs.items()}
+
+
+def _wait(proc: subprocess.Popen) -> int:
+    """Its exit status, once it has exited (SIGKILL after the grace period)."""
+    try:
+        return proc.wait(timeout=STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()

@@ -50,7 +50,7 @@ def build_image(
     key = _signer(key_file)
     commit, dirty, epoch = _git_state(source)
     project = tomllib.loads((source / "pyproject.toml").read_text())["project"]
-    version = f"{project['version']}+g{commit[:12]}"
+    version = f"{project['version']}+g{commit[:12]}" + (".dirty" if dirty else "")
     pins = list(_locked_hashes(source / "image/requirements.lock"))
     files: dict[str, tuple[bytes, bool]] = {}
     with tempfile.TemporaryDirectory(prefix="payload-image-") as work:
