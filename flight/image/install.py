@@ -7,6 +7,7 @@ puts the boot guard and the systemd units in place."""
 from __future__ import annotations
 
 import fcntl
+import os
 import shutil
 import zipfile
 from pathlib import Path
@@ -26,7 +27,7 @@ slot=$(dirname "$(dirname "$(readlink -f "$0")")")
 PYTHONPATH="$slot/site" exec "${{PAYLOAD_PYTHON:-python{PYTHON}}}" -s -P -m flight "$@"
 """
 SYSTEMD_DIR = "etc/systemd/system"
-BOOT_GUARD = "bin/payload-boot"
+GUARD_PATH = "bin/payload-boot"  # under the image directory
 
 
 def slot_dir(root: Path, slot: str) -> Path:
@@ -74,6 +75,7 @@ def _install_locked(bundle: Bundle, root: Path) -> str:
     _write(staging / "bin/payload", LAUNCHER.encode(), executable=True)
     _write(staging / SIGNATURE, bundle.files[SIGNATURE])
     _write(staging / MANIFEST, bundle.files[MANIFEST])  # last: its presence says "whole"
+    os.sync()  # every file on the disk before the slot takes its name (installs are rare)
     shutil.rmtree(final, ignore_errors=True)
     staging.rename(final)
     if current(root) is None:
@@ -86,7 +88,7 @@ def install_fixed_parts(root: Path, slot: str) -> None:
     """Put a slot's boot guard and systemd units in their fixed places: at the first install,
     and when a new version commits."""
     source = slot_dir(root, slot)
-    _write(root / IMAGE_DIR / BOOT_GUARD, (source / "boot/payload-boot").read_bytes(), True)
+    _write(root / IMAGE_DIR / GUARD_PATH, (source / "boot/payload-boot").read_bytes(), True)
     for unit in sorted((source / "systemd").iterdir()):
         _write(root / SYSTEMD_DIR / unit.name, unit.read_bytes())
 
@@ -117,6 +119,12 @@ def _unpack(name: str, data: bytes, staging: Path) -> None:
 
 
 def _write(path: Path, data: bytes, executable: bool = False) -> None:
+    """Write a file whole or not at all (a new file renamed over the old one)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    path.chmod(0o755 if executable else 0o644)
+    tmp = path.with_name(f".{path.name}.new")
+    with open(tmp, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    tmp.chmod(0o755 if executable else 0o644)
+    os.replace(tmp, path)
