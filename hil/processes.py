@@ -122,6 +122,7 @@ class BenchProcesses:
                 watch.last_check = now
                 if self._guard(name, watch.image_root, "check") and proc.poll() is None:
                     log.warning("%s: a trial rolled back by the boot guard: restarted", name)
+                    self.restarts += 1
                     proc.terminate()
                     _wait(proc)
                     self.start(name, watch.args, watch.period_s, watch.image_root)
