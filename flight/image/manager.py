@@ -37,7 +37,11 @@ class ImageManager:
     """Installs, activates and judges flight software versions in an image root."""
 
     def __init__(
-        self, root: Path, keys: Path, health_check: Callable[[], None], clock=time.time
+        self,
+        root: Path,
+        keys: Path,
+        health_check: Callable[[], None],
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.root = root
         self.keys = keys
