@@ -13,8 +13,7 @@ from pathlib import Path
 import serial
 
 from flight.cfdp.endpoint import add_cfdp_commands, run_cfdp
-from flight.gpu.backend import GpuBackend
-from flight.gpu.simulated import SimulatedH100
+from flight.gpu.choice import GPU_KINDS, open_gpu
 from flight.image.cli import add_image_commands, run_image, run_selftest_command
 from flight.image.manager import ImageManager
 from flight.jobs.sandbox import (
@@ -48,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--gpu",
         default="auto",
-        choices=["auto", "nvml", "simulated", "none"],
+        choices=GPU_KINDS,
         help="GPU backend: nvml (a real NVIDIA GPU), simulated (an H100 model, for the HIL "
         "bench), none; auto: nvml when NVML answers, else none (default)",
     )
@@ -177,23 +176,6 @@ def jobs_as(args: argparse.Namespace) -> JobUser | None:
         )
     logging.getLogger("flight").warning("jobs run as root (--allow-root-jobs)")
     return None
-
-
-def open_gpu(kind: str) -> tuple[GpuBackend | None, str]:
-    """The backend asked for; with auto, NVML if it answers, else none."""
-    if kind == "simulated":
-        return SimulatedH100(), kind
-    if kind == "none":
-        return None, kind
-    try:
-        from flight.gpu.nvml import NvmlGpu
-
-        return NvmlGpu(0), "nvml"
-    except Exception as exc:  # NVML raises its own error types, or the library is missing
-        if kind == "nvml":
-            raise SystemExit(f"flight: no NVIDIA GPU through NVML: {exc}") from None
-        logging.getLogger("flight").info("no GPU through NVML (%s): running without one", exc)
-        return None, "none"
 
 
 if __name__ == "__main__":

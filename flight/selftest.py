@@ -132,7 +132,7 @@ def check_serial(bus: str | None, baud: int) -> str:
 
 def check_gpu(kind: str) -> str:
     """The GPU backend opens and reads."""
-    from flight.__main__ import open_gpu
+    from flight.gpu.choice import open_gpu
 
     try:
         gpu, opened = open_gpu(kind)

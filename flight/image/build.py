@@ -32,6 +32,7 @@ IMAGE_FILES = {  # in the source tree: in the bundle
     "image/payload.conf": "config/payload.conf",
 }
 BOOT_GUARD = ("flight/image/boot.py", "boot/payload-boot")
+LOCK_FILE = "image/requirements.lock"
 PREFIX_MAP = "/payload-image"  # what the build directory is called in the compiled code
 
 
@@ -51,14 +52,14 @@ def build_image(
     commit, dirty, epoch = _git_state(source)
     project = tomllib.loads((source / "pyproject.toml").read_text())["project"]
     version = f"{project['version']}+g{commit[:12]}" + (".dirty" if dirty else "")
-    pins = list(_locked_hashes(source / "image/requirements.lock"))
+    locked = _locked_hashes(source / LOCK_FILE)
     files: dict[str, tuple[bytes, bool]] = {}
     with tempfile.TemporaryDirectory(prefix="payload-image-") as work:
-        tree = _stage(source, Path(work) / "src")
+        tree = stage_sources(source, Path(work) / "src")
         extension = _compile_native(source, tree, Path(work), machine)
-        wheel = _flight_wheel(tree, extension, machine, version, pins, epoch, Path(work))
+        wheel = _flight_wheel(tree, extension, machine, version, list(locked), epoch, Path(work))
         files[f"wheels/{wheel.name}"] = (wheel.read_bytes(), False)
-    for path in _dependency_wheels(source, machine):
+    for path in _dependency_wheels(source, machine, locked):
         files[f"wheels/{path.name}"] = (path.read_bytes(), False)
     for name, inside in IMAGE_FILES.items():
         files[inside] = ((source / name).read_bytes(), False)
@@ -111,8 +112,9 @@ def _git_state(source: Path) -> tuple[str, bool, int]:
     return commit, dirty, int(epoch)
 
 
-def _stage(source: Path, tree: Path) -> Path:
-    """Copy the build's sources (git's file list: tracked, and new files not ignored)."""
+def stage_sources(source: Path, tree: Path) -> Path:
+    """Copy the build's sources into ``tree`` (git's file list of ``source``: tracked, and new
+    files not ignored); ``tree``."""
     listing = _run(
         [
             "git",
@@ -188,12 +190,10 @@ def _flight_wheel(
     return write_wheel(work / "wheels", WHEEL_NAME, version, tag, files, metadata, epoch)
 
 
-def _dependency_wheels(source: Path, machine: Target) -> list[Path]:
+def _dependency_wheels(source: Path, machine: Target, wanted: dict[str, set[str]]) -> list[Path]:
     """The locked dependencies' wheels for the target, from the cache in build/ or downloaded
     into it (pip, --require-hashes); one wheel a pin."""
-    lock = source / "image/requirements.lock"
     cache = source / "build" / "image-wheels" / machine.name
-    wanted = _locked_hashes(lock)
     found = _cached(cache, wanted)
     if len(found) < len(wanted):
         platforms = [arg for p in machine.wheel_platforms for arg in ("--platform", p)]
@@ -216,7 +216,7 @@ def _dependency_wheels(source: Path, machine: Target) -> list[Path]:
                 "--dest",
                 str(cache),
                 "-r",
-                str(lock),
+                str(source / LOCK_FILE),
             ],
             f"downloading the runtime dependencies for {machine.name}",
         )

@@ -8,7 +8,9 @@ import hashlib
 import sys
 from pathlib import Path
 
-from flight.image.boot import current, read_record
+from flight.gpu.choice import GPU_KINDS
+from flight.image.boot import SLOTS, current, read_record
+from flight.image.build import BuildError, build_image
 from flight.image.bundle import BundleError, read_bundle
 from flight.image.targets import TARGETS, TargetError, host_target
 from flight.security.keys import IMAGE_KEYS, KeyFileError, load_signing_keys
@@ -63,7 +65,7 @@ def add_image_commands(sub: argparse._SubParsersAction) -> None:
     selftest.add_argument("--state-dir", type=Path, default=Path("payload-state"))
     selftest.add_argument("--bus", help="the serial port to open (default: a pty loopback)")
     selftest.add_argument("--baud", type=int, default=115200)
-    selftest.add_argument("--gpu", default="auto", choices=["auto", "nvml", "simulated", "none"])
+    selftest.add_argument("--gpu", default="auto", choices=GPU_KINDS)
 
 
 def run_image(args: argparse.Namespace) -> int:
@@ -74,7 +76,7 @@ def run_image(args: argparse.Namespace) -> int:
         message = f"{exc.filename}: {exc.strerror}" if type(exc) is OSError else str(exc)
         print(f"flight image: {message}", file=sys.stderr)
         return 2
-    except RuntimeError as exc:  # a build step failed (BuildError)
+    except BuildError as exc:
         print(f"flight image: {exc}", file=sys.stderr)
         return 1
     return 0
@@ -82,8 +84,6 @@ def run_image(args: argparse.Namespace) -> int:
 
 def _image(args: argparse.Namespace) -> str:
     if args.image_cmd == "build":
-        from flight.image.build import build_image
-
         path = build_image(args.source, args.out, args.target, args.key, args.config)
         return f"{path}\nsha256 {hashlib.sha256(path.read_bytes()).hexdigest()}"
     if args.image_cmd == "status":
@@ -105,16 +105,11 @@ def _image(args: argparse.Namespace) -> str:
 
 
 def _status(root: Path) -> str:
-    from flight.image.install import installed_manifest
+    from flight.image.install import installed_version
 
     lines = []
-    for slot in ("a", "b"):
-        manifest = installed_manifest(root, slot)
-        label = "empty"
-        if manifest is not None:
-            import json
-
-            label = json.loads(manifest)["version"]
+    for slot in SLOTS:
+        label = installed_version(root, slot) or "empty"
         lines.append(f"slot {slot}{' (current)' if current(root) == slot else ''}: {label}")
     for name in ("trial.json", "rollback.json"):
         record = read_record(root, name)

@@ -7,6 +7,7 @@ puts the boot guard and the systemd units in place."""
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 import zipfile
@@ -41,12 +42,13 @@ def inactive(root: Path) -> str:
     return next(s for s in SLOTS if s != active)
 
 
-def installed_manifest(root: Path, slot: str) -> bytes | None:
-    """The manifest a slot was installed from; None for an empty slot."""
+def installed_version(root: Path, slot: str) -> str | None:
+    """The version installed in a slot (its manifest is written last); None for an empty slot."""
     try:
-        return (slot_dir(root, slot) / MANIFEST).read_bytes()
+        manifest = (slot_dir(root, slot) / MANIFEST).read_bytes()
     except FileNotFoundError:
         return None
+    return json.loads(manifest)["version"]
 
 
 def install_bundle(bundle: Bundle, root: Path) -> str:

@@ -5,7 +5,6 @@ Also reports, once, a rollback the boot guard made before this start."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from typing import Any
 from flight import dictionary as d
 from flight.image.boot import current, point_current, read_record, rollback, write_record
 from flight.image.bundle import BundleError, read_bundle
-from flight.image.install import inactive, install_fixed_parts, installed_manifest
+from flight.image.install import inactive, install_fixed_parts, installed_version
 from flight.image.targets import host_target
 from flight.security.keys import IMAGE_KEYS, KeyFileError, load_signing_keys
 
@@ -102,13 +101,13 @@ class ImageManager:
         """Acceptance: nothing under way, and a version installed in the inactive slot."""
         self._not_busy()
         slot = inactive(self.root)
-        if installed_manifest(self.root, slot) is None:
+        if installed_version(self.root, slot) is None:
             raise ImageError(d.FailureCode.IMAGE_NOT_INSTALLED, f"slot {slot} is empty")
         return slot
 
     def activate(self, slot: str, trial_s: int, health_s: int) -> Event:
         """Make ``slot`` current on trial (the caller then restarts into it)."""
-        version = _version(self.root, slot)
+        version = installed_version(self.root, slot)
         write_record(
             self.root,
             "trial.json",
@@ -138,23 +137,24 @@ class ImageManager:
         events = self._install_outcome()
         if self.trial is None:
             return events, False
-        if not safe_mode:
-            self._healthy_s += 1
-            if self._healthy_s < int(self.trial.get("health_s", 0)):
-                return events, False
-            try:
-                self.health_check()
-            except Exception as exc:  # a self-test finding of any kind fails the trial
-                self._roll_back(f"self-test failed: {exc}")
-                return events, True
-            slot = self.trial["slot"]
-            write_record(self.root, "trial.json", None)
-            install_fixed_parts(self.root, slot)
-            self.trial = None
-            events.append(("IMAGE_COMMITTED", {"slot": slot, "version": _version(self.root, slot)}))
+        if safe_mode:
+            self._roll_back("safe mode during the trial")
+            return events, True
+        self._healthy_s += 1
+        if self._healthy_s < int(self.trial.get("health_s", 0)):
             return events, False
-        self._roll_back("safe mode during the trial")
-        return events, True
+        try:
+            self.health_check()
+        except Exception as exc:  # a self-test finding of any kind fails the trial
+            self._roll_back(f"self-test failed: {exc}")
+            return events, True
+        slot, self.trial = self.trial["slot"], None
+        write_record(self.root, "trial.json", None)
+        install_fixed_parts(self.root, slot)
+        events.append(
+            ("IMAGE_COMMITTED", {"slot": slot, "version": installed_version(self.root, slot)})
+        )
+        return events, False
 
     def _roll_back(self, reason: str) -> None:
         """Back to the slot before; the version rolled back to reports it when it starts."""
@@ -165,15 +165,9 @@ class ImageManager:
         if self._install is None or self._install.poll() is None:
             return []
         proc, self._install = self._install, None
-        error = proc.stderr.read().strip() if proc.stderr else ""
-        proc.stderr.close()
+        error = proc.communicate()[1].strip()
         if proc.returncode != 0:
             reason = error.splitlines()[-1] if error else f"exit status {proc.returncode}"
             return [("IMAGE_INSTALL_FAILED", {"reason": reason[:255]})]
         slot = self._install_slot
-        return [("IMAGE_INSTALLED", {"slot": slot, "version": _version(self.root, slot)})]
-
-
-def _version(root: Path, slot: str) -> str:
-    manifest = installed_manifest(root, slot)
-    return json.loads(manifest)["version"] if manifest else ""
+        return [("IMAGE_INSTALLED", {"slot": slot, "version": installed_version(self.root, slot)})]

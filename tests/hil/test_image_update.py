@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from flight.image.build import build_image
+from flight.image.build import build_image, stage_sources
 from flight.security.keys import provision_keys
 from hil.bench import Bench, BenchConfig, run_bench
 
@@ -27,14 +26,7 @@ BROKEN = '\nraise RuntimeError("this version cannot start, on purpose")\n'
 
 def source_at(version: str, where: Path, broken: bool = False) -> Path:
     """A checkout of this tree with its version changed (and its controller broken), committed."""
-    listing = subprocess.run(
-        ["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        capture_output=True, check=True,
-    ).stdout.decode()  # fmt: skip
-    for name in filter(None, listing.split("\0")):
-        if (REPO / name).is_file():
-            (where / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(REPO / name, where / name)
+    stage_sources(REPO, where)
     project = where / "pyproject.toml"
     project.write_text(project.read_text().replace('version = "0.1.0"', f'version = "{version}"'))
     if broken:
