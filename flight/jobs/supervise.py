@@ -8,7 +8,8 @@ group with no supplementary groups (the supervisor itself stays the controller's
 the status the controller trusts). LOCK_FD is the job's lock file, locked by the controller before
 it started this process: holding it for as long as this process lives is what tells a restarted
 controller that the job is still running. Signals the controller sends to the group reach the job
-directly; this process only waits. Standard library only: it starts once per job.
+directly; this process only waits, and passes on what reached it before the job was started.
+Standard library only: it starts once per job.
 """
 
 import os
@@ -26,6 +27,7 @@ JOB_LIMITS = (
     (resource.RLIMIT_NPROC, 1024),
     (resource.RLIMIT_FSIZE, 64 << 30),
 )
+SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
 _PRIVATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW  # never through a job's link
 
 
@@ -64,11 +66,7 @@ def main(argv: list[str]) -> int:
         os.close(_write_new(PID_FILE, f"{os.getpid()}\n"))
     except OSError:
         pass
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
-        signal.signal(sig, lambda *_: None)  # a handler, not SIG_IGN: the job gets the default
-    pid = os.fork()
-    if pid == 0:
-        _exec_job(executable, args, uid, gid)
+    pid = _start_job(executable, args, uid, gid)
     _, wait_status = os.waitpid(pid, 0)
     code = os.waitstatus_to_exitcode(wait_status)
     try:
@@ -76,6 +74,33 @@ def main(argv: list[str]) -> int:
     except OSError:  # a full disk: the parent still learns the status from ours
         return code if code >= 0 else 128 - code
     return 0
+
+
+def _start_job(executable: str, args: list[str], uid: str, gid: str) -> int:
+    """Fork and exec the job; its pid. A signal the controller sent to the group before the
+    job was in it (a CANCEL_JOB right after the start) is passed on to the job, never lost."""
+    early: list[int] = []
+    child: list[int] = []
+
+    def before_the_job(sig: int, _frame: object) -> None:
+        if not child:
+            early.append(sig)
+
+    for sig in SIGNALS:  # a handler, not SIG_IGN: the job gets the default
+        signal.signal(sig, before_the_job)
+    signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+    pid = os.fork()
+    if pid == 0:
+        for sig in SIGNALS:
+            signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)  # pending ones act on the job
+        _exec_job(executable, args, uid, gid)
+    child.append(pid)
+    pending = signal.sigpending() & set(SIGNALS)  # sent while the fork was under way
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
+    for sig in [*early, *sorted(pending)]:
+        os.kill(pid, sig)
+    return pid
 
 
 def _exec_job(executable: str, args: list[str], uid: str, gid: str) -> None:
