@@ -8,6 +8,7 @@ import asyncio
 import os
 import shutil
 import sys
+import traceback
 import time
 from dataclasses import dataclass, field
 from importlib import resources
@@ -218,11 +219,18 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
         if sys.stderr.isatty():
             progress = asyncio.create_task(_progress(bus, config, wall0))
         bench = Bench(config, bus, client, report, station_address, procs)
-        await asyncio.wait_for(_watched(scenario(bench), procs), config.wall_limit_s)
+        limit = asyncio.timeout(config.wall_limit_s)
+        try:
+            async with limit:
+                await _watched(scenario(bench), procs)
+        except TimeoutError:
+            if not limit.expired():  # the scenario's own wait, not the run's limit
+                raise
+            report.error = f"the run passed its wall-clock limit of {config.wall_limit_s:g} s"
     except (BusTimeout, ProcessFailed) as exc:
         report.error = str(exc)
-    except TimeoutError:
-        report.error = f"the run passed its wall-clock limit of {config.wall_limit_s:g} s"
+    except TimeoutError as exc:
+        report.error = f"the scenario gave up waiting: {_where(exc)}"
     except (CommandRefused, StationUnreachable) as exc:
         report.error = f"ground station: {exc}"
     finally:
@@ -304,6 +312,14 @@ async def _progress(bus: BusEmulator, config: BenchConfig, wall0: float) -> None
             file=sys.stderr,
             flush=True,
         )
+
+
+def _where(exc: BaseException) -> str:
+    """The scenario's line that waited in vain (its innermost frame in a scenario or test)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    ours = [f for f in frames if "/hil/" not in f.filename and "/ground/" not in f.filename]
+    frame = (ours or frames)[-1]
+    return f"{Path(frame.filename).name}:{frame.lineno}: {frame.line}"
 
 
 async def _watched(scenario: Awaitable[None], procs: BenchProcesses) -> None:

@@ -8,6 +8,7 @@ import sys
 import time
 from importlib import resources
 
+import pynvml
 import pytest
 
 from flight.gpu.backend import GpuPermissionError
@@ -33,7 +34,12 @@ def test_reads_everything(gpu):
     assert gpu.name and 0 < r.limit_min_w <= r.power_limit_w <= r.limit_max_w
     assert 0 < r.power_w < 2 * r.limit_max_w and -40 < r.temperature_c < r.shutdown_c
     assert r.slowdown_c < r.shutdown_c and r.memory_total_mib > 0 and r.sm_clock_mhz > 0
-    assert r.ecc_uncorrected >= 0 and r.remapped_rows >= 0
+    # the counters are NVML's own (volatile ECC, remapped rows), not a default
+    assert r.ecc_uncorrected == pynvml.nvmlDeviceGetTotalEccErrors(
+        gpu.handle, pynvml.NVML_MEMORY_ERROR_TYPE_UNCORRECTED, pynvml.NVML_VOLATILE_ECC
+    )
+    corrected, uncorrected, _, _ = pynvml.nvmlDeviceGetRemappedRows(gpu.handle)
+    assert r.remapped_rows == corrected + uncorrected
 
 
 def test_power_cap_holds_under_the_cuda_burn(gpu, tmp_path):

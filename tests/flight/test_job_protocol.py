@@ -38,6 +38,15 @@ def wait_for(predicate, timeout=30.0):
         time.sleep(0.005)
 
 
+def exited(pid: int) -> bool:
+    """The process is gone, or a zombie: it has exited."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
 def submit(payload, job_id, *args, **manifest):
     tms = payload.command(
         "SUBMIT_JOB", {"manifest": {"id": job_id, "command": ["counter", *args]} | manifest}
@@ -113,7 +122,8 @@ def test_a_job_that_ended_while_the_controller_was_down_is_not_run_again(payload
     workdir = payload.state_dir / "jobs" / "b"
     payload.restart()
     wait_for(lambda: (workdir / "exit_status").exists())
-    time.sleep(0.05)  # the supervisor exits after recording
+    supervisor = payload.ctl.runner.jobs["b"].rec.pid
+    wait_for(lambda: exited(supervisor))  # the supervisor exits after recording
     completed = [v for n, v in events(payload.tick()) if n == "JOB_COMPLETED"]
     assert completed and completed[0]["job_id"] == "b"
     for _ in range(3):

@@ -10,6 +10,7 @@ import sys
 
 from rich.text import Text
 from textual.widgets import DataTable, Select
+from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 
 from flight import dictionary as d
 from flight.security.keys import provision_keys
@@ -47,6 +48,19 @@ def cell(app, table_id, row_key, column="value"):
     return app.query_one(table_id, DataTable).get_cell(row_key, column)
 
 
+def shown(app, table_id, row_key, column="value"):
+    """The cell's text once the table has the row, else None (the first report not drawn)."""
+    try:
+        return str(cell(app, table_id, row_key, column))
+    except (CellDoesNotExist, RowDoesNotExist):
+        return None
+
+
+def uptime_drawn(app) -> bool:
+    text = shown(app, "#table-HOUSEKEEPING", "HOUSEKEEPING.uptime_s") or ""
+    return text.endswith(" s") and text.split()[0].isdigit() and int(text.split()[0]) >= 1
+
+
 def rows(app, table_id):
     table = app.query_one(table_id, DataTable)
     return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
@@ -71,7 +85,8 @@ def test_commanding_a_live_payload(tmp_path):
         async with app.run_test(size=SIZE) as pilot:
             model = app.model
             await until(pilot, lambda: model.packets > 3 and model.link_up)
-            await pilot.pause(0.3)
+            await until(pilot, lambda: uptime_drawn(app))  # the first report on the screen
+            await until(pilot, lambda: "space link UP" in str(app.query_one("#status").render()))
             seen["uptime"] = str(cell(app, "#table-HOUSEKEEPING", "HOUSEKEEPING.uptime_s"))
             seen["status"] = str(app.query_one("#status").render())
             # completion, then a command and its verification
@@ -102,13 +117,22 @@ def test_commanding_a_live_payload(tmp_path):
             await pilot.press("y")
             await until(pilot, lambda: any(c.status == "failed" for c in model.commands.values()))
             await pilot.press("f3")
-            await pilot.pause(0.3)
+            await until(
+                pilot,
+                lambda: any(
+                    r[1] == "CANCEL_JOB job_id=nope" and r[2].startswith("FAILED")
+                    for r in rows(app, "#command-log")
+                ),
+            )
             seen["commands"] = rows(app, "#command-log")
             # a job from a manifest, seen in the jobs view
             await type_line(pilot, f"submit {manifest}")
             await pilot.press("f4")
             await until(pilot, lambda: model.jobs.get("console-1", {}).get("state") == "COMPLETED")
-            await pilot.pause(0.3)
+            await until(
+                pilot,
+                lambda: any(r[:2] == ["console-1", "COMPLETED"] for r in rows(app, "#job-table")),
+            )
             seen["jobs"] = rows(app, "#job-table")
             # the jobs view's keys act on the selected job
             app.main.query_one("#job-table").focus()
@@ -131,7 +155,12 @@ def test_commanding_a_live_payload(tmp_path):
             await until(
                 pilot, lambda: model.files.get("weights.bin", {}).get("state") == "delivered"
             )
-            await pilot.pause(0.3)
+            await until(
+                pilot,
+                lambda: any(
+                    r[0] == "weights.bin" and r[3] == "delivered" for r in rows(app, "#file-table")
+                ),
+            )
             seen["files"] = rows(app, "#file-table")
         bench.check("console ran", True)
 
@@ -189,20 +218,24 @@ def test_a_replayed_pass_shows_limits_stale_values_and_events(tmp_path):
         app = _replay_app(path)
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: app.messages and app.messages[-1] == "replay finished")
-            await pilot.pause(0.4)
+            await until(
+                pilot,
+                lambda: shown(app, "#table-HOUSEKEEPING", "HOUSEKEEPING.uptime_s") == "2 s (stale)",
+            )
+            await until(pilot, lambda: "window OPEN" in str(app.query_one("#status").render()))
             battery = cell(app, "#table-HOUSEKEEPING", "HOUSEKEEPING.battery_soc")
             temp = cell(app, "#table-HOUSEKEEPING", "HOUSEKEEPING.gpu_temp_c")
             uptime = cell(app, "#table-HOUSEKEEPING", "HOUSEKEEPING.uptime_s")
             status = str(app.query_one("#status").render())
             await pilot.press("f2")
-            await pilot.pause(0.3)
+            await until(pilot, lambda: len(rows(app, "#event-log")) == 3)
             every = rows(app, "#event-log")
             app.query_one("#severity", Select).value = int(d.Severity.HIGH)
-            await pilot.pause(0.3)
+            await until(pilot, lambda: 0 < len(rows(app, "#event-log")) < len(every))
             high = rows(app, "#event-log")
             app.query_one("#severity", Select).value = int(d.Severity.INFO)
             app.query_one("#search").value = "train"
-            await pilot.pause(0.3)
+            await until(pilot, lambda: [r[2] for r in rows(app, "#event-log")] == ["JOB_STARTED"])
             searched = rows(app, "#event-log")
             await type_line(pilot, "PING")
             refused = app.messages[-1]

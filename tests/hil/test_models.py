@@ -91,7 +91,11 @@ def test_environment_reports_predictions_and_sink_temperature():
     assert first.sunlit and 0 < first.eclipse_in_s < 6000 and first.eclipse_s > 1500
     inside = env.tick(first.eclipse_in_s + 10)
     assert not inside.sunlit and inside.eclipse_in_s == 0 and inside.eclipse_s < first.eclipse_s
-    assert first.link_in_s == 0 or first.link_in_s == NONE_AHEAD or first.link_in_s > 0
+    # a predicted window opens when predicted, and lasts as long as predicted
+    assert first.link_in_s != NONE_AHEAD and first.link_s > 0
+    opening = env.tick(first.link_in_s)
+    assert opening.link_in_s == 0 and opening.link_s == first.link_s
+    assert env.tick(first.link_in_s + first.link_s + 1).link_in_s > 0
 
 
 def test_sink_temperature_follows_sun_and_shade():

@@ -38,8 +38,11 @@ def test_a_job_runs_to_its_event(hil):
         "SUBMIT_JOB",
         {"manifest": {"id": "api-1", "command": ["hash-chain", "--iterations", "1000"]}},
     )
+    started = hil.await_event("JOB_STARTED", {"job_id": "api-1"}, within_s=100_000)
     event = hil.await_event("JOB_COMPLETED", {"job_id": "api-1"}, within_s=100_000)
-    assert event.values["runtime_s"] >= 0
+    # the run time it reports is the bus time between its start and its completion
+    elapsed = event.packet.time - started.packet.time
+    assert abs(event.values["runtime_s"] - elapsed) <= 1.0, (event.values, elapsed)
 
 
 def test_a_file_uploaded_through_the_station_becomes_a_job_input(hil, tmp_path):
