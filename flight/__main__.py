@@ -13,6 +13,7 @@ from pathlib import Path
 import serial
 
 from flight.cfdp.endpoint import add_cfdp_commands, run_cfdp
+from flight.command_line import positive_count, run_main
 from flight.gpu.choice import GPU_KINDS, open_gpu
 from flight.image.cli import add_image_commands, run_image, run_selftest_command
 from flight.image.manager import ImageManager
@@ -31,7 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     run = sub.add_parser("run", help="run the payload controller on a bus link")
     run.add_argument("--bus", required=True, help="serial port: a tty, a pty or a pyserial URL")
-    run.add_argument("--baud", type=int, default=115200, help="line rate (default 115200)")
+    run.add_argument(
+        "--baud", type=positive_count, default=115200, help="line rate (default 115200)"
+    )
     run.add_argument(
         "--keys",
         type=Path,
@@ -179,4 +182,4 @@ def jobs_as(args: argparse.Namespace) -> JobUser | None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main("flight", main))

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from flight.cfdp.endpoint import add_cfdp_commands, run_cfdp
+from flight.command_line import address, count, positive, positive_count, run_main
 from flight import dictionary as d
 from flight.dictionary import JOB_STATE_NAMES
 from ground.client import CommandRefused, StationClient, StationUnreachable
@@ -39,8 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ground", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
     st = sub.add_parser("station", help="run the ground station")
-    st.add_argument("--listen", default=DEFAULT_STATION, help="HOST:PORT for clients")
-    st.add_argument("--link", required=True, help="HOST:PORT of the space link (the bus radio)")
+    st.add_argument("--listen", default=DEFAULT_STATION, type=address, help="HOST:PORT for clients")
+    st.add_argument(
+        "--link", required=True, type=address, help="HOST:PORT of the space link (the bus radio)"
+    )
     st.add_argument("--port-file", type=Path, help="write the bound client port here")
     st.add_argument(
         "--keys",
@@ -66,14 +69,16 @@ def _parser() -> argparse.ArgumentParser:
 
     def client(name: str, help: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help)
-        p.add_argument("--station", default=DEFAULT_STATION, help="HOST:PORT of the station")
-        p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for answers")
+        p.add_argument(
+            "--station", default=DEFAULT_STATION, type=address, help="HOST:PORT of the station"
+        )
+        p.add_argument("--timeout", type=positive, default=10.0, help="seconds to wait for answers")
         p.add_argument("--json", action="store_true", help="print JSON for machines")
         return p
 
     client("ping", "ping the payload (PUS 17)")
     tlm = client("tlm", "print live housekeeping")
-    tlm.add_argument("--count", type=int, default=0, help="stop after N reports (0: never)")
+    tlm.add_argument("--count", type=count, default=0, help="stop after N reports (0: never)")
     submit = client("submit", "submit a job manifest (.json, .toml or .msgpack)")
     submit.add_argument("manifest", type=Path)
     client("jobs", "list the payload's jobs")
@@ -90,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--from", dest="start", type=_when, help="on-board time, UTC ISO 8601")
         p.add_argument("--to", dest="end", type=_when, help="on-board time, UTC ISO 8601")
         p.add_argument("--name", help="a telemetry packet's or an event's name")
-        p.add_argument("--limit", type=int, help="at most this many packets")
+        p.add_argument("--limit", type=positive_count, help="at most this many packets")
         p.add_argument("--json", action="store_true", help="print JSON for machines")
     plot = sub.add_parser("plot", help="plot an archived telemetry channel to a PNG")
     plot.add_argument("channel", help="a housekeeping field (uptime_s) or PACKET.FIELD")
@@ -100,11 +105,13 @@ def _parser() -> argparse.ArgumentParser:
     plot.add_argument("--to", dest="end", type=_when, help="on-board time, UTC ISO 8601")
     plot.add_argument("--json", action="store_true", help="print JSON for machines")
     console = sub.add_parser("console", help="the operator console (full screen)")
-    console.add_argument("--station", default=DEFAULT_STATION, help="HOST:PORT of the station")
+    console.add_argument(
+        "--station", default=DEFAULT_STATION, type=address, help="HOST:PORT of the station"
+    )
     console.add_argument("--replay", type=Path, metavar="STATE", help="replay a station's archive")
     console.add_argument("--from", dest="start", type=_when, help="replay from (UTC ISO 8601)")
     console.add_argument("--to", dest="end", type=_when, help="replay to (UTC ISO 8601)")
-    console.add_argument("--speed", type=float, default=1.0, help="replay speed (default 1)")
+    console.add_argument("--speed", type=positive, default=1.0, help="replay speed (default 1)")
     xtce = sub.add_parser("xtce", help="write the dictionary as XTCE 1.2 (for Yamcs or COSMOS)")
     xtce.add_argument("--out", type=Path, help="the file to write (default: standard output)")
     add_cfdp_commands(sub, "ground")
@@ -174,15 +181,16 @@ def _station(args: argparse.Namespace) -> int:
         station = Station(
             link_host or "127.0.0.1", int(link_port), args.keys, args.state, args.echo_sync
         )
-        asyncio.run(
-            _serve_until_signal(station.serve(host or "127.0.0.1", int(port), args.port_file))
-        )
     except KeyFileError as exc:
         print(f"ground station: {exc}", file=sys.stderr)
         return 2
-    except ValueError:
-        print("ground station: --listen and --link take HOST:PORT", file=sys.stderr)
+    except OSError as exc:
+        print(f"ground station: cannot use {args.state}: {exc.strerror}", file=sys.stderr)
         return 2
+    try:
+        asyncio.run(
+            _serve_until_signal(station.serve(host or "127.0.0.1", int(port), args.port_file))
+        )
     except OSError as exc:
         print(f"ground station: cannot listen on {args.listen}: {exc.strerror}", file=sys.stderr)
         return 2
@@ -237,9 +245,6 @@ def _console(args: argparse.Namespace) -> int:
     if args.replay is not None:
         if not (args.replay / "archive.sqlite").is_file():
             print(f"ground console: no station archive in {args.replay}", file=sys.stderr)
-            return 2
-        if args.speed <= 0:
-            print("ground console: --speed must be above 0", file=sys.stderr)
             return 2
         feed = ReplayFeed(model, args.replay / "archive.sqlite", args.start, args.end, args.speed)
     else:
@@ -428,4 +433,4 @@ async def _jobs(client: StationClient, args: argparse.Namespace) -> int:
 _COMMANDS = {"ping": _ping, "tlm": _tlm, "submit": _submit, "jobs": _jobs, "upload": _upload}
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main("ground", main))

@@ -11,7 +11,6 @@ chunk being filled and the commands since the last; the station does so a few ti
 from __future__ import annotations
 
 import json
-import sqlite3
 import struct
 from array import array
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from flight.protocol.fields import FieldError
+from flight.database import open_database
 from flight.protocol.messages import DecodedTelemetry, decode_telemetry
 from flight.protocol.packets import PacketError, parse_packet
 
@@ -76,11 +76,7 @@ def _time(raw: bytes) -> float | None:
 class Archive:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
+        self.db = open_database(self.path, SCHEMA, synchronous="NORMAL")
         self._raws: list[bytes] = []
         self._erts = array("d")
         self._playback = bytearray()

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from flight.downlink import file_sha256
+from flight.database import open_database
 
 RESULTS_MANIFEST = "RESULTS.json"
 REJECTED_DIR = "rejected"
@@ -44,9 +44,7 @@ class FileRow:
 class FileRegistry:
     def __init__(self, state_dir: Path) -> None:
         self.files_dir = state_dir / "files"
-        self.db = sqlite3.connect(state_dir / "files.sqlite", isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.executescript(SCHEMA)
+        self.db = open_database(state_dir / "files.sqlite", SCHEMA, synchronous="FULL")
 
     def received(
         self, name: str, size: int | None, condition: str, delivered: bool

@@ -12,6 +12,14 @@ import signal
 import sys
 from pathlib import Path
 
+from flight.command_line import (
+    host_port,
+    non_negative,
+    positive,
+    positive_count,
+    probability,
+    run_main,
+)
 from flight.security.keys import KeyFileError
 from hil.bench import BenchConfig, run_bench
 from hil.default_scenario import default_scenario
@@ -35,13 +43,6 @@ def _speed(text: str) -> float | str:
     if value <= 0:
         raise argparse.ArgumentTypeError("speed must be positive, or 'max' for lockstep")
     return value
-
-
-def _address(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit():
-        raise argparse.ArgumentTypeError(f"{text!r}: expected HOST:PORT")
-    return host, int(port)
 
 
 def _outage(text: str) -> tuple[float, float]:
@@ -97,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         help="a serial port (or pyserial URL) to a payload computer "
         "running the controller; default: a pty and a controller started here",
     )
-    run.add_argument("--baud", type=int, help="line rate (default: the scenario's, or 115200)")
+    run.add_argument(
+        "--baud", type=positive_count, help="line rate (default: the scenario's, or 115200)"
+    )
     run.add_argument(
         "--keys",
         type=Path,
@@ -118,12 +121,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub.add_parser("list", help="list the scenarios")
     link = sub.add_parser("link", help="relay UDP datagrams through an emulated space link")
-    link.add_argument("--listen", required=True, type=_address, help="HOST:PORT (port 0: any)")
-    link.add_argument("--to", required=True, type=_address, help="HOST:PORT of the far end")
-    link.add_argument("--rate", required=True, type=float, help="bits per second, each way")
-    link.add_argument("--delay", type=float, default=0.0, help="one-way delay, seconds")
-    link.add_argument("--loss", type=float, default=0.0, help="datagram loss probability")
-    link.add_argument("--ber", type=float, default=0.0, help="bit error rate")
+    link.add_argument("--listen", required=True, type=host_port, help="HOST:PORT (port 0: any)")
+    link.add_argument("--to", required=True, type=host_port, help="HOST:PORT of the far end")
+    link.add_argument("--rate", required=True, type=positive, help="bits per second, each way")
+    link.add_argument("--delay", type=non_negative, default=0.0, help="one-way delay, seconds")
+    link.add_argument("--loss", type=probability, default=0.0, help="datagram loss probability")
+    link.add_argument("--ber", type=probability, default=0.0, help="bit error rate")
     link.add_argument(
         "--outage",
         action="append",
@@ -132,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         help="START:SECONDS after the first datagram; repeatable",
     )
     link.add_argument("--seed", type=int, default=0)
-    link.add_argument("--duration", type=float, help="stop after this many seconds")
+    link.add_argument("--duration", type=positive, help="stop after this many seconds")
     args = parser.parse_args(argv)
     if args.cmd == "link":
         return run_link(args)
@@ -160,6 +163,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.image_root is not None and not (args.image_root / "opt/payload/current").exists():
+        print(
+            f"hil: no flight image installed in {args.image_root} "
+            "(python -m flight image install BUNDLE --root ROOT)",
+            file=sys.stderr,
+        )
+        return 2
     if args.scenario == DEFAULT:
         speed = {None: 1.0, "max": None}.get(args.speed, args.speed)
         config = BenchConfig(
@@ -190,4 +200,4 @@ def _run(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main("hil", main))

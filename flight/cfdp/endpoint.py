@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from flight.command_line import count, positive, positive_count
 from flight.cfdp.entity import Entity
 from flight.cfdp.filestore import FileStore
 from flight.cfdp.journal import Journal, TransactionReport
@@ -39,17 +40,21 @@ def add_cfdp_commands(sub: argparse._SubParsersAction, prog: str) -> None:
     send.add_argument("files", nargs="+", type=Path, metavar="FILE")
     receive = actions.add_parser("receive", help="receive files into a directory")
     receive.add_argument("--out", required=True, type=Path, help="the file store's directory")
-    receive.add_argument("--count", type=int, help="exit after this many transactions end")
+    receive.add_argument(
+        "--count", type=positive_count, help="exit after this many transactions end"
+    )
     for p in (send, receive):
         p.add_argument("--link", required=True, help="udp://HOST:PORT[?rate=BITS_PER_S]")
-        p.add_argument("--local-id", required=True, type=int, help="this entity's id")
-        p.add_argument("--timeout", type=float, help="give up after this many seconds")
+        p.add_argument("--local-id", required=True, type=count, help="this entity's id")
+        p.add_argument("--timeout", type=positive, help="give up after this many seconds")
         p.add_argument(
             "--state", type=Path, help="journal directory: transactions survive restarts"
         )
         p.add_argument("--json", action="store_true", help="one JSON object per transaction")
-        p.add_argument("--segment", type=int, default=1024, help="file data octets per PDU")
-    send.add_argument("--remote-id", required=True, type=int, help="the receiving entity's id")
+        p.add_argument(
+            "--segment", type=positive_count, default=1024, help="file data octets per PDU"
+        )
+    send.add_argument("--remote-id", required=True, type=count, help="the receiving entity's id")
     send.add_argument("--class", dest="cfdp_class", type=int, choices=[1, 2], default=2)
     send.add_argument("--checksum", choices=sorted(CHECKSUMS), default="crc32c")
     send.add_argument("--dest-name", help="the name at the receiver (default: the file's name)")
@@ -72,6 +77,11 @@ def run_cfdp(args: argparse.Namespace) -> int:
     except (LinkUrlError, ValueError) as exc:
         print(f"{args.prog} cfdp: {exc}", file=sys.stderr)
         return 2
+    try:
+        store = FileStore(args.out) if args.cfdp_cmd == "receive" else None
+    except OSError as exc:
+        print(f"{args.prog} cfdp: cannot use {args.out}: {exc.strerror}", file=sys.stderr)
+        return 2
     journal = Journal(args.state / "cfdp.sqlite") if args.state else None
     try:
         link.open()
@@ -84,13 +94,6 @@ def run_cfdp(args: argparse.Namespace) -> int:
             json.dumps({"listening": port}) if args.json else f"listening on {host}:{port}",
             flush=True,
         )
-    if args.cfdp_cmd == "receive":  # the port is bound: say so (port 0 picks a free one)
-        host, port = link.local_address
-        print(
-            json.dumps({"listening": port}) if args.json else f"listening on {host}:{port}",
-            flush=True,
-        )
-    store = FileStore(args.out) if args.cfdp_cmd == "receive" else None
     entity = Entity(config, link, store, journal)
     failed = 0
 

@@ -45,6 +45,7 @@ class Entity:
         self.link = link
         self.store = store
         self.journal = journal
+        self._saved: dict[tuple[str, int, int], dict] = {}  # the snapshots in the journal
         self.clock = clock
         self.senders: dict[int, SendTransaction] = {}
         self.receivers: dict[tuple[int, int], ReceiveTransaction] = {}
@@ -220,11 +221,22 @@ class Entity:
         self._reap(now)
         if self.journal is not None and now >= self._next_snapshot:
             self._next_snapshot = now + self.config.snapshot_interval
-            for t in self.senders.values():
-                self._save(SENDER, t)
-            for t in self.receivers.values():
-                self._save(RECEIVER, t)
+            self._save_changed()
         return sent
+
+    def _save_changed(self) -> None:
+        """The snapshots of the transactions that changed since they were last saved, in one
+        journal transaction (one flush, however many transactions are open)."""
+        changed = []
+        for role, table in ((SENDER, self.senders), (RECEIVER, self.receivers)):
+            for t in table.values():
+                key = (role, t.header.source_id, t.header.seq_num)
+                snap = t.snapshot()
+                if not t.done and self._saved.get(key) != snap:
+                    changed.append((*key, snap))
+                    self._saved[key] = snap
+        if changed:
+            self.journal.save_all(changed)
 
     def _all(self) -> list[SendTransaction | ReceiveTransaction]:
         return [*self.receivers.values(), *self.senders.values()]
@@ -315,6 +327,7 @@ class Entity:
             self.now - started,
         )
         self.reports.append(report)
+        self._saved.pop((role, source_id, seq), None)
         self.counters[f"transactions_{'delivered' if outcome.delivered else 'failed'}"] += 1
         if self.journal is not None:
             self.journal.finish(report)
@@ -333,7 +346,9 @@ class Entity:
 
     def _save(self, role: str, t: SendTransaction | ReceiveTransaction) -> None:
         if self.journal is not None and not t.done:
-            self.journal.save(role, t.header.source_id, t.header.seq_num, t.snapshot())
+            key, snap = (role, t.header.source_id, t.header.seq_num), t.snapshot()
+            self.journal.save_all([(*key, snap)])
+            self._saved[key] = snap
 
     def _restore(self, journal: Journal) -> None:
         now = self.clock()

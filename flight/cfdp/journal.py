@@ -7,13 +7,13 @@ it, so a restart carries on every transaction the entity had accepted.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import msgpack
 
+from flight.database import open_database
 from flight.cfdp.pdu import Condition
 
 SCHEMA = """
@@ -50,11 +50,7 @@ class TransactionReport:
 class Journal:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.executescript(SCHEMA)
+        self.db = open_database(self.path, SCHEMA)
 
     def next_seq(self, modulus: int) -> int:
         """A transaction sequence number not used before by this entity (wrapping at modulus)."""
@@ -64,18 +60,20 @@ class Journal:
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('seq', ?)", (seq,))
         return seq
 
-    def save(self, role: str, source_id: int, seq_num: int, snapshot: dict) -> None:
-        """Store a transaction's snapshot; a new sending transaction's source path is recorded
-        with it, in the same transaction (see sent_before)."""
+    def save_all(self, snapshots: list[tuple[str, int, int, dict]]) -> None:
+        """Store transactions' snapshots (role, source id, sequence number, snapshot) in one
+        database transaction; a sending transaction's source path is recorded with it (see
+        sent_before)."""
         with self.db:
-            self.db.execute(
-                "INSERT OR REPLACE INTO active VALUES (?, ?, ?, ?)",
-                (role, source_id, seq_num, msgpack.packb(snapshot)),
-            )
-            if role == "send":
+            for role, source_id, seq_num, snapshot in snapshots:
                 self.db.execute(
-                    "INSERT OR IGNORE INTO sources VALUES (?, ?)", (snapshot["path"], seq_num)
+                    "INSERT OR REPLACE INTO active VALUES (?, ?, ?, ?)",
+                    (role, source_id, seq_num, msgpack.packb(snapshot)),
                 )
+                if role == "send":
+                    self.db.execute(
+                        "INSERT OR IGNORE INTO sources VALUES (?, ?)", (snapshot["path"], seq_num)
+                    )
 
     def sent_before(self, path: str) -> bool:
         """Whether a transaction was ever started to send this file."""

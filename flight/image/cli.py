@@ -4,10 +4,12 @@ inspect flight image bundles (docs/image.md), and run the self-test."""
 from __future__ import annotations
 
 import argparse
+import errno
 import hashlib
 import sys
 from pathlib import Path
 
+from flight.command_line import positive_count
 from flight.gpu.choice import GPU_KINDS
 from flight.image.boot import SLOTS, current, read_record
 from flight.image.build import BuildError, build_image
@@ -64,7 +66,7 @@ def add_image_commands(sub: argparse._SubParsersAction) -> None:
     selftest.add_argument("--json", action="store_true", help="print JSON for machines")
     selftest.add_argument("--state-dir", type=Path, default=Path("payload-state"))
     selftest.add_argument("--bus", help="the serial port to open (default: a pty loopback)")
-    selftest.add_argument("--baud", type=int, default=115200)
+    selftest.add_argument("--baud", type=positive_count, default=115200)
     selftest.add_argument("--gpu", default="auto", choices=GPU_KINDS)
 
 
@@ -107,6 +109,8 @@ def _image(args: argparse.Namespace) -> str:
 def _status(root: Path) -> str:
     from flight.image.install import installed_version
 
+    if not root.is_dir():
+        raise OSError(errno.ENOENT, "no such directory (the root an image is installed in)", root)
     lines = []
     for slot in SLOTS:
         label = installed_version(root, slot) or "empty"

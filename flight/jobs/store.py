@@ -16,6 +16,7 @@ from typing import Any, Iterator
 import msgpack
 
 from flight.dictionary import JobState
+from flight.database import open_database
 
 SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -85,10 +86,7 @@ class JobStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = sqlite3.connect(path, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute(_SCHEMA)
+            self._db = open_database(path, _SCHEMA)
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.Error as exc:
             raise StoreError(f"job store {path}: {exc}") from None

@@ -55,6 +55,10 @@ class UdpLink:
         self.dropped_full = 0
 
     def open(self) -> None:
+        """Bind the socket (a listener at its address) and resolve the peer: OSError (an unknown
+        host is socket.gaierror) when either cannot be done."""
+        if self.peer is not None:  # resolved once here: never a look-up per datagram
+            self.peer = socket.getaddrinfo(*self.peer, socket.AF_INET, socket.SOCK_DGRAM)[0][4]
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         for option, forced in (
             (socket.SO_RCVBUF, SO_RCVBUFFORCE),
