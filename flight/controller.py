@@ -36,9 +36,10 @@ from flight.scheduler import Scheduler
 from flight.protocol.framing import Deframer
 from flight.protocol.messages import decode_command
 from flight.protocol.packets import PacketError, Telecommand, Telemetry, parse_packet
+from flight.protocol.timecode import MAX_CUC_S
 from flight.security.job_auth import check_signature
 from flight.security.keys import SigningKey, Key
-from flight.security.replay import SecurityState
+from flight.security.replay import RESERVE, SecurityState
 from flight.security.tc_auth import TRAILER_LEN, AuthError, TcVerifier
 from flight.watchdog import Watchdog
 from flight.telemetry import TelemetryWriter
@@ -91,6 +92,7 @@ class Counters:
     tc_auth_unknown_key: int = 0
     tc_auth_bad_mac: int = 0
     tc_auth_replay: int = 0
+    internal_errors: int = 0
 
     def reset(self) -> None:
         """Set every counter to zero."""
@@ -135,6 +137,7 @@ class Controller:
         watchdog: Watchdog | None = None,
         job_user: JobUser | None = None,
         image: ImageManager | None = None,
+        replay_reserve: int = RESERVE,
     ) -> None:
         self.link = link
         self.image = image
@@ -144,7 +147,7 @@ class Controller:
         self.tm = TelemetryWriter(link)
         self.deframer = Deframer()
         self.counters = Counters()
-        self.auth = TcVerifier(keys, SecurityState(state_dir / "security.state"))
+        self.auth = TcVerifier(keys, SecurityState(state_dir / "security.state", replay_reserve))
         self.job_keys = job_keys
         self.runner = JobRunner(state_dir, user=job_user)
         self.downlink = Downlink(state_dir, self._send_pdu, downlink)
@@ -205,6 +208,7 @@ class Controller:
         """Serve the link until stop() or SIGTERM/SIGINT."""
         signal.signal(signal.SIGTERM, lambda *_: self.stop())
         signal.signal(signal.SIGINT, lambda *_: self.stop())
+        self.events(self.auth.floors())  # first: a sender that waits for the start has them
         self.event("CONTROLLER_STARTED", {"version": __version__})
         self.events(self.gpu.started())
         if self.image is not None:
@@ -239,10 +243,15 @@ class Controller:
         self._running = False
 
     def receive(self, data: bytes) -> None:
-        """Handle bytes from the link: every complete frame is one packet."""
+        """Handle bytes from the link: every complete frame is one packet. Nothing a packet does
+        raises out of here: a defect is logged with its traceback and counted."""
         for raw in self.deframer.feed(data):
             self.frames_rx += 1  # counted as handled: housekeeping counts the frames before it
-            self.handle_packet(raw)
+            try:
+                self.handle_packet(raw)
+            except Exception:  # a defect outside any command: the next packet is served
+                self.counters.internal_errors += 1
+                log.exception("internal error handling a packet")
 
     def handle_packet(self, raw: bytes) -> None:
         """Accept and execute one packet, or count and report why not."""
@@ -280,16 +289,30 @@ class Controller:
         except (PacketError, CommandError) as exc:
             self._reject(tc, exc.code, str(exc))
             return
+        except Exception as exc:  # a defect in an acceptance check: refused, never fatal
+            self._reject(tc, d.FailureCode.INTERNAL_ERROR, self._internal_error(tc, exc))
+            return
         if command.source != d.SOURCE_BUS and command.name not in _NOT_COUNTED:
             self.counters.tc_accepted += 1
         self._verify(tc, d.ACK_ACCEPTANCE, "ACCEPTANCE_SUCCESS")
         try:
             run(tc, prepared)
-        except CommandError as exc:
+        except Exception as exc:
+            code, reason = (
+                (exc.code, str(exc))
+                if isinstance(exc, CommandError)
+                else (d.FailureCode.INTERNAL_ERROR, self._internal_error(tc, exc))
+            )
             self.counters.tc_failed += 1
-            self._failure("COMPLETION_FAILURE", tc.request_id, tc.source_id, exc.code, str(exc))
+            self._failure("COMPLETION_FAILURE", tc.request_id, tc.source_id, code, reason)
             return
         self._verify(tc, d.ACK_COMPLETION, "COMPLETION_SUCCESS")
+
+    def _internal_error(self, tc: Telecommand, exc: Exception) -> str:
+        """Log and count a defect a command ran into; the reason its failure report gives."""
+        self.counters.internal_errors += 1
+        log.error("internal error in TC[%d,%d]", tc.service, tc.subtype, exc_info=exc)
+        return f"internal error: {type(exc).__name__}: {exc}"
 
     # --- verification
     def _reject(self, tc: Telecommand, code: d.FailureCode, reason: str) -> None:
@@ -312,7 +335,7 @@ class Controller:
         self, name: str, request_id: bytes, dest: int, code: d.FailureCode, reason: str
     ) -> None:
         log.info("%s %s: %s", name, code.name, reason)
-        values = _request_fields(request_id) | {"code": int(code), "reason": reason[:255]}
+        values = _request_fields(request_id) | {"code": int(code), "reason": reason}
         self.tm.send(name, values, time=self.time, synced=self.synced, dest_id=dest)
 
     def event(self, name: str, values: dict[str, Any]) -> None:
@@ -534,7 +557,7 @@ class Controller:
                 self.safe.unclean_start = False
                 self.event("UNCLEAN_START", {})
         elif abs(self.time - expected) > TIME_JUMP_S:
-            self.event("TIME_JUMP", {"expected": expected, "received": self.time})
+            self.event("TIME_JUMP", {"expected": min(expected, MAX_CUC_S), "received": self.time})
         self.ticks += 1
         self.events(link_events)
         try:
@@ -544,7 +567,7 @@ class Controller:
             self._control()
         except StoreError as exc:
             log.error("job store: %s", exc)
-            self.event("STORE_ERROR", {"reason": str(exc)[:255]})
+            self.event("STORE_ERROR", {"reason": str(exc)})
         if self.image is not None:
             events, restart = self.image.second(self.safe.active)
             self.events(events)
@@ -619,7 +642,7 @@ class Controller:
             events = action() or []
         except (OSError, sqlite3.Error) as exc:
             log.error("downlink: %s", exc)
-            events = [("STORE_ERROR", {"reason": f"downlink: {exc}"[:255]})]
+            events = [("STORE_ERROR", {"reason": f"downlink: {exc}"})]
         errors = self.downlink.recorder.errors - self._record_errors_told
         if errors:
             self._record_errors_told = self.downlink.recorder.errors

@@ -11,7 +11,7 @@ from enum import IntEnum
 
 from flight.protocol.fields import Field, Limits
 
-DICTIONARY_VERSION = 3
+DICTIONARY_VERSION = 4
 
 # --- Application process identifiers
 APID_PAYLOAD = 0x065  # the payload controller: telecommands to it, all of its telemetry
@@ -69,6 +69,7 @@ class FailureCode(IntEnum):
     IMAGE_BUSY = 61
     IMAGE_REJECTED = 62
     IMAGE_NOT_INSTALLED = 63
+    INTERNAL_ERROR = 99
 
 
 FAILURE_DESCRIPTIONS = {
@@ -115,6 +116,9 @@ FAILURE_DESCRIPTIONS = {
     FailureCode.IMAGE_REJECTED: "the bundle is refused: the reason names what is wrong "
     "(signature, a changed, missing or extra file, the target)",
     FailureCode.IMAGE_NOT_INSTALLED: "the inactive slot holds no installed version to activate",
+    FailureCode.INTERNAL_ERROR: "a defect in the controller: the command raised an unexpected "
+    "error (its traceback is in the on-board log; counted in internal_errors); the controller "
+    "goes on serving",
 }
 
 
@@ -461,6 +465,12 @@ HK_FIELDS: tuple[Field, ...] = (
         "tc_auth_replay",
         "u32",
         description="telecommands with a sequence number already used (replays)",
+        limits=Limits(yellow_high=0),
+    ),
+    Field(
+        "internal_errors",
+        "u32",
+        description="unexpected errors caught in the controller (INTERNAL_ERROR): each a defect",
         limits=Limits(yellow_high=0),
     ),
     Field("tm_sent", "u32", description="telemetry packets written to the bus"),
@@ -842,6 +852,18 @@ EVENTS: tuple[Event, ...] = (
         Severity.MEDIUM,
         "An authentication key was taken out of use by command.",
         (_KEY_ID,),
+    ),
+    Event(
+        "SEQUENCE_FLOOR",
+        55,
+        Severity.INFO,
+        "At start, before CONTROLLER_STARTED, one for each key that has a reserved window "
+        "(section 13): every sequence number up to floor counts as used under the key, and "
+        "senders continue above it.",
+        (
+            _KEY_ID,
+            Field("floor", "u64", description="the end of the window reserved before the start"),
+        ),
     ),
     Event(
         "IMAGE_INSTALLED",

@@ -66,6 +66,8 @@ class TelemetryRecorder:
         self.packets = 0
         self.errors = 0
         self._handles: dict[str, Any] = {}
+        self._names = {p.name for p in directory.iterdir()}  # taken: a new one is looked up here
+        self._next: dict[int, int] = {}  # per stamp, where the look-up for a free name starts
 
     def record(self, service: int, packet: bytes) -> None:
         """Append a packet; one that cannot be written whole (disk full) is counted in
@@ -99,13 +101,13 @@ class TelemetryRecorder:
         for kind, priority in (("events", PRIORITY_EVENTS), ("hk", PRIORITY_HOUSEKEEPING)):
             path = self.files[kind]
             if path.exists() and path.stat().st_size:
-                final = self.directory / f"stored-{stamp}.{kind}.tm"
-                n = 1
-                while final.exists():
-                    final = self.directory / f"stored-{stamp}-{n}.{kind}.tm"
-                    n += 1
-                os.replace(path, final)
-                out.append((final, priority))
+                name, n = f"stored-{stamp}.{kind}.tm", self._next.get(stamp, 1)
+                while name in self._names:
+                    name, n = f"stored-{stamp}-{n}.{kind}.tm", n + 1
+                self._next[stamp] = n
+                self._names.add(name)
+                os.replace(path, self.directory / name)
+                out.append((self.directory / name, priority))
         self.packets = 0
         return out
 
@@ -149,6 +151,8 @@ class Downlink:
     # --- what goes down
     def send_file(self, relative: str, priority: int, dest_name: str | None = None) -> int:
         """Queue a file of the state directory; returns the transaction sequence number."""
+        if not relative or "\0" in relative:
+            raise DownlinkError(d.FailureCode.FILE_NAME_INVALID, f"{relative!r} is not a file name")
         pure = PurePosixPath(relative)
         path = (self.state_dir / relative).resolve()
         if pure.is_absolute() or ".." in pure.parts or not path.is_relative_to(self.state_dir):
@@ -222,7 +226,7 @@ class Downlink:
         events = []
         while self.entity.reports:
             r = self.entity.reports.popleft()
-            fields = {"seq_num": r.seq_num, "name": (r.dest_name or "")[:255], "size": r.size or 0}
+            fields = {"seq_num": r.seq_num, "name": r.dest_name or "", "size": r.size or 0}
             if r.condition != Condition.NO_ERROR or not r.delivered:
                 self.failed += 1
                 events.append(("FILE_FAILED", fields | {"condition": r.condition.name}))
@@ -273,7 +277,7 @@ class Downlink:
 def file_sha256(path: Path) -> str:
     """The SHA-256 of a file, as RESULTS.json lists it."""
     h = hashlib.sha256()
-    with path.open("rb") as f:
+    with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:  # a FIFO cannot block
         while chunk := f.read(1 << 20):
             h.update(chunk)
     return h.hexdigest()

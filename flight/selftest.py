@@ -88,9 +88,13 @@ def check_state(state_dir: Path) -> str:
     work = Path(tempfile.mkdtemp(prefix=".selftest-", dir=state_dir))
     try:
         JobStore(work / "jobs.sqlite").close()
-        first = SecurityState(work / "security.state")
+        first = SecurityState(work / "security.state", reserve=0)  # a write for the number
         first.accept(7, 12345)
-        if SecurityState(work / "security.state").last_seq(7) != 12345:
+        first.close()
+        again = SecurityState(work / "security.state", reserve=0)
+        read_back = again.last_seq(7)
+        again.close()
+        if read_back != 12345:
             raise CheckFailed("the security state did not read back what was written")
         if JobStore(work / "jobs.sqlite").next_seq() != 1:
             raise CheckFailed("the job store did not open empty")

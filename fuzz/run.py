@@ -8,6 +8,7 @@ OUT/corpus-TARGET, a crashing input written to OUT and the run failed.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -56,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     failed = 0
     for name in args.targets or TARGETS:
+        tally = args.out.resolve() / f"{name}.cases"
+        tally.unlink(missing_ok=True)
         run = subprocess.run(
             [
                 sys.executable,
@@ -69,10 +72,13 @@ def main(argv: list[str] | None = None) -> int:
             ],
             capture_output=True,
             text=True,
+            env=os.environ | {"FUZZ_TALLY": str(tally)},
         )
         stats = [line for line in run.stderr.splitlines() if line.startswith("stat::number_of")]
         for line in stats:
             print(f"fuzz_py_{name}: {line}")
+        if tally.exists():  # the commanding target: authenticated commands sent and checked
+            print(f"fuzz_py_{name}: authenticated cases: {tally.read_text().strip()}")
         if run.returncode != 0:  # the finding: the exception, its input, the crash file
             for line in run.stderr.splitlines()[-40:]:
                 print(f"fuzz_py_{name}: {line}")

@@ -1,10 +1,15 @@
-"""The Python decoders' fuzz targets: each takes any bytes and may only end in its decoder's own
-error, never in anything else (an uncaught exception is a finding). ``fuzz/run.py`` drives them
-with atheris; ``tests/test_fuzz_targets.py`` runs each on its corpus."""
+"""The Python fuzz targets: each takes any bytes and may only end in its decoder's own error,
+never in anything else (an uncaught exception is a finding). ``commanding`` goes past
+authentication: its bytes choose signed commands, arguments and sequences for one real controller
+(fuzz/commanding.py), and any unanswered command, internal error or miscount is a finding.
+``fuzz/run.py`` drives them with atheris; ``tests/test_fuzz_targets.py`` runs each on its
+corpus."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 import msgpack
 
@@ -14,6 +19,8 @@ from flight.protocol.fields import FieldError
 from flight.protocol.framing import Deframer
 from flight.protocol.messages import decode_command, decode_telemetry
 from flight.protocol.packets import PacketError, Telecommand, parse_packet
+
+from commanding import ByteChoices, CommandingDriver  # fuzz/ is on the path (run.py, tests)
 
 
 def cobs(data: bytes) -> None:
@@ -60,9 +67,29 @@ def manifest(data: bytes) -> None:
         return
 
 
+_DRIVER: list[CommandingDriver] = []
+FRESH_AFTER = 20_000  # cases: then a new controller in a new state directory (bounded state)
+_TALLY = {"done": 0}  # cases of the drivers closed so far
+TALLY_FILE = os.environ.get("FUZZ_TALLY")  # where run.py reads how many cases were run
+
+
+def commanding(data: bytes) -> None:
+    """Signed commands, arguments and sequences chosen by the bytes, to one real controller."""
+    if _DRIVER and _DRIVER[0].cases >= FRESH_AFTER:
+        _TALLY["done"] += _DRIVER[0].cases
+        _DRIVER.pop().close()
+    if not _DRIVER:
+        _DRIVER.append(CommandingDriver())
+    before = _DRIVER[0].cases
+    _DRIVER[0].run(ByteChoices(data))
+    if TALLY_FILE and before // 1000 != _DRIVER[0].cases // 1000:
+        Path(TALLY_FILE).write_text(f"{_TALLY['done'] + _DRIVER[0].cases}\n")
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "cobs": cobs,
     "packets": packets,
     "cfdp": cfdp,
     "manifest": manifest,
+    "commanding": commanding,
 }

@@ -43,6 +43,7 @@ log = logging.getLogger("ground.station")
 RECONNECT_S = 0.5
 _CFDP_PDU = (210, 1)
 _SEEN_KEPT = 200_000
+CLIENT_BACKLOG = 16 << 20  # octets unread by a client before it is disconnected
 INACTIVITY_S = 86_400.0
 ARCHIVE_FLUSH_S = 0.2
 IDLE_HEADER = b"\x07\xff"  # an idle packet's first octets (APID 0x7FF)
@@ -109,6 +110,8 @@ class Station:
         self.echo_sync = echo_sync  # the HIL bench's lockstep: idle packets echoed back up
         self.link_port = link_port
         self.tc_sent = 0
+        self.client_errors = 0  # client requests that ran into a defect (logged)
+        self.clients_dropped = 0  # clients disconnected for not reading
         self.key_file = KeyFile(keys)
         self.key_file.keys()  # an unusable key file stops the station at its start (KeyFileError)
         self.commands = CommandEncoder(
@@ -232,9 +235,21 @@ class Station:
         self._seen[key] = None
         if len(self._seen) > _SEEN_KEPT:
             self._seen.popitem(last=False)
+        self._sequence_floor(raw)
         ert = time.time()
         self._archiving(self.archive.packet, raw, ert, playback)
         self._broadcast({"op": "tm", "raw": raw, "ert": ert, "playback": playback})
+
+    def _sequence_floor(self, raw: bytes) -> None:
+        """A restarted payload's SEQUENCE_FLOOR, live or played back: sign above it."""
+        if len(raw) < 20 or raw[7:9] != bytes([5, 1]):  # not an informative event (PUS 5,1)
+            return
+        try:
+            tm = decode_telemetry(parse_packet(raw))
+        except (PacketError, FieldError):
+            return
+        if tm.name == "SEQUENCE_FLOOR":
+            self.commands.signer.heard_floor(tm.values["key_id"], tm.values["floor"])
 
     def _cfdp_poll(self) -> None:
         self.cfdp.poll()
@@ -280,6 +295,11 @@ class Station:
         for client in list(self._clients):
             if client.is_closing():
                 self._clients.discard(client)
+            elif client.transport.get_write_buffer_size() > CLIENT_BACKLOG:
+                log.warning("a client that does not read its telemetry was disconnected")
+                self.clients_dropped += 1
+                self._clients.discard(client)
+                client.transport.abort()
             else:
                 client.write(data)
 
@@ -288,21 +308,36 @@ class Station:
         writer.write(encode_message({"op": "hello", "link_up": self.link_up}))
         try:
             async for message in read_messages(reader):
-                if message.get("op") == "command":
-                    writer.write(encode_message(self.uplink_command(message)))
-                elif message.get("op") == "upload":
-                    writer.write(encode_message(self.upload(message)))
+                answer = self._answer(message)
+                if answer is not None:
+                    writer.write(encode_message(answer))
         except OSError:
             pass
         finally:
             self._clients.discard(writer)
             writer.close()
 
+    def _answer(self, message: dict[str, Any]) -> dict[str, Any] | None:
+        """A client's request answered; a defect it runs into is answered as an error, logged
+        and counted, and the station serves on."""
+        try:
+            if message.get("op") == "command":
+                return self.uplink_command(message)
+            if message.get("op") == "upload":
+                return self.upload(message)
+            return None
+        except Exception as exc:
+            self.client_errors += 1
+            log.exception("a client's request raised")
+            return {"op": "error", "ref": _plain(message.get("ref")), "message": f"{exc!r}"}
+
     def upload(self, message: dict[str, Any]) -> dict[str, Any]:
         """Queue a file for the payload's file store (CFDP class 2); the answer for the client."""
-        ref, path, dest = message.get("ref"), message.get("path"), message.get("dest")
+        ref, path, dest = _plain(message.get("ref")), message.get("path"), message.get("dest")
         if not isinstance(path, str) or not isinstance(dest, str) or not dest:
             return {"op": "error", "ref": ref, "message": "an upload needs a path and a name"}
+        if "\0" in path or "\0" in dest or len(dest.encode("utf-8", "replace")) > 255:
+            return {"op": "error", "ref": ref, "message": "a name holds a NUL or is too long"}
         pure = PurePosixPath(dest)
         if pure.is_absolute() or ".." in pure.parts:
             return {"op": "error", "ref": ref, "message": f"{dest!r} is not a plain relative name"}
@@ -325,7 +360,7 @@ class Station:
 
     def uplink_command(self, message: dict[str, Any]) -> dict[str, Any]:
         """Encode and send one command; the answer for the client that asked."""
-        ref = message.get("ref")
+        ref = _plain(message.get("ref"))
         name, args = message.get("name"), message.get("args") or {}
         if not isinstance(name, str) or not isinstance(args, dict):
             return {"op": "error", "ref": ref, "message": "a command needs a name and an args map"}
@@ -344,3 +379,12 @@ class Station:
         self.tc_sent += 1
         self.archive.command(time.time(), name, args, packet[:4])
         return {"op": "sent", "ref": ref, "request_id": packet[:4]}
+
+
+def _plain(ref: Any) -> int | str | None:
+    """A client's request reference as it is echoed back: a number or a short text, else None."""
+    if isinstance(ref, bool) or not isinstance(ref, (int, str)):
+        return None
+    if isinstance(ref, int):
+        return ref if -(2**63) <= ref < 2**64 else None
+    return ref[:64]

@@ -173,6 +173,8 @@ class BusEmulator:
             self.events.append(tm)
             if tm.name == "GPU_POWER_REQUEST":
                 self._gpu_power_request(d.GpuPower(tm.values["action"]))
+            elif tm.name == "SEQUENCE_FLOOR":  # a restarted payload: tick above its window
+                self.commands.signer.heard_floor(tm.values["key_id"], tm.values["floor"])
         for listener in self.listeners:
             listener(tm)
         if self.relay_windows and not self.window_open:

@@ -2,6 +2,7 @@
 `make fuzz` always fuzzes working targets; the seeds are what the decoders accept."""
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,10 +11,18 @@ from hypothesis import strategies as st
 
 from tests.conftest import REPO
 
+sys.path.insert(0, str(REPO / "fuzz"))  # as fuzz/run.py has it: the targets import commanding
 _spec = importlib.util.spec_from_file_location("fuzz_targets", REPO / "fuzz" / "targets.py")
 targets = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(targets)
 CORPUS = REPO / "fuzz" / "corpus"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_the_commanding_driver():
+    yield
+    while targets._DRIVER:
+        targets._DRIVER.pop().close()
 
 
 @pytest.mark.parametrize("name", sorted(targets.TARGETS))

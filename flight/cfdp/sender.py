@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import os
+import stat
 from collections import deque
 from dataclasses import dataclass
 
@@ -36,6 +37,15 @@ class Outcome:
     status: P.FileStatus = P.FileStatus.UNREPORTED
 
 
+def _regular_file(path: str) -> os.stat_result:
+    """The file's status; OSError unless it is a regular file (a FIFO or a device would block
+    or never end)."""
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise OSError(f"{path}: not a regular file")
+    return st
+
+
 class SendTransaction:
     def __init__(
         self,
@@ -54,10 +64,9 @@ class SendTransaction:
         self.dest_name = dest_name
         self.priority = priority
         self.closure = closure or header.acknowledged
-        self.fd = os.open(path, os.O_RDONLY)
-        self.size = os.fstat(self.fd).st_size
+        self._fd = -1  # open only while the file is being read: many queued files hold none
+        self.size = _regular_file(path).st_size
         if self.size > config.max_file_size or (self.size >= 1 << 32 and not header.large_file):
-            os.close(self.fd)
             raise ValueError(f"{path}: {self.size} octets is more than this transfer can carry")
         self.kind = config.checksum
         self.encoder = P.FileDataEncoder(header)
@@ -82,6 +91,25 @@ class SendTransaction:
     @property
     def seq_num(self) -> int:
         return self.header.seq_num
+
+    @property
+    def fd(self) -> int:
+        """The file, opened when first read (a transaction waiting its turn holds no
+        descriptor)."""
+        if self._fd < 0:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO put there cannot block
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                os.close(fd)
+                raise OSError(f"{self.path}: no longer a regular file")
+            self._fd = fd
+        return self._fd
+
+    def _release(self) -> None:
+        """Close the file until it is read again (after the first pass, after a NAK's
+        retransmission, at the end)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
     def _metadata(self) -> bytes:
         return P.encode(
@@ -115,8 +143,10 @@ class SendTransaction:
             self.chunk, self.chunk_offset, at = memoryview(data), offset, 0
         piece = self.chunk[at : at + seg]
         self.next_offset = offset + len(piece)
-        if self.next_offset >= self.size and self.checksum_value is None:
-            self.checksum_value = self.checksum.value
+        if self.next_offset >= self.size:
+            if self.checksum_value is None:
+                self.checksum_value = self.checksum.value
+            self._release()
         return self.encoder.encode(offset, piece)
 
     def _read_again(self) -> bytes:
@@ -127,7 +157,10 @@ class SendTransaction:
         else:
             self.retransmit[0] = (stop, end)
         self.retransmitted += stop - start
-        return self.encoder.encode(start, os.pread(self.fd, stop - start, start))
+        data = os.pread(self.fd, stop - start, start)
+        if not self.retransmit:
+            self._release()
+        return self.encoder.encode(start, data)
 
     def next_pdu(self, now: float) -> bytes | None:
         """The next PDU to send, or None when there is nothing to send now."""
@@ -138,6 +171,15 @@ class SendTransaction:
         if not self.metadata_sent:
             self.metadata_sent = True
             return self._metadata()
+        try:
+            return self._file_pdu(now)
+        except OSError:  # the file went, or changed into something unreadable: cancelled
+            self.condition = P.Condition.FILESTORE_REJECTION
+            self.retransmit.clear()
+            self._finish(P.Condition.FILESTORE_REJECTION, False)
+            return self._eof()
+
+    def _file_pdu(self, now: float) -> bytes | None:
         if self.retransmit:
             return self._read_again()
         if self.state != SendState.SENDING:
@@ -147,6 +189,7 @@ class SendTransaction:
             return pdu
         if self.checksum_value is None:  # an empty file
             self.checksum_value = file_checksum(self.kind, self.fd, 0)
+            self._release()
         return self._send_eof(now)
 
     def _send_eof(self, now: float) -> bytes:
@@ -235,9 +278,7 @@ class SendTransaction:
         self.deadline = None
         self.outcome = Outcome(condition, delivered, status)
         self.chunk = memoryview(b"")
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+        self._release()
 
     def freeze(self) -> None:
         """The link went down: timers stop (727.0-B-5 4.12, link state procedures)."""
@@ -281,6 +322,7 @@ class SendTransaction:
         self.next_offset = snap["sent"]
         if self.next_offset > 0:
             self.checksum_value = file_checksum(self.kind, self.fd, self.size)
+            self._release()
             if self.next_offset >= self.size:
                 self.state = SendState.SENDING
                 self.directives.append(self._send_eof(now))

@@ -71,7 +71,7 @@ class GpuMonitor:
         except GpuLost as exc:
             return self._lose(str(exc))
         except GpuError as exc:
-            self._events.append(("GPU_ERROR", {"operation": "read", "reason": str(exc)[:255]}))
+            self._events.append(("GPU_ERROR", {"operation": "read", "reason": str(exc)}))
             return GpuStatus(self.reading)
         self.reading = reading
         for xid in reading.xids:
@@ -95,7 +95,7 @@ class GpuMonitor:
         """Ask the bus to switch the GPU's supply (once, until it answers)."""
         if self.backend is not None and self.requested is None:
             self.requested = action
-            self._events.append(("GPU_POWER_REQUEST", {"action": action, "reason": reason[:255]}))
+            self._events.append(("GPU_POWER_REQUEST", {"action": action, "reason": reason}))
 
     def power_state(self, on: bool) -> None:
         """The bus has switched the GPU's supply."""
@@ -115,9 +115,7 @@ class GpuMonitor:
             self.backend.power_restored()
             self.reading = self.backend.read()
         except GpuError as exc:
-            self._events.append(
-                ("GPU_ERROR", {"operation": "power restored", "reason": str(exc)[:255]})
-            )
+            self._events.append(("GPU_ERROR", {"operation": "power restored", "reason": str(exc)}))
             return
         self.lost = False
         self._uncorrected = self.reading.ecc_uncorrected
@@ -136,7 +134,7 @@ class GpuMonitor:
             self._events.append(
                 (
                     "GPU_PERMISSION_DENIED",
-                    {"operation": "set power limit", "reason": str(exc)[:255]},
+                    {"operation": "set power limit", "reason": str(exc)},
                 )
             )
             return
@@ -144,9 +142,7 @@ class GpuMonitor:
             self._lose(str(exc))
             return
         except GpuError as exc:
-            self._events.append(
-                ("GPU_ERROR", {"operation": "set power limit", "reason": str(exc)[:255]})
-            )
+            self._events.append(("GPU_ERROR", {"operation": "set power limit", "reason": str(exc)}))
             return
         if self.reading is not None:
             self.reading = dataclasses.replace(self.reading, power_limit_w=watts)

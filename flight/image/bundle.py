@@ -102,7 +102,7 @@ def read_bundle(path: Path, trusted: Mapping[int, SigningKey], target: str) -> B
         manifest = json.loads(octets)
         signer = manifest["signer"]
         signature = bytes.fromhex(members[SIGNATURE].decode().strip())
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError) as exc:
         raise BundleError(f"{path}: unreadable manifest or signature ({exc})") from None
     key = trusted.get(signer) if isinstance(signer, int) else None
     if key is None:
@@ -119,7 +119,13 @@ def read_bundle(path: Path, trusted: Mapping[int, SigningKey], target: str) -> B
         raise BundleError(
             f"{path}: built for {manifest.get('target')}, not for this machine ({target})"
         )
-    problems = _file_problems(manifest["files"], members)
+    listing = manifest.get("files")
+    if not isinstance(listing, dict) or not all(
+        isinstance(e, dict) and isinstance(e.get("size"), int) and isinstance(e.get("sha256"), str)
+        for e in listing.values()
+    ):
+        raise BundleError(f"{path}: the manifest's file list is not a map of sizes and SHA-256s")
+    problems = _file_problems(listing, members)
     if problems:
         raise BundleError(f"{path}: " + "; ".join(problems))
     return Bundle(path, manifest, members)
@@ -148,6 +154,7 @@ def _members(path: Path) -> dict[str, bytes]:
     if size > MAX_BUNDLE:
         raise BundleError(f"{path}: {size} octets, more than a bundle may be ({MAX_BUNDLE})")
     members: dict[str, bytes] = {}
+    held = 0  # octets read so far: never more than the file holds
     try:
         with tarfile.open(path, mode="r:") as tar:
             for info in tar:
@@ -156,6 +163,9 @@ def _members(path: Path) -> dict[str, bytes]:
                     raise BundleError(f"{path}: {name} twice")
                 if len(members) == MAX_MEMBERS:
                     raise BundleError(f"{path}: more than {MAX_MEMBERS} files")
+                held += info.size
+                if held > size:
+                    raise BundleError(f"{path}: {name} claims more octets than the file holds")
                 members[name] = tar.extractfile(info).read()
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise BundleError(f"{path}: not a readable tar ({exc})") from None
@@ -164,7 +174,7 @@ def _members(path: Path) -> dict[str, bytes]:
 
 def _member_name(path: Path, info: tarfile.TarInfo) -> str:
     name = PurePosixPath(info.name)
-    if not info.isreg():
+    if not info.isreg() or info.issparse():
         raise BundleError(f"{path}: {info.name} is not a plain file")
     if name.is_absolute() or ".." in name.parts or str(name) != info.name:
         raise BundleError(f"{path}: unsafe member name {info.name!r}")

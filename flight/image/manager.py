@@ -63,7 +63,7 @@ class ImageManager:
                         "slot": str(record.get("from")),
                         "version": str(record.get("version")),
                         "to_slot": str(record.get("to")),
-                        "reason": str(record.get("reason"))[:255],
+                        "reason": str(record.get("reason")),
                     },
                 )
             )
@@ -168,6 +168,6 @@ class ImageManager:
         error = proc.communicate()[1].strip()
         if proc.returncode != 0:
             reason = error.splitlines()[-1] if error else f"exit status {proc.returncode}"
-            return [("IMAGE_INSTALL_FAILED", {"reason": reason[:255]})]
+            return [("IMAGE_INSTALL_FAILED", {"reason": reason})]
         slot = self._install_slot
         return [("IMAGE_INSTALLED", {"slot": slot, "version": installed_version(self.root, slot)})]

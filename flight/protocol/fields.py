@@ -41,6 +41,7 @@ _INT_RANGES = {
     "i32": (-(2**31), 2**31 - 1),
 }
 _F32_MAX = 3.4028234663852886e38
+MAX_TEXT_OCTETS = 255  # a str field's limit: its length is one octet
 
 
 class FieldError(ValueError):
@@ -128,8 +129,8 @@ class Field:
         if self.type == "str":
             if not isinstance(value, str):
                 raise ValueError(f"{value!r} is not text")
-            if len(value.encode()) > 255:
-                raise ValueError("longer than 255 octets")
+            if len(value.encode()) > MAX_TEXT_OCTETS:
+                raise ValueError(f"longer than {MAX_TEXT_OCTETS} octets")
             return value
         if self.type == "bytes":
             if not isinstance(value, (bytes, bytearray)):
@@ -206,13 +207,32 @@ def pack_fields(fields: tuple[Field, ...], values: dict[str, Any]) -> bytes:
     """
     unknown = set(values) - {f.name for f in fields}
     if unknown:
-        raise FieldError(f"unknown argument(s): {', '.join(sorted(unknown))}")
+        raise FieldError(f"unknown argument(s): {', '.join(sorted(map(str, unknown)))}")
     out = bytearray()
     for f in fields:
         if f.name not in values:
             raise FieldError(f"missing argument: {f.name}")
         out += f.pack(f.check(values[f.name]))
     return bytes(out)
+
+
+def clip_text(text: str, octets: int = MAX_TEXT_OCTETS) -> str:
+    """``text`` cut to at most ``octets`` octets of UTF-8 at a character boundary, never in the
+    middle of a character (a lone surrogate, which UTF-8 cannot carry, becomes "?")."""
+    raw = text.encode("utf-8", "replace")
+    if len(raw) <= octets:
+        return raw.decode()
+    return raw[:octets].decode("utf-8", "ignore")  # drops only the split last character
+
+
+def clip_texts(fields: tuple[Field, ...], values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with the text of every str field cut to the field's limit (clip_text), so that
+    what a report copies from its input always fits; other values are left to pack_fields."""
+    texts = {f.name for f in fields if f.type == "str"}
+    return {
+        name: clip_text(value) if name in texts and isinstance(value, str) else value
+        for name, value in values.items()
+    }
 
 
 def unpack_fields(fields: tuple[Field, ...], data: bytes) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flight import dictionary as d
-from flight.protocol.fields import FieldError, pack_fields, unpack_fields
+from flight.protocol.fields import FieldError, clip_texts, pack_fields, unpack_fields
 from flight.protocol.packets import PacketError, Telecommand, Telemetry, build_tc
 from flight.security.tc_auth import TcSigner
 
@@ -100,17 +100,19 @@ def decode_command(tc: Telecommand) -> tuple[d.Command, dict[str, Any]]:
 
 
 def encode_telemetry(name: str, values: dict[str, Any]) -> tuple[d.TelemetryPacket, bytes]:
-    """A telemetry packet kind and its source data."""
+    """A telemetry packet kind and its source data; texts longer than their field are cut at
+    its limit (clip_texts), the one place where reports fit what they copy from their input."""
     kind = d.TELEMETRY_BY_NAME[name]
-    return kind, pack_fields(kind.fields, values)
+    return kind, pack_fields(kind.fields, clip_texts(kind.fields, values))
 
 
 def encode_event(name: str, values: dict[str, Any]) -> tuple[d.TelemetryPacket, bytes]:
-    """The PUS 5 packet kind (by severity) and source data of an event."""
+    """The PUS 5 packet kind (by severity) and source data of an event, its texts cut to their
+    fields' limits as encode_telemetry does."""
     event = d.EVENTS_BY_NAME[name]
     kind = d.TELEMETRY_BY_TYPE[(5, int(event.severity))]
     return kind, pack_fields(d.EVENT_HEADER, {"event_id": event.event_id}) + pack_fields(
-        event.args, values
+        event.args, clip_texts(event.args, values)
     )
 
 

@@ -12,6 +12,7 @@ import struct
 CUC_LEN = 6
 _FINE_UNITS = 1 << 16
 _MAX_COARSE = (1 << 32) - 1
+MAX_CUC_S = _MAX_COARSE + (_FINE_UNITS - 1) / _FINE_UNITS  # the latest time a code can hold
 
 
 def split_cuc(seconds: float) -> tuple[int, int]:

@@ -26,14 +26,13 @@ import native
 from flight.dictionary import SOURCES
 from flight.protocol.packets import CRC_LEN, MAX_PACKET_LEN, TC_SECONDARY_LEN, append_crc
 from flight.security.keys import Key
-from flight.security.replay import SecurityState
+from flight.security.replay import MAX_SEQ, RESERVE, SecurityState
 
 _IDS = struct.Struct(">HQ")
 MAC_LEN = 16
 TRAILER_LEN = _IDS.size + MAC_LEN
 MIN_TC_LEN = native.PRIMARY_HEADER_LEN + TC_SECONDARY_LEN  # a telecommand's headers, no data
 _SOURCE_AT = native.PRIMARY_HEADER_LEN + 3  # the source id in the PUS-C secondary header
-MAX_SEQ = (1 << 64) - 1
 
 
 class AuthError(ValueError):
@@ -116,6 +115,13 @@ class TcVerifier:
         self.state.accept(key_id, seq)
         return Verified(key_id, seq)
 
+    def floors(self) -> list[tuple[str, dict[str, int]]]:
+        """The SEQUENCE_FLOOR events of a start: each key's window reserved before it."""
+        return [
+            ("SEQUENCE_FLOOR", {"key_id": key_id, "floor": floor})
+            for key_id, floor in sorted(self.state.floors.items())
+        ]
+
     def last_in_use(self, key_id: int) -> bool:
         """Whether a key is the only one in use for its source: without it the source is locked
         out."""
@@ -172,6 +178,16 @@ class TcSigner:
                 f"need exactly one key in use for {SOURCES[self.source]} (marked active: {ids})"
             )
         return active[0]
+
+    def heard_floor(self, key_id: int, floor: int) -> None:
+        """The receiver reported (SEQUENCE_FLOOR) that numbers up to ``floor`` count as used
+        under a key of this source: sign above it from now on. A floor no receiver could have
+        reserved (beyond this sender's numbers and two windows) is ignored: telemetry is not
+        authenticated, and a forged one must not use up the sequence space."""
+        key = self.keys().get(key_id)
+        reachable = max(self.last, self.clock()) + 2 * RESERVE
+        if key is not None and key.source == self.source and floor <= min(reachable, MAX_SEQ - 1):
+            self.last = max(self.last, floor)
 
     def sign(self, packet: bytes) -> bytes:
         """The telecommand with its trailer; ValueError (no key, over the MTU) signs nothing."""

@@ -144,6 +144,9 @@ class PayloadHarness:
             self.port, self.state_dir, TEST_KEYS, TRUSTED_JOB_KEYS, **self.controller_args
         )
         self.received = 0
+        for _, floor in self.ctl.auth.floors():  # what the SEQUENCE_FLOOR events at start say
+            for sender in self.signers.values():
+                sender.heard_floor(floor["key_id"], floor["floor"])
 
     def send_bytes(self, data: bytes) -> None:
         """Write bytes on the bus side and let the controller read all of them from its port."""

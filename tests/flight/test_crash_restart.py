@@ -71,6 +71,9 @@ class Bus:
                         self.queued.add(tm.values["job_id"])
                     elif tm.name == "CONTROLLER_STARTED":
                         self.starts += 1
+                    elif tm.name == "SEQUENCE_FLOOR":  # before CONTROLLER_STARTED
+                        for encoder in (self.encoder, self.ticks):
+                            encoder.signer.heard_floor(tm.values["key_id"], tm.values["floor"])
 
                     elif tm.name == "HOUSEKEEPING":
                         self.hk_times.add(tm.packet.time)

@@ -24,7 +24,7 @@ from flight.security.keys import (
     use_key,
     write_keys,
 )
-from flight.security.replay import SLOT_LEN, SecurityState, SecurityStateError
+from flight.security.replay import RESERVE, SLOT_LEN, SecurityState, SecurityStateError
 from flight.security.tc_auth import MAC_LEN, TRAILER_LEN, AuthError, TcSigner, TcVerifier, sign
 
 G = d.SOURCE_GROUND
@@ -67,12 +67,63 @@ def test_genuine_accepted_then_replay_refused_even_after_a_restart(tmp_path):
     assert caught.value.reason == "replay"
     state.close()
     restarted = TcVerifier({7: KEY}, SecurityState(path))
-    for seq in (1000, 1):
-        with pytest.raises(AuthError, match="not above 1000"):
+    floor = 1 + RESERVE  # the window reserved with the first number: the rest of it is skipped
+    assert restarted.floors() == [("SEQUENCE_FLOOR", {"key_id": 7, "floor": floor})]
+    for seq in (1000, 1, 1001, floor):
+        with pytest.raises(AuthError, match=f"not above {floor}"):
             restarted.check(sign(tc(), KEY, seq))
+    assert restarted.check(sign(tc(), KEY, floor + 1)).seq == floor + 1
     assert restarted.check(sign(tc(), KEY, 2**64 - 1)).seq == 2**64 - 1  # the whole u64 range
     restarted.state.close()
     assert SecurityState(path).last_seq(7) == 2**64 - 1
+
+
+def test_numbers_within_the_reserved_window_cost_no_write(tmp_path):
+    """A day of ticks a second apart (microsecond sequence numbers): one write per 2^32, where
+    one per command was needed before (reserve=0 keeps that behaviour, for comparison)."""
+    day = [1_767_225_600_000_000 + i * 1_000_000 for i in range(86_400)]
+    writes = {}
+    for reserve in (0, RESERVE):
+        state = SecurityState(tmp_path / f"state-{reserve}", reserve=reserve)
+        before = state.writes
+        for seq in day:
+            state.accept(1, seq)
+        writes[reserve] = state.writes - before
+        state.close()
+    assert writes[0] == 86_400
+    assert writes[RESERVE] == -(-(day[-1] - day[0] + 1) // (RESERVE + 1)) == 21
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    steps=st.lists(
+        st.one_of(st.integers(1, 2**40), st.just("restart"), st.just("power cut")), max_size=60
+    ),
+    reserve=st.sampled_from([0, 1, 1000, RESERVE]),
+)
+def test_no_number_is_accepted_twice_across_restarts_and_power_cuts(
+    tmp_path_factory, steps, reserve
+):
+    """Whatever the order of numbers, restarts and power cuts (the state dropped unclosed): a
+    number is accepted only above every number accepted before, under any reserve."""
+    path = tmp_path_factory.mktemp("replay") / "security.state"
+    verifier = TcVerifier({7: KEY}, SecurityState(path, reserve=reserve))
+    accepted: list[int] = []
+    for step in steps:
+        if isinstance(step, str):
+            if step == "restart":
+                verifier.state.close()
+            verifier = TcVerifier({7: KEY}, SecurityState(path, reserve=reserve))
+            continue
+        try:
+            verifier.check(sign(tc(), KEY, step))
+        except AuthError as exc:
+            assert exc.reason == "replay"
+            assert accepted and step <= verifier.state.last_seq(7)
+            continue
+        assert all(step > seen for seen in accepted), f"{step} accepted after {accepted}"
+        accepted.append(step)
+    verifier.state.close()
 
 
 def test_the_checks_come_in_order_key_then_mac_then_replay(verifier):
@@ -133,6 +184,18 @@ def test_the_signer_numbers_above_the_last_whatever_its_clock_does():
         seqs.append(parse_packet(signer.sign(tc())).app_data[-TRAILER_LEN + 2 : -MAC_LEN])
     numbers = [int.from_bytes(s, "big") for s in seqs]
     assert numbers == [5_000, 5_001, 5_002, 11_000]
+
+
+def test_the_signer_continues_above_a_floor_the_receiver_reports():
+    now = [5_000]
+    signer = TcSigner(lambda: {7: KEY, 8: SPARE, 1: Key(1, bytes(32), True, d.SOURCE_BUS)}, G,
+                      clock=lambda: now[0])  # fmt: skip
+    signer.heard_floor(7, 9_000_000)
+    signer.heard_floor(1, 2**60)  # another source's key: not this signer's
+    signer.heard_floor(99, 2**60)  # a key it does not have
+    signer.heard_floor(7, 2**64 - 2)  # beyond anything the receiver could reserve: forged
+    seq = parse_packet(signer.sign(tc())).app_data[-TRAILER_LEN + 2 : -MAC_LEN]
+    assert int.from_bytes(seq, "big") == 9_000_001
 
 
 def test_the_signer_needs_one_key_in_use_and_a_packet_that_fits():
@@ -252,7 +315,7 @@ def sign_crc(head: bytes) -> bytes:
 
 def test_a_torn_write_leaves_the_copy_before_it(tmp_path):
     path = tmp_path / "security.state"
-    state = SecurityState(path)
+    state = SecurityState(path, reserve=0)  # a write for every number
     state.accept(7, 10)
     state.accept(7, 20)  # generation 3, in slot 1; generation 2 (seq 10) in slot 0
     state.set_active(8, True)  # generation 4, in slot 0
@@ -260,7 +323,7 @@ def test_a_torn_write_leaves_the_copy_before_it(tmp_path):
     with open(path, "r+b") as f:  # power lost halfway through writing generation 4
         f.seek(100)
         f.write(b"\xff" * 50)
-    again = SecurityState(path)
+    again = SecurityState(path, reserve=0)
     assert (again.last_seq(7), again.active(8)) == (20, None)
     again.close()
     with open(path, "r+b") as f:
@@ -274,7 +337,7 @@ def test_a_torn_write_leaves_the_copy_before_it(tmp_path):
 
 
 def test_the_state_is_written_in_place_so_a_full_disk_does_not_stop_it(small_disk):
-    state = SecurityState(small_disk / "security.state")
+    state = SecurityState(small_disk / "security.state", reserve=0)
     filler = small_disk / "filler"
     with open(filler, "wb") as f, pytest.raises(OSError):
         while True:
