@@ -134,6 +134,8 @@ bench: $(BENCH_VENV)/.installed
 	$(PY) bench/downlink.py --json out/bench/downlink.json
 	$(PY) bench/ground.py --json out/bench/ground.json
 	$(PY) bench/console.py --json out/bench/console.json
+	$(PY) bench/lockstep.py --json out/bench/lockstep.json
+	$(PY) bench/replay_writes.py --json out/bench/replay_writes.json
 
 clean:
 	rm -rf build out $(VENV) $(BENCH_VENV)
