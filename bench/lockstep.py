@@ -35,6 +35,7 @@ def run(scenario: str, out: Path) -> dict:
         "bus_s": figures["sim_seconds"],
         "wall_s": figures["wall_seconds"],
         "speed": figures["wall_speed_factor"],
+        "figures": figures,  # the rest of the report's figures, for docs/performance.md
     }
 
 

@@ -1,7 +1,8 @@
 """Flash writes of the anti-replay state on a nominal day, before and after sequence windows:
-the real controller (in this process, on a byte sink) is sent a day of bus ticks, one a second,
-and ground commands, each signed as the real senders sign them (sequence numbers from their
-clock in microseconds, here the bus clock of a real-time day). Counted: the state file's flushes
+the real controller (in this process, on a byte sink) is sent the nominal-day scenario's bus
+ticks, one a second with its environment (eclipses, link windows, allowance), and ground
+commands, each signed as the real senders sign them (sequence numbers from their clock in
+microseconds, here the bus clock of a real-time day). Counted: the state file's flushes
 (fdatasync), with a write for every command (reserve 0, as before) and with the default window.
 Also the wall time of the day in this process (the lockstep cost of the writes).
 
@@ -23,6 +24,8 @@ from pathlib import Path
 _here = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _here]
 
+from dataclasses import asdict  # noqa: E402
+
 from flight import dictionary as d  # noqa: E402
 from flight.controller import Controller  # noqa: E402
 from flight.protocol.framing import frame  # noqa: E402
@@ -30,8 +33,10 @@ from flight.protocol.messages import CommandEncoder  # noqa: E402
 from flight.security.keys import load_keys, provision_keys  # noqa: E402
 from flight.security.replay import RESERVE  # noqa: E402
 from flight.security.tc_auth import TcSigner  # noqa: E402
+from hil.environment import Environment  # noqa: E402
+from hil.scenario import load_scenario  # noqa: E402
+from hil.scenario_run import bench_config  # noqa: E402
 
-START = 1_767_225_600.0
 GROUND_EVERY_S = 300  # a ground command every 5 minutes: more than a nominal day's operations
 TARGET = 0.01  # the windowed day needs at most this share of the writes of the day before
 
@@ -47,27 +52,22 @@ def day(reserve: int, seconds: int) -> dict[str, float]:
         keys = provision_keys(Path(tmp) / "keys")
         state = Path(tmp) / "state"
         ctl = Controller(Sink(), state, load_keys(keys.flight), {}, replay_reserve=reserve)
-        now = [START]
+        config = bench_config(load_scenario("nominal-day"), Path(tmp))
+        start = config.start_time
+        environment = Environment(config.environment, start, seconds)
+        now = [start]
         clock = lambda: int(now[0] * 1_000_000)  # noqa: E731
         bus = CommandEncoder(TcSigner(lambda: load_keys(keys.bus), d.SOURCE_BUS, clock), 0)
         ground = CommandEncoder(
             TcSigner(lambda: load_keys(keys.ground), d.SOURCE_GROUND, clock), d.ACK_GROUND_DEFAULT
         )
-        tick = {
-            "power_allowance_w": 150.0,
-            "battery_soc": 0.8,
-            "sink_temp_c": -20.0,
-            "sunlit": 1,
-            "eclipse_in_s": d.NONE_AHEAD,
-            "eclipse_s": 0,
-            "link_in_s": d.NONE_AHEAD,
-            "link_s": 0,
-        }
         before = ctl.auth.state.writes
         started = time.perf_counter()
         for second in range(seconds):
-            now[0] = START + second
-            ctl.receive(frame(bus.packet("BUS_TICK", tick | {"time": now[0]})))
+            now[0] = start + second + 1
+            env = environment.tick(second)
+            tick = asdict(env) | {"time": now[0], "sunlit": int(env.sunlit)}
+            ctl.receive(frame(bus.packet("BUS_TICK", tick)))
             if second % GROUND_EVERY_S == 0:
                 ctl.receive(frame(ground.packet("NOOP")))
         wall = time.perf_counter() - started

@@ -19,6 +19,7 @@ import sqlite3
 import sys
 import traceback
 from collections.abc import Callable
+from typing import TypeVar
 
 # optional module -> the extra that installs it (pip install 'orbital-gpu-payload[EXTRA]')
 OPTIONAL = {
@@ -29,15 +30,13 @@ OPTIONAL = {
     "atheris": "fuzz",
     "space_packet_parser": "test",
 }
+T = TypeVar("T")
 EX_USAGE, EX_MISSING, EX_SOFTWARE, EX_INTERRUPTED = 2, 3, 70, 130
 
 
 def port(text: str) -> int:
     """A TCP or UDP port, 0 (any free one, where listening) to 65535."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    value = _parse(text, int, "a port number")
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"port {value} is outside 0-65535")
     return value
@@ -95,10 +94,7 @@ def probability(text: str) -> float:
 
 def count(text: str) -> int:
     """A whole number of zero or more."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    value = _parse(text, int, "a whole number")
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
     return value
@@ -112,11 +108,15 @@ def positive_count(text: str) -> int:
     return value
 
 
-def _number(text: str) -> float:
+def _parse(text: str, kind: Callable[[str], T], what: str) -> T:
     try:
-        value = float(text)
+        return kind(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+
+
+def _number(text: str) -> float:
+    value = _parse(text, float, "a number")
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
     return value

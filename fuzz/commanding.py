@@ -51,7 +51,8 @@ from flight.protocol.packets import (
     parse_packet,
 )
 from flight.protocol.timecode import CUC_LEN
-from flight.security.job_auth import sign_manifest
+from flight.jobs.manifest import MANIFEST_KEYS
+from flight.security.job_auth import SIGNATURE, sign_manifest
 from flight.security.keys import (
     IMAGE_KEYS,
     load_job_keys,
@@ -87,23 +88,7 @@ _FLOAT_EDGES = (
     -1.7976931348623157e308,
 )
 _BIG_INTS = (0, 1, -1, 2**31, -(2**31) - 1, 2**63, -(2**63), 2**64 - 1, 2**64, 10**30)
-_MANIFEST_KEYS = (
-    "id",
-    "owner",
-    "command",
-    "simulated",
-    "inputs",
-    "gpu_memory_mib",
-    "expected_runtime_s",
-    "expected_energy_j",
-    "priority",
-    "deadline",
-    "time_limit_s",
-    "max_retries",
-    "checkpoint",
-    "results",
-    "env",
-)
+_MANIFEST_KEYS = tuple(sorted(MANIFEST_KEYS - {SIGNATURE}))
 HOSTILE_FILES = (
     "missing.tar",
     "junk.tar",

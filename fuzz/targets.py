@@ -68,7 +68,7 @@ def manifest(data: bytes) -> None:
 
 
 _DRIVER: list[CommandingDriver] = []
-FRESH_AFTER = 20_000  # cases: then a new controller in a new state directory (bounded state)
+FRESH_AFTER = 3_000  # cases: then a new controller in a new state directory (bounded state)
 _TALLY = {"done": 0}  # cases of the drivers closed so far
 TALLY_FILE = os.environ.get("FUZZ_TALLY")  # where run.py reads how many cases were run
 

@@ -36,15 +36,23 @@ def place(tmp_path_factory):
     busy = socket.socket()
     busy.bind(("127.0.0.1", 0))
     busy.listen()
+    busy_udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    busy_udp.bind(("127.0.0.1", 0))
     master, slave = os.openpty()
-    yield {"root": root, "busy": busy.getsockname()[1], "pty": os.ttyname(slave)}
+    yield {
+        "root": root,
+        "busy": busy.getsockname()[1],
+        "busy_udp": busy_udp.getsockname()[1],
+        "pty": os.ttyname(slave),
+    }
     busy.close()
+    busy_udp.close()
     os.close(master)
     os.close(slave)
 
 
 def run(place, line: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    args = line.format(busy=place["busy"], pty=place["pty"]).split()
+    args = line.format(busy=place["busy"], busy_udp=place["busy_udp"], pty=place["pty"]).split()
     return subprocess.run(
         [sys.executable, "-m", *args],
         cwd=place["root"],
@@ -88,6 +96,8 @@ FLIGHT = [
     ("flight cfdp receive --out junk.bin/in --link udp://127.0.0.1:0 --local-id 2", "junk.bin"),
     ("flight cfdp receive --out in --link udp://127.0.0.1:0 --local-id 99999999999",
      "does not fit"),
+    ("flight cfdp receive --out in --link udp://127.0.0.1:{busy_udp} --local-id 2",
+     "Address already in use"),
     ("flight image verify missing.tar --keys keys/flight.toml", "No such file"),
     ("flight image verify junk.bin --keys keys/flight.toml", "not a readable tar"),
     ("flight image status --root /nonexistent", "no such directory"),
@@ -107,6 +117,10 @@ HIL = [
     ("hil link --listen 127.0.0.1:0 --to 127.0.0.1:5 --rate 1000 --delay -1", "not be negative"),
     ("hil link --listen nohost.invalid:0 --to 127.0.0.1:5 --rate 1000", "unknown host"),
     ("hil link --listen 127.0.0.1 --to 127.0.0.1:5 --rate 1000", "expected HOST:PORT"),
+    (
+        "hil link --listen 127.0.0.1:{busy_udp} --to 127.0.0.1:5 --rate 1000",
+        "Address already in use",
+    ),
 ]
 GROUND = [
     ("ground station --listen 127.0.0.1:99999 --link 127.0.0.1:1 --keys keys/ground.toml",

@@ -31,7 +31,7 @@ MAX_TIME_LIMIT_S = 7 * 24 * 3600
 DEFAULT_TIME_LIMIT_S = 3600
 MAX_GPU_MEMORY_MIB = 1 << 20
 MAX_SIMULATED_WORK_S = MAX_TIME_LIMIT_S
-_KEYS = {
+MANIFEST_KEYS = {  # every key a manifest may have
     "id",
     "owner",
     "command",
@@ -107,7 +107,7 @@ def parse_manifest(manifest: Any) -> JobSpec:
     """Validate a decoded manifest; ManifestError says what is wrong."""
     if not isinstance(manifest, dict):
         raise ManifestError(f"manifest must be a map, not {type(manifest).__name__}")
-    unknown = set(manifest) - _KEYS
+    unknown = set(manifest) - MANIFEST_KEYS
     if unknown:
         raise ManifestError(f"unknown key(s): {', '.join(sorted(map(str, unknown)))}")
     job_id = manifest.get("id")
