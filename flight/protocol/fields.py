@@ -225,10 +225,17 @@ def clip_text(text: str, octets: int = MAX_TEXT_OCTETS) -> str:
     return raw[:octets].decode("utf-8", "ignore")  # drops only the split last character
 
 
-def clip_texts(fields: tuple[Field, ...], values: dict[str, Any]) -> dict[str, Any]:
-    """``values`` with the text of every str field cut to the field's limit (clip_text), so that
-    what a report copies from its input always fits; other values are left to pack_fields."""
-    texts = {f.name for f in fields if f.type == "str"}
+def text_fields(fields: tuple[Field, ...]) -> frozenset[str]:
+    """The names of a structure's str fields (what clip_texts cuts)."""
+    return frozenset(f.name for f in fields if f.type == "str")
+
+
+def clip_texts(texts: frozenset[str], values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with the text of every field named in ``texts`` cut to the field's limit
+    (clip_text), so that what a report copies from its input always fits; other values are
+    left to pack_fields. A structure without texts (housekeeping) is passed through."""
+    if not texts:
+        return values
     return {
         name: clip_text(value) if name in texts and isinstance(value, str) else value
         for name, value in values.items()

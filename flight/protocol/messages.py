@@ -10,7 +10,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from flight import dictionary as d
-from flight.protocol.fields import FieldError, clip_texts, pack_fields, unpack_fields
+from flight.protocol.fields import (
+    FieldError,
+    clip_texts,
+    pack_fields,
+    text_fields,
+    unpack_fields,
+)
 from flight.protocol.packets import PacketError, Telecommand, Telemetry, build_tc
 from flight.security.tc_auth import TcSigner
 
@@ -99,11 +105,15 @@ def decode_command(tc: Telecommand) -> tuple[d.Command, dict[str, Any]]:
         ) from None
 
 
+_TELEMETRY_TEXTS = {kind.name: text_fields(kind.fields) for kind in d.TELEMETRY}
+_EVENT_TEXTS = {event.name: text_fields(event.args) for event in d.EVENTS_BY_NAME.values()}
+
+
 def encode_telemetry(name: str, values: dict[str, Any]) -> tuple[d.TelemetryPacket, bytes]:
     """A telemetry packet kind and its source data; texts longer than their field are cut at
     its limit (clip_texts), the one place where reports fit what they copy from their input."""
     kind = d.TELEMETRY_BY_NAME[name]
-    return kind, pack_fields(kind.fields, clip_texts(kind.fields, values))
+    return kind, pack_fields(kind.fields, clip_texts(_TELEMETRY_TEXTS[name], values))
 
 
 def encode_event(name: str, values: dict[str, Any]) -> tuple[d.TelemetryPacket, bytes]:
@@ -112,7 +122,7 @@ def encode_event(name: str, values: dict[str, Any]) -> tuple[d.TelemetryPacket, 
     event = d.EVENTS_BY_NAME[name]
     kind = d.TELEMETRY_BY_TYPE[(5, int(event.severity))]
     return kind, pack_fields(d.EVENT_HEADER, {"event_id": event.event_id}) + pack_fields(
-        event.args, clip_texts(event.args, values)
+        event.args, clip_texts(_EVENT_TEXTS[name], values)
     )
 
 
