@@ -12,7 +12,7 @@ export PYTHONSAFEPATH := 1
 SOURCES := pyproject.toml CMakeLists.txt $(shell find native flight hil ground -type f \
 	\( -name '*.py' -o -name '*.c' -o -name '*.h' -o -name '*.toml' \) 2>/dev/null)
 
-.PHONY: all install icd lint test test-c test-sanitize test-aarch64 test-py fuzz ensure-clang ensure-aarch64 ensure-socat ensure-tmux image-aarch64 demo bench clean
+.PHONY: all install icd lint test test-realtime test-c test-sanitize test-aarch64 test-py fuzz ensure-clang ensure-aarch64 ensure-socat ensure-tmux image-aarch64 demo bench clean
 
 all: install
 
@@ -112,6 +112,11 @@ fuzz: ensure-clang $(VENV)/.fuzz-installed
 
 test: lint test-c test-sanitize test-aarch64 test-py
 	$(MAKE) fuzz FUZZ_SECONDS=5
+
+# Every shipped scenario in real time x20, and passes and the nominal day's first four hours at
+# x5, four runs at once (about an hour on two cores): tests/realtime_runs.py, docs/hil.md.
+test-realtime: install
+	$(PY) tests/realtime_runs.py --out out/realtime
 
 demo: install
 	$(PY) -m hil run --out $(DEMO_OUT)

@@ -29,7 +29,7 @@ T0 = 1_773_964_800.0
 
 
 def housekeeping_packets(n: int) -> list[bytes]:
-    values = {f.name: 0 for f in HK_FIELDS} | {"sid": 1}
+    values = {f.name: 0 for f in HK_FIELDS} | {"sid": 1, "gpu_valid": 1}
     _, data = encode_telemetry("HOUSEKEEPING", values)
     return [
         build_tm(

@@ -8,6 +8,7 @@ each tick, and no byte sequence on the link can raise out of the loop or stall i
 from __future__ import annotations
 
 import logging
+import select
 import signal
 import sqlite3
 from dataclasses import dataclass, fields, replace
@@ -63,7 +64,8 @@ _GPU_HK_FIELDS = (
     "gpu_ecc_uncorrected",
     "gpu_remapped_rows",
 )
-WRITE_TIMEOUT_S = 2.0
+WRITE_TIMEOUT_S = 2.0  # a port without a descriptor (a pyserial URL); ttys are never blocked on
+STOP_FLUSH_S = 1.0  # at stop: what is queued for the line gets this long to go out
 _RESULT_EVENTS = {"JOB_COMPLETED", "JOB_FAILED", "JOB_TIMED_OUT"}
 _NOT_COUNTED = {"CFDP_PDU"}  # file protocol traffic, counted by the downlink, not an operator's
 _RESULT_STATES = {d.JobState.COMPLETED, d.JobState.FAILED, d.JobState.TIMED_OUT}
@@ -150,7 +152,9 @@ class Controller:
         self.auth = TcVerifier(keys, SecurityState(state_dir / "security.state", replay_reserve))
         self.job_keys = job_keys
         self.runner = JobRunner(state_dir, user=job_user)
-        self.downlink = Downlink(state_dir, self._send_pdu, downlink)
+        self.downlink = Downlink(
+            state_dir, self._send_pdu, downlink, line_clear=lambda: self.tm.tx.clear
+        )
         self.tm.tap = self.downlink.record
         self._record_errors_told = 0  # recording failures already reported by STORE_ERROR
         self.gpu = GpuMonitor(gpu, gpu_kind)
@@ -217,15 +221,36 @@ class Controller:
         try:
             while self._running:
                 self.watchdog.beat("link")  # at least every READ_TIMEOUT_S
-                data = self.link.read(self.link.in_waiting or 1)
+                data = self._read_link()
                 if data:
                     self.receive(data)
+                self.drain()
         finally:
             self.watchdog.stopping()
             self.close()
 
+    def _read_link(self) -> bytes:
+        """What the bus sent, waiting at most READ_TIMEOUT_S; while telemetry waits for the line,
+        the wait also ends when the line can take more, and it is written."""
+        fd = self.tm.tx.fd
+        if fd is None or not self.tm.tx.pending:
+            return self.link.read(self.link.in_waiting or 1)
+        readable, writable, _ = select.select([fd], [fd], [], READ_TIMEOUT_S)
+        if writable:
+            self.tm.tx.pump()
+        return self.link.read(self.link.in_waiting or 1) if readable else b""
+
+    def drain(self) -> None:
+        """What waits for the line goes out as it drains: queued telemetry, then the downlink's
+        share of this bus second that its flow control held back while the line was busy (only
+        then: a line that keeps up sends everything on the tick, as in lockstep)."""
+        self.tm.tx.pump()
+        if self.downlink.link.held and self.tm.tx.clear:
+            self.events(self._downlink(self.downlink.catch_up))
+
     def close(self) -> None:
         """Stop the running job (it is requeued) and close the stores and the fault channel."""
+        self.tm.tx.flush(STOP_FLUSH_S)
         try:
             self.runner.shutdown()
         except StoreError as exc:  # the job is found again at the next start
@@ -357,7 +382,7 @@ class Controller:
     def _reset_counters(self, _tc: Telecommand, _args: Any) -> None:
         self.counters.reset()
         self.deframer.frames_bad = 0
-        self.tm.dropped = 0
+        self.tm.reset_dropped()
 
     def _check_manifest(self, args: dict[str, Any]) -> Any:
         manifest = args["manifest"]
@@ -714,9 +739,10 @@ class Controller:
         )
 
     def _gpu_housekeeping(self) -> dict[str, Any]:
-        """The GPU's housekeeping fields: zeros while there is no reading (no GPU, lost, off)."""
+        """The GPU's housekeeping fields: not valid (no value, gpu_valid 0) while there is no
+        reading (no GPU, lost, off)."""
         r = self.gpu.reading
-        values: dict[str, Any] = dict.fromkeys(_GPU_HK_FIELDS, 0)
+        values: dict[str, Any] = dict.fromkeys(_GPU_HK_FIELDS)
         if r is not None:
             values = {
                 "gpu_power_w": r.power_w,
@@ -732,7 +758,8 @@ class Controller:
                 "gpu_remapped_rows": min(0xFFFF, r.remapped_rows),
             }
         return values | {
-            "payload_power_w": values["gpu_power_w"] + self.governor.config.overhead_w,
+            "gpu_valid": int(r is not None),
+            "payload_power_w": (values["gpu_power_w"] or 0.0) + self.governor.config.overhead_w,
             "gpu_control": int(self.gpu.control),
         }
 

@@ -6,12 +6,12 @@ docs/icd.md renders it (``python -m flight icd``), and a test keeps the two the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntEnum
 
 from flight.protocol.fields import Field, Limits
 
-DICTIONARY_VERSION = 4
+DICTIONARY_VERSION = 5
 
 # --- Application process identifiers
 APID_PAYLOAD = 0x065  # the payload controller: telecommands to it, all of its telemetry
@@ -495,25 +495,45 @@ HK_FIELDS: tuple[Field, ...] = (
     Field("job_progress_pct", "u8", "%", "progress of the current (or last) job, as it reports it"),
     Field("jobs_held", "u16", description="jobs held"),
     Field("payload_power_w", "f32", "W", "the payload's draw: GPU power plus the computer's"),
-    Field("gpu_power_w", "f32", "W", "GPU power draw"),
-    Field("gpu_limit_w", "f32", "W", "GPU power limit being enforced"),
     Field(
-        "gpu_temp_c", "f32", "C", "GPU temperature", limits=Limits(yellow_high=80.0, red_high=87.0)
+        "gpu_valid",
+        "u8",
+        description="1 when the gpu_* fields below are this second's reading of the GPU; 0 while "
+        "it is off, lost or absent: they are then not valid (NaN or 0 on the wire, decoded as "
+        "no value)",
+        enum=_NO_YES,
     ),
-    Field("gpu_slowdown_c", "f32", "C", "GPU slowdown temperature threshold"),
-    Field("gpu_sm_clock_mhz", "u16", "MHz", "GPU SM clock"),
-    Field("gpu_reasons", "u32", description="NVML clock-event reasons bit mask"),
-    Field("gpu_util_pct", "u8", "%", "GPU utilisation"),
-    Field("gpu_mem_used_mib", "u32", "MiB", "GPU memory used"),
-    Field("gpu_ecc_corrected", "u32", description="corrected ECC errors (volatile)"),
-    Field(
-        "gpu_ecc_uncorrected",
-        "u32",
-        description="uncorrected ECC errors (volatile)",
-        limits=Limits(red_high=0),
-    ),
-    Field(
-        "gpu_remapped_rows", "u16", description="remapped memory rows", limits=Limits(yellow_high=0)
+    *(
+        replace(f, valid_when="gpu_valid")
+        for f in (
+            Field("gpu_power_w", "f32", "W", "GPU power draw"),
+            Field("gpu_limit_w", "f32", "W", "GPU power limit being enforced"),
+            Field(
+                "gpu_temp_c",
+                "f32",
+                "C",
+                "GPU temperature",
+                limits=Limits(yellow_high=80.0, red_high=87.0),
+            ),
+            Field("gpu_slowdown_c", "f32", "C", "GPU slowdown temperature threshold"),
+            Field("gpu_sm_clock_mhz", "u16", "MHz", "GPU SM clock"),
+            Field("gpu_reasons", "u32", description="NVML clock-event reasons bit mask"),
+            Field("gpu_util_pct", "u8", "%", "GPU utilisation"),
+            Field("gpu_mem_used_mib", "u32", "MiB", "GPU memory used"),
+            Field("gpu_ecc_corrected", "u32", description="corrected ECC errors (volatile)"),
+            Field(
+                "gpu_ecc_uncorrected",
+                "u32",
+                description="uncorrected ECC errors (volatile)",
+                limits=Limits(red_high=0),
+            ),
+            Field(
+                "gpu_remapped_rows",
+                "u16",
+                description="remapped memory rows",
+                limits=Limits(yellow_high=0),
+            ),
+        )
     ),
     Field("gpu_control", "u8", description="can the controller set limits", enum=GPU_CONTROL_NAMES),
     Field("governor_mode", "u8", description="the governor's mode", enum=GOVERNOR_MODE_NAMES),
@@ -930,3 +950,17 @@ def _check_unique() -> None:
 
 
 _check_unique()
+
+
+def _check_validity() -> None:
+    """Every valid_when names a u8 flag of the same structure."""
+    structures = [c.args for c in COMMANDS] + [t.fields for t in TELEMETRY]
+    structures += [e.args for e in EVENTS]
+    for fields in structures:
+        flags = {f.name for f in fields if f.type == "u8"}
+        for f in fields:
+            if f.valid_when is not None and f.valid_when not in flags:
+                raise RuntimeError(f"dictionary: {f.name} is valid when {f.valid_when}, not a flag")
+
+
+_check_validity()

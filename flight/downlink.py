@@ -123,11 +123,12 @@ class Downlink:
         state_dir: Path,
         send_pdu: Callable[[bytes], None],
         config: DownlinkConfig | None = None,
+        line_clear: Callable[[], bool] = lambda: True,
     ) -> None:
         self.config = config or DownlinkConfig()
         self.state_dir = state_dir.resolve()
         self.now = 0.0
-        self.link = BusLink(send_pdu, self.config.rate_bps)
+        self.link = BusLink(send_pdu, self.config.rate_bps, line_clear)
         self.journal = Journal(state_dir / "downlink" / "cfdp.sqlite")
         self.entity = Entity(
             EntityConfig(self.config.entity_id, segment_size=self.config.segment_size),
@@ -221,6 +222,12 @@ class Downlink:
             self.backlog = []
         self.entity.poll()
         return self._events()
+
+    def catch_up(self) -> None:
+        """Between ticks, once the line has room again: send what the line held back of this
+        second's share (timers, endings and their events stay with the ticks)."""
+        if self.link.held:
+            self.entity.send_now()
 
     def _events(self) -> list[Event]:
         events = []

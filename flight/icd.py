@@ -23,8 +23,16 @@ def _fields_table(fields: tuple[Field, ...]) -> list[str]:
         else:
             span = ""
         limits = f"{_limits(f.limits)} | " if limited else ""
-        rows.append(f"| {f.name} | {f.type} | {f.unit} | {span} | {limits}{f.description} |")
+        about = f.description
+        if f.valid_when is not None:
+            about += f" (valid only when {f.valid_when} is 1; else {_placeholder(f)})"
+        rows.append(f"| {f.name} | {f.type} | {f.unit} | {span} | {limits}{about} |")
     return rows + [""]
+
+
+def _placeholder(f: Field) -> str:
+    """What stands for a value that is not valid, in words."""
+    return "NaN" if f.type in ("f32", "f64") else "0"
 
 
 def _limits(limits: Limits | None) -> str:

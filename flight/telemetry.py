@@ -1,36 +1,31 @@
 """The payload's telemetry output: PUS-C packets with their counters, framed onto the bus link.
 
 Owns the packet sequence count of the payload APID and the PUS message type counters, and
-counts what it sends and what it has to drop when the bus does not read.
+counts what it sends and what it has to drop when the bus does not read. Frames go out through
+the line's transmitter (flight/serial_tx.py): file PDUs after everything else.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
-
-import serial
+from typing import Any
 
 from flight import dictionary as d
 from flight.protocol.framing import frame
 from flight.protocol.messages import encode_event, encode_telemetry
 from flight.protocol.packets import build_tm
+from flight.serial_tx import ByteSink, SerialTransmitter
 
-
-class ByteSink(Protocol):
-    """Where frames go: a serial port, or anything with write()."""
-
-    def write(self, data: bytes) -> int | None: ...
+_BULK = d.TELEMETRY_BY_NAME["CFDP_PDU"]  # file traffic: after everything else
 
 
 class TelemetryWriter:
     """Builds telemetry packets and writes them as frames."""
 
     def __init__(self, sink: ByteSink, apid: int = d.APID_PAYLOAD) -> None:
-        self.sink = sink
+        self.tx = SerialTransmitter(sink)
         self.apid = apid
         self.sent = 0
-        self.dropped = 0
         self._seq = 0
         self._msg_counters: dict[tuple[int, int], int] = {}
         self.tap: Callable[[int, bytes], None] | None = None
@@ -73,11 +68,17 @@ class TelemetryWriter:
             time_synced=synced,
         )
         self._seq = (self._seq + 1) & 0x3FFF
-        try:
-            self.sink.write(frame(packet))
-        except serial.SerialTimeoutException:
-            self.dropped += 1
+        if not self.tx.send(frame(packet), bulk=kind is _BULK):
             return
         self.sent += 1
         if self.tap is not None:
             self.tap(kind.service, packet)
+
+    @property
+    def dropped(self) -> int:
+        """Packets the line could not take (counted since the last reset)."""
+        return self.tx.dropped
+
+    def reset_dropped(self) -> None:
+        """RESET_COUNTERS: count drops from zero again."""
+        self.tx.dropped = 0

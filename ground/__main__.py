@@ -25,6 +25,7 @@ from flight.command_line import address, count, positive, positive_count, run_ma
 from flight import dictionary as d
 from flight.dictionary import JOB_STATE_NAMES
 from ground.client import CommandRefused, StationClient, StationUnreachable
+from ground.console.model import utc as utc_z
 from ground.keys import add_keys_commands, run_keys
 from ground.manifests import ManifestFileError, load_manifest
 
@@ -227,10 +228,13 @@ def _plot(args: argparse.Namespace) -> int:
     except PlotError as exc:
         print(f"ground plot: {exc}", file=sys.stderr)
         return 2
-    human = (
-        f"{summary['points']} points of {summary['channel']} "
-        f"({summary['min']:g} to {summary['max']:g}) to {args.out}"
+    span = (
+        "not valid throughout"
+        if summary["min"] is None
+        else f"{summary['min']:g} to {summary['max']:g}"
     )
+    invalid = f", {summary['not_valid']} not valid" if summary["not_valid"] else ""
+    human = f"{summary['points']} points of {summary['channel']} ({span}{invalid}) to {args.out}"
     _emit(args, human, summary)
     return 0
 
@@ -281,14 +285,28 @@ def _archive(args: argparse.Namespace) -> int:
     elif args.name in d.EVENTS_BY_NAME:
         service, subtype = 5, int(d.EVENTS_BY_NAME[args.name].severity)
     elif args.name is not None:
-        print(f"ground archive: no telemetry or event named {args.name!r}", file=sys.stderr)
+        owners = [t.name for t in d.TELEMETRY if any(f.name == args.name for f in t.fields)]
+        hint = (
+            f": {args.name} is a field of {owners[0]} (--name {owners[0]}; or ground plot "
+            f"{args.name})"
+            if owners
+            else " (packets: ground xtce or docs/icd.md)"
+        )
+        print(f"ground archive: no telemetry or event named {args.name!r}{hint}", file=sys.stderr)
+        return 2
+    if args.start is not None and args.end is not None and args.start > args.end:
+        print(
+            f"ground archive: --from {utc(args.start)} is later than --to {utc(args.end)}",
+            file=sys.stderr,
+        )
         return 2
     archive = Archive(args.state / "archive.sqlite")
-    rows = []
+    rows, decoded = [], []
     for packet in archive.packets(args.start, args.end, service, subtype):
         tm = packet.decoded()
         if tm is None or (args.name is not None and tm.name != args.name):
             continue
+        decoded.append(tm)
         rows.append(
             {
                 "time": utc(tm.packet.time),
@@ -301,27 +319,44 @@ def _archive(args: argparse.Namespace) -> int:
             break
     archive.close()
     if args.archive_cmd == "export":
-        with args.csv.open("w", newline="") as out:
-            writer = csv.writer(out)
-            writer.writerow(["time", "name", "playback", "values"])
-            for r in rows:
-                writer.writerow(
-                    [
-                        r["time"],
-                        r["name"],
-                        int(r["playback"]),
-                        json.dumps(r["values"], default=repr, sort_keys=True),
-                    ]
-                )
+        _export_csv(args.csv, rows, decoded, args.name in d.TELEMETRY_BY_NAME)
         _emit(
             args, f"{len(rows)} packets to {args.csv}", {"packets": len(rows), "csv": str(args.csv)}
         )
         return 0
-    lines = [f"{r['time']}  {r['name']:20} {json.dumps(r['values'], default=repr)}" for r in rows]
+    lines = [
+        f"{r['time']}  {r['name']:20} {_shown(tm.labelled())}"
+        for r, tm in zip(rows, decoded, strict=True)
+    ]
     _emit(
         args, "\n".join(lines) if rows else "no packets", json.loads(json.dumps(rows, default=repr))
     )
     return 0
+
+
+def _shown(values: dict[str, Any]) -> str:
+    """Values on one line for a person: name=value, enum names, "not valid" where not valid."""
+    return " ".join(f"{k}={v}" for k, v in values.items())
+
+
+def _export_csv(path: Path, rows: list[dict], decoded: list, one_packet: bool) -> None:
+    """Archived packets as CSV. One telemetry packet named (--name): a column per field, enum
+    values by name, a value that is not valid an empty cell; otherwise each packet's values as
+    JSON (null where not valid)."""
+    with path.open("w", newline="") as out:
+        writer = csv.writer(out)
+        if one_packet and decoded:
+            names = [f.name for f in decoded[0].fields]
+            writer.writerow(["time", "name", "playback", *names])
+            for r, tm in zip(rows, decoded, strict=True):
+                shown = tm.labelled()
+                cells = ["" if tm.values.get(n) is None else shown[n] for n in names]
+                writer.writerow([r["time"], r["name"], int(r["playback"]), *cells])
+            return
+        writer.writerow(["time", "name", "playback", "values"])
+        for r in rows:
+            values = json.dumps(r["values"], default=repr, sort_keys=True)
+            writer.writerow([r["time"], r["name"], int(r["playback"]), values])
 
 
 async def _serve_until_signal(serving: Any) -> None:
@@ -336,6 +371,7 @@ async def _serve_until_signal(serving: Any) -> None:
 async def _client_command(args: argparse.Namespace) -> int:
     client = await StationClient.connect(args.station)
     try:
+        await client.greeting(args.timeout)
         return await _COMMANDS[args.cmd](client, args)
     finally:
         await client.close()
@@ -407,11 +443,41 @@ async def _upload(client: StationClient, args: argparse.Namespace) -> int:
     def ended(tm: Any) -> bool:
         return tm.name in ("FILE_RECEIVED", "FILE_FAILED") and tm.values["seq_num"] == seq
 
-    tm = await client.await_telemetry(ended, args.timeout, queue)
+    try:
+        tm = await client.await_telemetry(ended, args.timeout, queue)
+    except TimeoutError:
+        print(f"ground upload: {_unanswered_upload(name, queue, args.timeout)}", file=sys.stderr)
+        return 3
     ok = tm.name == "FILE_RECEIVED"
     verdict = "received on board" if ok else f"failed: {tm.values['condition']}"
     _emit(args, f"{args.file} as {name}: {verdict}", {"ok": ok, "name": name, "seq_num": seq})
     return 0 if ok else 1
+
+
+def _unanswered_upload(name: str, queue: asyncio.Queue, timeout: float) -> str:
+    """Why an upload's answer did not come: the payload answers on the downlink, which the
+    latest housekeeping says is closed until the next window (or no housekeeping came down)."""
+    window = None
+    while not queue.empty():
+        tm = queue.get_nowait()
+        if tm.name == "HOUSEKEEPING":
+            window = tm.values["link_in_s"]
+    if window == 0:
+        return (
+            f"{name} is queued at the station, but the payload's answer (FILE_RECEIVED) did not "
+            f"come down within {timeout:g} s with the window open: see `ground files` or the "
+            "console's events"
+        )
+    when = (
+        "the next link window"
+        if window in (None, d.NONE_AHEAD)
+        else f"the next link window, in {window // 3600}:{window % 3600 // 60:02d}:"
+        f"{window % 60:02d}"
+    )
+    return (
+        f"{name} is queued at the station; its answer (FILE_RECEIVED) comes down with {when} "
+        "(no downlink now): see it then with `ground files` or in the console's events"
+    )
 
 
 async def _jobs(client: StationClient, args: argparse.Namespace) -> int:
@@ -419,15 +485,34 @@ async def _jobs(client: StationClient, args: argparse.Namespace) -> int:
     if not result.ok:
         _emit(args, result.describe(), {"ok": False, "stages": result.stages})
         return 1
-    lines = [f"{'job':24} {'state':10} {'exit':>5}  started (UTC)        ended (UTC)"]
-    for j in jobs:
-        lines.append(
-            f"{j['id']:24} {j['state']:10} {'' if j['exit_code'] is None else j['exit_code']:>5}"
-            f"  {utc(j['started_at']) if j['started_at'] else '-':20} "
-            f"{utc(j['ended_at']) if j['ended_at'] else '-'}"
+    head = ("job", "state", "priority", "progress", "exit", "started (UTC)", "ended (UTC)")
+    rows = [
+        (
+            j["id"],
+            j["state"],
+            str(j.get("priority", "")),
+            f"{round(100 * j['progress'])} %" if j.get("progress") is not None else "",
+            "" if j["exit_code"] is None else str(j["exit_code"]),
+            utc_z(j["started_at"]) if j["started_at"] else "-",
+            utc_z(j["ended_at"]) if j["ended_at"] else "-",
         )
-    _emit(args, "\n".join(lines) if jobs else "no jobs", jobs)
+        for j in jobs
+    ]
+    _emit(args, _table(head, rows, right=(2, 3, 4)) if jobs else "no jobs", jobs)
     return 0
+
+
+def _table(head: tuple[str, ...], rows: list[tuple[str, ...]], right: tuple[int, ...]) -> str:
+    """Columns as wide as their widest cell, two spaces apart; numbers aligned right."""
+    widths = [max(len(r[i]) for r in (head, *rows)) for i in range(len(head))]
+
+    def line(cells: tuple[str, ...]) -> str:
+        return "  ".join(
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    return "\n".join(line(r) for r in (head, *rows))
 
 
 _COMMANDS = {"ping": _ping, "tlm": _tlm, "submit": _submit, "jobs": _jobs, "upload": _upload}

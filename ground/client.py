@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -20,6 +21,20 @@ from ground.messages import encode_message, read_messages
 
 VERIFICATION_SERVICE = 1
 _FINAL_REPORTS = {"ACCEPTANCE_FAILURE", "START_FAILURE", "COMPLETION_SUCCESS", "COMPLETION_FAILURE"}
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """HOST:PORT as host and port (an IPv6 host in brackets, which go); StationUnreachable
+    saying what is wrong with it."""
+    host, sep, port = address.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise StationUnreachable(
+            f"{address!r} is not a station address: HOST:PORT, e.g. 127.0.0.1:5560 (a bench's "
+            "station port is in OUT/station.port)"
+        )
+    return host, int(port)
 
 
 def request_id_of(report: DecodedTelemetry) -> bytes:
@@ -74,7 +89,10 @@ class CommandResult:
 class StationClient:
     """A connection to the ground station."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, address: str = ""
+    ) -> None:
+        self.address = address
         self._reader = reader
         self._writer = writer
         self._ref = 0
@@ -93,15 +111,38 @@ class StationClient:
 
     @classmethod
     async def connect(cls, address: str) -> StationClient:
-        """Connect to HOST:PORT; StationUnreachable if nothing answers."""
-        host, _, port = address.rpartition(":")
+        """Connect to HOST:PORT (an IPv6 host in brackets: [::1]:5560); StationUnreachable,
+        saying why in words, if the address is not one or nothing answers there."""
+        host, port = split_address(address)
         try:
-            reader, writer = await asyncio.open_connection(host or "127.0.0.1", int(port))
-        except (OSError, ValueError) as exc:
-            errno = getattr(exc, "errno", None)
-            reason = os.strerror(errno) if errno else str(exc)
+            reader, writer = await asyncio.open_connection(host, port)
+        except socket.gaierror:
+            raise StationUnreachable(
+                f"cannot reach the station at {address}: unknown host {host!r}"
+            ) from None
+        except ConnectionRefusedError:
+            raise StationUnreachable(
+                f"cannot reach the station at {address}: nothing listens there (is the station "
+                "running? a bench's station port is in OUT/station.port)"
+            ) from None
+        except OSError as exc:
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
             raise StationUnreachable(f"cannot reach the station at {address}: {reason}") from None
-        return cls(reader, writer)
+        return cls(reader, writer, address)
+
+    async def greeting(self, timeout: float) -> None:
+        """Wait for the station's hello; StationUnreachable, saying so, when whatever answered
+        at the address closes or stays silent (it is not a ground station)."""
+        hello = asyncio.ensure_future(self.greeted.wait())
+        lost = asyncio.ensure_future(self.lost.wait())
+        await asyncio.wait({hello, lost}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        hello.cancel()
+        lost.cancel()
+        if not self.greeted.is_set():
+            raise StationUnreachable(
+                f"{self.address} took the connection, but no ground station answered "
+                f"(no hello within {timeout:g} s): is that the station's client port?"
+            )
 
     async def close(self) -> None:
         """Disconnect."""
@@ -123,6 +164,8 @@ class StationClient:
         ``accepted``."""
         self._ref += 1
         future = asyncio.get_running_loop().create_future()
+        if self.lost.is_set():
+            raise CommandRefused(self._lost())
         self._pending[self._ref] = future
         self._writer.write(encode_message(message | {"ref": self._ref}))
         answer = await future
@@ -203,7 +246,16 @@ class StationClient:
         self.lost.set()
         for future in self._pending.values():
             if not future.done():
-                future.set_result({"op": "error", "message": "connection to the station lost"})
+                future.set_result({"op": "error", "message": self._lost()})
+
+    def _lost(self) -> str:
+        """Why nothing more can go through this connection, in words."""
+        if not self.greeted.is_set():
+            return (
+                f"{self.address or 'the far end'} closed the connection without the station's "
+                "hello: is a ground station listening there?"
+            )
+        return "connection to the station lost"
 
     async def _dispatch(self, message: dict[str, Any]) -> None:
         op = message.get("op")

@@ -1,14 +1,19 @@
 """``python -m ground keys``: the operator's side of telecommand authentication keys.
 
-    provision DIR    a matched set of fresh key files (flight.toml for the payload, bus.toml,
-                     ground.toml), each readable by its owner only
+    provision DIR [--ground-keys N] [--force FILE...]
+                     a matched set of fresh key files (flight.toml for the payload, bus.toml,
+                     ground.toml, image.toml), each readable by its owner only; an existing file
+                     is never replaced unless named after --force
+    rotate --station HOST:PORT --keys FILE [--to ID]
+                     rotate the ground's key in flight (ground/key_rotation.py)
     list FILE        the keys of a file: id, source, in use (never the secrets)
     use FILE ID      sign with key ID from now on (the station reads its file again by itself)
     sign MANIFEST --keys FILE --out SIGNED.msgpack
                      sign a job manifest offline with the file's job key (the station sends a
                      signed manifest as it is)
 
-Rotation (docs/security.md): KEY_ACTIVATE the spare, ``keys use`` it, KEY_DEACTIVATE the old.
+Rotation (docs/security.md): KEY_ACTIVATE the spare, ``keys use`` it, KEY_DEACTIVATE the old;
+``keys rotate`` does these steps, checking each.
 """
 
 from __future__ import annotations
@@ -20,10 +25,21 @@ from pathlib import Path
 
 import msgpack
 
+from flight.command_line import address, positive_count
 from flight.dictionary import SOURCES
 from flight.security.job_auth import sign_manifest
-from flight.security.keys import KeyFileError, load_job_keys, load_keys, provision_keys, use_key
+from flight.security.keys import (
+    GROUND_KEY_LIMIT,
+    KeyFileError,
+    load_job_keys,
+    load_keys,
+    provision_keys,
+    use_key,
+)
+from ground.client import StationUnreachable
+from ground.key_rotation import RotationError, rotate
 from ground.manifests import ManifestFileError, load_manifest
+from ground.procedure import StationProcedure
 
 
 def add_keys_commands(sub: argparse._SubParsersAction) -> None:
@@ -32,6 +48,30 @@ def add_keys_commands(sub: argparse._SubParsersAction) -> None:
     what = keys.add_subparsers(dest="keys_cmd", required=True)
     provision = what.add_parser("provision", help="write a matched set of fresh key files")
     provision.add_argument("dir", type=Path)
+    provision.add_argument(
+        "--ground-keys",
+        type=positive_count,
+        default=2,
+        help=f"ground keys to preload: one in use and spares to rotate to (default 2, at most "
+        f"{GROUND_KEY_LIMIT})",
+    )
+    provision.add_argument(
+        "--force",
+        nargs="+",
+        default=[],
+        metavar="FILE",
+        help="replace these existing files of the set (flight.toml, bus.toml, ground.toml, "
+        "image.toml): the payload holding the old flight.toml no longer accepts the new keys",
+    )
+    rotation = what.add_parser(
+        "rotate", help="rotate the ground's telecommand key in flight, through the station"
+    )
+    rotation.add_argument("--station", required=True, type=address, help="HOST:PORT")
+    rotation.add_argument(
+        "--keys", type=Path, required=True, help="the station's key file (it signs with it)"
+    )
+    rotation.add_argument("--to", type=int, help="the key to rotate to (default: the next spare)")
+    rotation.add_argument("--json", action="store_true", help="print JSON for machines")
     listing = what.add_parser("list", help="list a key file's keys (not their secrets)")
     listing.add_argument("file", type=Path)
     listing.add_argument("--json", action="store_true", help="print JSON for machines")
@@ -48,7 +88,8 @@ def run_keys(args: argparse.Namespace) -> int:
     """Run a ``keys`` subcommand; the exit status."""
     try:
         if args.keys_cmd == "provision":
-            files = provision_keys(args.dir)
+            replace = [_in_dir(name, args.dir) for name in args.force]
+            files = provision_keys(args.dir, ground_keys=args.ground_keys, replace_files=replace)
             print(
                 f"payload: {files.flight}\nbus: {files.bus}\nground: {files.ground}\n"
                 f"image signer: {files.image}"
@@ -62,6 +103,8 @@ def run_keys(args: argparse.Namespace) -> int:
                 print(json.dumps(rows))
             for row in [] if args.json else rows:
                 print(f"{row['id']:>5}  {row['source']:<6}  {'in use' if row['active'] else '-'}")
+        elif args.keys_cmd == "rotate":
+            return _rotate(args)
         elif args.keys_cmd == "use":
             key = use_key(args.file, args.key_id)
             print(f"{args.file}: key {key.key_id} in use for {SOURCES[key.source]}")
@@ -73,6 +116,31 @@ def run_keys(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"ground keys: {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _in_dir(name: str, directory: Path) -> str:
+    """A --force file: a name of the set, or a path to it in the directory provisioned."""
+    path = Path(name)
+    if path.parent != Path(".") and path.parent.resolve() != directory.resolve():
+        raise KeyFileError(f"--force {name}: not in {directory}")
+    return path.name
+
+
+def _rotate(args: argparse.Namespace) -> int:
+    try:
+        with StationProcedure(args.station) as procedure:
+            result = rotate(
+                procedure, args.keys, args.to, say=lambda line: args.json or print(line)
+            )
+    except StationUnreachable as exc:
+        print(f"ground keys rotate: {exc}", file=sys.stderr)
+        return 2
+    except (RotationError, AssertionError) as exc:
+        print(f"ground keys rotate: stopped: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps({"old": result.old, "new": result.new, "steps": result.steps}))
     return 0
 
 

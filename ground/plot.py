@@ -1,9 +1,11 @@
 """Plots of archived telemetry (``python -m ground plot CHANNEL --from T --to T --out FILE.png``):
 one channel against on-board time (UTC), with its yellow and red limits drawn, read from the
-station's archive."""
+station's archive. Samples that are not valid (the GPU off) are no points: the line breaks and
+the span is shaded "not valid"; an enum channel is drawn as steps with its names on the axis."""
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -53,12 +55,14 @@ def plot_channel(
             values.append(tm.values[f.name])
     if not values:
         raise PlotError(f"no {kind.name}.{f.name} in the archive in that time range")
+    valid = [v for v in values if v is not None]
     _draw(kind, f, times, values, out)
     return {
         "channel": f"{kind.name}.{f.name}",
-        "points": len(values),
-        "min": min(values),
-        "max": max(values),
+        "points": len(valid),
+        "not_valid": len(values) - len(valid),
+        "min": min(valid, default=None),
+        "max": max(valid, default=None),
         "from": times[0].isoformat(),
         "to": times[-1].isoformat(),
         "out": str(out),
@@ -74,7 +78,12 @@ def _draw(
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(10, 4), layout="constrained")
-    ax.plot(times, values, linewidth=1, label=f.name)
+    series = [math.nan if v is None else v for v in values]
+    ax.plot(times, series, linewidth=1, label=f.name, drawstyle="steps-post" if f.enum else None)
+    for start, end in _invalid_spans(times, values):
+        ax.axvspan(start, end, color="0.85", lw=0, label="not valid")
+    if f.enum:
+        ax.set_yticks(sorted(f.enum), [f.enum[k] for k in sorted(f.enum)])
     limits = f.limits
     if limits is not None:
         for value, colour, name in (
@@ -89,6 +98,8 @@ def _draw(
     ax.set_xlabel("on-board time (UTC)")
     ax.set_ylabel(f.unit or f.name)
     ax.grid(True, alpha=0.3)
+    if all(v is None for v in values):
+        ax.text(0.5, 0.5, "not valid throughout", transform=ax.transAxes, ha="center")
     handles, labels = ax.get_legend_handles_labels()
     unique = dict(zip(labels, handles, strict=True))
     ax.legend(unique.values(), unique.keys(), loc="best")
@@ -98,3 +109,18 @@ def _draw(
         raise PlotError(f"cannot write {out}: {exc.strerror}") from None
     finally:
         plt.close(fig)
+
+
+def _invalid_spans(times: list[datetime], values: list[Any]) -> list[tuple[datetime, datetime]]:
+    """The spans of time whose samples are not valid (to the next sample)."""
+    spans: list[tuple[datetime, datetime]] = []
+    start = None
+    for i, value in enumerate(values):
+        if value is None and start is None:
+            start = times[i]
+        elif value is not None and start is not None:
+            spans.append((start, times[i]))
+            start = None
+    if start is not None:
+        spans.append((start, times[-1]))
+    return spans

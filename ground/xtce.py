@@ -208,6 +208,9 @@ class _Telemetry:
             p = _el(self.parameters, "Parameter", name=name, parameterTypeRef=type_name)
             if isinstance(f, Field) and f.description:
                 p.set("shortDescription", f.description[:200])
+            if isinstance(f, Field) and f.valid_when is not None:  # not valid while its flag is 0
+                condition = _el(_el(p, "ParameterProperties"), "ValidityCondition")
+                _el(condition, "Comparison", parameterRef=f.valid_when, value=1)
         return name
 
     def container(

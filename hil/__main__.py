@@ -45,6 +45,23 @@ def _speed(text: str) -> float | str:
     return value
 
 
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _bus_seconds(text: str) -> float:
+    """A bus time from the start of the run: seconds, or a number with s, m, h or d."""
+    number, unit = (text[:-1], text[-1]) if text[-1:] in _UNITS else (text, "s")
+    try:
+        value = float(number) * _UNITS[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: a bus time from the start: seconds, or with s, m, h or d (4h)"
+        ) from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be after the start")
+    return value
+
+
 def _outage(text: str) -> tuple[float, float]:
     try:
         start, length = (float(x) for x in text.split(":"))
@@ -93,6 +110,14 @@ def main(argv: list[str] | None = None) -> int:
         "(default: the scenario's; real time for 'default')",
     )
     run.add_argument("--seed", type=int, help="seed of the run (default: the scenario's)")
+    run.add_argument(
+        "--until",
+        type=_bus_seconds,
+        metavar="BUS_TIME",
+        help="end the run at this bus time from its start (seconds, or 90m, 4h): the timeline "
+        "up to it, the checks judged on what ran (those waiting for what had not happened yet "
+        "are reported as not reached)",
+    )
     run.add_argument(
         "--port",
         help="a serial port (or pyserial URL) to a payload computer "
@@ -170,6 +195,10 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.scenario == DEFAULT and args.until is not None:
+        print("hil: --until ends a scenario file's run early; the default scenario has no "
+              "timeline to cut", file=sys.stderr)  # fmt: skip
+        return 2
     if args.scenario == DEFAULT:
         speed = {None: 1.0, "max": None}.get(args.speed, args.speed)
         config = BenchConfig(
@@ -188,13 +217,14 @@ def _run(args: argparse.Namespace) -> int:
         except ScenarioError as exc:
             print(f"hil: {exc}", file=sys.stderr)
             return 2
-        config = bench_config(scenario, args.out, args.speed, args.seed)
+        config = bench_config(scenario, args.out, args.speed, args.seed, args.until)
         config.port = args.port
         config.keys = args.keys
         config.image_root = args.image_root
         config.baud = args.baud or config.baud
         config.eclipse_predictions = not args.no_eclipse_predictions
-        report = asyncio.run(run_bench(scenario.name, scenario_runner(scenario), config))
+        runner = scenario_runner(scenario, args.until)
+        report = asyncio.run(run_bench(scenario.name, runner, config))
     print(report.summary(args.out))
     return 0 if report.passed else 1
 

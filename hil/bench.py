@@ -17,7 +17,7 @@ from typing import Awaitable, Callable
 
 from flight import dictionary as d
 from flight.protocol.messages import DecodedTelemetry
-from flight.security.keys import KeyFileError, KeySet, load_keys, provision_keys
+from flight.security.keys import KEY_FILE_NAMES, KeyFileError, KeySet, load_keys, provision_keys
 from flight.security.tc_auth import TcSigner
 from ground.client import CommandRefused, StationClient, StationUnreachable
 from hil.bus import BusEmulator, BusTimeout
@@ -50,7 +50,7 @@ class BenchConfig:
     environment: EnvironmentConfig = field(default_factory=EnvironmentConfig)
     wall_limit_s: float = 600.0
     seed: int = 0
-    baud: int | None = 115_200  # line rate in real time (lockstep is not paced: bus time)
+    baud: int | None = 115_200  # line rate per bus second (lockstep is not paced; a UART paces)
     port: str | None = None  # a real serial port (or pyserial URL) to a payload already running
     keys: Path | None = None  # bus.toml and ground.toml matching the payload's keys (fresh: None)
     eclipse_predictions: bool = True  # False: the controller schedules without them (baseline)
@@ -148,7 +148,11 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
             "a payload on a serial port needs the matching bus and ground key files "
             "(hil run --keys DIR; pytest --hil-keys DIR)"
         )
-    keys = KeySet.in_dir(config.keys) if config.keys else provision_keys(out / "keys")
+    keys = (
+        KeySet.in_dir(config.keys)
+        if config.keys
+        else provision_keys(out / "keys", replace_files=KEY_FILE_NAMES)  # fresh each run
+    )
     bus_keys = load_keys(keys.bus)  # KeyFileError: the caller says why
     report = Report(name, config.mode, config.start_time, seed=config.seed)
     link = SerialPortLink.open(config.port, config.baud) if config.port else PtyLink.open()
@@ -158,6 +162,7 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
         start_time=config.start_time,
         environment=environment,
         baud=None if config.speed is None or config.port else config.baud,
+        speed=config.speed or 1.0,
         seed=config.seed,
         relay_windows=config.relay_windows,
         radio=config.radio,
@@ -241,7 +246,7 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
             print(file=sys.stderr)
         if client is not None:
             await client.close()
-        statuses = procs.stop_all()
+        statuses = await procs.stop_all()
         await bus.stop()
         link.close()
     if "flight" in statuses:
@@ -253,11 +258,12 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
         )
     for tm in bus.events:
         if tm.packet.time_synced:
-            report.note(tm.packet.time, f"event {tm.name} {tm.values}")
+            report.note(tm.packet.time, f"event {tm.name} {tm.labelled()}")
         else:
-            report.note(config.start_time, f"event {tm.name} {tm.values} (before time sync)")
+            report.note(config.start_time, f"event {tm.name} {tm.labelled()} (before time sync)")
     report.timeline.sort(key=lambda row: row["t_s"])
     report.figures = run_figures(bus, config, wall0) | procs.figures()
+    report.cfdp = bus.cfdp.report()
     if bench is not None:
         report.figures |= bench.extra_figures
     report.write(out, bytes(bus.tm_log), bytes(bus.tc_log))
@@ -274,6 +280,7 @@ def run_figures(bus: BusEmulator, config: BenchConfig, wall0: float) -> dict:
         "ticks": bus.ticks,
         "ticks_unanswered": bus.ticks_unanswered,
         "longest_unanswered_streak": bus.longest_unanswered_streak,
+        "tick_answer_lag_max_s": bus.answer_lag_max_s,
         "tc_packets": bus.tc_packets,
         "tm_packets": bus.tm_packets,
         "tc_bytes": len(bus.tc_log),
@@ -293,6 +300,7 @@ def run_figures(bus: BusEmulator, config: BenchConfig, wall0: float) -> dict:
         "radio_lost_up": bus.radio_up.lost,
         "radio_dropped_queue": bus.radio_down.dropped_queue,
         "station_syncs_missed": bus.syncs_missed,
+        **bus.cfdp.figures(),
         **{f"line_{k}": v for k, v in bus.line.figures().items()},
         "wall_seconds": round(wall, 3),
         "wall_speed_factor": round(sim / wall, 1) if wall > 0 else None,

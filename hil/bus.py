@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, replace
 from typing import TypeVar
@@ -20,17 +21,24 @@ from typing import TypeVar
 from flight import dictionary as d
 from flight.protocol.fields import FieldError
 from flight.protocol.framing import Deframer, frame
-from flight.protocol.messages import CommandEncoder, DecodedTelemetry, decode_telemetry
-from flight.security.tc_auth import TcSigner
+from flight.protocol.messages import (
+    CommandEncoder,
+    DecodedTelemetry,
+    decode_command,
+    decode_telemetry,
+)
+from flight.security.tc_auth import TRAILER_LEN, TcSigner
 from flight.protocol.packets import PacketError, Telemetry, parse_packet
 from ground.messages import read_frames
 from ground.station import IDLE_HEADER
+from hil.cfdp_figures import ARRIVED, LINE_DAMAGE, NO_WINDOW, RADIO_LOSS, CfdpTrack
 from hil.environment import Environment
 from hil.radio import RadioConfig, RadioPath
 from hil.serial_line import Direction, SerialLine
 
 T = TypeVar("T")
 SYNC_TIMEOUT_S = 2.0
+_CFDP_TC = d.COMMANDS_BY_NAME["CFDP_PDU"]
 
 
 def sync_packet(number: int) -> bytes:
@@ -67,12 +75,13 @@ class BusEmulator:
         start_time: float,
         environment: Environment,
         baud: int | None = None,
+        speed: float = 1.0,
         seed: int = 0,
         relay_windows: bool = False,
         radio: RadioConfig | None = None,
         signer: TcSigner,
     ) -> None:
-        self.line = SerialLine(fd, self._from_line, baud=baud, seed=seed)
+        self.line = SerialLine(fd, self._from_line, baud=baud, seed=seed, speed=speed)
         self.time = start_time  # of the last tick sent
         self.announced = start_time  # the last second the clock has announced to waiters
         self.start_time = start_time
@@ -98,10 +107,14 @@ class BusEmulator:
         self._synced = asyncio.Event()
         self._relayed_pdus = False  # CFDP PDUs relayed since the last sync
         self.tc_dropped = 0
+        self.cfdp = CfdpTrack()  # the file traffic each way, its retransmissions and causes
         self.ticks = 0
         self.ticks_unanswered = 0
         self.unanswered_streak = 0
         self.longest_unanswered_streak = 0  # consecutive answerable ticks not answered: a stall
+        self.answer_lag_max_s = 0.0  # real time: the most bus seconds a tick waited for its answer
+        self._awaiting: deque[float] = deque()  # real time: answerable ticks not yet answered
+        self._damaged_at_hk = 0  # real time: damaged frames from the payload at the last answer
         self.resets = 0
         self.last_hk: DecodedTelemetry | None = None
         self.events: list[DecodedTelemetry] = []
@@ -177,14 +190,19 @@ class BusEmulator:
                 self.commands.signer.heard_floor(tm.values["key_id"], tm.values["floor"])
         for listener in self.listeners:
             listener(tm)
+        fate = ARRIVED
         if self.relay_windows and not self.window_open:
             self.tm_no_window += 1  # no station in view: the payload's recording has it
+            fate = NO_WINDOW
         elif not self.radio.immediate:
-            self.radio_down.admit(frame(raw), self.time)
+            fate = ARRIVED if self.radio_down.admit(frame(raw), self.time) else RADIO_LOSS
         else:
             self._to_station(frame(raw))
             self._relayed_pdus |= tm.name == "CFDP_PDU"
+        if tm.name == "CFDP_PDU":
+            self.cfdp.down(tm.values["pdu"], fate)
         if tm.name == "HOUSEKEEPING":
+            self._answered_until(tm.packet.time)
             self.last_hk = tm
             asyncio.get_running_loop().create_task(self._notify(self._hk))
 
@@ -193,11 +211,31 @@ class BusEmulator:
         async with condition:
             condition.notify_all()
 
-    def send_to_payload(self, packet: bytes) -> None:
-        """Send one telecommand packet on the serial line, recording it."""
+    def send_to_payload(self, packet: bytes) -> bool:
+        """Send one telecommand packet on the serial line, recording it; whether the line
+        passed it undamaged."""
         self.tc_log += packet
         self.tc_packets += 1
+        damage = _damage(self.line.up)
         self.line.write(frame(packet))
+        return _damage(self.line.up) == damage and not self.line.outage
+
+    def _relay_up(self, packet: bytes) -> None:
+        """A ground telecommand out of the radio, onto the serial line (its file traffic
+        followed)."""
+        intact = self.send_to_payload(packet)
+        self._follow_up(packet, ARRIVED if intact else LINE_DAMAGE)
+
+    def _follow_up(self, packet: bytes, fate: str) -> None:
+        """Note a CFDP PDU from the ground with what became of it."""
+        if len(packet) < 9 or (packet[7], packet[8]) != (_CFDP_TC.service, _CFDP_TC.subtype):
+            return
+        try:
+            tc = parse_packet(packet)
+            _, args = decode_command(replace(tc, app_data=tc.app_data[:-TRAILER_LEN]))
+        except (PacketError, FieldError):
+            return
+        self.cfdp.up(args["pdu"], fate)
 
     def write_line(self, data: bytes) -> None:
         """Put raw bytes on the serial line (fault injection uses this directly)."""
@@ -251,9 +289,10 @@ class BusEmulator:
 
     def _from_station(self, raw: bytes) -> None:
         if self.radio.immediate:
-            self.send_to_payload(raw)
+            self._relay_up(raw)
             return
-        self.radio_up.admit(raw, self.time)
+        if not self.radio_up.admit(raw, self.time):
+            self._follow_up(raw, RADIO_LOSS)
         if self._holds:  # a command's round trip takes bus time through this radio: let it run
             self._running.set()
 
@@ -303,7 +342,7 @@ class BusEmulator:
         lost = self.line.outage
         self.send_to_payload(packet)
         for raw in self.radio_up.due(self.time):
-            self.send_to_payload(raw)
+            self._relay_up(raw)
         for data in self.radio_down.due(self.time):
             self._to_station(data)
         self._gpu_power_switch()
@@ -346,6 +385,8 @@ class BusEmulator:
             await self._running.wait()
             damaged = self.damaged_frames
             answerable = self.tick()
+            if speed is not None and answerable:
+                self._awaiting.append(self.time)
             if speed is None:
                 if answerable:
                     await self._await_answer(damaged)
@@ -375,11 +416,28 @@ class BusEmulator:
             )
             self.unanswered_streak = 0
         except TimeoutError:
-            self.ticks_unanswered += 1
-            self.unanswered_streak += 1
-            self.longest_unanswered_streak = max(
-                self.longest_unanswered_streak, self.unanswered_streak
-            )
+            self._unanswered()
+
+    def _unanswered(self) -> None:
+        self.ticks_unanswered += 1
+        self.unanswered_streak += 1
+        self.longest_unanswered_streak = max(self.longest_unanswered_streak, self.unanswered_streak)
+
+    def _answered_until(self, hk_time: float) -> None:
+        """Real time: housekeeping of ``hk_time`` answers that tick; an answerable tick before it
+        that got no housekeeping of its own is unanswered (the payload answers in order), unless
+        a frame from the payload arrived damaged meanwhile (the answer may be the one lost, as in
+        lockstep)."""
+        self.answer_lag_max_s = max(self.answer_lag_max_s, self.time - hk_time)
+        excused = self.damaged_frames - self._damaged_at_hk
+        self._damaged_at_hk = self.damaged_frames
+        while self._awaiting and self._awaiting[0] <= hk_time:
+            if self._awaiting.popleft() == hk_time:
+                self.unanswered_streak = 0
+            elif excused:
+                excused -= 1
+            else:
+                self._unanswered()
 
     @contextlib.asynccontextmanager
     async def hold(self) -> AsyncIterator[None]:

@@ -1,16 +1,25 @@
 """What a bench run says about the GPU and the work it did: the power limit against the
 allowance, temperatures against their limit, suspensions, and the scenario's workload done by
 its deadlines. A bus listener; its figures go into report.json and its series into report.html.
+While the GPU gives no reading (off, lost) its values are not valid: NaN in the series (a gap
+in the plots), left out of the figures.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from flight.dictionary import GovernorMode, JobState
 from flight.protocol.messages import DecodedTelemetry
 
 DAY_S = 86_400.0
+
+
+def _highest(series: list[float]) -> float | None:
+    """The highest valid value of a series, or None when none was valid."""
+    valid = [x for x in series if not math.isnan(x)]
+    return round(max(valid), 2) if valid else None
 
 
 @dataclass
@@ -22,6 +31,7 @@ class GpuTrack:
     power_w: list[float] = field(default_factory=list)
     limit_w: list[float] = field(default_factory=list)
     temp_c: list[float] = field(default_factory=list)
+    governor_mode: list[int] = field(default_factory=list)
     slowdown_c: float = 0.0
     over_allowance: int = 0  # ticks a job ran with the limit above an allowance it could follow
     over_allowance_longest: int = 0
@@ -44,20 +54,24 @@ class GpuTrack:
             return
         v = tm.values
         self.times.append(tm.packet.time - self.start)
-        self.power_w.append(v["gpu_power_w"])
-        self.limit_w.append(v["gpu_limit_w"])
-        self.temp_c.append(v["gpu_temp_c"])
-        self.slowdown_c = max(self.slowdown_c, v["gpu_slowdown_c"])
-        self.energy_j += v["gpu_power_w"]
-        if v["gpu_slowdown_c"] and v["gpu_temp_c"] >= v["gpu_slowdown_c"]:
-            self.temp_over_limit += 1
+        valid = v["gpu_valid"]
+        self.power_w.append(v["gpu_power_w"] if valid else math.nan)
+        self.limit_w.append(v["gpu_limit_w"] if valid else math.nan)
+        self.temp_c.append(v["gpu_temp_c"] if valid else math.nan)
+        self.governor_mode.append(v["governor_mode"])
+        if valid:
+            self.slowdown_c = max(self.slowdown_c, v["gpu_slowdown_c"])
+            self.energy_j += v["gpu_power_w"]
+            if v["gpu_slowdown_c"] and v["gpu_temp_c"] >= v["gpu_slowdown_c"]:
+                self.temp_over_limit += 1
         running = v["job_state"] == JobState.RUNNING
         suspended = v["governor_mode"] == GovernorMode.SUSPENDED
         self.suspended_ticks += suspended
         self.thermal_ticks += v["governor_mode"] == GovernorMode.THERMAL_LIMITED
         self._stopping = self._stopping + 1 if running and suspended else 0
         self.stopping_longest = max(self.stopping_longest, self._stopping)
-        if running and not suspended and v["gpu_limit_w"] > v["power_allowance_w"] + 1e-3:
+        limit = v["gpu_limit_w"] if valid else 0.0  # a GPU off draws nothing
+        if running and not suspended and limit > v["power_allowance_w"] + 1e-3:
             self.over_allowance += 1
             self._streak += 1
             self.over_allowance_longest = max(self.over_allowance_longest, self._streak)
@@ -82,7 +96,7 @@ class GpuTrack:
             "governor_suspended_ticks": self.suspended_ticks,
             "governor_thermal_limited_ticks": self.thermal_ticks,
             "job_running_while_suspended_longest": self.stopping_longest,
-            "gpu_temp_max_c": round(max(self.temp_c, default=0.0), 2),
+            "gpu_temp_max_c": _highest(self.temp_c),
             "gpu_temp_limit_c": self.slowdown_c,
             "gpu_temp_over_limit_ticks": self.temp_over_limit,
             "gpu_energy_wh": round(self.energy_j / 3600.0, 1),

@@ -176,14 +176,23 @@ class BenchProcesses:
         """Hang a process (SIGSTOP): its loops stop coming round, as in a deadlock."""
         self.procs[name].send_signal(signal.SIGSTOP)
 
-    def stop_all(self) -> dict[str, int]:
-        """Stop every process; their exit statuses."""
+    async def stop_all(self) -> dict[str, int]:
+        """Stop every process; their exit statuses. The event loop runs on meanwhile, so the
+        bench keeps serving the serial line: a controller flushing its last telemetry on the
+        way out is read, not left blocked on a full line until it is killed."""
         for watch in self._watched.values():
             watch.sock.close()
         for proc in self.procs.values():
             if proc.poll() is None:
                 proc.terminate()
-        return {name: _wait(proc) for name, proc in self.procs.items()}
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STOP_GRACE_S
+        while any(p.poll() is None for p in self.procs.values()) and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        for proc in self.procs.values():
+            if proc.poll() is None:  # past the grace period
+                proc.kill()
+        return {name: proc.wait() for name, proc in self.procs.items()}
 
 
 def _wait(proc: subprocess.Popen) -> int:

@@ -40,20 +40,22 @@ class RadioPath:
         self.lost = 0
         self.dropped_queue = 0
 
-    def admit(self, data: bytes, now: float) -> None:
-        """A packet (or frame) handed to the radio at bus time ``now``."""
+    def admit(self, data: bytes, now: float) -> bool:
+        """A packet (or frame) handed to the radio at bus time ``now``; whether it will reach
+        the far end (False: lost, or its queue was full)."""
         if self.config.loss and self.rng.random() < self.config.loss:
             self.lost += 1
-            return
+            return False
         start = max(now, self.free_at)
         if start - now > self.config.queue_s:
             self.dropped_queue += 1
-            return
+            return False
         if self.rate_bps is not None:
             self.free_at = start + len(data) * 8 / self.rate_bps
             start = self.free_at
         self.count += 1
         heapq.heappush(self.queue, (start + self.config.delay_s, self.count, data))
+        return True
 
     def due(self, now: float) -> list[bytes]:
         """What reaches the far end by bus time ``now``, in order."""

@@ -12,6 +12,8 @@ from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any
 
+from hil.cfdp_figures import summary_lines
+
 
 def utc(seconds: float) -> str:
     """Seconds since the epoch as ISO 8601 UTC."""
@@ -20,12 +22,18 @@ def utc(seconds: float) -> str:
 
 @dataclass
 class Check:
-    """One assertion of a scenario and its outcome."""
+    """One assertion of a scenario and its outcome: passed, failed, or (None) not reached: a run
+    ended early (--until) before what the check waits for could happen."""
 
     name: str
-    passed: bool
+    passed: bool | None
     detail: str
     bus_time: str
+
+    @property
+    def outcome(self) -> str:
+        """PASS, FAIL or NOT REACHED."""
+        return {True: "PASS", False: "FAIL", None: "NOT REACHED"}[self.passed]
 
 
 @dataclass
@@ -40,12 +48,20 @@ class Report:
     checks: list[Check] = field(default_factory=list)
     figures: dict[str, Any] = field(default_factory=dict)
     jobs: list[dict[str, Any]] = field(default_factory=list)
+    cfdp: dict[str, Any] = field(default_factory=dict)  # per link, each way (hil/cfdp_figures)
     error: str | None = None
+    ended_early: tuple[float, float] | None = None  # (bus s run, bus s of the scenario): --until
+
+    @property
+    def judged(self) -> list[Check]:
+        """The checks that were decided (not those a run ended early left unreached)."""
+        return [c for c in self.checks if c.passed is not None]
 
     @property
     def passed(self) -> bool:
-        """Every check held, there was at least one, and nothing broke the run."""
-        return bool(self.checks) and all(c.passed for c in self.checks) and self.error is None
+        """Every check decided held, at least one was, and nothing broke the run."""
+        judged = self.judged
+        return bool(judged) and all(c.passed for c in judged) and self.error is None
 
     def note(self, bus_time: float, what: str) -> None:
         """Add a line to the timeline."""
@@ -53,10 +69,12 @@ class Report:
             {"bus_time": utc(bus_time), "t_s": round(bus_time - self.bus_start, 3), "what": what}
         )
 
-    def check(self, bus_time: float, name: str, passed: bool, detail: str = "") -> bool:
-        """Record a check; returns whether it passed."""
-        self.checks.append(Check(name, bool(passed), detail, utc(bus_time)))
-        self.note(bus_time, f"check {'passed' if passed else 'FAILED'}: {name}")
+    def check(self, bus_time: float, name: str, passed: bool | None, detail: str = "") -> bool:
+        """Record a check (passed None: not reached); returns whether it passed."""
+        check = Check(name, None if passed is None else bool(passed), detail, utc(bus_time))
+        self.checks.append(check)
+        word = {True: "passed", False: "FAILED", None: "not reached"}[check.passed]
+        self.note(bus_time, f"check {word}: {name}")
         return bool(passed)
 
     def to_json(self) -> dict[str, Any]:
@@ -67,8 +85,12 @@ class Report:
             "seed": self.seed,
             "result": "pass" if self.passed else "fail",
             "error": self.error,
+            "ended_early": None
+            if self.ended_early is None
+            else {"at_s": self.ended_early[0], "duration_s": self.ended_early[1]},
             "bus_start": utc(self.bus_start),
             "figures": self.figures,
+            "cfdp": self.cfdp,
             "checks": [asdict(c) for c in self.checks],
             "jobs": self.jobs,
             "timeline": self.timeline,
@@ -82,12 +104,21 @@ class Report:
 
     def summary(self, out_dir: Path) -> str:
         """A short human summary of the run."""
+        judged = self.judged
         lines = [
             f"HIL scenario '{self.scenario}' ({self.mode}): "
             f"{'PASS' if self.passed else 'FAIL'}, "
-            f"{sum(c.passed for c in self.checks)}/{len(self.checks)} checks passed"
+            f"{sum(bool(c.passed) for c in judged)}/{len(judged)} checks passed"
+            + (
+                f", {len(self.checks) - len(judged)} not reached"
+                if len(judged) < len(self.checks)
+                else ""
+            )
         ]
-        lines += [f"  {'PASS' if c.passed else 'FAIL'}  {c.name}: {c.detail}" for c in self.checks]
+        if self.ended_early is not None:
+            ran, whole = self.ended_early
+            lines.append(f"  ended early at bus second {ran:g} of {whole:g} (--until)")
+        lines += [f"  {c.outcome}  {c.name}: {c.detail}" for c in self.checks]
         if self.error:
             lines.append(f"  error: {self.error}")
         for job in self.jobs:
@@ -102,5 +133,6 @@ class Report:
             f"serial link: {f.get('tc_packets', 0)} TC and {f.get('tm_packets', 0)} TM "
             f"packets, {f.get('tm_bad', 0)} bad"
         )
-        lines.append(f"  report: {out_dir / 'report.json'}")
+        lines += summary_lines(self.cfdp)
+        lines.append(f"  report: {out_dir / 'report.html'} (plots); {out_dir / 'report.json'}")
         return "\n".join(lines)

@@ -523,11 +523,18 @@ def parse_scenario(text: str, source: Path) -> Scenario:
 def load_scenario(name_or_path: str) -> Scenario:
     """A shipped scenario by name, or a scenario file by path."""
     path = Path(name_or_path)
-    if not path.suffix:
+    by_name = not path.suffix and len(path.parts) == 1
+    if by_name:
         path = SCENARIO_DIR / f"{name_or_path}.toml"
     try:
         text = path.read_text()
     except OSError as exc:
+        if by_name and isinstance(exc, FileNotFoundError):
+            names = ", ".join(p.stem for p in shipped())
+            raise ScenarioError(
+                f"unknown scenario {name_or_path!r}: one of default, {names}, or a scenario "
+                "file's path (python -m hil list shows them)"
+            ) from None
         raise ScenarioError(f"{path}: {exc.strerror}") from None
     return parse_scenario(text, path)
 

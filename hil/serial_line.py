@@ -2,10 +2,12 @@
 injected faults, in both directions.
 
 A pty passes a megabyte in milliseconds whatever its "baud rate", so the bench paces bytes itself
-with a token bucket (10 line bits per byte). The payload's output is read at the line rate, so
-the pty's buffer plays the payload UART's transmit buffer, and it is drained during an outage as a
-real UART would be, the bytes lost. Faults come from a seeded generator: the same seed gives the
-same faults.
+with a token bucket (10 line bits per byte), in bus time: at real time xN the line carries N times
+its rate per wall second, so that every bus second carries what a bus second of the real line
+does (a scenario's downlink share fits its line at any speed, as in lockstep). The payload's
+output is read at the line rate, so the pty's buffer plays the payload UART's transmit buffer,
+and it is drained during an outage as a real UART would be, the bytes lost. Faults come from a
+seeded generator: the same seed gives the same faults.
 """
 
 from __future__ import annotations
@@ -90,16 +92,24 @@ class Direction:
 
 class SerialLine:
     """The bus's end of the line to the payload: a file descriptor (the pty master, or a real
-    serial port), paced at ``baud`` (None: unpaced), with faults."""
+    serial port), paced at ``baud`` per bus second with ``speed`` bus seconds to the wall second
+    (baud None: unpaced), with faults."""
 
     def __init__(
-        self, fd: int, receive: Callable[[bytes], None], *, baud: int | None, seed: int
+        self,
+        fd: int,
+        receive: Callable[[bytes], None],
+        *,
+        baud: int | None,
+        seed: int,
+        speed: float = 1.0,
     ) -> None:
         self.fd = fd
         os.set_blocking(fd, False)
         self.receive = receive
         self.baud = baud
-        self.rate = baud / BITS_PER_BYTE if baud else None  # bytes per second
+        self.speed = speed
+        self.rate = baud / BITS_PER_BYTE * speed if baud else None  # bytes per wall second
         up, down = np.random.default_rng(seed).spawn(2)
         self.up = Direction("to payload", up)
         self.down = Direction("from payload", down)
@@ -214,7 +224,10 @@ class SerialLine:
 
     def figures(self) -> dict[str, int | float | None]:
         """Counts of the line, for the report."""
-        out: dict[str, int | float | None] = {"baud": self.baud}
+        out: dict[str, int | float | None] = {
+            "baud": self.baud,
+            "wall_bytes_per_s": round(self.rate) if self.rate else None,
+        }
         for key, d in (("up", self.up), ("down", self.down)):
             out |= {
                 f"{key}_bytes": d.bytes_in,

@@ -24,6 +24,7 @@ from flight.cfdp.filestore import FileStore
 from flight.cfdp.journal import Journal, TransactionReport
 from flight.cfdp.mib import EntityConfig
 from flight.cfdp.receiver import ReceiveTransaction, RecvState
+from flight.cfdp.round_trip import RoundTrip
 from flight.cfdp.segments import Segments
 from flight.cfdp.sender import SendTransaction
 from flight.links.base import LinkAdapter
@@ -55,6 +56,11 @@ class Entity:
         self._replies: deque[bytes] = deque()
         self.finished_senders: dict[int, SendTransaction] = {}
         """Sending transactions that ended, newest last (their owner may send them again)."""
+        self.ended_senders: OrderedDict[int, None] = OrderedDict()
+        """The sequence numbers of the latest sending transactions that ended (a PDU of one is
+        late, not unknown)."""
+        self.round_trips: dict[int, RoundTrip] = {}
+        """Per remote entity: the round trips measured to it, which set the ACK timers."""
         self._fast: dict[bytes, ReceiveTransaction] = {}
         self.now = clock()
         self._was_up = False
@@ -89,7 +95,14 @@ class Entity:
         )
         name = source_name or Path(path).name
         t = SendTransaction(
-            self.config, header, str(path), name, dest_name or name, priority, closure
+            self.config,
+            header,
+            str(path),
+            name,
+            dest_name or name,
+            priority,
+            closure,
+            self.round_trip(remote_id),
         )
         t.started = self.clock()
         self.senders[seq] = t
@@ -159,8 +172,20 @@ class Entity:
         if t.refused != refused:
             self.counters["pdu_refused_out_of_range"] += t.refused - refused
 
+    def round_trip(self, remote_id: int) -> RoundTrip:
+        """The round trips measured to a remote entity."""
+        peer = self.round_trips.get(remote_id)
+        if peer is None:
+            peer = self.round_trips[remote_id] = RoundTrip()
+        return peer
+
     def _unknown_toward_sender(self, pdu: P.Pdu) -> None:
-        self.counters["pdu_refused_unknown_transaction"] += 1
+        if pdu.header.seq_num in self.ended_senders:
+            # Of a transaction that ended here: a repeated ACK of EOF or Finished that crossed
+            # ours on the way, or that answers an EOF repeated while the first was on its way.
+            self.counters["pdu_late"] += 1
+        else:
+            self.counters["pdu_refused_unknown_transaction"] += 1
         if isinstance(pdu, P.Finished) and pdu.header.acknowledged:
             self._acknowledge(pdu, P.Directive.FINISHED, P.TransactionStatus.UNRECOGNIZED)
 
@@ -185,7 +210,9 @@ class Entity:
         if len(self.receivers) >= self.config.max_transactions:
             self.counters["pdu_refused_too_many_transactions"] += 1
             return None
-        t = ReceiveTransaction(self.config, self.store, pdu.header, now)
+        t = ReceiveTransaction(
+            self.config, self.store, pdu.header, now, self.round_trip(pdu.header.source_id)
+        )
         self._add_receiver(key, t)
         self.counters["transactions_received"] += 1
         return t
@@ -262,6 +289,11 @@ class Entity:
                 sent += 1
         return sent
 
+    def send_now(self) -> int:
+        """Send what the link's flow control allows, without running timers or ending
+        transactions (between two polls); the number of PDUs sent."""
+        return self._send(self.now) if self.link.up else 0
+
     def next_wakeup(self) -> float | None:
         """When poll next has timer work (the loop may sleep until then or a PDU arrives)."""
         deadlines = []
@@ -279,8 +311,11 @@ class Entity:
         for seq in [s for s, t in self.senders.items() if t.done]:
             t = self.senders.pop(seq)
             self.finished_senders[seq] = t
+            self.ended_senders[seq] = None
             while len(self.finished_senders) > self.config.keep_finished:
                 self.finished_senders.pop(next(iter(self.finished_senders)))
+            while len(self.ended_senders) > self.config.keep_finished:
+                self.ended_senders.popitem(last=False)
             self._report(
                 SENDER,
                 t.header.source_id,
@@ -378,6 +413,7 @@ class Entity:
                 snap["dest_name"],
                 snap["priority"],
                 snap["closure"],
+                self.round_trip(snap["dest_id"]),
             )
         except (OSError, ValueError):
             self.counters["transactions_lost_source"] += 1
@@ -402,7 +438,7 @@ class Entity:
 
     def _restore_receiver(self, snap: dict, now: float) -> None:
         h = P.Header(*snap["header"][:4], True, *snap["header"][4:])
-        t = ReceiveTransaction(self.config, self.store, h, now)
+        t = ReceiveTransaction(self.config, self.store, h, now, self.round_trip(h.source_id))
         if snap["metadata"] is not None:
             size, source, dest, kind, closure = snap["metadata"]
             t.metadata = P.Metadata(h, size, source, dest, P.ChecksumType(kind), closure)

@@ -17,7 +17,8 @@ class EntityConfig:
     segment_size: int = 1024
     checksum: ChecksumType = ChecksumType.CRC32C
     pdu_crc: bool = False
-    ack_timeout: float = 3.0
+    ack_timeout: float = 3.0  # and the shortest: measured round trips lengthen it
+    ack_timeout_max: float = 60.0  # the longest the measured round trips may make it
     ack_limit: int = 20
     nak_timeout: float = 1.0
     nak_limit: int = 50

@@ -18,21 +18,12 @@ from flight.cfdp import pdu as P
 from flight.cfdp.checksum import RunningChecksum, file_checksum
 from flight.cfdp.filestore import FileStore, FilestoreError
 from flight.cfdp.mib import EntityConfig
+from flight.cfdp.round_trip import RoundTrip
 from flight.cfdp.segments import Segments
 from flight.cfdp.sender import Outcome
 
 WRITE_GATHER = 256 << 10
 NAK_TIMEOUT_FLOOR = 0.05
-
-
-class RoundTrip:
-    """A smoothed round-trip time (as TCP's SRTT: each sample weighs 1/8)."""
-
-    def __init__(self) -> None:
-        self.value: float | None = None
-
-    def sample(self, seconds: float) -> None:
-        self.value = seconds if self.value is None else 0.875 * self.value + 0.125 * seconds
 
 
 class RecvState(enum.IntEnum):
@@ -43,7 +34,12 @@ class RecvState(enum.IntEnum):
 
 class ReceiveTransaction:
     def __init__(
-        self, config: EntityConfig, store: FileStore, header: P.Header, now: float
+        self,
+        config: EntityConfig,
+        store: FileStore,
+        header: P.Header,
+        now: float,
+        peer: RoundTrip | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -55,7 +51,9 @@ class ReceiveTransaction:
         self.received = Segments()
         self.high = 0
         self.nak_sent_at: float | None = None
-        self.round_trip = RoundTrip()
+        self.round_trip = RoundTrip()  # NAK to retransmission, this transaction's
+        self.peer = peer or RoundTrip()  # Finished to its ACK, shared with the sender's entity
+        self.finished_sent_at: float | None = None  # the one Finished not yet repeated
         self.buffer = bytearray()
         self.buffer_at = 0
         self.checksum: RunningChecksum | None = None
@@ -91,6 +89,8 @@ class ReceiveTransaction:
             self._eof(pdu, now)
         elif isinstance(pdu, P.Ack) and pdu.directive == P.Directive.FINISHED:
             if self.state == RecvState.WAIT_FINISHED_ACK:
+                if self.finished_sent_at is not None:
+                    self.peer.sample(now - self.finished_sent_at)
                 self._close()
                 self.state = RecvState.DONE
         elif isinstance(pdu, P.Prompt):
@@ -263,7 +263,9 @@ class ReceiveTransaction:
                     self.state = RecvState.DONE
                     return
                 self.acks += 1
-                self.ack_deadline = now + self.config.ack_timeout
+                self.peer.expired(now, self.config.ack_timeout, self.config.ack_timeout_max)
+                self.ack_deadline = now + self.ack_interval()
+                self.finished_sent_at = None  # an ACK now may answer either copy
                 self.outbox.append(self.finished_pdu)
             return
         if self.check_deadline is not None and now >= self.check_deadline:
@@ -293,9 +295,7 @@ class ReceiveTransaction:
             self._send_finished(P.Finished(self.header, condition, False, status, fault))
         self.outcome = Outcome(condition, False, status)
         if notify and self.header.acknowledged:
-            self.state = RecvState.WAIT_FINISHED_ACK
-            self.ack_deadline = self.now + self.config.ack_timeout
-            self.acks = 1
+            self._await_finished_ack(self.now)
         else:
             self.state = RecvState.DONE
 
@@ -309,13 +309,21 @@ class ReceiveTransaction:
         self.outcome = Outcome(condition, complete, status)
         if self.header.acknowledged:
             self._send_finished(P.Finished(self.header, condition, complete, status))
-            self.state = RecvState.WAIT_FINISHED_ACK
-            self.ack_deadline = now + self.config.ack_timeout
-            self.acks = 1
+            self._await_finished_ack(now)
         else:
             if self._closure():
                 self._send_finished(P.Finished(self.header, condition, complete, status))
             self.state = RecvState.DONE
+
+    def _await_finished_ack(self, now: float) -> None:
+        self.state = RecvState.WAIT_FINISHED_ACK
+        self.ack_deadline = now + self.ack_interval()
+        self.finished_sent_at = now
+        self.acks = 1
+
+    def ack_interval(self) -> float:
+        """How long to wait for the ACK of Finished: the round trips measured to the sender."""
+        return self.peer.timeout(self.config.ack_timeout, self.config.ack_timeout_max)
 
     def _send_finished(self, finished: P.Finished) -> None:
         self.finished_pdu = P.encode(finished)
@@ -333,6 +341,7 @@ class ReceiveTransaction:
 
     def freeze(self) -> None:
         self.suspended = True
+        self.finished_sent_at = None  # a round trip across an outage measures the outage
 
     def thaw(self, now: float) -> None:
         self.suspended = False
@@ -340,7 +349,7 @@ class ReceiveTransaction:
         if self.nak_deadline is not None:
             self.nak_deadline = now
         if self.ack_deadline is not None:
-            self.ack_deadline = now + self.config.ack_timeout
+            self.ack_deadline = now + self.ack_interval()
         if self.check_deadline is not None:
             self.check_deadline = now + self.config.check_timeout
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from flight.cfdp import pdu as P
 from flight.cfdp.checksum import RunningChecksum, file_checksum
 from flight.cfdp.mib import EntityConfig
+from flight.cfdp.round_trip import RoundTrip
 
 READ_SEGMENTS = 256
 
@@ -56,8 +57,11 @@ class SendTransaction:
         dest_name: str,
         priority: int = 0,
         closure: bool = False,
+        peer: RoundTrip | None = None,
     ) -> None:
         self.config = config
+        self.peer = peer or RoundTrip()  # EOF to its ACK, shared with the receiver's entity
+        self.eof_sent_at: float | None = None  # the one EOF not yet repeated
         self.header = header
         self.path = path
         self.source_name = source_name
@@ -195,7 +199,8 @@ class SendTransaction:
     def _send_eof(self, now: float) -> bytes:
         if self.header.acknowledged:
             self.state = SendState.WAIT_EOF_ACK
-            self.deadline = now + self.config.ack_timeout
+            self.deadline = now + self.ack_interval()
+            self.eof_sent_at = now
             self.tries = 1
         elif self.closure and self.condition == P.Condition.NO_ERROR:
             self.state = SendState.WAIT_FINISHED
@@ -211,6 +216,8 @@ class SendTransaction:
             self._handle_nak(pdu)
         elif isinstance(pdu, P.Ack) and pdu.directive == P.Directive.EOF:
             if self.state == SendState.WAIT_EOF_ACK:
+                if self.eof_sent_at is not None:
+                    self.peer.sample(now - self.eof_sent_at)
                 self.state = SendState.WAIT_FINISHED
                 self.deadline = now + self.config.inactivity_timeout
         elif isinstance(pdu, P.Finished):
@@ -250,7 +257,9 @@ class SendTransaction:
                 self._fault(P.Condition.POSITIVE_ACK_LIMIT)
                 return
             self.tries += 1
-            self.deadline = now + self.config.ack_timeout
+            self.peer.expired(now, self.config.ack_timeout, self.config.ack_timeout_max)
+            self.deadline = now + self.ack_interval()
+            self.eof_sent_at = None  # an ACK now may answer either copy
             self.directives.append(self._eof())
         elif self.state == SendState.WAIT_FINISHED:
             self._fault(P.Condition.INACTIVITY)
@@ -280,15 +289,20 @@ class SendTransaction:
         self.chunk = memoryview(b"")
         self._release()
 
+    def ack_interval(self) -> float:
+        """How long to wait for the ACK of EOF: the round trips measured to the receiver."""
+        return self.peer.timeout(self.config.ack_timeout, self.config.ack_timeout_max)
+
     def freeze(self) -> None:
         """The link went down: timers stop (727.0-B-5 4.12, link state procedures)."""
         self.suspended = True
+        self.eof_sent_at = None  # a round trip across an outage measures the outage
 
     def thaw(self, now: float) -> None:
         self.suspended = False
         if self.deadline is not None:
             self.deadline = now + (
-                self.config.ack_timeout
+                self.ack_interval()
                 if self.state == SendState.WAIT_EOF_ACK
                 else self.config.inactivity_timeout
             )

@@ -36,8 +36,15 @@ LOCK_FILE = "image/requirements.lock"
 PREFIX_MAP = "/payload-image"  # what the build directory is called in the compiled code
 
 
+PROJECT = "orbital-gpu-payload"
+
+
 class BuildError(RuntimeError):
     """The bundle could not be built; the message says which step failed and why."""
+
+
+class CheckoutError(ValueError):
+    """What was given as the sources is not a checkout to build from (a user mistake)."""
 
 
 def build_image(
@@ -49,6 +56,7 @@ def build_image(
     if machine.toolchain is None and machine.name != host_target():
         raise TargetError(f"{machine.name} builds on an {machine.name} machine only")
     key = _signer(key_file)
+    _checkout(source)
     commit, dirty, epoch = _git_state(source)
     project = tomllib.loads((source / "pyproject.toml").read_text())["project"]
     version = f"{project['version']}+g{commit[:12]}" + (".dirty" if dirty else "")
@@ -99,6 +107,33 @@ def _run(args: list[str], what: str, **kwargs) -> str:
         tail = (done.stderr or done.stdout).strip().splitlines()[-15:]
         raise BuildError(f"{what} failed:\n" + "\n".join(tail))
     return done.stdout
+
+
+def _checkout(source: Path) -> None:
+    """CheckoutError in one line unless ``source`` is a git checkout of this project."""
+    try:
+        project = tomllib.loads((source / "pyproject.toml").read_text())["project"]["name"]
+    except (OSError, ValueError, KeyError, TypeError):
+        project = None
+    if project != PROJECT:
+        raise CheckoutError(
+            f"{source.resolve()} is not a checkout of the flight software (no {PROJECT} "
+            "pyproject.toml): build from the checkout, or name it with --source DIR"
+        )
+    try:
+        inside = subprocess.run(
+            ["git", "-C", str(source), "rev-parse", "--is-inside-work-tree"],
+            capture_output=True, text=True, check=False,
+        ).stdout.strip()  # fmt: skip
+    except FileNotFoundError:
+        raise CheckoutError(
+            "git is not installed: a bundle records the commit it was built from"
+        ) from None
+    if inside != "true":
+        raise CheckoutError(
+            f"{source.resolve()} is not a git checkout: a bundle records the commit it was "
+            "built from (git clone the sources)"
+        )
 
 
 def _git_state(source: Path) -> tuple[str, bool, int]:

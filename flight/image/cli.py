@@ -12,7 +12,7 @@ from pathlib import Path
 from flight.command_line import positive_count
 from flight.gpu.choice import GPU_KINDS
 from flight.image.boot import SLOTS, current, read_record
-from flight.image.build import BuildError, build_image
+from flight.image.build import BuildError, CheckoutError, build_image
 from flight.image.bundle import BundleError, read_bundle
 from flight.image.targets import TARGETS, TargetError, host_target
 from flight.security.keys import IMAGE_KEYS, KeyFileError, load_signing_keys
@@ -74,7 +74,7 @@ def run_image(args: argparse.Namespace) -> int:
     """Run an ``image`` subcommand; the exit status."""
     try:
         print(_image(args))
-    except (BundleError, KeyFileError, TargetError, OSError) as exc:
+    except (BundleError, KeyFileError, TargetError, CheckoutError, OSError) as exc:
         message = f"{exc.filename}: {exc.strerror}" if type(exc) is OSError else str(exc)
         print(f"flight image: {message}", file=sys.stderr)
         return 2

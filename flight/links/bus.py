@@ -3,7 +3,10 @@ ground by the spacecraft's radio during link windows, and CFDP_PDU telecommands 
 
 The bus gives the payload a share of the downlink: ``rate_bps`` in bus time, granted a second at
 a time on each tick (a packet larger than what is left of a second's share goes anyway and is paid
-for from the next). The link is up while the tick says a link window is open.
+for from the next). The link is up while the tick says a link window is open. Within the share,
+a PDU is handed over only while the serial line keeps up (``line_clear``): on a line slower than
+the share, files go at the line's pace, and a PDU's timers start when it goes out, not while it
+waits behind others.
 """
 
 from __future__ import annotations
@@ -21,12 +24,19 @@ MAX_PDU = MAX_PACKET - PACKET_OVERHEAD
 class BusLink:
     name = "bus"
 
-    def __init__(self, send: Callable[[bytes], None], rate_bps: float) -> None:
+    def __init__(
+        self,
+        send: Callable[[bytes], None],
+        rate_bps: float,
+        line_clear: Callable[[], bool] = lambda: True,
+    ) -> None:
         self._send = send
+        self._line_clear = line_clear
         self.rate_bps = rate_bps
         self.mtu = MAX_PDU
         self.budget = 0.0
         self.is_up = False
+        self.held = False  # this second, the line held back a PDU the share allowed
         self.inbox: deque[bytes] = deque()
 
     def open(self) -> None:
@@ -39,13 +49,20 @@ class BusLink:
         """A bus tick: the window state, and this second's share of the downlink."""
         self.is_up = up
         self.budget = min(self.budget, 0.0) + self.rate_bps / 8 if up else 0.0
+        self.held = False
 
     @property
     def up(self) -> bool:
         return self.is_up
 
     def ready(self) -> bool:
-        return self.is_up and self.budget > 0
+        if not (self.is_up and self.budget > 0):
+            self.held = self.held and self.budget > 0  # a spent share holds nothing back
+            return False
+        if self._line_clear():
+            return True
+        self.held = True  # the owner sends again when the line has room (catch_up)
+        return False
 
     def send(self, pdu: bytes) -> None:
         self.budget -= len(pdu) + PACKET_OVERHEAD

@@ -2,6 +2,11 @@
 
 Every structure on the wire is a sequence of fields, big-endian, in the order the dictionary
 lists them. One codec serves flight, bench and ground, so nothing is encoded twice.
+
+A field may be valid only when a flag field of its structure says so (``valid_when``, a u8: 1
+valid, 0 not): a value that was not measured (the GPU switched off) is given as None, goes on
+the wire as NaN (floating-point types) or 0 (integers) with its flag 0, and decodes as None, so
+that nothing downstream can take it for a measurement.
 """
 
 from __future__ import annotations
@@ -83,6 +88,7 @@ class Field:
     maximum: float | None = None
     enum: dict[int, str] = field(default_factory=dict)
     limits: Limits | None = None  # telemetry only: the ground's yellow and red limits
+    valid_when: str | None = None  # the flag field (1: valid) this value depends on
 
     def __post_init__(self) -> None:
         if self.type not in TYPE_DESCRIPTIONS:
@@ -121,7 +127,7 @@ class Field:
         if self.type in ("f32", "f64", "cuc"):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ValueError(f"{value!r} is not a number")
-            if not math.isfinite(value):
+            if not math.isfinite(value) and not (self.valid_when and math.isnan(value)):
                 raise ValueError(f"{value!r} is not finite")
             if self.type == "f32" and abs(value) > _F32_MAX:
                 raise ValueError(f"{value!r} does not fit a binary32")
@@ -199,6 +205,11 @@ class Field:
         """The enum name of a value where the field has names, else the value."""
         return self.enum.get(value, value) if self.enum else value
 
+    @property
+    def placeholder(self) -> float | int:
+        """What stands on the wire for a value that is not valid: NaN, or 0 for an integer."""
+        return math.nan if self.type in ("f32", "f64") else 0
+
 
 def pack_fields(fields: tuple[Field, ...], values: dict[str, Any]) -> bytes:
     """Check and encode values (a mapping by field name) in field order.
@@ -212,7 +223,12 @@ def pack_fields(fields: tuple[Field, ...], values: dict[str, Any]) -> bytes:
     for f in fields:
         if f.name not in values:
             raise FieldError(f"missing argument: {f.name}")
-        out += f.pack(f.check(values[f.name]))
+        value = values[f.name]
+        if f.valid_when is not None and values.get(f.valid_when) == 0:
+            value = f.placeholder  # not valid: whatever was given, the wire says so
+        elif value is None and f.valid_when is not None:
+            raise FieldError(f"{f.name}: no value, but {f.valid_when} says it is valid")
+        out += f.pack(f.check(value))
     return bytes(out)
 
 
@@ -246,9 +262,17 @@ def unpack_fields(fields: tuple[Field, ...], data: bytes) -> dict[str, Any]:
     """Decode a structure; FieldError if it is short, long or holds a bad value."""
     values: dict[str, Any] = {}
     offset = 0
+    dependent = []
     for f in fields:
         value, offset = f.unpack(data, offset)
         values[f.name] = f.check(value)
+        if f.valid_when is not None:
+            dependent.append(f)
     if offset != len(data):
         raise FieldError(f"{len(data) - offset} octets left over after the last field")
+    for f in dependent:
+        if not values[f.valid_when]:
+            values[f.name] = None
+        elif isinstance(values[f.name], float) and math.isnan(values[f.name]):
+            raise FieldError(f"{f.name}: NaN, but {f.valid_when} says it is valid")
     return values

@@ -11,6 +11,7 @@ from typing import Any
 
 from flight import dictionary as d
 from flight.protocol.fields import (
+    Field,
     FieldError,
     clip_texts,
     pack_fields,
@@ -32,6 +33,26 @@ class DecodedTelemetry:
     values: dict[str, Any]
     packet: Telemetry
     event: d.Event | None = None
+
+    @property
+    def fields(self) -> tuple[Field, ...]:
+        """The dictionary's fields of its values."""
+        if self.event is not None:
+            return self.event.args
+        return d.TELEMETRY_BY_NAME[self.name].fields
+
+    def labelled(self) -> dict[str, Any]:
+        """The values as a person reads them: an enum value by its name, a value that is not
+        valid as NOT_VALID (never a number)."""
+        return {
+            f.name: NOT_VALID if self.values.get(f.name) is None and f.valid_when
+            else f.label(self.values.get(f.name))
+            for f in self.fields
+            if f.name in self.values
+        }  # fmt: skip
+
+
+NOT_VALID = "not valid"  # how a value that was not measured is shown
 
 
 def encode_command(name: str, args: dict[str, Any] | None = None) -> tuple[d.Command, bytes]:

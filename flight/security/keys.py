@@ -19,7 +19,7 @@ import os
 import secrets
 import stat
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -241,7 +241,9 @@ def use_key(path: Path, key_id: int) -> Key:
 
 
 BUS_KEY_ID = 1
-GROUND_KEY_IDS = (256, 257)  # in use, and the spare the ground rotates to
+GROUND_KEY_IDS = (256, 257)  # in use, and the spare the ground rotates to (more: 258, ...)
+GROUND_KEY_LIMIT = 64  # ground keys one provisioning preloads at most
+KEY_FILE_NAMES = ("flight.toml", "bus.toml", "ground.toml", "image.toml")  # a set, in a directory
 JOB_KEY_ID = 1
 IMAGE_KEY_ID = 1
 
@@ -259,19 +261,40 @@ class KeySet:
     @classmethod
     def in_dir(cls, directory: Path) -> KeySet:
         """The files of a set in a directory: flight.toml, bus.toml, ground.toml, image.toml."""
-        return cls(*(directory / f"{name}.toml" for name in ("flight", "bus", "ground", "image")))
+        return cls(*(directory / name for name in KEY_FILE_NAMES))
+
+    @property
+    def paths(self) -> tuple[Path, Path, Path, Path]:
+        """The four files."""
+        return (self.flight, self.bus, self.ground, self.image)
 
 
-def provision_keys(directory: Path) -> KeySet:
-    """Fresh keys for one payload, each file 0600: a bus key, a ground key in use and a spare,
-    a job-signing key pair (its public half on board, both halves on the ground) and an
-    image-signing key pair (its public half on board, both halves in image.toml)."""
-    bus = new_key(BUS_KEY_ID, SOURCE_BUS, active=True)
-    ground = [
-        new_key(GROUND_KEY_IDS[0], SOURCE_GROUND, True),
-        new_key(GROUND_KEY_IDS[1], SOURCE_GROUND),
-    ]
+def provision_keys(
+    directory: Path, *, ground_keys: int = 2, replace_files: Collection[str] = ()
+) -> KeySet:
+    """Fresh keys for one payload, each file 0600: a bus key, a ground key in use and spares to
+    rotate to (``ground_keys`` in all), a job-signing key pair (its public half on board, both
+    halves on the ground) and an image-signing key pair (its public half on board, both halves in
+    image.toml). KeyFileError, before anything is written, if a file of the set exists and is not
+    named in ``replace_files`` (by its name: flight.toml, bus.toml, ground.toml, image.toml):
+    replacing a provisioned payload's keys loses command of it."""
     files = KeySet.in_dir(directory)
+    names = {path.name for path in files.paths}
+    unknown = sorted(set(replace_files) - names)
+    if unknown:
+        raise KeyFileError(f"--force names {', '.join(unknown)}: not one of {sorted(names)}")
+    kept = [p.name for p in files.paths if p.exists() and p.name not in replace_files]
+    if kept:
+        raise KeyFileError(
+            f"{directory} already holds {', '.join(kept)}: a provisioned payload's keys are not "
+            "replaced (its ground would lose command of it); rotate keys in flight "
+            "(ground keys rotate), or replace these files on purpose: "
+            f"--force {' '.join(kept)}"
+        )
+    if not 1 <= ground_keys <= GROUND_KEY_LIMIT:
+        raise KeyFileError(f"ground keys: {ground_keys}, not 1..{GROUND_KEY_LIMIT}")
+    bus = new_key(BUS_KEY_ID, SOURCE_BUS, active=True)
+    ground = [new_key(GROUND_KEY_IDS[0] + n, SOURCE_GROUND, n == 0) for n in range(ground_keys)]
     job, image = new_signing_key(JOB_KEY_ID), new_signing_key(IMAGE_KEY_ID)
     write_keys(
         files.flight, [bus, *ground], [replace(job, private=None)], [replace(image, private=None)]

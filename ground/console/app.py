@@ -21,6 +21,7 @@ from textual.widgets import (
     Button,
     DataTable,
     Input,
+    Footer,
     Label,
     Select,
     Static,
@@ -59,9 +60,31 @@ class _Completion(Suggester):
 
 
 class CommandInput(Input):
-    """The command line; Tab completes."""
+    """The command line; Tab completes, Up and Down walk through the lines entered before."""
 
-    BINDINGS = [Binding("tab", "complete", "complete", priority=True, show=False)]
+    BINDINGS = [
+        Binding("tab", "complete", "complete", priority=True, show=False),
+        Binding("up", "history(-1)", "earlier line", show=False),
+        Binding("down", "history(1)", "later line", show=False),
+    ]
+    HISTORY_KEPT = 200
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.history: list[str] = []
+        self._at = 0  # where Up and Down are in the history (len: a new line)
+
+    def remember(self, line: str) -> None:
+        """A line entered (sent or refused): cleared from the input, kept for Up."""
+        if line and (not self.history or self.history[-1] != line):
+            self.history = (self.history + [line])[-self.HISTORY_KEPT :]
+        self._at = len(self.history)
+        self.value = ""
+
+    def action_history(self, step: int) -> None:
+        self._at = max(0, min(len(self.history), self._at + step))
+        self.value = self.history[self._at] if self._at < len(self.history) else ""
+        self.cursor_position = len(self.value)
 
     def action_complete(self) -> None:
         app = self.app
@@ -118,6 +141,7 @@ class Console(App):
         Binding("f3", "show('commands')", "commands"),
         Binding("f4", "show('jobs')", "jobs"),
         Binding("f5", "show('files')", "files"),
+        Binding("escape", "command_line", "command line", show=False),
     ]
 
     def __init__(self, model: Model, feed: StationFeed | ReplayFeed) -> None:
@@ -156,7 +180,8 @@ class Console(App):
                 yield DataTable(id="command-log", cursor_type="row")
             with TabPane("Jobs [F4]", id="jobs"):
                 yield Static(
-                    "c: cancel  +/-: priority  r: refresh  (submit FILE on the command line)",
+                    "arrows: select  c: cancel  +/-: priority  r: refresh  "
+                    "Esc: back to the command line (submit FILE there)",
                     id="jobs-help",
                 )
                 yield DataTable(id="job-table", cursor_type="row")
@@ -165,10 +190,12 @@ class Console(App):
         with Vertical(id="bottom"):
             yield Static(id="message")
             yield CommandInput(
-                placeholder="PING, CANCEL_JOB job_id=..., submit FILE, upload FILE (Tab completes)",
+                placeholder="PING, CANCEL_JOB job_id=..., submit FILE, upload FILE "
+                "(Tab completes, Up: earlier lines)",
                 suggester=_Completion(self.model),
                 id="command",
             )
+        yield Footer()
 
     @property
     def main(self) -> Screen:
@@ -309,17 +336,18 @@ class Console(App):
         table = self.main.query_one("#job-table", DataTable)
         cursor = table.cursor_row
         table.clear()
-        running = self.model.housekeeping("job_progress_pct")
+        running = self.model.housekeeping("job_progress_pct")  # per cent, the running job's
         for job_id, job in sorted(self.model.jobs.items()):
             state = job.get("state", job.get("event", "?"))
-            progress = job.get("progress")
-            if progress is None and state == "RUNNING":
-                progress = running
+            fraction = job.get("progress")  # JOB_LIST: a fraction of the work, 0 to 1
+            percent = None if fraction is None else round(100 * fraction)
+            if percent is None and state == "RUNNING":
+                percent = running
             table.add_row(
                 job_id,
                 state,
                 _blank(job.get("priority")),
-                "" if progress is None else f"{progress} %",
+                "" if percent is None else f"{percent} %",
                 _blank(job.get("exit_code")),
                 utc(job.get("started_at")) if job.get("started_at") else "-",
                 utc(job.get("ended_at")) if job.get("ended_at") else "-",
@@ -364,12 +392,13 @@ class Console(App):
     @on(Input.Submitted, "#command")
     def _typed(self, event: Input.Submitted) -> None:
         line = event.value.strip()
+        command = self.main.query_one("#command", CommandInput)
+        command.remember(line)  # sent or refused, the input is clear for the next line
         try:
             request = parse(line)
         except CommandLineError as exc:
-            self.say(str(exc))
+            self.say(f"{exc} (Up brings the line back)")
             return
-        event.input.value = ""
         self.submit(request)
 
     def submit(self, request: Request) -> None:
@@ -420,7 +449,17 @@ class Console(App):
             self.say(str(exc))
 
     def action_show(self, tab: str) -> None:
+        """Show a view; the jobs view takes the keys (its table has the focus), the others
+        leave them to the command line."""
         self.main.query_one(TabbedContent).active = tab
+        if tab == "jobs":
+            self.main.query_one("#job-table", DataTable).focus()
+        else:
+            self.action_command_line()
+
+    def action_command_line(self) -> None:
+        """Type on the command line again."""
+        self.main.query_one("#command", CommandInput).focus()
 
 
 def _blank(value: Any) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 
 from flight import dictionary as d
 from flight.protocol.fields import Field
-from flight.protocol.messages import DecodedTelemetry
+from flight.protocol.messages import NOT_VALID, DecodedTelemetry
 from ground.client import request_id_of
 
 STALE_S = 5.0  # a channel not refreshed for this long (ground time) is marked stale
@@ -70,7 +70,7 @@ class Channel:
         """The value as an operator reads it: enum names, sensible precision, units."""
         v = self.value
         if v is None:
-            return "-"
+            return NOT_VALID if self.onboard is not None and self.field.valid_when else "-"
         if self.field.enum:
             return str(self.field.label(v))
         if self.field.type == "cuc":
@@ -255,7 +255,7 @@ class Model:
     # --- internals
     def _event(self, tm: DecodedTelemetry) -> None:
         assert tm.event is not None
-        text = " ".join(f"{k}={_short(v)}" for k, v in tm.values.items())
+        text = " ".join(f"{k}={_short(v)}" for k, v in tm.labelled().items())
         self.events.append(EventEntry(tm.packet.time, tm.event.severity, tm.name, text))
         self.events_seen += 1
         job = tm.values.get("job_id")

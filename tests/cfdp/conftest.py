@@ -25,11 +25,21 @@ class Clock:
 
 
 class MemoryLink:
-    """One end of an in-memory link: what it sends lands in the other end's inbox, unless the
-    drop rule says otherwise or the link is down."""
+    """One end of an in-memory link: what it sends lands in the other end's inbox (``delay``
+    seconds of the clock later), unless the drop rule says otherwise or the link is down."""
 
-    def __init__(self, name: str, mtu: int = 65536, per_step: int | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        mtu: int = 65536,
+        per_step: int | None = None,
+        clock: Clock | None = None,
+        delay: float = 0.0,
+    ) -> None:
         self.name = name
+        self.clock = clock
+        self.delay = delay
+        self.in_flight: deque[tuple[float, bytes]] = deque()
         self.mtu = mtu
         self.rate_bps = None
         self.inbox: deque[bytes] = deque()
@@ -57,9 +67,14 @@ class MemoryLink:
         self.sent_this_step += 1
         self.sent.append(pdu)
         if self.is_up and not self.drop(pdu):
-            self.other.inbox.append(pdu)
+            if self.delay:
+                self.in_flight.append((self.clock.now + self.delay, pdu))
+            else:
+                self.other.inbox.append(pdu)
 
     def receive(self, timeout: float) -> list[bytes]:
+        while self.other.in_flight and self.other.in_flight[0][0] <= self.clock.now:
+            self.inbox.append(self.other.in_flight.popleft()[1])
         out = list(self.inbox)
         self.inbox.clear()
         return out
@@ -75,12 +90,13 @@ class Pair:
         config2: dict | None = None,
         per_step: int | None = 64,
         journal: bool = False,
+        delay: float = 0.0,
     ) -> None:
         self.root = root
         self.clock = Clock()
         self.link1, self.link2 = (
-            MemoryLink("1", per_step=per_step),
-            MemoryLink("2", per_step=per_step),
+            MemoryLink("1", per_step=per_step, clock=self.clock, delay=delay),
+            MemoryLink("2", per_step=per_step, clock=self.clock, delay=delay),
         )
         self.link1.other, self.link2.other = self.link2, self.link1
         self.config1 = EntityConfig(1, **(config1 or {}))

@@ -203,3 +203,34 @@ def test_directives_are_not_held_behind_file_data_of_more_urgent_transfers(tmp_p
     assert pair.e1.busy and delivered(pair, "large.bin") is None  # the large one still going
     (report,) = pair.e1.reports
     assert report.delivered and report.condition == P.Condition.NO_ERROR
+
+
+def test_a_round_trip_longer_than_the_ack_timer_is_measured_and_nothing_repeats_for_it(tmp_path):
+    """A link whose round trip (4 s) is longer than the ACK timer (3 s), as the passes scenario's
+    radio with its second of delay each way: the first file's EOF and Finished may go twice, before
+    any round trip is known; then the timers follow the measured round trip and the next files
+    go with one EOF and one Finished each. The answers to a repeat that reach a transaction
+    already ended are late, not refused (the payload counted them in pdus_refused)."""
+    pair = Pair(tmp_path, delay=2.0)
+    sent = {1: [], 2: []}
+    for n, link in ((1, pair.link1), (2, pair.link2)):
+        link.drop = lambda pdu, n=n: sent[n].append(P.decode(pdu)) and False
+    for name in ("a.bin", "b.bin", "c.bin"):
+        (pair.root / name).write_bytes(os.urandom(5_000))
+    directives = []
+    for name in ("a.bin", "b.bin", "c.bin"):
+        pair.e1.put(pair.root / name, name, remote_id=2)
+        pair.run(pair.quiet, dt=0.1)
+        eofs = sum(isinstance(p, P.Eof) for p in sent[1])
+        finished = sum(isinstance(p, P.Finished) for p in sent[2])
+        directives.append((eofs, finished))
+        sent[1].clear()
+        sent[2].clear()
+    assert directives[0][0] >= 2  # learning: no round trip was known, the timer was too short
+    assert directives[1:] == [(1, 1), (1, 1)]
+    assert pair.e1.round_trip(2).value == pytest.approx(4.0, abs=0.2)
+    assert pair.e2.round_trip(1).value == pytest.approx(4.0, abs=0.2)
+    for entity in (pair.e1, pair.e2):
+        assert not [k for k in entity.counters if k.startswith("pdu_refused")]
+    assert pair.e1.counters["pdu_late"] + pair.e2.counters["pdu_late"] >= 1
+    assert [r.delivered for r in pair.e2.reports] == [True, True, True]

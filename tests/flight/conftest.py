@@ -213,6 +213,7 @@ class PayloadHarness:
         out: list[DecodedTelemetry] = []
         target = self.ctl.tm.sent
         while self.received < target:
+            self.ctl.drain()  # what the pty could not take at once (the loop does this)
             ready, _, _ = select.select([self.link.master_fd], [], [], WAIT_S)
             assert ready, f"expected {target - self.received} more telemetry packets"
             for raw in self.deframer.feed(os.read(self.link.master_fd, 65536)):

@@ -31,6 +31,7 @@ def test_housekeeping_carries_the_gpu(sim_payload):
     assert hk["gpu_limit_w"] == 400.0
     assert hk["gpu_power_w"] == 70.0 and hk["payload_power_w"] == 70.0
     assert hk["gpu_slowdown_c"] == 87.0 and hk["gpu_control"] == GpuControl.FULL
+    assert hk["gpu_valid"] == 1
     assert hk["governor_mode"] == GovernorMode.POWER_LIMITED
 
 
@@ -148,7 +149,10 @@ def test_gpu_is_switched_off_when_even_idle_is_too_much_and_on_for_work(sim_payl
     assert ("GPU_POWER_REQUEST", off) in events(tms)
     p.command("GPU_POWER_STATE", {"on": 0}, source=d.SOURCE_BUS, ack=0)
     hk = p.tick(allowance=40.0)[-1].values
-    assert hk["governor_mode"] == GovernorMode.GPU_OFF and hk["gpu_power_w"] == 0.0
+    assert hk["governor_mode"] == GovernorMode.GPU_OFF and hk["gpu_valid"] == 0
+    off_fields = [f.name for f in d.HK_FIELDS if f.valid_when == "gpu_valid"]
+    assert {hk[name] for name in off_fields} == {None}  # not valid: no number, not 0.0
+    assert hk["payload_power_w"] == p.ctl.governor.config.overhead_w  # the GPU draws nothing
     assert "GPU_POWER_REQUEST" not in names(p.tick(allowance=500.0))  # no work: stays off
     sim_job(p, "later", 30)
     on = {"action": d.GpuPower.ON, "reason": "allowance 500 W: jobs can run"}

@@ -1,6 +1,7 @@
 """Packets, time codes, field codecs and framing: round trips, and spacepackets as the oracle."""
 
 import math
+import struct
 
 import pytest
 from hypothesis import given
@@ -190,6 +191,41 @@ def test_float_fields_refuse_nan_and_range():
     for bad in (math.nan, math.inf, -1.0, 11.0, "3", 1e39):
         with pytest.raises(FieldError):
             pack_fields(f, {"w": bad})
+
+
+VALIDITY = (
+    Field("ok", "u8"),
+    Field("t", "f32", valid_when="ok"),
+    Field("n", "u16", valid_when="ok"),
+)
+
+
+@given(st.booleans(), st.floats(-1e6, 1e6, width=32), st.integers(0, 0xFFFF))
+def test_a_value_that_is_not_valid_is_none_after_the_wire_never_a_number(ok, t, n):
+    """Flag 0: NaN and 0 on the wire, whatever was given, None decoded; flag 1: the values."""
+    raw = pack_fields(VALIDITY, {"ok": int(ok), "t": t if ok else None, "n": n})
+    decoded = unpack_fields(VALIDITY, raw)
+    if ok:
+        assert decoded == {"ok": 1, "t": t, "n": n}
+    else:
+        assert decoded == {"ok": 0, "t": None, "n": None}
+        assert math.isnan(struct.unpack(">f", raw[1:5])[0]) and raw[5:] == b"\0\0"
+
+
+def test_validity_contradictions_are_refused_both_ways():
+    with pytest.raises(FieldError, match="t: no value, but ok says it is valid"):
+        pack_fields(VALIDITY, {"ok": 1, "t": None, "n": 0})
+    nan_but_valid = b"\x01" + struct.pack(">f", math.nan) + b"\0\0"
+    with pytest.raises(FieldError, match="t: NaN, but ok says it is valid"):
+        unpack_fields(VALIDITY, nan_but_valid)
+    with pytest.raises(FieldError, match="not finite"):  # a field without a flag takes no NaN
+        pack_fields((Field("w", "f32"),), {"w": math.nan})
+
+
+def test_every_gpu_field_of_housekeeping_depends_on_gpu_valid():
+    gpu = [f for f in d.HK_FIELDS if f.name.startswith("gpu_") and f.name not in ("gpu_valid",)]
+    dependent = {f.name for f in gpu if f.valid_when == "gpu_valid"}
+    assert dependent == {f.name for f in gpu} - {"gpu_control"}
 
 
 @pytest.mark.parametrize(

@@ -21,9 +21,10 @@ T0 = 1_773_964_800.0
 
 
 def hk(**values) -> dict:
-    """Housekeeping values: zeros (or each enum's first) but for those given."""
+    """Housekeeping values: zeros (or each enum's first) but for those given; the GPU's read
+    (gpu_valid 1) unless gpu_valid says otherwise."""
     base = {f.name: (min(f.enum) if f.enum else 0) for f in d.HK_FIELDS}
-    return base | {"sid": d.HK_SID} | values
+    return base | {"sid": d.HK_SID, "gpu_valid": 1} | values
 
 
 def tm(name: str, values: dict, seq: int, t: float, event: bool = False) -> bytes:
@@ -75,6 +76,9 @@ def test_the_command_line_reads_it_back(tmp_path):
     for i in range(5):
         archive.packet(tm("PING_REPORT", {}, i, T0 + i), ert=2e9)
     archive.packet(tm("TIME_SYNCHRONISED", {"time": T0}, 9, T0 + 1, event=True), ert=2e9)
+    archive.packet(tm("HOUSEKEEPING", hk(gpu_temp_c=41.5, governor_mode=4), 10, T0 + 6), ert=2e9)
+    archive.packet(tm("HOUSEKEEPING", hk(gpu_valid=0, governor_mode=5), 11, T0 + 7), ert=2e9)
+    archive.packet(tm("GOVERNOR_MODE", {"mode": 4, "reason": "hot"}, 12, T0 + 6, True), ert=2e9)
     archive.close()
     env = {**os.environ, "PYTHONSAFEPATH": "1"}
 
@@ -94,9 +98,33 @@ def test_the_command_line_reads_it_back(tmp_path):
         "2026-03-20T00:00:02+00:00",
         "2026-03-20T00:00:03+00:00",
     ]
-    code, out, _ = ground("export", "--csv", str(tmp_path / "out.csv"), "--name", "PING_REPORT")
-    rows = list(csv.reader((tmp_path / "out.csv").open()))
-    assert code == 0 and rows[0] == ["time", "name", "playback", "values"] and len(rows) == 6
+    code, out, _ = ground(
+        "export", "--csv", str(tmp_path / "all.csv"), "--to", "2026-03-20T00:00:05Z"
+    )
+    rows = list(csv.reader((tmp_path / "all.csv").open()))
+    assert code == 0 and rows[0] == ["time", "name", "playback", "values"] and len(rows) == 7
+    # one packet named: a column per field, enum names, not valid an empty cell (never a number)
+    code, out, _ = ground("export", "--csv", str(tmp_path / "hk.csv"), "--name", "HOUSEKEEPING")
+    head, valid, off = list(csv.reader((tmp_path / "hk.csv").open()))
+    assert code == 0 and head[:3] == ["time", "name", "playback"] and "gpu_temp_c" in head
+    column = {name: i for i, name in enumerate(head)}
+    assert (valid[column["gpu_temp_c"]], off[column["gpu_temp_c"]]) == ("41.5", "")
+    assert (valid[column["gpu_valid"]], off[column["gpu_valid"]]) == ("YES", "NO")
+    assert off[column["gpu_sm_clock_mhz"]] == "" and off[column["payload_power_w"]] == "0.0"
+    assert (valid[column["governor_mode"]], off[column["governor_mode"]]) == (
+        d.GOVERNOR_MODE_NAMES[4],
+        d.GOVERNOR_MODE_NAMES[5],
+    )
+    code, out, _ = ground("query", "--name", "HOUSEKEEPING")
+    first, second = out.splitlines()
+    assert "gpu_temp_c=41.5" in first and "gpu_temp_c=not valid" in second
+    assert f"governor_mode={d.GOVERNOR_MODE_NAMES[5]}" in second
+    code, out, _ = ground("query", "--name", "GOVERNOR_MODE")
+    assert code == 0 and f"mode={d.GOVERNOR_MODE_NAMES[4]} reason=hot" in out  # not mode=4
+    code, _, err = ground("query", "--from", "2026-03-20T00:00:05Z", "--to", "2026-03-20T00:00:01Z")
+    assert code == 2 and "is later than --to" in err and err.count("\n") == 1
+    code, _, err = ground("query", "--name", "gpu_temp_c")
+    assert code == 2 and "a field of HOUSEKEEPING" in err and err.count("\n") == 1
     code, _, err = ground("query", "--name", "NO_SUCH_THING")
     assert code == 2 and err.count("\n") == 1 and "NO_SUCH_THING" in err
     code, _, err = ground("query", "--from", "yesterday")

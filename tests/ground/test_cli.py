@@ -86,6 +86,43 @@ def test_keys_provision_list_use_and_refuse_in_one_line(tmp_path):
         assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
 
 
+def test_provisioning_never_replaces_a_key_file_unless_forced_by_name(tmp_path):
+    """An operator who provisions again into a payload's key directory would lose command of
+    it: refused, nothing written, unless each existing file is named after --force."""
+    assert ground("keys", "provision", "k", cwd=tmp_path).returncode == 0
+    names = ("flight.toml", "bus.toml", "ground.toml", "image.toml")
+    before = {n: (tmp_path / "k" / n).read_bytes() for n in names}
+    for extra, message in [
+        ((), "already holds flight.toml, bus.toml, ground.toml, image.toml"),
+        (("--force", "ground.toml", "bus.toml"), "already holds flight.toml, image.toml"),
+        (("--force", "keys.toml"), "--force names keys.toml: not one of"),
+        (("--force", "/elsewhere/flight.toml"), "not in k"),
+    ]:
+        out = ground("keys", "provision", "k", *extra, cwd=tmp_path)
+        assert out.returncode == 2 and message in out.stderr, out.stderr
+        assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+        assert {n: (tmp_path / "k" / n).read_bytes() for n in names} == before
+    assert (
+        "--force flight.toml bus.toml ground.toml image.toml"
+        in ground("keys", "provision", "k", cwd=tmp_path).stderr
+    )  # the refusal says how to do it on purpose
+    (tmp_path / "k" / "image.toml").unlink()  # a set missing a file: only the others are named
+    forced = ground(
+        "keys", "provision", "k", "--force", "flight.toml", "k/bus.toml", "ground.toml",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert forced.returncode == 0, forced.stderr
+    after = {n: (tmp_path / "k" / n).read_bytes() for n in names}
+    assert all(after[n] != before[n] for n in names)
+    more = ground("keys", "provision", "more", "--ground-keys", "4", cwd=tmp_path)
+    assert more.returncode == 0, more.stderr
+    listing = ground("keys", "list", "more/flight.toml", "--json", cwd=tmp_path)
+    ground_keys = [k for k in json.loads(listing.stdout) if k["source"] == "GROUND"]
+    assert [(k["id"], k["active"]) for k in ground_keys] == [
+        (256, True), (257, False), (258, False), (259, False)
+    ]  # fmt: skip
+
+
 def test_a_manifest_signed_offline_verifies_on_board(tmp_path):
     import msgpack
 

@@ -102,3 +102,38 @@ def test_a_procedure_without_a_station_says_so():
     with pytest.raises(StationUnreachable, match="cannot reach the station"):
         with StationProcedure(f"127.0.0.1:{free_port()}"):
             pass
+
+
+def test_an_upload_outside_a_window_says_its_answer_comes_with_the_next(tmp_path):
+    """The payload's answer comes down only in a window: out of one, the command line says the
+    answer comes with the next window (exit 3), not "no answer"; and so it does."""
+    from hil.scenario import load_scenario
+    from hil.scenario_run import bench_config
+
+    weights = tmp_path / "w.bin"
+    weights.write_bytes(bytes(range(256)) * 8)
+    results = {}
+
+    async def scenario(bench):
+        assert not bench.bus.window_open  # the passes scenario's first window is at ~1 325 s
+        results["upload"] = await ground(bench, "upload", str(weights), "--timeout", "2")
+        events = bench.bus.events
+        await bench.bus.within(_until(lambda: any(e.name == "FILE_RECEIVED" for e in events)), 2000)
+        results["window"] = bench.bus.window_open
+        stored = bench.state_dir / "files" / "w.bin"
+        results["arrived"] = stored.read_bytes() == weights.read_bytes()
+        bench.check("scenario ran", True)
+
+    config = bench_config(load_scenario("passes"), tmp_path / "out", speed=50)
+    report = asyncio.run(run_bench("upload", scenario, config))
+    assert report.passed, report.to_json()["error"]
+    code, out, err = results["upload"]
+    assert code == 3, (out, err)
+    assert "comes down with the next link window" in err and "no answer" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert results["window"] and results["arrived"]  # it went with the next window, whole
+
+
+async def _until(condition):
+    while not condition():
+        await asyncio.sleep(0.05)

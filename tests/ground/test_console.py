@@ -101,6 +101,11 @@ def test_commanding_a_live_payload(tmp_path):
             sent = len(model.commands)
             await type_line(pilot, "FROB")
             seen["unknown"] = app.messages[-1]
+            seen["cleared"] = app.query_one("#command").value
+            await pilot.press("up")  # the refused line comes back to be mended, not appended to
+            seen["recalled"] = app.query_one("#command").value
+            await pilot.press("down")
+            seen["after down"] = app.query_one("#command").value
             await type_line(pilot, "REPRIORITISE_JOB job_id=x priority=300")
             seen["bad_arg"] = app.messages[-1]
             await type_line(pilot, "BUS_TICK")
@@ -134,8 +139,9 @@ def test_commanding_a_live_payload(tmp_path):
                 lambda: any(r[:2] == ["console-1", "COMPLETED"] for r in rows(app, "#job-table")),
             )
             seen["jobs"] = rows(app, "#job-table")
-            # the jobs view's keys act on the selected job
-            app.main.query_one("#job-table").focus()
+            # the jobs view's keys act on the selected job: F4 gives them to its table
+            await pilot.press("escape")
+            await pilot.press("f4")
             await pilot.press("c")
             await until(pilot, lambda: isinstance(app.screen, Confirm))
             seen["confirm"] = str(app.screen.query_one("#question").render())
@@ -170,14 +176,16 @@ def test_commanding_a_live_payload(tmp_path):
     assert "space link UP" in seen["status"] and "UTC 20" in seen["status"]
     assert seen["completed"] == "NOOP "
     assert seen["unknown"].startswith("no command 'FROB'")
+    assert (seen["cleared"], seen["recalled"], seen["after down"]) == ("", "FROB", "")
     assert "priority" in seen["bad_arg"] and "300" in seen["bad_arg"]
-    assert seen["bus_only"] == "BUS_TICK is sent by the bus, not the ground"
+    assert seen["bus_only"].startswith("BUS_TICK is sent by the bus, not the ground")
     assert seen["none_sent"] and seen["declined"]
     statuses = {r[1]: r[2] for r in seen["commands"]}
     assert statuses["NOOP"] == "completed"
     assert statuses["CANCEL_JOB job_id=nope"].startswith("FAILED JOB_UNKNOWN")
     (job,) = [r for r in seen["jobs"] if r[0] == "console-1"]
     assert job[1] == "COMPLETED" and job[4] == "0"
+    assert job[3] == "100 %"  # JOB_LIST's fraction as per cent, not "1.0 %"
     assert seen["confirm"] == "CANCEL_JOB job_id=console-1 is HAZARDOUS."
     args, failure = seen["reprioritise"]
     assert args == {"job_id": "console-1", "priority": int(job[2]) + 10}

@@ -7,7 +7,8 @@ from flight.protocol.messages import decode_telemetry
 from flight.protocol.packets import parse_packet
 from ground.console.command_line import CommandLineError, complete, parse
 from ground.console.model import Model
-from tests.ground.test_archive import T0, tm
+from flight import dictionary as d
+from tests.ground.test_archive import T0, hk, tm
 
 REQUEST = bytes.fromhex("1865c007")
 
@@ -30,6 +31,28 @@ def test_verification_reaches_its_command_in_either_order(reports_first):
         for r in reports:
             model.ingest(r)
     assert model.commands[serial].status == "completed"
+
+
+def test_a_value_that_is_not_valid_is_shown_so_never_as_a_number():
+    model = Model(clock=lambda: T0)
+    channels = {c.field.name: c for c in model.pages["HOUSEKEEPING"]}
+    model.ingest(decode_telemetry(parse_packet(tm("HOUSEKEEPING", hk(gpu_temp_c=91.0), 1, T0))))
+    assert channels["gpu_temp_c"].text() == "91.0 C"
+    assert channels["gpu_temp_c"].level() == "red"
+    off = hk(gpu_valid=0, gpu_temp_c=91.0)  # a stale reading offered: the wire says not valid
+    model.ingest(decode_telemetry(parse_packet(tm("HOUSEKEEPING", off, 2, T0 + 1))))
+    for name in ("gpu_temp_c", "gpu_power_w", "gpu_sm_clock_mhz", "gpu_ecc_uncorrected"):
+        assert channels[name].text() == "not valid", name
+        assert channels[name].level() is None  # no limit colour for what was not measured
+    assert channels["gpu_valid"].text() == "NO"
+
+
+def test_events_show_enum_values_by_name():
+    model = Model(clock=lambda: T0)
+    mode = {"mode": int(d.GovernorMode.THERMAL_LIMITED), "reason": "hot radiator"}
+    model.ingest(decode_telemetry(parse_packet(tm("GOVERNOR_MODE", mode, 1, T0, event=True))))
+    (entry,) = model.events
+    assert entry.text == "mode=THERMAL_LIMITED reason=hot radiator"
 
 
 def test_a_failure_carries_its_code_and_reason():

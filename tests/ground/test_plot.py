@@ -21,9 +21,10 @@ def ground(*args, cwd):
 def state(tmp_path):
     archive = Archive(tmp_path / "archive.sqlite")
     for i in range(120):
-        archive.packet(
-            tm("HOUSEKEEPING", hk(uptime_s=i, gpu_temp_c=60.0 + i / 4), i, T0 + i), T0 + i
-        )
+        gpu_off = 40 <= i < 50  # ten seconds with the GPU switched off: not valid
+        values = hk(uptime_s=i, gpu_temp_c=60.0 + i / 4, gpu_valid=int(not gpu_off))
+        values["governor_mode"] = 5 if gpu_off else 1
+        archive.packet(tm("HOUSEKEEPING", values, i, T0 + i), T0 + i)
     archive.close()
     return tmp_path
 
@@ -47,12 +48,22 @@ def test_a_channel_over_a_time_range_to_png(state):
     assert run.returncode == 0, run.stderr
     summary = json.loads(run.stdout)
     assert summary["channel"] == "HOUSEKEEPING.gpu_temp_c"
-    assert summary["points"] == 60  # seconds 10 to 69
-    assert summary["min"] == 62.5 and summary["max"] == 77.25
+    assert summary["points"] == 50 and summary["not_valid"] == 10  # seconds 10 to 69
+    assert summary["min"] == 62.5 and summary["max"] == 77.25  # no 0 for the GPU off
     data = out.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", data[16:24])
     assert (width, height) == (1000, 400)
+
+
+def test_an_enum_channel_is_drawn_as_steps_with_its_names(state):
+    run = ground("plot", "governor_mode", "--state", ".", "--out", "mode.png", cwd=state)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("120 points of HOUSEKEEPING.governor_mode (1 to 5)")
+    run = ground("plot", "gpu_temp_c", "--state", ".", "--from", "2026-03-20T00:00:41Z",
+                 "--to", "2026-03-20T00:00:48Z", "--out", "off.png", cwd=state)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "(not valid throughout, 7 not valid)" in run.stdout  # --to is exclusive
 
 
 @pytest.mark.parametrize(

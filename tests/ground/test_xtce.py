@@ -2,6 +2,7 @@
 reads every kind of telemetry packet and event to the same values as our own decoder."""
 
 import io
+import math
 import subprocess
 import sys
 import warnings
@@ -103,6 +104,9 @@ def test_space_packet_parser_decodes_what_we_send(definition, kind, name, fields
     for f in fields:
         got = theirs[f.name] if f.name in theirs else theirs[f"{name}_{f.name}"]
         want = ours.values[f.name]
+        if want is None:  # not valid (its flag 0): their decoder reads what stands for it
+            assert values[f.valid_when] == 0 and (got == 0 or math.isnan(got)), f.name
+            continue
         if f.type == "msgpack":
             got = msgpack.unpackb(got, raw=False)
         elif f.enum:

@@ -72,10 +72,10 @@ max = 1
 """
 
 
-def run(text, out, seed=None):
+def run(text, out, seed=None, until_s=None):
     scenario = parse_scenario(text, "short.toml")
-    config = bench_config(scenario, out, seed=seed)
-    return asyncio.run(run_bench(scenario.name, scenario_runner(scenario), config))
+    config = bench_config(scenario, out, seed=seed, until_s=until_s)
+    return asyncio.run(run_bench(scenario.name, scenario_runner(scenario, until_s), config))
 
 
 def without_wall(doc):
@@ -135,6 +135,82 @@ def test_cli_names_the_broken_file_and_line(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip() == ("hil: bad.toml:8: orbit.beta_deg: a number from -90 to 90")
+
+
+UNTIL = """
+[scenario]
+name = "until"
+duration_s = 600
+
+[[timeline]]
+at_s = 50
+action = "command"
+command = "PING"
+
+[[timeline]]
+at_s = 500
+action = "command"
+command = "SUBMIT_JOB"
+args = { manifest = { id = "x", command = ["no-such-job"] } }
+expect = "rejected"
+failure = "EXECUTABLE_NOT_FOUND"
+
+[[checks]]
+kind = "event_count"
+event = "TIME_SYNCHRONISED"
+min = 1
+max = 1
+
+[[checks]]
+kind = "hk_max"
+field = "tm_dropped"
+value = 0
+
+[[checks]]
+kind = "figure_min"
+figure = "ticks"
+value = 600
+
+[[checks]]
+kind = "hk_peaks_at"
+field = "uptime_s"
+value = 550
+
+[[checks]]
+kind = "hk_max"
+field = "uptime_s"
+value = LIMIT
+"""
+
+
+def test_a_run_ended_early_is_judged_on_what_ran(tmp_path):
+    """--until: the timeline up to that bus second; never-type checks judged; the checks waiting
+    for what had not happened yet are not reached (neither passed nor failed)."""
+    report = run(UNTIL.replace("LIMIT", "1000"), tmp_path / "a", until_s=150)
+    outcome = {c.name: c.outcome for c in report.checks}
+    assert report.passed, report.to_json()
+    assert report.ended_early == (150, 600)
+    assert report.figures["ticks"] == 150
+    assert outcome == {
+        "t=50 s: PING completed": "PASS",  # the step at 500 s never ran: no check for it
+        "event TIME_SYNCHRONISED seen 1 to 1 times": "PASS",
+        "housekeeping tm_dropped never above 0": "PASS",
+        "ticks at least 600": "NOT REACHED",
+        "housekeeping uptime_s rises to 550 or more": "NOT REACHED",
+        "housekeeping uptime_s never above 1000": "PASS",
+        "flight controller stops cleanly on SIGTERM": "PASS",
+    }
+    summary = report.summary(tmp_path / "a")
+    assert "5/5 checks passed, 2 not reached" in summary
+    assert "ended early at bus second 150 of 600" in summary
+    doc = report.to_json()
+    assert doc["ended_early"] == {"at_s": 150, "duration_s": 600}
+    assert [c["passed"] for c in doc["checks"]].count(None) == 2
+    failing = run(UNTIL.replace("LIMIT", "100"), tmp_path / "b", until_s=150)
+    assert not failing.passed  # a limit crossed before the end is a failure, early or not
+    assert {c.name: c.outcome for c in failing.checks}[
+        "housekeeping uptime_s never above 100"
+    ] == "FAIL"
 
 
 def test_html_report_with_its_plots(tmp_path):
