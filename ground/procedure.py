@@ -19,9 +19,10 @@ from typing import Any
 
 from flight.dictionary import FailureCode
 from flight.protocol.messages import DecodedTelemetry
-from ground.client import CommandResult, StationClient
+from ground.client import CommandResult, StationClient, StationUnreachable
 
 WALL_LIMIT_S = 120.0  # a call that has not returned by then has failed
+HELLO_S = 10.0  # a station says hello at once
 Match = dict[str, Any] | Callable[[DecodedTelemetry], bool] | None
 
 
@@ -202,6 +203,11 @@ class StationProcedure(Procedure):
 
     async def _session(self) -> None:
         self._client = await StationClient.connect(self.address)
+        try:
+            await self._client.greeting(HELLO_S)  # a port that is not a station's says so
+        except StationUnreachable:
+            await self._client.close()
+            raise
         self._stop = asyncio.Event()
         self._attach(self._client.listeners)
         self._started.set()

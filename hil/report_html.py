@@ -115,6 +115,8 @@ def _gpu_temperature(env: Environment, time: _Time, gpu: GpuTrack) -> plt.Figure
 def _windows(env: Environment, time: _Time) -> plt.Figure:
     rows = [("eclipse", ~env.track.sunlit[: time.seconds], "0.4")]
     rows += [(name, mask[: time.seconds], "tab:blue") for name, mask in env.track.visible.items()]
+    if not env.track.visible:  # no ground stations in the scenario: the link is always up
+        rows.append(("link (always up)", np.ones(time.seconds, bool), "tab:blue"))
     fig, ax = time.axes("Eclipses and link windows (stations in view)", "", len(rows))
     seen = 0
     for y, (_, mask, color) in enumerate(rows):

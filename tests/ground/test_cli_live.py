@@ -39,6 +39,7 @@ def test_ping_submit_jobs_and_tlm(tmp_path):
         results["again"] = await ground(bench, "submit", str(manifest))
         await bench.housekeeping_where(lambda v: v["jobs_completed"] == 1, 600)
         results["jobs"] = await ground(bench, "jobs", "--json")
+        results["jobs_text"] = await ground(bench, "jobs")
         results["tlm"] = await ground(bench, "tlm", "--count", "2", "--json")
         results["tlm_text"] = await ground(bench, "tlm", "--count", "1")
         bench.check("scenario ran", True)
@@ -57,6 +58,13 @@ def test_ping_submit_jobs_and_tlm(tmp_path):
     code, out, _ = results["jobs"]
     (job,) = json.loads(out)
     assert code == 0 and job["id"] == "cli-1" and job["state"] == "COMPLETED"
+    code, out, _ = results["jobs_text"]
+    head, row = out.splitlines()
+    for column in ("state", "priority", "progress", "exit", "started (UTC)", "ended (UTC)"):
+        at = head.index(column)
+        assert row[at - 2 : at] == "  " or row[at - 1] == " ", (column, head, row)
+    assert "COMPLETED" in row and "100 %" in row and row.endswith("Z")  # UTC, to the second
+    assert len(row.split()[-1]) == 20  # 2026-01-01T00:00:05Z: no 25-character times
     code, out, _ = results["tlm"]
     lines = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and len(lines) == 2 and lines[1]["ticks"] > lines[0]["ticks"]
