@@ -365,7 +365,9 @@ class Controller:
 
     def event(self, name: str, values: dict[str, Any]) -> None:
         """Send an event report."""
-        log.info("event %s %s", name, values)
+        if log.isEnabledFor(logging.INFO):  # enum values by their names, as the ground shows them
+            named = {f.name: f.label(values.get(f.name)) for f in d.EVENTS_BY_NAME[name].args}
+            log.info("event %s %s", name, named)
         self.tm.send_event(name, values, time=self.time, synced=self.synced)
         if name in FAULT_EVENTS and self.safe.fault(self.time, name):
             self.event("SAFE_MODE_ENTERED", {"reason": self.safe.reason})

@@ -116,9 +116,10 @@ class SerialTransmitter:
         return not self.pending and self._driver_has_room()
 
     def flush(self, timeout: float) -> None:
-        """Write what is queued, waiting at most ``timeout`` seconds for the port (at stop)."""
+        """Write what is queued, waiting at most ``timeout`` seconds for the port (at stop: a
+        line that has gone away loses what was left, the stop goes on)."""
         deadline = time.monotonic() + timeout
-        while self.pending and self.pump():
+        while self.pending and self._pump_at_stop():
             left = deadline - time.monotonic()
             if left <= 0 or self.fd is None:
                 return
@@ -126,6 +127,12 @@ class SerialTransmitter:
                 select.select([], [self.fd], [], min(left, 0.05))
             else:  # file data waits for the driver's queue to go down
                 time.sleep(min(left, 0.01))
+
+    def _pump_at_stop(self) -> bool:
+        try:
+            return self.pump()
+        except serial.SerialException:
+            return False
 
 
 def _descriptor(sink: ByteSink) -> int | None:

@@ -64,6 +64,16 @@ def test_nothing_blocks_and_operational_frames_overtake_file_frames(line):
     assert tx.clear and tx.dropped == 0
 
 
+def test_a_stop_with_the_bus_gone_loses_what_was_queued_and_goes_on(line):
+    link, port = line
+    tx = SerialTransmitter(port)
+    for _ in range(100):  # more than the pty holds: some stays queued
+        tx.send(frame(b"y" * 1000), bulk=True)
+    assert tx.pending
+    os.close(link.master_fd)  # the bus went away
+    tx.flush(0.5)  # returns: the stop is not held up by a line that is gone
+
+
 def test_operational_frames_beyond_the_limit_are_dropped_and_counted(line):
     link, port = line
     tx = SerialTransmitter(port, max_queued=4096)
