@@ -80,8 +80,8 @@ def line(result: dict) -> str:
     judged = [c for c in checks if c["passed"] is not None]
     f = report.get("figures", {})
     cfdp = "; ".join(
-        f"{link} {way} {d['pdus']} PDUs {d['retransmitted']} again "
-        + ",".join(f"{k}={v}" for k, v in d["causes"].items() if v)
+        f"{link} {way} {d['pdus']} PDUs, {d['retransmitted']} sent again"
+        + "".join(f", {k} {v}" for k, v in d["causes"].items() if v)
         for link, ways in report.get("cfdp", {}).items()
         for way, d in ways.items()
     )
