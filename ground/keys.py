@@ -39,7 +39,7 @@ from flight.security.keys import (
 from ground.client import StationUnreachable
 from ground.key_rotation import RotationError, rotate
 from ground.manifests import ManifestFileError, load_manifest
-from ground.procedure import StationProcedure
+from ground.procedure import ProcedureError, StationProcedure
 
 
 def add_keys_commands(sub: argparse._SubParsersAction) -> None:
@@ -136,7 +136,7 @@ def _rotate(args: argparse.Namespace) -> int:
     except StationUnreachable as exc:
         print(f"ground keys rotate: {exc}", file=sys.stderr)
         return 2
-    except (RotationError, AssertionError) as exc:
+    except (RotationError, ProcedureError) as exc:
         print(f"ground keys rotate: stopped: {exc}", file=sys.stderr)
         return 1
     if args.json:
