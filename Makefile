@@ -12,7 +12,7 @@ export PYTHONSAFEPATH := 1
 SOURCES := pyproject.toml CMakeLists.txt $(shell find native flight hil ground -type f \
 	\( -name '*.py' -o -name '*.c' -o -name '*.h' -o -name '*.toml' \) 2>/dev/null)
 
-.PHONY: all install icd lint test test-realtime test-c test-sanitize test-aarch64 test-py fuzz ensure-clang ensure-aarch64 ensure-socat ensure-tmux image-aarch64 demo bench clean
+.PHONY: all install icd lint test test-realtime test-c test-sanitize test-aarch64 test-py fuzz ensure-clang ensure-aarch64 ensure-socat ensure-tmux ensure-vm-tools vm-disk image-aarch64 demo bench clean
 
 all: install
 
@@ -38,7 +38,31 @@ ensure-socat:
 ensure-tmux:
 	$(call need,tmux,tmux)
 
-test-py: install ensure-socat ensure-tmux image-aarch64
+# The flight computer in a virtual machine (docs/image.md): a disk built from Debian's packages
+# by mmdebstrap, partitioned by sfdisk, its file systems written by mke2fs and mtools; booted by
+# QEMU.
+ensure-vm-tools:
+	$(call need,mmdebstrap,mmdebstrap)
+	$(call need,sfdisk,fdisk)
+	$(call need,mcopy,mtools)
+	$(call need,mkfs.vfat,dosfstools)
+	$(call need,qemu-system-x86_64,qemu-system-x86)
+
+# A bench's flight disk: keys, this checkout's bundle, the sample jobs, the guest agent; then
+# python -m hil run SCENARIO --out OUT --flight-vm $(VM_DIR)/disk.img --keys $(VM_DIR)/keys
+VM_DIR ?= build/vm
+vm-disk: install ensure-vm-tools
+	test -f $(VM_DIR)/keys/flight.toml || $(PY) -m ground keys provision $(VM_DIR)/keys
+	rm -rf $(VM_DIR)/bundle $(VM_DIR)/jobs
+	$(PY) -m flight image build --out $(VM_DIR)/bundle --key $(VM_DIR)/keys/image.toml
+	$(PY) -m hil jobs $(VM_DIR)/jobs
+	printf 'PAYLOAD_GPU=simulated\n' > $(VM_DIR)/payload.conf
+	$(PY) -m flight image disk $(VM_DIR)/bundle/payload-flight-*.tar --out $(VM_DIR)/disk.img \
+		--keys $(VM_DIR)/keys/flight.toml --site-config $(VM_DIR)/payload.conf \
+		--job-area $(VM_DIR)/jobs --package python3-numpy --state-size 1024 --engineering \
+		--cache build/vm-cache
+
+test-py: install ensure-socat ensure-tmux ensure-vm-tools image-aarch64
 	$(VENV)/bin/pytest
 
 lint: install

@@ -21,8 +21,9 @@ from flight.command_line import (
     run_main,
 )
 from flight.security.keys import KeyFileError
-from hil.bench import BenchConfig, run_bench
+from hil.bench import SAMPLE_JOBS, BenchConfig, run_bench, write_sample_jobs
 from hil.default_scenario import default_scenario
+from hil.flight_vm import VmError
 from hil.scenario import ScenarioError, load_scenario, shipped
 from hil.scenario_run import bench_config, scenario_runner
 
@@ -139,12 +140,24 @@ def main(argv: list[str] | None = None) -> int:
         "unit does (python -m flight image install ...; --keys: the keys it was installed with)",
     )
     run.add_argument(
+        "--flight-vm",
+        type=Path,
+        metavar="DISK",
+        help="boot this flight disk (python -m flight image disk ... --engineering) in QEMU "
+        "with the line on its bus UART; --keys: the keys its disk was built with",
+    )
+    run.add_argument(
         "--no-eclipse-predictions",
         action="store_true",
         help="the controller schedules without the bus's eclipse predictions (the baseline of "
         "the energy-aware scheduling figures)",
     )
     sub.add_parser("list", help="list the scenarios")
+    jobs = sub.add_parser("jobs", help="write the sample jobs into a job area (for a flight disk)")
+    jobs.add_argument("dir", type=Path)
+    jobs.add_argument(
+        "--python", default="/usr/bin/python3", help="their interpreter (default: a disk's)"
+    )
     link = sub.add_parser("link", help="relay UDP datagrams through an emulated space link")
     link.add_argument("--listen", required=True, type=host_port, help="HOST:PORT (port 0: any)")
     link.add_argument("--to", required=True, type=host_port, help="HOST:PORT of the far end")
@@ -164,6 +177,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.cmd == "link":
         return run_link(args)
+    if args.cmd == "jobs":
+        write_sample_jobs(args.dir, args.python)
+        print(f"{', '.join(sorted(SAMPLE_JOBS))} in {args.dir}")
+        return 0
     if args.cmd == "list":
         print(f"{DEFAULT:20} ping, corrupt frames and a sample job, in real time (built in)")
         for path in shipped():
@@ -179,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         return _run(args)
-    except KeyFileError as exc:
+    except (KeyFileError, VmError) as exc:
         print(f"hil: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -209,6 +226,7 @@ def _run(args: argparse.Namespace) -> int:
             baud=args.baud or 115_200,
             keys=args.keys,
             image_root=args.image_root,
+            flight_vm=args.flight_vm,
         )
         report = asyncio.run(run_bench(DEFAULT, default_scenario, config))
     else:
@@ -221,6 +239,7 @@ def _run(args: argparse.Namespace) -> int:
         config.port = args.port
         config.keys = args.keys
         config.image_root = args.image_root
+        config.flight_vm = args.flight_vm
         config.baud = args.baud or config.baud
         config.eclipse_predictions = not args.no_eclipse_predictions
         runner = scenario_runner(scenario, args.until)

@@ -23,6 +23,8 @@ from ground.client import CommandRefused, StationClient, StationUnreachable
 from hil.bus import BusEmulator, BusTimeout
 from hil.environment import Environment, EnvironmentConfig
 from hil.gpu_figures import GpuTrack
+from flight.gpu.fault_channel import send_fault
+from hil.flight_vm import FlightVm, copy_disk
 from hil.processes import BenchProcesses, ProcessFailed
 from hil.radio import RadioConfig
 from hil.report import Report
@@ -36,6 +38,7 @@ SAMPLE_JOBS = {
     "cuda-burn": "cuda_burn.py",
 }
 STARTUP_TIMEOUT_S = 20.0
+VM_BOOT_TIMEOUT_S = 300.0  # a flight computer VM to CONTROLLER_STARTED, on a loaded machine
 IMAGE_WATCHDOG_S = 10.0  # payload-controller.service's WatchdogSec
 
 
@@ -58,6 +61,7 @@ class BenchConfig:
     radio: RadioConfig = field(default_factory=RadioConfig)  # rate, delay, loss of the radio
     watchdog_s: float | None = None  # the controller watched as systemd would (WatchdogSec)
     image_root: Path | None = None  # run the controller from this installed flight image
+    flight_vm: Path | None = None  # boot this flight disk in a VM on the line (needs keys)
 
     @property
     def mode(self) -> str:
@@ -96,6 +100,20 @@ class Bench:
         """Record a check at the current bus time."""
         return self.report.check(self.bus.announced, name, passed, detail)
 
+    def gpu_fault(self, message: dict) -> None:
+        """A fault for the controller's simulated GPU, through its fault channel: here, or in
+        the flight computer's VM."""
+        if self.processes.vm is not None:
+            self.processes.vm.send_gpu_fault(message)
+        else:
+            send_fault(self.state_dir, message)
+
+    def payload_has_file(self, relative: str) -> bool:
+        """Whether the controller's state directory holds this file (here, or in the VM)."""
+        if self.processes.vm is not None:
+            return self.processes.vm.has_state_file(relative)
+        return (self.state_dir / relative).is_file()
+
     def figures(self) -> dict:
         """The run's figures so far."""
         return (
@@ -121,14 +139,14 @@ class Bench:
 ScenarioFn = Callable[[Bench], Awaitable[None]]
 
 
-def provision_job_area(state_dir: Path) -> None:
-    """Install the sample jobs as executables in the controller's job area."""
-    bin_dir = state_dir / "bin"
+def write_sample_jobs(bin_dir: Path, python: str = sys.executable) -> None:
+    """Write the sample jobs as executables run by ``python`` into a job area: the controller's
+    here, or one a flight disk carries (python -m hil jobs DIR; flight image disk --job-area)."""
     bin_dir.mkdir(parents=True, exist_ok=True)
     for name, source in SAMPLE_JOBS.items():
         text = resources.files("hil").joinpath("sample_jobs", source).read_text()
         target = bin_dir / name
-        target.write_text(f"#!{sys.executable}\n{text}")
+        target.write_text(f"#!{python}\n{text}")
         target.chmod(0o755)
 
 
@@ -142,14 +160,19 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
             shutil.rmtree(path)
         elif path.exists():
             path.unlink()
-    provision_job_area(out / "state")
-    if config.port and config.keys is None:
+    if config.port is None and config.flight_vm is None:  # a controller started here
+        write_sample_jobs(out / "state" / "bin")
+    if (config.port or config.flight_vm) and config.keys is None:
+        where = "on a serial port" if config.port else "in a VM boots its disk's keys and"
         raise KeyFileError(
-            "a payload on a serial port needs the matching bus and ground key files "
+            f"a payload {where} needs the matching bus and ground key files "
             "(hil run --keys DIR; pytest --hil-keys DIR)"
         )
+    vm = None
+    if config.flight_vm is not None:  # a copy: every run boots the disk as it was built
+        vm = FlightVm(copy_disk(config.flight_vm, out / "flight-disk.img"), out, "")
     keys = (
-        KeySet.in_dir(config.keys)
+        KeySet.in_dir(config.keys.resolve())
         if config.keys
         else provision_keys(out / "keys", replace_files=KEY_FILE_NAMES)  # fresh each run
     )
@@ -178,7 +201,11 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
     bench = None
     try:
         await bus.start()
-        if config.port is None:  # on a hardware bench the payload computer runs the controller
+        if vm is not None:  # the flight computer's systemd starts the controller
+            vm.bus_tty = link.slave_path
+            procs.start_vm(vm)
+            report.note(bus.time, f"flight computer VM booting ({vm.accel}: {vm.accel_reason})")
+        elif config.port is None:  # on a hardware bench the payload computer runs the controller
             flight = ["flight", "run", "--bus", link.slave_path, "--state-dir", str(out / "state")]
             flight += ["--keys", str(keys.flight)]
             if os.geteuid() == 0:  # its interpreter may be in a home only root can enter
@@ -216,9 +243,13 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
             await _until(
                 lambda: any(tm.name == "CONTROLLER_STARTED" for tm in bus.events),
                 procs,
-                STARTUP_TIMEOUT_S,
+                STARTUP_TIMEOUT_S if vm is None else VM_BOOT_TIMEOUT_S,
                 "flight controller",
             )
+        if vm is not None:
+            boot_s = round(time.monotonic() - vm.started_at, 1)
+            procs.vm_boot = {"flight_vm_boot_s": boot_s, "flight_vm_kvm": int(vm.accel == "kvm")}
+            report.note(bus.time, f"CONTROLLER_STARTED {boot_s} s after the VM started")
         report.note(bus.time, "flight controller and ground station up; bus clock starts")
         clock = asyncio.create_task(bus.run_clock(config.speed))
         if sys.stderr.isatty():

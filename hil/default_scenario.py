@@ -112,8 +112,10 @@ async def default_scenario(bench: Bench) -> None:
         end.name == "JOB_COMPLETED",
         f"{end.name} after {end.values['runtime_s']:.0f} bus s",
     )
-    result_file = bench.state_dir / "jobs" / JOB_ID / "result.json"
-    bench.check("job result written in its directory", result_file.is_file(), str(result_file))
+    result_file = f"jobs/{JOB_ID}/result.json"
+    bench.check(
+        "job result written in its directory", bench.payload_has_file(result_file), result_file
+    )
 
     listed, bench.report.jobs = await bus.within(client.job_list(None), 30)
     mine = [j for j in bench.report.jobs if j["id"] == JOB_ID]

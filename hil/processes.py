@@ -27,6 +27,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hil.flight_vm import FlightVm, VmError
+
 STOP_GRACE_S = 5.0
 IMAGE_CHECK_S = 1.0  # how often the boot guard looks at a trial's deadline
 # A flight image's launcher runs on a bare interpreter: the slot brings every package.
@@ -60,6 +62,14 @@ class BenchProcesses:
         self._watched: dict[str, _Watch] = {}
         self.restarts = 0  # by the watchdog, or after a failure exit of a watched process
         self.watchdog_expiries = 0
+        self.vm: FlightVm | None = None  # the flight computer, when it is a virtual machine
+        self.vm_boot: dict[str, float] = {}  # how the VM booted (set by the bench)
+        self._vm_final: dict[str, int] = {}  # systemd's figures, read before the VM powers off
+
+    def start_vm(self, vm: FlightVm) -> None:
+        """Boot the flight computer's virtual machine: its systemd runs the controller."""
+        self.vm = vm
+        vm.start()
 
     def start(
         self,
@@ -150,6 +160,8 @@ class BenchProcesses:
     def check_alive(self) -> None:
         """ProcessFailed if any process has exited (a watched one is started again instead)."""
         self.watch()
+        if self.vm is not None and not self.vm.alive():
+            raise ProcessFailed(f"the flight computer's VM stopped (see {self.vm.console_log})")
         for name, proc in self.procs.items():
             if proc.poll() is not None:
                 raise ProcessFailed(
@@ -168,12 +180,17 @@ class BenchProcesses:
             await asyncio.sleep(0.02)
         return path.read_text()
 
-    def figures(self) -> dict[str, int]:
-        """What the watchdog emulation did."""
+    def figures(self) -> dict[str, float]:
+        """What the watchdog (the emulation's, or systemd's in the VM) did."""
+        if self.vm is not None:
+            return self.vm_boot | (self._vm_final or self.vm.unit_figures())
         return {"watchdog_expiries": self.watchdog_expiries, "controller_restarts": self.restarts}
 
     def pause(self, name: str) -> None:
         """Hang a process (SIGSTOP): its loops stop coming round, as in a deadlock."""
+        if name == "flight" and self.vm is not None:
+            self.vm.hang_controller()
+            return
         self.procs[name].send_signal(signal.SIGSTOP)
 
     async def stop_all(self) -> dict[str, int]:
@@ -192,7 +209,16 @@ class BenchProcesses:
         for proc in self.procs.values():
             if proc.poll() is None:  # past the grace period
                 proc.kill()
-        return {name: proc.wait() for name, proc in self.procs.items()}
+        statuses = {name: proc.wait() for name, proc in self.procs.items()}
+        if self.vm is not None:  # its controller stopped by systemd, then the board powered off
+            try:
+                self._vm_final = await loop.run_in_executor(None, self.vm.unit_figures)
+                statuses["flight"] = await loop.run_in_executor(None, self.vm.stop_controller)
+            except (VmError, OSError, ValueError, KeyError) as exc:
+                log.warning("the flight computer's VM did not answer: %s", exc)
+                statuses["flight"] = -1
+            await loop.run_in_executor(None, self.vm.shutdown)
+        return statuses
 
 
 def _wait(proc: subprocess.Popen) -> int:

@@ -25,8 +25,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--hil-keys",
         type=Path,
         default=None,
-        help="with --hil-port: a directory with bus.toml and ground.toml matching the payload's "
-        "key file",
+        help="with --hil-port or --hil-flight-vm: a directory with bus.toml and ground.toml "
+        "matching the payload's key file",
+    )
+    group.addoption(
+        "--hil-flight-vm",
+        type=Path,
+        default=None,
+        metavar="DISK",
+        help="boot this flight disk in QEMU as the payload computer (an engineering disk)",
     )
     group.addoption(
         "--hil-speed",
@@ -38,7 +45,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture
 def hil(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HilBench]:
     """A bench for one test: the emulated bus and a ground station, and a payload controller
-    (started here, or on the far end of --hil-port)."""
+    (started here, on the far end of --hil-port, or in the VM of --hil-flight-vm)."""
     option = request.config.getoption
     speed = option("--hil-speed")
     config = BenchConfig(
@@ -47,6 +54,7 @@ def hil(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HilBench]:
         baud=option("--hil-baud"),
         port=option("--hil-port"),
         keys=option("--hil-keys"),
+        flight_vm=option("--hil-flight-vm"),
     )
     bench = HilBench(config).start()
     try:

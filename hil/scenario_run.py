@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 
 from flight.dictionary import FailureCode, JobState
-from flight.gpu.fault_channel import send_fault
 from flight.protocol.messages import DecodedTelemetry
 from hil.bench import Bench, BenchConfig, ScenarioFn
 from hil.gpu_figures import GpuTrack
@@ -64,7 +63,7 @@ def scenario_runner(scenario: Scenario, until_s: float | None = None) -> Scenari
         for direction in (bench.bus.line.up, bench.bus.line.down):
             direction.set_ber(scenario.ber)
         if scenario.gpu_ecc_per_hour and bench.config.port is None:
-            send_fault(bench.state_dir, {"corrected_ecc_per_hour": scenario.gpu_ecc_per_hour})
+            bench.gpu_fault({"corrected_ecc_per_hour": scenario.gpu_ecc_per_hour})
         steps = sorted(
             (s for s in scenario.timeline + scenario.workload if s.at_s <= end_s),
             key=lambda step: step.at_s,
@@ -152,7 +151,7 @@ def _inject(bench: Bench, p: dict[str, Any]) -> None:
     }.get(p.get("direction", "up"), [])
     if fault in GPU_FAULTS:
         message = {"fault": fault.removeprefix("gpu_"), "count": p.get("count", 1)}
-        send_fault(bench.state_dir, message)
+        bench.gpu_fault(message)
     elif fault == "ber":
         for side in sides:
             side.set_ber(p["ber"])

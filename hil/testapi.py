@@ -16,7 +16,7 @@ from typing import Any
 
 from ground.client import CommandResult, StationClient
 from ground.procedure import Procedure
-from hil.bench import Bench, BenchConfig, run_bench
+from hil.bench import VM_BOOT_TIMEOUT_S, Bench, BenchConfig, run_bench
 from hil.bus import BusTimeout
 from hil.report import Report
 
@@ -40,15 +40,18 @@ class HilBench(Procedure):
     def start(self) -> HilBench:
         """Start the bench; returns once the controller answers its first tick."""
         self._thread.start()
-        if not self._ready.wait(60) or self._bench is None:
-            raise RuntimeError(f"the bench did not start: {self._error or 'no answer in 60 s'}")
+        limit = 60 if self.config.flight_vm is None else 60 + VM_BOOT_TIMEOUT_S
+        if not self._ready.wait(limit) or self._bench is None:
+            raise RuntimeError(
+                f"the bench did not start: {self._error or f'no answer in {limit} s'}"
+            )
         return self
 
     def stop(self) -> Report:
         """Stop the bench and return its report (written to the output directory)."""
         if self._loop is not None and self._done is not None:
             self._loop.call_soon_threadsafe(self._done.set)
-        self._thread.join(60)
+        self._thread.join(60 if self.config.flight_vm is None else 300)
         assert self.report is not None, "the bench did not stop"
         return self.report
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import errno
 import hashlib
+import os
 import sys
 from pathlib import Path
 
@@ -13,9 +14,14 @@ from flight.command_line import positive_count
 from flight.gpu.choice import GPU_KINDS
 from flight.image.boot import SLOTS, current, read_record
 from flight.image.build import BuildError, CheckoutError, build_image
-from flight.image.bundle import BundleError, read_bundle
+from flight.image.bundle import Bundle, BundleError, read_bundle
+from flight.image.disk import DiskError
+from flight.image.rootfs import RootfsError
 from flight.image.targets import TARGETS, TargetError, host_target
 from flight.security.keys import IMAGE_KEYS, KeyFileError, load_signing_keys
+
+
+DISK_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "payload-flight"
 
 
 def add_image_commands(sub: argparse._SubParsersAction) -> None:
@@ -61,6 +67,34 @@ def add_image_commands(sub: argparse._SubParsersAction) -> None:
     )
     status = what.add_parser("status", help="the slots of a root, the current one, any trial")
     status.add_argument("--root", type=Path, default=Path("/"))
+    disk = what.add_parser("disk", help="write a bootable flight disk holding a bundle")
+    disk.add_argument("bundle", type=Path)
+    disk.add_argument("--out", type=Path, required=True, help="the disk image to write")
+    disk.add_argument("--target", choices=sorted(TARGETS), default=host_target())
+    disk.add_argument(
+        "--keys",
+        type=Path,
+        required=True,
+        help="the controller's key file (flight.toml): it verifies the bundle and goes aboard",
+    )
+    disk.add_argument("--site-config", type=Path, help="this board's payload.conf settings")
+    disk.add_argument("--state-size", type=positive_count, default=2048, help="MiB (2048)")
+    disk.add_argument(
+        "--job-area", type=Path, help="a directory of job executables for the state's bin/"
+    )
+    disk.add_argument(
+        "--package",
+        action="append",
+        default=[],
+        help="a further Debian package for the root (repeatable; python3-numpy, say)",
+    )
+    disk.add_argument(
+        "--engineering",
+        action="store_true",
+        help="add QEMU's guest agent, the bench's way into the guest (never for flight)",
+    )
+    disk.add_argument("--cache", type=Path, default=DISK_CACHE, help=f"default {DISK_CACHE}")
+    disk.add_argument("--refresh", action="store_true", help="build the Debian root again")
 
     selftest = sub.add_parser("selftest", help="check this installation (docs/image.md)")
     selftest.add_argument("--json", action="store_true", help="print JSON for machines")
@@ -78,7 +112,7 @@ def run_image(args: argparse.Namespace) -> int:
         message = f"{exc.filename}: {exc.strerror}" if type(exc) is OSError else str(exc)
         print(f"flight image: {message}", file=sys.stderr)
         return 2
-    except BuildError as exc:
+    except (BuildError, DiskError, RootfsError) as exc:
         print(f"flight image: {exc}", file=sys.stderr)
         return 1
     return 0
@@ -91,6 +125,8 @@ def _image(args: argparse.Namespace) -> str:
     if args.image_cmd == "status":
         return _status(args.root)
     bundle = read_bundle(args.bundle, load_signing_keys(args.keys, IMAGE_KEYS), args.target)
+    if args.image_cmd == "disk":
+        return _disk(args, bundle)
     summary = (
         f"{bundle.manifest['name']} {bundle.version} for {bundle.target}, signed by image key "
         f"{bundle.manifest['signer']}, {len(bundle.manifest['files'])} files verified"
@@ -104,6 +140,38 @@ def _image(args: argparse.Namespace) -> str:
     if args.activate:
         point_current(args.root, slot)
     return f"{summary}\ninstalled into slot {slot} of {args.root}; current: {current(args.root)}"
+
+
+def _disk(args: argparse.Namespace, bundle: Bundle) -> str:
+    from flight.image.disk import DiskSettings, build_disk
+    from flight.image.rootfs import build_rootfs
+
+    settings = DiskSettings(
+        target=args.target,
+        keys=args.keys.read_bytes(),
+        site_config=args.site_config.read_bytes() if args.site_config else b"",
+        state_mib=args.state_size,
+        engineering=args.engineering,
+        jobs=_job_area(args.job_area),
+    )
+    rootfs = build_rootfs(
+        args.target, args.cache, args.engineering, args.refresh, tuple(args.package)
+    )
+    manifest = build_disk(rootfs, bundle, settings, args.out, args.cache)
+    return (
+        f"{args.out}: {bundle.manifest['name']} {bundle.version} on Debian {manifest['kernel']} "
+        f"for {args.target}, {len(manifest['packages'])} packages (manifest {args.out}.json)"
+    )
+
+
+def _job_area(directory: Path | None) -> dict[str, bytes]:
+    if directory is None:
+        return {}
+    if not directory.is_dir():
+        raise OSError(
+            errno.ENOENT, "no such directory (the job area to put on the disk)", directory
+        )
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file()}
 
 
 def _status(root: Path) -> str:

@@ -28,6 +28,7 @@ slot=$(dirname "$(dirname "$(readlink -f "$0")")")
 PYTHONPATH="$slot/site" exec "${{PAYLOAD_PYTHON:-python{PYTHON}}}" -s -P -m flight "$@"
 """
 SYSTEMD_DIR = "etc/systemd/system"
+UNITS_PATH = "units"  # under the image directory: the units themselves, linked from SYSTEMD_DIR
 GUARD_PATH = "bin/payload-boot"  # under the image directory
 
 
@@ -88,11 +89,19 @@ def _install_locked(bundle: Bundle, root: Path) -> str:
 
 def install_fixed_parts(root: Path, slot: str) -> None:
     """Put a slot's boot guard and systemd units in their fixed places: at the first install,
-    and when a new version commits."""
+    and when a new version commits. The units are written under the image directory, which is
+    writable on a board whose root is read-only, and linked from /etc/systemd/system (relative
+    links, which resolve the same on board and in a root tree elsewhere)."""
     source = slot_dir(root, slot)
     _write(root / IMAGE_DIR / GUARD_PATH, (source / "boot/payload-boot").read_bytes(), True)
     for unit in sorted((source / "systemd").iterdir()):
-        _write(root / SYSTEMD_DIR / unit.name, unit.read_bytes())
+        _write(root / IMAGE_DIR / UNITS_PATH / unit.name, unit.read_bytes())
+        link = root / SYSTEMD_DIR / unit.name
+        target = os.path.relpath(root / IMAGE_DIR / UNITS_PATH / unit.name, link.parent)
+        if not link.is_symlink() or os.readlink(link) != target:
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.unlink(missing_ok=True)
+            link.symlink_to(target)
 
 
 def _unpack(name: str, data: bytes, staging: Path) -> None:

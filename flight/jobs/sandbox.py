@@ -15,6 +15,7 @@ job's supervisor (flight/jobs/supervise.py) in the job's process before it execu
 
 from __future__ import annotations
 
+import logging
 import os
 import pwd
 import stat
@@ -22,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CONTROLLER_UMASK = 0o027
+FILES_MODE = 0o2750  # the file store: new files take the job group from the directory
+log = logging.getLogger("flight.jobs.sandbox")
 _SHARED = ("bin", "files", "jobs")  # what jobs reach in the state directory
 
 
@@ -68,7 +71,16 @@ def prepare_state_dir(state_dir: Path, user: JobUser) -> None:
     files = state_dir / "files"
     files.mkdir(exist_ok=True)
     os.chown(files, -1, user.gid)
-    os.chmod(files, 0o2750)
+    if stat.S_IMODE(files.stat().st_mode) != FILES_MODE:
+        try:
+            os.chmod(files, FILES_MODE)
+        except PermissionError:  # the unit forbids set-group-ID (RestrictSUIDSGID=)
+            os.chmod(files, FILES_MODE & 0o777)
+            log.warning(
+                "%s cannot be made set-group-ID here: files arriving while the controller runs "
+                "are the job group's from its next start (a flight disk provisions it 2750)",
+                files,
+            )
     for path in files.rglob("*"):
         if not path.is_symlink():
             os.chown(path, -1, user.gid)

@@ -162,6 +162,8 @@ def test_installed_into_a_fresh_root_the_self_test_passes(bundle, keys, tmp_path
     assert failing.returncode == 1
     assert "FAIL  serial" in failing.stdout and failing.stdout.endswith("FAILED\n")
     units = sorted((root / "etc/systemd/system").iterdir())
+    for unit in units:  # written on the image's partition (writable on a read-only root)
+        assert unit.is_symlink() and unit.resolve() == root / "opt/payload/units" / unit.name
     verify = subprocess.run(
         ["systemd-analyze", "verify", "--man=no", *map(str, units)],
         capture_output=True, text=True, check=False,

@@ -113,3 +113,33 @@ def test_the_job_user_must_exist_and_be_unprivileged():
         job_user("no-such-account-here")
     with pytest.raises(SandboxError, match="privileged"):
         job_user("root")
+
+
+def test_where_the_unit_forbids_set_group_id_the_file_store_goes_without_and_says_so(
+    user, world, monkeypatch, caplog
+):
+    """systemd's RestrictSUIDSGID= refuses chmod with S_ISGID (EPERM) from its seccomp filter;
+    this machine runs no such unit, so the refusal is made at that call. A store already
+    provisioned 2750 is left alone (no chmod at all); one that is not gets 0750 and a warning."""
+    import stat as st
+
+    real_chmod = os.chmod
+
+    def seccomp_chmod(path, mode, *args, **kwargs):
+        if mode & st.S_ISGID:
+            raise PermissionError(1, "Operation not permitted", str(path))
+        return real_chmod(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr("flight.jobs.sandbox.os.chmod", seccomp_chmod)
+    state = world / "state"
+    (state / "files").mkdir(parents=True)
+    real_chmod(state / "files", 0o2750)
+    prepare_state_dir(state, user)  # provisioned: nothing to change, nothing refused
+    assert st.S_IMODE((state / "files").stat().st_mode) == 0o2750
+    assert (state / "files").stat().st_gid == user.gid
+    fresh = world / "fresh"
+    with caplog.at_level("WARNING", logger="flight.jobs.sandbox"):
+        prepare_state_dir(fresh, user)
+    assert st.S_IMODE((fresh / "files").stat().st_mode) == 0o750
+    assert (fresh / "files").stat().st_gid == user.gid
+    assert "cannot be made set-group-ID" in caplog.text
