@@ -24,7 +24,7 @@ from hil.bus import BusEmulator, BusTimeout
 from hil.environment import Environment, EnvironmentConfig
 from hil.gpu_figures import GpuTrack
 from flight.gpu.fault_channel import send_fault
-from hil.flight_vm import FlightVm, copy_disk
+from hil.flight_vm import FlightVm, VmError, copy_disk
 from hil.processes import BenchProcesses, ProcessFailed
 from hil.radio import RadioConfig
 from hil.report import Report
@@ -171,6 +171,11 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
     vm = None
     if config.flight_vm is not None:  # a copy: every run boots the disk as it was built
         vm = FlightVm(copy_disk(config.flight_vm, out / "flight-disk.img"), out, "")
+        if not vm.manifest.get("engineering"):
+            raise VmError(
+                f"{config.flight_vm}: the bench reaches the guest through its agent, which only "
+                "an engineering disk has (flight image disk --engineering)"
+            )
     keys = (
         KeySet.in_dir(config.keys.resolve())
         if config.keys
@@ -263,7 +268,7 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
             if not limit.expired():  # the scenario's own wait, not the run's limit
                 raise
             report.error = f"the run passed its wall-clock limit of {config.wall_limit_s:g} s"
-    except (BusTimeout, ProcessFailed) as exc:
+    except (BusTimeout, ProcessFailed, VmError) as exc:
         report.error = str(exc)
     except TimeoutError as exc:
         report.error = f"the scenario gave up waiting: {_where(exc)}"

@@ -191,7 +191,11 @@ class FlightVm:
 
     def _boot_files(self) -> tuple[Path, Path]:
         """The kernel and initramfs, copied out of the disk's boot partition."""
-        esp = next(p for p in self.manifest["partitions"] if p["name"] == "esp")
+        esp = next((p for p in self.manifest["partitions"] if p.get("name") == "esp"), None)
+        if esp is None:
+            raise VmError(f"{self.disk}: its manifest names no boot partition (esp)")
+        if shutil.which("mcopy") is None:
+            raise VmError("mcopy is not installed: apt-get install mtools")
         image = f"{self.disk}@@{esp['start']}"
         files = []
         for name in ("vmlinuz", "initrd.img"):
@@ -223,6 +227,8 @@ class FlightVm:
             "guest-exec",
             {"path": "/bin/sh", "arg": ["-c", command], "capture-output": True},
         )
+        if "return" not in started:
+            raise VmError(f"the guest agent refused {command!r}: {started.get('error')}")
         pid = started["return"]["pid"]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -304,7 +310,7 @@ class FlightVm:
                 self._request(self.agent_path, "guest-shutdown", {"mode": "powerdown"}, False)
             else:
                 self._request(self.qmp_path, "system_powerdown")
-        except (OSError, VmError):
+        except VmError:
             pass  # no way in: the power goes at the timeout
         assert self.process is not None
         try:
@@ -317,7 +323,14 @@ class FlightVm:
         self, path: Path, command: str, arguments: dict | None = None, answered: bool = True
     ) -> dict:
         """One command to QEMU's machine protocol or the guest agent (one JSON object a line,
-        the same shape); its answer, or {} for a command the guest does not answer."""
+        the same shape); its answer, or {} for a command the guest does not answer. VmError
+        when the channel is gone or says something that is not an answer."""
+        try:
+            return self._exchange(path, command, arguments, answered)
+        except (OSError, ValueError, KeyError) as exc:
+            raise VmError(f"{path.name}: no answer to {command} ({exc})") from None
+
+    def _exchange(self, path: Path, command: str, arguments: dict | None, answered: bool) -> dict:
         with socket.socket(socket.AF_UNIX) as sock:
             sock.settimeout(30)
             sock.connect(str(path))

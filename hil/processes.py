@@ -214,7 +214,7 @@ class BenchProcesses:
             try:
                 self._vm_final = await loop.run_in_executor(None, self.vm.unit_figures)
                 statuses["flight"] = await loop.run_in_executor(None, self.vm.stop_controller)
-            except (VmError, OSError, ValueError, KeyError) as exc:
+            except VmError as exc:
                 log.warning("the flight computer's VM did not answer: %s", exc)
                 statuses["flight"] = -1
             await loop.run_in_executor(None, self.vm.shutdown)
