@@ -21,17 +21,19 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
+from flight.image.build import BuildError
 from flight.image.bundle import Bundle
-from flight.image.install import install_bundle
+from flight.image import install
 from flight.image.rootfs import JOB_USER, Rootfs
 from flight.jobs.sandbox import FILES_MODE
 
 DISK_FORMAT = "payload-disk/1"
-ASSEMBLY = 3  # bump when _assemble changes what a disk holds: it names the cached disks
 SECTOR = 512
 MIB = 1 << 20
 ALIGN = MIB  # every partition starts on a MiB
@@ -60,7 +62,7 @@ PAYLOAD_MIB = 1024  # two slots of some tens of MB, with room for larger version
 LOG_MIB = 256
 
 
-class DiskError(RuntimeError):
+class DiskError(BuildError):
     """The disk could not be written; the message says why."""
 
 
@@ -137,16 +139,21 @@ def read_manifest(disk: Path) -> dict:
 def _disk_key(rootfs: Rootfs, bundle: Bundle, settings: DiskSettings) -> str:
     parts = {
         "format": DISK_FORMAT,
-        "assembly": ASSEMBLY,
+        "code": {m.__name__: _source_sha256(m) for m in (sys.modules[__name__], install)},
         "rootfs": rootfs.key,
         "bundle": bundle.manifest_sha256,
         "board": {n: hashlib.sha256(d).hexdigest() for n, d in board_files(settings).items()},
         "state_mib": settings.state_mib,
         "engineering": settings.engineering,
         "jobs": {n: hashlib.sha256(d).hexdigest() for n, d in settings.jobs.items()},
-        "layout": [ESP_MIB, PAYLOAD_MIB, LOG_MIB, MOUNTS, _cmdline(settings.target)],
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def _source_sha256(module: ModuleType) -> str:
+    """What decides a cached disk besides its inputs: the code that assembles it and the
+    installer that lays out its slots."""
+    return hashlib.sha256(Path(str(module.__file__)).read_bytes()).hexdigest()
 
 
 def _assemble(
@@ -155,7 +162,7 @@ def _assemble(
     tree = work / "root"
     tree.mkdir()
     _run(["tar", "-xpf", str(rootfs.tarball), "-C", str(tree), "--numeric-owner"])
-    install_bundle(bundle, tree)
+    install.install_bundle(bundle, tree)
     _configure(tree, settings)
     staged = {name: _move_out(tree, mount, work / name) for name, (mount, _) in MOUNTS.items()}
     esp = _stage_esp(tree, rootfs, settings.target, work / "esp")

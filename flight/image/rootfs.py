@@ -16,6 +16,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from flight.image.build import BuildError
 from flight.image.targets import TargetError
 
 SUITE = "bookworm"
@@ -46,10 +47,15 @@ INITRAMFS_MODULES = {
 }
 PACKAGE_LIST = "usr/share/payload-disk/packages.tsv"  # in the tree: package, version, arch
 JOB_USER = "payload-job"
-RECIPE = 1  # bump when the hooks below change what the tarball holds
+DPKG_OPTIONS = (  # no manuals, translations or documentation but the licences
+    "path-exclude=/usr/share/man/*",
+    "path-exclude=/usr/share/locale/*",
+    "path-exclude=/usr/share/doc/*",
+    "path-include=/usr/share/doc/*/copyright",
+)
 
 
-class RootfsError(RuntimeError):
+class RootfsError(BuildError):
     """The root filesystem could not be built; the message says why and what to do."""
 
 
@@ -70,14 +76,24 @@ def recipe(target: str, engineering: bool, extra: tuple[str, ...] = ()) -> dict:
     arch = DEBIAN_ARCH[target]
     packages = [*PACKAGES, f"linux-image-{arch}", *(ENGINEERING_PACKAGES if engineering else ())]
     packages += sorted(set(extra) - set(packages))
+    modules = "\\n".join(INITRAMFS_MODULES[target])
+    hooks = [  # mmdebstrap's customize hooks ($1: the tree)
+        # the initramfs: only the drivers named, not every storage driver of the kernel
+        'sed -i "s/^MODULES=.*/MODULES=list/" "$1/etc/initramfs-tools/initramfs.conf"',
+        f'printf "{modules}\\n" >> "$1/etc/initramfs-tools/modules"',
+        'chroot "$1" update-initramfs -u -k all',
+        f'chroot "$1" useradd --system --no-create-home --shell /usr/sbin/nologin {JOB_USER}',
+        f'mkdir -p "$1/{Path(PACKAGE_LIST).parent}"',
+        "chroot \"$1\" dpkg-query -W -f '${Package}\\t${Version}\\t${Architecture}\\n' "
+        f'> "$1/{PACKAGE_LIST}"',
+    ]
     return {
-        "recipe": RECIPE,
         "suite": SUITE,
         "architecture": arch,
         "mirrors": list(MIRRORS),
         "packages": packages,
-        "initramfs_modules": list(INITRAMFS_MODULES[target]),
-        "job_user": JOB_USER,
+        "dpkg_options": list(DPKG_OPTIONS),
+        "hooks": hooks,
     }
 
 
@@ -113,28 +129,14 @@ def _mmdebstrap(target: str, wanted: dict, tarball: Path, facts: Path) -> None:
         raise RootfsError("mmdebstrap is not installed: apt-get install mmdebstrap")
     tarball.parent.mkdir(parents=True, exist_ok=True)
     partial = tarball.with_name(f".{tarball.stem}.partial.tar")  # mmdebstrap: a .tar is a tar
-    modules = "\\n".join(wanted["initramfs_modules"])
-    hooks = [
-        # the initramfs: only the drivers named, not every storage driver of the kernel
-        'sed -i "s/^MODULES=.*/MODULES=list/" "$1/etc/initramfs-tools/initramfs.conf"',
-        f'printf "{modules}\\n" >> "$1/etc/initramfs-tools/modules"',
-        'chroot "$1" update-initramfs -u -k all',
-        f'chroot "$1" useradd --system --no-create-home --shell /usr/sbin/nologin {JOB_USER}',
-        f'mkdir -p "$1/{Path(PACKAGE_LIST).parent}"',
-        "chroot \"$1\" dpkg-query -W -f '${Package}\\t${Version}\\t${Architecture}\\n' "
-        f'> "$1/{PACKAGE_LIST}"',
-    ]
     command = [
         tool,
         "--mode=root",
         "--variant=minbase",
         f"--architectures={wanted['architecture']}",
         f"--include={','.join(wanted['packages'])}",
-        "--dpkgopt=path-exclude=/usr/share/man/*",
-        "--dpkgopt=path-exclude=/usr/share/locale/*",
-        "--dpkgopt=path-exclude=/usr/share/doc/*",
-        "--dpkgopt=path-include=/usr/share/doc/*/copyright",
-        *(f"--customize-hook={hook}" for hook in hooks),
+        *(f"--dpkgopt={option}" for option in wanted["dpkg_options"]),
+        *(f"--customize-hook={hook}" for hook in wanted["hooks"]),
         wanted["suite"],
         str(partial),
         *wanted["mirrors"],
