@@ -17,6 +17,7 @@ from flight.command_line import positive_count, run_main
 from flight.gpu.choice import GPU_KINDS, open_gpu
 from flight.image.cli import add_image_commands, run_image, run_selftest_command
 from flight.image.manager import ImageManager
+from flight.jobs.process import scopes_available
 from flight.jobs.sandbox import (
     CONTROLLER_UMASK,
     JobUser,
@@ -72,6 +73,12 @@ def main(argv: list[str] | None = None) -> int:
         "only root can reach; never on a flight image)",
     )
     run.add_argument(
+        "--job-scopes",
+        action="store_true",
+        help="start each job in a systemd scope unit of its own, so that it outlives a restart "
+        "of the controller's service and is adopted (the flight image's unit sets it)",
+    )
+    run.add_argument(
         "--image-root",
         type=Path,
         help="the root the controller's flight image is installed in (/ on board): enables "
@@ -121,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"flight: cannot open bus link {args.bus}: {exc}", file=sys.stderr)
         return 2
     (args.state_dir / "bin").mkdir(parents=True, exist_ok=True)
+    if args.job_scopes and (why := scopes_available()) is not None:
+        print(f"flight: --job-scopes: {why}", file=sys.stderr)
+        return 2
     try:
         job_user = jobs_as(args)
     except (SandboxError, OSError) as exc:
@@ -134,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         controller = Controller(
             link, args.state_dir, keys, job_keys, gpu, kind, governor, job_user=job_user,
-            image=image,
+            job_scopes=args.job_scopes, image=image,
         )  # fmt: skip
     except (StoreError, OSError) as exc:
         print(f"flight: cannot start: {exc}", file=sys.stderr)

@@ -138,6 +138,7 @@ class Controller:
         downlink: DownlinkConfig | None = None,
         watchdog: Watchdog | None = None,
         job_user: JobUser | None = None,
+        job_scopes: bool = False,
         image: ImageManager | None = None,
         replay_reserve: int = RESERVE,
     ) -> None:
@@ -151,7 +152,7 @@ class Controller:
         self.counters = Counters()
         self.auth = TcVerifier(keys, SecurityState(state_dir / "security.state", replay_reserve))
         self.job_keys = job_keys
-        self.runner = JobRunner(state_dir, user=job_user)
+        self.runner = JobRunner(state_dir, user=job_user, scopes=job_scopes)
         self.downlink = Downlink(
             state_dir, self._send_pdu, downlink, line_clear=lambda: self.tm.tx.clear
         )

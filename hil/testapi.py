@@ -18,6 +18,7 @@ from ground.client import CommandResult, StationClient
 from ground.procedure import Procedure
 from hil.bench import VM_BOOT_TIMEOUT_S, Bench, BenchConfig, run_bench
 from hil.bus import BusTimeout
+from hil.flight_vm import FlightVm
 from hil.report import Report
 
 
@@ -46,6 +47,12 @@ class HilBench(Procedure):
                 f"the bench did not start: {self._error or f'no answer in {limit} s'}"
             )
         return self
+
+    @property
+    def flight_vm(self) -> FlightVm | None:
+        """The flight computer's virtual machine (--hil-flight-vm), for what only its guest can
+        show (systemd's view, its files, faults below the controller); None without one."""
+        return self._bench.procs.vm if self._bench is not None else None
 
     def stop(self) -> Report:
         """Stop the bench and return its report (written to the output directory)."""

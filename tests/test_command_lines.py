@@ -173,6 +173,17 @@ def test_a_mistake_gets_one_line_and_a_failing_status(place, line, says):
     assert_one_line(run(place, line), says)
 
 
+def test_job_scopes_where_systemd_cannot_start_them_are_refused_in_one_line(place):
+    """--job-scopes (the flight image's unit) needs systemd-run and systemd as init; here
+    systemd-run is kept off the PATH, so the answer does not depend on this machine's init."""
+    done = run(
+        place,
+        "flight run --bus {pty} --keys keys/flight.toml --job-scopes",
+        env={"PATH": str(place["root"] / "missing-packages")},
+    )
+    assert_one_line(done, "--job-scopes: systemd-run is not installed")
+
+
 def test_a_missing_optional_dependency_names_the_extra_to_install(place):
     done = run(
         place,

@@ -5,12 +5,18 @@ status the supervisor records, whether this controller started it or adopted it 
 Liveness is a lock, not a pid: the controller locks the job's lock file (flock) before it starts
 the supervisor and hands it the locked descriptor, so the lock is held exactly as long as the
 supervisor lives, with no window in which a job runs unseen (docs/jobs.md).
+
+Under systemd the supervisor can start in a transient scope unit of its own (systemd-run --scope,
+in JOB_SLICE), outside the controller's service: systemd's watchdog kills the controller's whole
+control group, and a job there would die with it instead of being adopted by the next controller.
+The scope inherits the controller's sandbox (its mount namespace and restrictions), not its cgroup.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,6 +29,7 @@ STATUS_FILE = "exit_status"
 LOCK_FILE = "lock"
 PID_FILE = "supervisor.pid"  # written by the supervisor
 LOST = -(2**31)  # the exit code of a job whose supervisor ended without recording one
+JOB_SLICE = "payload-jobs.slice"  # where job scopes go: limits for all jobs can be set on it
 _OURS = os.O_NOFOLLOW  # files the controller opens in a job's directory: never through a link
 
 
@@ -51,12 +58,19 @@ class JobProcess:
 
     @classmethod
     def start(
-        cls, argv: list[str], workdir: Path, env: dict[str, str], user: JobUser | None = None
+        cls,
+        argv: list[str],
+        workdir: Path,
+        env: dict[str, str],
+        user: JobUser | None = None,
+        scope: str | None = None,
     ) -> JobProcess:
         """Start the job in ``workdir`` (stdout.log and stderr.log there), as ``user`` when
-        given (the directory becomes theirs); OSError if the supervisor cannot start."""
+        given (the directory becomes theirs), in the systemd scope unit named ``scope`` when
+        given; OSError if the supervisor cannot start."""
         (workdir / STATUS_FILE).unlink(missing_ok=True)
         ids = [str(user.uid), str(user.gid)] if user else ["-", "-"]
+        unit = _in_scope(scope) if scope else []
         lock = os.open(workdir / LOCK_FILE, os.O_RDWR | os.O_CREAT | _OURS, 0o644)
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -64,7 +78,8 @@ class JobProcess:
                 if user is not None:
                     hand_over(workdir, user)
                 popen = subprocess.Popen(
-                    [sys.executable, "-I", "-S", str(SUPERVISOR), str(lock), STATUS_FILE]
+                    unit
+                    + [sys.executable, "-I", "-S", str(SUPERVISOR), str(lock), STATUS_FILE]
                     + ids
                     + argv,
                     cwd=workdir,
@@ -115,6 +130,24 @@ class JobProcess:
         """Wait for a process this controller started (shutdown only)."""
         if self._popen is not None:
             self._popen.wait(timeout)
+
+
+def scopes_available() -> str | None:
+    """Why jobs cannot start in scope units of their own here (None: they can)."""
+    if shutil.which("systemd-run") is None:
+        return "systemd-run is not installed"
+    if not Path("/run/systemd/system").is_dir():
+        return "systemd is not this machine's init"
+    return None
+
+
+def _in_scope(scope: str) -> list[str]:
+    """The command that runs what follows in a new scope unit (systemd-run execs it in place,
+    so the process keeps its pid, its session and the descriptors it was handed)."""
+    return [
+        "systemd-run", "--scope", "--quiet", "--collect", f"--unit={scope}",
+        f"--slice={JOB_SLICE}", f"--description=payload job {scope}",
+    ]  # fmt: skip
 
 
 def _log(path: Path):

@@ -140,9 +140,14 @@ class JobRunner:
     """The queue and the job on the GPU."""
 
     def __init__(
-        self, state_dir: Path, max_queue: int = MAX_QUEUE, user: JobUser | None = None
+        self,
+        state_dir: Path,
+        max_queue: int = MAX_QUEUE,
+        user: JobUser | None = None,
+        scopes: bool = False,
     ) -> None:
         self.user = user  # the account jobs run as (None: the controller's)
+        self.scopes = scopes  # each job in a systemd scope of its own (flight/jobs/process.py)
         self.job_area = state_dir / "bin"
         self.work_root = state_dir / "jobs"
         self.file_store = state_dir / "files"
@@ -398,7 +403,8 @@ class JobRunner:
         if resume is not None:
             env["JOB_RESUME"] = str(job.workdir / CHECKPOINT_DIR / resume)
         argv = [str(self.job_area / job.spec.executable), *job.spec.args]
-        return JobProcess.start(argv, job.workdir, env, self.user)
+        scope = f"payload-job-{job.rec.id}-{job.rec.attempts}" if self.scopes else None
+        return JobProcess.start(argv, job.workdir, env, self.user, scope)
 
     def _supervise(self, job: Job, now: float, work_s: float) -> list[Event]:
         rec, spec = job.rec, job.spec
