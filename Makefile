@@ -12,7 +12,7 @@ export PYTHONSAFEPATH := 1
 SOURCES := pyproject.toml CMakeLists.txt $(shell find native flight hil ground -type f \
 	\( -name '*.py' -o -name '*.c' -o -name '*.h' -o -name '*.toml' \) 2>/dev/null)
 
-.PHONY: all install icd lint test test-realtime test-c test-sanitize test-aarch64 test-py fuzz ensure-clang ensure-aarch64 ensure-socat ensure-tmux ensure-vm-tools vm-disk image-aarch64 demo bench clean
+.PHONY: all install icd lint test test-realtime test-vm test-c test-sanitize test-aarch64 test-py fuzz ensure-clang ensure-aarch64 ensure-socat ensure-tmux ensure-vm-tools vm-disk image-aarch64 demo bench clean
 
 all: install
 
@@ -61,6 +61,12 @@ vm-disk: install ensure-vm-tools
 		--keys $(VM_DIR)/keys/flight.toml --site-config $(VM_DIR)/payload.conf \
 		--job-area $(VM_DIR)/jobs --package python3-numpy --state-size 1024 --engineering \
 		--cache build/vm-cache
+
+# The flight computer VM's full set (docs/hil.md): systemd's behaviours and the hardware
+# watchdog, the watchdog scenario, the A/B update across real restarts, a reboot and a power cut,
+# and power cuts at random instants (VM_POWER_CUTS, 50). make test runs its boot test only.
+test-vm: install ensure-vm-tools
+	$(VENV)/bin/pytest -m vm_full -s tests/hil
 
 test-py: install ensure-socat ensure-tmux ensure-vm-tools image-aarch64
 	$(VENV)/bin/pytest

@@ -221,16 +221,7 @@ class FlightVm:
     def run_in_guest(self, command: str, timeout: float = 60.0) -> tuple[int, str]:
         """A shell command run in the guest by its agent (an engineering disk's); its exit
         status and output."""
-        if not self.manifest.get("engineering"):
-            raise VmError(f"{self.disk} has no guest agent (flight image disk --engineering)")
-        started = self._request(
-            self.agent_path,
-            "guest-exec",
-            {"path": "/bin/sh", "arg": ["-c", command], "capture-output": True},
-        )
-        if "return" not in started:
-            raise VmError(f"the guest agent refused {command!r}: {started.get('error')}")
-        pid = started["return"]["pid"]
+        pid = self._start_in_guest(command, capture=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             status = self._request(self.agent_path, "guest-exec-status", {"pid": pid})["return"]
@@ -246,6 +237,40 @@ class FlightVm:
         """The controller's loops stop coming round (SIGSTOP), as in a deadlock: systemd's
         watchdog is what must notice."""
         self.run_in_guest(f"systemctl kill --signal=SIGSTOP {UNIT}")
+
+    def freeze_init(self) -> None:
+        """PID 1 stops (systemd's crash handler freezes it on SIGSEGV) and with it the petting of
+        the hardware watchdog (RuntimeWatchdogSec=): the watchdog must reset the board."""
+        self._start_in_guest("kill -SEGV 1")
+
+    def hang_kernel(self) -> None:
+        """The kernel stops for good (a panic that does not reboot: kernel.panic=0): only the
+        hardware watchdog brings the board back."""
+        self._start_in_guest("echo 0 > /proc/sys/kernel/panic && echo c > /proc/sysrq-trigger")
+
+    def reboot(self) -> None:
+        """An orderly reboot (systemctl reboot), as an operator's would be."""
+        self._start_in_guest("systemctl reboot")
+
+    def power_cycle(self) -> None:
+        """The power cut, then restored: QEMU killed with nothing flushed, the disk booted
+        again as it was left."""
+        self.power_cut()
+        self.start()
+
+    def _start_in_guest(self, command: str, capture: bool = False) -> int:
+        """Start a shell command in the guest through its agent, without waiting for it (it
+        may take the guest down); the guest's pid of it."""
+        if not self.manifest.get("engineering"):
+            raise VmError(f"{self.disk} has no guest agent (flight image disk --engineering)")
+        started = self._request(
+            self.agent_path,
+            "guest-exec",
+            {"path": "/bin/sh", "arg": ["-c", command], "capture-output": capture},
+        )
+        if "return" not in started:
+            raise VmError(f"the guest agent refused {command!r}: {started.get('error')}")
+        return started["return"]["pid"]
 
     def stop_controller(self) -> int:
         """Stop the controller as systemd stops it (SIGTERM to it, KillMode=mixed); its exit

@@ -52,7 +52,7 @@ class HilBench(Procedure):
     def flight_vm(self) -> FlightVm | None:
         """The flight computer's virtual machine (--hil-flight-vm), for what only its guest can
         show (systemd's view, its files, faults below the controller); None without one."""
-        return self._bench.procs.vm if self._bench is not None else None
+        return self._bench.processes.vm if self._bench is not None else None
 
     def stop(self) -> Report:
         """Stop the bench and return its report (written to the output directory)."""

@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -163,7 +164,8 @@ def _assemble(
     tree.mkdir()
     _run(["tar", "-xpf", str(rootfs.tarball), "-C", str(tree), "--numeric-owner"])
     install.install_bundle(bundle, tree)
-    _configure(tree, settings)
+    machine_id = uuid.uuid4().hex
+    _configure(tree, settings, machine_id)
     staged = {name: _move_out(tree, mount, work / name) for name, (mount, _) in MOUNTS.items()}
     esp = _stage_esp(tree, rootfs, settings.target, work / "esp")
     layout = _layout(_tree_mib(tree), settings)
@@ -178,6 +180,7 @@ def _assemble(
         "format": DISK_FORMAT,
         "key": key,
         "target": settings.target,
+        "machine_id": machine_id,
         "engineering": settings.engineering,
         "kernel": rootfs.kernel,
         "cmdline": _cmdline(settings.target),
@@ -241,13 +244,15 @@ def board_files(settings: DiskSettings) -> dict[str, bytes]:
     }
 
 
-def _configure(tree: Path, settings: DiskSettings) -> None:
+def _configure(tree: Path, settings: DiskSettings, machine_id: str) -> None:
     for name, data in board_files(settings).items():
         path = tree / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
     (tree / "etc/payload/keys.toml").chmod(0o600)
-    (tree / "etc/machine-id").write_text("")  # each boot makes its own (the root is read-only)
+    # the board's identity, made with the disk: on a read-only root an empty one would be made
+    # anew at each boot, and the journal of each boot would be filed under another machine
+    (tree / "etc/machine-id").write_text(f"{machine_id}\n")
     # logind's state directory, which it cannot make on a read-only root (and without logind no
     # orderly power-off: the ACPI power button and a scheduled shutdown go through it)
     (tree / "var/lib/systemd/linger").mkdir(mode=0o755, parents=True, exist_ok=True)

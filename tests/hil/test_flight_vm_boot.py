@@ -1,15 +1,14 @@
 """The flight computer in a virtual machine: a flight disk built from Debian's packages and this
 checkout's bundle boots under QEMU (KVM where it runs guests, TCG here), systemd starts the
 controller (Type=notify), whose CONTROLLER_STARTED comes over the bus UART on a host pty; the
-board powers off in order. The Debian root is cached in build/vm-cache, so only the first run
-builds it. A missing or corrupt disk, a disk whose kernel is for another machine than its
-manifest says, and a missing QEMU are refused in one line, nothing started."""
+board powers off in order (the disk: conftest.py). A missing or corrupt disk, a disk whose
+kernel is for another machine than its manifest says, and a missing QEMU are refused in one line,
+nothing started. The rest of systemd's work, rollbacks and power cuts: make test-vm."""
 
 from __future__ import annotations
 
 import json
 import os
-import select
 import subprocess
 import sys
 import time
@@ -17,67 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from flight.image.build import build_image
-from flight.image.bundle import read_bundle
-from flight.image.disk import DISK_FORMAT, DiskSettings, _layout, _write_fat, _write_gpt, build_disk
-from flight.image.rootfs import build_rootfs
-from flight.protocol.framing import Deframer
-from flight.protocol.messages import decode_telemetry
-from flight.protocol.packets import Telemetry, parse_packet
-from flight.security.keys import IMAGE_KEYS, load_signing_keys, provision_keys
-from hil.bench import write_sample_jobs
+from flight.image.disk import DISK_FORMAT, DiskSettings, _layout, _write_fat, _write_gpt
 from hil.flight_vm import FlightVm, VmError, kernel_machine, qemu_for
-
-REPO = Path(__file__).resolve().parents[2]
-CACHE = REPO / "build/vm-cache"
-PACKAGES = ("python3-numpy",)  # the sample training job's (as make vm-disk builds it)
-BOOT_LIMIT_S = 300  # a generous bound for a loaded machine; the boot time is measured, not this
+from tests.hil.conftest import BOOT_LIMIT_S, events_until
 
 
-@pytest.fixture(scope="module")
-def disk(tmp_path_factory) -> tuple[Path, Path]:
-    if os.geteuid() != 0:
-        pytest.skip("building a flight disk needs root (mmdebstrap --mode=root)")
-    work = tmp_path_factory.mktemp("vm")
-    keys = provision_keys(work / "keys")
-    bundle_path = build_image(REPO, work / "image", "x86_64", keys.image)
-    bundle = read_bundle(bundle_path, load_signing_keys(keys.flight, IMAGE_KEYS), "x86_64")
-    write_sample_jobs(work / "jobs", "/usr/bin/python3")
-    settings = DiskSettings(
-        "x86_64",
-        keys=keys.flight.read_bytes(),
-        site_config=b"PAYLOAD_GPU=simulated\n",
-        state_mib=256,
-        engineering=True,
-        jobs={p.name: p.read_bytes() for p in (work / "jobs").iterdir()},
-    )
-    rootfs = build_rootfs("x86_64", CACHE, engineering=True, extra=PACKAGES)
-    image = work / "disk.img"
-    manifest = build_disk(rootfs, bundle, settings, image, CACHE)
-    packages = {p["package"] for p in manifest["packages"]}
-    assert packages >= {"systemd", "python3.11", *PACKAGES}
-    assert manifest["bundle"]["version"] == bundle.version
-    return image, work
-
-
-def events_until(master: int, name: str, deadline: float) -> list[str]:
-    """The events the payload sends on its bus UART, up to and including ``name``."""
-    deframer, seen = Deframer(), []
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 1.0)
-        if not ready:
-            continue
-        for frame in deframer.feed(os.read(master, 65536)):
-            packet = parse_packet(frame)
-            if isinstance(packet, Telemetry):
-                seen.append(decode_telemetry(packet).name)
-                if seen[-1] == name:
-                    return seen
-    raise AssertionError(f"no {name} within the limit; events seen: {seen}")
-
-
-def test_the_flight_disk_boots_and_systemd_starts_the_controller_on_the_bus_uart(disk):
-    image, work = disk
+def test_the_flight_disk_boots_and_systemd_starts_the_controller_on_the_bus_uart(flight_disk):
+    image, work = flight_disk
     master, slave = os.openpty()
     vm = FlightVm(image, work / "run", os.ttyname(slave))
     try:
@@ -107,8 +52,8 @@ def test_the_flight_disk_boots_and_systemd_starts_the_controller_on_the_bus_uart
     assert "Orbital GPU payload controller" in console or "reboot: Power down" in console
 
 
-def test_the_default_scenario_passes_against_the_flight_computer_vm(disk, tmp_path):
-    image, work = disk
+def test_the_default_scenario_passes_against_the_flight_computer_vm(flight_disk, tmp_path):
+    image, work = flight_disk
     out = tmp_path / "run"
     run = subprocess.run(
         [sys.executable, "-P", "-m", "hil", "run", "--out", str(out), "--flight-vm", str(image),

@@ -1,0 +1,98 @@
+"""What the flight computer VM tests share: one flight disk for the session, built from Debian's
+packages (the root cached in build/vm-cache, so only a machine's first run builds it) and this
+checkout's bundle, with the sample jobs, a probe of the unit's sandbox and a job that keeps a
+ledger of its completions in its job area; and
+the payload's events as they come over its bus UART."""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import time
+from pathlib import Path
+
+import pytest
+
+from flight.image.build import build_image
+from flight.image.bundle import read_bundle
+from flight.image.disk import DiskSettings, build_disk
+from flight.image.rootfs import build_rootfs
+from flight.protocol.framing import Deframer
+from flight.protocol.messages import decode_telemetry
+from flight.protocol.packets import Telemetry, parse_packet
+from flight.security.keys import IMAGE_KEYS, load_signing_keys, provision_keys
+from hil.bench import write_sample_jobs
+
+REPO = Path(__file__).resolve().parents[2]
+CACHE = REPO / "build/vm-cache"
+PACKAGES = ("python3-numpy",)  # the sample training job's (as make vm-disk builds it)
+BOOT_LIMIT_S = 300  # a generous bound for a loaded machine; the boot time is measured, not this
+# A job that tries to write to each path it is given and prints what happened (the errno's name)
+WRITE_PROBE = b"""#!/usr/bin/python3
+import errno, sys
+for path in sys.argv[1:]:
+    try:
+        with open(path, "w") as out:
+            out.write("probe")
+        print(path, "written")
+    except OSError as exc:
+        print(path, errno.errorcode[exc.errno])
+"""
+# A job that works for the seconds it is given, then appends its id to a ledger in its own
+# directory, durably, as its last act: the ledger counts its completions whatever the controller
+# remembers (tests/flight/test_crash_restart.py does the same on the host)
+LEDGER_JOB = b"""#!/usr/bin/python3
+import os, sys, time
+time.sleep(float(sys.argv[1]))
+with open(os.path.join(os.environ["JOB_DIR"], "ledger"), "a") as ledger:
+    ledger.write(os.environ["JOB_ID"] + "\\n")
+    ledger.flush()
+    os.fsync(ledger.fileno())
+print("completed", os.environ["JOB_ID"])
+"""
+
+
+@pytest.fixture(scope="session")
+def flight_disk(tmp_path_factory) -> tuple[Path, Path]:
+    """The disk and its work directory (keys/, image/ with the bundle, jobs/)."""
+    if os.geteuid() != 0:
+        pytest.skip("building a flight disk needs root (mmdebstrap --mode=root)")
+    work = tmp_path_factory.mktemp("vm")
+    keys = provision_keys(work / "keys")
+    bundle_path = build_image(REPO, work / "image", "x86_64", keys.image)
+    bundle = read_bundle(bundle_path, load_signing_keys(keys.flight, IMAGE_KEYS), "x86_64")
+    write_sample_jobs(work / "jobs", "/usr/bin/python3")
+    jobs = {p.name: p.read_bytes() for p in (work / "jobs").iterdir()}
+    settings = DiskSettings(
+        "x86_64",
+        keys=keys.flight.read_bytes(),
+        site_config=b"PAYLOAD_GPU=simulated\n",
+        state_mib=256,
+        engineering=True,
+        jobs=jobs | {"write-probe": WRITE_PROBE, "ledger": LEDGER_JOB},
+    )
+    rootfs = build_rootfs("x86_64", CACHE, engineering=True, extra=PACKAGES)
+    image = work / "disk.img"
+    manifest = build_disk(rootfs, bundle, settings, image, CACHE)
+    packages = {p["package"] for p in manifest["packages"]}
+    assert packages >= {"systemd", "python3.11", *PACKAGES}
+    assert manifest["bundle"]["version"] == bundle.version
+    assert re.fullmatch("[0-9a-f]{32}", manifest["machine_id"])
+    return image, work
+
+
+def events_until(master: int, name: str, deadline: float) -> list[str]:
+    """The events the payload sends on its bus UART, up to and including ``name``."""
+    deframer, seen = Deframer(), []
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 1.0)
+        if not ready:
+            continue
+        for frame in deframer.feed(os.read(master, 65536)):
+            packet = parse_packet(frame)
+            if isinstance(packet, Telemetry):
+                seen.append(decode_telemetry(packet).name)
+                if seen[-1] == name:
+                    return seen
+    raise AssertionError(f"no {name} within the limit; events seen: {seen}")

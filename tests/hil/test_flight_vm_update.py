@@ -1,0 +1,129 @@
+"""The A/B update on the flight computer VM, across real restarts, a real reboot and a real power
+cut (make test-vm): the bench uplinks a new version by CFDP over the VM's bus UART; it installs
+into the other slot, activates, is started by systemd through the boot guard, serves its health
+period and commits; the board reboots into it. A version that cannot start, one that is not
+healthy in time, and a power cut at a random instant of an install are each rolled back or left
+behind: the board always runs a committed slot. The bundles are this checkout at other version
+numbers (tests/hil/test_image_update.py), signed with the disk's image key."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+
+import pytest
+
+from flight.image.build import build_image
+from flight.security.keys import KeySet
+from hil.bench import Bench, BenchConfig, run_bench
+from tests.hil.conftest import BOOT_LIMIT_S
+from tests.hil.test_image_update import source_at
+
+pytestmark = [pytest.mark.vm_full, pytest.mark.timeout(1800)]
+BAUD = 1_000_000  # the pty carries it; at 115 200 each bundle (6 MB) would take nine minutes
+
+
+def test_a_new_version_takes_over_across_real_restarts_and_bad_ones_never_stay(
+    flight_disk, tmp_path
+):
+    image, work = flight_disk
+    keys = KeySet.in_dir(work / "keys")
+    bundles = {
+        version: build_image(
+            source_at(version, tmp_path / f"src-{version}", broken=version == "0.3.0"),
+            tmp_path / "bundles",
+            "x86_64",
+            keys.image,
+        )
+        for version in ("0.2.0", "0.3.0")
+    }
+    versions = {v: build.name.split("-")[2] for v, build in bundles.items()}
+    seen: dict[str, list] = {}
+    rng = random.Random(18)
+
+    async def scenario(bench: Bench) -> None:
+        client, vm = bench.client, bench.processes.vm
+        assert vm is not None
+        bench.bus.answer_timeout_s = 1.0  # ticks sent while the controller restarts are lost
+        events = client.subscribe()
+        loop = asyncio.get_running_loop()
+
+        async def event(name: str, timeout: float = BOOT_LIMIT_S) -> dict:
+            tm = await client.await_telemetry(lambda t: t.name == name, timeout, events)
+            seen.setdefault(name, []).append(tm.values)
+            return tm.values
+
+        async def upload(version: str, name: str) -> None:
+            mark = time.monotonic()
+            await client.upload(str(bundles[version]), name)
+            while (await event("FILE_RECEIVED", 1200))["name"] != name:
+                pass
+            print(f"{name} uplinked in {time.monotonic() - mark:.0f} s")
+
+        async def current() -> str:
+            where = "readlink /opt/payload/current"
+            _, out = await loop.run_in_executor(None, vm.run_in_guest, where)
+            return out.strip()
+
+        async def command(name: str, args: dict) -> None:
+            result = await client.command(name, args, timeout=120)
+            assert result.ok, result.describe()
+
+        await upload("0.2.0", "v2.tar")
+        mark = time.monotonic()
+        await command("IMAGE_INSTALL", {"file": "v2.tar"})
+        await event("IMAGE_INSTALLED")
+        install_s = time.monotonic() - mark
+        print(f"installed in {install_s:.1f} s")
+        await command("IMAGE_ACTIVATE", {"trial_s": 600, "health_s": 20})
+        await event("IMAGE_ACTIVATED")
+        await event("CONTROLLER_STARTED")  # systemd started it again, the guard chose slot b
+        await event("IMAGE_COMMITTED")
+        seen["committed"] = [await current()]
+
+        vm.reboot()  # a real reboot: the board comes up on the committed slot
+        await event("CONTROLLER_STARTED")
+        seen["rebooted"] = [await current()]
+
+        await upload("0.3.0", "v3.tar")
+        await command("IMAGE_INSTALL", {"file": "v3.tar"})
+        await event("IMAGE_INSTALLED")
+        await command("IMAGE_ACTIVATE", {"trial_s": 600, "health_s": 20})
+        await event("IMAGE_ROLLED_BACK")
+        await event("CONTROLLER_STARTED")
+
+        await command("IMAGE_INSTALL", {"file": "v2.tar"})
+        await event("IMAGE_INSTALLED")
+        await command("IMAGE_ACTIVATE", {"trial_s": 3, "health_s": 1_000_000})
+        await event("IMAGE_ROLLED_BACK")
+        await event("CONTROLLER_STARTED")
+
+        await command("IMAGE_INSTALL", {"file": "v3.tar"})
+        cut_at = rng.uniform(0.0, install_s)
+        await asyncio.sleep(cut_at)
+        vm.power_cycle()
+        print(f"power cut {cut_at:.1f} s into an install")
+        await event("CONTROLLER_STARTED")
+        seen["after the cut"] = [await current()]
+        await command("IMAGE_INSTALL", {"file": "v3.tar"})  # the torn slot is written again
+        await event("IMAGE_INSTALLED")
+
+    config = BenchConfig(
+        tmp_path / "bench", speed=1.0, baud=BAUD, keys=work / "keys", flight_vm=image,
+        wall_limit_s=1700,
+    )  # fmt: skip
+    report = asyncio.run(run_bench("image-update-vm", scenario, config))
+    assert report.error is None, report.error
+    assert seen["IMAGE_COMMITTED"] == [{"slot": "b", "version": versions["0.2.0"]}]
+    assert seen["committed"] == seen["rebooted"] == seen["after the cut"] == ["slots/b"]
+    started = [e["version"] for e in seen["CONTROLLER_STARTED"]]
+    assert started == [versions["0.2.0"]] * 5, started  # activated, rebooted, 2 rollbacks, cut
+    failed, late = seen["IMAGE_ROLLED_BACK"]
+    assert failed == {
+        "slot": "a", "version": versions["0.3.0"], "to_slot": "b", "reason": "failed to start"
+    }  # fmt: skip
+    assert late == {
+        "slot": "a", "version": versions["0.2.0"], "to_slot": "b", "reason": "not healthy in time"
+    }  # fmt: skip
+    assert [e["version"] for e in seen["IMAGE_INSTALLED"]][-1] == versions["0.3.0"]
