@@ -11,6 +11,7 @@ import logging
 import select
 import signal
 import sqlite3
+import time
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -213,6 +214,7 @@ class Controller:
         """Serve the link until stop() or SIGTERM/SIGINT."""
         signal.signal(signal.SIGTERM, lambda *_: self.stop())
         signal.signal(signal.SIGINT, lambda *_: self.stop())
+        self.tm.start_line()
         self.events(self.auth.floors())  # first: a sender that waits for the start has them
         self.event("CONTROLLER_STARTED", {"version": __version__})
         self.events(self.gpu.started())
@@ -300,6 +302,9 @@ class Controller:
             counter = f"tc_auth_{exc.reason}"
             setattr(self.counters, counter, getattr(self.counters, counter) + 1)
             self._reject(packet, _AUTH_FAILURES[exc.reason], str(exc))
+            if exc.key_id is not None:
+                told = self.auth.floor_again(exc.key_id, time.monotonic())
+                self.events([told] if told else [])
             return
         except OSError as exc:  # the number could not be recorded: not admitted
             self._reject(packet, d.FailureCode.STORE_FAILURE, f"security state: {exc}")

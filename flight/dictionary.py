@@ -879,10 +879,17 @@ EVENTS: tuple[Event, ...] = (
         Severity.INFO,
         "At start, before CONTROLLER_STARTED, one for each key that has a reserved window "
         "(section 13): every sequence number up to floor counts as used under the key, and "
-        "senders continue above it.",
+        "senders continue above it. Told again, at most once a second per key, after a "
+        "telecommand whose MAC verified under the key is refused as a replay (AUTH_REPLAY): "
+        "its sender missed the floor.",
         (
             _KEY_ID,
-            Field("floor", "u64", description="the end of the window reserved before the start"),
+            Field(
+                "floor",
+                "u64",
+                description="the end of the window reserved before the start (told again: the "
+                "last number used under the key)",
+            ),
         ),
     ),
     Event(

@@ -32,6 +32,13 @@ class TelemetryWriter:
         """Called with the service and the octets of every packet sent (the downlink's
         recorder)."""
 
+    def start_line(self) -> None:
+        """A lone delimiter, before anything else a run sends: a frame that a run before cut
+        short (killed, reset, powered off mid-frame) ends here, as a damaged frame, instead of
+        taking this run's first frame down with it. An empty frame is idle fill to the receiver
+        (docs/icd.md, section 2)."""
+        self.tx.send(b"\x00")
+
     def send(
         self,
         name: str,

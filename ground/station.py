@@ -130,7 +130,7 @@ class Station:
             Journal(state_dir / "cfdp.sqlite"),
             clock=lambda: self.spacecraft_time,
         )
-        self._seen: OrderedDict[bytes, None] = OrderedDict()
+        self._seen: OrderedDict[bytes, bool] = OrderedDict()  # packet -> seen in playback
         self.archive = Archive(state_dir / "archive.sqlite")
         self.archive_errors = 0
         self.files_repeated = 0  # files the payload sent again that the ground already had
@@ -228,11 +228,16 @@ class Station:
         self._cfdp_poll()
 
     def _telemetry(self, raw: bytes, playback: bool) -> None:
-        """To the clients, once: a packet both played back and received live goes once."""
+        """To the clients, once: a packet both played back and received live goes once, and a
+        recording played back again goes no further. The same octets received live again are
+        a new packet (a payload started again sends, before its time is synchronised, the
+        same first packets as its run before: time 0, counters from 0), and go on."""
         key = hashlib.blake2b(raw, digest_size=16).digest()
-        if key in self._seen:
+        seen_in_playback = self._seen.get(key)
+        if seen_in_playback or (seen_in_playback is not None and playback):
             return
-        self._seen[key] = None
+        self._seen[key] = playback
+        self._seen.move_to_end(key)
         if len(self._seen) > _SEEN_KEPT:
             self._seen.popitem(last=False)
         self._sequence_floor(raw)

@@ -26,6 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flight.image.disk import DiskError, read_manifest
+from flight.protocol.framing import Deframer
+from flight.protocol.messages import decode_telemetry
+from flight.protocol.packets import Telemetry, parse_packet
 from flight.image.targets import host_target
 
 QEMU = {"x86_64": "qemu-system-x86_64", "aarch64": "qemu-system-aarch64"}
@@ -99,6 +102,27 @@ def kernel_machine(head: bytes) -> str | None:
     if head[0x38:0x3C] == b"ARM\x64":
         return "aarch64"
     return None
+
+
+def events_until(master: int, name: str, deadline: float) -> list[str]:
+    """The events the payload sends on its bus UART (read from ``master``, the host's end),
+    up to and including the first ``name``; VmError if it has not come by ``deadline``
+    (time.monotonic())."""
+    deframer, seen = Deframer(), []
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 1.0)
+        if not ready:
+            continue
+        for frame in deframer.feed(os.read(master, 65536)):
+            try:
+                packet = parse_packet(frame)
+                if isinstance(packet, Telemetry):
+                    seen.append(decode_telemetry(packet).name)
+            except ValueError:  # a frame damaged on the line (PacketError, or its content)
+                continue
+            if seen and seen[-1] == name:
+                return seen
+    raise VmError(f"no {name} on the bus UART within the limit; events seen: {seen}")
 
 
 def copy_disk(disk: Path, copy: Path) -> Path:

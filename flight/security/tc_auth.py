@@ -37,11 +37,12 @@ _SOURCE_AT = native.PRIMARY_HEADER_LEN + 3  # the source id in the PUS-C seconda
 
 class AuthError(ValueError):
     """A telecommand that fails authentication: ``reason`` is "missing", "unknown_key",
-    "bad_mac" or "replay"."""
+    "bad_mac" or "replay"; ``key_id`` the key it was signed with, once its MAC verified."""
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: str, message: str, key_id: int | None = None) -> None:
         super().__init__(message)
         self.reason = reason
+        self.key_id = key_id
 
 
 def mac(secret: bytes, data: bytes) -> bytes:
@@ -84,6 +85,7 @@ class TcVerifier:
     def __init__(self, keys: dict[int, Key], state: SecurityState) -> None:
         self.keys = keys
         self.state = state
+        self._floor_told: dict[int, float] = {}  # key -> when its floor was last told again
 
     def in_use(self, key_id: int) -> bool:
         """Whether a key is known and active (by command, else as the key file says)."""
@@ -111,7 +113,9 @@ class TcVerifier:
             raise AuthError("bad_mac", f"the MAC does not verify under key {key_id}")
         last = self.state.last_seq(key_id)
         if seq <= last:
-            raise AuthError("replay", f"sequence number {seq} not above {last} (key {key_id})")
+            raise AuthError(
+                "replay", f"sequence number {seq} not above {last} (key {key_id})", key_id
+            )
         self.state.accept(key_id, seq)
         return Verified(key_id, seq)
 
@@ -121,6 +125,16 @@ class TcVerifier:
             ("SEQUENCE_FLOOR", {"key_id": key_id, "floor": floor})
             for key_id, floor in sorted(self.state.floors.items())
         ]
+
+    def floor_again(self, key_id: int, now: float) -> tuple[str, dict[str, int]] | None:
+        """SEQUENCE_FLOOR for a key whose genuine telecommand was refused as a replay: its
+        sender missed the floor (the event lost on the line) and would be refused until its
+        clock passed it; at most once a second per key (``now``: a monotonic clock's seconds),
+        so a replaying attacker makes no flood of it."""
+        if now - self._floor_told.get(key_id, -1.0) < 1.0:
+            return None
+        self._floor_told[key_id] = now
+        return ("SEQUENCE_FLOOR", {"key_id": key_id, "floor": self.state.last_seq(key_id)})
 
     def last_in_use(self, key_id: int) -> bool:
         """Whether a key is the only one in use for its source: without it the source is locked

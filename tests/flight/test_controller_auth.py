@@ -91,6 +91,30 @@ def test_the_window_survives_a_restart_and_a_replayed_tick_is_refused(payload):
     assert payload.ctl.counters.tc_auth_replay == 1
 
 
+def test_a_sender_that_missed_the_floor_is_told_it_again_and_catches_up(payload):
+    """The SEQUENCE_FLOOR of a start lost on the line (found on the flight computer VM): the
+    bus's ticks, genuine but below the floor, are refused as replays; the refusal tells the
+    floor again (once a second per key, not per refusal), and the bus, hearing it, ticks above
+    it and is accepted."""
+    payload.tick()
+    bus = payload.signers[d.SOURCE_BUS]
+    before = bus.last
+    payload.restart()  # the new run reserved a window: its floor is above the bus's clock
+    bus.last = before  # its SEQUENCE_FLOOR lost on the line: the bus never heard it
+    floor = payload.ctl.auth.state.last_seq(BUS_KEY_ID)
+    assert floor > bus.clock() + 1
+    tick = payload.tc("BUS_TICK", bus_tick_args(payload.time + 1), source=d.SOURCE_BUS, ack=0)
+    refused = payload.send(tick)
+    assert failure(refused)[0] is F.AUTH_REPLAY
+    told = [t.values for t in refused if t.name == "SEQUENCE_FLOOR"]
+    assert told == [{"key_id": BUS_KEY_ID, "floor": floor}]
+    again = payload.tc("BUS_TICK", bus_tick_args(payload.time + 1), source=d.SOURCE_BUS, ack=0)
+    assert [t.name for t in payload.send(again)] == ["ACCEPTANCE_FAILURE"]  # not told twice
+    bus.heard_floor(BUS_KEY_ID, told[0]["floor"])
+    tick = payload.tc("BUS_TICK", bus_tick_args(payload.time + 1), source=d.SOURCE_BUS, ack=0)
+    assert "HOUSEKEEPING" in [t.name for t in payload.send(tick)]
+
+
 def test_keys_rotate_by_command_and_the_rotation_survives_a_restart(payload):
     assert failure(payload.command("KEY_ACTIVATE", {"key_id": 999}))[0] is F.KEY_UNKNOWN
     code, reason = failure(payload.command("KEY_DEACTIVATE", {"key_id": IN_USE}))

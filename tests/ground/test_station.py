@@ -8,7 +8,7 @@ from spacepackets.ecss.tc import PusTc
 
 from flight import dictionary as d
 from flight.protocol.framing import Deframer, frame
-from flight.protocol.messages import encode_telemetry
+from flight.protocol.messages import encode_event, encode_telemetry
 from flight.protocol.packets import build_tm
 from flight.security.keys import load_keys, provision_keys, use_key
 from flight.security.replay import SecurityState
@@ -38,22 +38,24 @@ class Radio:
                 await self.uplinked.put(raw)
 
     def downlink(self, name, values, dest=d.SOURCE_GROUND):
-        _, data = encode_telemetry(name, values)
-        kind = d.TELEMETRY_BY_NAME[name]
-        self.writer.write(
-            frame(
-                build_tm(
-                    d.APID_PAYLOAD,
-                    0,
-                    kind.service,
-                    kind.subtype,
-                    data,
-                    msg_counter=0,
-                    dest_id=dest,
-                    time=100.0,
-                    time_synced=True,
-                )
-            )
+        self.writer.write(frame(self.packet(name, values, dest)))
+
+    @staticmethod
+    def packet(name, values, dest=d.SOURCE_GROUND):
+        if name in d.TELEMETRY_BY_NAME:
+            kind, data = d.TELEMETRY_BY_NAME[name], encode_telemetry(name, values)[1]
+        else:
+            kind, data = encode_event(name, values)
+        return build_tm(
+            d.APID_PAYLOAD,
+            0,
+            kind.service,
+            kind.subtype,
+            data,
+            msg_counter=0,
+            dest_id=dest,
+            time=100.0,
+            time_synced=True,
         )
 
 
@@ -185,3 +187,29 @@ def test_verification_reports_complete_a_command(tmp_path):
     assert result.stages == ["ACCEPTANCE_SUCCESS", "COMPLETION_FAILURE"]
     assert not result.ok
     assert result.describe() == "NOOP failed at completion: QUEUE_FULL (full)"
+
+
+def test_the_same_packet_live_again_goes_on_and_its_playback_does_not(tmp_path):
+    """A payload started again sends the same first packets as its run before (time 0 before
+    its time is synchronised, counters from 0): each is a new event and reaches the clients; a
+    recording of it played back later does not (found on the flight computer VM: a second
+    boot's CONTROLLER_STARTED never reached the ground)."""
+
+    async def scenario():
+        radio, station, task, client = await start(tmp_path)
+        queue = client.subscribe()
+        started = []
+        for _ in range(2):
+            radio.downlink("CONTROLLER_STARTED", {"version": "1.0"})
+            tm = await client.await_telemetry(lambda t: t.name == "CONTROLLER_STARTED", 5, queue)
+            started.append(tm.packet)
+        recorded = radio.packet("CONTROLLER_STARTED", {"version": "1.0"})
+        station._telemetry(recorded, playback=True)  # its recording, played back
+        radio.downlink("PING_REPORT", {})
+        after = await client.await_telemetry(lambda t: True, 5, queue)
+        await stop(task, client, radio)
+        return started, after
+
+    started, after = asyncio.run(scenario())
+    assert started[0] == started[1]  # the same octets, delivered twice
+    assert after.name == "PING_REPORT"  # nothing of the playback came before it

@@ -1,15 +1,12 @@
 """What the flight computer VM tests share: one flight disk for the session, built from Debian's
 packages (the root cached in build/vm-cache, so only a machine's first run builds it) and this
 checkout's bundle, with the sample jobs, a probe of the unit's sandbox and a job that keeps a
-ledger of its completions in its job area; and
-the payload's events as they come over its bus UART."""
+ledger of its completions in its job area."""
 
 from __future__ import annotations
 
 import os
 import re
-import select
-import time
 from pathlib import Path
 
 import pytest
@@ -18,9 +15,6 @@ from flight.image.build import build_image
 from flight.image.bundle import read_bundle
 from flight.image.disk import DiskSettings, build_disk
 from flight.image.rootfs import build_rootfs
-from flight.protocol.framing import Deframer
-from flight.protocol.messages import decode_telemetry
-from flight.protocol.packets import Telemetry, parse_packet
 from flight.security.keys import IMAGE_KEYS, load_signing_keys, provision_keys
 from hil.bench import write_sample_jobs
 
@@ -80,19 +74,3 @@ def flight_disk(tmp_path_factory) -> tuple[Path, Path]:
     assert manifest["bundle"]["version"] == bundle.version
     assert re.fullmatch("[0-9a-f]{32}", manifest["machine_id"])
     return image, work
-
-
-def events_until(master: int, name: str, deadline: float) -> list[str]:
-    """The events the payload sends on its bus UART, up to and including ``name``."""
-    deframer, seen = Deframer(), []
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 1.0)
-        if not ready:
-            continue
-        for frame in deframer.feed(os.read(master, 65536)):
-            packet = parse_packet(frame)
-            if isinstance(packet, Telemetry):
-                seen.append(decode_telemetry(packet).name)
-                if seen[-1] == name:
-                    return seen
-    raise AssertionError(f"no {name} within the limit; events seen: {seen}")

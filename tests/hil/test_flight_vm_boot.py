@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from flight.image.disk import DISK_FORMAT, DiskSettings, _layout, _write_fat, _write_gpt
-from hil.flight_vm import FlightVm, VmError, kernel_machine, qemu_for
-from tests.hil.conftest import BOOT_LIMIT_S, events_until
+from hil.flight_vm import FlightVm, VmError, events_until, kernel_machine, qemu_for
+from tests.hil.conftest import BOOT_LIMIT_S
 
 
 def test_the_flight_disk_boots_and_systemd_starts_the_controller_on_the_bus_uart(flight_disk):
