@@ -69,7 +69,7 @@ test-vm: install ensure-vm-tools
 	$(VENV)/bin/pytest -m vm_full -s tests/hil
 
 test-py: install ensure-socat ensure-tmux ensure-vm-tools image-aarch64
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest --durations=15
 
 lint: install
 	$(VENV)/bin/ruff check native flight hil ground tests fuzz

@@ -172,7 +172,7 @@ class FlightVm:
 
     @property
     def console_log(self) -> Path:
-        """The guest's console, as it printed it."""
+        """The guest's console, as it printed it, every boot of this run."""
         return self.out_dir / "vm-console.log"
 
     @property
@@ -193,12 +193,14 @@ class FlightVm:
             self.accel, self.accel_reason = accelerator(self.target, kernel)
         self.qmp_path.unlink(missing_ok=True)
         self.agent_path.unlink(missing_ok=True)
+        if self.process is None:  # a new run's console; a power cycle's boots follow on in it
+            self.console_log.unlink(missing_ok=True)
         command = [self.qemu, *MACHINE[self.target], "-accel", self.accel, "-m", str(MEMORY_MIB)]
         command += ["-smp", "2", "-display", "none", "-nodefaults", "-no-user-config"]
         command += ["-kernel", str(kernel), "-initrd", str(initrd)]
         command += ["-append", self.manifest["cmdline"]]
         command += ["-drive", f"file={self.disk},format=raw,if=virtio,cache=writeback"]
-        command += ["-chardev", f"file,id=console,path={self.console_log}"]
+        command += ["-chardev", f"file,id=console,path={self.console_log},append=on"]
         command += ["-serial", "chardev:console"]
         command += ["-chardev", f"serial,id=bus,path={self.bus_tty}", "-serial", "chardev:bus"]
         command += ["-device", "i6300esb", "-action", "watchdog=reset"]

@@ -26,7 +26,7 @@ from flight.cfdp.mib import EntityConfig
 from flight.cfdp.receiver import ReceiveTransaction, RecvState
 from flight.cfdp.round_trip import RoundTrip
 from flight.cfdp.segments import Segments
-from flight.cfdp.sender import SendTransaction
+from flight.cfdp.sender import Outcome, SendTransaction
 from flight.links.base import LinkAdapter
 
 SEND_BUDGET = 256
@@ -450,6 +450,11 @@ class Entity:
         t.high = t.received.ranges()[-1][1] if snap["received"] else 0
         t.state = RecvState(snap["state"])
         t.finished_pdu = snap["finished"]
+        if t.finished_pdu is not None:  # it had concluded: as its Finished said
+            finished = P.decode(t.finished_pdu)
+            t.outcome = Outcome(finished.condition, finished.complete, finished.status)
+            if finished.complete and t.metadata is not None and t.metadata.dest_name:
+                t.delivered_path = str(self.store.resolve(t.metadata.dest_name))
         if t.state == RecvState.WAIT_FINISHED_ACK:
             t.ack_deadline = now
         self._add_receiver((h.source_id, h.seq_num), t)

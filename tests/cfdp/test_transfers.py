@@ -188,6 +188,28 @@ def test_a_sender_restarted_after_the_receiver_finished_ends_once(tmp_path, hear
     assert [r.delivered for r in pair.e1.journal.history()] == [True]
 
 
+def test_a_receiver_restarted_while_its_finished_awaits_its_ack_reports_once(tmp_path):
+    """The receiver delivered the file and sent Finished, then lost power before the sender's
+    ACK of it came (found by the power cuts of the flight computer VM, where the ACK that came
+    after the restart ended the restored transaction with no outcome: an internal error). It
+    reports the delivery once, with the file's path."""
+    pair = Pair(tmp_path, journal=True, config2={"snapshot_interval": 0.01})
+    data = source(pair, 20_000)
+    finished_ack = lambda pdu: isinstance(P.decode(pdu), P.Ack)  # noqa: E731  (e1's ACKs)
+    pair.link1.drop = finished_ack
+    pair.e1.put(pair.root / "result.bin", remote_id=2)
+    pair.run(lambda: delivered(pair) is not None)
+    for _ in range(20):  # its Finished sent, a snapshot taken, no ACK yet
+        pair.step()
+    assert not pair.e2.reports
+    pair.restart(2)
+    pair.link1.drop = lambda pdu: False
+    pair.run(pair.quiet)
+    assert delivered(pair) == data
+    assert [(r.delivered, r.condition) for r in pair.e2.reports] == [(True, P.Condition.NO_ERROR)]
+    assert pair.e2.reports[0].path == str(pair.root / "store2" / "result.bin")
+
+
 def test_directives_are_not_held_behind_file_data_of_more_urgent_transfers(tmp_path):
     """A small, less urgent file is sent first; then a large, more urgent one fills the link.
     The small file's closing exchange (its sender's ACK of the Finished) must not wait for the

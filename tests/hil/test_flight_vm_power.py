@@ -7,7 +7,9 @@ jobs run, their results go down by CFDP, files come up, and an update installs. 
 - no torn file is accepted: every file the ground took as delivered is the payload's file;
 - the board always boots a committed slot: every CONTROLLER_STARTED is the committed version,
   from slot a (no version is activated here; a cut install is never booted).
-The cut instants are uniform over the first 45 s after power-on (the boot itself included)."""
+The cut instants are uniform over the first 45 s after power-on (the boot itself included). The
+cuts bring safe mode (three unclean starts within the hour), which stops jobs; the ground clears
+it after each boot, as the crash test's ground does (tests/flight/test_crash_restart.py)."""
 
 from __future__ import annotations
 
@@ -71,6 +73,12 @@ def test_power_cuts_at_random_instants_lose_nothing_and_boot_only_committed_slot
             if result.ok:
                 accepted_jobs.add(job_id)
 
+        async def leave_safe_mode() -> None:  # the cuts are the test's doing: the ground
+            try:  # clears the safe mode they bring (3 unclean starts within the hour)
+                await client.command("SAFE_MODE_EXIT", timeout=30)
+            except (TimeoutError, ConnectionError):
+                pass
+
         sent: dict[str, str] = {}
 
         async def upload(name: str) -> None:
@@ -104,6 +112,7 @@ def test_power_cuts_at_random_instants_lose_nothing_and_boot_only_committed_slot
                 await asyncio.sleep(0.2)
             if up or len(starts) > booted:  # up before the cut: give it work, then cut
                 slots.append((await guest("readlink /opt/payload/current")).strip())
+                work.append(asyncio.create_task(leave_safe_mode()))
                 for k in range(2):
                     work.append(asyncio.create_task(submit(f"c{cut}-{k}", rng.uniform(1, 8))))
                 work.append(asyncio.create_task(upload(f"up-{cut}.bin")))
@@ -116,6 +125,7 @@ def test_power_cuts_at_random_instants_lose_nothing_and_boot_only_committed_slot
         booted = len(starts)
         while len(starts) == booted:  # the last power-on, left to run
             await asyncio.sleep(0.5)
+        await leave_safe_mode()
         await asyncio.gather(*work, return_exceptions=True)
         deadline = time.monotonic() + 1200  # then it runs on until every accepted job is done
         while time.monotonic() < deadline:
