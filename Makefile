@@ -12,7 +12,7 @@ export PYTHONSAFEPATH := 1
 SOURCES := pyproject.toml CMakeLists.txt $(shell find native flight hil ground -type f \
 	\( -name '*.py' -o -name '*.c' -o -name '*.h' -o -name '*.toml' \) 2>/dev/null)
 
-.PHONY: all install icd lint test test-realtime test-vm test-c test-sanitize test-aarch64 test-py fuzz ensure-clang ensure-aarch64 ensure-socat ensure-tmux ensure-vm-tools vm-disk image-aarch64 demo bench clean
+.PHONY: all install icd lint test test-realtime test-vm bench-vm test-c test-sanitize test-aarch64 test-py fuzz ensure-clang ensure-aarch64 ensure-socat ensure-tmux ensure-vm-tools vm-disk image-aarch64 demo bench clean
 
 all: install
 
@@ -171,6 +171,10 @@ bench: $(BENCH_VENV)/.installed
 	$(PY) bench/console.py --json out/bench/console.json
 	$(PY) bench/lockstep.py --json out/bench/lockstep.json
 	$(PY) bench/replay_writes.py --json out/bench/replay_writes.json
+
+# The flight computer VM's boot and restart times (docs/performance.md): needs make vm-disk's disk.
+bench-vm: vm-disk
+	$(PY) bench/flight_vm.py $(VM_DIR)/disk.img --json out/bench/flight_vm.json
 
 clean:
 	rm -rf build out $(VENV) $(BENCH_VENV)
