@@ -112,8 +112,11 @@ def read_own(workdir: Path, relative: str) -> str:
 
 
 def write_own(path: Path, text: str) -> None:
-    """A new file of the controller's in a job's directory, whatever the job left at the path."""
+    """A new file of the controller's in a job's directory, whatever the job left at the path;
+    on disk when this returns (a power cut leaves it whole, or leaves none)."""
     path.unlink(missing_ok=True)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
     with os.fdopen(os.open(path, flags, 0o644), "w") as f:
         f.write(text)
+        f.flush()
+        os.fsync(f.fileno())

@@ -69,6 +69,11 @@ def main(argv: list[str]) -> int:
     pid = _start_job(executable, args, uid, gid)
     _, wait_status = os.waitpid(pid, 0)
     code = os.waitstatus_to_exitcode(wait_status)
+    for log in (1, 2):  # the job's logs on disk before its status says it ended: after a power
+        try:  # cut they would be empty, and go down empty, beside a status that says done
+            os.fsync(log)
+        except OSError:
+            pass
     try:
         _record(status_path, code)
     except OSError:  # a full disk: the parent still learns the status from ours

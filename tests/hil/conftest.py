@@ -5,8 +5,10 @@ ledger of its completions in its job area."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -16,12 +18,17 @@ from flight.image.bundle import read_bundle
 from flight.image.disk import DiskSettings, build_disk
 from flight.image.rootfs import build_rootfs
 from flight.security.keys import IMAGE_KEYS, load_signing_keys, provision_keys
-from hil.bench import write_sample_jobs
+from hil.bench import Bench, BenchConfig, run_bench, write_sample_jobs
+from hil.report import Report
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / "build/vm-cache"
 PACKAGES = ("python3-numpy",)  # the sample training job's (as make vm-disk builds it)
 BOOT_LIMIT_S = 300  # a generous bound for a loaded machine; the boot time is measured, not this
+# The station uplinks at 64 kbit/s of bus time: a bundle (6 MB) takes 13 bus minutes, so the
+# update and power-cut runs put the bus at x10 (the line at 1 Mbaud, which the pty carries, to
+# keep up); the update's own times (health, deadlines) are bus seconds
+VM_SPEED, VM_BAUD = 10.0, 1_000_000
 # A job that tries to write to each path it is given and prints what happened (the errno's name)
 WRITE_PROBE = b"""#!/usr/bin/python3
 import errno, sys
@@ -74,3 +81,22 @@ def flight_disk(tmp_path_factory) -> tuple[Path, Path]:
     assert manifest["bundle"]["version"] == bundle.version
     assert re.fullmatch("[0-9a-f]{32}", manifest["machine_id"])
     return image, work
+
+
+def run_on_vm(
+    name: str,
+    scenario: Callable[[Bench], Awaitable[None]],
+    out: Path,
+    flight_disk: tuple[Path, Path],
+    wall_limit_s: float,
+) -> Report:
+    """A bench run of ``scenario`` against the flight disk in its VM, at VM_SPEED; its report,
+    which must carry no error."""
+    image, work = flight_disk
+    config = BenchConfig(
+        out, speed=VM_SPEED, baud=VM_BAUD, keys=work / "keys", flight_vm=image,
+        wall_limit_s=wall_limit_s,
+    )  # fmt: skip
+    report = asyncio.run(run_bench(name, scenario, config))
+    assert report.error is None, report.error
+    return report

@@ -24,12 +24,12 @@ from pathlib import Path
 
 import pytest
 
-from hil.bench import Bench, BenchConfig, run_bench
+from hil.bench import Bench
+from tests.hil.conftest import run_on_vm
 
 pytestmark = [pytest.mark.vm_full, pytest.mark.timeout(7200)]
 CUTS = int(os.environ.get("VM_POWER_CUTS", "50"))
 CUT_WITHIN_S = 45.0
-SPEED, BAUD = 10.0, 1_000_000  # the bundle (6 MB) goes up once at 64 kbit/s of bus time: 80 s
 STATE = "/var/lib/payload"
 JOB_FILES = ("stdout.log", "stderr.log", "RESULTS.json")
 READ_STORE = (
@@ -41,7 +41,7 @@ READ_STORE = (
 def test_power_cuts_at_random_instants_lose_nothing_and_boot_only_committed_slots(
     flight_disk, tmp_path
 ):
-    image, work = flight_disk
+    _, work = flight_disk
     bundle = next((work / "image").glob("*.tar"))
     version = bundle.name.split("-")[2]
     rng = random.Random(int(os.environ.get("VM_POWER_SEED", "18")))
@@ -153,12 +153,7 @@ def test_power_cuts_at_random_instants_lose_nothing_and_boot_only_committed_slot
         }
         watcher.cancel()
 
-    config = BenchConfig(
-        tmp_path / "bench", speed=SPEED, baud=BAUD, keys=work / "keys", flight_vm=image,
-        wall_limit_s=7000,
-    )  # fmt: skip
-    report = asyncio.run(run_bench("power-cuts-vm", scenario, config))
-    assert report.error is None, report.error
+    run_on_vm("power-cuts-vm", scenario, tmp_path / "bench", flight_disk, wall_limit_s=7000)
     ground = _delivered(ground_state)
     undelivered = sorted(_results_of(accepted_jobs) - set(ground))
     lost = [job for job in accepted_jobs if outcome["states"].get(job) != 3]

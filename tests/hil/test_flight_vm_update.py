@@ -3,7 +3,7 @@ cut (make test-vm): the bench uplinks a new version by CFDP over the VM's bus UA
 into the other slot, activates, is started by systemd through the boot guard, serves its health
 period and commits; the board reboots into it. A version that cannot start, one that is not
 healthy in time, and a power cut at a random instant of an install are each rolled back or left
-behind: the board always runs a committed slot. The bus runs at x10 (see SPEED). The bundles are
+behind: the board always runs a committed slot. The bus runs at x10 (conftest.py). The bundles are
 this checkout at other version numbers (tests/hil/test_image_update.py), signed with the disk's
 image key."""
 
@@ -15,17 +15,12 @@ import time
 
 import pytest
 
-from flight.image.build import build_image
 from flight.security.keys import KeySet
-from hil.bench import Bench, BenchConfig, run_bench
-from tests.hil.conftest import BOOT_LIMIT_S
-from tests.hil.test_image_update import source_at
+from hil.bench import Bench
+from tests.hil.conftest import BOOT_LIMIT_S, run_on_vm
+from tests.hil.test_image_update import assert_rolled_back, bundles_at
 
 pytestmark = [pytest.mark.vm_full, pytest.mark.timeout(1800)]
-# The station uplinks at 64 kbit/s of bus time: a bundle (6 MB) takes 13 bus minutes, so the bus
-# runs at x10 (the line at 1 Mbaud, which the pty carries, to keep up); the update's own times
-# (health, deadlines) are bus seconds, the test's waits wall seconds
-SPEED, BAUD = 10.0, 1_000_000
 WATCHED = {
     "FILE_RECEIVED", "IMAGE_INSTALLED", "IMAGE_COMMITTED", "IMAGE_ROLLED_BACK", "CONTROLLER_STARTED"
 }  # fmt: skip
@@ -34,17 +29,9 @@ WATCHED = {
 def test_a_new_version_takes_over_across_real_restarts_and_bad_ones_never_stay(
     flight_disk, tmp_path
 ):
-    image, work = flight_disk
+    _, work = flight_disk
     keys = KeySet.in_dir(work / "keys")
-    bundles = {
-        version: build_image(
-            source_at(version, tmp_path / f"src-{version}", broken=version == "0.3.0"),
-            tmp_path / "bundles",
-            "x86_64",
-            keys.image,
-        )
-        for version in ("0.2.0", "0.3.0")
-    }
+    bundles = bundles_at(("0.2.0", "0.3.0"), tmp_path, keys.image)
     versions = {v: build.name.split("-")[2] for v, build in bundles.items()}
     seen: dict[str, list] = {}
     rng = random.Random(18)
@@ -126,24 +113,13 @@ def test_a_new_version_takes_over_across_real_restarts_and_bad_ones_never_stay(
         await reached("IMAGE_INSTALLED", len(seen["IMAGE_INSTALLED"]) + 1)
         watcher.cancel()
 
-    config = BenchConfig(
-        tmp_path / "bench", speed=SPEED, baud=BAUD, keys=work / "keys", flight_vm=image,
-        wall_limit_s=1700,
-    )  # fmt: skip
-    report = asyncio.run(run_bench("image-update-vm", scenario, config))
-    assert report.error is None, report.error
+    run_on_vm("image-update-vm", scenario, tmp_path / "bench", flight_disk, wall_limit_s=1700)
     assert seen["IMAGE_COMMITTED"] == [{"slot": "b", "version": versions["0.2.0"]}]
     assert seen["committed"] == seen["rebooted"] == ["slots/b"]
     assert seen["rolled back"] == seen["after the cut"] == ["slots/b"]
     started = [e["version"] for e in seen["CONTROLLER_STARTED"]]
     # activated (b), rebooted (b), rolled back (b), on trial (a), rolled back (b), after the cut
     assert started == [versions["0.2.0"]] * 6, started
-    failed, late = seen["IMAGE_ROLLED_BACK"]
-    assert failed == {
-        "slot": "a", "version": versions["0.3.0"], "to_slot": "b", "reason": "failed to start"
-    }  # fmt: skip
-    assert late == {
-        "slot": "a", "version": versions["0.2.0"], "to_slot": "b", "reason": "not healthy in time"
-    }  # fmt: skip
+    assert_rolled_back(seen["IMAGE_ROLLED_BACK"], versions)
     assert seen["IMAGE_INSTALLED"][-1]["version"] == versions["0.3.0"]
     print(f"installs completed before the cut: {seen['installed before the cut'][0]}")

@@ -41,17 +41,34 @@ def source_at(version: str, where: Path, broken: bool = False) -> Path:
     return where
 
 
+def bundles_at(versions: tuple[str, ...], work: Path, image_key: Path) -> dict[str, Path]:
+    """A signed bundle of this tree at each version (0.3.0 broken), built in ``work``."""
+    return {
+        version: build_image(
+            source_at(version, work / f"src-{version}", broken=version == "0.3.0"),
+            work / "bundles",
+            "x86_64",
+            image_key,
+        )
+        for version in versions
+    }
+
+
+def assert_rolled_back(rollbacks: list[dict], versions: dict[str, str]) -> None:
+    """The two rollbacks from slot a to b: 0.3.0, which cannot start, then 0.2.0, activated
+    with a health period it cannot serve before its deadline."""
+    failed, late = rollbacks
+    assert failed == {
+        "slot": "a", "version": versions["0.3.0"], "to_slot": "b", "reason": "failed to start"
+    }  # fmt: skip
+    assert late == {
+        "slot": "a", "version": versions["0.2.0"], "to_slot": "b", "reason": "not healthy in time"
+    }  # fmt: skip
+
+
 def test_a_new_version_goes_up_takes_over_and_a_bad_one_is_rolled_back(tmp_path):
     keys = provision_keys(tmp_path / "keys")
-    bundles = {
-        version: build_image(
-            source_at(version, tmp_path / f"src-{version}", broken=version == "0.3.0"),
-            tmp_path / "bundles",
-            "x86_64",
-            keys.image,
-        )
-        for version in ("0.1.0", "0.2.0", "0.3.0")
-    }
+    bundles = bundles_at(("0.1.0", "0.2.0", "0.3.0"), tmp_path, keys.image)
     tampered = tmp_path / "tampered.tar"
     data = bytearray(bundles["0.2.0"].read_bytes())
     data[-20_000] ^= 1  # inside the last wheel
@@ -118,11 +135,5 @@ def test_a_new_version_goes_up_takes_over_and_a_bad_one_is_rolled_back(tmp_path)
     assert seen["IMAGE_COMMITTED"] == [{"slot": "b", "version": versions["0.2.0"]}]
     assert seen["CONTROLLER_STARTED"][0]["version"] == versions["0.2.0"]
     assert seen["after commit"] == "slots/b"
-    failed, late = seen["IMAGE_ROLLED_BACK"]
-    assert failed == {
-        "slot": "a", "version": versions["0.3.0"], "to_slot": "b", "reason": "failed to start"
-    }  # fmt: skip
-    assert late == {
-        "slot": "a", "version": versions["0.2.0"], "to_slot": "b", "reason": "not healthy in time"
-    }  # fmt: skip
+    assert_rolled_back(seen["IMAGE_ROLLED_BACK"], versions)
     assert seen["at the end"] == "slots/b"
