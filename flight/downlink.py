@@ -24,7 +24,7 @@ from flight.cfdp.filestore import FileStore
 from flight.cfdp.journal import Journal
 from flight.cfdp.mib import EntityConfig
 from flight.cfdp.pdu import Condition
-from flight.jobs.sandbox import write_own
+from flight.jobs.sandbox import sync_dir, write_own
 from flight.links.bus import BusLink
 
 FLIGHT_ENTITY = 1
@@ -176,6 +176,7 @@ class Downlink:
         tmp = manifest.with_suffix(".tmp")
         write_own(tmp, json.dumps({"job_id": job_id, "results": listed}, indent=1))
         os.replace(tmp, manifest)
+        sync_dir(workdir)  # else a power cut can leave RESULTS.tmp and no RESULTS.json
         first = min((r["priority"] for r in listed), default=0)
         for r in sorted(listed, key=lambda r: r["priority"]):
             path = (workdir / r["path"]).resolve()

@@ -111,6 +111,17 @@ def read_own(workdir: Path, relative: str) -> str:
         return f.read(4096)
 
 
+def sync_dir(directory: Path) -> None:
+    """Make the names in a directory durable (a rename into it survives a power cut). The boot
+    guard and the job supervisor keep their own: each runs as a script of its own, standard
+    library only."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def write_own(path: Path, text: str) -> None:
     """A new file of the controller's in a job's directory, whatever the job left at the path;
     on disk when this returns (a power cut leaves it whole, or leaves none)."""
