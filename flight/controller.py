@@ -302,9 +302,10 @@ class Controller:
             counter = f"tc_auth_{exc.reason}"
             setattr(self.counters, counter, getattr(self.counters, counter) + 1)
             self._reject(packet, _AUTH_FAILURES[exc.reason], str(exc))
-            if exc.key_id is not None:
-                told = self.auth.floor_again(exc.key_id, time.monotonic())
-                self.events([told] if told else [])
+            if exc.key_id is not None and (
+                told := self.auth.floor_again(exc.key_id, time.monotonic())
+            ):
+                self.event(*told)
             return
         except OSError as exc:  # the number could not be recorded: not admitted
             self._reject(packet, d.FailureCode.STORE_FAILURE, f"security state: {exc}")
