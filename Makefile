@@ -12,7 +12,7 @@ export PYTHONSAFEPATH := 1
 SOURCES := pyproject.toml CMakeLists.txt $(shell find native flight hil ground -type f \
 	\( -name '*.py' -o -name '*.c' -o -name '*.h' -o -name '*.toml' \) 2>/dev/null)
 
-.PHONY: all install icd lint test test-realtime test-vm bench-vm test-c test-sanitize test-aarch64 test-py fuzz ensure-clang ensure-aarch64 ensure-socat ensure-tmux ensure-vm-tools vm-disk image-aarch64 demo bench clean
+.PHONY: all install icd lint test test-realtime test-vm bench-vm test-c test-sanitize test-aarch64 test-py fuzz ensure-clang ensure-aarch64 ensure-socat ensure-tmux ensure-vm-tools ensure-vm-aarch64 vm-disk image-aarch64 demo bench clean
 
 all: install
 
@@ -48,24 +48,35 @@ ensure-vm-tools:
 	$(call need,mkfs.vfat,dosfstools)
 	$(call need,qemu-system-x86_64,qemu-system-x86)
 
+# An AArch64 disk has its initramfs made here from its own modules (kmod's depmod and modprobe,
+# cpio) and boots under qemu-system-aarch64.
+ensure-vm-aarch64: ensure-vm-tools
+	$(call need,depmod,kmod)
+	$(call need,cpio,cpio)
+	$(call need,qemu-system-aarch64,qemu-system-arm)
+
 # A bench's flight disk: keys, this checkout's bundle, the sample jobs, the guest agent; then
 # python -m hil run SCENARIO --out OUT --flight-vm $(VM_DIR)/disk.img --keys $(VM_DIR)/keys
-VM_DIR ?= build/vm
-vm-disk: install ensure-vm-tools
+# (VM_TARGET=aarch64: the AArch64 disk, in build/vm-aarch64)
+VM_TARGET ?= x86_64
+VM_DIR ?= build/vm$(if $(filter aarch64,$(VM_TARGET)),-aarch64)
+vm-disk: install ensure-vm-tools $(if $(filter aarch64,$(VM_TARGET)),ensure-vm-aarch64 image-aarch64)
 	test -f $(VM_DIR)/keys/flight.toml || $(PY) -m ground keys provision $(VM_DIR)/keys
 	rm -rf $(VM_DIR)/bundle $(VM_DIR)/jobs
-	$(PY) -m flight image build --out $(VM_DIR)/bundle --key $(VM_DIR)/keys/image.toml
+	$(PY) -m flight image build --target $(VM_TARGET) --out $(VM_DIR)/bundle \
+		--key $(VM_DIR)/keys/image.toml
 	$(PY) -m hil jobs $(VM_DIR)/jobs
 	printf 'PAYLOAD_GPU=simulated\n' > $(VM_DIR)/payload.conf
-	$(PY) -m flight image disk $(VM_DIR)/bundle/payload-flight-*.tar --out $(VM_DIR)/disk.img \
-		--keys $(VM_DIR)/keys/flight.toml --site-config $(VM_DIR)/payload.conf \
-		--job-area $(VM_DIR)/jobs --package python3-numpy --state-size 1024 --engineering \
-		--cache build/vm-cache
+	$(PY) -m flight image disk $(VM_DIR)/bundle/payload-flight-*.tar --target $(VM_TARGET) \
+		--out $(VM_DIR)/disk.img --keys $(VM_DIR)/keys/flight.toml \
+		--site-config $(VM_DIR)/payload.conf --job-area $(VM_DIR)/jobs --package python3-numpy \
+		--state-size 1024 --engineering --cache build/vm-cache
 
 # The flight computer VM's full set (docs/hil.md): systemd's behaviours and the hardware
 # watchdog, the watchdog scenario, the A/B update across real restarts, a reboot and a power cut,
-# and power cuts at random instants (VM_POWER_CUTS, 50). make test runs its boot test only.
-test-vm: install ensure-vm-tools
+# power cuts at random instants (VM_POWER_CUTS, 50), and the AArch64 disk's first boot under
+# qemu-system-aarch64. make test runs its boot test only.
+test-vm: install ensure-vm-aarch64 image-aarch64
 	$(VENV)/bin/pytest -m vm_full -s tests/hil
 
 test-py: install ensure-socat ensure-tmux ensure-vm-tools image-aarch64

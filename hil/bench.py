@@ -24,7 +24,7 @@ from hil.bus import BusEmulator, BusTimeout
 from hil.environment import Environment, EnvironmentConfig
 from hil.gpu_figures import GpuTrack
 from flight.gpu.fault_channel import send_fault
-from hil.flight_vm import FlightVm, VmError, copy_disk
+from hil.flight_vm import FlightVm, VmError, boot_limit_s, copy_disk
 from hil.processes import BenchProcesses, ProcessFailed
 from hil.radio import RadioConfig
 from hil.report import Report
@@ -38,7 +38,6 @@ SAMPLE_JOBS = {
     "cuda-burn": "cuda_burn.py",
 }
 STARTUP_TIMEOUT_S = 20.0
-VM_BOOT_TIMEOUT_S = 300.0  # a flight computer VM to CONTROLLER_STARTED, on a loaded machine
 IMAGE_WATCHDOG_S = 10.0  # payload-controller.service's WatchdogSec
 
 
@@ -248,7 +247,7 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
             await _until(
                 lambda: any(tm.name == "CONTROLLER_STARTED" for tm in bus.events),
                 procs,
-                STARTUP_TIMEOUT_S if vm is None else VM_BOOT_TIMEOUT_S,
+                STARTUP_TIMEOUT_S if vm is None else boot_limit_s(vm.disk),
                 "flight controller",
             )
         if vm is not None:

@@ -16,9 +16,9 @@ from typing import Any
 
 from ground.client import CommandResult, StationClient
 from ground.procedure import Procedure
-from hil.bench import VM_BOOT_TIMEOUT_S, Bench, BenchConfig, run_bench
+from hil.bench import Bench, BenchConfig, run_bench
 from hil.bus import BusTimeout
-from hil.flight_vm import FlightVm
+from hil.flight_vm import FlightVm, boot_limit_s
 from hil.report import Report
 
 
@@ -41,7 +41,8 @@ class HilBench(Procedure):
     def start(self) -> HilBench:
         """Start the bench; returns once the controller answers its first tick."""
         self._thread.start()
-        limit = 60 if self.config.flight_vm is None else 60 + VM_BOOT_TIMEOUT_S
+        vm = self.config.flight_vm
+        limit = 60 if vm is None else 60 + boot_limit_s(vm)
         if not self._ready.wait(limit) or self._bench is None:
             raise RuntimeError(
                 f"the bench did not start: {self._error or f'no answer in {limit} s'}"

@@ -30,7 +30,7 @@ from types import ModuleType
 
 from flight.image.build import BuildError
 from flight.image.bundle import Bundle
-from flight.image import install
+from flight.image import firstboot, install
 from flight.image.rootfs import JOB_USER, Rootfs
 from flight.jobs.sandbox import FILES_MODE
 
@@ -49,7 +49,7 @@ EFI_LOADER = {  # systemd-boot, where UEFI firmware looks on removable media
     "aarch64": ("usr/lib/systemd/boot/efi/systemd-bootaa64.efi", "EFI/BOOT/BOOTAA64.EFI"),
 }
 CONSOLE = {"x86_64": "ttyS0", "aarch64": "ttyAMA0"}
-BUS_UART = {"x86_64": "ttyS1", "aarch64": "hvc1"}  # the second UART; a virtio port on virt
+BUS_UART = {"x86_64": "ttyS1", "aarch64": "ttyS0"}  # x86's second UART; a PCI 16550 on virt
 BUS_LINK = "ttyPAYLOAD0"  # /dev/ttyPAYLOAD0, the name payload.conf uses on every board
 MOUNTS = {  # partition: mount point, options (fstab)
     "payload": ("/opt/payload", "rw,noatime,nodev,nosuid"),
@@ -140,7 +140,9 @@ def read_manifest(disk: Path) -> dict:
 def _disk_key(rootfs: Rootfs, bundle: Bundle, settings: DiskSettings) -> str:
     parts = {
         "format": DISK_FORMAT,
-        "code": {m.__name__: _source_sha256(m) for m in (sys.modules[__name__], install)},
+        "code": {
+            m.__name__: _source_sha256(m) for m in (sys.modules[__name__], install, firstboot)
+        },
         "rootfs": rootfs.key,
         "bundle": bundle.manifest_sha256,
         "board": {n: hashlib.sha256(d).hexdigest() for n, d in board_files(settings).items()},
@@ -168,7 +170,7 @@ def _assemble(
     _configure(tree, settings, machine_id)
     staged = {name: _move_out(tree, mount, work / name) for name, (mount, _) in MOUNTS.items()}
     esp = _stage_esp(tree, rootfs, settings.target, work / "esp")
-    layout = _layout(_tree_mib(tree), settings)
+    layout = _layout(_tree_mib(tree) + firstboot.install_room_mib(tree), settings)
     partial = cached.with_name(f".{cached.name}.partial")
     _write_gpt(partial, layout)
     by_name = {p.name: p for p in layout}
@@ -181,6 +183,7 @@ def _assemble(
         "key": key,
         "target": settings.target,
         "machine_id": machine_id,
+        "first_boot": firstboot.unconfigured(tree),  # its packages installed on its first boot
         "engineering": settings.engineering,
         "kernel": rootfs.kernel,
         "cmdline": _cmdline(settings.target),
@@ -266,7 +269,12 @@ def _configure(tree: Path, settings: DiskSettings, machine_id: str) -> None:
         (state / "bin" / name).chmod(0o755)
     files = state / "files"  # the file store as the controller lays it out (jobs/sandbox.py)
     files.mkdir(exist_ok=True)
-    os.chown(files, 0, _group_id(tree, JOB_USER))
+    if firstboot.unconfigured(tree):  # the job group is made by the first boot
+        mount = f"{MOUNTS['state'][0]}/files"
+        step = f"chgrp {JOB_USER} {mount}\nchmod {FILES_MODE:o} {mount}\n"
+        firstboot.add_step(tree, "50-file-store", step)
+    else:
+        os.chown(files, 0, _group_id(tree, JOB_USER))
     os.chmod(files, FILES_MODE)  # set-group-ID: the unit's RestrictSUIDSGID= forbids it later
 
 

@@ -2,8 +2,10 @@
 packages it holds, built by mmdebstrap from Debian's archive into a tarball that is cached by
 everything that goes into it, so that a second disk from the same packages starts from it.
 
-Building runs the packages' maintainer scripts, so it needs root (mmdebstrap --mode=root) and a
-root filesystem of this machine's architecture: a foreign one would need binfmt_misc.
+Building needs root (mmdebstrap --mode=root). A root filesystem of this machine's architecture is
+installed here, maintainer scripts and all. Another architecture's packages are only unpacked
+here (this machine cannot run their scripts: no binfmt_misc) and installed by the board on its
+first boot (flight/image/firstboot.py).
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from flight.image import firstboot
 from flight.image.build import BuildError
 from flight.image.targets import TargetError
 
@@ -43,8 +48,13 @@ ENGINEERING_PACKAGES = ("qemu-guest-agent",)  # the bench's way into the guest, 
 # i6300ESB watchdog so that systemd finds a hardware watchdog as it starts.
 INITRAMFS_MODULES = {
     "x86_64": ("virtio_pci", "virtio_blk", "nvme", "ahci", "sd_mod", "ext4", "i6300esb"),
-    "aarch64": ("virtio_pci", "virtio_mmio", "virtio_blk", "nvme", "ext4"),
+    "aarch64": ("virtio_pci", "virtio_mmio", "virtio_blk", "nvme", "ext4", "i6300esb"),
 }
+# An unpacked root filesystem (another architecture's) starts from what --variant=minbase
+# installs, with merged /usr as Debian 12 has it, busybox for its initramfs, and its packages
+# kept for the first boot to install
+UNPACKED_BASE = ("?essential", "?priority(required)", "apt", "usr-is-merged", "busybox-static")
+MERGED_USR = 'for d in bin sbin lib; do ln -s usr/$d "$1/$d"; mkdir -p "$1/usr/$d"; done'
 PACKAGE_LIST = "usr/share/payload-disk/packages.tsv"  # in the tree: package, version, arch
 JOB_USER = "payload-job"
 DPKG_OPTIONS = (  # no manuals, translations or documentation but the licences
@@ -76,6 +86,18 @@ def recipe(target: str, engineering: bool, extra: tuple[str, ...] = ()) -> dict:
     arch = DEBIAN_ARCH[target]
     packages = [*PACKAGES, f"linux-image-{arch}", *(ENGINEERING_PACKAGES if engineering else ())]
     packages += sorted(set(extra) - set(packages))
+    if unpacked_here(target):
+        return {
+            "suite": SUITE,
+            "architecture": arch,
+            "mirrors": list(MIRRORS),
+            "packages": [*UNPACKED_BASE, *packages],
+            "dpkg_options": list(DPKG_OPTIONS),
+            "variant": "extract",
+            "setup_hooks": [MERGED_USR],
+            "first_boot": hashlib.sha256(Path(firstboot.__file__).read_bytes()).hexdigest(),
+            "initramfs_modules": list(INITRAMFS_MODULES[target]),
+        }
     modules = "\\n".join(INITRAMFS_MODULES[target])
     hooks = [  # mmdebstrap's customize hooks ($1: the tree)
         # the initramfs: only the drivers named, not every storage driver of the kernel
@@ -95,6 +117,12 @@ def recipe(target: str, engineering: bool, extra: tuple[str, ...] = ()) -> dict:
         "dpkg_options": list(DPKG_OPTIONS),
         "hooks": hooks,
     }
+
+
+def unpacked_here(target: str) -> bool:
+    """Whether a root filesystem for ``target`` is only unpacked here, to be installed on the
+    board's first boot: another architecture than this machine's."""
+    return DEBIAN_ARCH.get(os.uname().machine) != DEBIAN_ARCH[target]
 
 
 def build_rootfs(
@@ -117,11 +145,6 @@ def build_rootfs(
 
 
 def _mmdebstrap(target: str, wanted: dict, tarball: Path, facts: Path) -> None:
-    if DEBIAN_ARCH.get(os.uname().machine) != wanted["architecture"]:
-        raise RootfsError(
-            f"a {target} root filesystem cannot be built on {os.uname().machine}: its packages' "
-            "maintainer scripts would have to run here (no binfmt_misc)"
-        )
     if os.geteuid() != 0:
         raise RootfsError("building a flight disk needs root (mmdebstrap --mode=root)")
     tool = shutil.which("mmdebstrap")
@@ -132,34 +155,65 @@ def _mmdebstrap(target: str, wanted: dict, tarball: Path, facts: Path) -> None:
     command = [
         tool,
         "--mode=root",
-        "--variant=minbase",
+        f"--variant={wanted.get('variant', 'minbase')}",
         f"--architectures={wanted['architecture']}",
-        f"--include={','.join(wanted['packages'])}",
+        *(f"--include={package}" for package in wanted["packages"]),
         *(f"--dpkgopt={option}" for option in wanted["dpkg_options"]),
-        *(f"--customize-hook={hook}" for hook in wanted["hooks"]),
-        wanted["suite"],
-        str(partial),
-        *wanted["mirrors"],
+        *(f"--setup-hook={hook}" for hook in wanted.get("setup_hooks", ())),
+        *(f"--customize-hook={hook}" for hook in wanted.get("hooks", ())),
     ]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
+    try:
+        if "first_boot" in wanted:
+            _unpack(command, wanted, partial)
+        else:
+            _mmdebstrap_run([*command, wanted["suite"], str(partial), *wanted["mirrors"]])
+        listing = _read_member(partial, PACKAGE_LIST)
+    except BuildError:
         partial.unlink(missing_ok=True)
-        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise RootfsError(f"mmdebstrap failed (exit {done.returncode}): {last}")
-    listing = _read_member(partial, PACKAGE_LIST)
+        raise
     packages = [
         dict(zip(("package", "version", "architecture"), line.split("\t"), strict=True))
         for line in listing.splitlines()
     ]
-    kernels = [
-        name.removeprefix("./boot/vmlinuz-")
-        for name in _members(partial)
-        if name.startswith("./boot/vmlinuz-")
-    ]
+    kernels = _kernels(_members(partial))
     if len(kernels) != 1:
         raise RootfsError(f"expected one kernel in the root filesystem, found {kernels}")
     facts.write_text(json.dumps({"packages": packages, "kernel": kernels[0]}, indent=1) + "\n")
     os.replace(partial, tarball)
+
+
+def _unpack(command: list[str], wanted: dict, partial: Path) -> None:
+    """Another architecture's root: its packages unpacked into a directory, kept for the first
+    boot, which the tree is readied for; then the tarball of it."""
+    with tempfile.TemporaryDirectory(dir=partial.parent, prefix=".unpacked-") as work:
+        tree = Path(work) / "root"
+        keep = "--skip=cleanup/apt/cache"
+        _mmdebstrap_run([*command, keep, wanted["suite"], str(tree), *wanted["mirrors"]])
+        kernels = _kernels(f"./{p.relative_to(tree)}" for p in (tree / "boot").iterdir())
+        if len(kernels) != 1:
+            raise RootfsError(f"expected one kernel in the root filesystem, found {kernels}")
+        firstboot.ready(
+            tree, kernels[0], tuple(wanted["initramfs_modules"]), PACKAGE_LIST, JOB_USER
+        )
+        done = subprocess.run(
+            ["tar", "-cf", str(partial), "--numeric-owner", "--sort=name", "-C", str(tree), "."],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            raise RootfsError(f"tar failed: {done.stderr.strip()}")
+
+
+def _mmdebstrap_run(command: list[str]) -> None:
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise RootfsError(f"mmdebstrap failed (exit {done.returncode}): {last}")
+
+
+def _kernels(members: Iterable[str]) -> list[str]:
+    prefix = "./boot/vmlinuz-"
+    return [name.removeprefix(prefix) for name in members if name.startswith(prefix)]
 
 
 def _members(tarball: Path) -> list[str]:

@@ -47,7 +47,7 @@ def test_the_board_files_mount_the_root_read_only_and_name_the_bus_uart():
     assert files["etc/payload/keys.toml"] == b"k"
     assert files["etc/payload/payload.conf"] == b"PAYLOAD_GPU=none\n"
     arm = board_files(DiskSettings("aarch64", keys=b"k"))
-    assert b'KERNEL=="hvc1"' in arm["etc/udev/rules.d/60-payload-bus.rules"]
+    assert b'KERNEL=="ttyS0"' in arm["etc/udev/rules.d/60-payload-bus.rules"]
 
 
 def test_the_partition_table_reads_back_as_laid_out(tmp_path):
