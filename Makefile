@@ -47,12 +47,12 @@ ensure-vm-tools:
 	$(call need,mcopy,mtools)
 	$(call need,mkfs.vfat,dosfstools)
 	$(call need,qemu-system-x86_64,qemu-system-x86)
-
-# An AArch64 disk has its initramfs made here from its own modules (kmod's depmod and modprobe,
-# cpio) and boots under qemu-system-aarch64.
-ensure-vm-aarch64: ensure-vm-tools
 	$(call need,depmod,kmod)
 	$(call need,cpio,cpio)
+
+# An AArch64 disk has its initramfs made here from its own modules (kmod's depmod and modprobe,
+# cpio: ensure-vm-tools) and boots under qemu-system-aarch64.
+ensure-vm-aarch64: ensure-vm-tools
 	$(call need,qemu-system-aarch64,qemu-system-arm)
 
 # A bench's flight disk: keys, this checkout's bundle, the sample jobs, the guest agent; then

@@ -54,7 +54,7 @@ def unpacked_tree(tmp_path: Path) -> Path:
 
 def test_a_tree_is_readied_for_its_first_boot(tmp_path):
     if shutil.which("depmod") is None or shutil.which("cpio") is None:
-        pytest.skip("kmod and cpio are not installed (make ensure-vm-aarch64)")
+        pytest.skip("kmod and cpio are not installed (make ensure-vm-tools)")
     tree = unpacked_tree(tmp_path)
     assert firstboot.install_room_mib(tree) == 0  # nothing to install on a first boot yet
     packages = firstboot.ready(tree, KERNEL, (), LISTED, "payload-job")
