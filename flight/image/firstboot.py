@@ -134,7 +134,8 @@ def ready(
         _trim(tree / path)
     (tree / package_list).parent.mkdir(parents=True, exist_ok=True)
     (tree / package_list).write_text(listing)
-    conf = tree / "etc/initramfs-tools/update-initramfs.conf"  # the disk's own initramfs is it
+    # the disk's own initramfs is the one: initramfs-tools' trigger would replace it (update -u)
+    conf = tree / "etc/initramfs-tools/update-initramfs.conf"
     if conf.is_file():
         conf.write_text(conf.read_text().replace("update_initramfs=yes", "update_initramfs=no"))
     script = (

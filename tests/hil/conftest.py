@@ -54,32 +54,40 @@ print("completed", os.environ["JOB_ID"])
 """
 
 
+def bench_disk(work: Path, target: str, jobs: dict[str, bytes]) -> tuple[Path, dict]:
+    """An engineering disk for ``target`` in ``work`` (keys/, image/ with the bundle, jobs/):
+    fresh keys, this checkout's bundle, the sample jobs and ``jobs``; the disk and its
+    manifest."""
+    keys = provision_keys(work / "keys")
+    bundle_path = build_image(REPO, work / "image", target, keys.image)
+    bundle = read_bundle(bundle_path, load_signing_keys(keys.flight, IMAGE_KEYS), target)
+    write_sample_jobs(work / "jobs", "/usr/bin/python3")
+    sample = {p.name: p.read_bytes() for p in (work / "jobs").iterdir()}
+    settings = DiskSettings(
+        target,
+        keys=keys.flight.read_bytes(),
+        site_config=b"PAYLOAD_GPU=simulated\n",
+        state_mib=256,
+        engineering=True,
+        jobs=sample | jobs,
+    )
+    rootfs = build_rootfs(target, CACHE, engineering=True, extra=PACKAGES)
+    image = work / "disk.img"
+    manifest = build_disk(rootfs, bundle, settings, image, CACHE)
+    packages = {p["package"] for p in manifest["packages"]}
+    assert packages >= {"systemd", "python3.11", *PACKAGES}
+    assert manifest["target"] == target and manifest["bundle"]["version"] == bundle.version
+    assert re.fullmatch("[0-9a-f]{32}", manifest["machine_id"])
+    return image, manifest
+
+
 @pytest.fixture(scope="session")
 def flight_disk(tmp_path_factory) -> tuple[Path, Path]:
     """The disk and its work directory (keys/, image/ with the bundle, jobs/)."""
     if os.geteuid() != 0:
         pytest.skip("building a flight disk needs root (mmdebstrap --mode=root)")
     work = tmp_path_factory.mktemp("vm")
-    keys = provision_keys(work / "keys")
-    bundle_path = build_image(REPO, work / "image", "x86_64", keys.image)
-    bundle = read_bundle(bundle_path, load_signing_keys(keys.flight, IMAGE_KEYS), "x86_64")
-    write_sample_jobs(work / "jobs", "/usr/bin/python3")
-    jobs = {p.name: p.read_bytes() for p in (work / "jobs").iterdir()}
-    settings = DiskSettings(
-        "x86_64",
-        keys=keys.flight.read_bytes(),
-        site_config=b"PAYLOAD_GPU=simulated\n",
-        state_mib=256,
-        engineering=True,
-        jobs=jobs | {"write-probe": WRITE_PROBE, "ledger": LEDGER_JOB},
-    )
-    rootfs = build_rootfs("x86_64", CACHE, engineering=True, extra=PACKAGES)
-    image = work / "disk.img"
-    manifest = build_disk(rootfs, bundle, settings, image, CACHE)
-    packages = {p["package"] for p in manifest["packages"]}
-    assert packages >= {"systemd", "python3.11", *PACKAGES}
-    assert manifest["bundle"]["version"] == bundle.version
-    assert re.fullmatch("[0-9a-f]{32}", manifest["machine_id"])
+    image, _ = bench_disk(work, "x86_64", {"write-probe": WRITE_PROBE, "ledger": LEDGER_JOB})
     return image, work
 
 

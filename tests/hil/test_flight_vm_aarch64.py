@@ -15,14 +15,8 @@ import time
 
 import pytest
 
-from flight.image.build import build_image
-from flight.image.bundle import read_bundle
-from flight.image.disk import DiskSettings, build_disk
-from flight.image.rootfs import build_rootfs
-from flight.security.keys import IMAGE_KEYS, load_signing_keys, provision_keys
-from hil.bench import write_sample_jobs
 from hil.flight_vm import FlightVm, boot_limit_s, copy_disk, events_until
-from tests.hil.conftest import BOOT_LIMIT_S, CACHE, PACKAGES, REPO
+from tests.hil.conftest import BOOT_LIMIT_S, bench_disk
 
 pytestmark = [pytest.mark.vm_full, pytest.mark.timeout(7200)]
 LIST = "dpkg-query -W -f '${Package}\\t${Version}\\t${Architecture}\\n'"
@@ -34,23 +28,9 @@ def aarch64_disk(tmp_path_factory):
     if os.geteuid() != 0:
         pytest.skip("building a flight disk needs root (mmdebstrap --mode=root)")
     work = tmp_path_factory.mktemp("vm-aarch64")
-    keys = provision_keys(work / "keys")
-    bundle_path = build_image(REPO, work / "image", "aarch64", keys.image)
-    bundle = read_bundle(bundle_path, load_signing_keys(keys.flight, IMAGE_KEYS), "aarch64")
-    write_sample_jobs(work / "jobs", "/usr/bin/python3")
-    settings = DiskSettings(
-        "aarch64",
-        keys=keys.flight.read_bytes(),
-        site_config=b"PAYLOAD_GPU=simulated\n",
-        state_mib=256,
-        engineering=True,
-        jobs={p.name: p.read_bytes() for p in (work / "jobs").iterdir()},
-    )
-    rootfs = build_rootfs("aarch64", CACHE, engineering=True, extra=PACKAGES)
-    image = work / "disk.img"
-    manifest = build_disk(rootfs, bundle, settings, image, CACHE)
-    assert manifest["target"] == "aarch64" and manifest["first_boot"] is True
-    assert manifest["kernel"].endswith("-arm64") and manifest["bus_uart"] == "ttyS0"
+    image, manifest = bench_disk(work, "aarch64", {})
+    assert manifest["first_boot"] is True and manifest["bus_uart"] == "ttyS0"
+    assert manifest["kernel"].endswith("-arm64")
     return image, work
 
 
