@@ -105,7 +105,9 @@ listed=/@PACKAGE_LIST@
 dpkg-query -W -f '@SHOW_FORMAT@' | sort > /run/installed
 sort "$listed" | cmp -s - /run/installed || fail "what is installed is not what $listed lists"
 sync  # everything installed is on the disk before the marker goes
-rm -f *.deb /@UNCONFIGURED@
+rm -f /@UNCONFIGURED@
+sync  # then the packages: a cut between the two leaves them, never the marker without them
+rm -f *.deb
 uptime=$(cut -d ' ' -f 1 /proc/uptime)
 say "first boot: $count packages installed, $uptime s after the kernel started; rebooting"
 sync
