@@ -27,6 +27,7 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _here]
 from dataclasses import asdict  # noqa: E402
 
 from flight import dictionary as d  # noqa: E402
+from flight.board import build_board  # noqa: E402
 from flight.controller import Controller  # noqa: E402
 from flight.protocol.framing import frame  # noqa: E402
 from flight.protocol.messages import CommandEncoder  # noqa: E402
@@ -51,7 +52,9 @@ def day(reserve: int, seconds: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         keys = provision_keys(Path(tmp) / "keys")
         state = Path(tmp) / "state"
-        ctl = Controller(Sink(), state, load_keys(keys.flight), {}, replay_reserve=reserve)
+        sink = Sink()
+        board = build_board(sink, state, load_keys(keys.flight), {}, replay_reserve=reserve)
+        ctl = Controller(sink, board)  # type: ignore[arg-type]
         config = bench_config(load_scenario("nominal-day"), Path(tmp))
         start = config.start_time
         environment = Environment(config.environment, start, seconds)

@@ -107,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             args.write.write_text(splice(args.write.read_text()))
         return 0
 
+    from flight.board import build_board
     from flight.controller import Controller, open_link
     from flight.governor import GovernorConfig
     from flight.jobs.store import StoreError
@@ -142,10 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.image_root is not None:
         image = ImageManager(args.image_root, args.keys, lambda: trial_health(args.state_dir))
     try:
-        controller = Controller(
+        board = build_board(
             link, args.state_dir, keys, job_keys, gpu, kind, governor, job_user=job_user,
             job_scopes=args.job_scopes, image=image,
         )  # fmt: skip
+        controller = Controller(link, board)
     except (StoreError, OSError) as exc:
         print(f"flight: cannot start: {exc}", file=sys.stderr)
         return 2

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from flight.dictionary import NONE_AHEAD
 from flight.governor import BusState
-from flight.jobs.runner import Job
+from flight.jobs.job import Job
 
 FIT_MARGIN_S = 10.0  # a job "fits" before the eclipse with this much to spare
 MIN_USEFUL_S = 120.0  # a checkpointable job is started only if it can run this long first

@@ -35,6 +35,7 @@ from typing import Any, Protocol, TypeVar
 import msgpack
 
 from flight import dictionary as d
+from flight.board import build_board
 from flight.controller import Controller
 from flight.gpu.simulated import SimulatedH100
 from flight.image.bundle import write_bundle
@@ -382,8 +383,8 @@ class CommandingDriver:
     # --- the controller and its surroundings
     def _controller(self) -> Controller:
         image = ImageManager(self.root / "image-root", self.key_file, lambda: None)
-        ctl = Controller(
-            self.sink,  # type: ignore[arg-type]  # anything with write() serves
+        board = build_board(
+            self.sink,
             self.state_dir,
             self.keys,
             {self.job_key.key_id: replace(self.job_key, private=None)},
@@ -391,6 +392,7 @@ class CommandingDriver:
             "simulated",
             image=image,
         )
+        ctl = Controller(self.sink, board)  # type: ignore[arg-type]  # anything with write()
         self.expected = dict.fromkeys(self.expected, 0)
         return ctl
 
@@ -544,7 +546,7 @@ class CommandingDriver:
             if t.name == "JOB_QUEUED" and job_id not in self.job_ids:
                 self.job_ids.append(job_id)
         if command.name == "BUS_TICK":
-            self.time = max(self.time, self.ctl.time)
+            self.time = max(self.time, self.ctl.clock.time)
 
     # --- cases
     def arguments(self, c: Choices, command: d.Command) -> bytes:

@@ -17,6 +17,7 @@ import pynvml
 import pytest
 
 from flight import dictionary as d
+from flight.board import build_board
 from flight.controller import Controller, open_link
 from flight.gpu.backend import GpuError, GpuLost
 from flight.gpu.simulated import SimulatedH100
@@ -119,7 +120,9 @@ class PayloadHarness:
         self.state_dir = state_dir
         (state_dir / "bin").mkdir(parents=True, exist_ok=True)
         self.controller_args = controller
-        self.ctl = Controller(self.port, state_dir, TEST_KEYS, TRUSTED_JOB_KEYS, **controller)
+        self.ctl = Controller(
+            self.port, build_board(self.port, state_dir, TEST_KEYS, TRUSTED_JOB_KEYS, **controller)
+        )
         self.signers = {source: signer(source) for source in d.SOURCES}
         self.deframer = Deframer()
         self.received = 0
@@ -140,9 +143,10 @@ class PayloadHarness:
                 self.ctl.faults.close()
         else:
             self.ctl.close()
-        self.ctl = Controller(
+        board = build_board(
             self.port, self.state_dir, TEST_KEYS, TRUSTED_JOB_KEYS, **self.controller_args
         )
+        self.ctl = Controller(self.port, board)
         self.received = 0
         for _, floor in self.ctl.auth.floors():  # what the SEQUENCE_FLOOR events at start say
             for sender in self.signers.values():

@@ -17,7 +17,7 @@ def failure(tms, stage="ACCEPTANCE_FAILURE"):
 
 
 def test_every_dictionary_command_has_a_handler(payload):
-    assert set(payload.ctl._commands) == set(d.COMMANDS_BY_NAME)
+    assert set(payload.ctl.dispatcher.handlers) == set(d.COMMANDS_BY_NAME)
 
 
 def test_ping_is_verified_and_answered(payload):
@@ -123,7 +123,7 @@ def test_bad_arguments_and_wrong_source(payload):
     code, _ = failure(payload.command("BUS_TICK", bus_tick_args(5.0, 1.0)))
     assert code is F.WRONG_SOURCE
     assert payload.ctl.counters.tc_rejected == 3
-    assert payload.ctl.ticks == 0
+    assert payload.ctl.clock.ticks == 0
 
 
 def test_length_field_mismatch_and_telemetry_on_the_uplink(payload):
@@ -201,7 +201,7 @@ def test_execution_failures(payload):
 
 def test_queue_limit(payload):
     payload.install_job("ok", "exit 0\n")
-    payload.ctl.runner.max_queue = 2
+    payload.ctl.runner.queue.max_queue = 2
     for i in range(2):
         payload.command("SUBMIT_JOB", {"manifest": GOOD | {"id": f"j{i}"}})
     code, _ = failure(

@@ -36,7 +36,7 @@ def test_any_bytes_then_a_ping_is_still_answered(payload, noise):
 
 def test_oversized_frame_is_discarded_and_counted(payload):
     payload.send_bytes(b"\x01" * 10_000 + b"\x00")
-    assert payload.ctl.deframer.frames_bad == 1
+    assert payload.ctl.admission.deframer.frames_bad == 1
     assert [t.name for t in payload.command("PING", ack=0)] == ["PING_REPORT"]
 
 

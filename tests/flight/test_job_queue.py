@@ -233,7 +233,7 @@ def test_a_full_disk_refuses_the_command_and_changes_nothing(payload):
 
 def test_queue_full(payload):
     payload.install_job("ok", "exit 0\n")
-    payload.ctl.runner.max_queue = 2
+    payload.ctl.runner.queue.max_queue = 2
     submit(payload, "a")
     submit(payload, "b")
     assert failure(submit(payload, "c"))[0] is F.QUEUE_FULL

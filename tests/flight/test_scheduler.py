@@ -8,7 +8,8 @@ from pathlib import Path
 from flight.dictionary import NONE_AHEAD, JobState
 from flight.governor import BusState
 from flight.jobs.manifest import CheckpointPolicy, JobSpec
-from flight.jobs.runner import Job
+from flight.jobs.execution import SimulatedExecution
+from flight.jobs.job import Job
 from flight.jobs.store import JobRecord
 from flight.scheduler import FIT_MARGIN_S, MIN_USEFUL_S, Scheduler, remaining_s
 
@@ -26,7 +27,7 @@ def job(name: str, runtime: float, deadline: float | None = None, checkpoint=Non
         checkpoint=checkpoint,
     )
     rec = JobRecord(name, 1, {}, JobState.QUEUED, 100, NOW, checkpoint_work=done * runtime)
-    return Job(rec, spec, Path("/nonexistent"))
+    return Job(rec, spec, Path("/nonexistent"), SimulatedExecution())
 
 
 def sun(eclipse_in_s: int = NONE_AHEAD, eclipse_s: int = 2100) -> BusState:

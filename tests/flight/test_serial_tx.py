@@ -114,7 +114,7 @@ def test_a_line_slower_than_the_share_delays_files_never_housekeeping(tmp_path):
         before = sum(len(t.values["pdu"]) for t in packets[:hk] if t.name == "CFDP_PDU")
         after = sum(len(t.values["pdu"]) for t in packets[hk:] if t.name == "CFDP_PDU")
         assert before < 100_000 < after  # held back: it went on after the housekeeping
-        assert p.ctl.tm.dropped == 0 and p.ctl.housekeeping()["tm_dropped"] == 0
+        assert p.ctl.tm.dropped == 0 and p.ctl.housekeeping.values()["tm_dropped"] == 0
         assert before + after > 450_000  # the second's share went, as the line drained
     finally:
         p.close()

@@ -1,0 +1,68 @@
+"""The controller's glue to its downlink: every step that writes to the store is guarded (what
+cannot be written becomes a STORE_ERROR event, and the step is tried again by its own timers),
+and each job that ends has its result files queued, once, even across a restart."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable
+from typing import Any
+
+from flight import dictionary as d
+from flight.downlink.service import Downlink
+from flight.jobs.runner import JobRunner
+
+log = logging.getLogger("flight")
+
+Event = tuple[str, dict[str, Any]]
+
+_RESULT_EVENTS = {"JOB_COMPLETED", "JOB_FAILED", "JOB_TIMED_OUT"}
+_RESULT_STATES = {d.JobState.COMPLETED, d.JobState.FAILED, d.JobState.TIMED_OUT}
+
+
+class ResultsDownlink:
+    """Queues ended jobs' results on ``downlink`` and reports what the store refused."""
+
+    def __init__(self, downlink: Downlink, runner: JobRunner) -> None:
+        self.downlink = downlink
+        self.runner = runner
+        self._record_errors_told = 0  # recording failures already reported by STORE_ERROR
+
+    def guarded(self, action: Callable[[], Any]) -> list[Event]:
+        """Run a downlink step: its events, and a STORE_ERROR instead of an exception for what it
+        could not write (disk full or failing), or for telemetry that could not be recorded."""
+        try:
+            events = action() or []
+        except (OSError, sqlite3.Error) as exc:
+            log.error("downlink: %s", exc)
+            events = [("STORE_ERROR", {"reason": f"downlink: {exc}"})]
+        recorder = self.downlink.recorder
+        errors = recorder.errors - self._record_errors_told
+        if errors:
+            self._record_errors_told = recorder.errors
+            reason = f"downlink: {errors} telemetry packets not recorded (disk full or failing)"
+            events.append(("STORE_ERROR", {"reason": reason}))
+        return events
+
+    def queued_after(self, events: list[Event]) -> list[Event]:
+        """The job events, each ended job's results queued on the way (a simulated job has no
+        files)."""
+        for name, values in events:
+            job = self.runner.jobs.get(values.get("job_id")) if name in _RESULT_EVENTS else None
+            if job is not None and not job.spec.simulated:
+                events += self.guarded(
+                    lambda job=job: self.downlink.queue_results(
+                        job.rec.id, job.workdir, job.results()
+                    )
+                )
+        return events
+
+    def queue_unsent(self) -> list[Event]:
+        """After a restart: the results of jobs that ended before their downlink was queued."""
+        return self.guarded(self._queue_unsent)
+
+    def _queue_unsent(self) -> None:
+        for job in self.runner.jobs.values():
+            if job.state in _RESULT_STATES and not job.spec.simulated:
+                self.downlink.queue_results(job.rec.id, job.workdir, job.results())
