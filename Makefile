@@ -162,7 +162,7 @@ test-realtime: install
 demo: install
 	$(PY) -m hil run --out $(DEMO_OUT)
 
-# Regenerate the dictionary section of the ICD after changing flight/dictionary.py.
+# Regenerate the dictionary section of the ICD after changing flight/dictionary/.
 icd: install
 	$(PY) -m flight icd --write docs/icd.md
 

@@ -16,6 +16,7 @@ from flight.onboard_clock import OnboardClock
 from flight.reports import Reports
 from flight.safe_mode import SafeMode
 from flight.scheduler import Scheduler
+from flight.events import EV
 
 
 def bus_state_unknown() -> dict[str, Any]:
@@ -90,9 +91,7 @@ class ControlStep:
         events += self.gpu.take_events()
         if decision.mode != self.mode:
             self.mode = decision.mode
-            events.append(
-                ("GOVERNOR_MODE", {"mode": int(decision.mode), "reason": decision.reason})
-            )
+            events.append(EV.GOVERNOR_MODE(mode=int(decision.mode), reason=decision.reason))
         self.reports.events(events)
         eclipse_stops_gpu = self.governor.eclipse_stops_gpu(status.reading)
         self.reports.events(

@@ -34,6 +34,7 @@ from flight.jobs.store import StoreError
 from flight.protocol.packets import Telecommand
 from flight.safe_mode.commands import SafeModeCommands
 from flight.security.commands import KeyCommands
+from flight.events import EV
 
 log = logging.getLogger("flight")
 
@@ -113,7 +114,7 @@ class Controller:
         signal.signal(signal.SIGINT, lambda *_: self.stop())
         self.tm.start_line()
         self.reports.events(self.auth.floors())  # first: a sender that waits for the start has them
-        self.reports.event("CONTROLLER_STARTED", {"version": __version__})
+        self.reports.event(EV.CONTROLLER_STARTED(version=__version__))
         self.reports.events(self.gpu.started())
         if self.image is not None:
             self.reports.events(self.image.started())
@@ -149,7 +150,9 @@ class Controller:
             self.reports.events(self.results.guarded(self.downlink.catch_up))
 
     def close(self) -> None:
-        """Stop the running job (it is requeued) and close the stores and the fault channel."""
+        """Stop the running job (it is requeued) and close the stores and the fault channel;
+        what the event throttle still holds goes out first."""
+        self.reports.flush()
         self.tm.tx.flush(STOP_FLUSH_S)
         self.board.close()
 
@@ -185,7 +188,7 @@ class Controller:
 
     def _tick(self, _tc: Telecommand, args: dict[str, Any]) -> None:
         """A bus second: the clock, the downlink's second, the control step, the image's trial,
-        and the housekeeping report that answers the tick."""
+        the event throttle's summaries, and the housekeeping report that answers the tick."""
         expected = self.clock.set(args["time"])
         bus_state = self.control.bus_state
         bus_state.update((key, args[key]) for key in bus_state)
@@ -196,7 +199,7 @@ class Controller:
         self.reports.events(self.clock.synchronise(expected))
         if recover and self.safe.unclean_start:
             self.safe.unclean_start = False
-            self.reports.event("UNCLEAN_START", {})
+            self.reports.event(EV.UNCLEAN_START())
         self.reports.events(link_events)
         try:
             if recover:
@@ -205,12 +208,13 @@ class Controller:
             self.control.second()
         except StoreError as exc:
             log.error("job store: %s", exc)
-            self.reports.event("STORE_ERROR", {"reason": str(exc)})
+            self.reports.event(EV.STORE_ERROR(reason=str(exc)))
         if self.image is not None:
             events, restart = self.image.second(self.safe.active)
             self.reports.events(events)
             if restart:
                 self._restart()
+        self.reports.second()
         self.reports.send("HOUSEKEEPING", self.housekeeping.values(), synced=True)
 
 

@@ -92,12 +92,15 @@ def render() -> str:
     out += [
         "### Events",
         "",
-        "Each is a TM[5,severity] report: event_id (u16), then its fields.",
+        "Each is a TM[5,severity] report: event_id (u16), then its fields. A throttled event "
+        "that repeats within its throttle of the last is counted, not sent; EVENT_REPEATED "
+        "carries the count when it stops, and at most once a throttle while it goes on.",
         "",
     ]
     for e in d.EVENTS:
+        throttle = f"throttled: {e.throttle_s} s" if e.throttle_s else "not throttled"
         out += [
-            f"#### {e.event_id} {e.name} ({e.severity.name}, TM[5,{int(e.severity)}])",
+            f"#### {e.event_id} {e.name} ({e.severity.name}, TM[5,{int(e.severity)}], {throttle})",
             "",
             e.description,
             "",

@@ -4,13 +4,11 @@ and the count of ticks. Nothing on board reads another clock for what it reports
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from flight.protocol.timecode import MAX_CUC_S
+from flight.events import EV, Event
 
 TIME_JUMP_S = 0.5  # a tick further than this from one second after the last is a jump
-
-Event = tuple[str, dict[str, Any]]
 
 
 @dataclass
@@ -35,11 +33,9 @@ class OnboardClock:
         if not self.synced:
             self.synced = True
             self.first_tick_time = self.time
-            events.append(("TIME_SYNCHRONISED", {"time": self.time}))
+            events.append(EV.TIME_SYNCHRONISED(time=self.time))
         elif abs(self.time - expected) > TIME_JUMP_S:
-            events.append(
-                ("TIME_JUMP", {"expected": min(expected, MAX_CUC_S), "received": self.time})
-            )
+            events.append(EV.TIME_JUMP(expected=min(expected, MAX_CUC_S), received=self.time))
         self.ticks += 1
         return events
 

@@ -70,7 +70,7 @@ class Admission:
             if exc.key_id is not None and (
                 told := self.auth.floor_again(exc.key_id, time.monotonic())
             ):
-                self.reports.event(*told)
+                self.reports.event(told)
             return None
         except OSError as exc:  # the number could not be recorded: not admitted
             self.verification.rejected(

@@ -12,10 +12,9 @@ from typing import Any
 from flight import dictionary as d
 from flight.downlink.service import Downlink
 from flight.jobs.runner import JobRunner
+from flight.events import EV, Event
 
 log = logging.getLogger("flight")
-
-Event = tuple[str, dict[str, Any]]
 
 _RESULT_EVENTS = {"JOB_COMPLETED", "JOB_FAILED", "JOB_TIMED_OUT"}
 _RESULT_STATES = {d.JobState.COMPLETED, d.JobState.FAILED, d.JobState.TIMED_OUT}
@@ -36,13 +35,13 @@ class ResultsDownlink:
             events = action() or []
         except (OSError, sqlite3.Error) as exc:
             log.error("downlink: %s", exc)
-            events = [("STORE_ERROR", {"reason": f"downlink: {exc}"})]
+            events = [EV.STORE_ERROR(reason=f"downlink: {exc}")]
         recorder = self.downlink.recorder
         errors = recorder.errors - self._record_errors_told
         if errors:
             self._record_errors_told = recorder.errors
             reason = f"downlink: {errors} telemetry packets not recorded (disk full or failing)"
-            events.append(("STORE_ERROR", {"reason": reason}))
+            events.append(EV.STORE_ERROR(reason=reason))
         return events
 
     def queued_after(self, events: list[Event]) -> list[Event]:

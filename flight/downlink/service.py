@@ -26,14 +26,13 @@ from flight.cfdp.pdu import Condition
 from flight.downlink.recorder import PRIORITY_EVENTS, PRIORITY_HOUSEKEEPING, TelemetryRecorder
 from flight.jobs.sandbox import sync_dir, write_own
 from flight.links.bus import BusLink
+from flight.events import EV, Event
 
 FLIGHT_ENTITY = 1
 GROUND_ENTITY = 2
 RESULTS_MANIFEST = "RESULTS.json"
 MAX_TRIES = 3
 CFDP_SERVICE = 210
-
-Event = tuple[str, dict[str, Any]]
 
 
 class DownlinkError(Exception):
@@ -172,16 +171,16 @@ class Downlink:
             fields = {"seq_num": r.seq_num, "name": r.dest_name or "", "size": r.size or 0}
             if r.condition != Condition.NO_ERROR or not r.delivered:
                 self.failed += 1
-                events.append(("FILE_FAILED", fields | {"condition": r.condition.name}))
+                events.append(EV.FILE_FAILED(**fields, condition=r.condition.name))
                 if r.role == SENDER:
                     self._retry(r.seq_num)
             elif r.role == SENDER:
                 self.sent += 1
-                events.append(("FILE_SENT", fields))
+                events.append(EV.FILE_SENT(**fields))
                 if r.source_name and r.source_name.startswith("stored-"):
                     (self.recorder.directory / r.source_name).unlink(missing_ok=True)
             else:
-                events.append(("FILE_RECEIVED", fields))
+                events.append(EV.FILE_RECEIVED(**fields))
         return events
 
     def _retry(self, seq_num: int) -> None:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
 
 from flight.dictionary import GpuControl, GpuPower
+from flight.events import EV, Event
 from flight.gpu.backend import (
     XID_FALLEN_OFF_BUS,
     GpuBackend,
@@ -19,8 +19,6 @@ from flight.gpu.backend import (
     GpuPermissionError,
     GpuReading,
 )
-
-Event = tuple[str, dict[str, Any]]
 
 
 @dataclass
@@ -49,7 +47,7 @@ class GpuMonitor:
     def started(self) -> list[Event]:
         """The event naming the backend in use."""
         device = self.backend.name if self.backend is not None else ""
-        return [("GPU_BACKEND", {"backend": self.kind, "device": device})]
+        return [EV.GPU_BACKEND(backend=self.kind, device=device)]
 
     def take_events(self) -> list[Event]:
         """Events since the last call."""
@@ -71,11 +69,11 @@ class GpuMonitor:
         except GpuLost as exc:
             return self._lose(str(exc))
         except GpuError as exc:
-            self._events.append(("GPU_ERROR", {"operation": "read", "reason": str(exc)}))
+            self._events.append(EV.GPU_ERROR(operation="read", reason=str(exc)))
             return GpuStatus(self.reading)
         self.reading = reading
         for xid in reading.xids:
-            self._events.append(("GPU_XID", {"xid": xid}))
+            self._events.append(EV.GPU_XID(xid=xid))
         if XID_FALLEN_OFF_BUS in reading.xids:
             return self._lose("Xid 79: the GPU has fallen off the bus")
         new_uncorrected = (
@@ -83,7 +81,7 @@ class GpuMonitor:
         )
         self._uncorrected = reading.ecc_uncorrected
         if new_uncorrected:
-            self._events.append(("GPU_ECC_UNCORRECTED", {"count": reading.ecc_uncorrected}))
+            self._events.append(EV.GPU_ECC_UNCORRECTED(count=reading.ecc_uncorrected))
         return GpuStatus(reading, new_uncorrected=new_uncorrected)
 
     def _lose(self, reason: str) -> GpuStatus:
@@ -95,7 +93,7 @@ class GpuMonitor:
         """Ask the bus to switch the GPU's supply (once, until it answers)."""
         if self.backend is not None and self.requested is None:
             self.requested = action
-            self._events.append(("GPU_POWER_REQUEST", {"action": action, "reason": reason}))
+            self._events.append(EV.GPU_POWER_REQUEST(action=action, reason=reason))
 
     def power_state(self, on: bool) -> None:
         """The bus has switched the GPU's supply."""
@@ -115,11 +113,11 @@ class GpuMonitor:
             self.backend.power_restored()
             self.reading = self.backend.read()
         except GpuError as exc:
-            self._events.append(("GPU_ERROR", {"operation": "power restored", "reason": str(exc)}))
+            self._events.append(EV.GPU_ERROR(operation="power restored", reason=str(exc)))
             return
         self.lost = False
         self._uncorrected = self.reading.ecc_uncorrected
-        self._events.append(("GPU_RECOVERED", {"device": self.backend.name}))
+        self._events.append(EV.GPU_RECOVERED(device=self.backend.name))
         if self.control is GpuControl.DENIED:
             self.control = GpuControl.FULL  # ask again: the next refusal is reported again
 
@@ -132,17 +130,14 @@ class GpuMonitor:
         except GpuPermissionError as exc:
             self.control = GpuControl.DENIED
             self._events.append(
-                (
-                    "GPU_PERMISSION_DENIED",
-                    {"operation": "set power limit", "reason": str(exc)},
-                )
+                EV.GPU_PERMISSION_DENIED(operation="set power limit", reason=str(exc))
             )
             return
         except GpuLost as exc:
             self._lose(str(exc))
             return
         except GpuError as exc:
-            self._events.append(("GPU_ERROR", {"operation": "set power limit", "reason": str(exc)}))
+            self._events.append(EV.GPU_ERROR(operation="set power limit", reason=str(exc)))
             return
         if self.reading is not None:
             self.reading = dataclasses.replace(self.reading, power_limit_w=watts)

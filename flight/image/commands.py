@@ -69,5 +69,5 @@ class ImageCommands:
 
     def _activate(self, _tc: Telecommand, prepared: tuple[str, dict[str, Any]]) -> None:
         slot, args = prepared
-        self.reports.event(*self._manager().activate(slot, args["trial_s"], args["health_s"]))
+        self.reports.event(self._manager().activate(slot, args["trial_s"], args["health_s"]))
         self.restart()

@@ -10,7 +10,6 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from flight import dictionary as d
 from flight.image.boot import current, point_current, read_record, rollback, write_record
@@ -18,8 +17,8 @@ from flight.image.bundle import BundleError, read_bundle
 from flight.image.install import inactive, install_fixed_parts, installed_version
 from flight.image.targets import host_target
 from flight.security.keys import IMAGE_KEYS, KeyFileError, load_signing_keys
+from flight.events import EV, Event
 
-Event = tuple[str, dict[str, Any]]
 TRIAL_STARTS = 3  # starts a new version may take before the boot guard rolls it back
 RESTART_STATUS = 75  # EX_TEMPFAIL: the controller exits to be started again (Restart=)
 
@@ -57,14 +56,11 @@ class ImageManager:
         record = read_record(self.root, "rollback.json")
         if record and not record.get("reported"):
             events.append(
-                (
-                    "IMAGE_ROLLED_BACK",
-                    {
-                        "slot": str(record.get("from")),
-                        "version": str(record.get("version")),
-                        "to_slot": str(record.get("to")),
-                        "reason": str(record.get("reason")),
-                    },
+                EV.IMAGE_ROLLED_BACK(
+                    slot=str(record.get("from")),
+                    version=str(record.get("version")),
+                    to_slot=str(record.get("to")),
+                    reason=str(record.get("reason")),
                 )
             )
             write_record(self.root, "rollback.json", record | {"reported": True})
@@ -121,7 +117,7 @@ class ImageManager:
             },
         )
         point_current(self.root, slot)
-        return "IMAGE_ACTIVATED", {"slot": slot, "version": version}
+        return EV.IMAGE_ACTIVATED(slot=slot, version=version)
 
     def _not_busy(self) -> None:
         if self._install is not None:
@@ -151,9 +147,7 @@ class ImageManager:
         slot, self.trial = self.trial["slot"], None
         write_record(self.root, "trial.json", None)
         install_fixed_parts(self.root, slot)
-        events.append(
-            ("IMAGE_COMMITTED", {"slot": slot, "version": installed_version(self.root, slot)})
-        )
+        events.append(EV.IMAGE_COMMITTED(slot=slot, version=installed_version(self.root, slot)))
         return events, False
 
     def _roll_back(self, reason: str) -> None:
@@ -168,6 +162,6 @@ class ImageManager:
         error = proc.communicate()[1].strip()
         if proc.returncode != 0:
             reason = error.splitlines()[-1] if error else f"exit status {proc.returncode}"
-            return [("IMAGE_INSTALL_FAILED", {"reason": reason})]
+            return [EV.IMAGE_INSTALL_FAILED(reason=reason)]
         slot = self._install_slot
-        return [("IMAGE_INSTALLED", {"slot": slot, "version": installed_version(self.root, slot)})]
+        return [EV.IMAGE_INSTALLED(slot=slot, version=installed_version(self.root, slot))]

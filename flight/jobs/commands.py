@@ -19,6 +19,7 @@ from flight.protocol.packets import Telecommand
 from flight.reports import Reports
 from flight.security.job_auth import check_signature
 from flight.security.keys import SigningKey
+from flight.events import EV
 
 H100_MEMORY_MIB = 81_559  # what a job may ask for when no GPU answers
 JOB_LIST_PAGE_OCTETS = 3584  # job summaries per JOB_LIST packet (the MTU is 4096)
@@ -83,7 +84,7 @@ class JobCommands:
         reading = self.gpu.reading
         memory = reading.memory_total_mib if reading is not None else H100_MEMORY_MIB
         _refusal(lambda: self.runner.queue.submit(spec, manifest, self.now, memory))
-        self.reports.event("JOB_QUEUED", {"job_id": spec.job_id})
+        self.reports.event(EV.JOB_QUEUED(job_id=spec.job_id))
 
     def _known_job(self, args: dict[str, Any]) -> dict[str, Any]:
         if args["job_id"] not in self.runner.jobs:
@@ -95,15 +96,15 @@ class JobCommands:
 
     def _hold(self, _tc: Telecommand, args: dict[str, Any]) -> None:
         _refusal(lambda: self.runner.queue.hold(args["job_id"]))
-        self.reports.event("JOB_HELD", {"job_id": args["job_id"]})
+        self.reports.event(EV.JOB_HELD(job_id=args["job_id"]))
 
     def _release(self, _tc: Telecommand, args: dict[str, Any]) -> None:
         _refusal(lambda: self.runner.queue.release(args["job_id"]))
-        self.reports.event("JOB_RELEASED", {"job_id": args["job_id"]})
+        self.reports.event(EV.JOB_RELEASED(job_id=args["job_id"]))
 
     def _reprioritise(self, _tc: Telecommand, args: dict[str, Any]) -> None:
         _refusal(lambda: self.runner.queue.reprioritise(args["job_id"], args["priority"]))
-        self.reports.event("JOB_REPRIORITISED", args)
+        self.reports.event(EV.JOB_REPRIORITISED(**args))
 
     def _report_jobs(self, tc: Telecommand, _args: Any) -> None:
         pages = _pages([job.summary() for job in self.runner.jobs.values()])

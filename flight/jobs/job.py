@@ -18,8 +18,6 @@ from flight.jobs.store import JobRecord, StoreError
 if TYPE_CHECKING:
     from flight.jobs.execution import Execution
 
-Event = tuple[str, dict[str, Any]]
-
 
 class JobRejected(Exception):
     """A job command that cannot be carried out: the PUS 1 failure code and the reason."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from flight.dictionary import FailureCode, JobState
 from flight.jobs.execution import (
@@ -27,6 +27,7 @@ from flight.jobs.process import LOST
 from flight.jobs.queue import MAX_QUEUE, JobQueue
 from flight.jobs.sandbox import JobUser
 from flight.jobs.store import StoreError
+from flight.events import EV, Event
 
 __all__ = ["Job", "JobRejected", "JobRunner", "first_waiting"]
 
@@ -40,8 +41,6 @@ STOP_SUSPEND = "suspended"
 STOP_GPU_FAULT = "GPU fault"
 STOP_SHUTDOWN = "controller shutdown"
 _REQUEUE_STOPS = (STOP_SUSPEND, STOP_GPU_FAULT, STOP_SHUTDOWN)
-
-Event = tuple[str, dict[str, Any]]
 
 
 def first_waiting(jobs: list[Job]) -> Job | None:
@@ -124,7 +123,7 @@ class JobRunner:
                 job.process, self.running = process, job
                 if job.rec.stop_reason is not None:
                     self._term(job, now)
-                events.append(("JOB_ADOPTED", {"job_id": job.rec.id, "pid": process.pid or 0}))
+                events.append(EV.JOB_ADOPTED(job_id=job.rec.id, pid=process.pid or 0))
             else:  # never more than one runs; stop any other
                 job.process = process
                 process.signal(signal.SIGKILL)
@@ -166,7 +165,7 @@ class JobRunner:
         events: list[Event] = []
         if suspect and not job.rec.suspect:
             job.rec.suspect = True
-            events.append(("JOB_RESULTS_SUSPECT", {"job_id": job.rec.id}))
+            events.append(EV.JOB_RESULTS_SUSPECT(job_id=job.rec.id))
         job.rec.reason = reason
         if job.rec.stop_reason is None or job.rec.stop_reason == STOP_SUSPEND:
             self._stop(job, now, STOP_GPU_FAULT)
@@ -189,9 +188,9 @@ class JobRunner:
         if pid is not None:
             rec.pid = pid
             self.store.update(rec, "pid")
-        events: list[Event] = [("JOB_STARTED", {"job_id": rec.id, "pid": pid or 0})]
+        events: list[Event] = [EV.JOB_STARTED(job_id=rec.id, pid=pid or 0)]
         if resume is not None:
-            events.append(("JOB_RESUMED", {"job_id": rec.id, "checkpoint": resume}))
+            events.append(EV.JOB_RESUMED(job_id=rec.id, checkpoint=resume))
         return events
 
     def _supervise(self, job: Job, now: float, work_s: float) -> list[Event]:
@@ -228,7 +227,7 @@ class JobRunner:
         rec.checkpoint, rec.checkpoint_work = name, rec.work_done
         job.checkpoint_asked_at, job.since_checkpoint_s = None, 0.0
         self.store.update(rec, "checkpoint", "checkpoint_work", "work_done", "run_s", "progress")
-        return [("JOB_CHECKPOINTED", {"job_id": rec.id, "checkpoint": name})]
+        return [EV.JOB_CHECKPOINTED(job_id=rec.id, checkpoint=name)]
 
     @staticmethod
     def _can_checkpoint(job: Job) -> bool:
@@ -306,8 +305,8 @@ class JobRunner:
             "suspect",
         )
         self._release(job)
-        name = "JOB_SUSPENDED" if suspended else "JOB_REQUEUED"
-        return [(name, {"job_id": rec.id, "reason": reason})]
+        event = EV.JOB_SUSPENDED if suspended else EV.JOB_REQUEUED
+        return [event(job_id=rec.id, reason=reason)]
 
     def _finish(
         self, job: Job, now: float, state: JobState, code: int | None, reason: str
@@ -337,13 +336,13 @@ class JobRunner:
         job_id, runtime = rec.id, rec.run_s
         if state is JobState.COMPLETED:
             self.completed += 1
-            return [("JOB_COMPLETED", {"job_id": job_id, "runtime_s": runtime})]
+            return [EV.JOB_COMPLETED(job_id=job_id, runtime_s=runtime)]
         if state is JobState.CANCELLED:
-            return [("JOB_CANCELLED", {"job_id": job_id})]
+            return [EV.JOB_CANCELLED(job_id=job_id)]
         self.failed += 1
         if state is JobState.TIMED_OUT:
-            return [("JOB_TIMED_OUT", {"job_id": job_id, "runtime_s": runtime})]
-        return [("JOB_FAILED", {"job_id": job_id, "exit_code": code, "runtime_s": runtime})]
+            return [EV.JOB_TIMED_OUT(job_id=job_id, runtime_s=runtime)]
+        return [EV.JOB_FAILED(job_id=job_id, exit_code=code, runtime_s=runtime)]
 
     def _release(self, job: Job) -> None:
         job.process, job.checkpoint_asked_at, job.term_at = None, None, None

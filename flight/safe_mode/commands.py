@@ -10,8 +10,7 @@ from flight.commanding.dispatch import Handler, Handlers
 from flight.protocol.packets import Telecommand
 from flight.reports import Reports
 from flight.safe_mode.state import FAULT_EVENTS, SafeMode
-
-Event = tuple[str, dict[str, Any]]
+from flight.events import EV, Event
 
 
 class SafeModeCommands:
@@ -31,15 +30,15 @@ class SafeModeCommands:
 
     def _heard(self, name: str) -> list[Event]:
         if name in FAULT_EVENTS and self.safe.fault(self.reports.clock.time, name):
-            return [("SAFE_MODE_ENTERED", {"reason": self.safe.reason})]
+            return [EV.SAFE_MODE_ENTERED(reason=self.safe.reason)]
         return []
 
     def _enter(self, _tc: Telecommand, _args: Any) -> None:
         if not self.safe.active:
             self.safe.enter("by command")
-            self.reports.event("SAFE_MODE_ENTERED", {"reason": self.safe.reason})
+            self.reports.event(EV.SAFE_MODE_ENTERED(reason=self.safe.reason))
 
     def _exit(self, _tc: Telecommand, _args: Any) -> None:
         if self.safe.active:
             self.safe.leave()
-            self.reports.event("SAFE_MODE_EXITED", {})
+            self.reports.event(EV.SAFE_MODE_EXITED())

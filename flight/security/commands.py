@@ -10,6 +10,7 @@ from flight.commanding.dispatch import CommandError, Handler, Handlers
 from flight.protocol.packets import Telecommand
 from flight.reports import Reports
 from flight.security.tc_auth import TcVerifier
+from flight.events import EV
 
 
 class KeyCommands:
@@ -44,11 +45,11 @@ class KeyCommands:
 
     def _activate(self, _tc: Telecommand, key_id: int) -> None:
         self._set(key_id, True)
-        self.reports.event("KEY_ACTIVATED", {"key_id": key_id})
+        self.reports.event(EV.KEY_ACTIVATED(key_id=key_id))
 
     def _deactivate(self, _tc: Telecommand, key_id: int) -> None:
         self._set(key_id, False)
-        self.reports.event("KEY_DEACTIVATED", {"key_id": key_id})
+        self.reports.event(EV.KEY_DEACTIVATED(key_id=key_id))
 
     def _set(self, key_id: int, active: bool) -> None:
         try:

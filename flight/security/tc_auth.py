@@ -27,6 +27,7 @@ from flight.dictionary import SOURCES
 from flight.protocol.packets import CRC_LEN, MAX_PACKET_LEN, TC_SECONDARY_LEN, append_crc
 from flight.security.keys import Key
 from flight.security.replay import MAX_SEQ, RESERVE, SecurityState
+from flight.events import EV
 
 _IDS = struct.Struct(">HQ")
 MAC_LEN = 16
@@ -122,7 +123,7 @@ class TcVerifier:
     def floors(self) -> list[tuple[str, dict[str, int]]]:
         """The SEQUENCE_FLOOR events of a start: each key's window reserved before it."""
         return [
-            ("SEQUENCE_FLOOR", {"key_id": key_id, "floor": floor})
+            EV.SEQUENCE_FLOOR(key_id=key_id, floor=floor)
             for key_id, floor in sorted(self.state.floors.items())
         ]
 
@@ -134,7 +135,7 @@ class TcVerifier:
         if now - self._floor_told.get(key_id, -1.0) < 1.0:
             return None
         self._floor_told[key_id] = now
-        return ("SEQUENCE_FLOOR", {"key_id": key_id, "floor": self.state.last_seq(key_id)})
+        return EV.SEQUENCE_FLOOR(key_id=key_id, floor=self.state.last_seq(key_id))
 
     def last_in_use(self, key_id: int) -> bool:
         """Whether a key is the only one in use for its source: without it the source is locked

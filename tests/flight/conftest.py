@@ -134,15 +134,18 @@ class PayloadHarness:
         self.port.close()
         self.link.close()
 
-    def restart(self, crash: bool = True) -> None:
-        """A new controller on the same state directory. ``crash``: the old one vanishes without
-        stopping its job or writing anything more, as after SIGKILL."""
+    def restart(self, crash: bool = True) -> list[DecodedTelemetry]:
+        """A new controller on the same state directory; what the old one sent as it stopped.
+        ``crash``: the old one vanishes without stopping its job or writing anything more, as
+        after SIGKILL."""
+        stopping: list[DecodedTelemetry] = []
         if crash:
             self.ctl.runner.close()
             if self.ctl.faults is not None:
                 self.ctl.faults.close()
         else:
             self.ctl.close()
+            stopping = self.telemetry()
         board = build_board(
             self.port, self.state_dir, TEST_KEYS, TRUSTED_JOB_KEYS, **self.controller_args
         )
@@ -151,6 +154,7 @@ class PayloadHarness:
         for _, floor in self.ctl.auth.floors():  # what the SEQUENCE_FLOOR events at start say
             for sender in self.signers.values():
                 sender.heard_floor(floor["key_id"], floor["floor"])
+        return stopping
 
     def send_bytes(self, data: bytes) -> None:
         """Write bytes on the bus side and let the controller read all of them from its port."""

@@ -50,7 +50,10 @@ def test_repeated_gpu_faults_put_the_payload_in_safe_mode_until_the_ground_clear
     assert [t.name for t in p.command("PING")][1] == "PING_REPORT"
     for _ in range(5):
         assert "JOB_STARTED" not in names(p.tick(allowance=ALLOWANCE))
-    p.restart(crash=False)  # a clean restart keeps safe mode and is not a fault
+    stopping = p.restart(crash=False)  # a clean restart keeps safe mode and is not a fault
+    # GPU_XID is throttled (60 s): the two after the first go down summed up, here at the stop
+    repeated = [t.values for t in stopping if t.name == "EVENT_REPEATED"]
+    assert [(r["event"], r["repeats"]) for r in repeated] == [("GPU_XID", 2)]
     tms = p.tick(allowance=ALLOWANCE)
     assert "UNCLEAN_START" not in names(tms) and hk(tms)["safe_mode"] == 1
     tms = p.command("SAFE_MODE_EXIT")

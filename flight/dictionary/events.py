@@ -1,0 +1,336 @@
+"""The events (PUS 5): each event's id, severity, meaning and fields."""
+
+from __future__ import annotations
+
+from flight.protocol.fields import Field
+from flight.dictionary.base import (
+    Event,
+    GOVERNOR_MODE_NAMES,
+    GPU_POWER_NAMES,
+    Severity,
+    _GPU_OPERATION,
+    _IMAGE_SLOT,
+    _JOB_ID,
+    _KEY_ID,
+    _TRANSFER,
+)
+
+# --- Events (PUS 5: event id u16, then the event's fields)
+EVENTS: tuple[Event, ...] = (
+    Event(
+        "CONTROLLER_STARTED",
+        1,
+        Severity.INFO,
+        "The controller started.",
+        (Field("version", "str", description="flight software version"),),
+    ),
+    Event(
+        "TIME_SYNCHRONISED",
+        2,
+        Severity.INFO,
+        "The first bus tick set the on-board time.",
+        (Field("time", "cuc", "s", "bus time"),),
+    ),
+    Event(
+        "TIME_JUMP",
+        3,
+        Severity.LOW,
+        "A bus tick's time was not one second after the last one's (bus reset, clock step).",
+        (
+            Field("expected", "cuc", "s", "the time one second after the last tick"),
+            Field("received", "cuc", "s", "the time this tick carried"),
+        ),
+    ),
+    Event(
+        "EVENT_REPEATED",
+        4,
+        Severity.INFO,
+        "A throttled event repeated: its repeats since it was last sent or summarised, sent when "
+        "it stops (throttle_s without it) and at most once a throttle_s while it goes on.",
+        (
+            Field("event", "str", description="the repeated event's name"),
+            Field("repeats", "u32", description="occurrences counted and not sent"),
+            Field("first", "cuc", "s", "bus time of the first of them"),
+            Field("last", "cuc", "s", "bus time of the last of them"),
+            Field("latest", "str", description="the last one's fields, as name=value"),
+        ),
+    ),
+    Event("JOB_QUEUED", 10, Severity.INFO, "A job was accepted into the queue.", (_JOB_ID,)),
+    Event(
+        "JOB_STARTED",
+        11,
+        Severity.INFO,
+        "A job's process started.",
+        (_JOB_ID, Field("pid", "u32", description="process id")),
+    ),
+    Event(
+        "JOB_COMPLETED",
+        12,
+        Severity.INFO,
+        "A job's process exited with status 0.",
+        (_JOB_ID, Field("runtime_s", "f32", "s", "bus seconds it ran")),
+    ),
+    Event(
+        "JOB_FAILED",
+        13,
+        Severity.MEDIUM,
+        "A job's process exited with a non-zero status "
+        "or was killed by a signal (negative exit code).",
+        (
+            _JOB_ID,
+            Field("exit_code", "i32", description="exit status, or -signal"),
+            Field("runtime_s", "f32", "s", "bus seconds it ran"),
+        ),
+    ),
+    Event(
+        "JOB_TIMED_OUT",
+        14,
+        Severity.MEDIUM,
+        "A job ran past its time limit and was stopped.",
+        (_JOB_ID, Field("runtime_s", "f32", "s", "bus seconds it ran")),
+    ),
+    Event("JOB_CANCELLED", 15, Severity.INFO, "A job was cancelled.", (_JOB_ID,)),
+    Event("JOB_HELD", 16, Severity.INFO, "A queued job is held.", (_JOB_ID,)),
+    Event("JOB_RELEASED", 17, Severity.INFO, "A held job is queued again.", (_JOB_ID,)),
+    Event(
+        "JOB_REPRIORITISED",
+        18,
+        Severity.INFO,
+        "A waiting job's priority changed.",
+        (Field("priority", "u8", description="the new priority"), _JOB_ID),
+    ),
+    Event(
+        "JOB_CHECKPOINTED",
+        19,
+        Severity.INFO,
+        "A job wrote a checkpoint (it named it in its LATEST file).",
+        (_JOB_ID, Field("checkpoint", "str", description="the checkpoint's name")),
+    ),
+    Event(
+        "JOB_SUSPENDED",
+        20,
+        Severity.LOW,
+        "A running job was checkpointed and stopped to wait for power or a healthy GPU; it is "
+        "queued again and resumes from its checkpoint.",
+        (_JOB_ID, Field("reason", "str", description="why")),
+    ),
+    Event(
+        "JOB_RESUMED",
+        21,
+        Severity.INFO,
+        "A job started again from a checkpoint (JOB_RESUME names it).",
+        (_JOB_ID, Field("checkpoint", "str", description="the checkpoint's name")),
+    ),
+    Event(
+        "JOB_REQUEUED",
+        22,
+        Severity.LOW,
+        "A job that had started is queued again (retry, lost process, GPU fault).",
+        (_JOB_ID, Field("reason", "str", description="why")),
+    ),
+    Event(
+        "JOB_RESULTS_SUSPECT",
+        23,
+        Severity.MEDIUM,
+        "An uncorrectable GPU memory error happened while the job ran: its results are suspect.",
+        (_JOB_ID,),
+    ),
+    Event(
+        "JOB_ADOPTED",
+        24,
+        Severity.INFO,
+        "After a restart, the controller found the job's process still running and supervises "
+        "it again.",
+        (_JOB_ID, Field("pid", "u32", description="the job's supervisor process")),
+    ),
+    Event(
+        "STORE_ERROR",
+        25,
+        Severity.HIGH,
+        "The job store could not record a change (disk full or failing); the controller goes on "
+        "and tries again.",
+        (Field("reason", "str", description="what SQLite said"),),
+        throttle_s=60,
+    ),
+    Event(
+        "GPU_BACKEND",
+        30,
+        Severity.INFO,
+        "The GPU backend in use.",
+        (
+            Field("backend", "str", description="simulated, nvml or none"),
+            Field("device", "str", description="the GPU's name"),
+        ),
+    ),
+    Event(
+        "GPU_PERMISSION_DENIED",
+        31,
+        Severity.MEDIUM,
+        "The controller may not set the GPU's limits (they need root): it only reads the GPU, "
+        "and housekeeping's gpu_control says DENIED.",
+        _GPU_OPERATION,
+    ),
+    Event(
+        "GPU_ERROR",
+        32,
+        Severity.MEDIUM,
+        "A GPU operation failed.",
+        _GPU_OPERATION,
+        throttle_s=60,
+    ),
+    Event(
+        "GPU_XID",
+        33,
+        Severity.MEDIUM,
+        "The GPU reported an Xid error (48: double-bit ECC, 79: fallen off the bus).",
+        (Field("xid", "u32", description="the Xid"),),
+        throttle_s=60,
+    ),
+    Event(
+        "GPU_ECC_UNCORRECTED",
+        34,
+        Severity.HIGH,
+        "Uncorrectable GPU memory errors: the running job's results are suspect and it is "
+        "requeued.",
+        (Field("count", "u32", description="uncorrected errors so far"),),
+    ),
+    Event(
+        "GPU_POWER_REQUEST",
+        35,
+        Severity.MEDIUM,
+        "The payload asks the bus to switch the GPU's supply: OFF when the allowance cannot "
+        "carry even an idle GPU and no job runs, ON when it can run jobs again, CYCLE (off, then "
+        "on) when the GPU is lost (Xid 79). Answered by GPU_POWER_STATE.",
+        (
+            Field("action", "u8", description="what is asked", enum=GPU_POWER_NAMES),
+            Field("reason", "str", description="why"),
+        ),
+    ),
+    Event(
+        "GPU_RECOVERED",
+        36,
+        Severity.INFO,
+        "After a power cycle the GPU answers again.",
+        (Field("device", "str", description="the GPU's name"),),
+    ),
+    Event(
+        "GOVERNOR_MODE",
+        37,
+        Severity.INFO,
+        "The governor changed mode.",
+        (
+            Field("mode", "u8", description="the new mode", enum=GOVERNOR_MODE_NAMES),
+            Field("reason", "str", description="why"),
+        ),
+    ),
+    Event(
+        "FILE_SENT",
+        40,
+        Severity.INFO,
+        "The ground confirmed a file complete and intact (CFDP Finished).",
+        _TRANSFER,
+    ),
+    Event(
+        "FILE_RECEIVED",
+        41,
+        Severity.INFO,
+        "A file from the ground arrived complete and intact in the file store.",
+        _TRANSFER,
+    ),
+    Event(
+        "FILE_FAILED",
+        42,
+        Severity.LOW,
+        "A CFDP transaction ended without delivering its file.",
+        _TRANSFER + (Field("condition", "str", description="the CFDP condition code, by name"),),
+    ),
+    Event(
+        "UNCLEAN_START",
+        52,
+        Severity.MEDIUM,
+        "The controller started after it had not stopped cleanly (a crash, a power loss, a "
+        "watchdog restart); sent with the first tick, and counted as a fault.",
+    ),
+    Event(
+        "SAFE_MODE_ENTERED",
+        53,
+        Severity.HIGH,
+        "The payload is in safe mode: jobs wait, the GPU is at its lowest power limit.",
+        (Field("reason", "str", description="the faults that led to it, or the command"),),
+    ),
+    Event("SAFE_MODE_EXITED", 54, Severity.MEDIUM, "The payload left safe mode by command."),
+    Event(
+        "KEY_ACTIVATED",
+        50,
+        Severity.MEDIUM,
+        "An authentication key was put in use by command.",
+        (_KEY_ID,),
+    ),
+    Event(
+        "KEY_DEACTIVATED",
+        51,
+        Severity.MEDIUM,
+        "An authentication key was taken out of use by command.",
+        (_KEY_ID,),
+    ),
+    Event(
+        "SEQUENCE_FLOOR",
+        55,
+        Severity.INFO,
+        "At start, before CONTROLLER_STARTED, one for each key that has a reserved window "
+        "(section 13): every sequence number up to floor counts as used under the key, and "
+        "senders continue above it. Told again, at most once a second per key, after a "
+        "telecommand whose MAC verified under the key is refused as a replay (AUTH_REPLAY): "
+        "its sender missed the floor.",
+        (
+            _KEY_ID,
+            Field(
+                "floor",
+                "u64",
+                description="the end of the window reserved before the start (told again: the "
+                "last number used under the key)",
+            ),
+        ),
+    ),
+    Event(
+        "IMAGE_INSTALLED",
+        60,
+        Severity.INFO,
+        "A verified bundle is installed in the inactive slot, ready for IMAGE_ACTIVATE.",
+        _IMAGE_SLOT,
+    ),
+    Event(
+        "IMAGE_INSTALL_FAILED",
+        61,
+        Severity.LOW,
+        "An install did not complete; the slot it was going to is left empty.",
+        (Field("reason", "str", description="what went wrong"),),
+    ),
+    Event(
+        "IMAGE_ACTIVATED",
+        62,
+        Severity.MEDIUM,
+        "A new version is current, on trial; the controller restarts into it.",
+        _IMAGE_SLOT,
+    ),
+    Event(
+        "IMAGE_COMMITTED",
+        63,
+        Severity.INFO,
+        "The version on trial served health_s bus seconds and passed its self-test: it stays.",
+        _IMAGE_SLOT,
+    ),
+    Event(
+        "IMAGE_ROLLED_BACK",
+        64,
+        Severity.HIGH,
+        "A version on trial was rolled back: the slot before is current again. Sent by the "
+        "version rolled back to, when it starts.",
+        _IMAGE_SLOT
+        + (
+            Field("to_slot", "str", description="the slot current again"),
+            Field("reason", "str", description="why: failed to start, not healthy in time, ..."),
+        ),
+    ),
+)
+EVENT_HEADER = (Field("event_id", "u16", description="the event's id"),)
