@@ -109,7 +109,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from flight.board import build_board
     from flight.controller import Controller, open_link
-    from flight.governor import GovernorConfig
     from flight.jobs.store import StoreError
     from flight.security.keys import KeyFileError, load_job_keys, load_keys
 
@@ -138,13 +137,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"flight: {exc}", file=sys.stderr)
         return 2
     gpu, kind = open_gpu(args.gpu)
-    governor = GovernorConfig(eclipse_predictions=not args.no_eclipse_predictions)
     image = None
     if args.image_root is not None:
         image = ImageManager(args.image_root, args.keys, lambda: trial_health(args.state_dir))
     try:
         board = build_board(
-            link, args.state_dir, keys, job_keys, gpu, kind, governor, job_user=job_user,
+            link, args.state_dir, keys, job_keys, gpu, kind,
+            eclipse_predictions=not args.no_eclipse_predictions, job_user=job_user,
             job_scopes=args.job_scopes, image=image,
         )  # fmt: skip
         controller = Controller(link, board)

@@ -26,6 +26,7 @@ from flight.security.keys import Key, SigningKey
 from flight.security.replay import RESERVE, SecurityState
 from flight.security.tc_auth import TcVerifier
 from flight.serial_tx import ByteSink
+from flight.tables.store import TableStore
 from flight.telemetry import TelemetryWriter
 from flight.watchdog import Watchdog
 
@@ -47,6 +48,7 @@ class Board:
     faults: FaultChannel | None
     governor: Governor
     safe: SafeMode
+    tables: TableStore
     watchdog: Watchdog
     image: ImageManager | None
 
@@ -72,8 +74,7 @@ def build_board(
     job_keys: dict[int, SigningKey],
     gpu: GpuBackend | None = None,
     gpu_kind: str = "none",
-    governor: GovernorConfig | None = None,
-    downlink: DownlinkConfig | None = None,
+    eclipse_predictions: bool = True,
     watchdog: Watchdog | None = None,
     job_user: JobUser | None = None,
     job_scopes: bool = False,
@@ -81,7 +82,9 @@ def build_board(
     replay_reserve: int = RESERVE,
 ) -> Board:
     """The collaborators of a controller on ``link`` keeping its state in ``state_dir``
-    (StoreError or OSError when a store there cannot be opened)."""
+    (StoreError or OSError when a store there cannot be opened), set by the parameter tables
+    in use there (or the ones the image ships)."""
+    tables = TableStore(state_dir / "tables")
     clock = OnboardClock()
     tm = TelemetryWriter(link)
     reports = Reports(tm, clock)
@@ -90,7 +93,7 @@ def build_board(
     down = Downlink(
         state_dir,
         lambda pdu: reports.send("CFDP_PDU", {"pdu": pdu}),
-        downlink,
+        DownlinkConfig(**tables.values["downlink"]),
         line_clear=lambda: tm.tx.clear,
     )
     tm.tap = down.record
@@ -104,8 +107,11 @@ def build_board(
         downlink=down,
         gpu=GpuMonitor(gpu, gpu_kind),
         faults=FaultChannel(state_dir, gpu) if isinstance(gpu, SimulatedH100) else None,
-        governor=Governor(governor),
-        safe=SafeMode(state_dir / "safe_mode.json"),
+        governor=Governor(
+            GovernorConfig(**tables.values["governor"], eclipse_predictions=eclipse_predictions)
+        ),
+        safe=SafeMode(state_dir / "safe_mode.json", **tables.values["safe_mode"]),
+        tables=tables,
         watchdog=watchdog if watchdog is not None else Watchdog(),
         image=image,
     )

@@ -34,6 +34,7 @@ from flight.jobs.store import StoreError
 from flight.protocol.packets import Telecommand
 from flight.safe_mode.commands import SafeModeCommands
 from flight.security.commands import KeyCommands
+from flight.tables.commands import TableCommands
 from flight.events import EV
 
 log = logging.getLogger("flight")
@@ -86,6 +87,7 @@ class Controller:
             self.runner,
             self.safe,
             self.downlink,
+            board.tables,
         )
         handlers: Handlers = {
             "PING": Handler(self._ping),
@@ -102,6 +104,16 @@ class Controller:
             KeyCommands(self.auth, self.reports),
             SafeModeCommands(self.safe, self.reports),
             ImageCommands(self.image, self.downlink.entity.store, self.reports, self._restart),
+            TableCommands(
+                board.tables,
+                self.downlink.entity.store,
+                self.reports,
+                {
+                    "governor": self.control.configure_governor,
+                    "downlink": self.downlink.configure,
+                    "safe_mode": self.safe.configure,
+                },
+            ),
         ):
             handlers |= service.handlers()
         self.dispatcher = Dispatcher(handlers, verification, self.counters)
@@ -115,6 +127,7 @@ class Controller:
         self.tm.start_line()
         self.reports.events(self.auth.floors())  # first: a sender that waits for the start has them
         self.reports.event(EV.CONTROLLER_STARTED(version=__version__))
+        self.reports.events(self.board.tables.fallbacks)
         self.reports.events(self.gpu.started())
         if self.image is not None:
             self.reports.events(self.image.started())

@@ -12,25 +12,34 @@ eclipse is checkpointed and suspended just before it rather than at it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from flight.dictionary import NONE_AHEAD, GovernorMode
 from flight.gpu.backend import GpuReading
+from flight.tables.store import shipped_table
 
 
 @dataclass(frozen=True)
 class GovernorConfig:
-    """The governor's table (a flight team tunes these per spacecraft)."""
+    """The governor's settings: its table (a flight team tunes these per spacecraft; the image
+    ships flight/tables/shipped/governor.toml, TABLE_LOAD replaces it) and whether it uses the
+    bus's eclipse predictions (a start option)."""
 
-    overhead_w: float = 0.0  # the payload computer's own draw, if the allowance must carry it
-    gpu_idle_w: float = 70.0  # what a powered, idle GPU draws (H100 SXM)
-    hysteresis_w: float = 10.0  # the limit rises only when the target is this far above it
-    resume_margin_w: float = 10.0  # budget above the minimum limit needed to resume
-    thermal_margin_c: float = 5.0  # kept below the slowdown threshold
-    thermal_resistance_c_per_w: float = 0.15  # GPU to radiator sink, the design figure
-    thermal_gain_w_per_c: float = 25.0  # limit taken off per degree above the thermal target
+    overhead_w: float  # the payload computer's own draw, if the allowance must carry it
+    gpu_idle_w: float  # what a powered, idle GPU draws (H100 SXM)
+    hysteresis_w: float  # the limit rises only when the target is this far above it
+    resume_margin_w: float  # budget above the minimum limit needed to resume
+    thermal_margin_c: float  # kept below the slowdown threshold
+    thermal_resistance_c_per_w: float  # GPU to radiator sink, the design figure
+    thermal_gain_w_per_c: float  # limit taken off per degree above the thermal target
+    checkpoint_lead_s: float  # extra time asked before an eclipse, beyond the job's cost
     eclipse_predictions: bool = True
-    checkpoint_lead_s: float = 5.0  # extra time asked before an eclipse, beyond the job's cost
+
+    @classmethod
+    def shipped(cls, **changes: Any) -> GovernorConfig:
+        """The table the image ships, with ``changes``."""
+        return cls(**shipped_table("governor") | changes)
 
 
 @dataclass(frozen=True)
@@ -58,13 +67,17 @@ class Governor:
     """The control law, with its memory: the enforced limit, suspension, eclipse allowance."""
 
     def __init__(self, config: GovernorConfig | None = None) -> None:
-        self.config = config or GovernorConfig()
+        self.config = config or GovernorConfig.shipped()
         self.limit_w: float | None = None
         self.suspended = False
         self.eclipse_allowance_w: float | None = None  # lowest allowance seen in the last eclipse
         self.limit_min_w = 200.0  # the GPU's lowest limit, as last read (an H100's until then)
         self._in_eclipse = False
         self._eclipse_low = 0.0
+
+    def configure(self, table: dict[str, Any]) -> None:
+        """A new governor table, in use from the next bus second."""
+        self.config = replace(self.config, **table)
 
     def budget_w(self, bus: BusState) -> float:
         """What the GPU may draw."""

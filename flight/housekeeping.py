@@ -14,21 +14,10 @@ from flight.gpu.monitor import GpuMonitor
 from flight.jobs.runner import JobRunner
 from flight.onboard_clock import OnboardClock
 from flight.safe_mode import SafeMode
+from flight.tables.store import TableStore
 from flight.telemetry import TelemetryWriter
 
-GPU_HK_FIELDS = (
-    "gpu_power_w",
-    "gpu_limit_w",
-    "gpu_temp_c",
-    "gpu_slowdown_c",
-    "gpu_sm_clock_mhz",
-    "gpu_reasons",
-    "gpu_util_pct",
-    "gpu_mem_used_mib",
-    "gpu_ecc_corrected",
-    "gpu_ecc_uncorrected",
-    "gpu_remapped_rows",
-)
+GPU_HK_FIELDS = tuple(f.name for f in d.HK_FIELDS if f.valid_when == "gpu_valid")
 
 
 class Housekeeping:
@@ -45,6 +34,7 @@ class Housekeeping:
         runner: JobRunner,
         safe: SafeMode,
         downlink: Downlink,
+        tables: TableStore,
     ) -> None:
         self.clock = clock
         self.counters = counters
@@ -55,6 +45,7 @@ class Housekeeping:
         self.runner = runner
         self.safe = safe
         self.downlink = downlink
+        self.tables = tables
 
     def values(self) -> dict[str, Any]:
         """The values of the housekeeping report, now."""
@@ -84,6 +75,7 @@ class Housekeeping:
                 "faults_recent": min(0xFFFF, self.safe.recent(self.clock.time)),
             }
             | self.downlink.housekeeping()
+            | self.tables.housekeeping()
         )
 
     def _gpu(self) -> dict[str, Any]:

@@ -15,10 +15,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from flight.downlink import file_sha256
+from flight.downlink import RESULTS_MANIFEST, file_sha256
 from flight.database import open_database
 
-RESULTS_MANIFEST = "RESULTS.json"
 REJECTED_DIR = "rejected"
 
 SCHEMA = """

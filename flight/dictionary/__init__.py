@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from flight.dictionary.base import (
     DICTIONARY_VERSION,
+    MAX_PACKET_LEN,
+    MAX_MANIFEST_OCTETS,
     APID_PAYLOAD,
     APIDS,
     SOURCE_BUS,
@@ -88,6 +90,8 @@ _check_validity()
 
 __all__ = [
     "DICTIONARY_VERSION",
+    "MAX_PACKET_LEN",
+    "MAX_MANIFEST_OCTETS",
     "APID_PAYLOAD",
     "APIDS",
     "SOURCE_BUS",

@@ -11,6 +11,10 @@ from flight.protocol.fields import Field
 
 DICTIONARY_VERSION = 6
 
+# --- Sizes
+MAX_PACKET_LEN = 4096  # the serial link's MTU: no packet on it is longer
+MAX_MANIFEST_OCTETS = MAX_PACKET_LEN - 1024  # a manifest leaves room for the rest of a JOB_DETAIL
+
 # --- Application process identifiers
 APID_PAYLOAD = 0x065  # the payload controller: telecommands to it, all of its telemetry
 APIDS = {APID_PAYLOAD: "PAYLOAD"}
@@ -67,6 +71,8 @@ class FailureCode(IntEnum):
     IMAGE_BUSY = 61
     IMAGE_REJECTED = 62
     IMAGE_NOT_INSTALLED = 63
+    TABLE_UNKNOWN = 70
+    TABLE_INVALID = 71
     INTERNAL_ERROR = 99
 
 
@@ -86,7 +92,7 @@ FAILURE_DESCRIPTIONS = {
     FailureCode.EXECUTABLE_NOT_FOUND: "the job's executable is not in the job area",
     FailureCode.MANIFEST_CONTRADICTORY: "the manifest's fields validate one by one but contradict "
     "each other (the reason says which)",
-    FailureCode.MANIFEST_TOO_LARGE: "the manifest is larger than 3072 octets",
+    FailureCode.MANIFEST_TOO_LARGE: f"the manifest is larger than {MAX_MANIFEST_OCTETS} octets",
     FailureCode.DEADLINE_UNREACHABLE: "the deadline is before now plus the expected run time",
     FailureCode.INPUT_NOT_FOUND: "an input file is not in the payload's file store",
     FailureCode.GPU_MEMORY_EXCEEDED: "the job asks for more GPU memory than the GPU has",
@@ -114,6 +120,9 @@ FAILURE_DESCRIPTIONS = {
     FailureCode.IMAGE_REJECTED: "the bundle is refused: the reason names what is wrong "
     "(signature, a changed, missing or extra file, the target)",
     FailureCode.IMAGE_NOT_INSTALLED: "the inactive slot holds no installed version to activate",
+    FailureCode.TABLE_UNKNOWN: "no parameter table of that name on board",
+    FailureCode.TABLE_INVALID: "the table file is refused: the reason names the field or the "
+    "syntax at fault; the table in use stays",
     FailureCode.INTERNAL_ERROR: "a defect in the controller: the command raised an unexpected "
     "error (its traceback is in the on-board log; counted in internal_errors); the controller "
     "goes on serving",

@@ -160,4 +160,24 @@ COMMANDS: tuple[Command, ...] = (
         "it is not in safe mode.",
         hazardous=True,
     ),
+    Command(
+        "TABLE_LOAD",
+        240,
+        1,
+        "Replaces a parameter table (section 17) with a table file uplinked to the file store, "
+        "once the file validates; a file that does not is refused with TABLE_INVALID and its "
+        "reason, and the table in use stays. TABLE_LOADED follows.",
+        args=(
+            Field("table", "str", description="the table: governor, downlink or safe_mode"),
+            Field("file", "str", description="the table file, relative to the file store"),
+        ),
+        hazardous=True,
+    ),
+    Command(
+        "RESET_TABLES",
+        240,
+        2,
+        "Puts every parameter table back to the one the flight image ships; TABLES_RESET follows.",
+        hazardous=True,
+    ),
 )

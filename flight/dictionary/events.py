@@ -207,6 +207,16 @@ EVENTS: tuple[Event, ...] = (
         ),
     ),
     Event(
+        "GPU_THROTTLED",
+        38,
+        Severity.LOW,
+        "The GPU began slowing its own clocks to protect itself (thermal slowdown, hardware "
+        "slowdown), which it was not doing the second before; the governor's power cap is not "
+        "this.",
+        (Field("reasons", "u32", description="its clock event reasons, NVML's bit mask"),),
+        throttle_s=60,
+    ),
+    Event(
         "GPU_RECOVERED",
         36,
         Severity.INFO,
@@ -290,6 +300,33 @@ EVENTS: tuple[Event, ...] = (
                 description="the end of the window reserved before the start (told again: the "
                 "last number used under the key)",
             ),
+        ),
+    ),
+    Event(
+        "TABLE_LOADED",
+        70,
+        Severity.MEDIUM,
+        "A parameter table was replaced by command; it is in use from the next bus second.",
+        (
+            Field("table", "str", description="the table's name"),
+            Field("crc", "u32", description="CRC-32C of its file, as housekeeping reports it"),
+        ),
+    ),
+    Event(
+        "TABLES_RESET",
+        71,
+        Severity.MEDIUM,
+        "Every parameter table is the one the flight image ships again (RESET_TABLES).",
+    ),
+    Event(
+        "TABLE_FALLBACK",
+        72,
+        Severity.HIGH,
+        "At start, a table loaded earlier did not validate (a damaged file): the one the flight "
+        "image ships is in use instead.",
+        (
+            Field("table", "str", description="the table's name"),
+            Field("reason", "str", description="what is wrong with the stored file"),
         ),
     ),
     Event(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from flight.protocol.fields import Field, Limits
+from flight.tables.declared import TABLE_NAMES
 from flight.dictionary.base import (
     FailureCode,
     GOVERNOR_MODE_NAMES,
@@ -190,6 +191,10 @@ HK_FIELDS: tuple[Field, ...] = (
         "u32",
         description="telemetry packets recorded since a window last opened",
         limits=Limits(yellow_high=20_000, red_high=100_000),
+    ),
+    *(
+        Field(f"table_crc_{name}", "u32", description=f"CRC-32C of the {name} table in use")
+        for name in TABLE_NAMES
     ),
 )
 

@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -26,12 +26,12 @@ from flight.cfdp.pdu import Condition
 from flight.downlink.recorder import PRIORITY_EVENTS, PRIORITY_HOUSEKEEPING, TelemetryRecorder
 from flight.jobs.sandbox import sync_dir, write_own
 from flight.links.bus import BusLink
+from flight.tables.store import shipped_table
 from flight.events import EV, Event
 
 FLIGHT_ENTITY = 1
 GROUND_ENTITY = 2
 RESULTS_MANIFEST = "RESULTS.json"
-MAX_TRIES = 3
 CFDP_SERVICE = 210
 
 
@@ -45,10 +45,19 @@ class DownlinkError(Exception):
 
 @dataclass(frozen=True)
 class DownlinkConfig:
-    rate_bps: float = 64_000.0
-    segment_size: int = 1024
+    """The downlink's settings: its table (flight/tables/shipped/downlink.toml) and the CFDP
+    entity ids of the mission."""
+
+    rate_bps: float
+    segment_size: int
+    max_tries: int
     entity_id: int = FLIGHT_ENTITY
     ground_id: int = GROUND_ENTITY
+
+    @classmethod
+    def shipped(cls, **changes: Any) -> DownlinkConfig:
+        """The table the image ships, with ``changes``."""
+        return cls(**shipped_table("downlink") | changes)
 
 
 class Downlink:
@@ -59,7 +68,7 @@ class Downlink:
         config: DownlinkConfig | None = None,
         line_clear: Callable[[], bool] = lambda: True,
     ) -> None:
-        self.config = config or DownlinkConfig()
+        self.config = config or DownlinkConfig.shipped()
         self.state_dir = state_dir.resolve()
         self.now = 0.0
         self.link = BusLink(send_pdu, self.config.rate_bps, line_clear)
@@ -82,6 +91,13 @@ class Downlink:
         self.sent = 0
         self.failed = 0
         self.tries: dict[str, int] = {}
+
+    def configure(self, table: dict[str, Any]) -> None:
+        """A new downlink table: its rate from the next bus second, its segment size for the
+        transfers that start after it."""
+        self.config = replace(self.config, **table)
+        self.link.rate_bps = self.config.rate_bps
+        self.entity.config = replace(self.entity.config, segment_size=self.config.segment_size)
 
     # --- what goes down
     def send_file(self, relative: str, priority: int, dest_name: str | None = None) -> int:
@@ -184,13 +200,13 @@ class Downlink:
         return events
 
     def _retry(self, seq_num: int) -> None:
-        """A file that did not get through goes again, up to MAX_TRIES times in all, unless it
+        """A file that did not get through goes again, up to max_tries times in all, unless it
         was cancelled or is gone."""
         t = self.entity.finished_senders.pop(seq_num, None)
         if t is None or t.outcome.condition == Condition.CANCEL_REQUEST:
             return
         tries = self.tries.get(t.path, 1)
-        if tries >= MAX_TRIES or not Path(t.path).is_file():
+        if tries >= self.config.max_tries or not Path(t.path).is_file():
             return
         self.tries[t.path] = tries + 1
         self.entity.put(

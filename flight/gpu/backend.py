@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 # NVML clock-event ("throttle") reason bits (nvmlClocksEventReasons), the ones the controller uses.
+H100_MEMORY_MIB = 81_559  # an H100 SXM's memory as NVML reports it
 REASON_SW_POWER_CAP = 0x4
 REASON_HW_SLOWDOWN = 0x8
 REASON_SW_THERMAL = 0x20

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from flight.dictionary import GpuControl, GpuPower
 from flight.events import EV, Event
 from flight.gpu.backend import (
+    REASON_HW_SLOWDOWN,
+    REASON_HW_THERMAL,
+    REASON_SW_THERMAL,
     XID_FALLEN_OFF_BUS,
     GpuBackend,
     GpuError,
@@ -19,6 +22,10 @@ from flight.gpu.backend import (
     GpuPermissionError,
     GpuReading,
 )
+
+
+# clock event reasons of a GPU slowing itself down (the power cap is the governor's own doing)
+SELF_PROTECTION = REASON_SW_THERMAL | REASON_HW_THERMAL | REASON_HW_SLOWDOWN
 
 
 @dataclass
@@ -71,6 +78,9 @@ class GpuMonitor:
         except GpuError as exc:
             self._events.append(EV.GPU_ERROR(operation="read", reason=str(exc)))
             return GpuStatus(self.reading)
+        protecting = reading.clock_event_reasons & SELF_PROTECTION
+        if protecting and not (self.reading and self.reading.clock_event_reasons & SELF_PROTECTION):
+            self._events.append(EV.GPU_THROTTLED(reasons=reading.clock_event_reasons))
         self.reading = reading
         for xid in reading.xids:
             self._events.append(EV.GPU_XID(xid=xid))

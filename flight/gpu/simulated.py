@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 
 from flight.gpu.backend import (
+    H100_MEMORY_MIB,
     REASON_HW_SLOWDOWN,
     REASON_SW_POWER_CAP,
     REASON_SW_THERMAL,
@@ -39,7 +40,7 @@ class H100Model:
     thermal_resistance_c_per_w: float = 0.15  # to the radiator sink
     time_constant_s: float = 120.0
     max_clock_mhz: int = 1980
-    memory_total_mib: int = 81_559
+    memory_total_mib: int = H100_MEMORY_MIB
     corrected_ecc_per_hour: float = 0.0  # radiation background (bench sets it)
 
 

@@ -10,19 +10,19 @@ import msgpack
 
 from flight import dictionary as d
 from flight.commanding.dispatch import CommandError, Handler, Handlers
+from flight.gpu.backend import H100_MEMORY_MIB
 from flight.gpu.monitor import GpuMonitor
-from flight.jobs.manifest import MAX_MANIFEST_BYTES, ManifestError, parse_manifest
+from flight.jobs.manifest import ManifestError, parse_manifest
 from flight.jobs.job import JobRejected
 from flight.jobs.runner import JobRunner
 from flight.jobs.store import StoreError
-from flight.protocol.packets import Telecommand
+from flight.protocol.packets import MAX_PACKET_LEN, Telecommand
 from flight.reports import Reports
 from flight.security.job_auth import check_signature
 from flight.security.keys import SigningKey
 from flight.events import EV
 
-H100_MEMORY_MIB = 81_559  # what a job may ask for when no GPU answers
-JOB_LIST_PAGE_OCTETS = 3584  # job summaries per JOB_LIST packet (the MTU is 4096)
+JOB_LIST_PAGE_OCTETS = MAX_PACKET_LEN - 512  # job summaries per JOB_LIST packet: room for the rest
 
 
 class JobCommands:
@@ -61,10 +61,10 @@ class JobCommands:
     def _check_manifest(self, args: dict[str, Any]) -> Any:
         manifest = args["manifest"]
         size = len(msgpack.packb(manifest, use_bin_type=True))
-        if size > MAX_MANIFEST_BYTES:
+        if size > d.MAX_MANIFEST_OCTETS:
             raise CommandError(
                 d.FailureCode.MANIFEST_TOO_LARGE,
-                f"manifest: {size} octets, more than {MAX_MANIFEST_BYTES}",
+                f"manifest: {size} octets, more than {d.MAX_MANIFEST_OCTETS}",
             )
         try:
             check_signature(manifest, self.job_keys)
@@ -82,6 +82,7 @@ class JobCommands:
     def _submit(self, _tc: Telecommand, prepared: Any) -> None:
         spec, manifest = prepared
         reading = self.gpu.reading
+        # what a job may ask for when no GPU answers: an H100's
         memory = reading.memory_total_mib if reading is not None else H100_MEMORY_MIB
         _refusal(lambda: self.runner.queue.submit(spec, manifest, self.now, memory))
         self.reports.event(EV.JOB_QUEUED(job_id=spec.job_id))

@@ -18,7 +18,6 @@ OWNER_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,31}")
 EXECUTABLE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 # a relative path of plain names: no absolute paths, no "..", no hidden components
 RELATIVE_PATH_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*(/[A-Za-z0-9_][A-Za-z0-9._-]*)*")
-MAX_MANIFEST_BYTES = 3072  # leaves room for the rest of a JOB_DETAIL in one 4096-octet packet
 MAX_ARGS = 64
 MAX_ARG_LEN = 1024
 MAX_ENV = 32

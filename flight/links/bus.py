@@ -14,11 +14,12 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 
+from flight.protocol.packets import MAX_PACKET_LEN
+
 # What a PDU costs on the line besides itself: primary header 6, PUS TM secondary header 13,
 # the bytes field's length 2, packet error control 2, COBS code bytes and the delimiter ~2.
 PACKET_OVERHEAD = 25
-MAX_PACKET = 4096
-MAX_PDU = MAX_PACKET - PACKET_OVERHEAD
+MAX_PDU = MAX_PACKET_LEN - PACKET_OVERHEAD
 
 
 class BusLink:

@@ -14,7 +14,7 @@ import struct
 from dataclasses import dataclass
 
 import native
-from flight.dictionary import APIDS, FailureCode
+from flight.dictionary import APIDS, MAX_PACKET_LEN, FailureCode
 from flight.protocol.timecode import CUC_LEN, decode_cuc, split_cuc
 
 PUS_VERSION = 2
@@ -22,7 +22,6 @@ TC_SECONDARY_LEN = 5
 TM_SECONDARY_LEN = 7 + CUC_LEN
 TM_HEADERS_LEN = 6 + TM_SECONDARY_LEN
 CRC_LEN = 2
-MAX_PACKET_LEN = 4096  # the serial link's MTU: no packet on it is longer
 TYPE_TC = 1
 TIME_SYNCED = 1
 

@@ -4,11 +4,12 @@ power limit, keeping telemetry and commanding, until the ground clears it.
 A fault is an event of FAULT_EVENTS: a GPU error (an Xid, an uncorrectable memory error, a library
 call that failed), a store that cannot record, or a start after the controller did not stop cleanly
 (a crash, a power loss, a watchdog restart). A job that fails is its own fault, not the payload's,
-and does not count. THRESHOLD faults within WINDOW_S bus seconds put the payload in safe mode; so
-does SAFE_MODE_ENTER. Only SAFE_MODE_EXIT takes it out. The state (in safe mode or not, why, the
-recent faults, whether the controller is running) is kept in a small file written whole and renamed
-into place, so safe mode and the crash count survive a restart; when the file cannot be written (a
-full disk) the state holds in memory and the write is tried again with the next change.
+and does not count. The table's threshold of faults within its window_s bus seconds puts the
+payload in safe mode; so does SAFE_MODE_ENTER. Only SAFE_MODE_EXIT takes it out. The state (in
+safe mode or not, why, the recent faults, whether the controller is running) is kept in a small
+file written whole and renamed into place, so safe mode and the crash count survive a restart;
+when the file cannot be written (a full disk) the state holds in memory and the write is tried
+again with the next change.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 FAULT_EVENTS = frozenset(
     {
@@ -27,8 +29,6 @@ FAULT_EVENTS = frozenset(
         "UNCLEAN_START",
     }
 )
-THRESHOLD = 3
-WINDOW_S = 3600.0
 
 log = logging.getLogger("flight")
 
@@ -36,7 +36,9 @@ log = logging.getLogger("flight")
 class SafeMode:
     """The fault count and the safe-mode state of one controller."""
 
-    def __init__(self, path: Path, threshold: int = THRESHOLD, window_s: float = WINDOW_S) -> None:
+    def __init__(self, path: Path, threshold: int, window_s: float) -> None:
+        """``threshold`` faults within ``window_s`` bus seconds: safe mode (its table,
+        flight/tables/shipped/safe_mode.toml)."""
         self.path = path
         self.threshold = threshold
         self.window_s = window_s
@@ -59,6 +61,10 @@ class SafeMode:
             return True
         self._save()
         return False
+
+    def configure(self, table: dict[str, Any]) -> None:
+        """A new safe mode table: its threshold and window count from the next fault."""
+        self.threshold, self.window_s = table["threshold"], table["window_s"]
 
     def recent(self, now: float) -> int:
         """Faults counted in the window that ends now."""

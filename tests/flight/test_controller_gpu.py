@@ -196,3 +196,23 @@ def test_without_root_the_limit_is_not_set_and_that_is_said(tmp_path, fake_nvml)
         assert code and code[0].values["code"] == d.FailureCode.MANIFEST_CONTRADICTORY
     finally:
         p.close()
+
+
+def test_a_gpu_slowing_itself_down_is_told_once_then_throttled(sim_payload):
+    """GPU_THROTTLED when the GPU starts protecting itself (not for the governor's own power cap);
+    a second spell within 60 bus seconds goes down in EVENT_REPEATED."""
+    p = sim_payload
+    sim_job(p, "hot", 100_000, time_limit_s=200_000)
+    seen: list[str] = []
+    for _ in range(2):
+        send_fault(p.state_dir, {"fault": "overheat"})
+        seen += names(p.tick(allowance=900.0))
+        assert p.ctl.gpu.reading.clock_event_reasons & 0x20  # slowing itself down
+        for _ in range(30):  # the cap cools it below slowdown
+            if not p.ctl.gpu.reading.clock_event_reasons & 0x20:
+                break
+            seen += names(p.tick(allowance=900.0))
+    assert seen.count("GPU_THROTTLED") == 1 and p.ctl.reports.throttle.suppressed == 1
+    later = [t.values for _ in range(61) for t in p.tick(allowance=900.0)]
+    summaries = [v for v in later if v.get("event") == "GPU_THROTTLED"]
+    assert [v["repeats"] for v in summaries] == [1]

@@ -41,7 +41,12 @@ def test_texts_are_cut_to_their_field_when_the_event_is_made():
 
 
 def test_the_throttles_are_the_dictionarys():
-    assert declared_throttles() == {"STORE_ERROR": 60, "GPU_ERROR": 60, "GPU_XID": 60}
+    assert declared_throttles() == {
+        "STORE_ERROR": 60,
+        "GPU_ERROR": 60,
+        "GPU_XID": 60,
+        "GPU_THROTTLED": 60,
+    }
 
 
 def store_error(reason: str = "disk full") -> Event:

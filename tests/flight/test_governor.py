@@ -51,7 +51,7 @@ def test_the_limit_follows_the_allowance_down_at_once_and_up_past_the_band():
 
 
 def test_the_computers_own_draw_comes_off_the_budget():
-    g = Governor(GovernorConfig(overhead_w=50.0))
+    g = Governor(GovernorConfig.shipped(overhead_w=50.0))
     assert g.control(bus(500), IDLE, None).limit_w == 450
 
 
@@ -97,13 +97,14 @@ def test_a_job_is_checkpointed_before_an_eclipse_the_gpu_cannot_run_through():
         g.control(bus(allowance, sunlit=False), IDLE, 10.0)
     g.control(bus(500), IDLE, 10.0)
     assert g.eclipse_allowance_w == 120 and g.eclipse_stops_gpu(IDLE)
-    lead = 10.0 + GovernorConfig().checkpoint_lead_s  # the job's checkpoint cost, and the lead
+    # the job's checkpoint cost, and the lead
+    lead = 10.0 + GovernorConfig.shipped().checkpoint_lead_s
     early = g.control(bus(500, eclipse_in_s=int(lead) + 1), IDLE, 10.0)
     assert early.may_run
     ahead = g.control(bus(500, eclipse_in_s=int(lead)), IDLE, 10.0)
     assert (ahead.mode, ahead.may_run) == (M.SUSPENDED, False) and "eclipse in 15 s" in ahead.reason
     assert g.control(bus(500, eclipse_in_s=int(lead)), IDLE, None).may_run  # nothing to save
-    blind = Governor(GovernorConfig(eclipse_predictions=False))
+    blind = Governor(GovernorConfig.shipped(eclipse_predictions=False))
     assert blind.control(bus(500, eclipse_in_s=5), IDLE, 10.0).may_run
 
 

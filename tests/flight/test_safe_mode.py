@@ -22,10 +22,10 @@ def test_faults_count_once_a_second_within_the_window(tmp_path):
     assert safe.recent(151) == 1  # 0 and 50 fell out of the window
     assert safe.fault(152, "x") is False and safe.fault(160, "GPU_XID") is True
     assert safe.active and safe.reason == "3 faults in 100 s, the last: GPU_XID"
-    again = SafeMode(tmp_path / "safe.json")  # not stopped: the next start is unclean
+    again = SafeMode(tmp_path / "safe.json", 3, 3600)  # not stopped: the next start is unclean
     assert again.active and again.unclean_start
     again.stopped()
-    assert not SafeMode(tmp_path / "safe.json").unclean_start
+    assert not SafeMode(tmp_path / "safe.json", 3, 3600).unclean_start
 
 
 def test_repeated_gpu_faults_put_the_payload_in_safe_mode_until_the_ground_clears_it(sim_payload):

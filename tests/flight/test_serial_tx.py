@@ -11,7 +11,6 @@ import pytest
 
 from flight import dictionary as d
 from flight.controller import open_link
-from flight.downlink import DownlinkConfig
 from flight.protocol.framing import Deframer, frame
 from flight.protocol.messages import decode_telemetry
 from flight.protocol.packets import parse_packet
@@ -87,7 +86,12 @@ def test_a_line_slower_than_the_share_delays_files_never_housekeeping(tmp_path):
     """A share of 500 kB a second into a pty that holds far less: the tick is answered without
     blocking, its housekeeping goes out ahead of the file data the line held back, nothing is
     dropped, and the rest of the second's share goes as the line drains."""
-    p = PayloadHarness(tmp_path / "state", downlink=DownlinkConfig(rate_bps=4_000_000))
+    tables = tmp_path / "state" / "tables"  # a downlink table on board: a 4 Mbit/s share
+    tables.mkdir(parents=True)
+    (tables / "downlink.toml").write_text(
+        'table = "downlink"\nrate_bps = 4e6\nsegment_size = 1024\nmax_tries = 3\n'
+    )
+    p = PayloadHarness(tmp_path / "state")
     try:
         (tmp_path / "state" / "big.bin").write_bytes(os.urandom(600_000))
         p.command("DOWNLINK_FILE", {"path": "big.bin", "priority": 0})
