@@ -59,10 +59,10 @@ def _parser() -> argparse.ArgumentParser:
         help="files received (files/), their register and the CFDP journal; default ./ground-state",
     )
     st.add_argument(
-        "--echo-sync",
+        "--echo-idle",
         action="store_true",
-        help="echo idle packets back up once everything before them is answered (the HIL "
-        "bench's lockstep)",
+        help="loop idle packets (APID 0x7FF) back up the space link once everything before "
+        "them is answered (docs/icd.md section 11)",
     )
     files = sub.add_parser("files", help="list the files received from the payload")
     files.add_argument("--state", type=Path, default=Path("ground-state"), help="the station's")
@@ -180,7 +180,7 @@ def _station(args: argparse.Namespace) -> int:
     host, _, port = args.listen.rpartition(":")
     try:
         station = Station(
-            link_host or "127.0.0.1", int(link_port), args.keys, args.state, args.echo_sync
+            link_host or "127.0.0.1", int(link_port), args.keys, args.state, args.echo_idle
         )
     except KeyFileError as exc:
         print(f"ground station: {exc}", file=sys.stderr)

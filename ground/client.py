@@ -184,6 +184,11 @@ class StationClient:
         message = {"op": "upload", "path": path, "dest": dest}
         return int((await self._request(message, "queued"))["seq_num"])
 
+    async def files(self) -> list[dict[str, Any]]:
+        """The files the station received from the payload, with their checks (as
+        ``python -m ground files --json`` lists them)."""
+        return list((await self._request({"op": "files"}, "files"))["files"])
+
     async def command(
         self, name: str, args: dict[str, Any] | None = None, timeout: float | None = 10.0
     ) -> CommandResult:
@@ -259,7 +264,7 @@ class StationClient:
 
     async def _dispatch(self, message: dict[str, Any]) -> None:
         op = message.get("op")
-        if op in ("sent", "error", "queued"):
+        if op in ("sent", "error", "queued", "files"):
             future = self._pending.pop(message.get("ref"), None)
             if future is not None and not future.done():
                 future.set_result(message)

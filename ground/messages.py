@@ -13,22 +13,12 @@ from typing import Any, AsyncIterator
 
 import msgpack
 
-from flight.protocol.framing import Deframer, frame
+from flight.protocol.framing import Deframer, frame, read_frames
 
 
 def encode_message(message: dict[str, Any]) -> bytes:
     """One message as a frame."""
     return frame(msgpack.packb(message, use_bin_type=True))
-
-
-async def read_frames(reader: asyncio.StreamReader, deframer: Deframer) -> AsyncIterator[bytes]:
-    """Frames from a stream until it closes."""
-    while True:
-        data = await reader.read(65536)
-        if not data:
-            return
-        for payload in deframer.feed(data):
-            yield payload
 
 
 async def read_messages(reader: asyncio.StreamReader) -> AsyncIterator[dict[str, Any]]:

@@ -12,6 +12,7 @@ drops.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
 import os
@@ -30,6 +31,7 @@ from flight.cfdp.mib import EntityConfig
 from flight.downlink import FLIGHT_ENTITY, GROUND_ENTITY
 from flight.protocol.fields import FieldError
 from flight.protocol.framing import Deframer, frame
+from flight.protocol.loopback import is_idle
 from flight.protocol.messages import CommandEncoder, decode_telemetry, encode_command
 from flight.protocol.packets import PacketError, Telemetry, parse_packet
 from flight.security.job_auth import SIGNATURE, sign_manifest
@@ -46,7 +48,6 @@ _SEEN_KEPT = 200_000
 CLIENT_BACKLOG = 16 << 20  # octets unread by a client before it is disconnected
 INACTIVITY_S = 86_400.0
 ARCHIVE_FLUSH_S = 0.2
-IDLE_HEADER = b"\x07\xff"  # an idle packet's first octets (APID 0x7FF)
 UPLINK_BPS = 64_000.0
 # primary and PUS TC headers, the bytes field's length, the authentication trailer, the CRC
 UPLINK_OVERHEAD = 20 + TRAILER_LEN
@@ -104,10 +105,10 @@ class Station:
         link_port: int,
         keys: Path,
         state_dir: Path = Path("ground-state"),
-        echo_sync: bool = False,
+        echo_idle: bool = False,
     ) -> None:
         self.link_host = link_host
-        self.echo_sync = echo_sync  # the HIL bench's lockstep: idle packets echoed back up
+        self.echo_idle = echo_idle  # the space link's loopback (flight/protocol/loopback.py)
         self.link_port = link_port
         self.tc_sent = 0
         self.client_errors = 0  # client requests that ran into a defect (logged)
@@ -205,8 +206,8 @@ class Station:
 
     def downlinked(self, raw: bytes) -> None:
         """One packet from the space link: CFDP PDUs to the CFDP entity, the rest to clients."""
-        if self.echo_sync and raw[:2] == IDLE_HEADER:
-            if self._uplink is not None:  # the bench's sync: everything before it is answered
+        if self.echo_idle and is_idle(raw):
+            if self._uplink is not None:  # the loopback: everything before it is answered
                 self._uplink.write(frame(raw))
             return
         try:
@@ -330,6 +331,9 @@ class Station:
                 return self.uplink_command(message)
             if message.get("op") == "upload":
                 return self.upload(message)
+            if message.get("op") == "files":
+                rows = [dataclasses.asdict(r) for r in self.files.rows()]
+                return {"op": "files", "ref": _plain(message.get("ref")), "files": rows}
             return None
         except Exception as exc:
             self.client_errors += 1

@@ -236,7 +236,7 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
                 str(out / "station.port"),
                 "--keys",
                 str(keys.ground),
-                "--echo-sync",
+                "--echo-idle",
             ],
         )
         port = int(await procs.wait_for_file(out / "station.port", STARTUP_TIMEOUT_S))

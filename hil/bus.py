@@ -20,7 +20,8 @@ from typing import TypeVar
 
 from flight import dictionary as d
 from flight.protocol.fields import FieldError
-from flight.protocol.framing import Deframer, frame
+from flight.protocol.framing import Deframer, frame, read_frames
+from flight.protocol.loopback import is_idle, loopback_packet
 from flight.protocol.messages import (
     CommandEncoder,
     DecodedTelemetry,
@@ -29,8 +30,6 @@ from flight.protocol.messages import (
 )
 from flight.security.tc_auth import TRAILER_LEN, TcSigner
 from flight.protocol.packets import PacketError, Telemetry, parse_packet
-from ground.messages import read_frames
-from ground.station import IDLE_HEADER
 from hil.cfdp_figures import ARRIVED, LINE_DAMAGE, NO_WINDOW, RADIO_LOSS, CfdpTrack
 from hil.environment import Environment
 from hil.radio import RadioConfig, RadioPath
@@ -39,17 +38,6 @@ from hil.serial_line import Direction, SerialLine
 T = TypeVar("T")
 SYNC_TIMEOUT_S = 2.0
 _CFDP_TC = d.COMMANDS_BY_NAME["CFDP_PDU"]
-
-
-def sync_packet(number: int) -> bytes:
-    """The idle packet the station echoes once it has taken in everything sent before it."""
-    data = b"SYNC" + number.to_bytes(4, "big")
-    return (
-        IDLE_HEADER
-        + bytes((0xC0 | (number >> 8) & 0x3F, number & 0xFF))
-        + (len(data) - 1).to_bytes(2, "big")
-        + data
-    )
 
 
 ANSWER_TIMEOUT_S = 10.0  # wall seconds a lockstep tick waits for its housekeeping
@@ -271,7 +259,7 @@ class BusEmulator:
         self._radio = writer
         try:
             async for raw in read_frames(reader, Deframer()):
-                if raw[:2] == IDLE_HEADER:
+                if is_idle(raw):
                     if raw == self._sync_frame:
                         self._synced.set()
                 elif self._quiet_ticks:
@@ -310,7 +298,7 @@ class BusEmulator:
         if self._radio is None or self._radio.is_closing():
             return
         self._syncs += 1
-        self._sync_frame = sync_packet(self._syncs)
+        self._sync_frame = loopback_packet(self._syncs)
         self._synced.clear()
         self._radio.write(frame(self._sync_frame))
         try:

@@ -4,12 +4,11 @@ payload's stored telemetry) and the files the station received, for the downlink
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from flight.protocol.messages import DecodedTelemetry
-from ground.files import FileRegistry
 
 
 class GroundTrack:
@@ -22,11 +21,13 @@ class GroundTrack:
         if tm.name == "HOUSEKEEPING":
             self.hk_seconds[int(tm.packet.time)] += 1
 
-    def figures(self, links: np.ndarray, start: float, ticks: int, state_dir: Path) -> dict:
+    def figures(
+        self, links: np.ndarray, start: float, ticks: int, files: list[dict[str, Any]]
+    ) -> dict:
         """Housekeeping missing or repeated at the ground over the seconds before the last link
         window of the run opened (all of it recorded on board and played back in that window;
         what was lost live in the last window could only come down in a later one), and the
-        station's files by their check."""
+        station's files (as its client lists them) by their check."""
         seen = links[:ticks]
         opens = np.flatnonzero(seen[1:] & ~seen[:-1]) + 1
         last = int(opens[-1]) if opens.size else 0
@@ -36,16 +37,10 @@ class GroundTrack:
             "ground_hk_missing": sum(1 for t in expected if not self.hk_seconds[t]),
             "ground_hk_duplicated": sum(1 for t in expected if self.hk_seconds[t] > 1),
         }
-        registry_file = state_dir / "files.sqlite"
-        rows = []
-        if registry_file.is_file():
-            registry = FileRegistry(state_dir)
-            rows = registry.rows()
-            registry.close()
-        checks = Counter(r.check for r in rows if r.delivered)
+        checks = Counter(f["check"] for f in files if f["delivered"])
         figures |= {
-            "ground_files_delivered": sum(1 for r in rows if r.delivered),
-            "ground_files_failed": sum(1 for r in rows if not r.delivered),
+            "ground_files_delivered": sum(1 for f in files if f["delivered"]),
+            "ground_files_failed": sum(1 for f in files if not f["delivered"]),
             "ground_results_verified": checks["verified"],
             "ground_results_rejected": checks["rejected"],
             "ground_results_pending": checks["pending"],

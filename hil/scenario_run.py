@@ -81,7 +81,7 @@ def scenario_runner(scenario: Scenario, until_s: float | None = None) -> Scenari
                 bench.bus.environment.links,
                 start,
                 bench.bus.ticks,
-                bench.config.out_dir.resolve() / "ground-state",
+                await bench.client.files(),
             )
         jobs = await _job_list(bench) if any(c.kind == "job_state" for c in scenario.checks) else []
         bench.report.jobs = jobs

@@ -7,6 +7,9 @@ of bytes, so no byte sequence can stall or exhaust the reader.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+
 import native
 from flight.protocol.packets import MAX_PACKET_LEN
 
@@ -44,3 +47,13 @@ class Deframer:
             self._pending = b""
             self._discarding = True
         return frames
+
+
+async def read_frames(reader: asyncio.StreamReader, deframer: Deframer) -> AsyncIterator[bytes]:
+    """The frames of a stream, as they arrive, until it closes."""
+    while True:
+        data = await reader.read(65536)
+        if not data:
+            return
+        for payload in deframer.feed(data):
+            yield payload

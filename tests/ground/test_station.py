@@ -8,6 +8,7 @@ from spacepackets.ecss.tc import PusTc
 
 from flight import dictionary as d
 from flight.protocol.framing import Deframer, frame
+from flight.protocol.loopback import loopback_packet
 from flight.protocol.messages import encode_event, encode_telemetry
 from flight.protocol.packets import build_tm
 from flight.security.keys import load_keys, provision_keys, use_key
@@ -213,3 +214,43 @@ def test_the_same_packet_live_again_goes_on_and_its_playback_does_not(tmp_path):
     started, after = asyncio.run(scenario())
     assert started[0] == started[1]  # the same octets, delivered twice
     assert after.name == "PING_REPORT"  # nothing of the playback came before it
+
+
+def test_the_client_lists_the_files_the_station_received(tmp_path):
+    async def scenario():
+        radio, station, task, client = await start(tmp_path)
+        assert await client.files() == []
+        (station.files.files_dir / "j").mkdir(parents=True)
+        (station.files.files_dir / "j" / "out.txt").write_bytes(b"result")
+        station.files.received("j/out.txt", 6, "NO_ERROR", True)  # its RESULTS.json to come
+        station.files.received("lost.bin", None, "NAK_LIMIT", False)
+        listed = await client.files()
+        await stop(task, client, radio)
+        return listed
+
+    listed = {f["name"]: f for f in asyncio.run(scenario())}
+    assert (listed["j/out.txt"]["size"], listed["j/out.txt"]["check"]) == (6, "pending")
+    assert listed["j/out.txt"]["delivered"] and not listed["lost.bin"]["delivered"]
+    assert listed["lost.bin"]["condition"] == "NAK_LIMIT"
+
+
+@pytest.mark.parametrize("echo", [True, False])
+def test_idle_packets_loop_back_only_when_asked_after_what_came_before(tmp_path, echo):
+    async def scenario():
+        radio, station, task, client = await start(tmp_path)
+        station.echo_idle = echo
+        hk = radio.packet("PING_REPORT", {})
+        radio.writer.write(frame(hk) + frame(loopback_packet(7)))
+        got = await client.await_telemetry(lambda tm: tm.name == "PING_REPORT", 5)
+        back = None
+        if echo:
+            back = await asyncio.wait_for(radio.uplinked.get(), 5)
+        else:  # nothing comes back: a PING goes up, and it is the first thing up
+            await client.send("PING")
+            back = await asyncio.wait_for(radio.uplinked.get(), 5)
+        await stop(task, client, radio)
+        return got, back
+
+    got, back = asyncio.run(scenario())
+    assert got.name == "PING_REPORT"
+    assert (back == loopback_packet(7)) is echo
