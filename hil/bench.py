@@ -20,7 +20,9 @@ from flight.protocol.messages import DecodedTelemetry
 from flight.security.keys import KEY_FILE_NAMES, KeyFileError, KeySet, load_keys, provision_keys
 from flight.security.tc_auth import TcSigner
 from ground.client import CommandRefused, StationClient, StationUnreachable
-from hil.bus import BusEmulator, BusTimeout
+from hil.bus import BusEmulator
+from hil.bus_clock import BusTimeout
+from hil.serial_endpoint import damage
 from hil.environment import Environment, EnvironmentConfig
 from hil.gpu_figures import GpuTrack
 from flight.gpu.fault_channel import send_fault
@@ -93,11 +95,11 @@ class Bench:
 
     def note(self, what: str) -> None:
         """Add a line to the report's timeline."""
-        self.report.note(self.bus.announced, what)
+        self.report.note(self.bus.clock.announced, what)
 
     def check(self, name: str, passed: bool, detail: str = "") -> bool:
         """Record a check at the current bus time."""
-        return self.report.check(self.bus.announced, name, passed, detail)
+        return self.report.check(self.bus.clock.announced, name, passed, detail)
 
     def gpu_fault(self, message: dict) -> None:
         """A fault for the controller's simulated GPU, through its fault channel: here, or in
@@ -128,11 +130,11 @@ class Bench:
 
         async def first() -> DecodedTelemetry:
             while True:
-                hk = await self.bus.wait_housekeeping()
+                hk = await self.bus.serial.next_housekeeping()
                 if predicate(hk.values):
                     return hk
 
-        return await self.bus.within(first(), bus_seconds)
+        return await self.bus.clock.within(first(), bus_seconds)
 
 
 ScenarioFn = Callable[[Bench], Awaitable[None]]
@@ -195,8 +197,8 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
         radio=config.radio,
         signer=TcSigner(lambda: bus_keys, d.SOURCE_BUS),
     )
-    bus.lockstep = config.speed is None
-    bus.sync_station = bus.lockstep and config.radio.immediate
+    bus.clock.lockstep = config.speed is None
+    bus.radio.sync_station = bus.clock.lockstep and config.radio.immediate
     procs = BenchProcesses(out)
     wall0 = time.monotonic()
     client = None
@@ -208,7 +210,9 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
         if vm is not None:  # the flight computer's systemd starts the controller
             vm.bus_tty = link.slave_path
             procs.start_vm(vm)
-            report.note(bus.time, f"flight computer VM booting ({vm.accel}: {vm.accel_reason})")
+            report.note(
+                bus.clock.time, f"flight computer VM booting ({vm.accel}: {vm.accel_reason})"
+            )
         elif config.port is None:  # on a hardware bench the payload computer runs the controller
             flight = ["flight", "run", "--bus", link.slave_path, "--state-dir", str(out / "state")]
             flight += ["--keys", str(keys.flight)]
@@ -231,7 +235,7 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
                 "--listen",
                 "127.0.0.1:0",
                 "--link",
-                f"127.0.0.1:{bus.radio_port}",
+                f"127.0.0.1:{bus.radio.port}",
                 "--port-file",
                 str(out / "station.port"),
                 "--keys",
@@ -245,7 +249,7 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
         await _until(lambda: client.link_up, procs, STARTUP_TIMEOUT_S, "station's space link")
         if config.port is None:  # its port is open (opening flushes) once it says it started
             await _until(
-                lambda: any(tm.name == "CONTROLLER_STARTED" for tm in bus.events),
+                lambda: any(tm.name == "CONTROLLER_STARTED" for tm in bus.serial.events),
                 procs,
                 STARTUP_TIMEOUT_S if vm is None else boot_limit_s(vm.disk),
                 "flight controller",
@@ -253,9 +257,9 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
         if vm is not None:
             boot_s = round(time.monotonic() - vm.started_at, 1)
             procs.vm_boot = {"flight_vm_boot_s": boot_s, "flight_vm_kvm": int(vm.accel == "kvm")}
-            report.note(bus.time, f"CONTROLLER_STARTED {boot_s} s after the VM started")
-        report.note(bus.time, "flight controller and ground station up; bus clock starts")
-        clock = asyncio.create_task(bus.run_clock(config.speed))
+            report.note(bus.clock.time, f"CONTROLLER_STARTED {boot_s} s after the VM started")
+        report.note(bus.clock.time, "flight controller and ground station up; bus clock starts")
+        clock = asyncio.create_task(bus.clock.run(config.speed))
         if sys.stderr.isatty():
             progress = asyncio.create_task(_progress(bus, config, wall0))
         bench = Bench(config, bus, client, report, station_address, procs)
@@ -286,57 +290,59 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
         link.close()
     if "flight" in statuses:
         report.check(
-            bus.time,
+            bus.clock.time,
             "flight controller stops cleanly on SIGTERM",
             statuses["flight"] == 0,
             f"exit status {statuses['flight']}",
         )
-    for tm in bus.events:
+    for tm in bus.serial.events:
         if tm.packet.time_synced:
             report.note(tm.packet.time, f"event {tm.name} {tm.labelled()}")
         else:
             report.note(config.start_time, f"event {tm.name} {tm.labelled()} (before time sync)")
     report.timeline.sort(key=lambda row: row["t_s"])
     report.figures = run_figures(bus, config, wall0) | procs.figures()
-    report.cfdp = bus.cfdp.report()
+    report.cfdp = bus.radio.cfdp.report()
     if bench is not None:
         report.figures |= bench.extra_figures
-    report.write(out, bytes(bus.tm_log), bytes(bus.tc_log))
-    write_html(report, environment, bus.ticks, bus.events, out, bench.gpu if bench else None)
+    report.write(out, bytes(bus.serial.tm_log), bytes(bus.serial.tc_log))
+    write_html(
+        report, environment, bus.clock.ticks, bus.serial.events, out, bench.gpu if bench else None
+    )
     return report
 
 
 def run_figures(bus: BusEmulator, config: BenchConfig, wall0: float) -> dict:
     """The figures of a run: bus and wall time, and what crossed the serial link."""
-    sim = bus.time - config.start_time
+    sim = bus.clock.time - config.start_time
     wall = time.monotonic() - wall0
     return {
         "sim_seconds": sim,
-        "ticks": bus.ticks,
-        "ticks_unanswered": bus.ticks_unanswered,
-        "longest_unanswered_streak": bus.longest_unanswered_streak,
-        "tick_answer_lag_max_s": bus.answer_lag_max_s,
-        "tc_packets": bus.tc_packets,
-        "tm_packets": bus.tm_packets,
-        "tc_bytes": len(bus.tc_log),
-        "tm_bytes": len(bus.tm_log),
-        "tm_bad": bus.tm_bad,
-        "tc_dropped_not_payload": bus.tc_dropped,
-        "frames_lost": bus.deframer.frames_bad,
-        "down_frames_damaged": bus.damaged_frames,
+        "ticks": bus.clock.ticks,
+        "ticks_unanswered": bus.clock.ticks_unanswered,
+        "longest_unanswered_streak": bus.clock.longest_unanswered_streak,
+        "tick_answer_lag_max_s": bus.clock.answer_lag_max_s,
+        "tc_packets": bus.serial.tc_packets,
+        "tm_packets": bus.serial.tm_packets,
+        "tc_bytes": len(bus.serial.tc_log),
+        "tm_bytes": len(bus.serial.tm_log),
+        "tm_bad": bus.serial.tm_bad,
+        "tc_dropped_not_payload": bus.radio.tc_dropped,
+        "frames_lost": bus.serial.deframer.frames_bad,
+        "down_frames_damaged": bus.serial.damaged_frames,
         "down_frames_damaged_per_fault": round(
-            bus.damaged_frames / max(1, bus.line.down.bits_flipped + bus.line.down.faults_injected),
+            bus.serial.damaged_frames / max(1, damage(bus.serial.line.down)),
             3,
         ),
-        "bus_resets": bus.resets,
-        "gpu_power_cycles": bus.gpu_power_cycles,
-        "gpu_switched_off": bus.gpu_switched_off,
-        "radio_lost_down": bus.radio_down.lost,
-        "radio_lost_up": bus.radio_up.lost,
-        "radio_dropped_queue": bus.radio_down.dropped_queue,
-        "station_syncs_missed": bus.syncs_missed,
-        **bus.cfdp.figures(),
-        **{f"line_{k}": v for k, v in bus.line.figures().items()},
+        "bus_resets": bus.faults.resets,
+        "gpu_power_cycles": bus.gpu_supply.power_cycles,
+        "gpu_switched_off": bus.gpu_supply.switched_off,
+        "radio_lost_down": bus.radio.down.lost,
+        "radio_lost_up": bus.radio.up.lost,
+        "radio_dropped_queue": bus.radio.down.dropped_queue,
+        "station_syncs_missed": bus.radio.syncs_missed,
+        **bus.radio.cfdp.figures(),
+        **{f"line_{k}": v for k, v in bus.serial.line.figures().items()},
         "wall_seconds": round(wall, 3),
         "wall_speed_factor": round(sim / wall, 1) if wall > 0 else None,
     }
@@ -346,11 +352,11 @@ async def _progress(bus: BusEmulator, config: BenchConfig, wall0: float) -> None
     """On a terminal: bus time, wall time and speed, refreshed in place."""
     while True:
         await asyncio.sleep(0.5)
-        sim = bus.time - config.start_time
+        sim = bus.clock.time - config.start_time
         wall = time.monotonic() - wall0
         print(
             f"\r[hil] bus {sim:9.0f} s  wall {wall:7.1f} s  speed {sim / wall:7.0f}x  "
-            f"ticks {bus.ticks}",
+            f"ticks {bus.clock.ticks}",
             end="",
             file=sys.stderr,
             flush=True,

@@ -53,16 +53,18 @@ async def default_scenario(bench: Bench) -> None:
     )
 
     pongs = client.subscribe()
-    ping = await bus.within(client.command("PING", timeout=None), 30)
-    await bus.within(client.await_telemetry(lambda t: t.name == "PING_REPORT", None, pongs), 30)
+    ping = await bus.clock.within(client.command("PING", timeout=None), 30)
+    await bus.clock.within(
+        client.await_telemetry(lambda t: t.name == "PING_REPORT", None, pongs), 30
+    )
     bench.check(
         "ping answered with acceptance, completion and a ping report", ping.ok, ping.describe()
     )
 
-    before = bus.last_hk.values
+    before = bus.serial.last_hk.values
     bench.note("bus puts a malformed frame and a packet with a bad CRC on the line")
-    bus.write_line(MALFORMED_FRAME)
-    bus.write_line(corrupted_ping(bus.commands.signer))
+    bus.serial.write_line(MALFORMED_FRAME)
+    bus.serial.write_line(corrupted_ping(bus.commands.signer))
     hk = await bench.housekeeping_where(
         lambda v: (
             v["frames_bad"] > before["frames_bad"]
@@ -79,8 +81,8 @@ async def default_scenario(bench: Bench) -> None:
 
     before = hk.values
     bench.note("bus replays the ground's PING and sends a NOOP forged under the ground's key id")
-    bus.write_line(frame(sent_packet(bytes(bus.tc_log), ping.request_id)))
-    bus.write_line(frame(forged_noop()))
+    bus.serial.write_line(frame(sent_packet(bytes(bus.serial.tc_log), ping.request_id)))
+    bus.serial.write_line(frame(forged_noop()))
     hk = await bench.housekeeping_where(
         lambda v: (
             v["tc_auth_replay"] > before["tc_auth_replay"]
@@ -97,11 +99,11 @@ async def default_scenario(bench: Bench) -> None:
         f"{hk.values['tc_auth_bad_mac']}, tc_accepted {hk.values['tc_accepted']}",
     )
 
-    submit = await bus.within(
+    submit = await bus.clock.within(
         client.command("SUBMIT_JOB", {"manifest": MANIFEST}, timeout=None), 30
     )
     bench.check(f"job {JOB_ID} accepted", submit.ok, submit.describe())
-    end = await bus.within(
+    end = await bus.clock.within(
         client.await_telemetry(
             lambda t: t.name in JOB_ENDS and t.values.get("job_id") == JOB_ID, None, events
         ),
@@ -117,7 +119,7 @@ async def default_scenario(bench: Bench) -> None:
         "job result written in its directory", bench.payload_has_file(result_file), result_file
     )
 
-    listed, bench.report.jobs = await bus.within(client.job_list(None), 30)
+    listed, bench.report.jobs = await bus.clock.within(client.job_list(None), 30)
     mine = [j for j in bench.report.jobs if j["id"] == JOB_ID]
     bench.check(
         "job list shows the job completed with exit 0",
@@ -136,13 +138,13 @@ async def default_scenario(bench: Bench) -> None:
         and v["packets_bad_header"] == 0
         and v["packets_unknown_apid"] == 0
         and v["tm_dropped"] == 0
-        and bus.tm_bad == 0
-        and bus.ticks_unanswered == 0
+        and bus.serial.tm_bad == 0
+        and bus.clock.ticks_unanswered == 0
     )
     bench.check(
         "no link errors but the injected ones",
         clean,
         f"frames_bad {v['frames_bad']}, bad_crc {v['packets_bad_crc']}, bad_header "
         f"{v['packets_bad_header']}, unknown_apid {v['packets_unknown_apid']}, "
-        f"tm_dropped {v['tm_dropped']}, bench tm_bad {bus.tm_bad}",
+        f"tm_dropped {v['tm_dropped']}, bench tm_bad {bus.serial.tm_bad}",
     )

@@ -60,7 +60,7 @@ def scenario_runner(scenario: Scenario, until_s: float | None = None) -> Scenari
         bench.bus.listeners.append(gpu.update)
         ground = GroundTrack()
         bench.client.listeners.append(ground.update)
-        for direction in (bench.bus.line.up, bench.bus.line.down):
+        for direction in (bench.bus.serial.line.up, bench.bus.serial.line.down):
             direction.set_ber(scenario.ber)
         if scenario.gpu_ecc_per_hour and bench.config.port is None:
             bench.gpu_fault({"corrected_ecc_per_hour": scenario.gpu_ecc_per_hour})
@@ -69,18 +69,18 @@ def scenario_runner(scenario: Scenario, until_s: float | None = None) -> Scenari
             key=lambda step: step.at_s,
         )
         for i, step in enumerate(steps):
-            await bench.bus.until(start + step.at_s)
+            await bench.bus.clock.until(start + step.at_s)
             await _play(bench, step)
             if i + 1 == len(steps) or steps[i + 1].at_s > step.at_s:
-                bench.bus.resume()  # steps of one bus second all happen in that second
-        await bench.bus.until(start + end_s)  # in lockstep the clock stays there
+                bench.bus.clock.resume()  # steps of one bus second all happen in that second
+        await bench.bus.clock.until(start + end_s)  # in lockstep the clock stays there
         bench.extra_figures = gpu.figures(end_s)
         if scenario.relay_windows:
             await _settle(bench)
             bench.extra_figures |= ground.figures(
                 bench.bus.environment.links,
                 start,
-                bench.bus.ticks,
+                bench.bus.clock.ticks,
                 await bench.client.files(),
             )
         jobs = await _job_list(bench) if any(c.kind == "job_state" for c in scenario.checks) else []
@@ -128,7 +128,7 @@ async def _play(bench: Bench, step: Step) -> None:
     if step.action == "workload":
         await _submit_workload(bench, p)
         return
-    async with bench.bus.hold():
+    async with bench.bus.clock.hold():
         result = await bench.client.command(p["command"], p["args"], timeout=30)
     failure = result.failure
     if p["expect"] == "completed":
@@ -145,9 +145,9 @@ def _inject(bench: Bench, p: dict[str, Any]) -> None:
     fault = p["fault"]
     bench.note(f"fault: {', '.join(f'{k} {v}' for k, v in p.items() if k != 'fault')} {fault}")
     sides = {
-        "up": [bus.line.up],
-        "down": [bus.line.down],
-        "both": [bus.line.up, bus.line.down],
+        "up": [bus.serial.line.up],
+        "down": [bus.serial.line.down],
+        "both": [bus.serial.line.up, bus.serial.line.down],
     }.get(p.get("direction", "up"), [])
     if fault in GPU_FAULTS:
         message = {"fault": fault.removeprefix("gpu_"), "count": p.get("count", 1)}
@@ -156,9 +156,9 @@ def _inject(bench: Bench, p: dict[str, Any]) -> None:
         for side in sides:
             side.set_ber(p["ber"])
     elif fault in ("outage", "bus_reset", "brownout"):
-        getattr(bus, fault)(p["duration_s"])
+        getattr(bus.faults, fault)(p["duration_s"])
     elif fault == "clock_jump":
-        bus.clock_jump(p["seconds"])
+        bus.faults.clock_jump(p["seconds"])
     elif fault == "hang_controller":
         bench.processes.pause("flight")
     else:
@@ -170,9 +170,9 @@ async def _submit_workload(bench: Bench, p: dict[str, Any]) -> None:
     manifest = dict(p["manifest"])
     deadline = None
     if p["deadline_s"]:
-        deadline = bench.bus.announced + p["deadline_s"]
+        deadline = bench.bus.clock.announced + p["deadline_s"]
         manifest["deadline"] = deadline
-    async with bench.bus.hold():
+    async with bench.bus.clock.hold():
         result = await bench.client.command("SUBMIT_JOB", {"manifest": manifest}, timeout=30)
     if result.ok:
         bench.gpu.submitted(manifest["id"], manifest["simulated"]["work_s"], deadline)
@@ -184,13 +184,13 @@ async def _submit_workload(bench: Bench, p: dict[str, Any]) -> None:
 async def _settle(bench: Bench) -> None:
     """Let the station take in what the link has already carried: a ping's round trip, when a
     window is open for it (a scenario that checks the ground ends in one)."""
-    if bench.bus.window_open:
-        async with bench.bus.hold():
+    if bench.bus.radio.window_open:
+        async with bench.bus.clock.hold():
             await bench.client.command("PING", timeout=30)
 
 
 async def _job_list(bench: Bench) -> list[dict[str, Any]]:
-    async with bench.bus.hold():
+    async with bench.bus.clock.hold():
         _, jobs = await bench.client.job_list(30)
     return jobs
 
@@ -218,14 +218,14 @@ def _evaluate(
             "battery_soc": env.soc,
             "power_allowance_w": env.allowance,
             "sink_temp_c": env.sink_c,
-        }[p["series"]][: max(bench.bus.ticks, 1)]
+        }[p["series"]][: max(bench.bus.clock.ticks, 1)]
         seen = float(np.nanmin(series) if kind == "env_min" else np.nanmax(series))
         ok = seen >= p["value"] if kind == "env_min" else seen <= p["value"]
         return ok, f"{'lowest' if kind == 'env_min' else 'highest'} {seen:.4g}"
     if kind == "event_count":
         n = sum(
             1
-            for e in bench.bus.events
+            for e in bench.bus.serial.events
             if e.name == p["event"] and ("job" not in p or e.values.get("job_id") == p["job"])
         )
         return p.get("min", 1) <= n <= p.get("max", n), f"{n} seen"

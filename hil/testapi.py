@@ -17,7 +17,7 @@ from typing import Any
 from ground.client import CommandResult, StationClient
 from ground.procedure import Procedure
 from hil.bench import Bench, BenchConfig, run_bench
-from hil.bus import BusTimeout
+from hil.bus_clock import BusTimeout
 from hil.flight_vm import FlightVm, boot_limit_s
 from hil.report import Report
 
@@ -75,7 +75,7 @@ class HilBench(Procedure):
         self._done = asyncio.Event()
         self._attach(bench.bus.listeners)  # the bus sees every packet, ground or not
         await bench.housekeeping_where(lambda v: True, 30)
-        await bench.bus.pause()
+        await bench.bus.clock.pause()
         self._bench = bench
         self._ready.set()
         await self._done.wait()
@@ -85,7 +85,7 @@ class HilBench(Procedure):
     def bus_time(self) -> float:
         """Seconds of bus time since the start of the run."""
         assert self._bench is not None
-        return self._bench.bus.announced - self.config.start_time
+        return self._bench.bus.clock.announced - self.config.start_time
 
     # --- how the bench keeps time
     def _station(self) -> StationClient:
@@ -98,22 +98,22 @@ class HilBench(Procedure):
         bench = self._bench
         assert bench is not None
         self._mark = len(self.history)
-        async with bench.bus.hold():
+        async with bench.bus.clock.hold():
             send = bench.client.command(name, args, timeout=None)
-            if bench.bus.lockstep:  # time stands still while the command is in flight
+            if bench.bus.clock.lockstep:  # time stands still while the command is in flight
                 return await asyncio.wait_for(send, within_s if within_s < 30 else 30)
         try:
-            return await bench.bus.within(send, within_s)
+            return await bench.bus.clock.within(send, within_s)
         except BusTimeout:
             raise TimeoutError from None
 
     async def _within(self, awaitable: Coroutine[Any, Any, Any], within_s: float) -> Any:
         bench = self._bench
         assert bench is not None
-        bench.bus.resume()
+        bench.bus.clock.resume()
         try:
-            return await bench.bus.within(awaitable, within_s)
+            return await bench.bus.clock.within(awaitable, within_s)
         except BusTimeout:
             raise TimeoutError from None
         finally:
-            await bench.bus.pause()
+            await bench.bus.clock.pause()

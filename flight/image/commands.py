@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from flight import dictionary as d
-from flight.cfdp.filestore import FileStore, FilestoreError
+from flight.cfdp.filestore import FileStore
 from flight.commanding.dispatch import CommandError, Handler, Handlers
+from flight.commanding.files import uplinked_file
 from flight.image.manager import ImageError, ImageManager
 from flight.protocol.packets import Telecommand
 from flight.reports import Reports
@@ -47,12 +48,7 @@ class ImageCommands:
 
     def _check_install(self, args: dict[str, Any]) -> Path:
         image = self._manager()
-        try:
-            path = self.files.resolve(args["file"])
-        except FilestoreError as exc:
-            raise CommandError(d.FailureCode.FILE_NAME_INVALID, str(exc)) from None
-        if not path.is_file():
-            raise CommandError(d.FailureCode.FILE_NOT_FOUND, f"no file {args['file']!r} on board")
+        path = uplinked_file(self.files, args["file"])
         try:
             return image.check_install(path)
         except ImageError as exc:

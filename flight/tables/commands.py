@@ -8,8 +8,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from flight import dictionary as d
-from flight.cfdp.filestore import FileStore, FilestoreError
+from flight.cfdp.filestore import FileStore
 from flight.commanding.dispatch import CommandError, Handler, Handlers
+from flight.commanding.files import uplinked_file
 from flight.events import EV
 from flight.protocol.packets import Telecommand
 from flight.reports import Reports
@@ -38,12 +39,7 @@ class TableCommands:
         }
 
     def _check_load(self, args: dict[str, Any]) -> tuple[str, bytes]:
-        try:
-            path = self.files.resolve(args["file"])
-        except FilestoreError as exc:
-            raise CommandError(d.FailureCode.FILE_NAME_INVALID, str(exc)) from None
-        if not path.is_file():
-            raise CommandError(d.FailureCode.FILE_NOT_FOUND, f"no file {args['file']!r} on board")
+        path = uplinked_file(self.files, args["file"])
         try:
             with open(path, "rb") as f:
                 data = f.read(MAX_TABLE_OCTETS + 1)

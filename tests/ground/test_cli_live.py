@@ -123,11 +123,13 @@ def test_an_upload_outside_a_window_says_its_answer_comes_with_the_next(tmp_path
     results = {}
 
     async def scenario(bench):
-        assert not bench.bus.window_open  # the passes scenario's first window is at ~1 325 s
+        assert not bench.bus.radio.window_open  # the passes scenario's first window is at ~1 325 s
         results["upload"] = await ground(bench, "upload", str(weights), "--timeout", "2")
-        events = bench.bus.events
-        await bench.bus.within(_until(lambda: any(e.name == "FILE_RECEIVED" for e in events)), 2000)
-        results["window"] = bench.bus.window_open
+        events = bench.bus.serial.events
+        await bench.bus.clock.within(
+            _until(lambda: any(e.name == "FILE_RECEIVED" for e in events)), 2000
+        )
+        results["window"] = bench.bus.radio.window_open
         stored = bench.state_dir / "files" / "w.bin"
         results["arrived"] = stored.read_bytes() == weights.read_bytes()
         bench.check("scenario ran", True)

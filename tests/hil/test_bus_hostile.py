@@ -60,17 +60,17 @@ def test_hostile_bytes_on_both_sides_do_not_stop_the_bus(tmp_path):
         )
         await bus.start()
         for packet in _hostile(rng):  # from the payload's side of the line
-            bus._from_line(frame(packet) if rng.random() < 0.8 else packet)
-        bus._from_line(rng.randbytes(20_000) + b"\x00")
-        _, radio = await asyncio.open_connection("127.0.0.1", bus.radio_port)
+            bus.serial._from_line(frame(packet) if rng.random() < 0.8 else packet)
+        bus.serial._from_line(rng.randbytes(20_000) + b"\x00")
+        _, radio = await asyncio.open_connection("127.0.0.1", bus.radio.port)
         for _ in range(300):  # from the station's side of the space link
             radio.write(frame(rng.randbytes(rng.randrange(1, 200))))
         radio.write(rng.randbytes(50_000))
         await radio.drain()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 30
-        while bus.tc_dropped < 250:  # the bus has taken in the station side's junk
-            assert loop.time() < deadline, f"{bus.tc_dropped} junk frames taken in"
+        while bus.radio.tc_dropped < 250:  # the bus has taken in the station side's junk
+            assert loop.time() < deadline, f"{bus.radio.tc_dropped} junk frames taken in"
             await asyncio.sleep(0.01)
         radio.transport.abort()
         before = bus.commands.signer.last
@@ -93,5 +93,7 @@ def test_hostile_bytes_on_both_sides_do_not_stop_the_bus(tmp_path):
 
     bus, before = asyncio.run(run())
     link.close()
-    assert bus.tm_bad > 0 and bus.commands.signer.last < 2**63  # the forged floor was ignored
+    assert (
+        bus.serial.tm_bad > 0 and bus.commands.signer.last < 2**63
+    )  # the forged floor was ignored
     assert bus.commands.signer.last > before

@@ -41,16 +41,16 @@ def test_sigkill_during_file_downlink_delivers_every_file_once_intact(tmp_path, 
             content = rng.randbytes(rng.randint(size // 2, size * 3 // 2))
             (bench.state_dir / name).write_bytes(content)
             sources[name] = hashlib.sha256(content).digest()
-            async with bench.bus.hold():
+            async with bench.bus.clock.hold():
                 result = await bench.client.command(
                     "DOWNLINK_FILE", {"path": name, "priority": i % 3}, timeout=30
                 )
             if result.ok:
                 accepted.append(name)
-        bench.bus.answer_timeout_s = 1.0  # a tick sent while the controller was down is lost
+        bench.bus.clock.answer_timeout_s = 1.0  # a tick sent while the controller was down is lost
         while len(killed) < kills:
-            answered = bench.bus.last_hk.packet.time
-            while bench.bus.last_hk.packet.time <= answered + 1:  # restarted and ticking
+            answered = bench.bus.serial.last_hk.packet.time
+            while bench.bus.serial.last_hk.packet.time <= answered + 1:  # restarted and ticking
                 await asyncio.sleep(0.02)
             await asyncio.sleep(rng.uniform(0.0, 0.3))
             bench.processes.procs["flight"].kill()

@@ -55,7 +55,7 @@ def test_power_cuts_at_random_instants_lose_nothing_and_boot_only_committed_slot
     async def scenario(bench: Bench) -> None:
         client, vm = bench.client, bench.processes.vm
         assert vm is not None
-        bench.bus.answer_timeout_s = 1.0  # ticks sent while the board is down are lost
+        bench.bus.clock.answer_timeout_s = 1.0  # ticks sent while the board is down are lost
         events = client.subscribe()
         loop = asyncio.get_running_loop()
 

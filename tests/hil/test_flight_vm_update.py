@@ -39,7 +39,7 @@ def test_a_new_version_takes_over_across_real_restarts_and_bad_ones_never_stay(
     async def scenario(bench: Bench) -> None:
         client, vm = bench.client, bench.processes.vm
         assert vm is not None
-        bench.bus.answer_timeout_s = 1.0  # ticks sent while the controller restarts are lost
+        bench.bus.clock.answer_timeout_s = 1.0  # ticks sent while the controller restarts are lost
         events = client.subscribe()
         loop = asyncio.get_running_loop()
 

@@ -83,7 +83,7 @@ def test_a_new_version_goes_up_takes_over_and_a_bad_one_is_rolled_back(tmp_path)
 
     async def scenario(bench: Bench) -> None:
         client = bench.client
-        bench.bus.answer_timeout_s = 1.0  # ticks sent while the controller restarts are lost
+        bench.bus.clock.answer_timeout_s = 1.0  # ticks sent while the controller restarts are lost
         events = client.subscribe()
 
         async def event(name: str, timeout: float = 60.0) -> dict:
