@@ -60,11 +60,6 @@ class ControlStep:
         self.bus_state = bus_state_unknown()  # as the latest tick gave it
         self.mode = d.GovernorMode.NO_GPU
 
-    def configure_governor(self, table: dict[str, Any]) -> None:
-        """A new governor table, for the governor and the scheduler's eclipse lead."""
-        self.governor.configure(table)
-        self.scheduler.checkpoint_lead_s = self.governor.config.checkpoint_lead_s
-
     def second(self) -> None:
         """One second of control (StoreError when the job store cannot record a change)."""
         now = self.clock.time
@@ -99,6 +94,7 @@ class ControlStep:
             events.append(EV.GOVERNOR_MODE(mode=int(decision.mode), reason=decision.reason))
         self.reports.events(events)
         eclipse_stops_gpu = self.governor.eclipse_stops_gpu(status.reading)
+        self.scheduler.checkpoint_lead_s = self.governor.config.checkpoint_lead_s  # its table's
         self.reports.events(
             self.results.queued_after(
                 self.runner.step(

@@ -35,6 +35,7 @@ from flight.protocol.packets import Telecommand
 from flight.safe_mode.commands import SafeModeCommands
 from flight.security.commands import KeyCommands
 from flight.tables.commands import TableCommands
+from flight.tables.declared import TABLES
 from flight.events import EV
 
 log = logging.getLogger("flight")
@@ -108,11 +109,7 @@ class Controller:
                 board.tables,
                 self.downlink.entity.store,
                 self.reports,
-                {
-                    "governor": self.control.configure_governor,
-                    "downlink": self.downlink.configure,
-                    "safe_mode": self.safe.configure,
-                },
+                {spec.name: getattr(board, spec.sets).configure for spec in TABLES},
             ),
         ):
             handlers |= service.handlers()

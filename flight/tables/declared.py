@@ -1,6 +1,9 @@
 """The parameter tables and their fields: each field's type, unit and the range a file must keep
 to, in one place. The dictionary takes the tables' names from here (a housekeeping CRC field for
-each); the controller binds each table to the subsystem it sets (store.py)."""
+each); each table names the collaborator it sets, whose ``configure`` the controller hands it.
+
+A new table is its declaration here and its shipped file (shipped/NAME.toml); the commands,
+its housekeeping CRC and its ICD entry follow from them."""
 
 from __future__ import annotations
 
@@ -11,11 +14,13 @@ from flight.protocol.fields import Field
 
 @dataclass(frozen=True)
 class TableSpec:
-    """One table: its name, what it sets, and its fields."""
+    """One table: its name, what it is for, its fields, and the controller's collaborator it
+    sets (an attribute of flight/board.py's Board whose ``configure`` takes the table's values)."""
 
     name: str
     description: str
     fields: tuple[Field, ...]
+    sets: str
 
 
 TABLES: tuple[TableSpec, ...] = (
@@ -48,6 +53,7 @@ TABLES: tuple[TableSpec, ...] = (
                 600,
             ),
         ),
+        sets="governor",
     ),
     TableSpec(
         "downlink",
@@ -63,6 +69,7 @@ TABLES: tuple[TableSpec, ...] = (
                 maximum=20,
             ),
         ),
+        sets="downlink",
     ),
     TableSpec(
         "safe_mode",
@@ -77,6 +84,7 @@ TABLES: tuple[TableSpec, ...] = (
             ),
             Field("window_s", "f64", "s", "the window faults are counted in", 60, 604_800),
         ),
+        sets="safe",
     ),
 )
 

@@ -24,13 +24,14 @@ resume_margin_w = 10.0
 thermal_margin_c = 8.0
 thermal_resistance_c_per_w = 0.15
 thermal_gain_w_per_c = 25.0
-checkpoint_lead_s = 5.0
+checkpoint_lead_s = 30.0
 """
 
 
-def test_the_shipped_tables_validate_and_set_the_subsystems():
+def test_the_shipped_tables_validate_and_set_the_subsystems(payload):
     for spec in TABLES:
         assert set(shipped_table(spec.name)) == {f.name for f in spec.fields}
+        assert callable(getattr(payload.ctl.board, spec.sets).configure)
     assert GovernorConfig.shipped().thermal_margin_c == 5.0
     assert DownlinkConfig.shipped().rate_bps == 64_000.0
 
@@ -82,6 +83,7 @@ def test_a_table_is_loaded_after_validation_kept_across_a_restart_and_reset(payl
     assert loaded == [{"table": "governor", "crc": crc}]
     assert crcs(payload.tick()) == shipped | {"governor": crc}
     config = payload.ctl.governor.config
+    assert payload.ctl.control.scheduler.checkpoint_lead_s == config.checkpoint_lead_s
     assert (config.thermal_margin_c, config.overhead_w, config.eclipse_predictions) == (
         8.0,
         25.0,
