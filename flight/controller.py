@@ -112,7 +112,10 @@ class Controller:
                 {spec.name: getattr(board, spec.sets).configure for spec in TABLES},
             ),
         ):
-            handlers |= service.handlers()
+            offered = service.handlers()
+            if twice := sorted(set(offered) & set(handlers)):
+                raise ValueError(f"commands with two handlers: {twice}")
+            handlers |= offered
         self.dispatcher = Dispatcher(handlers, verification, self.counters)
         self._running = True
 

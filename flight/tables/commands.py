@@ -57,7 +57,7 @@ class TableCommands:
         except OSError as exc:
             raise CommandError(d.FailureCode.STORE_FAILURE, f"table {name}: {exc}") from None
         self.apply[name](self.tables.values[name])
-        self.reports.event(EV.TABLE_LOADED(table=name, crc=self.tables.crc(name)))
+        self.reports.event(EV.TABLE_LOADED(table=name, crc=self.tables.crcs[name]))
 
     def _reset(self, _tc: Telecommand, _args: Any) -> None:
         try:

@@ -82,7 +82,7 @@ class TableStore:
         self.directory = directory
         self.shipped = shipped
         directory.mkdir(parents=True, exist_ok=True)
-        self.files: dict[str, bytes] = {}
+        self.crcs: dict[str, int] = {}  # of each file in use, taken when it is put in use
         self.values: dict[str, dict[str, Any]] = {}
         self.fallbacks: list[Event] = []  # stored tables that did not validate at start
         for spec in TABLES:
@@ -100,11 +100,7 @@ class TableStore:
 
     def _use(self, spec: TableSpec, data: bytes) -> None:
         self.values[spec.name] = parse_table(spec, data)
-        self.files[spec.name] = data
-
-    def crc(self, name: str) -> int:
-        """CRC-32C of the table's file in use."""
-        return native.crc32c(self.files[name])
+        self.crcs[spec.name] = native.crc32c(data)
 
     def check(self, name: str, data: bytes) -> dict[str, Any]:
         """The values of a file for table ``name``, validated (TableError if not)."""
@@ -123,7 +119,7 @@ class TableStore:
             os.fsync(f.fileno())
         os.replace(tmp, path)
         sync_dir(self.directory)
-        self.values[name], self.files[name] = values, data
+        self.values[name], self.crcs[name] = values, native.crc32c(data)
 
     def reset(self) -> None:
         """Every table back to the one the image ships (OSError when a stored one cannot be
@@ -136,4 +132,4 @@ class TableStore:
 
     def housekeeping(self) -> dict[str, int]:
         """The housekeeping CRC field of each table."""
-        return {f"table_crc_{spec.name}": self.crc(spec.name) for spec in TABLES}
+        return {f"table_crc_{name}": crc for name, crc in self.crcs.items()}
