@@ -182,6 +182,7 @@ bench: $(BENCH_VENV)/.installed
 	$(PY) bench/console.py --json out/bench/console.json
 	$(PY) bench/lockstep.py --json out/bench/lockstep.json
 	$(PY) bench/replay_writes.py --json out/bench/replay_writes.json
+	$(PY) bench/auth.py --json out/bench/auth.json
 
 # The flight computer VM's boot and restart times (docs/performance.md): needs make vm-disk's disk.
 bench-vm: vm-disk

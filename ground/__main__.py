@@ -1,5 +1,5 @@
 """Command line of the ground segment: ``python -m ground station|console|ping|tlm|submit|jobs|
-upload|files|archive|plot|xtce|keys|cfdp``.
+upload|files|archive|plot|xtce|keys|users|cfdp``.
 
 User mistakes and lost connections end with a one-line message and a non-zero status, never a
 traceback.
@@ -25,9 +25,16 @@ from flight.command_line import address, count, positive, positive_count, run_ma
 from flight import dictionary as d
 from flight.dictionary import JOB_STATE_NAMES
 from ground.client import CommandRefused, StationClient, StationUnreachable
+from ground.accounts.command_line import add_users_arguments, add_users_commands, run_users
+from ground.accounts.credentials import (
+    CredentialError,
+    add_credential_arguments,
+    client_credentials,
+)
 from ground.console.model import utc as utc_z
 from ground.keys import add_keys_commands, run_keys
 from ground.manifests import ManifestFileError, load_manifest
+from ground.tls import TlsError, is_loopback, server_context
 
 DEFAULT_STATION = "127.0.0.1:5560"
 
@@ -46,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
         "--link", required=True, type=address, help="HOST:PORT of the space link (the bus radio)"
     )
     st.add_argument("--port-file", type=Path, help="write the bound client port here")
+    add_users_arguments(st)
+    st.add_argument("--tls-cert", type=Path, help="PEM certificate chain: clients connect by TLS")
+    st.add_argument("--tls-key", type=Path, help="the certificate's PEM private key")
     st.add_argument(
         "--keys",
         type=Path,
@@ -73,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--station", default=DEFAULT_STATION, type=address, help="HOST:PORT of the station"
         )
+        add_credential_arguments(p)
         p.add_argument("--timeout", type=positive, default=10.0, help="seconds to wait for answers")
         p.add_argument("--json", action="store_true", help="print JSON for machines")
         return p
@@ -86,11 +97,20 @@ def _parser() -> argparse.ArgumentParser:
     upload = client("upload", "send a file to the payload's file store (a job input) by CFDP")
     upload.add_argument("file", type=Path)
     upload.add_argument("--as", dest="dest", help="its name on board (default: the file's name)")
+    authority = client("authority", "show, request, release or (admin) take command authority")
+    authority.add_argument(
+        "action", nargs="?", default="show", choices=("show", "request", "release", "take")
+    )
     archive = sub.add_parser("archive", help="read the station's archive of packets")
     actions = archive.add_subparsers(dest="archive_cmd", required=True)
     query = actions.add_parser("query", help="print archived telemetry, decoded")
     export = actions.add_parser("export", help="write archived telemetry as CSV")
     export.add_argument("--csv", required=True, type=Path, help="the file to write")
+    query.add_argument(
+        "--audit", action="store_true", help="the audit trail: logins, commands, authority"
+    )
+    verify = actions.add_parser("verify", help="check the audit trail's hash chain")
+    verify.add_argument("--state", type=Path, default=Path("ground-state"), help="the station's")
     for p in (query, export):
         p.add_argument("--state", type=Path, default=Path("ground-state"), help="the station's")
         p.add_argument("--from", dest="start", type=_when, help="on-board time, UTC ISO 8601")
@@ -109,6 +129,7 @@ def _parser() -> argparse.ArgumentParser:
     console.add_argument(
         "--station", default=DEFAULT_STATION, type=address, help="HOST:PORT of the station"
     )
+    add_credential_arguments(console)
     console.add_argument("--replay", type=Path, metavar="STATE", help="replay a station's archive")
     console.add_argument("--from", dest="start", type=_when, help="replay from (UTC ISO 8601)")
     console.add_argument("--to", dest="end", type=_when, help="replay to (UTC ISO 8601)")
@@ -117,6 +138,7 @@ def _parser() -> argparse.ArgumentParser:
     xtce.add_argument("--out", type=Path, help="the file to write (default: standard output)")
     add_cfdp_commands(sub, "ground")
     add_keys_commands(sub)
+    add_users_commands(sub)
     return parser
 
 
@@ -142,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         return _station(args)
     if args.cmd == "keys":
         return run_keys(args)
+    if args.cmd == "users":
+        return run_users(args)
     if args.cmd == "files":
         return _files(args)
     if args.cmd == "archive":
@@ -159,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     except ManifestFileError as exc:
         print(f"ground {args.cmd}: {exc}", file=sys.stderr)
         return 2
-    except (StationUnreachable, CommandRefused) as exc:
+    except (StationUnreachable, CommandRefused, CredentialError, TlsError) as exc:
         print(f"ground {args.cmd}: {exc}", file=sys.stderr)
         return 2
     except TimeoutError:
@@ -171,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _station(args: argparse.Namespace) -> int:
     from flight.security.keys import KeyFileError
+    from ground.accounts.store import AccountError, AccountStore
     from ground.station import Station
 
     logging.basicConfig(
@@ -178,20 +203,38 @@ def _station(args: argparse.Namespace) -> int:
     )
     link_host, _, link_port = args.link.rpartition(":")
     host, _, port = args.listen.rpartition(":")
-    try:
-        station = Station(
-            link_host or "127.0.0.1", int(link_port), args.keys, args.state, args.echo_idle
+    host = host.strip("[]") or "127.0.0.1"
+    if (args.tls_cert is None) != (args.tls_key is None):
+        print("ground station: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
+    if args.tls_cert is None and not is_loopback(host):
+        print(
+            f"ground station: will not listen on {args.listen} without TLS: it is not a loopback "
+            "address, and tokens and telemetry would cross the network in the clear; give "
+            "--tls-cert and --tls-key, or listen on 127.0.0.1",
+            file=sys.stderr,
         )
-    except KeyFileError as exc:
+        return 2
+    try:
+        tls = server_context(args.tls_cert, args.tls_key) if args.tls_cert else None
+        accounts = AccountStore(args.users)
+        station = Station(
+            link_host or "127.0.0.1",
+            int(link_port),
+            args.keys,
+            args.state,
+            args.echo_idle,
+            accounts=accounts,
+            tls=tls,
+        )
+    except (KeyFileError, AccountError, TlsError) as exc:
         print(f"ground station: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"ground station: cannot use {args.state}: {exc.strerror}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(
-            _serve_until_signal(station.serve(host or "127.0.0.1", int(port), args.port_file))
-        )
+        asyncio.run(_serve_until_signal(station.serve(host, int(port), args.port_file)))
     except OSError as exc:
         print(f"ground station: cannot listen on {args.listen}: {exc.strerror}", file=sys.stderr)
         return 2
@@ -252,7 +295,12 @@ def _console(args: argparse.Namespace) -> int:
             return 2
         feed = ReplayFeed(model, args.replay / "archive.sqlite", args.start, args.end, args.speed)
     else:
-        feed = StationFeed(model, args.station)
+        try:
+            token, tls = client_credentials(args)
+        except (CredentialError, TlsError) as exc:
+            print(f"ground console: {exc}", file=sys.stderr)
+            return 2
+        feed = StationFeed(model, args.station, token, tls)
     Console(model, feed).run()
     return 0
 
@@ -278,6 +326,8 @@ def _archive(args: argparse.Namespace) -> int:
     if not (args.state / "archive.sqlite").is_file():
         print(f"ground archive: no station archive in {args.state}", file=sys.stderr)
         return 2
+    if args.archive_cmd == "verify" or getattr(args, "audit", False):
+        return _audit(args, Archive(args.state / "archive.sqlite"))
     service = subtype = None
     if args.name in d.TELEMETRY_BY_NAME:
         kind = d.TELEMETRY_BY_NAME[args.name]
@@ -334,6 +384,38 @@ def _archive(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit(args: argparse.Namespace, archive: Any) -> int:
+    """``archive verify``: walk the audit trail's hash chain. ``archive query --audit``: list
+    its rows (ground times; --from, --to and --limit apply)."""
+    from ground.audit import audit_rows, verify_chain
+
+    try:
+        if args.archive_cmd == "verify":
+            count, head, broken = verify_chain(archive.db)
+            if broken is not None:
+                print(
+                    f"ground archive verify: the audit trail is broken: {broken}", file=sys.stderr
+                )
+                return 1
+            print(f"audit trail holds: {count} rows, head {head.hex()}")
+            return 0
+        rows = [
+            r
+            for r in audit_rows(archive.db)
+            if (args.start is None or r.time >= args.start)
+            and (args.end is None or r.time < args.end)
+        ][: args.limit]
+    finally:
+        archive.db.close()
+    lines = [
+        f"{utc(r.time)}  {r.account or '-':12} {r.peer or '-':21} {r.action:12} {r.outcome}  "
+        + " ".join(f"{k}={v}" for k, v in r.detail.items())
+        for r in rows
+    ]
+    _emit(args, "\n".join(lines) if rows else "no audit rows", [r.as_dict() for r in rows])
+    return 0
+
+
 def _shown(values: dict[str, Any]) -> str:
     """Values on one line for a person: name=value, enum names, "not valid" where not valid."""
     return " ".join(f"{k}={v}" for k, v in values.items())
@@ -369,7 +451,8 @@ async def _serve_until_signal(serving: Any) -> None:
 
 
 async def _client_command(args: argparse.Namespace) -> int:
-    client = await StationClient.connect(args.station)
+    token, tls = client_credentials(args)
+    client = await StationClient.connect(args.station, token, tls=tls)
     try:
         await client.greeting(args.timeout)
         return await _COMMANDS[args.cmd](client, args)
@@ -515,7 +598,21 @@ def _table(head: tuple[str, ...], rows: list[tuple[str, ...]], right: tuple[int,
     return "\n".join(line(r) for r in (head, *rows))
 
 
-_COMMANDS = {"ping": _ping, "tlm": _tlm, "submit": _submit, "jobs": _jobs, "upload": _upload}
+async def _authority(client: StationClient, args: argparse.Namespace) -> int:
+    holder = await client.authority_action(args.action)
+    human = f"command authority: {holder or 'nobody'} (this is {client.account})"
+    _emit(args, human, {"holder": holder, "account": client.account})
+    return 0
+
+
+_COMMANDS = {
+    "ping": _ping,
+    "tlm": _tlm,
+    "submit": _submit,
+    "jobs": _jobs,
+    "upload": _upload,
+    "authority": _authority,
+}
 
 if __name__ == "__main__":
     sys.exit(run_main("ground", main))

@@ -1,11 +1,13 @@
 """The ground archive: every telemetry packet as it arrived (raw, so anything can be decoded again
-with a later dictionary) and every command sent, in SQLite.
+with a later dictionary), every command sent with the account that sent it, and the audit trail
+(ground/audit.py), in SQLite.
 
 Packets are stored in chunks of up to CHUNK packets: one row holds their octets back to back,
 where each starts, when each arrived and whether it was played back, and the range of on-board
 times the chunk covers (what queries select on). One row per chunk rather than per packet is what
 makes ingest fast; a packet's meaning is decoded when it is read back. ``flush`` commits the
-chunk being filled and the commands since the last; the station does so a few times a second.
+chunk being filled, the commands and the audit rows since the last; the station does so a few
+times a second.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from flight.protocol.fields import FieldError
 from flight.database import open_database
 from flight.protocol.messages import DecodedTelemetry, decode_telemetry
 from flight.protocol.packets import PacketError, parse_packet
+from ground.audit import AuditTrail, canonical_json
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS chunks (
@@ -30,7 +33,7 @@ CREATE TABLE IF NOT EXISTS chunks (
 CREATE INDEX IF NOT EXISTS chunks_time ON chunks (time_max, time_min);
 CREATE TABLE IF NOT EXISTS commands (
     id INTEGER PRIMARY KEY, sent REAL NOT NULL, name TEXT NOT NULL, args TEXT NOT NULL,
-    request_id BLOB);
+    request_id BLOB, account TEXT);
 """
 CHUNK = 1024
 _HEADER = struct.Struct(">HHH")
@@ -77,16 +80,20 @@ class Archive:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.db = open_database(self.path, SCHEMA, synchronous="NORMAL")
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(commands)")}
+        if "account" not in columns:  # an archive from before accounts
+            self.db.execute("ALTER TABLE commands ADD COLUMN account TEXT")
+        self.audit = AuditTrail(self.db)
         self._raws: list[bytes] = []
         self._erts = array("d")
         self._playback = bytearray()
         self._times: list[float] = []
-        self._commands: list[tuple[float, str, str, bytes]] = []
+        self._commands: list[tuple[float, str, str, bytes, str | None]] = []
 
     @property
     def pending(self) -> int:
-        """Packets and commands held in memory, not yet committed."""
-        return len(self._raws) + len(self._commands)
+        """Packets, commands and audit rows held in memory, not yet committed."""
+        return len(self._raws) + len(self._commands) + len(self.audit.pending)
 
     def packet(self, raw: bytes, ert: float, playback: bool = False) -> None:
         """Archive one packet (committed with its chunk, or at the next flush)."""
@@ -100,21 +107,24 @@ class Archive:
             self.flush()
 
     def flush(self) -> None:
-        """Commit the chunk being filled and the commands sent since the last flush.
+        """Commit the chunk being filled, and the commands and audit rows since the last flush.
 
         sqlite3.Error or OSError if that fails (a full disk): then everything stays held in
         memory, to be committed by the next flush that succeeds; nothing is lost."""
-        if not self._raws and not self._commands:
+        if not self.pending:
             return
         with self.db:
             if self._raws:
                 self._insert_chunk()
             self.db.executemany(
-                "INSERT INTO commands (sent, name, args, request_id) VALUES (?, ?, ?, ?)",
+                "INSERT INTO commands (sent, name, args, request_id, account) "
+                "VALUES (?, ?, ?, ?, ?)",
                 self._commands,
             )
+            self.audit.write_pending()
         self._raws, self._erts, self._playback, self._times = [], array("d"), bytearray(), []
         self._commands = []
+        self.audit.written()
 
     def _insert_chunk(self) -> None:
         starts = array("I", [0])
@@ -135,11 +145,16 @@ class Archive:
             ),
         )
 
-    def command(self, sent: float, name: str, args: dict[str, Any], request_id: bytes) -> None:
-        """Archive a command sent (committed at the next flush)."""
-        self._commands.append(
-            (sent, name, json.dumps(args, default=repr, sort_keys=True), request_id)
-        )
+    def command(
+        self,
+        sent: float,
+        name: str,
+        args: dict[str, Any],
+        request_id: bytes,
+        account: str | None = None,
+    ) -> None:
+        """Archive a command sent, and by whom (committed at the next flush)."""
+        self._commands.append((sent, name, canonical_json(args), request_id, account))
 
     def packets(
         self,
@@ -175,11 +190,14 @@ class Archive:
         out.sort(key=lambda p: (p.time is None, p.time or 0.0, p.ert))
         return out
 
-    def commands(self) -> list[tuple[float, str, dict[str, Any], bytes]]:
-        """Every command archived: when it was sent, its name, arguments and request id."""
+    def commands(self) -> list[tuple[float, str, dict[str, Any], bytes, str | None]]:
+        """Every command archived: when it was sent, its name, arguments, request id and the
+        account that sent it."""
         self.flush()
-        rows = self.db.execute("SELECT sent, name, args, request_id FROM commands ORDER BY id")
-        return [(s, n, json.loads(a), bytes(r or b"")) for s, n, a, r in rows]
+        rows = self.db.execute(
+            "SELECT sent, name, args, request_id, account FROM commands ORDER BY id"
+        )
+        return [(s, n, json.loads(a), bytes(r or b""), who) for s, n, a, r, who in rows]
 
     def count(self) -> int:
         self.flush()

@@ -1,7 +1,9 @@
 """The ground station's client API: send commands by name, await their verification and telemetry.
 
 Used by the command line, the procedure API, the HIL bench and the console, so that every
-operator tool commands the payload the same way.
+operator tool commands the payload the same way. A connection authenticates first, with a station
+token (ground/accounts/credentials.py: where a client finds its own), over TLS when given a
+context.
 """
 
 from __future__ import annotations
@@ -10,13 +12,16 @@ import asyncio
 import contextlib
 import os
 import socket
+import ssl
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 from flight.dictionary import FailureCode
 from flight.protocol.fields import FieldError
 from flight.protocol.messages import DecodedTelemetry, decode_telemetry
 from flight.protocol.packets import PacketError, parse_packet
+from ground.accounts.credentials import find_token, parse_token, proof
 from ground.messages import encode_message, read_messages
 
 VERIFICATION_SERVICE = 1
@@ -49,6 +54,10 @@ class CommandRefused(Exception):
 
 class StationUnreachable(Exception):
     """No connection to the station, or it went away."""
+
+
+class AuthenticationRefused(StationUnreachable):
+    """The station refused the credentials (wrong, revoked, or too many failures)."""
 
 
 @dataclass
@@ -90,9 +99,14 @@ class StationClient:
     """A connection to the ground station."""
 
     def __init__(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, address: str = ""
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        address: str = "",
+        token: str | None = None,
     ) -> None:
         self.address = address
+        self._token = parse_token(token) if token is not None else None
         self._reader = reader
         self._writer = writer
         self._ref = 0
@@ -104,18 +118,31 @@ class StationClient:
         # called with the station's other messages: hello, link, file
         self.station_listeners: list[Callable[[dict[str, Any]], None]] = []
         self.lost = asyncio.Event()  # set when the connection to the station ends
-        self.greeted = asyncio.Event()  # set when the station's hello arrives
+        self.greeted = asyncio.Event()  # set when the station has taken the credentials
         self.link_up = False
+        self.account: str | None = None  # as the station knows this connection
+        self.role: str | None = None
+        self.authority: str | None = None  # the account that holds command authority
+        self.refusal: str | None = None  # why the station refused the credentials
         self.undecodable = 0
         self._task = asyncio.create_task(self._read())
 
     @classmethod
-    async def connect(cls, address: str) -> StationClient:
-        """Connect to HOST:PORT (an IPv6 host in brackets: [::1]:5560); StationUnreachable,
-        saying why in words, if the address is not one or nothing answers there."""
+    async def connect(
+        cls,
+        address: str,
+        token: str | None = None,
+        token_file: Path | None = None,
+        tls: ssl.SSLContext | None = None,
+    ) -> StationClient:
+        """Connect to HOST:PORT (an IPv6 host in brackets: [::1]:5560) with a station token:
+        ``token``, else the one find_token finds (``token_file`` first); over TLS when given a
+        context. StationUnreachable, saying why in words, if the address is not one or nothing
+        answers there; CredentialError when there is no token."""
         host, port = split_address(address)
+        token = token if token is not None else find_token(token_file)
         try:
-            reader, writer = await asyncio.open_connection(host, port)
+            reader, writer = await asyncio.open_connection(host, port, ssl=tls)
         except socket.gaierror:
             raise StationUnreachable(
                 f"cannot reach the station at {address}: unknown host {host!r}"
@@ -125,24 +152,34 @@ class StationClient:
                 f"cannot reach the station at {address}: nothing listens there (is the station "
                 "running? a bench's station port is in OUT/station.port)"
             ) from None
+        except ssl.SSLError as exc:
+            raise StationUnreachable(
+                f"cannot reach the station at {address}: TLS failed ({exc.reason})"
+            ) from None
         except OSError as exc:
             reason = os.strerror(exc.errno) if exc.errno else str(exc)
             raise StationUnreachable(f"cannot reach the station at {address}: {reason}") from None
-        return cls(reader, writer, address)
+        return cls(reader, writer, address, token)
 
     async def greeting(self, timeout: float) -> None:
-        """Wait for the station's hello; StationUnreachable, saying so, when whatever answered
-        at the address closes or stays silent (it is not a ground station)."""
-        hello = asyncio.ensure_future(self.greeted.wait())
-        lost = asyncio.ensure_future(self.lost.wait())
-        await asyncio.wait({hello, lost}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        hello.cancel()
-        lost.cancel()
+        """Wait for the station to take the credentials; AuthenticationRefused when it refuses
+        them, StationUnreachable, saying so, when whatever answered at the address closes or
+        stays silent (it is not a ground station)."""
+        await self._welcomed_or_lost(timeout)
+        if self.refusal is not None:
+            raise AuthenticationRefused(self._lost())
         if not self.greeted.is_set():
             raise StationUnreachable(
                 f"{self.address} took the connection, but no ground station answered "
                 f"(no hello within {timeout:g} s): is that the station's client port?"
             )
+
+    async def _welcomed_or_lost(self, timeout: float | None) -> None:
+        welcomed = asyncio.ensure_future(self.greeted.wait())
+        lost = asyncio.ensure_future(self.lost.wait())
+        await asyncio.wait({welcomed, lost}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        welcomed.cancel()
+        lost.cancel()
 
     async def close(self) -> None:
         """Disconnect."""
@@ -162,6 +199,8 @@ class StationClient:
     async def _request(self, message: dict[str, Any], accepted: str) -> dict[str, Any]:
         """Send a request to the station and await its answer; CommandRefused unless it is
         ``accepted``."""
+        if not self.greeted.is_set():  # nothing goes before the credentials are taken
+            await self._welcomed_or_lost(None)
         self._ref += 1
         future = asyncio.get_running_loop().create_future()
         if self.lost.is_set():
@@ -173,10 +212,18 @@ class StationClient:
             raise CommandRefused(answer.get("message", "refused"))
         return answer
 
-    async def send(self, name: str, args: dict[str, Any] | None = None) -> bytes:
-        """Have the station send a command; its request id. CommandRefused if it will not."""
-        message = {"op": "command", "name": name, "args": args or {}}
+    async def send(
+        self, name: str, args: dict[str, Any] | None = None, confirm: bool = False
+    ) -> bytes:
+        """Have the station send a command (``confirm``: the operator confirms a hazardous one);
+        its request id. CommandRefused if it will not."""
+        message = {"op": "command", "name": name, "args": args or {}, "confirm": confirm}
         return bytes((await self._request(message, "sent"))["request_id"])
+
+    async def authority_action(self, action: str) -> str | None:
+        """Request, release or take command authority, or ``show`` who holds it; the holder
+        after it. CommandRefused when the station refuses."""
+        return (await self._request({"op": "authority", "action": action}, "authority"))["holder"]
 
     async def upload(self, path: str, dest: str) -> int:
         """Have the station send a file to the payload's file store; the CFDP transaction's
@@ -190,10 +237,14 @@ class StationClient:
         return list((await self._request({"op": "files"}, "files"))["files"])
 
     async def command(
-        self, name: str, args: dict[str, Any] | None = None, timeout: float | None = 10.0
+        self,
+        name: str,
+        args: dict[str, Any] | None = None,
+        timeout: float | None = 10.0,
+        confirm: bool = False,
     ) -> CommandResult:
         """Send a command and wait for its final verification report (completion or failure)."""
-        result = CommandResult(name, await self.send(name, args))
+        result = CommandResult(name, await self.send(name, args, confirm))
 
         def final() -> bool:
             result.reports = list(self._reports.get(result.request_id, []))
@@ -255,6 +306,8 @@ class StationClient:
 
     def _lost(self) -> str:
         """Why nothing more can go through this connection, in words."""
+        if self.refusal is not None:
+            return f"the station at {self.address} refused the credentials: {self.refusal}"
         if not self.greeted.is_set():
             return (
                 f"{self.address or 'the far end'} closed the connection without the station's "
@@ -264,18 +317,37 @@ class StationClient:
 
     async def _dispatch(self, message: dict[str, Any]) -> None:
         op = message.get("op")
-        if op in ("sent", "error", "queued", "files"):
+        if op in ("sent", "error", "queued", "files", "authority") and message.get("ref"):
             future = self._pending.pop(message.get("ref"), None)
             if future is not None and not future.done():
                 future.set_result(message)
         elif op == "tm":
             await self._telemetry(message.get("raw", b""))
+        elif op == "hello":
+            self._authenticate(message.get("nonce"))
+        elif op == "auth-failed":
+            self.refusal = str(message.get("message", "refused"))
         else:
-            if op in ("hello", "link"):
-                self.link_up = bool(message.get("link_up", message.get("up")))
+            if op == "welcome":
+                self.account, self.role = message.get("account"), message.get("role")
                 self.greeted.set()
+            if op in ("welcome", "link"):
+                self.link_up = bool(message.get("link_up", message.get("up")))
+            if "authority" in message or op == "authority":
+                self.authority = message.get("authority", message.get("holder"))
             for listener in self.station_listeners:
                 listener(message)
+
+    def _authenticate(self, nonce: Any) -> None:
+        """Answer the station's hello with the token's proof."""
+        if self._token is None or not isinstance(nonce, bytes):
+            return
+        token_id, secret = self._token
+        self._writer.write(
+            encode_message(
+                {"op": "auth", "token_id": token_id, "proof": proof(secret, nonce, token_id)}
+            )
+        )
 
     async def _telemetry(self, raw: bytes) -> None:
         try:

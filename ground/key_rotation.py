@@ -107,6 +107,8 @@ def _spare(on_board: dict[int, dict[str, Any]], mine: set[int], keys: dict) -> i
 
 def _command(procedure: Procedure, name: str, key_id: int, what: str) -> None:
     try:
-        procedure.send_command(name, {"key_id": key_id})
+        procedure.send_command(
+            name, {"key_id": key_id}, confirm=True
+        )  # rotate is the operator's say
     except ProcedureError as exc:
         raise RotationError(f"{name} {key_id} ({what}): {exc}") from None

@@ -36,10 +36,16 @@ from flight.security.keys import (
     provision_keys,
     use_key,
 )
+from ground.accounts.credentials import (
+    CredentialError,
+    add_credential_arguments,
+    client_credentials,
+)
 from ground.client import StationUnreachable
 from ground.key_rotation import RotationError, rotate
 from ground.manifests import ManifestFileError, load_manifest
 from ground.procedure import ProcedureError, StationProcedure
+from ground.tls import TlsError
 
 
 def add_keys_commands(sub: argparse._SubParsersAction) -> None:
@@ -67,6 +73,7 @@ def add_keys_commands(sub: argparse._SubParsersAction) -> None:
         "rotate", help="rotate the ground's telecommand key in flight, through the station"
     )
     rotation.add_argument("--station", required=True, type=address, help="HOST:PORT")
+    add_credential_arguments(rotation)
     rotation.add_argument(
         "--keys", type=Path, required=True, help="the station's key file (it signs with it)"
     )
@@ -129,11 +136,12 @@ def _in_dir(name: str, directory: Path) -> str:
 
 def _rotate(args: argparse.Namespace) -> int:
     try:
-        with StationProcedure(args.station) as procedure:
+        token, tls = client_credentials(args)
+        with StationProcedure(args.station, token, tls=tls) as procedure:
             result = rotate(
                 procedure, args.keys, args.to, say=lambda line: args.json or print(line)
             )
-    except StationUnreachable as exc:
+    except (StationUnreachable, CredentialError, TlsError) as exc:
         print(f"ground keys rotate: {exc}", file=sys.stderr)
         return 2
     except (RotationError, ProcedureError) as exc:

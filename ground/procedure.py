@@ -11,6 +11,7 @@ required raises ProcedureError (an AssertionError, so pytest reports it as a fai
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
@@ -62,10 +63,11 @@ class Procedure:
         return await asyncio.wait_for(awaitable, within_s)
 
     async def _command_async(
-        self, name: str, args: dict[str, Any] | None, within_s: float
+        self, name: str, args: dict[str, Any] | None, within_s: float, confirm: bool
     ) -> CommandResult:
         self._mark = len(self.history)
-        return await self._within(self._station().command(name, args, timeout=None), within_s)
+        sent = self._station().command(name, args, timeout=None, confirm=confirm)
+        return await self._within(sent, within_s)
 
     def _attach(self, listeners: list[Callable[[DecodedTelemetry], None]]) -> None:
         """Record every packet given to these listeners (call in the loop)."""
@@ -85,10 +87,16 @@ class Procedure:
 
     # --- the steps
     def send_command(
-        self, name: str, args: dict[str, Any] | None = None, *, within_s: float = 30
+        self,
+        name: str,
+        args: dict[str, Any] | None = None,
+        *,
+        confirm: bool = False,
+        within_s: float = 30,
     ) -> CommandResult:
-        """Send a command and return its verification; ProcedureError unless it completes."""
-        result = self._command(name, args, within_s)
+        """Send a command and return its verification; ProcedureError unless it completes. A
+        hazardous command goes up only with ``confirm=True``."""
+        result = self._command(name, args, within_s, confirm)
         if not result.ok:
             raise ProcedureError(result.describe())
         return result
@@ -99,10 +107,11 @@ class Procedure:
         args: dict[str, Any] | None = None,
         *,
         failure: str | None = None,
+        confirm: bool = False,
         within_s: float = 30,
     ) -> CommandResult:
         """Send a command that must fail (with ``failure``, a failure code name, if given)."""
-        result = self._command(name, args, within_s)
+        result = self._command(name, args, within_s, confirm)
         report = result.failure
         if report is None:
             raise ProcedureError(f"{name} was not rejected: {result.describe()}")
@@ -142,9 +151,11 @@ class Procedure:
         return self._call(self._station().upload(str(Path(path).resolve()), name))
 
     # --- in the loop
-    def _command(self, name: str, args: dict[str, Any] | None, within_s: float) -> CommandResult:
+    def _command(
+        self, name: str, args: dict[str, Any] | None, within_s: float, confirm: bool
+    ) -> CommandResult:
         try:
-            return self._call(self._command_async(name, args, within_s))
+            return self._call(self._command_async(name, args, within_s, confirm))
         except TimeoutError:
             raise ProcedureError(
                 f"{name}: no verification within {within_s:g} {self.time_unit}"
@@ -165,12 +176,20 @@ class Procedure:
 class StationProcedure(Procedure):
     """A procedure against a running ground station; deadlines in wall-clock seconds.
 
-    ``with StationProcedure("127.0.0.1:5560") as p: p.send_command("PING")``
+    ``with StationProcedure("127.0.0.1:5560") as p: p.send_command("PING")``, with the station
+    token find_token finds (or the one given).
     """
 
-    def __init__(self, address: str) -> None:
+    def __init__(
+        self,
+        address: str,
+        token: str | None = None,
+        token_file: Path | None = None,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         super().__init__()
         self.address = address
+        self._credentials = (token, token_file, tls)
         self._client: StationClient | None = None
         self._started = threading.Event()
         self._stop: asyncio.Event | None = None
@@ -202,7 +221,8 @@ class StationProcedure(Procedure):
             self._started.set()
 
     async def _session(self) -> None:
-        self._client = await StationClient.connect(self.address)
+        token, token_file, tls = self._credentials
+        self._client = await StationClient.connect(self.address, token, token_file, tls)
         try:
             await self._client.greeting(HELLO_S)  # a port that is not a station's says so
         except StationUnreachable:

@@ -7,6 +7,11 @@ entity receives the payload's files into STATE/files (ground/files.py checks and
 every packet and command is archived (ground/archive.py).
 The space link is TCP carrying COBS-framed space packets; the station reconnects whenever it
 drops.
+
+Clients authenticate before anything else (ground/gatekeeper.py). Each request is then checked
+against its account's role (ground/accounts/privileges.py) and command authority
+(ground/accounts/authority.py), and audited with the account, the peer and the outcome
+(ground/audit.py), the verification reports of each command sent included.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import hashlib
 import logging
 import os
 import sqlite3
+import ssl
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -37,8 +43,13 @@ from flight.protocol.packets import PacketError, Telemetry, parse_packet
 from flight.security.job_auth import SIGNATURE, sign_manifest
 from flight.security.keys import KeyFile
 from flight.security.tc_auth import TRAILER_LEN, TcSigner
+from ground.accounts.authority import AuthorityRefused, CommandAuthority
+from ground.accounts.privileges import command_refusal, upload_refusal
+from ground.accounts.store import Account, AccountStore
 from ground.archive import Archive
+from ground.audit import HEAD_LOG_EVERY
 from ground.files import FileRegistry, stored_packets
+from ground.gatekeeper import Gatekeeper, Session
 from ground.messages import encode_message, read_frames, read_messages
 
 log = logging.getLogger("ground.station")
@@ -51,6 +62,8 @@ ARCHIVE_FLUSH_S = 0.2
 UPLINK_BPS = 64_000.0
 # primary and PUS TC headers, the bytes field's length, the authentication trailer, the CRC
 UPLINK_OVERHEAD = 20 + TRAILER_LEN
+REVOCATION_CHECK_S = 0.5  # how often the account store is looked at for revoked tokens
+_VERIFICATION_KEPT = 10_000  # commands whose verification reports are audited
 
 
 class _SpaceLink:
@@ -106,6 +119,9 @@ class Station:
         keys: Path,
         state_dir: Path = Path("ground-state"),
         echo_idle: bool = False,
+        *,
+        accounts: AccountStore,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.link_host = link_host
         self.echo_idle = echo_idle  # the space link's loopback (flight/protocol/loopback.py)
@@ -119,7 +135,8 @@ class Station:
             TcSigner(self.key_file.keys, d.SOURCE_GROUND), d.ACK_GROUND_DEFAULT
         )
         self._uplink: asyncio.StreamWriter | None = None
-        self._clients: set[asyncio.StreamWriter] = set()
+        self._clients: dict[asyncio.StreamWriter, Session] = {}
+        self.tls = tls
         state_dir.mkdir(parents=True, exist_ok=True)
         self.spacecraft_time = 0.0  # of the latest telemetry: the CFDP entity's clock
         self.files = FileRegistry(state_dir)
@@ -136,6 +153,19 @@ class Station:
         self.archive_errors = 0
         self.files_repeated = 0  # files the payload sent again that the ground already had
         self._archive_failing = False
+        self.accounts = accounts
+        self.gate = Gatekeeper(accounts, self.audit)
+        self.authority = CommandAuthority()
+        self._sent_by: OrderedDict[bytes, str] = OrderedDict()  # request id -> account
+        self._accounts_version = accounts.version()
+
+    def audit(
+        self, account: str | None, peer: str | None, action: str, outcome: str, **detail: Any
+    ) -> None:
+        """One row of the audit trail (committed with the archive's next flush)."""
+        head = self.archive.audit.append(time.time(), account, peer, action, outcome, **detail)
+        if self.archive.audit.seq % HEAD_LOG_EVERY == 0:
+            log.info("audit trail: row %d, head %s", self.archive.audit.seq, head.hex())
 
     @property
     def link_up(self) -> bool:
@@ -144,7 +174,7 @@ class Station:
 
     async def serve(self, host: str, port: int, port_file: Path | None = None) -> None:
         """Serve clients on host:port and keep the space link up, until cancelled."""
-        server = await asyncio.start_server(self._client, host, port)
+        server = await asyncio.start_server(self._client, host, port, ssl=self.tls)
         bound = server.sockets[0].getsockname()[1]
         log.info(
             "listening on %s:%d, space link %s:%d", host, bound, self.link_host, self.link_port
@@ -153,12 +183,20 @@ class Station:
             tmp = port_file.with_suffix(".tmp")
             tmp.write_text(f"{bound}\n")
             os.replace(tmp, port_file)
+        if not self.accounts.accounts():
+            log.warning(
+                "the account store %s has no accounts: no client can connect "
+                "(python -m ground users add)",
+                self.accounts.path,
+            )
         flushing = asyncio.ensure_future(self._flush_archive())
+        revoking = asyncio.ensure_future(self._watch_revocations())
         try:
             async with server:
                 await self._hold_link()
         finally:
             flushing.cancel()
+            revoking.cancel()
             self._archiving(self.archive.flush)
 
     async def _flush_archive(self) -> None:
@@ -166,6 +204,29 @@ class Station:
         while True:
             await asyncio.sleep(ARCHIVE_FLUSH_S)
             self._archiving(self.archive.flush)
+
+    async def _watch_revocations(self) -> None:
+        """Drop the connections whose token was revoked, or account removed, since last time."""
+        while True:
+            await asyncio.sleep(REVOCATION_CHECK_S)
+            version = self.accounts.version()
+            if version == self._accounts_version:
+                continue
+            self._accounts_version = version
+            for writer, session in list(self._clients.items()):
+                if self.gate.current(session) is None:
+                    self._drop(writer, session, "credential revoked")
+            holder = self.authority.holder
+            if holder is not None and self.accounts.account(holder) is None:
+                self.authority.release(holder)
+                self._authority_changed(holder, None, "released: the account was removed")
+
+    def _drop(self, writer: asyncio.StreamWriter, session: Session, why: str) -> None:
+        """Close an authenticated connection, saying why."""
+        self.audit(session.account.name, session.peer, "disconnect", why)
+        writer.write(encode_message({"op": "error", "ref": None, "message": why}))
+        self._clients.pop(writer, None)
+        writer.close()
 
     def _archiving(self, step: Callable[..., None], *args: Any) -> None:
         """One archive step; a failure to commit (a full disk) is logged once and counted, and
@@ -242,6 +303,7 @@ class Station:
         if len(self._seen) > _SEEN_KEPT:
             self._seen.popitem(last=False)
         self._sequence_floor(raw)
+        self._audit_verification(raw)
         ert = time.time()
         self._archiving(self.archive.packet, raw, ert, playback)
         self._broadcast({"op": "tm", "raw": raw, "ert": ert, "playback": playback})
@@ -256,6 +318,30 @@ class Station:
             return
         if tm.name == "SEQUENCE_FLOOR":
             self.commands.signer.heard_floor(tm.values["key_id"], tm.values["floor"])
+
+    def _audit_verification(self, raw: bytes) -> None:
+        """A PUS 1 report about a command a client sent here: into the audit trail."""
+        if len(raw) < 20 or raw[7] != 1 or not self._sent_by:  # not a verification report
+            return
+        try:
+            tm = decode_telemetry(parse_packet(raw))
+        except (PacketError, FieldError):
+            return
+        v = tm.values
+        request_id = v["request_packet_id"].to_bytes(2, "big") + v["request_seq_ctrl"].to_bytes(
+            2, "big"
+        )
+        account = self._sent_by.get(request_id)
+        if account is None:
+            return
+        detail: dict[str, Any] = {"request_id": request_id}
+        if "code" in v:
+            code = v["code"]
+            known = code in d.FailureCode._value2member_map_
+            detail |= {"code": d.FailureCode(code).name if known else code, "reason": v["reason"]}
+        self.audit(account, None, "verification", tm.name.lower(), **detail)
+        if tm.name.startswith("COMPLETION") or tm.name.endswith("_FAILURE"):
+            del self._sent_by[request_id]
 
     def _cfdp_poll(self) -> None:
         self.cfdp.poll()
@@ -300,49 +386,133 @@ class Station:
         data = encode_message(message)
         for client in list(self._clients):
             if client.is_closing():
-                self._clients.discard(client)
+                self._clients.pop(client, None)
             elif client.transport.get_write_buffer_size() > CLIENT_BACKLOG:
                 log.warning("a client that does not read its telemetry was disconnected")
                 self.clients_dropped += 1
-                self._clients.discard(client)
+                self._clients.pop(client, None)
                 client.transport.abort()
             else:
                 client.write(data)
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._clients.add(writer)
-        writer.write(encode_message({"op": "hello", "link_up": self.link_up}))
+        peer, host = _peer(writer)
+        messages = read_messages(reader)
         try:
-            async for message in read_messages(reader):
-                answer = self._answer(message)
+            session = await self.gate.admit(messages, writer.write, peer, host)
+            if session is None:
+                return
+            self._clients[writer] = session
+            writer.write(encode_message(self._welcome(session.account)))
+            async for message in messages:
+                answer = self._answer(session, writer, message)
                 if answer is not None:
                     writer.write(encode_message(answer))
         except OSError:
             pass
         finally:
-            self._clients.discard(writer)
+            self._clients.pop(writer, None)
             writer.close()
 
-    def _answer(self, message: dict[str, Any]) -> dict[str, Any] | None:
+    def _welcome(self, account: Account) -> dict[str, Any]:
+        return {
+            "op": "welcome",
+            "account": account.name,
+            "role": account.role.label,
+            "link_up": self.link_up,
+            "authority": self.authority.holder,
+        }
+
+    def _answer(
+        self, session: Session, writer: asyncio.StreamWriter, message: dict[str, Any]
+    ) -> dict[str, Any] | None:
         """A client's request answered; a defect it runs into is answered as an error, logged
         and counted, and the station serves on."""
+        ref = _plain(message.get("ref"))
         try:
-            if message.get("op") == "command":
-                return self.uplink_command(message)
-            if message.get("op") == "upload":
-                return self.upload(message)
-            if message.get("op") == "files":
-                rows = [dataclasses.asdict(r) for r in self.files.rows()]
-                return {"op": "files", "ref": _plain(message.get("ref")), "files": rows}
-            return None
+            op = message.get("op")
+            if op not in ("command", "upload", "files", "authority"):
+                return None
+            account = self.gate.current(session)
+            if account is None:
+                self._drop(writer, session, "credential revoked")
+                return None
+            if op == "command":
+                return self.uplink_command(session, message)
+            if op == "upload":
+                return self.upload(session, message)
+            if op == "authority":
+                return self._authority(session, message)
+            rows = [dataclasses.asdict(r) for r in self.files.rows()]
+            return {"op": "files", "ref": ref, "files": rows}
         except Exception as exc:
             self.client_errors += 1
             log.exception("a client's request raised")
-            return {"op": "error", "ref": _plain(message.get("ref")), "message": f"{exc!r}"}
+            return {"op": "error", "ref": ref, "message": f"{exc!r}"}
 
-    def upload(self, message: dict[str, Any]) -> dict[str, Any]:
+    def _authority(self, session: Session, message: dict[str, Any]) -> dict[str, Any]:
+        """Request, release or take command authority, or ask who holds it."""
+        ref, action, account = _plain(message.get("ref")), message.get("action"), session.account
+        try:
+            if action == "request":
+                if self.authority.request(account.name, account.role):
+                    self._authority_changed(account.name, session.peer, "granted")
+            elif action == "release":
+                if self.authority.release(account.name):
+                    self._authority_changed(account.name, session.peer, "released")
+            elif action == "take":
+                previous = self.authority.take(account.name, account.role)
+                if previous != account.name:
+                    log.warning(
+                        "command authority taken over by %s from %s", account.name, previous
+                    )
+                    self._authority_changed(
+                        account.name, session.peer, "taken over", previous=previous
+                    )
+            elif action != "show":
+                return {"op": "error", "ref": ref, "message": f"no authority action {action!r}"}
+        except AuthorityRefused as exc:
+            self.audit(account.name, session.peer, "authority", f"refused: {exc}", asked=action)
+            return {"op": "error", "ref": ref, "message": str(exc)}
+        return {"op": "authority", "ref": ref, "holder": self.authority.holder}
+
+    def _authority_changed(
+        self, account: str, peer: str | None, outcome: str, **detail: Any
+    ) -> None:
+        self.audit(account, peer, "authority", outcome, holder=self.authority.holder, **detail)
+        self._broadcast({"op": "authority", "holder": self.authority.holder})
+
+    def _may_command(self, session: Session) -> str | None:
+        """Why this session may not send anything up now (None if it may): it must hold command
+        authority, which an operator's first command takes while nobody holds it."""
+        account = session.account
+        try:
+            if self.authority.request(account.name, account.role):
+                self._authority_changed(account.name, session.peer, "granted")
+        except AuthorityRefused as exc:
+            return str(exc)
+        return None
+
+    def upload(self, session: Session, message: dict[str, Any]) -> dict[str, Any]:
         """Queue a file for the payload's file store (CFDP class 2); the answer for the client."""
+        answer = self._upload(session, message)
+        outcome = "queued" if answer["op"] == "queued" else f"refused: {answer['message']}"
+        self.audit(
+            session.account.name,
+            session.peer,
+            "upload",
+            outcome,
+            path=message.get("path"),
+            dest=message.get("dest"),
+            seq_num=answer.get("seq_num"),
+        )
+        return answer
+
+    def _upload(self, session: Session, message: dict[str, Any]) -> dict[str, Any]:
         ref, path, dest = _plain(message.get("ref")), message.get("path"), message.get("dest")
+        refusal = upload_refusal(session.account.role) or self._may_command(session)
+        if refusal is not None:
+            return {"op": "error", "ref": ref, "message": refusal}
         if not isinstance(path, str) or not isinstance(dest, str) or not dest:
             return {"op": "error", "ref": ref, "message": "an upload needs a path and a name"}
         if "\0" in path or "\0" in dest or len(dest.encode("utf-8", "replace")) > 255:
@@ -367,15 +537,51 @@ class Station:
             return args
         return args | {"manifest": sign_manifest(manifest, min(signers, key=lambda k: k.key_id))}
 
-    def uplink_command(self, message: dict[str, Any]) -> dict[str, Any]:
+    def uplink_command(self, session: Session, message: dict[str, Any]) -> dict[str, Any]:
         """Encode and send one command; the answer for the client that asked."""
+        answer = self._uplink_command(session, message)
+        name, args = message.get("name"), message.get("args")
+        if answer["op"] == "sent":
+            self._sent_by[answer["request_id"]] = session.account.name
+            if len(self._sent_by) > _VERIFICATION_KEPT:
+                self._sent_by.popitem(last=False)
+            detail = {"request_id": answer["request_id"]}
+            self.audit(
+                session.account.name,
+                session.peer,
+                "command",
+                "sent",
+                name=name,
+                args=args,
+                **detail,
+            )
+        else:
+            self.audit(
+                session.account.name,
+                session.peer,
+                "command",
+                f"refused: {answer['message']}",
+                name=str(name)[:64],
+                args=args if isinstance(args, dict) else repr(args)[:256],
+            )
+        return answer
+
+    def _uplink_command(self, session: Session, message: dict[str, Any]) -> dict[str, Any]:
         ref = _plain(message.get("ref"))
         name, args = message.get("name"), message.get("args") or {}
         if not isinstance(name, str) or not isinstance(args, dict):
             return {"op": "error", "ref": ref, "message": "a command needs a name and an args map"}
         known = d.COMMANDS_BY_NAME.get(name)
-        if known is not None and known.source != d.SOURCE_GROUND:
+        if known is None:
+            return {"op": "error", "ref": ref, "message": f"unknown command {name!r}"}
+        if known.source != d.SOURCE_GROUND:
             return {"op": "error", "ref": ref, "message": f"{name} is not a ground command"}
+        confirmed = message.get("confirm") is True
+        refusal = command_refusal(session.account.role, known, confirmed)
+        if refusal is None:
+            refusal = self._may_command(session)
+        if refusal is not None:
+            return {"op": "error", "ref": ref, "message": refusal}
         try:
             args = self._signed_job(name, args)
             encode_command(name, args)  # validate before anything else: a typo is a typo
@@ -386,8 +592,16 @@ class Station:
             return {"op": "error", "ref": ref, "message": str(exc.args[0])}
         self._uplink.write(frame(packet))
         self.tc_sent += 1
-        self.archive.command(time.time(), name, args, packet[:4])
+        self.archive.command(time.time(), name, args, packet[:4], session.account.name)
         return {"op": "sent", "ref": ref, "request_id": packet[:4]}
+
+
+def _peer(writer: asyncio.StreamWriter) -> tuple[str, str]:
+    """The client's address as the audit trail records it (host:port), and its host."""
+    name = writer.get_extra_info("peername")
+    if isinstance(name, tuple) and len(name) >= 2:
+        return f"{name[0]}:{name[1]}", str(name[0])
+    return str(name or "unknown"), str(name or "unknown")
 
 
 def _plain(ref: Any) -> int | str | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import subprocess
 import sys
 import traceback
 import time
@@ -85,6 +86,7 @@ class Bench:
         self.config = config
         self.processes = processes
         self.station_address = station_address
+        self.token_file = bench_token_file(config.out_dir.resolve())  # the bench's admin
         self.bus = bus
         self.client = client
         self.report = report
@@ -149,6 +151,33 @@ def write_sample_jobs(bin_dir: Path, python: str = sys.executable) -> None:
         target = bin_dir / name
         target.write_text(f"#!{python}\n{text}")
         target.chmod(0o755)
+
+
+def bench_token_file(out: Path) -> Path:
+    """The station token of the bench's own account (an admin), which every client of a bench's
+    station may use: OUT/ground-accounts/bench.token."""
+    return out / "ground-accounts" / "bench.token"
+
+
+def provision_accounts(out: Path) -> Path:
+    """A fresh account store for this run's station, with one account, ``bench``, an admin with
+    a token only; the store's path."""
+    accounts = out / "ground-accounts"
+    shutil.rmtree(accounts, ignore_errors=True)
+    store = accounts / "users.sqlite"
+    for step in (
+        ["add", "bench", "--role", "admin", "--no-password"],
+        ["token", "bench", "--out", str(bench_token_file(out))],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "ground", "users", *step, "--users", str(store)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if done.returncode:
+            raise ProcessFailed(f"ground users {step[0]}: {done.stderr.strip()}")
+    return store
 
 
 async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Report:
@@ -227,6 +256,7 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
                 flight += ["--image-root", str(image_root)]
                 watchdog_s = watchdog_s or IMAGE_WATCHDOG_S
             procs.start("flight", flight, watchdog_s=watchdog_s, image_root=image_root)
+        accounts = provision_accounts(out)
         procs.start(
             "station",
             [
@@ -240,12 +270,14 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
                 str(out / "station.port"),
                 "--keys",
                 str(keys.ground),
+                "--users",
+                str(accounts),
                 "--echo-idle",
             ],
         )
         port = int(await procs.wait_for_file(out / "station.port", STARTUP_TIMEOUT_S))
         station_address = f"127.0.0.1:{port}"
-        client = await StationClient.connect(station_address)
+        client = await StationClient.connect(station_address, token_file=bench_token_file(out))
         await _until(lambda: client.link_up, procs, STARTUP_TIMEOUT_S, "station's space link")
         if config.port is None:  # its port is open (opening flushes) once it says it started
             await _until(

@@ -332,6 +332,7 @@ def _timeline(r: _Reader, duration: int) -> tuple[Step, ...]:
                 "ber",
                 "duration_s",
                 "seconds",
+                "confirm",
             },
         )
         at = _number(s, path, "at_s", low=0, high=duration)
@@ -340,6 +341,15 @@ def _timeline(r: _Reader, duration: int) -> tuple[Step, ...]:
         if action == "command":
             params["command"] = _text(s, path, "command", choices=set(d.COMMANDS_BY_NAME))
             params["args"] = s.get("args", {})
+            confirm = s.get("confirm", False)
+            if not isinstance(confirm, bool):
+                raise _Bad(path + ("confirm",), "true or false")
+            if d.COMMANDS_BY_NAME[params["command"]].hazardous and not confirm:
+                raise _Bad(
+                    path + ("command",),
+                    f"{params['command']} is hazardous: the step goes up only with confirm = true",
+                )
+            params["confirm"] = confirm
         elif action == "submit_job":
             if not isinstance(s.get("manifest"), dict):
                 raise _Bad(path + ("manifest",), "a table: the job manifest")

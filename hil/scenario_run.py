@@ -133,7 +133,8 @@ async def _play(bench: Bench, step: Step) -> None:
         await _submit_workload(bench, p)
         return
     async with bench.bus.clock.hold():
-        result = await bench.client.command(p["command"], p["args"], timeout=30)
+        confirm = p.get("confirm", False)
+        result = await bench.client.command(p["command"], p["args"], timeout=30, confirm=confirm)
     failure = result.failure
     if p["expect"] == "completed":
         passed = result.ok

@@ -93,13 +93,13 @@ class HilBench(Procedure):
         return self._bench.client
 
     async def _command_async(
-        self, name: str, args: dict[str, Any] | None, within_s: float
+        self, name: str, args: dict[str, Any] | None, within_s: float, confirm: bool
     ) -> CommandResult:
         bench = self._bench
         assert bench is not None
         self._mark = len(self.history)
         async with bench.bus.clock.hold():
-            send = bench.client.command(name, args, timeout=None)
+            send = bench.client.command(name, args, timeout=None, confirm=confirm)
             if bench.bus.clock.lockstep:  # time stands still while the command is in flight
                 return await asyncio.wait_for(send, within_s if within_s < 30 else 30)
         try:

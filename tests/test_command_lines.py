@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from flight.security.keys import provision_keys
+from ground.accounts.credentials import new_token, write_token_file
 
 JUNK = b"not a database, not a tar, not anything\n" * 200
 
@@ -23,6 +24,7 @@ def place(tmp_path_factory):
     TCP port, an open pty (a bus port that opens) and a package that pretends to be missing."""
     root = tmp_path_factory.mktemp("mistakes")
     provision_keys(root / "keys")
+    write_token_file(root / "station.token", new_token()[2], "nobody")  # well formed, unknown
     (root / "junk.bin").write_bytes(JUNK)
     (root / "corrupt").mkdir()
     for name in ("archive.sqlite", "files.sqlite"):
@@ -56,7 +58,9 @@ def run(place, line: str, env: dict[str, str] | None = None) -> subprocess.Compl
     return subprocess.run(
         [sys.executable, "-m", *args],
         cwd=place["root"],
-        env=os.environ | {"PYTHONSAFEPATH": "1"} | (env or {}),
+        env=os.environ
+        | {"PYTHONSAFEPATH": "1", "GROUND_TOKEN_FILE": str(place["root"] / "station.token")}
+        | (env or {}),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -139,6 +143,26 @@ GROUND = [
      "--state corrupt", "file is not a database"),
     ("ground station --listen 127.0.0.1:0 --link 127.0.0.1:1 --keys keys/missing.toml",
      "No such file"),
+    ("ground station --listen 0.0.0.0:0 --link 127.0.0.1:1 --keys keys/ground.toml",
+     "will not listen on 0.0.0.0:0 without TLS"),
+    ("ground station --listen 127.0.0.1:0 --link 127.0.0.1:1 --keys keys/ground.toml "
+     "--tls-cert junk.bin", "--tls-cert and --tls-key go together"),
+    ("ground station --listen 127.0.0.1:0 --link 127.0.0.1:1 --keys keys/ground.toml "
+     "--tls-cert junk.bin --tls-key junk.bin", "cannot use junk.bin and junk.bin"),
+    ("ground station --listen 127.0.0.1:0 --link 127.0.0.1:1 --keys keys/ground.toml "
+     "--users junk.bin", "account store junk.bin: file is not a database"),
+    ("ground ping --station 127.0.0.1:1 --token-file missing.token", "No such file"),
+    ("ground ping --station 127.0.0.1:1 --token-file junk.bin", "open to others"),
+    ("ground ping --station 127.0.0.1:1 --tls-ca junk.bin", "cannot use junk.bin as the"),
+    ("ground users add Bad --role admin --no-password --users u.sqlite",
+     "not an account name"),
+    ("ground users add x --role admin --users u.sqlite", "give the password on standard input"),
+    ("ground users add x --role pilot --users u.sqlite", "invalid choice: 'pilot'"),
+    ("ground users add x --role admin --no-password --users junk.bin", "file is not a database"),
+    ("ground users remove nobody --users u.sqlite", "no account 'nobody'"),
+    ("ground users token nobody --out t.token --users u.sqlite", "no account 'nobody'"),
+    ("ground users revoke 0123456789abcdef --users u.sqlite", "no token '0123456789abcdef'"),
+    ("ground archive verify --state corrupt", "file is not a database"),
     ("ground ping --station 127.0.0.1:99999", "outside 0-65535"),
     ("ground ping --station nohost.invalid:1", "unknown host"),
     ("ground ping --station 127.0.0.1:1", "cannot reach the station"),
@@ -171,6 +195,17 @@ GROUND = [
 @pytest.mark.parametrize("line, says", FLIGHT + HIL + GROUND)
 def test_a_mistake_gets_one_line_and_a_failing_status(place, line, says):
     assert_one_line(run(place, line), says)
+
+
+@pytest.mark.parametrize(
+    "env, says",
+    [
+        ({"GROUND_TOKEN_FILE": "", "HOME": "/nonexistent"}, "no station credentials: give"),
+        ({"GROUND_TOKEN": "gst1_not-a-token"}, "not a station token"),
+    ],
+)
+def test_a_client_without_usable_credentials_says_where_they_go(place, env, says):
+    assert_one_line(run(place, "ground ping --station 127.0.0.1:1", env=env), says)
 
 
 def test_job_scopes_where_systemd_cannot_start_them_are_refused_in_one_line(place):

@@ -15,9 +15,7 @@ then lives in the controller's security state, not in this file."""
 
 from __future__ import annotations
 
-import os
 import secrets
-import stat
 import tomllib
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
@@ -26,6 +24,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from flight.dictionary import SOURCE_BUS, SOURCE_GROUND, SOURCES
+from flight.security.private_files import PrivateFileError, read_private, write_private
 
 KEY_LEN = 32
 MAX_KEY_ID = 0xFFFF
@@ -93,21 +92,11 @@ def load_signing_keys(path: Path, table: str) -> dict[int, SigningKey]:
 def _document(path: Path) -> dict:
     """A key file's TOML, once its owner and mode are right."""
     try:
-        info = path.stat()
-    except OSError as exc:
-        raise KeyFileError(f"key file {path}: {exc.strerror}") from None
-    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise KeyFileError(
-            f"key file {path} is open to others (mode {stat.S_IMODE(info.st_mode):04o}): "
-            f"chmod 600 {path}"
-        )
-    if info.st_uid != os.geteuid():
-        raise KeyFileError(f"key file {path} belongs to uid {info.st_uid}, not to this user")
-    try:
-        document = tomllib.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        return tomllib.loads(read_private(path, "key file"))
+    except PrivateFileError as exc:
+        raise KeyFileError(str(exc)) from None
+    except tomllib.TOMLDecodeError as exc:
         raise KeyFileError(f"key file {path}: {exc}") from None
-    return document
 
 
 def _hex32(value: object, what: str, path: Path) -> bytes:
@@ -171,15 +160,7 @@ def write_keys(
         for table, signing in ((JOB_KEYS, job_keys), (IMAGE_KEYS, image_keys))
         for k in signing
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)  # a leftover temporary file keeps its mode otherwise
-    with os.fdopen(fd, "w") as out:
-        out.write(text)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, path)
+    write_private(path, text)
 
 
 def new_key(key_id: int, source: int, active: bool = False) -> Key:

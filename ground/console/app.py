@@ -266,7 +266,8 @@ class Console(App):
         m = self.model
         link = {True: "space link UP", False: "space link DOWN", None: "space link ?"}[m.link_up]
         line = (
-            f"UTC {utc(time.time())}  |  {m.station}  |  {link}  |  {m.window()}\n"
+            f"UTC {utc(time.time())}  |  {m.station}  |  {link}  |  {m.window()}  |  "
+            f"authority {m.authority or 'free'}\n"
             f"on board {utc(m.last_onboard)}  |  packets {m.packets}  |  events {m.events_seen}"
         )
         self.main.query_one("#status", Static).update(line)

@@ -6,6 +6,7 @@ anything is sent, and completed from it.
     REPRIORITISE_JOB job_id=train-7 priority=200
     submit jobs/train.toml                 a job manifest (.json, .toml or .msgpack)
     upload inputs/weights.bin [NAME]       a file to the payload's file store, by CFDP
+    authority request|release|take         command authority (take: an admin's takeover)
 
 Values are numbers where the field is numeric, enum names where it has them, text otherwise
 (quote text with spaces). A mistake is a CommandLineError with one line saying what is wrong.
@@ -23,7 +24,8 @@ from flight.protocol.fields import NUMERIC_TYPES, FieldError
 from flight.protocol.messages import encode_command
 from ground.manifests import ManifestFileError, load_manifest
 
-VERBS = ("submit", "upload")
+VERBS = ("submit", "upload", "authority")
+AUTHORITY_ACTIONS = ("request", "release", "take")
 GROUND_COMMANDS = tuple(c.name for c in d.COMMANDS if c.source == d.SOURCE_GROUND)
 _NUMERIC = NUMERIC_TYPES | {"cuc"}  # typed as numbers
 
@@ -40,8 +42,11 @@ class Request:
     args: dict[str, Any] = field(default_factory=dict)
     hazardous: bool = False
     upload: tuple[Path, str] | None = None
+    authority: str | None = None  # request, release or take
 
     def describe(self) -> str:
+        if self.authority is not None:
+            return f"authority {self.authority}"
         if self.upload is not None:
             return f"upload {self.upload[0]} as {self.upload[1]}"
         if "manifest" in self.args:
@@ -63,6 +68,10 @@ def parse(line: str) -> Request:
         return _submit(rest)
     if head == "upload":
         return _upload(rest)
+    if head == "authority":
+        if len(rest) != 1 or rest[0] not in AUTHORITY_ACTIONS:
+            raise CommandLineError(f"authority takes one of {', '.join(AUTHORITY_ACTIONS)}")
+        return Request("authority", authority=rest[0])
     command = d.COMMANDS_BY_NAME.get(head.upper())
     if command is None:
         raise CommandLineError(f"no command {head!r}: try {', '.join(VERBS)} or a dictionary name")

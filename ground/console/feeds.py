@@ -4,11 +4,12 @@ it is lost, and the way commands go up) or an archived pass replayed at any spee
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Callable
 from pathlib import Path
 
 from ground.archive import Archive
-from ground.client import CommandRefused, StationClient, StationUnreachable
+from ground.client import AuthenticationRefused, CommandRefused, StationClient, StationUnreachable
 from ground.console.command_line import CommandLineError, Request
 from ground.console.model import Model
 
@@ -22,9 +23,13 @@ class StationFeed:
 
     say: Say = print  # the console puts its message line here
 
-    def __init__(self, model: Model, address: str) -> None:
+    def __init__(
+        self, model: Model, address: str, token: str, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.model = model
         self.address = address
+        self.token = token
+        self.tls = tls
         self.client: StationClient | None = None
 
     async def run(self) -> None:
@@ -32,7 +37,7 @@ class StationFeed:
         reported = False
         while True:
             try:
-                client = await StationClient.connect(self.address)
+                client = await StationClient.connect(self.address, self.token, tls=self.tls)
             except StationUnreachable as exc:
                 if not reported:  # once per outage, not every retry
                     self.say(f"{exc}; retrying every {RETRY_S:g} s")
@@ -40,7 +45,14 @@ class StationFeed:
                 self.model.connection(f"no station at {self.address}")
                 await asyncio.sleep(RETRY_S)
                 continue
-            if not await _greeted(client):  # a dying station's socket can still accept
+            try:  # a dying station's socket can still accept
+                await client.greeting(HELLO_S)
+            except AuthenticationRefused as exc:  # trying again would only be refused again
+                await client.close()
+                self.say(str(exc))
+                self.model.connection(f"refused by {self.address}: {client.refusal}")
+                return
+            except StationUnreachable:
                 await client.close()
                 await asyncio.sleep(RETRY_S)
                 continue
@@ -49,7 +61,14 @@ class StationFeed:
             client.listeners.append(self.model.ingest)
             client.station_listeners.append(self.model.station_message)
             self.model.connection(f"connected to {self.address}")
-            self.model.station_message({"op": "link", "up": client.link_up})  # from its hello
+            self.model.station_message(  # from its welcome
+                {
+                    "op": "welcome",
+                    "account": client.account,
+                    "link_up": client.link_up,
+                    "authority": client.authority,
+                }
+            )
             self.say(f"connected to the station at {self.address}")
             try:
                 await client.lost.wait()
@@ -65,6 +84,13 @@ class StationFeed:
         client = self.client
         if client is None:
             raise CommandLineError("not connected to the station: nothing sent")
+        if request.authority is not None:
+            try:
+                holder = await client.authority_action(request.authority)
+            except CommandRefused as exc:
+                raise CommandLineError(f"authority {request.authority}: {exc}") from None
+            self.say(f"command authority: {holder or 'nobody'}")
+            return
         if request.upload is not None:
             path, name = request.upload
             serial = self.model.command_sent("upload", {"file": str(path), "as": name})
@@ -78,21 +104,12 @@ class StationFeed:
             return
         serial = self.model.command_sent(request.name, request.args)
         try:
-            request_id = await client.send(request.name, request.args)
+            # a hazardous request reaches here only once the operator confirmed it
+            request_id = await client.send(request.name, request.args, confirm=request.hazardous)
         except CommandRefused as exc:
             self.model.command_answered(serial, refusal=str(exc))
             raise CommandLineError(f"{request.name}: {exc}") from None
         self.model.command_answered(serial, request_id)
-
-
-async def _greeted(client: StationClient) -> bool:
-    """Whether the station says hello before the connection ends or HELLO_S pass."""
-    hello = asyncio.ensure_future(client.greeted.wait())
-    lost = asyncio.ensure_future(client.lost.wait())
-    await asyncio.wait({hello, lost}, timeout=HELLO_S, return_when=asyncio.FIRST_COMPLETED)
-    hello.cancel()
-    lost.cancel()
-    return client.greeted.is_set()
 
 
 class ReplayFeed:

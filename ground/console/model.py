@@ -125,6 +125,8 @@ class Model:
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
     station: str = "not connected"
     link_up: bool | None = None
+    authority: str | None = None  # the account holding command authority
+    account: str | None = None  # this console's, as the station knows it
     packets: int = 0
     last_onboard: float | None = None
     # per list view, bumped when what it shows changes (the screen redraws a view whose number
@@ -170,10 +172,15 @@ class Model:
             self._job_list(tm.values)
 
     def station_message(self, message: dict[str, Any]) -> None:
-        """A message of the station's other than telemetry: link state, files received."""
+        """A message of the station's other than telemetry: link state, command authority,
+        files received."""
         op = message.get("op")
-        if op in ("hello", "link"):
+        if op == "welcome":
+            self.account = message.get("account")
+        if op in ("welcome", "link"):
             self.link_up = bool(message.get("link_up", message.get("up")))
+        if op in ("welcome", "authority"):
+            self.authority = message.get("authority", message.get("holder"))
         elif op == "file" and isinstance(message.get("name"), str):
             self.files[message["name"]] = {
                 "size": message.get("size"),

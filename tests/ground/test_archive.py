@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 
@@ -15,7 +16,9 @@ from flight.protocol.messages import encode_event, encode_telemetry
 from flight.protocol.packets import build_tm
 from flight.security.keys import provision_keys
 from ground.archive import Archive, header_fields
+from ground.accounts.store import AccountStore
 from ground.station import Station
+from tests.ground.accounts import provision
 
 T0 = 1_773_964_800.0
 
@@ -62,12 +65,27 @@ def test_packets_keep_their_octets_and_come_back_by_time_and_kind(tmp_path):
     assert header_fields(b"short") == (None,) * 5
 
 
-def test_commands_are_archived_with_their_request_id(tmp_path):
+def test_commands_are_archived_with_their_request_id_and_account(tmp_path):
     archive = Archive(tmp_path / "a.sqlite")
-    archive.command(2e9, "SUBMIT_JOB", {"manifest": {"id": "j"}}, b"\x18\x65\xc0\x01")
+    archive.command(2e9, "SUBMIT_JOB", {"manifest": {"id": "j"}}, b"\x18\x65\xc0\x01", "ana")
     assert archive.commands() == [
-        (2e9, "SUBMIT_JOB", {"manifest": {"id": "j"}}, b"\x18\x65\xc0\x01")
+        (2e9, "SUBMIT_JOB", {"manifest": {"id": "j"}}, b"\x18\x65\xc0\x01", "ana")
     ]
+
+
+def test_an_archive_from_before_accounts_gains_the_account_column(tmp_path):
+    path = tmp_path / "old.sqlite"
+    old = sqlite3.connect(path)
+    old.execute(
+        "CREATE TABLE commands (id INTEGER PRIMARY KEY, sent REAL NOT NULL, name TEXT NOT NULL, "
+        "args TEXT NOT NULL, request_id BLOB)"
+    )
+    old.execute("INSERT INTO commands (sent, name, args) VALUES (1.0, 'NOOP', '{}')")
+    old.commit()
+    old.close()
+    archive = Archive(path)
+    archive.command(2.0, "PING", {}, b"\x00\x01\x02\x03", "ana")
+    assert [(c[1], c[4]) for c in archive.commands()] == [("NOOP", None), ("PING", "ana")]
 
 
 def test_the_command_line_reads_it_back(tmp_path):
@@ -133,7 +151,8 @@ def test_the_command_line_reads_it_back(tmp_path):
 
 def test_a_full_disk_loses_no_packet_and_no_command(small_disk, caplog):
     keys = provision_keys(small_disk.parent / "keys").ground
-    station = Station("127.0.0.1", 9, keys, small_disk / "ground")
+    accounts = AccountStore(provision(small_disk.parent / "accounts")[0])
+    station = Station("127.0.0.1", 9, keys, small_disk / "ground", accounts=accounts)
     sent = 40_000  # about 7 MB: more than the disk holds
     for i in range(sent):
         station.downlinked(tm("HOUSEKEEPING", hk(uptime_s=i), i & 0x3FFF, T0 + i))

@@ -1,16 +1,27 @@
 """The ground command line: user mistakes end in one line and a non-zero status, no traceback."""
 
 import json
+import os
 import socket
 import subprocess
 import sys
 
 import pytest
 
+from ground.accounts.credentials import new_token
+
+# a well-formed token, so that what is tested is what comes after credentials are found
+CLIENT_ENV = os.environ | {"GROUND_TOKEN": new_token()[2]}
+
 
 def ground(*args, cwd):
     return subprocess.run(
-        [sys.executable, "-m", "ground", *args], cwd=cwd, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "ground", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=CLIENT_ENV,
     )
 
 

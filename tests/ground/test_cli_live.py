@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from ground.client import StationUnreachable
+from ground.accounts.credentials import new_token
+from ground.client import CommandRefused, StationUnreachable
 from ground.procedure import ProcedureError, StationProcedure
 from tests.ground.test_cli import free_port
 from hil.bench import BenchConfig, run_bench
@@ -20,6 +21,8 @@ async def ground(bench, *args):
         *args,
         "--station",
         bench.station_address,
+        "--token-file",
+        str(bench.token_file),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         cwd=bench.config.out_dir,
@@ -77,24 +80,28 @@ def test_a_procedure_against_the_station(tmp_path):
     """The procedure API (shared with the bench's test API) against a running station."""
     seen = {}
 
-    def procedure(address):
-        with StationProcedure(address) as p:
+    def procedure(address, token_file):
+        with StationProcedure(address, token_file=token_file) as p:
             seen["noop"] = p.send_command("NOOP").stages
             seen["hk"] = p.await_telemetry("HOUSEKEEPING", lambda tm: tm.values["tc_accepted"] >= 1)
             seen["cancel"] = p.assert_command_rejected(
-                "CANCEL_JOB", {"job_id": "nope"}, failure="JOB_UNKNOWN"
+                "CANCEL_JOB", {"job_id": "nope"}, failure="JOB_UNKNOWN", confirm=True
             ).describe()
             try:
-                p.send_command("CANCEL_JOB", {"job_id": "nope"})
+                p.send_command("CANCEL_JOB", {"job_id": "nope"}, confirm=True)
             except ProcedureError as exc:
                 seen["refused"] = str(exc)
+            try:  # hazardous: not without the operator's confirmation
+                p.send_command("CANCEL_JOB", {"job_id": "nope"})
+            except CommandRefused as exc:
+                seen["unconfirmed"] = str(exc)
             try:
                 p.await_telemetry("PING_REPORT", within_s=0.5)
             except ProcedureError as exc:
                 seen["silence"] = str(exc)
 
     async def scenario(bench):
-        await asyncio.to_thread(procedure, bench.station_address)
+        await asyncio.to_thread(procedure, bench.station_address, bench.token_file)
         bench.check("procedure ran", True)
 
     report = asyncio.run(run_bench("procedure", scenario, BenchConfig(tmp_path / "out", speed=20)))
@@ -103,12 +110,13 @@ def test_a_procedure_against_the_station(tmp_path):
     assert seen["hk"].values["tc_accepted"] >= 1
     assert "JOB_UNKNOWN" in seen["cancel"]
     assert seen["refused"].startswith("CANCEL_JOB failed at")
+    assert seen["unconfirmed"] == "CANCEL_JOB is hazardous: it goes up only when confirmed"
     assert seen["silence"] == "no PING_REPORT matching None within 0.5 s"
 
 
 def test_a_procedure_without_a_station_says_so():
     with pytest.raises(StationUnreachable, match="cannot reach the station"):
-        with StationProcedure(f"127.0.0.1:{free_port()}"):
+        with StationProcedure(f"127.0.0.1:{free_port()}", token=new_token()[2]):
             pass
 
 

@@ -14,11 +14,13 @@ from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 
 from flight import dictionary as d
 from flight.security.keys import provision_keys
+from ground.accounts.credentials import read_token_file
 from ground.archive import Archive
 from ground.console.app import Confirm, Console
 from ground.console.feeds import ReplayFeed, StationFeed
 from ground.console.model import Model
 from hil.bench import BenchConfig, run_bench
+from tests.ground.accounts import provision
 from tests.ground.test_archive import T0, hk, tm
 from tests.ground.test_cli import free_port
 
@@ -66,9 +68,9 @@ def rows(app, table_id):
     return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
 
 
-def console_for(address):
+def console_for(address, token):
     model = Model()
-    return Console(model, StationFeed(model, address))
+    return Console(model, StationFeed(model, address, token))
 
 
 def test_commanding_a_live_payload(tmp_path):
@@ -81,7 +83,7 @@ def test_commanding_a_live_payload(tmp_path):
     seen = {}
 
     async def scenario(bench):
-        app = console_for(bench.station_address)
+        app = console_for(bench.station_address, read_token_file(bench.token_file))
         async with app.run_test(size=SIZE) as pilot:
             model = app.model
             await until(pilot, lambda: model.packets > 3 and model.link_up)
@@ -264,9 +266,10 @@ def test_a_replayed_pass_shows_limits_stale_values_and_events(tmp_path):
 def test_the_console_reconnects_to_a_station_that_comes_back(tmp_path):
     port = free_port()
     keys = provision_keys(tmp_path / "keys").ground
+    users, tokens = provision(tmp_path / "accounts")
 
     async def run():
-        app = console_for(f"127.0.0.1:{port}")
+        app = console_for(f"127.0.0.1:{port}", tokens["ops"])
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: app.model.station.startswith("no station"))
             for _ in range(2):  # the station starts, dies, and starts again
@@ -283,6 +286,8 @@ def test_the_console_reconnects_to_a_station_that_comes_back(tmp_path):
                     str(tmp_path / "ground"),
                     "--keys",
                     str(keys),
+                    "--users",
+                    str(users),
                     stderr=asyncio.subprocess.DEVNULL,
                     cwd=tmp_path,
                 )

@@ -71,6 +71,19 @@ def test_a_refused_command_says_why():
     assert model.commands[serial].describe() == "REFUSED space link down: command not sent"
 
 
+def test_authority_requests_parse_and_the_model_follows_the_holder():
+    assert [parse(f"authority {a}").authority for a in ("request", "release", "take")] == [
+        "request",
+        "release",
+        "take",
+    ]
+    model = Model()
+    model.station_message({"op": "welcome", "account": "ana", "link_up": True, "authority": None})
+    assert (model.account, model.authority, model.link_up) == ("ana", None, True)
+    model.station_message({"op": "authority", "holder": "ben"})
+    assert model.authority == "ben"
+
+
 @pytest.mark.parametrize(
     "line, name, args",
     [
@@ -109,6 +122,8 @@ def test_lines_that_parse(line, name, args):
         ("PING 'unclosed", "cannot read the line"),
         ("submit nowhere.toml", "nowhere.toml"),
         ("upload nowhere.bin", "no file nowhere.bin"),
+        ("authority", "authority takes one of request, release, take"),
+        ("authority grab", "authority takes one of request, release, take"),
     ],
 )
 def test_mistakes_are_one_line(line, message):

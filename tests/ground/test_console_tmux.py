@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from hil.bench import bench_token_file
+
 TMUX = shutil.which("tmux") or "tmux"  # make test installs it
 
 
@@ -51,7 +53,8 @@ def bench(tmp_path: Path):
             assert proc.poll() is None, "the bench stopped"
             assert time.monotonic() < end, "the bench's station did not start"
             time.sleep(0.1)
-        yield f"127.0.0.1:{port_file.read_text().strip()}"
+        address = f"127.0.0.1:{port_file.read_text().strip()}"
+        yield address, bench_token_file(out)
     finally:
         proc.terminate()
         proc.wait(30)
@@ -60,7 +63,8 @@ def bench(tmp_path: Path):
 def test_the_console_in_tmux_against_a_running_bench(bench, tmp_path):
     session = f"console-{uuid.uuid4().hex[:8]}"
     env = {k: v for k, v in os.environ.items() if k != "TMUX"}
-    command = f"{sys.executable} -m ground console --station {bench}"
+    address, token_file = bench
+    command = f"{sys.executable} -m ground console --station {address} --token-file {token_file}"
     subprocess.run(
         [TMUX, "new-session", "-d", "-s", session, "-x", "160", "-y", "48", command],
         check=True,

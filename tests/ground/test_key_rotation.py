@@ -12,7 +12,7 @@ from hil.bench import BenchConfig, run_bench
 async def rotate(bench, keys, *extra):
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "ground", "keys", "rotate", "--station", bench.station_address,
-        "--keys", str(keys), *extra,
+        "--token-file", str(bench.token_file), "--keys", str(keys), *extra,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         cwd=bench.config.out_dir,
     )  # fmt: skip

@@ -14,8 +14,10 @@ from flight.protocol.packets import build_tm
 from flight.security.keys import load_keys, provision_keys, use_key
 from flight.security.replay import SecurityState
 from flight.security.tc_auth import TcVerifier
+from tests.ground.accounts import provision
 from ground.client import CommandRefused, StationClient
 from ground.messages import read_frames
+from ground.accounts.store import AccountStore
 from ground.station import Station
 
 
@@ -64,11 +66,15 @@ async def start(tmp_path, with_radio=True):
     radio = Radio()
     port = await radio.serve() if with_radio else 1
     keys = provision_keys(tmp_path / "keys").ground
-    station = Station("127.0.0.1", port, keys, tmp_path / "ground-state")
+    store, tokens = provision(tmp_path / "accounts", ops="admin")
+    station = Station(
+        "127.0.0.1", port, keys, tmp_path / "ground-state", accounts=AccountStore(store)
+    )
     task = asyncio.create_task(station.serve("127.0.0.1", 0, tmp_path / "port"))
     while not (tmp_path / "port").exists():
         await asyncio.sleep(0.01)
-    client = await StationClient.connect(f"127.0.0.1:{(tmp_path / 'port').read_text().strip()}")
+    address = f"127.0.0.1:{(tmp_path / 'port').read_text().strip()}"
+    client = await StationClient.connect(address, tokens["ops"])
     if with_radio:
         await asyncio.wait_for(radio.connected.wait(), 5)
         while not client.link_up:

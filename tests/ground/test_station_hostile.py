@@ -1,8 +1,8 @@
 """Nothing from the space link and no client on the station's TCP port stops the ground station:
-noise, damaged and hostile packets and PDUs down the link; junk, hostile requests, a client that
-never reads and clients that vanish mid-frame on the client port. After all of it, a good
-client is still served: its command goes up, telemetry comes down to it, and no request ran into
-a defect."""
+noise, damaged and hostile packets and PDUs down the link; junk, hostile requests (before
+authenticating, and after), a client that never reads and clients that vanish mid-frame on the
+client port. After all of it, a good client is still served: its command goes up, telemetry comes
+down to it, and no request ran into a defect."""
 
 import asyncio
 import random
@@ -15,7 +15,8 @@ from flight import dictionary as d
 from flight.cfdp import pdu as P
 from flight.protocol.framing import frame
 from flight.protocol.packets import build_tm
-from ground.messages import encode_message
+from ground.messages import encode_message, read_messages
+from tests.ground.accounts import open_session, provision
 from tests.ground.test_station import start, stop
 
 
@@ -72,18 +73,26 @@ def test_hostile_link_and_clients_do_not_stop_the_station(tmp_path):
     async def run():
         radio, station, task, client = await start(tmp_path)
         port = int((tmp_path / "port").read_text())
+        token = station.accounts.issue_token("ops")[1]
         # a client that never reads, and clients that send junk and vanish mid-frame
-        idle_reader, idle_writer = await asyncio.open_connection("127.0.0.1", port)
+        idle_reader, idle_writer = await open_session(port, token)
         for junk in (rng.randbytes(5000), b"\x00" * 100, b"\x05\x01" * 40_000, b"\xff" * 70_000):
             _, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(junk)
             await writer.drain()
             writer.transport.abort()
-        _, hostile = await asyncio.open_connection("127.0.0.1", port)
-        for request in HOSTILE_REQUESTS:
-            hostile.write(encode_message(request))
-        hostile.write(frame(msgpack.packb([1, 2, 3])) + frame(b"\xc1") + frame(b"\x91" * 3000))
-        await hostile.drain()
+        _, stranger = await asyncio.open_connection("127.0.0.1", port)  # no credentials
+        hostile_reader, hostile = await open_session(port, token)  # an operator's token
+        for writer in (stranger, hostile):
+            for request in HOSTILE_REQUESTS:
+                writer.write(encode_message(request))
+            writer.write(frame(msgpack.packb([1, 2, 3])) + frame(b"\xc1") + frame(b"\x91" * 3000))
+            await writer.drain()
+        # a connection's requests are answered in order: once this one is, all of them were
+        hostile.write(encode_message({"op": "files", "ref": "last"}))
+        async for answer in read_messages(hostile_reader):
+            if answer.get("ref") == "last":
+                break
         # the link: noise and hostile packets, then more than an unread client may hold
         for packet in _packets(rng):
             radio.writer.write(frame(packet))
@@ -111,6 +120,7 @@ def test_hostile_link_and_clients_do_not_stop_the_station(tmp_path):
         assert station.client_errors == 0, "a client's request ran into a defect"
         idle_writer.transport.abort()
         hostile.transport.abort()
+        stranger.transport.abort()
         await stop(task, client, radio)
 
     asyncio.run(run())
@@ -141,11 +151,17 @@ _KEYS = st.sampled_from(["op", "ref", "name", "args", "path", "dest"])
 def test_any_request_is_answered_without_a_defect(tmp_path_factory, message):
     """Every request a client can send is answered or ignored, never a defect."""
     from flight.security.keys import provision_keys
+    from ground.accounts.store import AccountStore
+    from ground.gatekeeper import Session
     from ground.station import Station
 
     tmp = tmp_path_factory.mktemp("st")
-    station = Station("127.0.0.1", 1, provision_keys(tmp / "keys").ground, tmp / "state")
-    answer = station._answer(message)
+    store = AccountStore(provision(tmp / "accounts", ops="admin")[0])
+    station = Station(
+        "127.0.0.1", 1, provision_keys(tmp / "keys").ground, tmp / "state", accounts=store
+    )
+    session = Session(store.account("ops"), store.tokens("ops")[0].token_id, "127.0.0.1:1")
+    answer = station._answer(session, None, message)
     assert station.client_errors == 0, answer
     if answer is not None:
         encode_message(answer)  # what the client gets back always encodes

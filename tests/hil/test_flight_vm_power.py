@@ -75,7 +75,7 @@ def test_power_cuts_at_random_instants_lose_nothing_and_boot_only_committed_slot
 
         async def leave_safe_mode() -> None:  # the cuts are the test's doing: the ground
             try:  # clears the safe mode they bring (3 unclean starts within the hour)
-                await client.command("SAFE_MODE_EXIT", timeout=30)
+                await client.command("SAFE_MODE_EXIT", timeout=30, confirm=True)
             except (TimeoutError, ConnectionError):
                 pass
 

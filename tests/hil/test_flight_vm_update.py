@@ -69,7 +69,8 @@ def test_a_new_version_takes_over_across_real_restarts_and_bad_ones_never_stay(
             return out.strip()
 
         async def command(name: str, args: dict) -> None:
-            result = await client.command(name, args, timeout=120)
+            hazardous = name == "IMAGE_ACTIVATE"
+            result = await client.command(name, args, timeout=120, confirm=hazardous)
             assert result.ok, result.describe()
 
         watcher = asyncio.create_task(watch())

@@ -102,7 +102,9 @@ def test_a_new_version_goes_up_takes_over_and_a_bad_one_is_rolled_back(tmp_path)
         await upload(bundles["0.2.0"], "v2.tar")
         assert (await client.command("IMAGE_INSTALL", {"file": "v2.tar"})).ok
         await event("IMAGE_INSTALLED")
-        busy_free = await client.command("IMAGE_ACTIVATE", {"trial_s": 600, "health_s": 20})
+        busy_free = await client.command(
+            "IMAGE_ACTIVATE", {"trial_s": 600, "health_s": 20}, confirm=True
+        )
         assert busy_free.ok, busy_free.describe()
         await event("IMAGE_ACTIVATED")
         await event("CONTROLLER_STARTED")
@@ -112,12 +114,18 @@ def test_a_new_version_goes_up_takes_over_and_a_bad_one_is_rolled_back(tmp_path)
         await upload(bundles["0.3.0"], "v3.tar")
         assert (await client.command("IMAGE_INSTALL", {"file": "v3.tar"})).ok
         await event("IMAGE_INSTALLED")
-        assert (await client.command("IMAGE_ACTIVATE", {"trial_s": 600, "health_s": 20})).ok
+        assert (
+            await client.command("IMAGE_ACTIVATE", {"trial_s": 600, "health_s": 20}, confirm=True)
+        ).ok
         await event("IMAGE_ROLLED_BACK", 120)
 
         assert (await client.command("IMAGE_INSTALL", {"file": "v2.tar"})).ok
         await event("IMAGE_INSTALLED")
-        assert (await client.command("IMAGE_ACTIVATE", {"trial_s": 3, "health_s": 1_000_000})).ok
+        assert (
+            await client.command(
+                "IMAGE_ACTIVATE", {"trial_s": 3, "health_s": 1_000_000}, confirm=True
+            )
+        ).ok
         await event("IMAGE_ROLLED_BACK", 120)
         seen["at the end"] = os.readlink(root / "opt/payload/current")
 

@@ -1,0 +1,2 @@
+"""Operator accounts: one store for the ground station, the web mission control and every client
+(docs/security.md, Accounts)."""
