@@ -10,9 +10,10 @@ DEMO_OUT ?= out/demo
 export PYTHONSAFEPATH := 1
 
 SOURCES := pyproject.toml CMakeLists.txt $(shell find native flight hil ground -type f \
-	\( -name '*.py' -o -name '*.c' -o -name '*.h' -o -name '*.toml' \) 2>/dev/null)
+	\( -name '*.py' -o -name '*.c' -o -name '*.h' -o -name '*.toml' -o -name '*.js' -o -name '*.html' \
+	-o -name '*.css' \) 2>/dev/null)
 
-.PHONY: all install icd lint test test-realtime test-vm bench-vm test-c test-sanitize test-aarch64 test-py fuzz ensure-clang ensure-aarch64 ensure-socat ensure-tmux ensure-vm-tools ensure-vm-aarch64 vm-disk image-aarch64 demo bench clean
+.PHONY: all install icd lint test test-realtime test-vm bench-vm test-c test-sanitize test-aarch64 test-py fuzz ensure-clang ensure-aarch64 ensure-socat ensure-tmux ensure-chromium ensure-vm-tools ensure-vm-aarch64 vm-disk image-aarch64 demo bench clean
 
 all: install
 
@@ -37,6 +38,10 @@ ensure-socat:
 # tmux: the console's test in a real terminal.
 ensure-tmux:
 	$(call need,tmux,tmux)
+
+# Debian's Chromium: the web mission control's tests drive it headless (Playwright).
+ensure-chromium:
+	$(call need,chromium,chromium)
 
 # The flight computer in a virtual machine (docs/image.md): a disk built from Debian's packages
 # by mmdebstrap, partitioned by sfdisk, its file systems written by mke2fs and mtools; booted by
@@ -79,7 +84,7 @@ vm-disk: install ensure-vm-tools $(if $(filter aarch64,$(VM_TARGET)),ensure-vm-a
 test-vm: install ensure-vm-aarch64 image-aarch64
 	$(VENV)/bin/pytest -m vm_full -s tests/hil
 
-test-py: install ensure-socat ensure-tmux ensure-vm-tools image-aarch64
+test-py: install ensure-socat ensure-tmux ensure-chromium ensure-vm-tools image-aarch64
 	$(VENV)/bin/pytest --durations=15
 
 lint: install

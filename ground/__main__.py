@@ -1,5 +1,5 @@
 """Command line of the ground segment: ``python -m ground station|console|ping|tlm|submit|jobs|
-upload|files|archive|plot|xtce|keys|users|cfdp``.
+upload|files|archive|plot|xtce|keys|users|web|cfdp``.
 
 User mistakes and lost connections end with a one-line message and a non-zero status, never a
 traceback.
@@ -35,6 +35,7 @@ from ground.console.model import utc as utc_z
 from ground.keys import add_keys_commands, run_keys
 from ground.manifests import ManifestFileError, load_manifest
 from ground.tls import TlsError, is_loopback, server_context
+from ground.web.command_line import add_web_command, run_web
 
 DEFAULT_STATION = "127.0.0.1:5560"
 
@@ -139,6 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     add_cfdp_commands(sub, "ground")
     add_keys_commands(sub)
     add_users_commands(sub)
+    add_web_command(sub, DEFAULT_STATION)
     return parser
 
 
@@ -166,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_keys(args)
     if args.cmd == "users":
         return run_users(args)
+    if args.cmd == "web":
+        return run_web(args)
     if args.cmd == "files":
         return _files(args)
     if args.cmd == "archive":

@@ -190,6 +190,21 @@ class Archive:
         out.sort(key=lambda p: (p.time is None, p.time or 0.0, p.ert))
         return out
 
+    def latest(self, service: int, subtype: int) -> ArchivedPacket | None:
+        """The packet of this service and subtype that arrived last, or None (newest chunks
+        first, so it costs the chunks since it came)."""
+        self.flush()
+        rows = self.db.execute("SELECT data, starts, erts, playback FROM chunks ORDER BY id DESC")
+        for data, starts_blob, erts_blob, flags in rows:
+            found = [
+                p
+                for p in _unpack_chunk(data, starts_blob, erts_blob, flags)
+                if p.service == service and p.subtype == subtype
+            ]
+            if found:
+                return found[-1]
+        return None
+
     def commands(self) -> list[tuple[float, str, dict[str, Any], bytes, str | None]]:
         """Every command archived: when it was sent, its name, arguments, request id and the
         account that sent it."""

@@ -124,6 +124,7 @@ class StationClient:
         self.role: str | None = None
         self.authority: str | None = None  # the account that holds command authority
         self.refusal: str | None = None  # why the station refused the credentials
+        self.last_ert: float | None = None  # when the station received the latest packet (UTC s)
         self.undecodable = 0
         self._task = asyncio.create_task(self._read())
 
@@ -322,6 +323,8 @@ class StationClient:
             if future is not None and not future.done():
                 future.set_result(message)
         elif op == "tm":
+            ert = message.get("ert")
+            self.last_ert = float(ert) if isinstance(ert, (int, float)) else None
             await self._telemetry(message.get("raw", b""))
         elif op == "hello":
             self._authenticate(message.get("nonce"))

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ground.accounts.credentials import NONCE_LEN, verify
+from ground.accounts.limiter import FailureLimiter
 from ground.accounts.store import Account, AccountStore
 from ground.messages import encode_message
 
@@ -53,20 +53,7 @@ class Gatekeeper:
         self.accounts = accounts
         self.audit = audit  # audit(account, peer, action, outcome, **detail)
         self.counters: Counter[str] = Counter()
-        self._failures: dict[str, deque[float]] = {}
-
-    def blocked_for(self, key: tuple[str, str | None]) -> float:
-        """Seconds until attempts from this (host, token id) are checked again (0: now)."""
-        failures = self._failures.get(key)
-        now = time.monotonic()
-        while failures and now - failures[0] > FAILURE_WINDOW_S:
-            failures.popleft()
-        if not failures:
-            self._failures.pop(key, None)
-            return 0.0
-        if len(failures) < FAILURES_ALLOWED:
-            return 0.0
-        return FAILURE_WINDOW_S - (now - failures[0])
+        self.limiter = FailureLimiter(FAILURES_ALLOWED, FAILURE_WINDOW_S)
 
     async def admit(
         self,
@@ -87,7 +74,7 @@ class Gatekeeper:
             return None
         token_id = _token_id(message)
         key = (host, token_id)
-        wait = self.blocked_for(key)
+        wait = self.limiter.blocked_for(key)
         if wait:
             self.counters["auth_rate_limited"] += 1
             self.audit(None, peer, "login", "refused: too many failures", token_id=token_id)
@@ -96,7 +83,7 @@ class Gatekeeper:
         session, why = self._check(message, nonce, peer)
         if session is None:
             self.counters["auth_failed"] += 1
-            self._failures.setdefault(key, deque()).append(time.monotonic())
+            self.limiter.failed(key)
             self.audit(None, peer, "login", f"failed: {why}", token_id=token_id)
             send(_failed(REFUSAL))
             return None

@@ -106,6 +106,18 @@ class Field:
             raise FieldError(f"{self.name}: {value} above the maximum {self.maximum}")
         return value
 
+    def bounds(self) -> tuple[float | None, float | None]:
+        """The least and greatest value the field takes: its minimum and maximum within its
+        type's range (None: no bound)."""
+        low, high = _INT_RANGES.get(self.type, (None, None))
+        if self.type == "f32":
+            low, high = -_F32_MAX, _F32_MAX
+        if self.minimum is not None:
+            low = self.minimum if low is None else max(low, self.minimum)
+        if self.maximum is not None:
+            high = self.maximum if high is None else min(high, self.maximum)
+        return low, high
+
     def _convert(self, value: Any) -> Any:
         if self.enum and isinstance(value, str):
             by_name = {v: k for k, v in self.enum.items()}

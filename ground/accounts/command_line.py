@@ -96,7 +96,11 @@ def _add(store: AccountStore, args: argparse.Namespace) -> int:
 def _list(store: AccountStore, args: argparse.Namespace) -> int:
     rows = []
     for a in store.accounts():
-        live = [t.token_id for t in store.tokens(a.name) if t.revoked is None]
+        live = [
+            t.token_id + (f" ({t.label})" if t.label else "")
+            for t in store.tokens(a.name)
+            if t.revoked is None
+        ]
         rows.append(
             {
                 "name": a.name,

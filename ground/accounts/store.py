@@ -27,7 +27,7 @@ CREATE TABLE IF NOT EXISTS accounts (
     name TEXT PRIMARY KEY, role TEXT NOT NULL, password TEXT, created REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS tokens (
     id TEXT PRIMARY KEY, account TEXT NOT NULL, stored_key BLOB NOT NULL, issued REAL NOT NULL,
-    revoked REAL);
+    revoked REAL, label TEXT NOT NULL DEFAULT '');
 """
 _NAME = re.compile(r"[a-z][a-z0-9_.-]{0,31}")
 _HASHER = PasswordHasher()
@@ -74,6 +74,7 @@ class Token:
     account: str
     issued: float
     revoked: float | None
+    label: str = ""  # "web": held by the web server for one login session
 
 
 class AccountStore:
@@ -139,19 +140,21 @@ class AccountStore:
         )
         return [_account(row) for row in rows]
 
+    def password_hash(self, name: str) -> str:
+        """The account's password hash, or one no password matches (no account, no password):
+        what verify_password checks, at the same cost either way."""
+        row = self.db.execute("SELECT password FROM accounts WHERE name = ?", (name,)).fetchone()
+        return row[0] if row and row[0] else _NOBODY
+
     def check_password(self, name: str, password: str) -> Account | None:
         """The account if the password is its own; None for a wrong name or password alike (the
         same work is done for both)."""
-        row = self.db.execute("SELECT password FROM accounts WHERE name = ?", (name,)).fetchone()
-        hashed = row[0] if row and row[0] else _NOBODY
-        try:
-            _HASHER.verify(hashed, password)
-        except (VerificationError, InvalidHashError):
+        if not verify_password(self.password_hash(name), password):
             return None
-        return self.account(name) if row and row[0] else None
+        return self.account(name)
 
     # --- tokens
-    def issue_token(self, name: str) -> tuple[Token, str]:
+    def issue_token(self, name: str, label: str = "") -> tuple[Token, str]:
         """A new token for the account: its record and its text (shown once, never stored)."""
         if self.account(name) is None:
             raise AccountError(f"no account {name!r}")
@@ -159,10 +162,11 @@ class AccountStore:
         issued = time.time()
         with self.db:
             self.db.execute(
-                "INSERT INTO tokens (id, account, stored_key, issued) VALUES (?, ?, ?, ?)",
-                (token_id, name, stored_key(secret), issued),
+                "INSERT INTO tokens (id, account, stored_key, issued, label) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (token_id, name, stored_key(secret), issued, label),
             )
-        return Token(token_id, name, issued, None), text
+        return Token(token_id, name, issued, None, label), text
 
     def revoke(self, token_id: str) -> Token:
         """Revoke a token; it stops working at once."""
@@ -179,7 +183,7 @@ class AccountStore:
         return token
 
     def tokens(self, name: str | None = None) -> list[Token]:
-        sql = "SELECT id, account, issued, revoked FROM tokens"
+        sql = "SELECT id, account, issued, revoked, label FROM tokens"
         rows = self.db.execute(
             sql + (" WHERE account = ? ORDER BY issued" if name else " ORDER BY issued"),
             (name,) if name else (),
@@ -195,6 +199,16 @@ class AccountStore:
             (token_id,),
         ).fetchone()
         return (_account(row[1:]), bytes(row[0])) if row else None
+
+
+def verify_password(hashed: str, password: str) -> bool:
+    """Whether the password is the one hashed (Argon2id, about 0.1 s: call it off the event
+    loop); never for the hash of no account."""
+    try:
+        matched = _HASHER.verify(hashed, password)
+    except (VerificationError, InvalidHashError):
+        return False
+    return matched and hashed != _NOBODY
 
 
 def _account(row: tuple) -> Account:

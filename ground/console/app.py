@@ -31,7 +31,8 @@ from textual.widgets import (
 
 from flight import dictionary as d
 from ground.client import CommandRefused
-from ground.console.command_line import CommandLineError, Request, complete, parse
+from ground.command_requests import Request, RequestError
+from ground.console.command_line import complete, parse
 from ground.console.feeds import ReplayFeed, StationFeed
 from ground.console.model import Channel, Model, utc
 
@@ -397,7 +398,7 @@ class Console(App):
         command.remember(line)  # sent or refused, the input is clear for the next line
         try:
             request = parse(line)
-        except CommandLineError as exc:
+        except RequestError as exc:
             self.say(f"{exc} (Up brings the line back)")
             return
         self.submit(request)
@@ -420,7 +421,7 @@ class Console(App):
     async def _send(self, request: Request) -> None:
         try:
             await self.feed.send(request)
-        except CommandLineError as exc:
+        except RequestError as exc:
             self.say(str(exc))
             return
         self.say(f"sent {request.describe()}")
@@ -446,7 +447,7 @@ class Console(App):
             line = f"REPRIORITISE_JOB job_id={shlex.quote(job_id)} priority={priority}"
         try:
             self.submit(parse(line))
-        except CommandLineError as exc:
+        except RequestError as exc:
             self.say(str(exc))
 
     def action_show(self, tab: str) -> None:

@@ -9,19 +9,18 @@ anything is sent, and completed from it.
     authority request|release|take         command authority (take: an admin's takeover)
 
 Values are numbers where the field is numeric, enum names where it has them, text otherwise
-(quote text with spaces). A mistake is a CommandLineError with one line saying what is wrong.
+(quote text with spaces). A mistake is a RequestError with one line saying what is wrong.
 """
 
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from flight import dictionary as d
-from flight.protocol.fields import NUMERIC_TYPES, FieldError
-from flight.protocol.messages import encode_command
+from flight.protocol.fields import NUMERIC_TYPES
+from ground.command_requests import Request, RequestError, check_command, ground_command
 from ground.manifests import ManifestFileError, load_manifest
 
 VERBS = ("submit", "upload", "authority")
@@ -30,39 +29,14 @@ GROUND_COMMANDS = tuple(c.name for c in d.COMMANDS if c.source == d.SOURCE_GROUN
 _NUMERIC = NUMERIC_TYPES | {"cuc"}  # typed as numbers
 
 
-class CommandLineError(ValueError):
-    """What the operator typed cannot be sent; the message says why, in one line."""
-
-
-@dataclass(frozen=True)
-class Request:
-    """A checked request: a dictionary command with its arguments, or an upload."""
-
-    name: str
-    args: dict[str, Any] = field(default_factory=dict)
-    hazardous: bool = False
-    upload: tuple[Path, str] | None = None
-    authority: str | None = None  # request, release or take
-
-    def describe(self) -> str:
-        if self.authority is not None:
-            return f"authority {self.authority}"
-        if self.upload is not None:
-            return f"upload {self.upload[0]} as {self.upload[1]}"
-        if "manifest" in self.args:
-            return f"{self.name} job {self.args['manifest'].get('id')}"
-        shown = " ".join(f"{k}={v}" for k, v in self.args.items())
-        return f"{self.name} {shown}".rstrip()
-
-
 def parse(line: str) -> Request:
-    """Check a typed line; CommandLineError if it cannot be sent."""
+    """Check a typed line; RequestError if it cannot be sent."""
     try:
         words = shlex.split(line)
     except ValueError as exc:
-        raise CommandLineError(f"cannot read the line: {exc}") from None
+        raise RequestError(f"cannot read the line: {exc}") from None
     if not words:
-        raise CommandLineError("type a command (Tab completes)")
+        raise RequestError("type a command (Tab completes)")
     head, rest = words[0], words[1:]
     if head == "submit":
         return _submit(rest)
@@ -70,28 +44,17 @@ def parse(line: str) -> Request:
         return _upload(rest)
     if head == "authority":
         if len(rest) != 1 or rest[0] not in AUTHORITY_ACTIONS:
-            raise CommandLineError(f"authority takes one of {', '.join(AUTHORITY_ACTIONS)}")
+            raise RequestError(f"authority takes one of {', '.join(AUTHORITY_ACTIONS)}")
         return Request("authority", authority=rest[0])
-    command = d.COMMANDS_BY_NAME.get(head.upper())
-    if command is None:
-        raise CommandLineError(f"no command {head!r}: try {', '.join(VERBS)} or a dictionary name")
-    if command.source != d.SOURCE_GROUND:
-        raise CommandLineError(f"{command.name} is sent by the bus, not the ground")
+    command = ground_command(head.upper(), f": try {', '.join(VERBS)} or a dictionary name")
     args = {}
     fields = {f.name: f for f in command.args}
     for word in rest:
         key, sep, text = word.partition("=")
         if not sep:
-            raise CommandLineError(f"{word!r}: arguments are NAME=VALUE")
-        if key not in fields:
-            known = ", ".join(fields) or "none"
-            raise CommandLineError(f"{command.name} has no argument {key!r} (arguments: {known})")
-        args[key] = _value(text, fields[key].type)
-    try:
-        encode_command(command.name, args)
-    except (FieldError, ValueError) as exc:
-        raise CommandLineError(f"{command.name}: {exc}") from None
-    return Request(command.name, args, command.hazardous)
+            raise RequestError(f"{word!r}: arguments are NAME=VALUE")
+        args[key] = _value(text, fields[key].type) if key in fields else text
+    return check_command(command.name, args)
 
 
 def _value(text: str, kind: str) -> Any:
@@ -107,24 +70,20 @@ def _value(text: str, kind: str) -> Any:
 
 def _submit(rest: list[str]) -> Request:
     if len(rest) != 1:
-        raise CommandLineError("submit takes one manifest file")
+        raise RequestError("submit takes one manifest file")
     try:
         manifest = load_manifest(Path(rest[0]))
     except ManifestFileError as exc:
-        raise CommandLineError(str(exc)) from None
-    try:
-        encode_command("SUBMIT_JOB", {"manifest": manifest})
-    except (FieldError, ValueError) as exc:
-        raise CommandLineError(f"SUBMIT_JOB: {exc}") from None
-    return Request("SUBMIT_JOB", {"manifest": manifest})
+        raise RequestError(str(exc)) from None
+    return check_command("SUBMIT_JOB", {"manifest": manifest})
 
 
 def _upload(rest: list[str]) -> Request:
     if len(rest) not in (1, 2):
-        raise CommandLineError("upload takes a file and, optionally, its name on board")
+        raise RequestError("upload takes a file and, optionally, its name on board")
     path = Path(rest[0])
     if not path.is_file():
-        raise CommandLineError(f"no file {path}")
+        raise RequestError(f"no file {path}")
     return Request("upload", upload=(path, rest[1] if len(rest) == 2 else path.name))
 
 

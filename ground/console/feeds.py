@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ground.archive import Archive
 from ground.client import AuthenticationRefused, CommandRefused, StationClient, StationUnreachable
-from ground.console.command_line import CommandLineError, Request
+from ground.command_requests import Request, RequestError
 from ground.console.model import Model
 
 RETRY_S = 1.0
@@ -80,15 +80,15 @@ class StationFeed:
             await asyncio.sleep(RETRY_S)
 
     async def send(self, request: Request) -> None:
-        """Send a checked request; CommandLineError (one line) if it cannot go."""
+        """Send a checked request; RequestError (one line) if it cannot go."""
         client = self.client
         if client is None:
-            raise CommandLineError("not connected to the station: nothing sent")
+            raise RequestError("not connected to the station: nothing sent")
         if request.authority is not None:
             try:
                 holder = await client.authority_action(request.authority)
             except CommandRefused as exc:
-                raise CommandLineError(f"authority {request.authority}: {exc}") from None
+                raise RequestError(f"authority {request.authority}: {exc}") from None
             self.say(f"command authority: {holder or 'nobody'}")
             return
         if request.upload is not None:
@@ -98,7 +98,7 @@ class StationFeed:
                 await client.upload(str(path.resolve()), name)
             except CommandRefused as exc:
                 self.model.command_answered(serial, refusal=str(exc))
-                raise CommandLineError(str(exc)) from None
+                raise RequestError(str(exc)) from None
             self.model.command_answered(serial)
             self.model.upload_queued(name, path.stat().st_size)
             return
@@ -108,7 +108,7 @@ class StationFeed:
             request_id = await client.send(request.name, request.args, confirm=request.hazardous)
         except CommandRefused as exc:
             self.model.command_answered(serial, refusal=str(exc))
-            raise CommandLineError(f"{request.name}: {exc}") from None
+            raise RequestError(f"{request.name}: {exc}") from None
         self.model.command_answered(serial, request_id)
 
 
@@ -162,4 +162,4 @@ class ReplayFeed:
 
     async def send(self, request: Request) -> None:
         """A replay sends nothing."""
-        raise CommandLineError("this is a replay: no commands go up")
+        raise RequestError("this is a replay: no commands go up")

@@ -272,3 +272,12 @@ def test_deframer_bounds_its_memory():
     assert deframer.feed(b"\x01" * (3 * MAX_FRAME_LEN)) == []
     assert len(deframer._pending) == 0 and deframer.frames_bad == 1
     assert deframer.feed(b"\x00" + frame(b"ok")) == [b"ok"]
+
+
+def test_a_fields_bounds_are_its_limits_within_its_types_range():
+    assert Field("a", "u8").bounds() == (0, 255)
+    assert Field("b", "u16", minimum=10, maximum=70_000).bounds() == (10, 0xFFFF)
+    assert Field("c", "i32", minimum=-5).bounds() == (-5, 2**31 - 1)
+    assert Field("d", "f64", maximum=1.5).bounds() == (None, 1.5)
+    assert Field("e", "f32").bounds()[1] == 3.4028234663852886e38
+    assert Field("f", "str").bounds() == (None, None)

@@ -5,7 +5,8 @@ import pytest
 
 from flight.protocol.messages import decode_telemetry
 from flight.protocol.packets import parse_packet
-from ground.console.command_line import CommandLineError, complete, parse
+from ground.command_requests import RequestError
+from ground.console.command_line import complete, parse
 from ground.console.model import Model
 from flight import dictionary as d
 from tests.ground.test_archive import T0, hk, tm
@@ -127,7 +128,7 @@ def test_lines_that_parse(line, name, args):
     ],
 )
 def test_mistakes_are_one_line(line, message):
-    with pytest.raises(CommandLineError) as caught:
+    with pytest.raises(RequestError) as caught:
         parse(line)
     text = str(caught.value)
     assert message in text and "\n" not in text

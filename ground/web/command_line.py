@@ -1,0 +1,118 @@
+"""``python -m ground web``: serve the web mission control.
+
+    python -m ground web --station HOST:PORT --listen HOST:PORT --users FILE [--state DIR]
+                         [--tls-cert F --tls-key F] [--station-tls-ca F] [--port-file F]
+                         [--plain-http-beyond-loopback]
+
+Without --tls-cert it listens on loopback only (session cookies and passwords would cross the
+network in the clear), unless --plain-http-beyond-loopback says otherwise; it says which.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import ssl
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from flight.command_line import address
+
+if TYPE_CHECKING:
+    from ground.web.server import WebServer
+
+DEFAULT_LISTEN = "127.0.0.1:8080"
+
+
+def add_web_command(sub: argparse._SubParsersAction, default_station: str) -> None:
+    from ground.accounts.command_line import add_users_arguments
+
+    web = sub.add_parser("web", help="the web mission control (NASA Open MCT)")
+    web.add_argument("--station", default=default_station, type=address, help="HOST:PORT")
+    web.add_argument("--listen", default=DEFAULT_LISTEN, type=address, help="HOST:PORT to serve")
+    add_users_arguments(web)
+    web.add_argument("--state", type=Path, default=Path("ground-state"),
+                     help="the station's state directory: its archive is the history")  # fmt: skip
+    web.add_argument("--tls-cert", type=Path, help="PEM certificate chain: serve HTTPS")
+    web.add_argument("--tls-key", type=Path, help="the certificate's PEM private key")
+    web.add_argument("--station-tls-ca", type=Path, help="the station's TLS authority (PEM)")
+    web.add_argument("--port-file", type=Path, help="write the bound port here")
+    web.add_argument("--plain-http-beyond-loopback", action="store_true",
+                     help="serve plain HTTP on a non-loopback address (not advised)")  # fmt: skip
+
+
+def run_web(args: argparse.Namespace) -> int:
+    """Serve until SIGTERM or SIGINT; one line and status 2 for a mistake."""
+    from ground.accounts.store import AccountError, AccountStore
+    from ground.tls import TlsError, client_context, is_loopback, server_context
+    from ground.web.history import History
+    from ground.web.objects import AccountObjects, ObjectError
+    from ground.web.server import WebServer, assets
+    from ground.web.station_links import StationLinks
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s ground-web %(levelname)s %(message)s")  # fmt: skip
+    host, _, port = args.listen.rpartition(":")
+    host = host.strip("[]")
+    if (args.tls_cert is None) != (args.tls_key is None):
+        print("ground web: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
+    if args.tls_cert is None and not is_loopback(host) and not args.plain_http_beyond_loopback:
+        print(
+            f"ground web: will not serve plain HTTP on {args.listen}: it is not a loopback "
+            "address; give --tls-cert and --tls-key (or, knowingly, --plain-http-beyond-loopback)",
+            file=sys.stderr,
+        )
+        return 2
+    archive = args.state / "archive.sqlite"
+    if not archive.is_file():
+        print(f"ground web: no station archive in {args.state} (--state)", file=sys.stderr)
+        return 2
+    try:
+        assets()
+        tls = server_context(args.tls_cert, args.tls_key) if args.tls_cert else None
+        station_tls = client_context(args.station_tls_ca) if args.station_tls_ca else None
+        accounts = AccountStore(args.users)
+        objects = AccountObjects(args.state / "web.sqlite")
+    except (FileNotFoundError, TlsError, AccountError, ObjectError) as exc:
+        print(f"ground web: {exc}", file=sys.stderr)
+        return 2
+    server = WebServer(accounts, StationLinks(args.station, accounts, station_tls),
+                       History(archive), objects, secure=tls is not None)  # fmt: skip
+    try:
+        asyncio.run(_serve(server, host, int(port), tls, args.port_file))
+    except OSError as exc:
+        print(f"ground web: cannot listen on {args.listen}: {exc.strerror}", file=sys.stderr)
+        return 2
+    return 0
+
+
+async def _serve(
+    server: WebServer, host: str, port: int, tls: ssl.SSLContext | None, port_file: Path | None
+) -> None:
+    from aiohttp import web
+
+    runner = web.AppRunner(server.app(), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, ssl_context=tls)
+    await site.start()
+    bound = runner.addresses[0][1]  # the port, when 0 asked for any
+    scheme = "https" if tls else "http"
+    where = "" if tls else " (plain HTTP: loopback only unless told otherwise)"
+    logging.getLogger("ground.web").info("serving %s://%s:%d%s", scheme, host, bound, where)
+    if port_file is not None:
+        tmp = port_file.with_suffix(".tmp")
+        tmp.write_text(f"{bound}\n")
+        os.replace(tmp, port_file)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()

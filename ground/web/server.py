@@ -1,0 +1,369 @@
+"""The web mission control's server (aiohttp): Open MCT and the project's plugins as static files,
+the login, the JSON API the plugins call, and one WebSocket per page for live telemetry, the
+station's state and command authority.
+
+Every rule is the server's to enforce, whatever the page does: no session, no answer (401); a
+state-changing request without the session's CSRF token, or with a foreign Origin, is refused
+(403); a WebSocket from a foreign Origin is refused; what an account may command is checked here
+(ground/accounts/privileges.py) and again by the station, which audits it under the account.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from flight import dictionary as d
+from ground.accounts.privileges import command_refusal, required_role
+from ground.accounts.store import AccountStore, Role
+from ground.client import CommandRefused
+from ground.command_requests import RequestError, check_command
+from ground.web.history import History, HistoryError
+from ground.web.objects import AccountObjects, ObjectError
+from ground.web.sessions import COOKIE, CSRF_HEADER, LoginRefused, WebSession, WebSessions
+from ground.web.station_links import StationLinks
+from ground.web.tree import object_tree
+
+log = logging.getLogger("ground.web")
+PAGE_BACKLOG = 4 << 20  # octets a page may leave unread before it is disconnected
+_SESSION = "session"  # the request key of its WebSession
+
+
+def assets() -> Path:
+    """Where the packaged Open MCT is; FileNotFoundError saying how to get it."""
+    path = Path(str(resources.files("ground.web") / "openmct"))
+    if not (path / "openmct.js").is_file():
+        raise FileNotFoundError(
+            "Open MCT is not installed with this package: build it with pip (pip install "
+            "'orbital-gpu-payload[ground]', or make install), which fetches it pinned"
+        )
+    return path
+
+
+class WebServer:
+    """The server's parts and its request handlers."""
+
+    def __init__(
+        self,
+        accounts: AccountStore,
+        links: StationLinks,
+        history: History,
+        objects: AccountObjects,
+        secure: bool,
+    ) -> None:
+        self.accounts = accounts
+        self.sessions = WebSessions(accounts)
+        self.links = links
+        self.history = history
+        self.objects = objects
+        self.secure = secure  # served over TLS
+        self.tree = object_tree()
+        self.counters = dict.fromkeys(
+            ("login_failed", "refused_no_session", "refused_csrf", "refused_origin",
+             "internal_errors"), 0
+        )  # fmt: skip
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._guard], client_max_size=1 << 20)
+        static = Path(str(resources.files("ground.web") / "static"))
+        app.router.add_get("/", self._index)
+        app.router.add_get("/login", self._login_page)
+        app.router.add_post("/api/login", self._login)
+        app.router.add_post("/api/logout", self._logout)
+        app.router.add_get("/api/session", self._session)
+        app.router.add_get("/api/tree", self._tree)
+        app.router.add_get("/api/commands", self._commands)
+        app.router.add_get("/api/history", self._history)
+        app.router.add_get("/api/events", self._events)
+        app.router.add_get("/api/latest", self._latest)
+        app.router.add_post("/api/command", self._command)
+        app.router.add_post("/api/authority", self._authority)
+        app.router.add_get("/api/files", self._files)
+        app.router.add_get("/api/objects/{key}", self._get_object)
+        app.router.add_put("/api/objects/{key}", self._put_object)
+        app.router.add_get("/ws", self._socket)
+        app.router.add_static("/openmct/", assets())
+        app.router.add_static("/static/", static)
+        app.on_shutdown.append(self._shutdown)
+        return app
+
+    async def _shutdown(self, app: web.Application) -> None:
+        await self.links.close_all()
+
+    # --- the guard every request passes
+    @web.middleware
+    async def _guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        path = request.path
+        public = path in ("/login", "/api/login") or path.startswith(("/openmct/", "/static/"))
+        if not public:
+            session = self.sessions.get(request.cookies.get(COOKIE))
+            if session is None:
+                self.counters["refused_no_session"] += 1
+                if path == "/":
+                    raise web.HTTPFound("/login")
+                return _error(401, "not logged in")
+            request[_SESSION] = session
+        if request.method not in ("GET", "HEAD"):
+            if not self._same_origin(request):
+                self.counters["refused_origin"] += 1
+                return _error(403, "the request comes from another site")
+            if not public and not request[_SESSION].csrf_ok(request.headers.get(CSRF_HEADER)):
+                self.counters["refused_csrf"] += 1
+                return _error(403, "missing or wrong CSRF token")
+        try:
+            response = await handler(request)
+        except web.HTTPException:
+            raise
+        except Exception:
+            self.counters["internal_errors"] += 1
+            log.exception("a request to %s raised", path)
+            response = _error(500, "internal error (logged)")
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Referrer-Policy"] = "same-origin"
+        response.headers["Cache-Control"] = "no-store" if path.startswith("/api/") else "no-cache"
+        return response
+
+    def _same_origin(self, request: web.Request) -> bool:
+        """An Origin header, when there is one, names this site."""
+        origin = request.headers.get("Origin")
+        return origin is None or origin == f"{request.scheme}://{request.host}"
+
+    # --- pages and the session
+    async def _index(self, request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(Path(str(resources.files("ground.web") / "static" / "index.html")))
+
+    async def _login_page(self, request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(Path(str(resources.files("ground.web") / "static" / "login.html")))
+
+    async def _login(self, request: web.Request) -> web.StreamResponse:
+        body = await _json(request)
+        name, password = body.get("name"), body.get("password")
+        if not isinstance(name, str) or not isinstance(password, str):
+            return _error(400, "a login needs a name and a password")
+        host = request.remote or "unknown"
+        try:
+            session = await self.sessions.login(name, password, host, f"{host} (web)")
+        except LoginRefused as exc:
+            self.counters["login_failed"] += 1
+            log.warning("web login refused for %r from %s: %s", name[:64], host, exc)
+            return _error(401, str(exc))
+        self.links.open(session.account.name)
+        response = web.json_response(self._who(session))
+        response.set_cookie(COOKIE, session.session_id, secure=True, httponly=True,
+                            samesite="Strict", path="/")  # fmt: skip
+        log.info("web login: %s from %s", session.account.name, host)
+        return response
+
+    async def _logout(self, request: web.Request) -> web.StreamResponse:
+        session = request[_SESSION]
+        self.sessions.end(session)
+        if not self.sessions.of(session.account.name):
+            await self.links.close(session.account.name)
+        response = web.json_response({"ok": True})
+        response.del_cookie(COOKIE, path="/")
+        return response
+
+    def _who(self, session: WebSession) -> dict[str, Any]:
+        link = self.links.links.get(session.account.name)
+        return {
+            "account": session.account.name,
+            "role": session.account.role.label,
+            "csrf": session.csrf,
+            "status": link.state if link is not None else {},
+        }
+
+    async def _session(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(self._who(request[_SESSION]))
+
+    # --- telemetry
+    async def _tree(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(self.tree)
+
+    async def _history(self, request: web.Request) -> web.StreamResponse:
+        packet, _, field = request.query.get("key", "").partition(".")
+        try:
+            start, end = _range(request)
+            rows = await self.history.run(self.history.series, packet, field, start, end)
+        except (HistoryError, ValueError) as exc:
+            return _error(400, str(exc))
+        return web.json_response(rows)
+
+    async def _latest(self, request: web.Request) -> web.StreamResponse:
+        try:
+            packet = await self.history.run(self.history.latest, request.query.get("packet", ""))
+        except HistoryError as exc:
+            return _error(400, str(exc))
+        return web.json_response(packet)
+
+    async def _events(self, request: web.Request) -> web.StreamResponse:
+        try:
+            start, end = _range(request)
+        except ValueError as exc:
+            return _error(400, str(exc))
+        return web.json_response(await self.history.run(self.history.events, start, end))
+
+    # --- commanding
+    async def _commands(self, request: web.Request) -> web.StreamResponse:
+        role = request[_SESSION].account.role
+        out = []
+        for c in d.COMMANDS:
+            if c.source != d.SOURCE_GROUND:
+                continue
+            out.append({
+                "name": c.name,
+                "description": c.description,
+                "hazardous": c.hazardous,
+                "role": required_role(c).label,
+                "allowed": command_refusal(role, c, True) is None,
+                "args": [
+                    {"name": f.name, "type": f.type, "unit": f.unit,
+                     "description": f.description, "minimum": f.bounds()[0],
+                     "maximum": f.bounds()[1],
+                     "enum": [f.enum[k] for k in sorted(f.enum)]}
+                    for f in c.args
+                ],
+            })  # fmt: skip
+        return web.json_response(out)
+
+    async def _command(self, request: web.Request) -> web.StreamResponse:
+        session = request[_SESSION]
+        body = await _json(request)
+        name, args = body.get("name"), body.get("args", {})
+        if not isinstance(name, str) or not isinstance(args, dict):
+            return _error(400, "a command needs a name and an args map")
+        try:
+            checked = check_command(name, _octets_from_hex(name, args))
+        except RequestError as exc:
+            return _error(400, str(exc))
+        refusal = command_refusal(session.account.role, d.COMMANDS_BY_NAME[name],
+                                  body.get("confirm") is True)  # fmt: skip
+        if refusal is not None:
+            return _error(403, refusal)
+        client = self._client(session)
+        if client is None:
+            return _error(503, "no connection to the station: nothing sent")
+        try:
+            request_id = await client.send(checked.name, checked.args, body.get("confirm") is True)
+        except CommandRefused as exc:
+            return _error(409, str(exc))
+        return web.json_response({"request_id": request_id.hex()})
+
+    async def _authority(self, request: web.Request) -> web.StreamResponse:
+        session = request[_SESSION]
+        action = (await _json(request)).get("action")
+        if action not in ("show", "request", "release", "take"):
+            return _error(400, "action: show, request, release or take")
+        if action != "show" and session.account.role < Role.OPERATOR:
+            return _error(403, "command authority needs the operator role")
+        client = self._client(session)
+        if client is None:
+            return _error(503, "no connection to the station")
+        try:
+            holder = await client.authority_action(action)
+        except CommandRefused as exc:
+            return _error(409, str(exc))
+        return web.json_response({"holder": holder})
+
+    async def _files(self, request: web.Request) -> web.StreamResponse:
+        client = self._client(request[_SESSION])
+        if client is None:
+            return _error(503, "no connection to the station")
+        return web.json_response(await client.files())
+
+    def _client(self, session: WebSession) -> Any:
+        link = self.links.links.get(session.account.name)
+        return link.client if link is not None else None
+
+    # --- what each account saves
+    async def _get_object(self, request: web.Request) -> web.StreamResponse:
+        obj = self.objects.get(request[_SESSION].account.name, request.match_info["key"])
+        return web.json_response(obj) if obj is not None else _error(404, "no such object")
+
+    async def _put_object(self, request: web.Request) -> web.StreamResponse:
+        try:
+            self.objects.put(request[_SESSION].account.name, request.match_info["key"],
+                             await _json(request))  # fmt: skip
+        except ObjectError as exc:
+            return _error(400, str(exc))
+        return web.json_response({"ok": True})
+
+    # --- live
+    async def _socket(self, request: web.Request) -> web.StreamResponse:
+        if request.headers.get("Origin") != f"{request.scheme}://{request.host}":
+            self.counters["refused_origin"] += 1
+            return _error(403, "the WebSocket comes from another site")
+        session = request[_SESSION]
+        socket = web.WebSocketResponse(heartbeat=20)
+        await socket.prepare(request)
+        link = self.links.open(session.account.name)
+        queue: asyncio.Queue[str] = asyncio.Queue()
+
+        def sink(message: dict[str, Any]) -> None:
+            queue.put_nowait(json.dumps(message))
+
+        link.sinks.add(sink)
+        sink({"op": "status", **link.state})
+        sender = asyncio.create_task(_pump(queue, socket))
+        try:
+            async for message in socket:
+                if message.type == WSMsgType.ERROR:
+                    break
+        finally:
+            link.sinks.discard(sink)
+            sender.cancel()
+        return socket
+
+
+async def _pump(queue: asyncio.Queue[str], socket: web.WebSocketResponse) -> None:
+    """Send what the page is to get; a page that leaves too much unread is closed."""
+    while True:
+        first = await queue.get()
+        batch = [first]
+        while not queue.empty() and len(batch) < 256:
+            batch.append(queue.get_nowait())
+        if queue.qsize() * 200 > PAGE_BACKLOG:
+            await socket.close(message=b"too far behind")
+            return
+        await socket.send_str("[" + ",".join(batch) + "]")
+
+
+def _octets_from_hex(name: str, args: dict[str, Any]) -> dict[str, Any]:
+    """JSON has no octets: a bytes argument comes as hex; RequestError if it is not."""
+    command = d.COMMANDS_BY_NAME.get(name)
+    out = dict(args)
+    for f in command.args if command is not None else ():
+        if f.type == "bytes" and isinstance(out.get(f.name), str):
+            try:
+                out[f.name] = bytes.fromhex(out[f.name])
+            except ValueError:
+                raise RequestError(f"{name}: {f.name}: not hexadecimal octets") from None
+    return out
+
+
+async def _json(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _range(request: web.Request) -> tuple[float, float]:
+    try:
+        start, end = float(request.query["start"]), float(request.query["end"])
+    except (KeyError, ValueError):
+        raise ValueError("start and end: ms since 1970 (UTC)") from None
+    if not start <= end:
+        raise ValueError("start is later than end")
+    return start, end
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)

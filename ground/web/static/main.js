@@ -1,0 +1,41 @@
+// The web mission control: Open MCT with the project's plugins, once the session is known.
+import { Api } from '/static/api.js';
+import { OnboardClock } from '/static/clock.js';
+import { accountObjectsPlugin } from '/static/objects.js';
+import { commandingPlugin } from '/static/commanding.js';
+import { Live } from '/static/live.js';
+import { packetViewPlugin } from '/static/packet-view.js';
+import { stationPlugin } from '/static/station.js';
+import { telemetryPlugin } from '/static/telemetry.js';
+
+const response = await fetch('/api/session', { credentials: 'same-origin' });
+if (!response.ok) {
+  location.href = '/login';
+} else {
+  const session = await response.json();
+  const api = new Api(session);
+  const live = new Live();
+  const MINUTE = 60 * 1000;
+  openmct.setAssetPath('/openmct');
+  openmct.install(openmct.plugins.Espresso());
+  openmct.install(openmct.plugins.UTCTimeSystem());
+  openmct.time.addClock(new OnboardClock(live));
+  openmct.install(openmct.plugins.DisplayLayout());
+  openmct.install(openmct.plugins.LADTable());
+  openmct.install(openmct.plugins.Filters(['table', 'telemetry.plot.overlay']));
+  openmct.install(
+    openmct.plugins.Conductor({
+      menuOptions: [
+        { name: 'Spacecraft time', timeSystem: 'utc', clock: 'onboard', clockOffsets: { start: -15 * MINUTE, end: 15 * 1000 } },
+        { name: 'Wall clock', timeSystem: 'utc', clock: 'local', clockOffsets: { start: -15 * MINUTE, end: 15 * 1000 } },
+        { name: 'Fixed', timeSystem: 'utc', bounds: { start: Date.now() - 30 * MINUTE, end: Date.now() } }
+      ]
+    })
+  );
+  openmct.install(accountObjectsPlugin(api));
+  openmct.install(telemetryPlugin(api, live));
+  openmct.install(packetViewPlugin(api, live));
+  openmct.install(commandingPlugin(api, live, session));
+  openmct.install(stationPlugin(live, session));
+  openmct.start();
+}

@@ -1,0 +1,134 @@
+// The dictionary's telemetry in Open MCT: the object tree the server generates from the flight
+// dictionary, history from the station's archive, live values from the page's WebSocket, yellow
+// and red limits, and values marked stale when their packet stops coming.
+const NAMESPACE = 'payload';
+const STALE_AFTER_MS = 5000;  // housekeeping comes every second
+const PERIODIC = new Set(['HOUSEKEEPING']);  // packets sent on a period: the others never go stale
+
+export function telemetryPlugin(api, live) {
+  return function install(openmct) {
+    let tree = null;
+    const objects = () => (tree ??= api.get('/api/tree'));
+
+    openmct.types.addType('payload.telemetry', {
+      name: 'Telemetry point',
+      description: 'A field of a telemetry packet of the payload dictionary',
+      cssClass: 'icon-telemetry'
+    });
+    openmct.types.addType('payload.events', {
+      name: 'Event log',
+      description: 'The payload events (PUS 5), with their severity',
+      cssClass: 'icon-tabular-realtime'
+    });
+    openmct.objects.addRoot({ namespace: NAMESPACE, key: 'root' });
+    openmct.objects.addProvider(NAMESPACE, {
+      get: async (identifier) => structuredClone((await objects())[identifier.key])
+    });
+
+    const subscribers = new Map();  // point key -> set of callbacks
+    live.packetListeners.add((packet) => {
+      if (packet.event) {
+        const datum = { t: packet.t, ert: packet.ert, name: packet.name, ...packet.event };
+        for (const callback of subscribers.get('events') ?? []) {
+          callback(datum);
+        }
+        return;
+      }
+      for (const [field, value] of Object.entries(packet.v)) {
+        for (const callback of subscribers.get(`${packet.name}.${field}`) ?? []) {
+          callback({ t: packet.t, ert: packet.ert, value });
+        }
+      }
+    });
+    const ours = (domainObject) =>
+      domainObject.identifier.namespace === NAMESPACE &&
+      (domainObject.type === 'payload.telemetry' || domainObject.type === 'payload.events');
+
+    openmct.telemetry.addProvider({
+      supportsRequest: ours,
+      supportsSubscribe: ours,
+      request(domainObject, options) {
+        const range = `start=${Math.floor(options.start)}&end=${Math.ceil(options.end)}`;
+        if (domainObject.type === 'payload.events') {
+          return api.get(`/api/events?${range}`);
+        }
+        return api.get(`/api/history?key=${encodeURIComponent(domainObject.identifier.key)}&${range}`);
+      },
+      subscribe(domainObject, callback) {
+        const key = domainObject.identifier.key;
+        if (!subscribers.has(key)) {
+          subscribers.set(key, new Set());
+        }
+        subscribers.get(key).add(callback);
+        return () => subscribers.get(key).delete(callback);
+      }
+    });
+
+    openmct.telemetry.addProvider({
+      supportsLimits: (domainObject) => Boolean(domainObject.limits),
+      getLimitEvaluator: (domainObject) => ({
+        evaluate: (datum) => limitOf(datum.value, domainObject.limits)
+      }),
+      getLimits: (domainObject) => ({
+        limits: async () => limitLines(domainObject.limits)
+      })
+    });
+
+    openmct.telemetry.addProvider({
+      supportsStaleness: (domainObject) =>
+        domainObject.type === 'payload.telemetry' && PERIODIC.has(domainObject.packet),
+      isStale: async (domainObject) => ({ isStale: stale(domainObject), utc: Date.now() }),
+      subscribeToStaleness(domainObject, callback) {
+        let was = null;
+        const check = () => {
+          const now = stale(domainObject);
+          if (now !== was) {
+            was = now;
+            callback({ isStale: now, utc: Date.now() });
+          }
+        };
+        const timer = setInterval(check, 1000);
+        check();
+        return () => clearInterval(timer);
+      }
+    });
+
+    function stale(domainObject) {
+      const last = live.lastPacket[domainObject.packet];
+      return !live.status.station || last === undefined || Date.now() - last > STALE_AFTER_MS;
+    }
+  };
+}
+
+const LEVELS = [
+  ['red', 'high', (v, l) => v > l, 'is-limit--upr is-limit--red', 'Red High'],
+  ['red', 'low', (v, l) => v < l, 'is-limit--lwr is-limit--red', 'Red Low'],
+  ['yellow', 'high', (v, l) => v > l, 'is-limit--upr is-limit--yellow', 'Yellow High'],
+  ['yellow', 'low', (v, l) => v < l, 'is-limit--lwr is-limit--yellow', 'Yellow Low']
+];
+
+export function limitOf(value, limits) {
+  if (typeof value !== 'number') {
+    return undefined;
+  }
+  for (const [level, side, beyond, cssClass, name] of LEVELS) {
+    const bound = limits[level][side];
+    if (bound !== null && beyond(value, bound)) {
+      return { cssClass, name };
+    }
+  }
+  return undefined;
+}
+
+function limitLines(limits) {
+  const lines = {};
+  for (const [kind, level, color] of [['WARNING', 'yellow', 'yellow'], ['CRITICAL', 'red', 'red']]) {
+    const { low, high } = limits[level];
+    if (low !== null || high !== null) {
+      lines[kind] = {};
+      if (low !== null) lines[kind].low = { color, value: low };
+      if (high !== null) lines[kind].high = { color, value: high };
+    }
+  }
+  return lines;
+}

@@ -1,0 +1,141 @@
+"""The web mission control in a real browser: Debian's Chromium, headless, driven by Playwright,
+against a running bench (real station, real controller, real pty) and ``python -m ground web``
+as a process of its own. One operator logs in, sees live housekeeping with its limit colours,
+opens a plot over archived and live data, sends NOOP and sees it complete, confirms a hazardous
+command, is stopped before sending a bad argument, submits a job and watches it complete.
+Screenshots are saved with the test's output (its tmp_path/screenshots)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from flight.protocol.framing import frame
+from hil.bench import BenchConfig, run_bench
+from hil.default_scenario import forged_noop
+from tests.ground.web_site import CHROMIUM_ARGS, PASSWORDS, on_the_web, shots_dir
+
+CHROMIUM = shutil.which("chromium")  # make test installs it (Debian's package)
+WAIT_MS = 60_000
+JOB = {"id": "web-1", "command": ["hash-chain", "--iterations", "1000"]}
+
+
+def log_in(page, url: str, name: str) -> None:
+    page.goto(url + "/")
+    page.fill("#name", name)
+    page.fill("#password", PASSWORDS[name])
+    page.click("#submit")
+    expect(page.locator(".c-indicator").filter(has_text="authority")).to_contain_text(
+        f"{name} (", ignore_case=True, timeout=WAIT_MS
+    )
+
+
+def send(page, command: str, **args: str) -> None:
+    page.select_option(".c-cmd-form select[name=command]", command)
+    for name, value in args.items():
+        page.fill(f".c-cmd-args [name={name}]", value)
+    page.click(".c-cmd-send")
+
+
+def browse(page, url: str, path: str) -> None:
+    page.goto(f"{url}/#/browse/payload:root/{path}")
+
+
+def operator_session(url: str, shots) -> dict:
+    seen = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        log_in(page, url, "ana")
+        page.screenshot(path=shots / "1-logged-in.png")
+
+        # live housekeeping: a counter above its yellow limit is yellow, the uptime moves
+        browse(page, url, "payload:HOUSEKEEPING")
+        bad_mac = page.locator('tr[data-field="tc_auth_bad_mac"] td.c-packet-value')
+        expect(bad_mac).to_have_class("c-packet-value is-limit--upr is-limit--yellow",
+                                      timeout=WAIT_MS)  # fmt: skip
+        uptime = page.locator('tr[data-field="uptime_s"] td.c-packet-value')
+        first = int(uptime.inner_text())
+        expect(uptime).not_to_have_text(str(first), timeout=WAIT_MS)
+        seen["times"] = page.locator(".c-packet-times").inner_text()
+        page.screenshot(path=shots / "2-housekeeping-limits.png")
+
+        # a plot: the archive's history, then live values
+        with page.expect_response(lambda r: "/api/history" in r.url, timeout=WAIT_MS) as answer:
+            browse(page, url, "payload:HOUSEKEEPING/payload:HOUSEKEEPING.uptime_s")
+        seen["history"] = answer.value.json()
+        seen["live"] = page.evaluate(
+            """async () => {
+                const id = {namespace: 'payload', key: 'HOUSEKEEPING.uptime_s'};
+                const point = await openmct.objects.get(id);
+                return new Promise((resolve) => {
+                    const stop = openmct.telemetry.subscribe(point, (d) => { stop(); resolve(d); });
+                });
+            }"""
+        )
+        expect(page.locator(".gl-plot canvas").first).to_be_visible(timeout=WAIT_MS)
+        page.wait_for_timeout(1500)
+        page.screenshot(path=shots / "3-plot.png")
+
+        # commanding: NOOP completes
+        browse(page, url, "payload:commanding")
+        send(page, "NOOP")
+        history = page.locator(".c-cmd-history tbody tr")
+        expect(history.first).to_contain_text("completed", timeout=WAIT_MS)
+        # a bad argument is stopped in the page: nothing goes
+        send(page, "REPRIORITISE_JOB", job_id="x", priority="300")
+        expect(page.locator(".c-cmd-message")).to_have_text(
+            "priority: above the maximum 255", timeout=WAIT_MS
+        )
+        seen["rows after the bad argument"] = history.count()
+        # a hazardous command asks first, and goes once confirmed
+        send(page, "CANCEL_JOB", job_id="nope")
+        dialog = page.locator(".c-overlay")
+        expect(dialog).to_contain_text("HAZARDOUS", timeout=WAIT_MS)
+        page.screenshot(path=shots / "4-hazardous-confirmation.png")
+        dialog.get_by_role("button", name="Send").click()
+        expect(history.first).to_contain_text("JOB_UNKNOWN", timeout=WAIT_MS)
+        # a job: submitted, and complete
+        send(page, "SUBMIT_JOB", manifest=json.dumps(JOB))
+        expect(history.first).to_contain_text("completed", timeout=WAIT_MS)
+        page.screenshot(path=shots / "5-commands.png")
+        browse(page, url, "payload:HOUSEKEEPING")
+        expect(page.locator('tr[data-field="jobs_completed"] td.c-packet-value')).to_have_text(
+            "1", timeout=WAIT_MS
+        )
+        page.screenshot(path=shots / "6-job-completed.png")
+        seen["errors"] = errors
+        browser.close()
+    return seen
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (make test installs it)")
+def test_an_operator_in_chromium_against_a_running_bench(tmp_path):
+    shots = shots_dir(tmp_path)
+    seen = {}
+
+    async def visit(site):
+        site.bench.bus.serial.write_line(frame(forged_noop()))  # tc_auth_bad_mac: yellow
+        seen.update(await asyncio.to_thread(operator_session, site.url, shots))
+
+    async def scenario(bench):
+        await on_the_web(bench, seen, visit)
+
+    report = asyncio.run(run_bench("web", scenario, BenchConfig(tmp_path / "out", speed=5)))
+    assert report.passed, report.to_json()["error"]
+    assert seen["errors"] == []
+    assert seen["times"].startswith("on board 2026-") and "received on the ground" in seen["times"]
+    assert seen["history"] and all({"t", "ert", "value"} <= set(p) for p in seen["history"])
+    assert seen["live"]["t"] >= seen["history"][-1]["t"]  # live values after the archived ones
+    assert seen["rows after the bad argument"] == 1  # only the NOOP went
+    assert "Traceback" not in seen["web log"]
+    assert sorted(p.name for p in shots.iterdir()) == [
+        "1-logged-in.png", "2-housekeeping-limits.png", "3-plot.png",
+        "4-hazardous-confirmation.png", "5-commands.png", "6-job-completed.png",
+    ]  # fmt: skip
