@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from flight import dictionary as d
 from ground.archive import Archive
+from ground.audit import audit_rows
 from ground.web.packets import packet_json, plain
 
 EVENT_SERVICE = 5
@@ -68,6 +69,62 @@ class History:
         row = self.archive.latest(kind.service, kind.subtype)
         tm = row.decoded() if row is not None else None
         return packet_json(tm, row.ert) if tm is not None and row is not None else None
+
+    def raw(self, packet: str) -> dict[str, Any] | None:
+        """The newest packet of that name, raw: its octets in hex, the CCSDS primary and PUS-C
+        secondary header fields with the octets each spans, and its data fields decoded."""
+        kind = d.TELEMETRY_BY_NAME.get(packet)
+        if kind is None:
+            raise HistoryError(f"no telemetry packet {packet}")
+        row = self.archive.latest(kind.service, kind.subtype)
+        tm = row.decoded() if row is not None else None
+        if row is None or tm is None:
+            return None
+        raw = row.raw
+        words = int.from_bytes(raw[0:2], "big"), int.from_bytes(raw[2:4], "big")
+        header = [
+            ("version", "0", words[0] >> 13),
+            ("type (0: telemetry)", "0", (words[0] >> 12) & 1),
+            ("secondary header flag", "0", (words[0] >> 11) & 1),
+            ("APID", "0-1", words[0] & 0x7FF),
+            ("sequence flags", "2", words[1] >> 14),
+            ("sequence count", "2-3", words[1] & 0x3FFF),
+            ("data length - 1", "4-5", int.from_bytes(raw[4:6], "big")),
+            ("PUS version, time reference", "6", raw[6]),
+            ("service", "7", raw[7]),
+            ("subtype", "8", raw[8]),
+            ("message counter", "9-10", int.from_bytes(raw[9:11], "big")),
+            ("destination", "11-12", int.from_bytes(raw[11:13], "big")),
+            ("time: seconds, fraction (CUC 4+2)", "13-18", f"{row.time:.6f}"),
+            ("packet error control (CRC-16)", f"{len(raw) - 2}-{len(raw) - 1}", raw[-2:].hex()),
+        ]
+        return {
+            "name": tm.name,
+            "hex": raw.hex(),
+            "header": [{"field": f, "octets": o, "value": plain(v)} for f, o, v in header],
+            "fields": [{"field": k, "value": plain(v)} for k, v in tm.labelled().items()],
+            "t": row.time * 1000 if row.time is not None else None,
+            "ert": row.ert * 1000,
+        }
+
+    def commands(self, limit: int) -> list[dict[str, Any]]:
+        """The last ``limit`` commands the station sent, oldest first, each with the account that
+        sent it and the verification stages the audit trail holds for it."""
+        sent = self.archive.commands()[-limit:]
+        stages: dict[str, list[str]] = {}
+        for row in audit_rows(self.archive.db, "verification"):
+            stages.setdefault(str(row.detail.get("request_id")), []).append(row.outcome)
+        return [
+            {
+                "sent": when * 1000,
+                "name": name,
+                "args": args,
+                "request_id": request_id.hex(),
+                "account": account,
+                "stages": stages.get(request_id.hex(), []),
+            }
+            for when, name, args, request_id, account in sent
+        ]
 
     def events(self, start_ms: float, end_ms: float) -> list[dict[str, Any]]:
         """The events in [start, end), by on-board time."""

@@ -24,6 +24,7 @@ from ground.accounts.privileges import command_refusal, required_role
 from ground.accounts.store import AccountStore, Role
 from ground.client import CommandRefused
 from ground.command_requests import RequestError, check_command
+from ground.web.alarms import AlarmBook
 from ground.web.history import History, HistoryError
 from ground.web.objects import AccountObjects, ObjectError
 from ground.web.sessions import COOKIE, CSRF_HEADER, LoginRefused, WebSession, WebSessions
@@ -31,6 +32,7 @@ from ground.web.station_links import StationLinks
 from ground.web.tree import object_tree
 
 log = logging.getLogger("ground.web")
+COMMANDS_SHOWN = 500  # of the station's command history, on opening the page
 PAGE_BACKLOG = 4 << 20  # octets a page may leave unread before it is disconnected
 _SESSION = "session"  # the request key of its WebSession
 
@@ -64,6 +66,8 @@ class WebServer:
         self.objects = objects
         self.secure = secure  # served over TLS
         self.tree = object_tree()
+        self.alarms = AlarmBook(links.broadcast)
+        links.observers.append(self.alarms.observe)
         self.counters = dict.fromkeys(
             ("login_failed", "refused_no_session", "refused_csrf", "refused_origin",
              "internal_errors"), 0
@@ -82,9 +86,13 @@ class WebServer:
         app.router.add_get("/api/history", self._history)
         app.router.add_get("/api/events", self._events)
         app.router.add_get("/api/latest", self._latest)
+        app.router.add_get("/api/raw", self._raw)
+        app.router.add_get("/api/command-history", self._command_history)
         app.router.add_post("/api/command", self._command)
         app.router.add_post("/api/authority", self._authority)
         app.router.add_get("/api/files", self._files)
+        app.router.add_get("/api/alarms", self._alarms)
+        app.router.add_post("/api/alarms/{action}", self._alarm_action)
         app.router.add_get("/api/objects/{key}", self._get_object)
         app.router.add_put("/api/objects/{key}", self._put_object)
         app.router.add_get("/ws", self._socket)
@@ -196,11 +204,21 @@ class WebServer:
         return web.json_response(rows)
 
     async def _latest(self, request: web.Request) -> web.StreamResponse:
+        return await self._newest(request, self.history.latest)
+
+    async def _raw(self, request: web.Request) -> web.StreamResponse:
+        return await self._newest(request, self.history.raw)
+
+    async def _newest(self, request: web.Request, query: Any) -> web.StreamResponse:
+        """The newest packet named by ?packet=, as ``query`` gives it (null: none archived)."""
         try:
-            packet = await self.history.run(self.history.latest, request.query.get("packet", ""))
+            packet = await self.history.run(query, request.query.get("packet", ""))
         except HistoryError as exc:
             return _error(400, str(exc))
         return web.json_response(packet)
+
+    async def _command_history(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(await self.history.run(self.history.commands, COMMANDS_SHOWN))
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
         try:
@@ -276,6 +294,26 @@ class WebServer:
         if client is None:
             return _error(503, "no connection to the station")
         return web.json_response(await client.files())
+
+    async def _alarms(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(self.alarms.listing())
+
+    async def _alarm_action(self, request: web.Request) -> web.StreamResponse:
+        session = request[_SESSION]
+        if session.account.role < Role.OPERATOR:
+            return _error(403, "alarms are acknowledged and shelved by operators")
+        body = await _json(request)
+        key, action = body.get("key"), request.match_info["action"]
+        if action == "acknowledge":
+            done = self.alarms.acknowledge(str(key), session.account.name)
+        elif action == "shelve":
+            minutes = body.get("minutes", 30)
+            if not isinstance(minutes, (int, float)) or not 0 < minutes <= 24 * 60:
+                return _error(400, "minutes: more than 0, at most a day")
+            done = self.alarms.shelve(str(key), minutes)
+        else:
+            return _error(404, f"no alarm action {action!r}")
+        return web.json_response({"ok": True}) if done else _error(404, f"no alarm {key!r}")
 
     def _client(self, session: WebSession) -> Any:
         link = self.links.links.get(session.account.name)

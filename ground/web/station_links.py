@@ -30,9 +30,15 @@ class AccountLink:
     """One account's connection to the station, kept up while it has sessions."""
 
     def __init__(
-        self, address: str, account: str, accounts: AccountStore, tls: ssl.SSLContext | None
+        self,
+        address: str,
+        account: str,
+        accounts: AccountStore,
+        tls: ssl.SSLContext | None,
+        observe: Callable[[DecodedTelemetry], None],
     ) -> None:
         self.address = address
+        self.observe = observe  # every packet, for the alarm list
         self.account = account
         self.accounts = accounts
         self.tls = tls
@@ -48,13 +54,14 @@ class AccountLink:
             await self._task
         self.accounts.revoke(self.token.token_id)
 
-    def _tell(self, message: dict[str, Any]) -> None:
+    def tell(self, message: dict[str, Any]) -> None:
+        """To every page of this account."""
         for sink in list(self.sinks):
             sink(message)
 
     def _status(self, **changes: Any) -> None:
         self.state |= changes
-        self._tell({"op": "status", **self.state})
+        self.tell({"op": "status", **self.state})
 
     async def _run(self) -> None:
         while True:
@@ -78,8 +85,9 @@ class AccountLink:
             await asyncio.sleep(RETRY_S)
 
     def _telemetry(self, tm: DecodedTelemetry) -> None:
+        self.observe(tm)
         ert = self.client.last_ert if self.client is not None else None
-        self._tell({"op": "tm", **packet_json(tm, ert if ert is not None else time.time())})
+        self.tell({"op": "tm", **packet_json(tm, ert if ert is not None else time.time())})
 
     def _station_message(self, message: dict[str, Any]) -> None:
         op = message.get("op")
@@ -88,7 +96,7 @@ class AccountLink:
         elif op == "authority":
             self._status(authority=message.get("holder"))
         elif op == "file":
-            self._tell({k: v for k, v in message.items() if isinstance(v, (str, int, bool))})
+            self.tell({k: v for k, v in message.items() if isinstance(v, (str, int, bool))})
 
 
 class StationLinks:
@@ -99,12 +107,24 @@ class StationLinks:
         self.accounts = accounts
         self.tls = tls
         self.links: dict[str, AccountLink] = {}
+        self.observers: list[Callable[[DecodedTelemetry], None]] = []
+
+    def _observe(self, tm: DecodedTelemetry) -> None:
+        for observer in self.observers:
+            observer(tm)
+
+    def broadcast(self, message: dict[str, Any]) -> None:
+        """To every page of every account."""
+        for link in self.links.values():
+            link.tell(message)
 
     def open(self, account: str) -> AccountLink:
         """The account's link, started if it had none."""
         link = self.links.get(account)
         if link is None:
-            link = self.links[account] = AccountLink(self.address, account, self.accounts, self.tls)
+            link = self.links[account] = AccountLink(
+                self.address, account, self.accounts, self.tls, self._observe
+            )
         return link
 
     async def close(self, account: str) -> None:

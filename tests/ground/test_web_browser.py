@@ -1,8 +1,10 @@
 """The web mission control in a real browser: Debian's Chromium, headless, driven by Playwright,
 against a running bench (real station, real controller, real pty) and ``python -m ground web``
 as a process of its own. One operator logs in, sees live housekeeping with its limit colours,
-opens a plot over archived and live data, sends NOOP and sees it complete, confirms a hazardous
-command, is stopped before sending a bad argument, submits a job and watches it complete.
+acknowledges its alarm, reads a raw packet, filters events by severity, opens a plot over
+archived and live data, sends NOOP and sees it complete, confirms a hazardous
+command, is stopped before sending a bad argument, submits a job and watches it complete in the
+jobs view, and sees its result come down verified in the files view.
 Screenshots are saved with the test's output (its tmp_path/screenshots)."""
 
 from __future__ import annotations
@@ -66,6 +68,33 @@ def operator_session(url: str, shots) -> dict:
         seen["times"] = page.locator(".c-packet-times").inner_text()
         page.screenshot(path=shots / "2-housekeeping-limits.png")
 
+        # the alarm list: the counter's alarm, acknowledged; it stays while the value is out
+        browse(page, url, "payload:alarms")
+        alarm = page.locator('.c-alarms-table tr[data-alarm="HOUSEKEEPING.tc_auth_bad_mac"]')
+        expect(alarm).to_contain_text("unacknowledged", timeout=WAIT_MS)
+        alarm.get_by_role("button", name="Acknowledge").click()
+        expect(alarm).to_contain_text("acknowledged by ana", timeout=WAIT_MS)
+        page.screenshot(path=shots / "2b-alarms.png")
+        # the raw packet view: octets in hex with offsets, headers field by field
+        browse(page, url, "payload:HOUSEKEEPING")
+        page.get_by_title("Open the View Switcher Menu").click()
+        page.get_by_role("menuitem", name="Raw packet").click()
+        expect(page.locator(".c-raw pre")).to_contain_text("0000  08 ", timeout=WAIT_MS)
+        expect(page.locator(".c-raw-table").first).to_contain_text("APID", timeout=WAIT_MS)
+        page.screenshot(path=shots / "2c-raw-packet.png")
+        # the events table's severity filter reaches the provider
+        seen["events"] = page.evaluate(
+            """async () => {
+                const events = await openmct.objects.get({namespace: 'payload', key: 'events'});
+                const bounds = openmct.time.getBounds();
+                const all = (await openmct.telemetry.request(events, bounds))
+                    .map((e) => e.severity);
+                const only = async (severity) => (await openmct.telemetry.request(events,
+                    {...bounds, filters: {severity: {equals: [severity]}}})).map((e) => e.severity);
+                return {all, info: await only(1), high: await only(4)};
+            }"""
+        )
+
         # a plot: the archive's history, then live values
         with page.expect_response(lambda r: "/api/history" in r.url, timeout=WAIT_MS) as answer:
             browse(page, url, "payload:HOUSEKEEPING/payload:HOUSEKEEPING.uptime_s")
@@ -105,11 +134,17 @@ def operator_session(url: str, shots) -> dict:
         send(page, "SUBMIT_JOB", manifest=json.dumps(JOB))
         expect(history.first).to_contain_text("completed", timeout=WAIT_MS)
         page.screenshot(path=shots / "5-commands.png")
-        browse(page, url, "payload:HOUSEKEEPING")
-        expect(page.locator('tr[data-field="jobs_completed"] td.c-packet-value')).to_have_text(
-            "1", timeout=WAIT_MS
+        # the jobs view: the job, complete; the files view: its result down and verified
+        browse(page, url, "payload:jobs")
+        page.click(".c-jobs-refresh")
+        expect(page.locator('.c-jobs-table tr[data-job="web-1"]')).to_contain_text(
+            "COMPLETED", timeout=WAIT_MS
         )
-        page.screenshot(path=shots / "6-job-completed.png")
+        page.screenshot(path=shots / "6-jobs.png")
+        browse(page, url, "payload:files")
+        result = page.locator('.c-files-table tr[data-file="web-1/stdout.log"]')
+        expect(result).to_have_class("is-verified", timeout=WAIT_MS)
+        page.screenshot(path=shots / "7-files.png")
         seen["errors"] = errors
         browser.close()
     return seen
@@ -134,8 +169,12 @@ def test_an_operator_in_chromium_against_a_running_bench(tmp_path):
     assert seen["history"] and all({"t", "ert", "value"} <= set(p) for p in seen["history"])
     assert seen["live"]["t"] >= seen["history"][-1]["t"]  # live values after the archived ones
     assert seen["rows after the bad argument"] == 1  # only the NOOP went
+    events = seen["events"]  # filtered by severity: every one of that severity, and no other
+    assert events["all"] and events["info"] == [s for s in events["all"] if s == 1]
+    assert events["high"] == [s for s in events["all"] if s == 4]
     assert "Traceback" not in seen["web log"]
     assert sorted(p.name for p in shots.iterdir()) == [
-        "1-logged-in.png", "2-housekeeping-limits.png", "3-plot.png",
-        "4-hazardous-confirmation.png", "5-commands.png", "6-job-completed.png",
+        "1-logged-in.png", "2-housekeeping-limits.png", "2b-alarms.png", "2c-raw-packet.png",
+        "3-plot.png",
+        "4-hazardous-confirmation.png", "5-commands.png", "6-jobs.png", "7-files.png",
     ]  # fmt: skip

@@ -1,90 +1,39 @@
 // Commanding, which Open MCT has none of: forms generated from the dictionary with every argument
-// checked before anything is sent, a confirmation for hazardous commands, each command's PUS 1
-// verification stages as they come down, the command history, and command authority. The server
-// and the station check everything again.
-const STAGES = {
-  ACCEPTANCE_SUCCESS: 'accepted', ACCEPTANCE_FAILURE: 'FAILED at acceptance',
-  START_SUCCESS: 'started', START_FAILURE: 'FAILED at start',
-  COMPLETION_SUCCESS: 'completed', COMPLETION_FAILURE: 'FAILED at completion'
-};
+// checked before anything is sent, a confirmation for hazardous commands and each command's PUS 1
+// verification stages (commander.js), the command history, and command authority. The server and
+// the station check everything again.
+import { addTypeWithView } from '/static/views.js';
+
 const INTEGER = new Set(['u8', 'u16', 'u32', 'u64', 'i32']);
 const FLOAT = new Set(['f32', 'f64', 'cuc']);
 
-export function commandingPlugin(api, live, session) {
+export function commandingPlugin(api, live, session, commander) {
   return function install(openmct) {
-    openmct.types.addType('payload.commanding', {
+    addTypeWithView(openmct, {
+      type: 'payload.commanding',
       name: 'Commanding',
       description: 'Send dictionary commands and follow their verification',
-      cssClass: 'icon-command'
-    });
-    const history = [];  // every command sent from this page, newest last
-    const byRequest = new Map();
-    const redraws = new Set();
-    const early = new Map();  // reports that came down before the station's answer to the page
-    const apply = (entry, packet) => {
-      const stage = STAGES[packet.name];
-      entry.stages.push(stage);
-      if (packet.name.endsWith('FAILURE')) {
-        entry.failure = `${stage}: ${packet.names.code ?? packet.v.code} ${packet.v.reason ?? ''}`.trim();
-      }
-    };
-    live.packetListeners.add((packet) => {
-      if (!STAGES[packet.name]) return;
-      const id = requestId(packet.v);
-      const entry = byRequest.get(id);
-      if (!entry) {
-        early.set(id, [...(early.get(id) ?? []), packet]);
-        if (early.size > 1000) early.delete(early.keys().next().value);
-        return;
-      }
-      apply(entry, packet);
-      redraws.forEach((redraw) => redraw());
-    });
-
-    openmct.objectViews.addProvider({
-      key: 'payload.commanding',
-      name: 'Commanding',
       cssClass: 'icon-command',
-      canView: (domainObject) => domainObject.type === 'payload.commanding',
       view: () => {
         let root = null;
-        const redraw = () => root && drawHistory(root.querySelector('.c-cmd-history'), history);
+        const redraw = () => root && drawHistory(root.querySelector('.c-cmd-history'), commander.history);
         const status = () => root && drawStatus(root.querySelector('.c-cmd-status'), live.status, session);
         return {
           async show(element) {
             root = element;
             element.classList.add('c-cmd');
             element.innerHTML = VIEW;
-            redraws.add(redraw);
+            commander.listeners.add(redraw);
             live.statusListeners.add(status);
             status();
             redraw();
             wireAuthority(element, api);
-            const commands = await api.get('/api/commands');
-            drawForm(element, commands, async (command, args) => {
-              if (command.hazardous && !(await confirmed(openmct, command, args))) {
-                return 'not sent: not confirmed';
-              }
-              const entry = { name: command.name, args, sent: new Date(), stages: [], failure: null };
-              try {
-                const answer = await api.post('/api/command', {
-                  name: command.name, args, confirm: command.hazardous
-                });
-                entry.requestId = answer.request_id;
-                entry.stages.push('sent');
-                byRequest.set(answer.request_id, entry);
-                (early.get(answer.request_id) ?? []).forEach((packet) => apply(entry, packet));
-                early.delete(answer.request_id);
-              } catch (error) {
-                entry.failure = `refused: ${error.message}`;
-              }
-              history.push(entry);
-              redraw();
-              return entry.failure ?? `sent ${command.name}`;
-            });
+            drawForm(element, await commander.describe(), (command, args) =>
+              commander.send(command.name, args)
+            );
           },
           destroy() {
-            redraws.delete(redraw);
+            commander.listeners.delete(redraw);
             live.statusListeners.delete(status);
             root = null;
           }
@@ -110,14 +59,9 @@ const VIEW = `
     <p class="c-cmd-message" role="alert"></p>
   </form>
   <table class="c-cmd-history">
-    <thead><tr><th>Sent (ground, UTC)</th><th>Command</th><th>Verification</th></tr></thead>
+    <thead><tr><th>Sent (ground time, UTC)</th><th>By</th><th>Command</th><th>Verification</th></tr></thead>
     <tbody></tbody>
   </table>`;
-
-function requestId(values) {
-  const hex = (n) => n.toString(16).padStart(4, '0');
-  return hex(values.request_packet_id) + hex(values.request_seq_ctrl);
-}
 
 function drawStatus(element, status, session) {
   element.textContent =
@@ -238,27 +182,13 @@ export function readArguments(box, command) {
   return { args, errors };
 }
 
-function confirmed(openmct, command, args) {
-  return new Promise((resolve) => {
-    const dialog = openmct.overlays.dialog({
-      iconClass: 'alert',
-      title: 'Hazardous command',
-      message: `${command.name} ${JSON.stringify(args)} is HAZARDOUS. Send it?`,
-      buttons: [
-        { label: 'Send', emphasis: true, callback: () => { dialog.dismiss(); resolve(true); } },
-        { label: 'Cancel', callback: () => { dialog.dismiss(); resolve(false); } }
-      ],
-      onDismiss: () => resolve(false)
-    });
-  });
-}
-
 function drawHistory(table, history) {
   const rows = history.slice().reverse().map((entry) => {
     const row = document.createElement('tr');
     const verdict = entry.failure ?? entry.stages.join(', ');
     row.className = entry.failure ? 'is-failed' : entry.stages.includes('completed') ? 'is-done' : '';
-    for (const text of [entry.sent.toISOString(), `${entry.name} ${JSON.stringify(entry.args)}`, verdict]) {
+    const cells = [entry.sent.toISOString(), entry.account, `${entry.name} ${JSON.stringify(entry.args)}`, verdict];
+    for (const text of cells) {
       const cell = document.createElement('td');
       cell.textContent = text;
       row.append(cell);

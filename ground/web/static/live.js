@@ -5,6 +5,8 @@ export class Live {
   constructor() {
     this.packetListeners = new Set();
     this.statusListeners = new Set();
+    this.fileListeners = new Set();  // files the station received from the payload
+    this.alarmListeners = new Set();  // alarms raised, changed, cleared
     this.status = { station: false, link_up: false, authority: null, why: 'connecting' };
     this.lastPacket = {};  // packet name -> ground time (ms) it last arrived
     this.#open();
@@ -32,6 +34,10 @@ export class Live {
       }
     } else if (message.op === 'status') {
       this.#setStatus(message);
+    } else if (message.op === 'alarm' || message.op === 'alarm-cleared') {
+      this.alarmListeners.forEach((listener) => listener(message));
+    } else if (message.op === 'file') {
+      this.fileListeners.forEach((listener) => listener(message));
     }
   }
 

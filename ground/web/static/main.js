@@ -1,10 +1,15 @@
 // The web mission control: Open MCT with the project's plugins, once the session is known.
+import { alarmsPlugin } from '/static/alarms.js';
 import { Api } from '/static/api.js';
 import { OnboardClock } from '/static/clock.js';
 import { accountObjectsPlugin } from '/static/objects.js';
+import { Commander } from '/static/commander.js';
 import { commandingPlugin } from '/static/commanding.js';
+import { filesPlugin } from '/static/files.js';
+import { jobsPlugin } from '/static/jobs.js';
 import { Live } from '/static/live.js';
 import { packetViewPlugin } from '/static/packet-view.js';
+import { rawViewPlugin } from '/static/raw-view.js';
 import { stationPlugin } from '/static/station.js';
 import { telemetryPlugin } from '/static/telemetry.js';
 
@@ -35,7 +40,12 @@ if (!response.ok) {
   openmct.install(accountObjectsPlugin(api));
   openmct.install(telemetryPlugin(api, live));
   openmct.install(packetViewPlugin(api, live));
-  openmct.install(commandingPlugin(api, live, session));
+  openmct.install(rawViewPlugin(api, live));
+  const commander = new Commander(openmct, api, live);
+  openmct.install(commandingPlugin(api, live, session, commander));
+  openmct.install(jobsPlugin(api, live, session, commander));
+  openmct.install(filesPlugin(api, live));
+  openmct.install(alarmsPlugin(api, live));
   openmct.install(stationPlugin(live, session));
   openmct.start();
 }

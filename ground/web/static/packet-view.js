@@ -1,23 +1,19 @@
 // A page for every report: each telemetry packet of the dictionary (housekeeping, JOB_DETAIL,
 // JOB_LIST, KEY_LIST and the rest) as a table of its fields, the newest values live, with units,
 // enum names, yellow and red limits, and the times labelled: on-board and ground receipt, UTC.
+import { addTypeWithView } from '/static/views.js';
+
 import { limitOf } from '/static/telemetry.js';
 
 const STALE_AFTER_MS = 5000;
 
 export function packetViewPlugin(api, live) {
   return function install(openmct) {
-    openmct.types.addType('payload.packet', {
+    addTypeWithView(openmct, {
+      type: 'payload.packet',
       name: 'Telemetry packet',
       description: 'A telemetry packet of the payload dictionary and its fields',
-      cssClass: 'icon-packet'
-    });
-    openmct.objectViews.addProvider({
-      key: 'payload.packet',
-      name: 'Latest values',
-      cssClass: 'icon-tabular-lad',
-      canView: (domainObject) => domainObject.type === 'payload.packet',
-      priority: () => 10,
+      cssClass: 'icon-packet',
       view(domainObject) {
         let listener = null;
         let timer = null;

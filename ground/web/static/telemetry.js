@@ -47,20 +47,22 @@ export function telemetryPlugin(api, live) {
     openmct.telemetry.addProvider({
       supportsRequest: ours,
       supportsSubscribe: ours,
-      request(domainObject, options) {
+      async request(domainObject, options) {
         const range = `start=${Math.floor(options.start)}&end=${Math.ceil(options.end)}`;
         if (domainObject.type === 'payload.events') {
-          return api.get(`/api/events?${range}`);
+          const events = await api.get(`/api/events?${range}`);
+          return events.filter((event) => passes(event, options.filters));
         }
         return api.get(`/api/history?key=${encodeURIComponent(domainObject.identifier.key)}&${range}`);
       },
-      subscribe(domainObject, callback) {
+      subscribe(domainObject, callback, options = {}) {
         const key = domainObject.identifier.key;
+        const filtered = (datum) => passes(datum, options.filters) && callback(datum);
         if (!subscribers.has(key)) {
           subscribers.set(key, new Set());
         }
-        subscribers.get(key).add(callback);
-        return () => subscribers.get(key).delete(callback);
+        subscribers.get(key).add(filtered);
+        return () => subscribers.get(key).delete(filtered);
       }
     });
 
@@ -98,6 +100,18 @@ export function telemetryPlugin(api, live) {
       return !live.status.station || last === undefined || Date.now() - last > STALE_AFTER_MS;
     }
   };
+}
+
+// Whether a datum passes Open MCT's filters ({key: {equals: [values]}}), as the events table's
+// severity filter sets them.
+export function passes(datum, filters) {
+  for (const [key, filter] of Object.entries(filters ?? {})) {
+    const wanted = filter?.equals;
+    if (Array.isArray(wanted) && wanted.length && !wanted.map(String).includes(String(datum[key]))) {
+      return false;
+    }
+  }
+  return true;
 }
 
 const LEVELS = [

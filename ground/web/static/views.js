@@ -1,0 +1,13 @@
+// A kind of object the project adds to Open MCT together with its view: the type (name,
+// description, icon) and the view that shows objects of it.
+export function addTypeWithView(openmct, { type, name, description, cssClass, view }) {
+  openmct.types.addType(type, { name, description, cssClass });
+  openmct.objectViews.addProvider({
+    key: type,
+    name,
+    cssClass,
+    canView: (domainObject) => domainObject.type === type,
+    priority: () => 10,
+    view
+  });
+}
