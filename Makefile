@@ -178,7 +178,7 @@ $(BENCH_VENV)/.installed: $(VENV)/.installed
 	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check '.[bench]'
 	touch $@
 
-bench: $(BENCH_VENV)/.installed
+bench: $(BENCH_VENV)/.installed ensure-chromium
 	$(PY) bench/native.py --checksum-python $(BENCH_VENV)/bin/python --json out/bench/native.json
 	$(PY) bench/hil_link.py --json out/bench/hil_link.json
 	$(PY) bench/scheduling.py --json out/bench/scheduling.json
@@ -188,6 +188,7 @@ bench: $(BENCH_VENV)/.installed
 	$(PY) bench/lockstep.py --json out/bench/lockstep.json
 	$(PY) bench/replay_writes.py --json out/bench/replay_writes.json
 	$(PY) bench/auth.py --json out/bench/auth.json
+	$(PY) bench/web.py --json out/bench/web.json
 
 # The flight computer VM's boot and restart times (docs/performance.md): needs make vm-disk's disk.
 bench-vm: vm-disk

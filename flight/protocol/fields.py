@@ -270,6 +270,20 @@ def clip_texts(texts: frozenset[str], values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def fixed_layout(fields: tuple[Field, ...]) -> dict[str, tuple[int, str]]:
+    """Where each field of the structure's leading run of fixed-size fields lies: its offset in
+    the structure and its struct format (what reads one field of many packets without decoding
+    the rest)."""
+    layout, offset = {}, 0
+    for f in fields:
+        if f.type not in _FIXED:
+            break
+        fmt = _FIXED[f.type][0]
+        layout[f.name] = (offset, fmt)
+        offset += struct.calcsize(fmt)
+    return layout
+
+
 def unpack_fields(fields: tuple[Field, ...], data: bytes) -> dict[str, Any]:
     """Decode a structure; FieldError if it is short, long or holds a bad value."""
     values: dict[str, Any] = {}

@@ -32,6 +32,7 @@ from ground.web.station_links import StationLinks
 from ground.web.tree import object_tree
 
 log = logging.getLogger("ground.web")
+MAX_BUCKETS = 100_000  # of a plot's min-max history
 COMMANDS_SHOWN = 500  # of the station's command history, on opening the page
 PAGE_BACKLOG = 4 << 20  # octets a page may leave unread before it is disconnected
 _SESSION = "session"  # the request key of its WebSession
@@ -198,7 +199,14 @@ class WebServer:
         packet, _, field = request.query.get("key", "").partition(".")
         try:
             start, end = _range(request)
-            rows = await self.history.run(self.history.series, packet, field, start, end)
+            if request.query.get("strategy") == "minmax":  # a plot: its envelope, size buckets
+                size = int(request.query.get("size", "1000"))
+                if not 1 <= size <= MAX_BUCKETS:
+                    raise ValueError(f"size: 1 to {MAX_BUCKETS}")
+                query = self.history.envelope
+                rows = await self.history.run(query, packet, field, start, end, size)
+            else:
+                rows = await self.history.run(self.history.series, packet, field, start, end)
         except (HistoryError, ValueError) as exc:
             return _error(400, str(exc))
         return web.json_response(rows)

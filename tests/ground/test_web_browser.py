@@ -166,8 +166,9 @@ def test_an_operator_in_chromium_against_a_running_bench(tmp_path):
     assert report.passed, report.to_json()["error"]
     assert seen["errors"] == []
     assert seen["times"].startswith("on board 2026-") and "received on the ground" in seen["times"]
-    assert seen["history"] and all({"t", "ert", "value"} <= set(p) for p in seen["history"])
-    assert seen["live"]["t"] >= seen["history"][-1]["t"]  # live values after the archived ones
+    history = seen["history"]  # columns: on-board time, ground receipt time, value
+    assert history["t"] and len(history["t"]) == len(history["ert"]) == len(history["value"])
+    assert seen["live"]["t"] >= history["t"][-1]  # live values after the archived ones
     assert seen["rows after the bad argument"] == 1  # only the NOOP went
     events = seen["events"]  # filtered by severity: every one of that severity, and no other
     assert events["all"] and events["info"] == [s for s in events["all"] if s == 1]

@@ -53,7 +53,11 @@ export function telemetryPlugin(api, live) {
           const events = await api.get(`/api/events?${range}`);
           return events.filter((event) => passes(event, options.filters));
         }
-        return api.get(`/api/history?key=${encodeURIComponent(domainObject.identifier.key)}&${range}`);
+        const key = encodeURIComponent(domainObject.identifier.key);
+        // a plot asks for its envelope: min and max of each of `size` buckets (the server's)
+        const envelope = options.strategy === 'minmax' ? `&strategy=minmax&size=${options.size ?? 1000}` : '';
+        const columns = await api.get(`/api/history?key=${key}&${range}${envelope}`);
+        return columns.t.map((t, i) => ({ t, ert: columns.ert[i], value: columns.value[i] }));
       },
       subscribe(domainObject, callback, options = {}) {
         const key = domainObject.identifier.key;
