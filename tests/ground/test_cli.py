@@ -14,7 +14,7 @@ from ground.accounts.credentials import new_token
 CLIENT_ENV = os.environ | {"GROUND_TOKEN": new_token()[2]}
 
 
-def ground(*args, cwd):
+def ground(*args, cwd, stdin=None):
     return subprocess.run(
         [sys.executable, "-m", "ground", *args],
         cwd=cwd,
@@ -22,6 +22,7 @@ def ground(*args, cwd):
         text=True,
         timeout=60,
         env=CLIENT_ENV,
+        input=stdin,
     )
 
 

@@ -49,10 +49,10 @@ export function packetViewPlugin(api, live) {
                 cell.className = 'c-packet-value ' + (point.limits ? limitOf(value, point.limits)?.cssClass ?? '' : '');
               }
             };
-            const latest = await api.get(`/api/latest?packet=${encodeURIComponent(domainObject.name)}`);
-            if (latest) draw(latest);
             listener = (packet) => packet.name === domainObject.name && draw(packet);
-            live.packetListeners.add(listener);
+            live.packetListeners.add(listener);  // before asking the archive: nothing missed
+            const latest = await api.get(`/api/latest?packet=${encodeURIComponent(domainObject.name)}`);
+            if (latest && (last === null || latest.t > last.t)) draw(latest);
             timer = setInterval(() => {
               const stale = !live.status.station || !last ||
                 Date.now() - (live.lastPacket[domainObject.name] ?? 0) > STALE_AFTER_MS;
