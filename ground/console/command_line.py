@@ -46,7 +46,23 @@ def parse(line: str) -> Request:
         if len(rest) != 1 or rest[0] not in AUTHORITY_ACTIONS:
             raise RequestError(f"authority takes one of {', '.join(AUTHORITY_ACTIONS)}")
         return Request("authority", authority=rest[0])
-    command = ground_command(head.upper(), f": try {', '.join(VERBS)} or a dictionary name")
+    return _dictionary_command(head, rest, f": try {', '.join(VERBS)} or a dictionary name")
+
+
+def parse_command(line: str) -> Request:
+    """A line that names a dictionary command and its arguments (``NAME KEY=VALUE ...``), checked;
+    RequestError otherwise. What a command stack's lines are (the web mission control's)."""
+    try:
+        words = shlex.split(line)
+    except ValueError as exc:
+        raise RequestError(f"cannot read the line: {exc}") from None
+    if not words:
+        raise RequestError("an empty line")
+    return _dictionary_command(words[0], words[1:], "")
+
+
+def _dictionary_command(head: str, rest: list[str], hint: str) -> Request:
+    command = ground_command(head.upper(), hint)
     args = {}
     fields = {f.name: f for f in command.args}
     for word in rest:

@@ -24,9 +24,11 @@ from ground.accounts.privileges import command_refusal, required_role
 from ground.accounts.store import AccountStore, Role
 from ground.client import CommandRefused
 from ground.command_requests import RequestError, check_command
+from ground.console.command_line import parse_command
 from ground.web.alarms import AlarmBook
 from ground.web.history import History, HistoryError
 from ground.web.objects import AccountObjects, ObjectError
+from ground.web.packets import plain
 from ground.web.sessions import COOKIE, CSRF_HEADER, LoginRefused, WebSession, WebSessions
 from ground.web.station_links import StationLinks
 from ground.web.tree import object_tree
@@ -90,6 +92,7 @@ class WebServer:
         app.router.add_get("/api/raw", self._raw)
         app.router.add_get("/api/command-history", self._command_history)
         app.router.add_post("/api/command", self._command)
+        app.router.add_post("/api/parse", self._parse)
         app.router.add_post("/api/authority", self._authority)
         app.router.add_get("/api/files", self._files)
         app.router.add_get("/api/alarms", self._alarms)
@@ -280,6 +283,19 @@ class WebServer:
         except CommandRefused as exc:
             return _error(409, str(exc))
         return web.json_response({"request_id": request_id.hex()})
+
+    async def _parse(self, request: web.Request) -> web.StreamResponse:
+        """A command stack's line checked as the terminal console checks what is typed."""
+        line = (await _json(request)).get("line")
+        if not isinstance(line, str):
+            return _error(400, "a line of text")
+        try:
+            checked = parse_command(line)
+        except RequestError as exc:
+            return _error(400, str(exc))
+        return web.json_response(
+            {"name": checked.name, "args": plain(checked.args), "hazardous": checked.hazardous}
+        )
 
     async def _authority(self, request: web.Request) -> web.StreamResponse:
         session = request[_SESSION]

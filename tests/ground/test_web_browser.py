@@ -130,6 +130,28 @@ def operator_session(url: str, shots) -> dict:
         page.screenshot(path=shots / "4-hazardous-confirmation.png")
         dialog.get_by_role("button", name="Send").click()
         expect(history.first).to_contain_text("JOB_UNKNOWN", timeout=WAIT_MS)
+        # a command stack, saved under the account: stepped through, each line verified before
+        # the next; the failing line stops it
+        page.evaluate(
+            """async () => {
+                const stack = {identifier: {namespace: 'mine', key: 'checkout'}, name: 'Checkout',
+                    type: 'payload.command-stack', location: 'mine:mine',
+                    lines: 'NOOP\\nPING\\nREPRIORITISE_JOB job_id=nope priority=5\\nNOOP'};
+                await openmct.objects.save(stack);
+                const mine = await openmct.objects.get({namespace: 'mine', key: 'mine'});
+                openmct.composition.get(mine).add(stack);
+            }"""
+        )
+        page.goto(f"{url}/#/browse/mine:mine/mine:checkout")
+        steps = page.locator(".c-stack-table tr")
+        for n, state in enumerate(("completed", "completed", "FAILED")):
+            page.click(".c-stack-step")
+            expect(steps.nth(n)).to_contain_text(state, timeout=WAIT_MS)
+        page.click(".c-stack-step")  # stays at the failed line: sent again, fails again
+        expect(steps.nth(2)).to_contain_text("JOB_UNKNOWN", timeout=WAIT_MS)
+        seen["stack"] = [steps.nth(n).inner_text() for n in range(4)]
+        page.screenshot(path=shots / "4b-command-stack.png")
+        browse(page, url, "payload:commanding")
         # a job: submitted, and complete
         send(page, "SUBMIT_JOB", manifest=json.dumps(JOB))
         expect(history.first).to_contain_text("completed", timeout=WAIT_MS)
@@ -173,9 +195,10 @@ def test_an_operator_in_chromium_against_a_running_bench(tmp_path):
     events = seen["events"]  # filtered by severity: every one of that severity, and no other
     assert events["all"] and events["info"] == [s for s in events["all"] if s == 1]
     assert events["high"] == [s for s in events["all"] if s == 4]
+    assert "unchecked" not in seen["stack"][2] and seen["stack"][3].split("\t")[-1] == ""
     assert "Traceback" not in seen["web log"]
     assert sorted(p.name for p in shots.iterdir()) == [
         "1-logged-in.png", "2-housekeeping-limits.png", "2b-alarms.png", "2c-raw-packet.png",
-        "3-plot.png",
-        "4-hazardous-confirmation.png", "5-commands.png", "6-jobs.png", "7-files.png",
+        "3-plot.png", "4-hazardous-confirmation.png", "4b-command-stack.png", "5-commands.png",
+        "6-jobs.png", "7-files.png",
     ]  # fmt: skip

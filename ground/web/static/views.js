@@ -1,7 +1,7 @@
 // A kind of object the project adds to Open MCT together with its view: the type (name,
-// description, icon) and the view that shows objects of it.
-export function addTypeWithView(openmct, { type, name, description, cssClass, view }) {
-  openmct.types.addType(type, { name, description, cssClass });
+// description, icon; for a kind operators create, how) and the view that shows objects of it.
+export function addTypeWithView(openmct, { type, name, description, cssClass, view, ...creation }) {
+  openmct.types.addType(type, { name, description, cssClass, ...creation });
   openmct.objectViews.addProvider({
     key: type,
     name,
