@@ -31,13 +31,7 @@ _NUMERIC = NUMERIC_TYPES | {"cuc"}  # typed as numbers
 
 def parse(line: str) -> Request:
     """Check a typed line; RequestError if it cannot be sent."""
-    try:
-        words = shlex.split(line)
-    except ValueError as exc:
-        raise RequestError(f"cannot read the line: {exc}") from None
-    if not words:
-        raise RequestError("type a command (Tab completes)")
-    head, rest = words[0], words[1:]
+    head, rest = _words(line, "type a command (Tab completes)")
     if head == "submit":
         return _submit(rest)
     if head == "upload":
@@ -52,13 +46,18 @@ def parse(line: str) -> Request:
 def parse_command(line: str) -> Request:
     """A line that names a dictionary command and its arguments (``NAME KEY=VALUE ...``), checked;
     RequestError otherwise. What a command stack's lines are (the web mission control's)."""
+    return _dictionary_command(*_words(line, "an empty line"), "")
+
+
+def _words(line: str, when_empty: str) -> tuple[str, list[str]]:
+    """The line's first word and the rest, as a shell splits them."""
     try:
         words = shlex.split(line)
     except ValueError as exc:
         raise RequestError(f"cannot read the line: {exc}") from None
     if not words:
-        raise RequestError("an empty line")
-    return _dictionary_command(words[0], words[1:], "")
+        raise RequestError(when_empty)
+    return words[0], words[1:]
 
 
 def _dictionary_command(head: str, rest: list[str], hint: str) -> Request:

@@ -1,12 +1,14 @@
 """The console's model and command line without a screen: verification matching (whatever order
 the station's answer and the reports arrive in), parsing and completion from the dictionary."""
 
+import re
+
 import pytest
 
 from flight.protocol.messages import decode_telemetry
 from flight.protocol.packets import parse_packet
 from ground.command_requests import RequestError
-from ground.console.command_line import complete, parse
+from ground.console.command_line import complete, parse, parse_command
 from ground.console.model import Model
 from flight import dictionary as d
 from tests.ground.test_archive import T0, hk, tm
@@ -148,3 +150,18 @@ def test_mistakes_are_one_line(line, message):
 )
 def test_completion_from_the_dictionary(typed, completed):
     assert complete(typed, ("train-7", "batch-1")) == completed
+
+
+def test_a_command_stack_line_is_a_dictionary_command_and_nothing_else():
+    assert parse_command("REPRIORITISE_JOB job_id=x priority=5").args == {
+        "job_id": "x",
+        "priority": 5,
+    }
+    for line, message in [
+        ("", "an empty line"),
+        ("submit job.toml", "no command 'SUBMIT'"),  # no files read on the web server's host
+        ("upload /etc/passwd", "no command 'UPLOAD'"),
+        ("REPRIORITISE_JOB job_id=x priority=300", "priority: 300 outside 0..255"),
+    ]:
+        with pytest.raises(RequestError, match=re.escape(message)):
+            parse_command(line)
