@@ -180,6 +180,18 @@ class History:
             "ert": row.ert * 1000,
         }
 
+    def interval(self, start_ms: float, end_ms: float, limit: int) -> list[dict[str, Any]]:
+        """Every packet of [start, end) that decodes, as the page takes packets, by on-board
+        time; at most ``limit`` (the first)."""
+        out = []
+        for row in self.archive.packets(start_ms / 1000, end_ms / 1000):
+            tm = row.decoded()
+            if tm is not None:
+                out.append(packet_json(tm, row.ert))
+                if len(out) >= limit:
+                    break
+        return out
+
     def commands(self, limit: int) -> list[dict[str, Any]]:
         """The last ``limit`` commands the station sent, oldest first, each with the account that
         sent it and the verification stages the audit trail holds for it."""

@@ -29,6 +29,7 @@ from ground.web.alarms import AlarmBook
 from ground.web.history import History, HistoryError
 from ground.web.objects import AccountObjects, ObjectError
 from ground.web.packets import plain
+from ground.web.replay import Replay, ReplayError
 from ground.web.sessions import COOKIE, CSRF_HEADER, LoginRefused, WebSession, WebSessions
 from ground.web.station_links import StationLinks
 from ground.web.tree import object_tree
@@ -367,8 +368,14 @@ class WebServer:
         link = self.links.open(session.account.name)
         queue: asyncio.Queue[str] = asyncio.Queue()
 
-        def sink(message: dict[str, Any]) -> None:
+        def send(message: dict[str, Any]) -> None:
             queue.put_nowait(json.dumps(message))
+
+        replay = Replay(self.history, send)
+
+        def sink(message: dict[str, Any]) -> None:  # live: held back while replaying
+            if not (replay.active and message.get("op") == "tm"):
+                send(message)
 
         link.sinks.add(sink)
         sink({"op": "status", **link.state})
@@ -377,10 +384,30 @@ class WebServer:
             async for message in socket:
                 if message.type == WSMsgType.ERROR:
                     break
+                if message.type == WSMsgType.TEXT:
+                    await _replay_request(replay, message.data, send)
         finally:
             link.sinks.discard(sink)
             sender.cancel()
+            await replay.close()
         return socket
+
+
+async def _replay_request(replay: Replay, text: str, send: Any) -> None:
+    """A page's replay request: play FROM TO SPEED, pause, resume, seek TO, stop."""
+    try:
+        request = json.loads(text)
+        action = request.get("action")
+        if action == "play":
+            await replay.play(float(request["from"]), float(request["to"]), float(request["speed"]))
+        elif action == "seek":
+            replay.seek(float(request["to"]))
+        elif action in ("pause", "resume", "stop"):
+            getattr(replay, action)()
+        else:
+            raise ReplayError(f"no replay action {action!r}")
+    except (ReplayError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        send({"op": "replay", "state": "refused", "message": str(exc)})
 
 
 async def _pump(queue: asyncio.Queue[str], socket: web.WebSocketResponse) -> None:

@@ -167,6 +167,28 @@ def operator_session(url: str, shots) -> dict:
         result = page.locator('.c-files-table tr[data-file="web-1/stdout.log"]')
         expect(result).to_have_class("is-verified", timeout=WAIT_MS)
         page.screenshot(path=shots / "7-files.png")
+        # replay of the archive so far, in place of live: play, pause, seek, resume, stop
+        browse(page, url, "payload:replay")
+        page.fill(".c-replay-form [name=from]", "2026-01-01T00:00:00Z")
+        page.fill(".c-replay-form [name=to]", "2026-01-01T01:00:00Z")
+        page.select_option(".c-replay-form [name=speed]", "1")
+        page.click(".c-replay-play")
+        state = page.locator(".c-replay-state")
+        expect(state).to_contain_text("PLAYING at 2026-01-01T00:00:0", timeout=WAIT_MS)
+        expect(page.locator(".c-indicator").filter(has_text="authority")).to_contain_text(
+            "REPLAY (not live)", timeout=WAIT_MS
+        )
+        page.click(".c-replay-pause")
+        expect(state).to_contain_text("PAUSED", timeout=WAIT_MS)
+        seek = page.locator(".c-replay-seek")
+        target = int(seek.get_attribute("min")) + 20_000
+        seek.evaluate(f"(e) => {{ e.value = {target}; e.dispatchEvent(new Event('change')); }}")
+        expect(state).to_contain_text("PAUSED at 2026-01-01T00:00:2", timeout=WAIT_MS)
+        page.click(".c-replay-resume")
+        expect(state).to_contain_text("PLAYING", timeout=WAIT_MS)
+        page.screenshot(path=shots / "8-replay.png")
+        page.click(".c-replay-stop")
+        expect(state).to_have_text("live", timeout=WAIT_MS)
         seen["errors"] = errors
         browser.close()
     return seen
@@ -200,5 +222,5 @@ def test_an_operator_in_chromium_against_a_running_bench(tmp_path):
     assert sorted(p.name for p in shots.iterdir()) == [
         "1-logged-in.png", "2-housekeeping-limits.png", "2b-alarms.png", "2c-raw-packet.png",
         "3-plot.png", "4-hazardous-confirmation.png", "4b-command-stack.png", "5-commands.png",
-        "6-jobs.png", "7-files.png",
+        "6-jobs.png", "7-files.png", "8-replay.png",
     ]  # fmt: skip

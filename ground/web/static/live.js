@@ -7,6 +7,8 @@ export class Live {
     this.statusListeners = new Set();
     this.fileListeners = new Set();  // files the station received from the payload
     this.alarmListeners = new Set();  // alarms raised, changed, cleared
+    this.replayListeners = new Set();  // the page's replay: playing, paused, ended, stopped
+    this.replaying = false;
     this.status = { station: false, link_up: false, authority: null, why: 'connecting' };
     this.lastPacket = {};  // packet name -> ground time (ms) it last arrived
     this.#open();
@@ -15,6 +17,7 @@ export class Live {
   #open() {
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
     const socket = new WebSocket(`${scheme}://${location.host}/ws`);
+    this.socket = socket;
     socket.onmessage = (event) => {
       for (const message of JSON.parse(event.data)) {
         this.#dispatch(message);
@@ -34,11 +37,20 @@ export class Live {
       }
     } else if (message.op === 'status') {
       this.#setStatus(message);
+    } else if (message.op === 'replay') {
+      if (message.state !== 'refused') this.replaying = message.state !== 'stopped';
+      this.replayListeners.forEach((listener) => listener(message));
+      this.statusListeners.forEach((listener) => listener(this.status));
     } else if (message.op === 'alarm' || message.op === 'alarm-cleared') {
       this.alarmListeners.forEach((listener) => listener(message));
     } else if (message.op === 'file') {
       this.fileListeners.forEach((listener) => listener(message));
     }
+  }
+
+  // A request to the server over the socket (a replay's).
+  request(message) {
+    this.socket.send(JSON.stringify(message));
   }
 
   #setStatus(changes) {

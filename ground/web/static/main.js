@@ -10,6 +10,7 @@ import { jobsPlugin } from '/static/jobs.js';
 import { Live } from '/static/live.js';
 import { packetViewPlugin } from '/static/packet-view.js';
 import { rawViewPlugin } from '/static/raw-view.js';
+import { replayPlugin } from '/static/replay.js';
 import { stacksPlugin } from '/static/stacks.js';
 import { stationPlugin } from '/static/station.js';
 import { telemetryPlugin } from '/static/telemetry.js';
@@ -48,6 +49,7 @@ if (!response.ok) {
   openmct.install(filesPlugin(api, live));
   openmct.install(alarmsPlugin(api, live));
   openmct.install(stacksPlugin(api, commander));
+  openmct.install(replayPlugin(live));
   openmct.install(stationPlugin(live, session));
   openmct.start();
 }

@@ -14,6 +14,7 @@ export function stationPlugin(live, session) {
     const draw = () => {
       const s = live.status;
       indicator.text(
+        (live.replaying ? 'REPLAY (not live) | ' : '') +
         `${s.station ? 'station connected' : 'STATION LOST'} | link ${s.link_up ? 'UP' : 'DOWN'} | ` +
         `${window} | authority ${s.authority ?? 'free'} | ${session.account} (${session.role})`
       );
