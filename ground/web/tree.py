@@ -1,7 +1,7 @@
 """The Open MCT object tree, generated from the flight dictionary (the single dictionary): a folder
 per telemetry packet with a telemetry point per field (its unit, type, enumeration and limits),
 the event log, and the mission-control views the project adds (commanding, jobs, files, alarms,
-replay).
+replay, pass planning).
 
 Every point's datum is {"t": on-board time, "ert": ground receipt time, "value": ...}, both
 times in ms UTC: the on-board time is the domain Open MCT plots and queries by, the receipt time
@@ -19,6 +19,7 @@ NAMESPACE = "payload"
 ROOT = "root"
 EVENTS = "events"
 VIEWS = {
+    "timeline": ("payload.timeline", "Pass planning", "coming contacts and eclipses, past ones"),
     "replay": ("payload.replay", "Replay", "an archived interval replayed: pause, seek, speed"),
     "alarms": ("payload.alarms", "Alarms", "values beyond their limits, until acknowledged"),
     "files": ("payload.files", "Files", "files down from the payload and whether each verified"),

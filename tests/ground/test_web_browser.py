@@ -167,6 +167,13 @@ def operator_session(url: str, shots) -> dict:
         result = page.locator('.c-files-table tr[data-file="web-1/stdout.log"]')
         expect(result).to_have_class("is-verified", timeout=WAIT_MS)
         page.screenshot(path=shots / "7-files.png")
+        # pass planning: the coming contact and eclipse from the bus's predictions
+        browse(page, url, "payload:timeline")
+        plan = page.locator(".c-timeline-next")
+        expect(plan).to_contain_text("link window: now", timeout=WAIT_MS)  # no stations: always up
+        expect(plan).to_contain_text("eclipse", timeout=WAIT_MS)
+        expect(page.locator(".c-timeline-svg rect.is-link").first).to_be_attached(timeout=WAIT_MS)
+        page.screenshot(path=shots / "7b-pass-planning.png")
         # replay of the archive so far, in place of live: play, pause, seek, resume, stop
         browse(page, url, "payload:replay")
         page.fill(".c-replay-form [name=from]", "2026-01-01T00:00:00Z")
@@ -222,5 +229,5 @@ def test_an_operator_in_chromium_against_a_running_bench(tmp_path):
     assert sorted(p.name for p in shots.iterdir()) == [
         "1-logged-in.png", "2-housekeeping-limits.png", "2b-alarms.png", "2c-raw-packet.png",
         "3-plot.png", "4-hazardous-confirmation.png", "4b-command-stack.png", "5-commands.png",
-        "6-jobs.png", "7-files.png", "8-replay.png",
+        "6-jobs.png", "7-files.png", "7b-pass-planning.png", "8-replay.png",
     ]  # fmt: skip

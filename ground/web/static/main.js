@@ -14,6 +14,7 @@ import { replayPlugin } from '/static/replay.js';
 import { stacksPlugin } from '/static/stacks.js';
 import { stationPlugin } from '/static/station.js';
 import { telemetryPlugin } from '/static/telemetry.js';
+import { timelinePlugin } from '/static/timeline.js';
 
 const response = await fetch('/api/session', { credentials: 'same-origin' });
 if (!response.ok) {
@@ -50,6 +51,7 @@ if (!response.ok) {
   openmct.install(alarmsPlugin(api, live));
   openmct.install(stacksPlugin(api, commander));
   openmct.install(replayPlugin(live));
+  openmct.install(timelinePlugin(api, live));
   openmct.install(stationPlugin(live, session));
   openmct.start();
 }
