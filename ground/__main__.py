@@ -389,34 +389,50 @@ def _archive(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace, archive: Any) -> int:
-    """``archive verify``: walk the audit trail's hash chain. ``archive query --audit``: list
-    its rows (ground times; --from, --to and --limit apply)."""
+    """``archive verify``: walk the audit trails' hash chains (the station's, and the web
+    server's where it has one). ``archive query --audit``: list their rows by time (ground
+    times; --from, --to and --limit apply)."""
+    import sqlite3
+
     from ground.audit import audit_rows, verify_chain
 
+    trails = {"station": archive.db}
+    if (args.state / "web.sqlite").is_file():
+        trails["web"] = sqlite3.connect(args.state / "web.sqlite")
     try:
         if args.archive_cmd == "verify":
-            count, head, broken = verify_chain(archive.db)
-            if broken is not None:
-                print(
-                    f"ground archive verify: the audit trail is broken: {broken}", file=sys.stderr
-                )
-                return 1
-            print(f"audit trail holds: {count} rows, head {head.hex()}")
-            return 0
-        rows = [
-            r
-            for r in audit_rows(archive.db)
-            if (args.start is None or r.time >= args.start)
-            and (args.end is None or r.time < args.end)
-        ][: args.limit]
+            broken_any = False
+            for source, db in trails.items():
+                count, head, broken = verify_chain(db)
+                if broken is not None:
+                    print(
+                        f"ground archive verify: the {source} audit trail is broken: {broken}",
+                        file=sys.stderr,
+                    )
+                    broken_any = True
+                else:
+                    print(f"{source} audit trail holds: {count} rows, head {head.hex()}")
+            return 1 if broken_any else 0
+        rows = sorted(
+            (
+                (source, r)
+                for source, db in trails.items()
+                for r in audit_rows(db)
+                if (args.start is None or r.time >= args.start)
+                and (args.end is None or r.time < args.end)
+            ),
+            key=lambda pair: pair[1].time,
+        )[: args.limit]
     finally:
-        archive.db.close()
+        for db in trails.values():
+            db.close()
     lines = [
-        f"{utc(r.time)}  {r.account or '-':12} {r.peer or '-':21} {r.action:12} {r.outcome}  "
-        + " ".join(f"{k}={v}" for k, v in r.detail.items())
-        for r in rows
+        f"{utc(r.time)}  {source:7} {r.account or '-':12} {r.peer or '-':21} {r.action:12} "
+        f"{r.outcome}  " + " ".join(f"{k}={v}" for k, v in r.detail.items())
+        for source, r in rows
     ]
-    _emit(args, "\n".join(lines) if rows else "no audit rows", [r.as_dict() for r in rows])
+    machine = [r.as_dict() | {"source": source} for source, r in rows]
+    _emit(args, "\n".join(lines) if rows else "no audit rows", machine)
     return 0
 
 

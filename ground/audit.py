@@ -1,6 +1,7 @@
 """The audit trail: every login, every command and upload with the account that sent it, from
 where and what became of it, every refusal and every change of command authority; append-only,
-in the archive's SQLite file.
+in the archive's SQLite file (the station's), and the web server's own in its state file
+(``STATE/web.sqlite``: its logins, refusals and alarm actions).
 
 Each row carries the SHA-256 of the row before it and of itself (a hash chain from GENESIS), so
 an edited, inserted or deleted row breaks the chain at that row: ``python -m ground archive
@@ -107,6 +108,24 @@ class AuditTrail:
     def written(self) -> None:
         """The held rows are committed."""
         self.pending = []
+
+    def record(
+        self,
+        when: float,
+        account: str | None,
+        peer: str | None,
+        action: str,
+        outcome: str,
+        **detail: Any,
+    ) -> None:
+        """One row, committed at once, for a writer with no flushes of its own (the web server);
+        rows that cannot be committed (a full disk) stay held and go with the next."""
+        self.append(when, account, peer, action, outcome, **detail)
+        try:
+            self.write_pending()
+        except (sqlite3.Error, OSError):
+            return
+        self.written()
 
 
 def audit_rows(db: sqlite3.Connection, action: str | None = None) -> list[AuditRow]:

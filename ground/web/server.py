@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from ground.accounts.store import AccountStore, Role
 from ground.client import CommandRefused
 from ground.command_requests import RequestError, check_command
 from ground.console.command_line import parse_command
+from ground.audit import AuditTrail
 from ground.web.alarms import AlarmBook
 from ground.web.history import History, HistoryError
 from ground.web.objects import AccountObjects, ObjectError
@@ -70,6 +72,7 @@ class WebServer:
         self.objects = objects
         self.secure = secure  # served over TLS
         self.tree = object_tree()
+        self.audit = AuditTrail(objects.db)
         self.alarms = AlarmBook(links.broadcast)
         links.observers.append(self.alarms.observe)
         self.counters = dict.fromkeys(
@@ -120,14 +123,19 @@ class WebServer:
                 self.counters["refused_no_session"] += 1
                 if path == "/":
                     raise web.HTTPFound("/login")
+                if request.method not in ("GET", "HEAD"):
+                    self._audit(request, None, path, "refused: not logged in")
                 return _error(401, "not logged in")
             request[_SESSION] = session
         if request.method not in ("GET", "HEAD"):
+            who = None if public else request[_SESSION].account.name
             if not self._same_origin(request):
                 self.counters["refused_origin"] += 1
+                self._audit(request, who, path, "refused: another site's request")
                 return _error(403, "the request comes from another site")
             if not public and not request[_SESSION].csrf_ok(request.headers.get(CSRF_HEADER)):
                 self.counters["refused_csrf"] += 1
+                self._audit(request, who, path, "refused: missing or wrong CSRF token")
                 return _error(403, "missing or wrong CSRF token")
         try:
             response = await handler(request)
@@ -142,6 +150,13 @@ class WebServer:
         response.headers["Referrer-Policy"] = "same-origin"
         response.headers["Cache-Control"] = "no-store" if path.startswith("/api/") else "no-cache"
         return response
+
+    def _audit(
+        self, request: web.Request, account: str | None, action: str, outcome: str, **detail: Any
+    ) -> None:
+        """A row of the web server's audit trail (docs/security.md)."""
+        peer = f"{request.remote} (web)"
+        self.audit.record(time.time(), account, peer, action, outcome, **detail)
 
     def _same_origin(self, request: web.Request) -> bool:
         """An Origin header, when there is one, names this site."""
@@ -166,7 +181,9 @@ class WebServer:
         except LoginRefused as exc:
             self.counters["login_failed"] += 1
             log.warning("web login refused for %r from %s: %s", name[:64], host, exc)
+            self._audit(request, None, "login", f"refused: {exc}", name=name[:64])
             return _error(401, str(exc))
+        self._audit(request, session.account.name, "login", "ok")
         self.links.open(session.account.name)
         response = web.json_response(self._who(session))
         response.set_cookie(COOKIE, session.session_id, secure=True, httponly=True,
@@ -177,6 +194,7 @@ class WebServer:
     async def _logout(self, request: web.Request) -> web.StreamResponse:
         session = request[_SESSION]
         self.sessions.end(session)
+        self._audit(request, session.account.name, "logout", "ok")
         if not self.sessions.of(session.account.name):
             await self.links.close(session.account.name)
         response = web.json_response({"ok": True})
@@ -275,6 +293,8 @@ class WebServer:
         refusal = command_refusal(session.account.role, d.COMMANDS_BY_NAME[name],
                                   body.get("confirm") is True)  # fmt: skip
         if refusal is not None:
+            self._audit(request, session.account.name, "command", f"refused: {refusal}",
+                        name=name)  # fmt: skip
             return _error(403, refusal)
         client = self._client(session)
         if client is None:
@@ -304,6 +324,7 @@ class WebServer:
         if action not in ("show", "request", "release", "take"):
             return _error(400, "action: show, request, release or take")
         if action != "show" and session.account.role < Role.OPERATOR:
+            self._audit(request, session.account.name, "authority", "refused: not an operator")
             return _error(403, "command authority needs the operator role")
         client = self._client(session)
         if client is None:
@@ -326,6 +347,7 @@ class WebServer:
     async def _alarm_action(self, request: web.Request) -> web.StreamResponse:
         session = request[_SESSION]
         if session.account.role < Role.OPERATOR:
+            self._audit(request, session.account.name, "alarm", "refused: not an operator")
             return _error(403, "alarms are acknowledged and shelved by operators")
         body = await _json(request)
         key, action = body.get("key"), request.match_info["action"]
@@ -338,7 +360,10 @@ class WebServer:
             done = self.alarms.shelve(str(key), minutes)
         else:
             return _error(404, f"no alarm action {action!r}")
-        return web.json_response({"ok": True}) if done else _error(404, f"no alarm {key!r}")
+        if not done:
+            return _error(404, f"no alarm {key!r}")
+        self._audit(request, session.account.name, "alarm", action, key=key)
+        return web.json_response({"ok": True})
 
     def _client(self, session: WebSession) -> Any:
         link = self.links.links.get(session.account.name)

@@ -367,8 +367,8 @@ def test_the_audit_trail_records_everything_and_shows_an_edit(tmp_path):
     broken = ground("archive", "verify", "--state", state, cwd=tmp_path)
     assert broken.returncode == 1
     assert broken.stderr.strip() == (
-        f"ground archive verify: the audit trail is broken: row {sent['seq']} was changed after "
-        "it was written"
+        "ground archive verify: the station audit trail is broken: "
+        f"row {sent['seq']} was changed after it was written"
     )
     db.execute("UPDATE audit SET account = 'ana' WHERE seq = ?", (sent["seq"],))
     db.execute("DELETE FROM audit WHERE seq = ?", (sent["seq"] - 1,))

@@ -14,6 +14,7 @@ import sqlite3
 import aiohttp
 
 from hil.bench import BenchConfig, run_bench
+from tests.ground.test_cli import ground
 from tests.ground.web_site import PASSWORDS, on_the_web
 
 
@@ -98,6 +99,24 @@ def test_every_rule_is_the_servers(tmp_path):
     )
     assert ("ana", 1) in tokens.fetchall()  # its web session's station token ended with it
     assert "Traceback" not in seen["web log"]
+    # the web server's own audit trail, beside the station's: listed together, each verified
+    state = str(tmp_path / "out" / "ground-state")
+    listed = ground("archive", "query", "--audit", "--json", "--state", state, cwd=tmp_path)
+    web = [
+        (r["account"], r["action"], r["outcome"].split(":")[0])
+        for r in json.loads(listed.stdout)
+        if r["source"] == "web"
+    ]
+    for wanted in [
+        (None, "login", "refused"),
+        ("ana", "login", "ok"),
+        ("vic", "command", "refused"),
+        ("ana", "/api/command", "refused"),
+        ("ana", "logout", "ok"),
+    ]:
+        assert wanted in web, (wanted, web)
+    verified = ground("archive", "verify", "--state", state, cwd=tmp_path)
+    assert verified.returncode == 0 and "web audit trail holds" in verified.stdout
 
 
 async def rules(url: str, http: aiohttp.ClientSession, seen: dict) -> None:
