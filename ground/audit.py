@@ -109,18 +109,10 @@ class AuditTrail:
         """The held rows are committed."""
         self.pending = []
 
-    def record(
-        self,
-        when: float,
-        account: str | None,
-        peer: str | None,
-        action: str,
-        outcome: str,
-        **detail: Any,
-    ) -> None:
+    def record(self, *row: Any, **detail: Any) -> None:
         """One row, committed at once, for a writer with no flushes of its own (the web server);
         rows that cannot be committed (a full disk) stay held and go with the next."""
-        self.append(when, account, peer, action, outcome, **detail)
+        self.append(*row, **detail)  # when, account, peer, action, outcome
         try:
             self.write_pending()
         except (sqlite3.Error, OSError):
