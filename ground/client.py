@@ -232,6 +232,10 @@ class StationClient:
         message = {"op": "upload", "path": path, "dest": dest}
         return int((await self._request(message, "queued"))["seq_num"])
 
+    async def transfers(self) -> list[dict[str, Any]]:
+        """The station's CFDP transactions in progress: direction, name, size, octets so far."""
+        return list((await self._request({"op": "transfers"}, "transfers"))["transfers"])
+
     async def files(self) -> list[dict[str, Any]]:
         """The files the station received from the payload, with their checks (as
         ``python -m ground files --json`` lists them)."""
@@ -318,7 +322,8 @@ class StationClient:
 
     async def _dispatch(self, message: dict[str, Any]) -> None:
         op = message.get("op")
-        if op in ("sent", "error", "queued", "files", "authority") and message.get("ref"):
+        answers = ("sent", "error", "queued", "files", "authority", "transfers")
+        if op in answers and message.get("ref"):
             future = self._pending.pop(message.get("ref"), None)
             if future is not None and not future.done():
                 future.set_result(message)

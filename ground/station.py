@@ -431,7 +431,7 @@ class Station:
         ref = _plain(message.get("ref"))
         try:
             op = message.get("op")
-            if op not in ("command", "upload", "files", "authority"):
+            if op not in ("command", "upload", "files", "authority", "transfers"):
                 return None
             account = self.gate.current(session)
             if account is None:
@@ -443,12 +443,39 @@ class Station:
                 return self.upload(session, message)
             if op == "authority":
                 return self._authority(session, message)
+            if op == "transfers":
+                return {"op": "transfers", "ref": ref, "transfers": self.transfers()}
             rows = [dataclasses.asdict(r) for r in self.files.rows()]
             return {"op": "files", "ref": ref, "files": rows}
         except Exception as exc:
             self.client_errors += 1
             log.exception("a client's request raised")
             return {"op": "error", "ref": ref, "message": f"{exc!r}"}
+
+    def transfers(self) -> list[dict[str, Any]]:
+        """The CFDP transactions in progress, down and up: their names, sizes and the octets
+        received (down) or sent (up) so far."""
+        out = []
+        for t in self.cfdp.receivers.values():
+            meta = t.metadata
+            out.append({
+                "direction": "down",
+                "seq_num": t.header.seq_num,
+                "name": meta.dest_name if meta else None,
+                "size": meta.file_size if meta else None,
+                "octets": t.received.total(),
+                "state": t.state.name,
+            })  # fmt: skip
+        for t in self.cfdp.senders.values():
+            out.append({
+                "direction": "up",
+                "seq_num": t.header.seq_num,
+                "name": t.dest_name,
+                "size": t.size,
+                "octets": t.next_offset,
+                "state": t.state.name,
+            })  # fmt: skip
+        return out
 
     def _authority(self, session: Session, message: dict[str, Any]) -> dict[str, Any]:
         """Request, release or take command authority, or ask who holds it."""

@@ -99,6 +99,7 @@ class WebServer:
         app.router.add_post("/api/parse", self._parse)
         app.router.add_post("/api/authority", self._authority)
         app.router.add_get("/api/files", self._files)
+        app.router.add_get("/api/transfers", self._transfers)
         app.router.add_get("/api/alarms", self._alarms)
         app.router.add_post("/api/alarms/{action}", self._alarm_action)
         app.router.add_get("/api/objects/{key}", self._get_object)
@@ -340,6 +341,12 @@ class WebServer:
         if client is None:
             return _error(503, "no connection to the station")
         return web.json_response(await client.files())
+
+    async def _transfers(self, request: web.Request) -> web.StreamResponse:
+        client = self._client(request[_SESSION])
+        if client is None:
+            return _error(503, "no connection to the station")
+        return web.json_response(await client.transfers())
 
     async def _alarms(self, request: web.Request) -> web.StreamResponse:
         return web.json_response(self.alarms.listing())

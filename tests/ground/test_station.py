@@ -260,3 +260,29 @@ def test_idle_packets_loop_back_only_when_asked_after_what_came_before(tmp_path,
     got, back = asyncio.run(scenario())
     assert got.name == "PING_REPORT"
     assert (back == loopback_packet(7)) is echo
+
+
+def test_transfers_in_progress_are_listed_with_their_progress(tmp_path):
+    """An upload waits for the spacecraft's clock (telemetry) to pace it; the station lists it
+    with its size and the octets sent so far, which grow as spacecraft time goes on."""
+    from tests.ground.test_archive import hk
+
+    async def scenario():
+        radio, station, task, client = await start(tmp_path)
+        upload = tmp_path / "up.bin"
+        upload.write_bytes(bytes(range(256)) * 400)
+        await client.upload(str(upload), "inputs/up.bin")
+        before = await client.transfers()
+        radio.downlink("HOUSEKEEPING", hk(uptime_s=1))  # spacecraft time 100 s: a budget
+        for _ in range(500):
+            after = await client.transfers()
+            if after and after[0]["octets"] > 0:
+                break
+            await asyncio.sleep(0.01)
+        await stop(task, client, radio)
+        return before, after
+
+    before, after = asyncio.run(scenario())
+    assert before == [{"direction": "up", "seq_num": before[0]["seq_num"], "name": "inputs/up.bin",
+                       "size": 102_400, "octets": 0, "state": "SENDING"}]  # fmt: skip
+    assert 0 < after[0]["octets"] < 102_400 and after[0]["name"] == "inputs/up.bin"

@@ -166,6 +166,7 @@ def operator_session(url: str, shots) -> dict:
         browse(page, url, "payload:files")
         result = page.locator('.c-files-table tr[data-file="web-1/stdout.log"]')
         expect(result).to_have_class("is-verified", timeout=WAIT_MS)
+        expect(page.locator(".c-transfers-table")).to_be_visible(timeout=WAIT_MS)
         page.screenshot(path=shots / "7-files.png")
         # pass planning: the coming contact and eclipse from the bus's predictions
         browse(page, url, "payload:timeline")

@@ -1,6 +1,7 @@
-// Files: what the payload sent down (its CFDP outcome, and the ground's check: verified against
-// the SHA-256 its RESULTS.json lists, rejected, pending, or the CFDP checksum alone), as the
-// station holds them on connecting and as they arrive.
+// Files: the CFDP transfers in progress, down and up, with their progress (asked of the station
+// each second), and what the payload sent down (its CFDP outcome, and the ground's check:
+// verified against the SHA-256 its RESULTS.json lists, rejected, pending, or the CFDP checksum
+// alone), as the station holds them on connecting and as they arrive.
 import { addTypeWithView } from '/static/views.js';
 
 export function filesPlugin(api, live) {
@@ -12,24 +13,47 @@ export function filesPlugin(api, live) {
       cssClass: 'icon-folder',
       view: () => {
         let listener = null;
+        let timer = null;
         return {
           async show(element) {
             element.classList.add('c-files');
-            element.innerHTML = `<table class="c-files-table"><thead><tr><th>File</th><th>Octets</th>
+            element.innerHTML = `<h3>Transfers in progress</h3><table class="c-transfers-table">
+              <thead><tr><th></th><th>File</th><th>Progress</th><th>State</th></tr></thead>
+              <tbody></tbody></table>
+              <h3>Files down</h3><table class="c-files-table"><thead><tr><th>File</th><th>Octets</th>
               <th>CFDP</th><th>Check</th><th>Received (ground time, UTC)</th><th>SHA-256</th>
               </tr></thead><tbody></tbody></table>`;
             const load = async () => drawFiles(element, await api.get('/api/files'));
             listener = () => load();  // a file came down: the station's register has it, checked
             live.fileListeners.add(listener);
-            await load();
+            const transfers = async () => drawTransfers(element, await api.get('/api/transfers'));
+            timer = setInterval(() => transfers().catch(() => {}), 1000);
+            await Promise.all([load(), transfers()]);
           },
           destroy() {
             live.fileListeners.delete(listener);
+            clearInterval(timer);
           }
         };
       }
     });
   };
+}
+
+function drawTransfers(element, transfers) {
+  const rows = transfers.map((t) => {
+    const row = document.createElement('tr');
+    row.dataset.transfer = `${t.direction}-${t.seq_num}`;
+    const pct = t.size ? ` (${Math.floor((100 * t.octets) / t.size)} %)` : '';
+    for (const text of [t.direction, t.name ?? '(metadata not yet down)',
+      `${t.octets} of ${t.size ?? '?'} octets${pct}`, t.state]) {
+      const cell = document.createElement('td');
+      cell.textContent = text;
+      row.append(cell);
+    }
+    return row;
+  });
+  element.querySelector('.c-transfers-table tbody').replaceChildren(...rows);
 }
 
 function drawFiles(element, files) {
@@ -45,5 +69,5 @@ function drawFiles(element, files) {
     }
     return row;
   });
-  element.querySelector('tbody').replaceChildren(...rows);
+  element.querySelector('.c-files-table tbody').replaceChildren(...rows);
 }
