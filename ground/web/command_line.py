@@ -17,6 +17,7 @@ import os
 import signal
 import ssl
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -81,14 +82,27 @@ def run_web(args: argparse.Namespace) -> int:
     except (FileNotFoundError, TlsError, AccountError, ObjectError) as exc:
         print(f"ground web: {exc}", file=sys.stderr)
         return 2
+    _clear_spool(args.state / "web-uploads")
     server = WebServer(accounts, StationLinks(args.station, accounts, station_tls),
-                       History(archive), objects, secure=tls is not None)  # fmt: skip
+                       History(archive), objects, secure=tls is not None,
+                       spool=args.state / "web-uploads")  # fmt: skip
     try:
         asyncio.run(_serve(server, host, int(port), tls, args.port_file))
     except OSError as exc:
         print(f"ground web: cannot listen on {args.listen}: {exc.strerror}", file=sys.stderr)
         return 2
     return 0
+
+
+SPOOL_KEPT_S = 7 * 86_400  # an upload can wait days for its pass
+
+
+def _clear_spool(spool: Path) -> None:
+    """Spooled uploads older than SPOOL_KEPT_S: long sent, or given up."""
+    now = time.time()
+    for path in spool.glob("*") if spool.is_dir() else ():
+        if now - path.stat().st_mtime > SPOOL_KEPT_S:
+            path.unlink(missing_ok=True)
 
 
 async def _serve(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
 import time
 from importlib import resources
 from pathlib import Path
@@ -37,6 +38,7 @@ from ground.web.station_links import StationLinks
 from ground.web.tree import object_tree
 
 log = logging.getLogger("ground.web")
+MAX_UPLOAD_OCTETS = 256 << 20
 MAX_BUCKETS = 100_000  # of a plot's min-max history
 COMMANDS_SHOWN = 500  # of the station's command history, on opening the page
 PAGE_BACKLOG = 4 << 20  # octets a page may leave unread before it is disconnected
@@ -64,6 +66,7 @@ class WebServer:
         history: History,
         objects: AccountObjects,
         secure: bool,
+        spool: Path,
     ) -> None:
         self.accounts = accounts
         self.sessions = WebSessions(accounts)
@@ -73,6 +76,7 @@ class WebServer:
         self.secure = secure  # served over TLS
         self.tree = object_tree()
         self.audit = AuditTrail(objects.db)
+        self.spool = spool  # uploads wait here until the station has sent them
         self.alarms = AlarmBook(links.broadcast)
         links.observers.append(self.alarms.observe)
         self.counters = dict.fromkeys(
@@ -100,6 +104,7 @@ class WebServer:
         app.router.add_post("/api/authority", self._authority)
         app.router.add_get("/api/files", self._files)
         app.router.add_get("/api/transfers", self._transfers)
+        app.router.add_post("/api/upload", self._upload)
         app.router.add_get("/api/alarms", self._alarms)
         app.router.add_post("/api/alarms/{action}", self._alarm_action)
         app.router.add_get("/api/objects/{key}", self._get_object)
@@ -347,6 +352,54 @@ class WebServer:
         if client is None:
             return _error(503, "no connection to the station")
         return web.json_response(await client.transfers())
+
+    async def _upload(self, request: web.Request) -> web.StreamResponse:
+        """A file from the page, spooled on this host, sent up by the station (CFDP class 2):
+        multipart fields ``name`` (its name on board) then ``file``."""
+        session = request[_SESSION]
+        if session.account.role < Role.OPERATOR:
+            self._audit(request, session.account.name, "upload", "refused: not an operator")
+            return _error(403, "uploads need the operator role")
+        client = self._client(session)
+        if client is None:
+            return _error(503, "no connection to the station: nothing sent")
+        try:
+            dest, spooled = await self._spool(request)
+        except ValueError as exc:
+            return _error(400, str(exc))
+        try:
+            seq = await client.upload(str(spooled), dest)
+        except CommandRefused as exc:
+            spooled.unlink(missing_ok=True)
+            return _error(409, str(exc))
+        return web.json_response({"seq_num": seq, "name": dest})
+
+    async def _spool(self, request: web.Request) -> tuple[str, Path]:
+        """The upload's name on board and where its octets now lie; ValueError saying what is
+        wrong with the request."""
+        try:
+            reader = await request.multipart()
+            field = await reader.next()
+            if field is None or field.name != "name":
+                raise ValueError("an upload is a name, then a file")
+            dest = (await field.read(decode=True)).decode("utf-8", "strict").strip()
+            field = await reader.next()
+            if field is None or field.name != "file":
+                raise ValueError("an upload is a name, then a file")
+        except (AssertionError, UnicodeDecodeError, KeyError) as exc:
+            raise ValueError(f"not a multipart upload: {exc}") from None
+        self.spool.mkdir(parents=True, exist_ok=True)
+        spooled = self.spool / secrets.token_hex(16)
+        written = 0
+        with open(spooled, "wb") as out:
+            while chunk := await field.read_chunk(1 << 20):
+                written += len(chunk)
+                if written > MAX_UPLOAD_OCTETS:
+                    out.close()
+                    spooled.unlink(missing_ok=True)
+                    raise ValueError(f"an upload is at most {MAX_UPLOAD_OCTETS} octets")
+                out.write(chunk)
+        return dest, spooled
 
     async def _alarms(self, request: web.Request) -> web.StreamResponse:
         return web.json_response(self.alarms.listing())

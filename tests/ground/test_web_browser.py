@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
@@ -24,6 +25,7 @@ from tests.ground.web_site import CHROMIUM_ARGS, PASSWORDS, on_the_web, shots_di
 CHROMIUM = shutil.which("chromium")  # make test installs it (Debian's package)
 WAIT_MS = 60_000
 JOB = {"id": "web-1", "command": ["hash-chain", "--iterations", "1000"]}
+UPLOAD = Path(__file__)  # any file will do: this one
 
 
 def log_in(page, url: str, name: str) -> None:
@@ -167,6 +169,13 @@ def operator_session(url: str, shots) -> dict:
         result = page.locator('.c-files-table tr[data-file="web-1/stdout.log"]')
         expect(result).to_have_class("is-verified", timeout=WAIT_MS)
         expect(page.locator(".c-transfers-table")).to_be_visible(timeout=WAIT_MS)
+        # an upload from the page: sent up by the station (the test checks it arrived on board)
+        page.set_input_files(".c-upload [name=file]", str(UPLOAD))
+        page.fill(".c-upload [name=name]", "inputs/from-the-web.bin")
+        page.click(".c-upload-send")
+        expect(page.locator(".c-upload-message")).to_contain_text(
+            "inputs/from-the-web.bin: queued (CFDP transaction", timeout=WAIT_MS
+        )
         page.screenshot(path=shots / "7-files.png")
         # pass planning: the coming contact and eclipse from the bus's predictions
         browse(page, url, "payload:timeline")
@@ -217,6 +226,8 @@ def test_an_operator_in_chromium_against_a_running_bench(tmp_path):
     report = asyncio.run(run_bench("web", scenario, BenchConfig(tmp_path / "out", speed=5)))
     assert report.passed, report.to_json()["error"]
     assert seen["errors"] == []
+    on_board = tmp_path / "out" / "state" / "files" / "inputs" / "from-the-web.bin"
+    assert on_board.read_bytes() == UPLOAD.read_bytes()
     assert seen["times"].startswith("on board 2026-") and "received on the ground" in seen["times"]
     history = seen["history"]  # columns: on-board time, ground receipt time, value
     assert history["t"] and len(history["t"]) == len(history["ert"]) == len(history["value"])

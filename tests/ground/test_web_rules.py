@@ -82,6 +82,9 @@ def test_every_rule_is_the_servers(tmp_path):
     assert seen["viewer command"] == (403, {"error": "NOOP needs the operator role (commanding); "
                                                       "this is a viewer"})  # fmt: skip
     assert seen["viewer authority"][0] == 403
+    assert seen["viewer upload"] == (403, {"error": "uploads need the operator role"})
+    assert seen["not multipart"][0] == 400
+    assert seen["not multipart"][1]["error"].startswith("not a multipart upload")
     assert seen["no csrf"] == seen["wrong csrf"] == (403, {"error": "missing or wrong CSRF token"})
     assert seen["foreign origin"] == (403, {"error": "the request comes from another site"})
     assert seen["socket from elsewhere"] == 403 and seen["socket"] == 101
@@ -143,6 +146,7 @@ async def rules(url: str, http: aiohttp.ClientSession, seen: dict) -> None:
     assert (await vic.log_in("vic"))[0] == 200  # another name from the host is not locked out
     seen["viewer command"] = await vic.call("POST", "/api/command", {"name": "NOOP"}, origin=own)
     seen["viewer authority"] = await vic.call("POST", "/api/authority", {"action": "request"})
+    seen["viewer upload"] = await vic.call("POST", "/api/upload", {"name": "x"})
 
     ana = Visitor(http, url)
     _, _, seen["ana flags"] = await ana.log_in("ana")
@@ -158,6 +162,11 @@ async def rules(url: str, http: aiohttp.ClientSession, seen: dict) -> None:
     seen["socket from elsewhere"] = await ana.socket_status("http://evil.example")
     seen["socket"] = await ana.socket_status(own)
     seen["unknown"] = await ana.call("POST", "/api/command", {"name": "FROB"})
+    for _ in range(100):  # the account's station link comes up with its first session
+        seen["not multipart"] = await ana.call("POST", "/api/upload", {"name": "x"})
+        if seen["not multipart"][0] != 503:
+            break
+        await asyncio.sleep(0.1)
     seen["bad argument"] = await ana.call(
         "POST",
         "/api/command",

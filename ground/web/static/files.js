@@ -17,7 +17,11 @@ export function filesPlugin(api, live) {
         return {
           async show(element) {
             element.classList.add('c-files');
-            element.innerHTML = `<h3>Transfers in progress</h3><table class="c-transfers-table">
+            element.innerHTML = `<form class="c-upload"><label>File <input type="file" name="file" /></label>
+              <label>Name on board <input name="name" placeholder="inputs/weights.bin" /></label>
+              <button class="c-upload-send">Upload (CFDP)</button>
+              <span class="c-upload-message" role="status"></span></form>
+              <h3>Transfers in progress</h3><table class="c-transfers-table">
               <thead><tr><th></th><th>File</th><th>Progress</th><th>State</th></tr></thead>
               <tbody></tbody></table>
               <h3>Files down</h3><table class="c-files-table"><thead><tr><th>File</th><th>Octets</th>
@@ -26,6 +30,10 @@ export function filesPlugin(api, live) {
             const load = async () => drawFiles(element, await api.get('/api/files'));
             listener = () => load();  // a file came down: the station's register has it, checked
             live.fileListeners.add(listener);
+            element.querySelector('.c-upload').onsubmit = (event) => {
+              event.preventDefault();
+              upload(element, api);
+            };
             const transfers = async () => drawTransfers(element, await api.get('/api/transfers'));
             timer = setInterval(() => transfers().catch(() => {}), 1000);
             await Promise.all([load(), transfers()]);
@@ -38,6 +46,27 @@ export function filesPlugin(api, live) {
       }
     });
   };
+}
+
+// Send a chosen file up: to the web server, which has the station send it by CFDP.
+async function upload(element, api) {
+  const message = element.querySelector('.c-upload-message');
+  const file = element.querySelector('.c-upload [name=file]').files[0];
+  const name = element.querySelector('.c-upload [name=name]').value.trim() || file?.name;
+  if (!file) {
+    message.textContent = 'choose a file';
+    return;
+  }
+  const form = new FormData();
+  form.append('name', name);
+  form.append('file', file);
+  const response = await fetch('/api/upload', {
+    method: 'POST', credentials: 'same-origin', body: form,
+    headers: { 'X-CSRF-Token': api.session.csrf }
+  });
+  const answer = await response.json();
+  message.textContent = response.ok
+    ? `${answer.name}: queued (CFDP transaction ${answer.seq_num})` : `refused: ${answer.error}`;
 }
 
 function drawTransfers(element, transfers) {
