@@ -329,9 +329,9 @@ class WebServer:
         action = (await _json(request)).get("action")
         if action not in ("show", "request", "release", "take"):
             return _error(400, "action: show, request, release or take")
-        if action != "show" and session.account.role < Role.OPERATOR:
-            self._audit(request, session.account.name, "authority", "refused: not an operator")
-            return _error(403, "command authority needs the operator role")
+        refused = action != "show" and self._not_operator(request, "authority", "command authority")
+        if refused:
+            return refused
         client = self._client(session)
         if client is None:
             return _error(503, "no connection to the station")
@@ -342,24 +342,33 @@ class WebServer:
         return web.json_response({"holder": holder})
 
     async def _files(self, request: web.Request) -> web.StreamResponse:
-        client = self._client(request[_SESSION])
-        if client is None:
-            return _error(503, "no connection to the station")
-        return web.json_response(await client.files())
+        return await self._ask_station(request, "files")
 
     async def _transfers(self, request: web.Request) -> web.StreamResponse:
+        return await self._ask_station(request, "transfers")
+
+    async def _ask_station(self, request: web.Request, question: str) -> web.StreamResponse:
+        """The station's answer to one of its list requests (files, transfers)."""
         client = self._client(request[_SESSION])
         if client is None:
             return _error(503, "no connection to the station")
-        return web.json_response(await client.transfers())
+        return web.json_response(await getattr(client, question)())
+
+    def _not_operator(self, request: web.Request, action: str, what: str) -> web.Response | None:
+        """A 403 (audited) when the session's account is not an operator; None when it is."""
+        session = request[_SESSION]
+        if session.account.role >= Role.OPERATOR:
+            return None
+        self._audit(request, session.account.name, action, "refused: not an operator")
+        return _error(403, f"{what} needs the operator role")
 
     async def _upload(self, request: web.Request) -> web.StreamResponse:
         """A file from the page, spooled on this host, sent up by the station (CFDP class 2):
         multipart fields ``name`` (its name on board) then ``file``."""
         session = request[_SESSION]
-        if session.account.role < Role.OPERATOR:
-            self._audit(request, session.account.name, "upload", "refused: not an operator")
-            return _error(403, "uploads need the operator role")
+        refused = self._not_operator(request, "upload", "an upload")
+        if refused:
+            return refused
         client = self._client(session)
         if client is None:
             return _error(503, "no connection to the station: nothing sent")
@@ -406,9 +415,9 @@ class WebServer:
 
     async def _alarm_action(self, request: web.Request) -> web.StreamResponse:
         session = request[_SESSION]
-        if session.account.role < Role.OPERATOR:
-            self._audit(request, session.account.name, "alarm", "refused: not an operator")
-            return _error(403, "alarms are acknowledged and shelved by operators")
+        refused = self._not_operator(request, "alarm", "acknowledging or shelving an alarm")
+        if refused:
+            return refused
         body = await _json(request)
         key, action = body.get("key"), request.match_info["action"]
         if action == "acknowledge":

@@ -82,7 +82,7 @@ def test_every_rule_is_the_servers(tmp_path):
     assert seen["viewer command"] == (403, {"error": "NOOP needs the operator role (commanding); "
                                                       "this is a viewer"})  # fmt: skip
     assert seen["viewer authority"][0] == 403
-    assert seen["viewer upload"] == (403, {"error": "uploads need the operator role"})
+    assert seen["viewer upload"] == (403, {"error": "an upload needs the operator role"})
     assert seen["not multipart"][0] == 400
     assert seen["not multipart"][1]["error"].startswith("not a multipart upload")
     assert seen["no csrf"] == seen["wrong csrf"] == (403, {"error": "missing or wrong CSRF token"})
