@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from flight.dictionary import FailureCode
+from flight.dictionary import SOURCE_GROUND, FailureCode
 from flight.protocol.fields import FieldError
 from flight.protocol.messages import DecodedTelemetry, decode_telemetry
 from flight.protocol.packets import PacketError, parse_packet
@@ -40,6 +40,13 @@ def split_address(address: str) -> tuple[str, int]:
             "station port is in OUT/station.port)"
         )
     return host, int(port)
+
+
+def is_ground_report(tm: DecodedTelemetry) -> bool:
+    """Whether the packet is a PUS 1 verification report addressed to the ground. The bus's own
+    telecommands (its ticks) share the payload's APID, so a report to the bus can carry the same
+    request id as a ground command's: it is not about that command."""
+    return tm.packet.service == VERIFICATION_SERVICE and tm.packet.dest_id == SOURCE_GROUND
 
 
 def request_id_of(report: DecodedTelemetry) -> bytes:
@@ -363,7 +370,7 @@ class StationClient:
         except (PacketError, FieldError):
             self.undecodable += 1
             return
-        if tm.packet.service == VERIFICATION_SERVICE:
+        if is_ground_report(tm):
             self._reports.setdefault(request_id_of(tm), []).append(tm)
             async with self._report_arrived:
                 self._report_arrived.notify_all()

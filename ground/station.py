@@ -327,6 +327,8 @@ class Station:
             tm = decode_telemetry(parse_packet(raw))
         except (PacketError, FieldError):
             return
+        if tm.packet.dest_id != d.SOURCE_GROUND:  # about one of the bus's own commands
+            return
         v = tm.values
         request_id = v["request_packet_id"].to_bytes(2, "big") + v["request_seq_ctrl"].to_bytes(
             2, "big"

@@ -19,7 +19,7 @@ from typing import Any
 from flight import dictionary as d
 from flight.protocol.fields import Field
 from flight.protocol.messages import NOT_VALID, DecodedTelemetry
-from ground.client import request_id_of
+from ground.client import is_ground_report, request_id_of
 
 STALE_S = 5.0  # a channel not refreshed for this long (ground time) is marked stale
 EVENTS_KEPT = 10_000
@@ -166,7 +166,7 @@ class Model:
                 channel.received = now
         if tm.event is not None:
             self._event(tm)
-        elif packet.service == 1:
+        elif is_ground_report(tm):
             self._verification(tm)
         elif tm.name == "JOB_LIST":
             self._job_list(tm.values)

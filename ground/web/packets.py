@@ -1,6 +1,7 @@
 """Telemetry as the web page takes it: one JSON map per packet, whatever its kind.
 
     {"name": NAME, "t": on-board time (ms since 1970, UTC), "ert": ground receipt time (ms),
+     "dest": the packet's destination (256: the ground, 1: the bus),
      "v": {field: value}, "names": {enum field: its value's name},
      "event": {"severity": N, "text": "..."} for events}
 
@@ -20,6 +21,7 @@ def packet_json(tm: DecodedTelemetry, ert: float) -> dict[str, Any]:
     out: dict[str, Any] = {
         "name": tm.name,
         "t": round(tm.packet.time * 1000, 3),
+        "dest": tm.packet.dest_id,
         "ert": round(ert * 1000, 3),
         "v": {k: plain(v) for k, v in tm.values.items()},
         "names": {

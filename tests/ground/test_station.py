@@ -286,3 +286,26 @@ def test_transfers_in_progress_are_listed_with_their_progress(tmp_path):
     assert before == [{"direction": "up", "seq_num": before[0]["seq_num"], "name": "inputs/up.bin",
                        "size": 102_400, "octets": 0, "state": "SENDING"}]  # fmt: skip
     assert 0 < after[0]["octets"] < 102_400 and after[0]["name"] == "inputs/up.bin"
+
+
+def test_a_report_to_the_bus_is_not_taken_for_a_ground_commands(tmp_path):
+    """The bus's ticks share the payload's APID, so a report about one (addressed to the bus)
+    can carry a ground command's request id: the client takes only reports to the ground."""
+
+    async def scenario():
+        radio, station, task, client = await start(tmp_path)
+        waiting = asyncio.create_task(client.command("PING", timeout=10))
+        raw = await asyncio.wait_for(radio.uplinked.get(), 5)
+        request = {
+            "request_packet_id": int.from_bytes(raw[:2], "big"),
+            "request_seq_ctrl": int.from_bytes(raw[2:4], "big"),
+        }
+        replay = {"code": int(d.FailureCode.AUTH_REPLAY), "reason": "a bus tick's number"}
+        radio.downlink("ACCEPTANCE_FAILURE", request | replay, dest=d.SOURCE_BUS)
+        radio.downlink("COMPLETION_SUCCESS", request)
+        result = await waiting
+        await stop(task, client, radio)
+        return result
+
+    result = asyncio.run(scenario())
+    assert result.ok and result.stages == ["COMPLETION_SUCCESS"]

@@ -7,6 +7,8 @@ const STAGES = {
   COMPLETION_SUCCESS: 'completed', COMPLETION_FAILURE: 'FAILED at completion'
 };
 
+const GROUND = 0x0100;  // the ground's source id: reports addressed to it
+
 export class Commander {
   constructor(openmct, api, live) {
     this.openmct = openmct;
@@ -63,7 +65,8 @@ export class Commander {
   }
 
   #report(packet) {
-    if (!STAGES[packet.name]) return;
+    // a report to the bus is about one of its own commands, whatever its request id
+    if (!STAGES[packet.name] || packet.dest !== GROUND) return;
     const hex = (n) => n.toString(16).padStart(4, '0');
     const id = hex(packet.v.request_packet_id) + hex(packet.v.request_seq_ctrl);
     const entry = this.byRequest.get(id);
