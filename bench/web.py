@@ -239,7 +239,7 @@ async def live_side(seconds: float, tmp: Path, chromium: str) -> dict:
     address = f"127.0.0.1:{(tmp / 'station.port').read_text().strip()}"
     server = WebServer(accounts, StationLinks(address, accounts, None),
                        History(tmp / "state" / "archive.sqlite"),
-                       AccountObjects(tmp / "state" / "web.sqlite"), secure=False,
+                       AccountObjects(tmp / "state" / "web.sqlite"),
                        spool=tmp / "spool")  # fmt: skip
     runner = web.AppRunner(server.app(), access_log=None)
     await runner.setup()

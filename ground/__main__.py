@@ -34,7 +34,7 @@ from ground.accounts.credentials import (
 from ground.console.model import utc as utc_z
 from ground.keys import add_keys_commands, run_keys
 from ground.manifests import ManifestFileError, load_manifest
-from ground.tls import TlsError, is_loopback, server_context
+from ground.tls import TlsError, listening_refusal, server_context
 from ground.web.command_line import add_web_command, run_web
 
 DEFAULT_STATION = "127.0.0.1:5560"
@@ -208,16 +208,9 @@ def _station(args: argparse.Namespace) -> int:
     link_host, _, link_port = args.link.rpartition(":")
     host, _, port = args.listen.rpartition(":")
     host = host.strip("[]") or "127.0.0.1"
-    if (args.tls_cert is None) != (args.tls_key is None):
-        print("ground station: --tls-cert and --tls-key go together", file=sys.stderr)
-        return 2
-    if args.tls_cert is None and not is_loopback(host):
-        print(
-            f"ground station: will not listen on {args.listen} without TLS: it is not a loopback "
-            "address, and tokens and telemetry would cross the network in the clear; give "
-            "--tls-cert and --tls-key, or listen on 127.0.0.1",
-            file=sys.stderr,
-        )
+    refusal = listening_refusal(args.listen, args.tls_cert, args.tls_key)
+    if refusal is not None:
+        print(f"ground station: {refusal}", file=sys.stderr)
         return 2
     try:
         tls = server_context(args.tls_cert, args.tls_key) if args.tls_cert else None

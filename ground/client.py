@@ -128,7 +128,6 @@ class StationClient:
         self.greeted = asyncio.Event()  # set when the station has taken the credentials
         self.link_up = False
         self.account: str | None = None  # as the station knows this connection
-        self.role: str | None = None
         self.authority: str | None = None  # the account that holds command authority
         self.refusal: str | None = None  # why the station refused the credentials
         self.last_ert: float | None = None  # when the station received the latest packet (UTC s)
@@ -344,7 +343,7 @@ class StationClient:
             self.refusal = str(message.get("message", "refused"))
         else:
             if op == "welcome":
-                self.account, self.role = message.get("account"), message.get("role")
+                self.account = message.get("account")
                 self.greeted.set()
             if op in ("welcome", "link"):
                 self.link_up = bool(message.get("link_up", message.get("up")))

@@ -45,3 +45,25 @@ def is_loopback(host: str) -> bool:
         return False
     addresses = {ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos}
     return bool(addresses) and all(a.is_loopback for a in addresses)
+
+
+def listening_refusal(
+    listen: str,
+    cert: Path | None,
+    key: Path | None,
+    override: str = "",
+    overridden: bool = False,
+) -> str | None:
+    """Why a server may not listen on ``listen`` (HOST:PORT) with this certificate and key, in
+    one line; None if it may. Without TLS only a loopback address will do, unless the server has
+    an ``override`` option and it was given (``overridden``)."""
+    if (cert is None) != (key is None):
+        return "--tls-cert and --tls-key go together"
+    host = listen.rpartition(":")[0].strip("[]") or "127.0.0.1"
+    if cert is not None or overridden or is_loopback(host):
+        return None
+    return (
+        f"will not listen on {listen} without TLS: it is not a loopback address, and passwords, "
+        "tokens and telemetry would cross the network in the clear; give --tls-cert and "
+        "--tls-key, or listen on 127.0.0.1" + (f" (or, knowingly, {override})" if override else "")
+    )

@@ -49,7 +49,7 @@ def add_web_command(sub: argparse._SubParsersAction, default_station: str) -> No
 def run_web(args: argparse.Namespace) -> int:
     """Serve until SIGTERM or SIGINT; one line and status 2 for a mistake."""
     from ground.accounts.store import AccountError, AccountStore
-    from ground.tls import TlsError, client_context, is_loopback, server_context
+    from ground.tls import TlsError, client_context, listening_refusal, server_context
     from ground.web.history import History
     from ground.web.objects import AccountObjects, ObjectError
     from ground.web.server import WebServer, assets
@@ -59,15 +59,15 @@ def run_web(args: argparse.Namespace) -> int:
                         format="%(asctime)s ground-web %(levelname)s %(message)s")  # fmt: skip
     host, _, port = args.listen.rpartition(":")
     host = host.strip("[]")
-    if (args.tls_cert is None) != (args.tls_key is None):
-        print("ground web: --tls-cert and --tls-key go together", file=sys.stderr)
-        return 2
-    if args.tls_cert is None and not is_loopback(host) and not args.plain_http_beyond_loopback:
-        print(
-            f"ground web: will not serve plain HTTP on {args.listen}: it is not a loopback "
-            "address; give --tls-cert and --tls-key (or, knowingly, --plain-http-beyond-loopback)",
-            file=sys.stderr,
-        )
+    refusal = listening_refusal(
+        args.listen,
+        args.tls_cert,
+        args.tls_key,
+        "--plain-http-beyond-loopback",
+        args.plain_http_beyond_loopback,
+    )
+    if refusal is not None:
+        print(f"ground web: {refusal}", file=sys.stderr)
         return 2
     archive = args.state / "archive.sqlite"
     if not archive.is_file():
@@ -84,8 +84,7 @@ def run_web(args: argparse.Namespace) -> int:
         return 2
     _clear_spool(args.state / "web-uploads")
     server = WebServer(accounts, StationLinks(args.station, accounts, station_tls),
-                       History(archive), objects, secure=tls is not None,
-                       spool=args.state / "web-uploads")  # fmt: skip
+                       History(archive), objects, spool=args.state / "web-uploads")  # fmt: skip
     try:
         asyncio.run(_serve(server, host, int(port), tls, args.port_file))
     except OSError as exc:

@@ -65,7 +65,6 @@ class WebServer:
         links: StationLinks,
         history: History,
         objects: AccountObjects,
-        secure: bool,
         spool: Path,
     ) -> None:
         self.accounts = accounts
@@ -73,7 +72,6 @@ class WebServer:
         self.links = links
         self.history = history
         self.objects = objects
-        self.secure = secure  # served over TLS
         self.tree = object_tree()
         self.audit = AuditTrail(objects.db)
         self.spool = spool  # uploads wait here until the station has sent them
@@ -183,7 +181,7 @@ class WebServer:
             return _error(400, "a login needs a name and a password")
         host = request.remote or "unknown"
         try:
-            session = await self.sessions.login(name, password, host, f"{host} (web)")
+            session = await self.sessions.login(name, password, host)
         except LoginRefused as exc:
             self.counters["login_failed"] += 1
             log.warning("web login refused for %r from %s: %s", name[:64], host, exc)

@@ -32,7 +32,6 @@ class LoginRefused(Exception):
 class WebSession:
     session_id: str
     account: Account
-    peer: str
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     started: float = field(default_factory=time.monotonic)
     seen: float = field(default_factory=time.monotonic)
@@ -50,7 +49,7 @@ class WebSessions:
         self.limiter = FailureLimiter()
         self._sessions: dict[str, WebSession] = {}
 
-    async def login(self, name: str, password: str, host: str, peer: str) -> WebSession:
+    async def login(self, name: str, password: str, host: str) -> WebSession:
         """A new session; LoginRefused (rate-limited, or a wrong name or password) otherwise.
         The password hash is checked on a worker thread: the server serves on meanwhile."""
         key = (host, name[:64])
@@ -63,7 +62,7 @@ class WebSessions:
         if account is None:
             self.limiter.failed(key)
             raise LoginRefused(REFUSAL)
-        session = WebSession(secrets.token_urlsafe(32), account, peer)
+        session = WebSession(secrets.token_urlsafe(32), account)
         self._sessions[session.session_id] = session
         return session
 

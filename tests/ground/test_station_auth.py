@@ -306,8 +306,7 @@ def test_one_operator_holds_command_authority_and_an_admin_takes_it(tmp_path):
         seen["release"] = await ana.authority_action("release")
         seen["ben granted"] = await ben.authority_action("request")
         seen["take"] = await root.authority_action("take")
-        await asyncio.sleep(0)
-        while ben.authority != "root":  # every client is told
+        while ben.authority != "root" or ana.authority != "root":  # every client is told
             await asyncio.sleep(0.02)
         seen["ana sees"] = ana.authority
         for c in (ana, ben, root):

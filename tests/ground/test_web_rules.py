@@ -182,5 +182,5 @@ async def rules(url: str, http: aiohttp.ClientSession, seen: dict) -> None:
         await asyncio.sleep(0.1)
     cookie = ana.cookie
     await ana.call("POST", "/api/logout", {})
+    # the logout is answered once the account's station link is closed and its token revoked
     seen["after logout"] = await ana.call("GET", "/api/tree", cookie=cookie)
-    await asyncio.sleep(0.5)  # the station link closes and its token is revoked
