@@ -24,7 +24,12 @@ typedef enum pn_status {
     PN_ERR_SHORT = -1,        /* buffer too short for what was asked */
     PN_ERR_RANGE = -2,        /* a field value does not fit its bit width */
     PN_ERR_COBS_ZERO = -3,    /* a COBS frame holds a 0x00 byte (delimiter inside a frame) */
-    PN_ERR_COBS_OVERRUN = -4  /* a COBS code byte points past the end of the frame */
+    PN_ERR_COBS_OVERRUN = -4, /* a COBS code byte points past the end of the frame */
+    PN_ERR_USLP_VERSION = -5, /* not a USLP frame: version number other than 12 */
+    PN_ERR_USLP_TRUNCATED = -6, /* a truncated primary header, which this link does not use */
+    PN_ERR_USLP_LENGTH = -7,  /* the frame length field disagrees with the frame's fields */
+    PN_ERR_USLP_CRC = -8,     /* the frame error control field does not check */
+    PN_ERR_USLP_POINTER = -9  /* a first header pointer beyond the data zone */
 } pn_status;
 
 /* CCSDS Space Packet primary header (CCSDS 133.0-B-2, 6 octets, big-endian). */
@@ -148,6 +153,126 @@ typedef struct pn_frame {
  * including the last delimiter handled. */
 size_t pn_cobs_split(const uint8_t *src, size_t len, size_t max_frame_len, uint8_t *dst,
                      pn_frame *frames, size_t max_frames, size_t *consumed);
+/* --- USLP transfer frames (CCSDS 732.1-B-2), docs/icd.md section 15. */
+
+/* A frame's fields: its primary header (non-truncated), its data field header and its
+ * operational control field. */
+typedef struct pn_uslp_frame {
+    uint16_t scid;            /* spacecraft id, 16 bits */
+    uint8_t dest;             /* 1 bit: 0 the scid is the frame's source, 1 its destination */
+    uint8_t vcid;             /* 6 bits; 63 carries only idle data */
+    uint8_t map_id;           /* 4 bits */
+    uint8_t bypass;           /* 1 bit: 1 expedited (Type-B), 0 sequence-controlled (Type-A) */
+    uint8_t control;          /* 1 bit: 1 the data zone holds protocol control commands */
+    uint8_t ocf;              /* 1 bit: 1 a 4-octet operational control field follows the data */
+    uint8_t count_len;        /* octets of the virtual channel frame count, 0..7 */
+    uint64_t count;           /* the virtual channel frame count */
+    uint32_t length;          /* octets of the whole frame (the length field plus one) */
+    uint8_t rules;            /* TFDZ construction rules, 3 bits */
+    uint8_t upid;             /* USLP protocol identifier, 5 bits (0 space packets, 31 idle) */
+    uint16_t pointer;         /* first header pointer or last valid octet (rules 0-2 only);
+                               * 0xFFFF: none in this frame */
+    uint8_t clcw[4];          /* the operational control field, when ocf */
+} pn_uslp_frame;
+
+/* Octets of the primary header and data field header of a frame with these fields. */
+size_t pn_uslp_overhead(const pn_uslp_frame *f, int fecf);
+
+/* Write a whole frame: the fields of f (its length computed here), the data zone and, when fecf
+ * is 1, the CRC-16 frame error control field. Returns the frame's length, PN_ERR_RANGE when a
+ * field does not fit its width or the frame would exceed 65536 octets, PN_ERR_SHORT when it does
+ * not fit in cap octets. */
+int64_t pn_uslp_pack(const pn_uslp_frame *f, const uint8_t *zone, size_t zone_len, int fecf,
+                     uint8_t *out, size_t cap);
+
+/* One frame found by pn_uslp_scan. */
+typedef struct pn_uslp_row {
+    pn_uslp_frame frame;
+    uint64_t offset;          /* of the frame in the buffer */
+    uint32_t zone_offset;     /* of the data zone from the frame's start */
+    uint32_t zone_length;
+    int32_t status;           /* PN_OK or why the frame is bad (fields read as far as they go) */
+} pn_uslp_row;
+
+/* Read the frames of a buffer of concatenated frames, from offset start: each frame_len octets
+ * long, or, when frame_len is 0, as long as its own length field says. fecf: 1 when frames end in
+ * a CRC-16. Fills at most max_rows rows; *next receives the offset after the last frame read (a
+ * frame longer than what is left is not read). A frame whose header cannot be read ends a
+ * variable-length scan (status in the row, *next at that frame). Returns the rows filled. */
+size_t pn_uslp_scan(const uint8_t *buf, size_t len, size_t start, size_t frame_len, int fecf,
+                    pn_uslp_row *rows, size_t max_rows, size_t *next);
+
+/* A virtual channel's packet service into fixed-length frames (construction rules 000: packets
+ * span frames, located by the first header pointer). The caller fills template (scid, dest,
+ * vcid, map_id, ocf, count_len, count, length; clcw before each call when ocf) and fecf; the
+ * rest is the packer's own state. */
+typedef struct pn_uslp_packer {
+    pn_uslp_frame template;
+    uint8_t fecf;
+    uint8_t spill_len;        /* octets of an idle packet left to begin the next frame with */
+    uint16_t pointer;         /* of the frame under construction */
+    uint32_t fill;            /* octets in the frame under construction's data zone */
+    uint32_t zone_len;        /* the data zone of one frame */
+    uint32_t zone_start;      /* its offset in the frame */
+    uint64_t frames;          /* frames completed */
+    uint64_t idle_octets;     /* octets of idle packets written to complete frames */
+    uint8_t spill[8];
+    uint8_t frame[65536];
+} pn_uslp_packer;
+
+/* Check the template and empty the packer; PN_ERR_RANGE when a field or the frame length
+ * (overheads plus at least 1 octet of data zone, at most 65536) does not fit. */
+int pn_uslp_packer_init(pn_uslp_packer *p);
+
+/* Add concatenated whole space packets (each one's extent from its length field). Every frame
+ * completed is written to out, one after the other. Stops when out has no room for the next
+ * frame: *used receives the packet octets taken. Returns the frames written, or PN_ERR_SHORT
+ * when the last packet is not whole (nothing of it taken). */
+int64_t pn_uslp_packer_put(pn_uslp_packer *p, const uint8_t *packets, size_t len, uint8_t *out,
+                           size_t cap, size_t *used);
+
+/* Complete the frame under construction with an idle packet (whose last octets, when it does
+ * not fit, begin the next frame) and write it to out. Returns 1 when a frame was written, 0 when
+ * none was under construction, PN_ERR_SHORT when out is shorter than a frame. */
+int64_t pn_uslp_packer_flush(pn_uslp_packer *p, uint8_t *out, size_t cap);
+
+/* A virtual channel's packet extraction from fixed-length frames of construction rules 000. */
+typedef struct pn_uslp_unpacker {
+    uint64_t next_count;      /* the frame count expected next */
+    uint64_t frames;          /* frames taken */
+    uint64_t gaps;            /* frame counts out of sequence */
+    uint64_t packets;         /* whole packets put out */
+    uint64_t dropped;         /* octets dropped: a packet cut by a gap, or a zone with no packet
+                               * start while out of step */
+    uint32_t have;            /* octets of the packet being reassembled */
+    uint8_t started;          /* 1 once a frame has been taken (next_count is meaningful) */
+    uint8_t in_step;          /* 1 while the packet in reassembly continued without a gap */
+    uint8_t packet[65542];
+} pn_uslp_unpacker;
+
+/* Take the frames of rows (all of one virtual channel, status PN_OK, from buf) in order and write
+ * the whole packets they complete to out, concatenated. A frame count other than the one expected
+ * (modulo its width) drops the packet in reassembly and resumes at the frame's first header
+ * pointer, as does a zone that disagrees with its pointer. Rows of another status or construction
+ * rule are passed over. Returns the octets written; *taken receives the rows taken, fewer than
+ * nrows when out had no room for the next one's packets (the rows' data zones plus 65542 octets
+ * always suffice). */
+int64_t pn_uslp_unpack(pn_uslp_unpacker *u, const uint8_t *buf, const pn_uslp_row *rows,
+                       size_t nrows, uint8_t *out, size_t cap, size_t *taken);
+
+/* XOR data with the CCSDS pseudo-randomiser's sequence (h(x) = x^8+x^7+x^5+x^3+1, all ones at the
+ * start of each frame, CCSDS 131.0-B): the same call randomises and derandomises. */
+void pn_ccsds_randomise(uint8_t *data, size_t len);
+
+/* Frame synchronisation of a byte stream of frames each after a 4-octet attached sync marker
+ * (0x1ACFFC1D), as channel access data units are: find each ASM and
+ * copy the frame after it to out, derandomised when derandomise is 1. Frames are frame_len octets,
+ * or, when frame_len is 0, as long as their own length field says (a field under 7 octets means a
+ * false ASM: the search goes on). Returns the frames copied (their octets back to back in out,
+ * at most cap); *next receives the offset of the first octet not yet used (a partial frame or
+ * ASM), *skipped adds the octets passed over while searching. */
+size_t pn_cadu_sync(const uint8_t *buf, size_t len, size_t frame_len, int derandomise,
+                    uint8_t *out, size_t cap, size_t *out_len, size_t *next, uint64_t *skipped);
 /* cffi:end */
 
 #define PN_SP_HEADER_LEN 6u
