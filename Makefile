@@ -141,7 +141,7 @@ image-aarch64: ensure-aarch64 $(AARCH64_SYSROOT)/.unpacked
 # build/fuzz/corpus-*, the seeds stay in native/fuzz/corpus and fuzz/corpus.
 SECONDS ?= 60
 FUZZ_SECONDS ?= $(SECONDS)
-FUZZ_TARGETS := cobs packets crc uslp
+FUZZ_TARGETS := cobs packets crc uslp cltu
 $(VENV)/.fuzz-installed: $(VENV)/.installed
 	$(PY) -m pip install --quiet --disable-pip-version-check '.[fuzz]'
 	touch $@

@@ -100,6 +100,14 @@ def count(text: str) -> int:
     return value
 
 
+def spacecraft_id(text: str) -> int:
+    """A USLP spacecraft id: a whole number from 0 to 65535."""
+    value = count(text)
+    if value > 0xFFFF:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a spacecraft id (0 to 65535)")
+    return value
+
+
 def positive_count(text: str) -> int:
     """A whole number above zero (a line rate, a segment size)."""
     value = count(text)

@@ -13,6 +13,7 @@ import contextlib
 import csv
 import json
 import logging
+import shlex
 import signal
 import sys
 import time
@@ -21,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from flight.cfdp.endpoint import add_cfdp_commands, run_cfdp
-from flight.command_line import address, count, positive, positive_count, run_main
+from flight.command_line import address, count, positive, positive_count, run_main, spacecraft_id
 from flight import dictionary as d
 from flight.dictionary import JOB_STATE_NAMES
+from flight.spacelink.profile import DEFAULT_SCID, LinkProfile
 from ground.client import CommandRefused, StationClient, StationUnreachable
 from ground.accounts.command_line import add_users_arguments, add_users_commands, run_users
 from ground.accounts.credentials import (
@@ -31,7 +33,10 @@ from ground.accounts.credentials import (
     add_credential_arguments,
     client_credentials,
 )
+from ground.command_requests import RequestError
+from ground.console.command_line import parse_command
 from ground.console.model import utc as utc_z
+from ground.cop1_directives import describe_cop1
 from ground.keys import add_keys_commands, run_keys
 from ground.manifests import ManifestFileError, load_manifest
 from ground.tls import TlsError, listening_refusal, server_context
@@ -72,8 +77,14 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument(
         "--echo-idle",
         action="store_true",
-        help="loop idle packets (APID 0x7FF) back up the space link once everything before "
+        help="loop the loopback's idle packets back up the space link once everything before "
         "them is answered (docs/icd.md section 11)",
+    )
+    st.add_argument(
+        "--spacecraft-id",
+        type=spacecraft_id,
+        default=DEFAULT_SCID,
+        help=f"the spacecraft id its USLP frames carry (0-65535; default {DEFAULT_SCID})",
     )
     files = sub.add_parser("files", help="list the files received from the payload")
     files.add_argument("--state", type=Path, default=Path("ground-state"), help="the station's")
@@ -102,6 +113,27 @@ def _parser() -> argparse.ArgumentParser:
     authority.add_argument(
         "action", nargs="?", default="show", choices=("show", "request", "release", "take")
     )
+    cop1 = client("cop1", "COP-1's state and the space link's counts, or a directive to it")
+    cop1.add_argument(
+        "directive",
+        nargs="?",
+        default="status",
+        choices=("status", "unlock", "initiate", "terminate", "resume", "bypass"),
+        help="status (the default); unlock (after a FARM lockout); initiate, terminate or "
+        "resume the AD service; bypass: send COMMAND in an expedited frame, around COP-1",
+    )
+    cop1.add_argument(
+        "words", nargs="*", help="bypass: COMMAND [NAME=VALUE ...]", metavar="COMMAND"
+    )
+    cop1.add_argument(
+        "--check",
+        choices=("none", "clcw", "unlock", "set_vr"),
+        default="clcw",
+        help="initiate: at once (none), on an agreeing CLCW (clcw, the default), by Unlock, or by "
+        "Set V(R) to --vr",
+    )
+    cop1.add_argument("--vr", type=count, help="initiate --check set_vr: the value for V(R)")
+    cop1.add_argument("--confirm", action="store_true", help="bypass: confirm a hazardous command")
     archive = sub.add_parser("archive", help="read the station's archive of packets")
     actions = archive.add_subparsers(dest="archive_cmd", required=True)
     query = actions.add_parser("query", help="print archived telemetry, decoded")
@@ -222,6 +254,7 @@ def _station(args: argparse.Namespace) -> int:
             args.state,
             args.echo_idle,
             accounts=accounts,
+            profile=LinkProfile(args.spacecraft_id),
             tls=tls,
         )
     except (KeyFileError, AccountError, TlsError) as exc:
@@ -618,7 +651,31 @@ async def _authority(client: StationClient, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _cop1(client: StationClient, args: argparse.Namespace) -> int:
+    if args.directive == "bypass":
+        try:
+            request = parse_command(" ".join(shlex.quote(w) for w in args.words))
+        except RequestError as exc:
+            print(f"ground cop1 bypass: {exc}", file=sys.stderr)
+            return 2
+        request_id = await client.send(
+            request.name, request.args, confirm=args.confirm, bypass=True
+        )
+        _emit(args, f"{request.describe()} sent around COP-1: request {request_id.hex()}",
+              {"request_id": request_id.hex()})  # fmt: skip
+        return 0
+    if args.words:
+        print("ground cop1: only bypass takes a command", file=sys.stderr)
+        return 2
+    directive = None if args.directive == "status" else args.directive
+    params = {"check": args.check, "vr": args.vr} if directive == "initiate" else {}
+    spacecraft = await client.cop1(directive, **params)
+    _emit(args, "\n".join(describe_cop1(s) for s in spacecraft), spacecraft)
+    return 0
+
+
 _COMMANDS = {
+    "cop1": _cop1,
     "ping": _ping,
     "tlm": _tlm,
     "submit": _submit,

@@ -129,6 +129,7 @@ class StationClient:
         self.link_up = False
         self.account: str | None = None  # as the station knows this connection
         self.authority: str | None = None  # the account that holds command authority
+        self.cop1_state = ""  # each spacecraft's COP-1 state in words, as the station says
         self.refusal: str | None = None  # why the station refused the credentials
         self.last_ert: float | None = None  # when the station received the latest packet (UTC s)
         self.undecodable = 0
@@ -220,12 +221,25 @@ class StationClient:
         return answer
 
     async def send(
-        self, name: str, args: dict[str, Any] | None = None, confirm: bool = False
+        self,
+        name: str,
+        args: dict[str, Any] | None = None,
+        confirm: bool = False,
+        bypass: bool = False,
     ) -> bytes:
-        """Have the station send a command (``confirm``: the operator confirms a hazardous one);
-        its request id. CommandRefused if it will not."""
+        """Have the station send a command (``confirm``: the operator confirms a hazardous one;
+        ``bypass``: in an expedited frame, around COP-1); its request id. CommandRefused if it
+        will not."""
         message = {"op": "command", "name": name, "args": args or {}, "confirm": confirm}
+        if bypass:
+            message["bypass"] = True
         return bytes((await self._request(message, "sent"))["request_id"])
+
+    async def cop1(self, directive: str | None = None, **params: Any) -> list[dict[str, Any]]:
+        """COP-1's state per spacecraft, after carrying out ``directive`` when one is given
+        (unlock, initiate, terminate, resume). CommandRefused when the station refuses."""
+        message = {"op": "cop1"} | ({"directive": directive} | params if directive else {})
+        return list((await self._request(message, "cop1"))["spacecraft"])
 
     async def authority_action(self, action: str) -> str | None:
         """Request, release or take command authority, or ``show`` who holds it; the holder
@@ -328,7 +342,7 @@ class StationClient:
 
     async def _dispatch(self, message: dict[str, Any]) -> None:
         op = message.get("op")
-        answers = ("sent", "error", "queued", "files", "authority", "transfers")
+        answers = ("sent", "error", "queued", "files", "authority", "transfers", "cop1")
         if op in answers and message.get("ref"):
             future = self._pending.pop(message.get("ref"), None)
             if future is not None and not future.done():
@@ -349,6 +363,8 @@ class StationClient:
                 self.link_up = bool(message.get("link_up", message.get("up")))
             if "authority" in message or op == "authority":
                 self.authority = message.get("authority", message.get("holder"))
+            if op in ("welcome", "cop1"):
+                self.cop1_state = str(message.get("cop1", message.get("summary", "")))
             for listener in self.station_listeners:
                 listener(message)
 

@@ -5,8 +5,9 @@ control system does), sends them up the space link, and passes every telemetry p
 down to every connected client, once (stored telemetry played back from files included). Its CFDP
 entity receives the payload's files into STATE/files (ground/files.py checks and lists them);
 every packet and command is archived (ground/archive.py).
-The space link is TCP carrying COBS-framed space packets; the station reconnects whenever it
-drops.
+The space link is TCP carrying USLP transfer frames (ground/space_link.py, docs/icd.md section
+18): telemetry comes down in the spacecraft's virtual channels, telecommands go up through
+COP-1; the station reconnects whenever it drops.
 
 Clients authenticate before anything else (ground/gatekeeper.py). Each request is then checked
 against its account's role (ground/accounts/privileges.py) and command authority
@@ -36,24 +37,28 @@ from flight.cfdp.journal import Journal
 from flight.cfdp.mib import EntityConfig
 from flight.downlink import FLIGHT_ENTITY, GROUND_ENTITY
 from flight.protocol.fields import FieldError
-from flight.protocol.framing import Deframer, frame
-from flight.protocol.loopback import is_idle
 from flight.protocol.messages import CommandEncoder, decode_telemetry, encode_command
 from flight.protocol.packets import PacketError, Telemetry, parse_packet
 from flight.security.job_auth import SIGNATURE, sign_manifest
 from flight.security.keys import KeyFile
 from flight.security.tc_auth import TRAILER_LEN, TcSigner
+from flight.spacelink.fop import Cop1Refused
+from flight.spacelink.profile import DEFAULT_SCID, LinkProfile
 from ground.accounts.authority import AuthorityRefused, CommandAuthority
-from ground.accounts.privileges import command_refusal, upload_refusal
+from ground.accounts.privileges import command_refusal, cop1_refusal, upload_refusal
 from ground.accounts.store import Account, AccountStore
 from ground.archive import Archive
 from ground.audit import HEAD_LOG_EVERY
+from ground.cop1_directives import direct
 from ground.files import FileRegistry, stored_packets
 from ground.gatekeeper import Gatekeeper, Session
-from ground.messages import encode_message, read_frames, read_messages
+from ground.messages import encode_message, read_messages
+from ground.space_link import GroundLink
 
 log = logging.getLogger("ground.station")
 RECONNECT_S = 0.5
+LINK_READ = 1 << 16
+BENCH_PROFILE = LinkProfile(DEFAULT_SCID)
 _CFDP_PDU = (210, 1)
 _SEEN_KEPT = 200_000
 CLIENT_BACKLOG = 16 << 20  # octets unread by a client before it is disconnected
@@ -121,6 +126,7 @@ class Station:
         echo_idle: bool = False,
         *,
         accounts: AccountStore,
+        profile: LinkProfile = BENCH_PROFILE,
         tls: ssl.SSLContext | None = None,
     ) -> None:
         self.link_host = link_host
@@ -135,6 +141,11 @@ class Station:
             TcSigner(self.key_file.keys, d.SOURCE_GROUND), d.ACK_GROUND_DEFAULT
         )
         self._uplink: asyncio.StreamWriter | None = None
+        self.scid = profile.scid
+        self._cop1_said = ""
+        self.link = GroundLink(
+            [profile], self._send_up, lambda: self.spacecraft_time, self._delivery
+        )
         self._clients: dict[asyncio.StreamWriter, Session] = {}
         self.tls = tls
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -254,23 +265,52 @@ class Station:
             self._broadcast({"op": "link", "up": True})
             log.info("space link up")
             try:
-                async for packet in read_frames(reader, Deframer()):
-                    self.downlinked(packet)
+                while data := await reader.read(LINK_READ):
+                    self._frames(data)
             except OSError:
                 pass
             finally:  # lost, or the station is stopping
                 self._uplink = None
                 writer.close()
+                self.link.ended()
             self._broadcast({"op": "link", "up": False})
             log.warning("space link down")
             await asyncio.sleep(RECONNECT_S)
 
+    def _frames(self, data: bytes) -> None:
+        """Octets from the space link: their frames' packets, the loopback's echo, COP-1."""
+        packets, loopbacks = self.link.received(data)
+        for _, raw in packets:
+            self.downlinked(raw)
+        for packet in loopbacks:  # everything that came before it is answered
+            if self.echo_idle:
+                self.link.expedited(self.scid, packet)
+        self.link.tick()
+        self._cop1_news()
+
+    def _cop1_news(self) -> None:
+        """Every client told when COP-1's state changes (an alert, the service initiated)."""
+        summary = self.link.summary()
+        if summary != self._cop1_said:
+            self._cop1_said = summary
+            self._broadcast({"op": "cop1", "summary": summary})
+
+    def _send_up(self, data: bytes) -> None:
+        if self._uplink is not None:
+            self._uplink.write(data)
+
+    def _delivery(self, tag: Any, delivered: bool, why: str) -> None:
+        """COP-1's word on a telecommand: acknowledged by the spacecraft, or given up."""
+        account, request_id, name = tag
+        if not delivered:
+            log.warning("%s (%s) not delivered: %s", name, request_id.hex(), why)
+            self.audit(account, None, "command", f"not delivered: {why}", request_id=request_id)
+        self._broadcast(
+            {"op": "delivery", "request_id": request_id, "delivered": delivered, "why": why}
+        )
+
     def downlinked(self, raw: bytes) -> None:
         """One packet from the space link: CFDP PDUs to the CFDP entity, the rest to clients."""
-        if self.echo_idle and is_idle(raw):
-            if self._uplink is not None:  # the loopback: everything before it is answered
-                self._uplink.write(frame(raw))
-            return
         try:
             packet = parse_packet(raw)
         except PacketError:
@@ -382,7 +422,7 @@ class Station:
         except ValueError as exc:
             log.error("file PDU not sent: %s", exc)
             return
-        self._uplink.write(frame(packet))
+        self.link.expedited(self.scid, packet)
 
     def _broadcast(self, message: dict[str, Any]) -> None:
         data = encode_message(message)
@@ -423,6 +463,7 @@ class Station:
             "role": account.role.label,
             "link_up": self.link_up,
             "authority": self.authority.holder,
+            "cop1": self.link.summary(),
         }
 
     def _answer(
@@ -433,7 +474,7 @@ class Station:
         ref = _plain(message.get("ref"))
         try:
             op = message.get("op")
-            if op not in ("command", "upload", "files", "authority", "transfers"):
+            if op not in ("command", "upload", "files", "authority", "transfers", "cop1"):
                 return None
             account = self.gate.current(session)
             if account is None:
@@ -445,6 +486,8 @@ class Station:
                 return self.upload(session, message)
             if op == "authority":
                 return self._authority(session, message)
+            if op == "cop1":
+                return self._cop1(session, message)
             if op == "transfers":
                 return {"op": "transfers", "ref": ref, "transfers": self.transfers()}
             rows = [dataclasses.asdict(r) for r in self.files.rows()]
@@ -504,6 +547,24 @@ class Station:
             self.audit(account.name, session.peer, "authority", f"refused: {exc}", asked=action)
             return {"op": "error", "ref": ref, "message": str(exc)}
         return {"op": "authority", "ref": ref, "holder": self.authority.holder}
+
+    def _cop1(self, session: Session, message: dict[str, Any]) -> dict[str, Any]:
+        """COP-1's state and its channels' counts; or an operator's directive, then those."""
+        ref, directive = _plain(message.get("ref")), message.get("directive")
+        if directive is not None:
+            account = session.account
+            refusal = cop1_refusal(account.role) or self._may_command(session)
+            try:
+                if refusal is not None:
+                    raise Cop1Refused(refusal)
+                direct(self.link.fop(self.scid), str(directive)[:32], message)
+            except Cop1Refused as exc:
+                self.audit(account.name, session.peer, "cop1", f"refused: {exc}", asked=directive)
+                return {"op": "error", "ref": ref, "message": str(exc)}
+            log.warning("COP-1: %s by %s", directive, account.name)
+            self.audit(account.name, session.peer, "cop1", "done", directive=directive)
+            self._cop1_news()
+        return {"op": "cop1", "ref": ref, "spacecraft": self.link.status()}
 
     def _authority_changed(
         self, account: str, peer: str | None, outcome: str, **detail: Any
@@ -616,10 +677,17 @@ class Station:
             encode_command(name, args)  # validate before anything else: a typo is a typo
             if self._uplink is None:
                 return {"op": "error", "ref": ref, "message": "space link down: command not sent"}
+            bypass = message.get("bypass") is True
+            fop = self.link.fop(self.scid)
+            if not bypass and not fop.accepting:
+                raise Cop1Refused(
+                    f"COP-1 is {fop.describe()}: command not sent (python -m ground cop1)"
+                )
             packet = self.commands.packet(name, args)  # numbered only when it goes up
-        except (KeyError, FieldError, ValueError) as exc:
+            tag = (session.account.name, packet[:4], name)
+            self.link.command(self.scid, packet, tag, bypass=bypass)
+        except (KeyError, FieldError, ValueError, Cop1Refused) as exc:
             return {"op": "error", "ref": ref, "message": str(exc.args[0])}
-        self._uplink.write(frame(packet))
         self.tc_sent += 1
         self.archive.command(time.time(), name, args, packet[:4], session.account.name)
         return {"op": "sent", "ref": ref, "request_id": packet[:4]}

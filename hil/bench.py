@@ -20,6 +20,7 @@ from flight import dictionary as d
 from flight.protocol.messages import DecodedTelemetry
 from flight.security.keys import KEY_FILE_NAMES, KeyFileError, KeySet, load_keys, provision_keys
 from flight.security.tc_auth import TcSigner
+from flight.spacelink.profile import DEFAULT_SCID, LinkProfile
 from ground.client import CommandRefused, StationClient, StationUnreachable
 from hil.bus import BusEmulator
 from hil.bus_clock import BusTimeout
@@ -33,6 +34,7 @@ from hil.radio import RadioConfig
 from hil.report import Report
 from hil.report_html import write_html
 from hil.serial_link import PtyLink, SerialPortLink
+from hil.space_link import SpacecraftLink
 
 DEFAULT_START = 1_767_225_600.0  # 2026-01-01T00:00:00Z: lockstep runs are reproducible
 SAMPLE_JOBS = {
@@ -61,6 +63,7 @@ class BenchConfig:
     eclipse_predictions: bool = True  # False: the controller schedules without them (baseline)
     relay_windows: bool = False  # the bus relays telemetry only in link windows
     radio: RadioConfig = field(default_factory=RadioConfig)  # rate, delay, loss of the radio
+    spacecraft_id: int = DEFAULT_SCID  # in the space link's frames
     watchdog_s: float | None = None  # the controller watched as systemd would (WatchdogSec)
     image_root: Path | None = None  # run the controller from this installed flight image
     flight_vm: Path | None = None  # boot this flight disk in a VM on the line (needs keys)
@@ -224,6 +227,7 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
         seed=config.seed,
         relay_windows=config.relay_windows,
         radio=config.radio,
+        space_link=SpacecraftLink(LinkProfile(config.spacecraft_id), out),
         signer=TcSigner(lambda: bus_keys, d.SOURCE_BUS),
     )
     bus.clock.lockstep = config.speed is None
@@ -273,6 +277,8 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
                 "--users",
                 str(accounts),
                 "--echo-idle",
+                "--spacecraft-id",
+                str(config.spacecraft_id),
             ],
         )
         port = int(await procs.wait_for_file(out / "station.port", STARTUP_TIMEOUT_S))

@@ -6,7 +6,8 @@ passes the payload's telemetry down to the radio, and records every packet that 
 serial line. Its parts, each with one job:
 
 - the clock (hil/bus_clock.py): lockstep or real time, breakpoints, holds, unanswered ticks;
-- the radio relay (hil/radio_relay.py): the station's space link, windows, delay, loss, pacing;
+- the radio relay (hil/radio_relay.py): the station's space link, windows, delay, loss, pacing,
+  its frames (hil/space_link.py);
 - the GPU's supply (hil/gpu_supply.py) and the EPS allowance the environment gives;
 - fault injection (hil/bus_faults.py): reset, outage, brownout, clock jump;
 - the serial endpoint (hil/serial_endpoint.py): the line, recording, decoding, answers.
@@ -20,6 +21,7 @@ from dataclasses import asdict, replace
 from flight import dictionary as d
 from flight.protocol.messages import CommandEncoder, DecodedTelemetry
 from flight.security.tc_auth import TcSigner
+from flight.spacelink.profile import DEFAULT_SCID, LinkProfile
 from hil.bus_clock import BusClock
 from hil.bus_faults import BusFaults
 from hil.environment import Environment
@@ -27,6 +29,7 @@ from hil.gpu_supply import GpuSupply
 from hil.radio import RadioConfig
 from hil.radio_relay import RadioRelay
 from hil.serial_endpoint import SerialEndpoint, damage
+from hil.space_link import SpacecraftLink
 
 
 class BusEmulator:
@@ -43,6 +46,7 @@ class BusEmulator:
         seed: int = 0,
         relay_windows: bool = False,
         radio: RadioConfig | None = None,
+        space_link: SpacecraftLink | None = None,
         signer: TcSigner,
     ) -> None:
         self.start_time = start_time
@@ -63,6 +67,7 @@ class BusEmulator:
             seed,
             relay_windows,
             environment.link_up(0),
+            space_link or SpacecraftLink(LinkProfile(DEFAULT_SCID)),
             self.serial.send,
             lambda: not self.faults.quiet,
             lambda: self.clock.time,

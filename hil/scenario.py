@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from flight import dictionary as d
+from flight.spacelink.profile import DEFAULT_SCID
 from hil.environment import EnvironmentConfig
 from hil.models.orbit import GroundStation, OrbitConfig
 from hil.models.power import PowerConfig
@@ -121,6 +122,7 @@ class Scenario:
     ber: float = 0.0
     relay_windows: bool = False  # the bus relays telemetry only while a station is in view
     radio: RadioConfig = field(default_factory=RadioConfig)
+    spacecraft_id: int = DEFAULT_SCID  # in the space link's USLP frames
     timeline: tuple[Step, ...] = ()
     checks: tuple[CheckSpec, ...] = ()
     source: Path | None = None
@@ -491,7 +493,16 @@ def parse_scenario(text: str, source: Path) -> Scenario:
         ):
             raise _Bad(("scenario", "speed"), '"max" (lockstep) or bus seconds per wall second')
         link = r.table(
-            ("link",), {"baud", "ber", "relay", "radio_rate_bps", "radio_delay_s", "radio_loss"}
+            ("link",),
+            {
+                "baud",
+                "ber",
+                "relay",
+                "radio_rate_bps",
+                "radio_delay_s",
+                "radio_loss",
+                "spacecraft_id",
+            },
         )
         relay = link.get("relay", "always")
         if relay not in ("always", "windows"):
@@ -514,6 +525,9 @@ def parse_scenario(text: str, source: Path) -> Scenario:
                 else None,
                 delay_s=_number(link, ("link",), "radio_delay_s", 0.0, low=0, high=600),
                 loss=_number(link, ("link",), "radio_loss", 0.0, low=0, high=0.5),
+            ),
+            spacecraft_id=_number(
+                link, ("link",), "spacecraft_id", DEFAULT_SCID, low=0, high=0xFFFF, integer=True
             ),
             timeline=_timeline(r, duration),
             checks=_checks(r),

@@ -279,5 +279,6 @@ def bench_config(
         seed=scenario.seed if seed is None else seed,
         relay_windows=scenario.relay_windows,
         radio=scenario.radio,
+        spacecraft_id=scenario.spacecraft_id,
         watchdog_s=scenario.watchdog_s,
     )

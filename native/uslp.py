@@ -1,6 +1,7 @@
 """USLP transfer frames (CCSDS 732.1-B-2) from the C core: packing and reading frames, a virtual
 channel's packet service into fixed-length frames and its extraction, the CCSDS pseudo-randomiser
-and frame synchronisation on the attached sync marker (docs/icd.md section 15)."""
+and frame synchronisation on the attached sync marker (the downlink's CADUs), and the uplink's
+CLTUs (CCSDS 231.0-B) (docs/icd.md section 18)."""
 
 from __future__ import annotations
 
@@ -291,10 +292,12 @@ def randomise(data: object) -> bytes:
 
 
 class FrameSync:
-    """Frame synchronisation of a byte stream of ASM-prefixed frames (CADUs): fixed-length
-    frames, derandomised when asked, or variable-length frames by their own length field."""
+    """Frame synchronisation of a byte stream of ASM-prefixed fixed-length frames (CADUs),
+    derandomised when asked."""
 
-    def __init__(self, frame_len: int = 0, derandomise: bool = False) -> None:
+    def __init__(self, frame_len: int, derandomise: bool = False) -> None:
+        if frame_len < 8:
+            raise ValueError(f"frame length {frame_len}: at least 8 octets")
         self.frame_len = frame_len
         self.derandomise = derandomise
         self._tail = b""
@@ -306,6 +309,11 @@ class FrameSync:
     def skipped(self) -> int:
         """Octets passed over while searching for a marker."""
         return self._skipped[0]
+
+    @property
+    def pending(self) -> bool:
+        """Whether a frame has begun (its marker seen) and not yet ended."""
+        return self._tail[:4] == ASM
 
     def feed(self, data: bytes) -> bytes:
         """The frames that ``data`` completes, concatenated (the rest kept for the next call)."""
@@ -325,3 +333,50 @@ class FrameSync:
         )
         self._tail = stream[self._next[0] :]
         return ffi.buffer(out, self._out_len[0])[:]
+
+
+def cltu(data: object) -> bytes:
+    """One CLTU carrying ``data``: start sequence, BCH(63,56) codeblocks, tail sequence."""
+    src = _view(data)
+    if not len(src):
+        raise ValueError("a CLTU carries at least one octet")
+    cap = lib.pn_cltu_len(len(src))
+    out = ffi.new("uint8_t[]", cap)
+    return ffi.buffer(out, lib.pn_cltu_encode(src, len(src), out, cap))[:]
+
+
+class CltuSync:
+    """The CLTUs of a byte stream: each unit's information octets (its frame and the fill of its
+    last codeblock), the rest kept for the next call. A unit with a codeblock that does not check
+    ends there (``abandoned``); octets between units are passed over (``skipped``)."""
+
+    def __init__(self) -> None:
+        self._tail = b""
+        self._counts = ffi.new("pn_cltu_counts *")
+        self._next = ffi.new("size_t *")
+
+    @property
+    def units(self) -> int:
+        return self._counts.units
+
+    @property
+    def abandoned(self) -> int:
+        return self._counts.abandoned
+
+    @property
+    def skipped(self) -> int:
+        return self._counts.skipped
+
+    def feed(self, data: bytes) -> list[bytes]:
+        stream = self._tail + data if self._tail else data
+        cap = max(len(stream), 1)
+        out = ffi.new("uint8_t[]", cap)
+        most = len(stream) // 10 + 1
+        lengths = ffi.new("uint32_t[]", most)
+        n = lib.pn_cltu_sync(stream, len(stream), out, cap, lengths, most, self._next, self._counts)
+        self._tail = stream[self._next[0] :]
+        units, at = [], 0
+        for i in range(n):
+            units.append(ffi.buffer(out + at, lengths[i])[:])
+            at += lengths[i]
+        return units

@@ -15,6 +15,11 @@ def is_idle(packet: bytes) -> bool:
     return packet[:2] == IDLE_HEADER
 
 
+def is_loopback(data: bytes) -> bool:
+    """``data`` begins with a loopback packet (not just any idle packet, such as idle fill)."""
+    return data[:2] == IDLE_HEADER and data[6:10] == b"LOOP"
+
+
 def loopback_packet(number: int) -> bytes:
     """Idle packet number ``number`` (0..16383 in its sequence count), its data ``LOOP`` and the
     number, so that an echo names the packet it answers."""

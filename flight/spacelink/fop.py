@@ -73,6 +73,9 @@ class FopConfig:
     """0: an alert when T1 runs out at the limit; 1: the service is suspended instead."""
 
 
+DEFAULT_CONFIG = FopConfig()
+
+
 class Fop:
     """FOP-1 of one virtual channel. ``transmit(kind, ns, data)`` puts a frame on the link
     (``ns`` is N(S) for AD frames, else None); ``now()`` is the clock T1 runs on;
@@ -84,7 +87,7 @@ class Fop:
         transmit: Callable[[FrameKind, int | None, bytes], None],
         now: Callable[[], float],
         confirm: Callable[[Any, bool, str], None],
-        config: FopConfig = FopConfig(),
+        config: FopConfig = DEFAULT_CONFIG,
     ) -> None:
         self.vcid = vcid
         self._transmit = transmit
@@ -107,10 +110,15 @@ class Fop:
         self.last_alert: Alert | None = None
         self.counters: Counter[str] = Counter()
 
+    @property
+    def accepting(self) -> bool:
+        """Whether the AD service takes requests (it is active, or sending again)."""
+        return self.state in (FopState.ACTIVE, FopState.RETRANSMIT, FopState.RETRANSMIT_WAIT)
+
     # --- what the service is asked to do
     def request(self, data: bytes, tag: Any = None) -> None:
         """Send ``data`` in a sequence-controlled frame, in order after those asked before."""
-        if self.state not in (FopState.ACTIVE, FopState.RETRANSMIT, FopState.RETRANSMIT_WAIT):
+        if not self.accepting:
             raise Cop1Refused(f"COP-1 is {self.describe()}: the AD service is not active")
         self.waiting.append((data, tag))
         self._look_for_fdu()

@@ -1,8 +1,8 @@
 """Who may send what: privileges per command, from the dictionary's own marks.
 
 - Viewers send nothing.
-- Operators send ground commands and upload files. A command the dictionary marks hazardous goes
-  up only with the sender's confirmation.
+- Operators send ground commands, upload files and direct COP-1 (docs/icd.md section 18). A
+  command the dictionary marks hazardous goes up only with the sender's confirmation.
 - The commands of the key management (PUS 220) and flight image (PUS 230) services need an admin,
   as the keys and the software on board are what every other command rests on.
 
@@ -31,6 +31,14 @@ def command_refusal(role: Role, command: d.Command, confirmed: bool) -> str | No
         return f"{command.name} needs the {needed.label} role ({why}); this is a {role.label}"
     if command.hazardous and not confirmed:
         return f"{command.name} is hazardous: it goes up only when confirmed"
+    return None
+
+
+def cop1_refusal(role: Role) -> str | None:
+    """Why an account of this role may not direct COP-1 (initiate, unlock, terminate); None if
+    it may."""
+    if role < Role.OPERATOR:
+        return f"COP-1 directives need the operator role; this account is a {role.label}"
     return None
 
 

@@ -268,7 +268,7 @@ class Console(App):
         link = {True: "space link UP", False: "space link DOWN", None: "space link ?"}[m.link_up]
         line = (
             f"UTC {utc(time.time())}  |  {m.station}  |  {link}  |  {m.window()}  |  "
-            f"authority {m.authority or 'free'}\n"
+            f"authority {m.authority or 'free'}  |  COP-1 {m.cop1 or '?'}\n"
             f"on board {utc(m.last_onboard)}  |  packets {m.packets}  |  events {m.events_seen}"
         )
         self.main.query_one("#status", Static).update(line)

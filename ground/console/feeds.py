@@ -67,6 +67,7 @@ class StationFeed:
                     "account": client.account,
                     "link_up": client.link_up,
                     "authority": client.authority,
+                    "cop1": client.cop1_state,
                 }
             )
             self.say(f"connected to the station at {self.address}")

@@ -126,6 +126,7 @@ class Model:
     station: str = "not connected"
     link_up: bool | None = None
     authority: str | None = None  # the account holding command authority
+    cop1: str = ""  # each spacecraft's COP-1 state in words
     account: str | None = None  # this console's, as the station knows it
     packets: int = 0
     last_onboard: float | None = None
@@ -181,6 +182,8 @@ class Model:
             self.link_up = bool(message.get("link_up", message.get("up")))
         if op in ("welcome", "authority"):
             self.authority = message.get("authority", message.get("holder"))
+        if op in ("welcome", "cop1"):
+            self.cop1 = str(message.get("cop1", message.get("summary", "")))
         elif op == "file" and isinstance(message.get("name"), str):
             self.files[message["name"]] = {
                 "size": message.get("size"),

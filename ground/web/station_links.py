@@ -45,7 +45,12 @@ class AccountLink:
         self.token, self.token_text = accounts.issue_token(account, label="web")
         self.client: StationClient | None = None
         self.sinks: set[Sink] = set()
-        self.state: dict[str, Any] = {"station": False, "link_up": False, "authority": None}
+        self.state: dict[str, Any] = {
+            "station": False,
+            "link_up": False,
+            "authority": None,
+            "cop1": "",
+        }
         self._task = asyncio.create_task(self._run())
 
     async def close(self) -> None:
@@ -75,7 +80,13 @@ class AccountLink:
             self.client = client
             client.listeners.append(self._telemetry)
             client.station_listeners.append(self._station_message)
-            self._status(station=True, link_up=client.link_up, authority=client.authority, why="")
+            self._status(
+                station=True,
+                link_up=client.link_up,
+                authority=client.authority,
+                cop1=client.cop1_state,
+                why="",
+            )
             try:
                 await client.lost.wait()
             finally:
@@ -95,6 +106,8 @@ class AccountLink:
             self._status(link_up=bool(message.get("up")))
         elif op == "authority":
             self._status(authority=message.get("holder"))
+        elif op == "cop1":
+            self._status(cop1=str(message.get("summary", "")))
         elif op == "file":
             self.tell({k: v for k, v in message.items() if isinstance(v, (str, int, bool))})
 

@@ -85,7 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t out_len = 0;
         size_t next = 0;
         uint64_t skipped = 0;
-        pn_cadu_sync(body, len, derandomise ? frame_len : 0, derandomise, out, sizeof out,
+        pn_cadu_sync(body, len, frame_len, derandomise, out, sizeof out,
                      &out_len, &next, &skipped);
         if (out_len > len || next > len || skipped > next) {
             abort();

@@ -264,15 +264,38 @@ int64_t pn_uslp_unpack(pn_uslp_unpacker *u, const uint8_t *buf, const pn_uslp_ro
  * start of each frame, CCSDS 131.0-B): the same call randomises and derandomises. */
 void pn_ccsds_randomise(uint8_t *data, size_t len);
 
-/* Frame synchronisation of a byte stream of frames each after a 4-octet attached sync marker
- * (0x1ACFFC1D), as channel access data units are: find each ASM and
- * copy the frame after it to out, derandomised when derandomise is 1. Frames are frame_len octets,
- * or, when frame_len is 0, as long as their own length field says (a field under 7 octets means a
- * false ASM: the search goes on). Returns the frames copied (their octets back to back in out,
- * at most cap); *next receives the offset of the first octet not yet used (a partial frame or
- * ASM), *skipped adds the octets passed over while searching. */
+/* Frame synchronisation of a byte stream of fixed-length frames, each after a 4-octet attached
+ * sync marker (0x1ACFFC1D), as channel access data units are: find each ASM and copy the
+ * frame_len octets after it to out, derandomised when derandomise is 1. Returns the frames copied
+ * (back to back in out, *out_len octets, at most cap); *next receives the offset of the first
+ * octet not yet used (a partial frame, or where the search stopped), *skipped adds the octets
+ * passed over while searching. A frame_len of 0 finds nothing. */
 size_t pn_cadu_sync(const uint8_t *buf, size_t len, size_t frame_len, int derandomise,
                     uint8_t *out, size_t cap, size_t *out_len, size_t *next, uint64_t *skipped);
+/* --- CLTUs (CCSDS 231.0-B): the uplink's start sequence, BCH(63,56) codeblocks, tail sequence */
+
+/* Octets of the CLTU that carries len octets. */
+size_t pn_cltu_len(size_t len);
+
+/* One CLTU around data (the last codeblock filled with 0x55); returns its length, or 0 when len
+ * is 0 or it does not fit in cap octets. */
+size_t pn_cltu_encode(const uint8_t *data, size_t len, uint8_t *out, size_t cap);
+
+/* What pn_cltu_sync counts, added to across calls. */
+typedef struct pn_cltu_counts {
+    uint64_t units;           /* units ended by the tail sequence */
+    uint64_t abandoned;       /* units ended by a codeblock that did not check (nor was the tail),
+                               * or that ran past the largest unit */
+    uint64_t skipped;         /* octets passed over while searching for a start sequence */
+} pn_cltu_counts;
+
+/* Find each CLTU in a byte stream and write the information octets of its codeblocks up to the
+ * one that ends it (the tail, or an error) to out, one unit after another, its octet count in
+ * lengths (a unit ended before any good codeblock writes nothing). At most max_units units, at
+ * most cap octets; *next receives the offset of the first octet not yet used (a unit not yet
+ * ended starts there). Returns the units written. */
+size_t pn_cltu_sync(const uint8_t *buf, size_t len, uint8_t *out, size_t cap, uint32_t *lengths,
+                    size_t max_units, size_t *next, pn_cltu_counts *counts);
 /* cffi:end */
 
 #define PN_SP_HEADER_LEN 6u

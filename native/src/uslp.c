@@ -453,41 +453,19 @@ size_t pn_cadu_sync(const uint8_t *buf, size_t len, size_t frame_len, int derand
     size_t at = 0;
     size_t written = 0;
     size_t frames = 0;
-    while (len - at >= sizeof ASM + USLP_FIXED_HEADER) {
+    while (frame_len != 0u && len - at >= sizeof ASM + frame_len && cap - written >= frame_len) {
         if (memcmp(buf + at, ASM, sizeof ASM) != 0) {
             at++;
             (*skipped)++;
             continue;
         }
-        const uint8_t *frame = buf + at + sizeof ASM;
-        size_t n = frame_len;
-        if (n == 0u) {
-            uint8_t hi = frame[4];
-            uint8_t lo = frame[5];
-            if (derandomise) {
-                hi ^= randomiser[4];
-                lo ^= randomiser[5];
-            }
-            n = (((size_t)hi << 8) | lo) + 1u;
-            if (n < USLP_FIXED_HEADER) {
-                at++;
-                (*skipped)++;
-                continue;
-            }
-        }
-        if (len - at - sizeof ASM < n) {
-            break; /* the rest of this frame is still to come */
-        }
-        if (cap - written < n) {
-            break;
-        }
-        memcpy(out + written, frame, n);
+        memcpy(out + written, buf + at + sizeof ASM, frame_len);
         if (derandomise) {
-            pn_ccsds_randomise(out + written, n);
+            pn_ccsds_randomise(out + written, frame_len);
         }
-        written += n;
+        written += frame_len;
         frames++;
-        at += sizeof ASM + n;
+        at += sizeof ASM + frame_len;
     }
     *out_len = written;
     *next = at;

@@ -89,6 +89,9 @@ def test_commanding_a_live_payload(tmp_path):
             await until(pilot, lambda: model.packets > 3 and model.link_up)
             await until(pilot, lambda: uptime_drawn(app))  # the first report on the screen
             await until(pilot, lambda: "space link UP" in str(app.query_one("#status").render()))
+            await until(
+                pilot, lambda: "COP-1 161: active" in str(app.query_one("#status").render())
+            )
             seen["uptime"] = str(cell(app, "#table-HOUSEKEEPING", "HOUSEKEEPING.uptime_s"))
             seen["status"] = str(app.query_one("#status").render())
             # completion, then a command and its verification

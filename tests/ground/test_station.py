@@ -7,27 +7,30 @@ import pytest
 from spacepackets.ecss.tc import PusTc
 
 from flight import dictionary as d
-from flight.protocol.framing import Deframer, frame
 from flight.protocol.loopback import loopback_packet
 from flight.protocol.messages import encode_event, encode_telemetry
 from flight.protocol.packets import build_tm
 from flight.security.keys import load_keys, provision_keys, use_key
 from flight.security.replay import SecurityState
 from flight.security.tc_auth import TcVerifier
+from flight.spacelink.profile import DEFAULT_SCID, VC_REALTIME, LinkProfile
+from hil.space_link import SpacecraftLink
 from tests.ground.accounts import provision
 from ground.client import CommandRefused, StationClient
-from ground.messages import read_frames
 from ground.accounts.store import AccountStore
 from ground.station import Station
 
 
 class Radio:
-    """The spacecraft end of the space link: records telecommands, sends telemetry down."""
+    """The spacecraft end of the space link, speaking its USLP frames (the bench's
+    hil/space_link.py): records the packets that come up, sends telemetry down, and answers
+    every uplink read with a frame carrying FARM-1's CLCW, as a spacecraft's downlink would."""
 
-    def __init__(self):
+    def __init__(self, scid=DEFAULT_SCID):
         self.uplinked: asyncio.Queue = asyncio.Queue()
         self.writer = None
         self.connected = asyncio.Event()
+        self.link = SpacecraftLink(LinkProfile(scid))
 
     async def serve(self):
         self.server = await asyncio.start_server(self._conn, "127.0.0.1", 0)
@@ -36,12 +39,22 @@ class Radio:
     async def _conn(self, reader, writer):
         self.writer = writer
         self.connected.set()
+        writer.write(self.link.cadu(self.link.idle_frame()))
         with contextlib.suppress(OSError, asyncio.CancelledError):
-            async for raw in read_frames(reader, Deframer()):
-                await self.uplinked.put(raw)
+            while data := await reader.read(1 << 16):
+                for frame in self.link.received(data):
+                    for up in self.link.take(frame):
+                        await self.uplinked.put(up.packet)
+                self.write_frames()
+
+    def write_frames(self, packets=(), vc=VC_REALTIME):
+        """Packets down in frames, the frames begun completed, the CLCW with them."""
+        frames = [f for p in packets for f in self.link.down(p, vc)]
+        frames += [f for _, f in self.link.flush()] or [self.link.idle_frame()]
+        self.writer.write(b"".join(self.link.cadu(f) for f in frames))
 
     def downlink(self, name, values, dest=d.SOURCE_GROUND):
-        self.writer.write(frame(self.packet(name, values, dest)))
+        self.write_frames([self.packet(name, values, dest)])
 
     @staticmethod
     def packet(name, values, dest=d.SOURCE_GROUND):
@@ -68,7 +81,12 @@ async def start(tmp_path, with_radio=True):
     keys = provision_keys(tmp_path / "keys").ground
     store, tokens = provision(tmp_path / "accounts", ops="admin")
     station = Station(
-        "127.0.0.1", port, keys, tmp_path / "ground-state", accounts=AccountStore(store)
+        "127.0.0.1",
+        port,
+        keys,
+        tmp_path / "ground-state",
+        accounts=AccountStore(store),
+        profile=LinkProfile(DEFAULT_SCID),
     )
     task = asyncio.create_task(station.serve("127.0.0.1", 0, tmp_path / "port"))
     while not (tmp_path / "port").exists():
@@ -241,12 +259,14 @@ def test_the_client_lists_the_files_the_station_received(tmp_path):
 
 
 @pytest.mark.parametrize("echo", [True, False])
-def test_idle_packets_loop_back_only_when_asked_after_what_came_before(tmp_path, echo):
+def test_loopback_packets_come_back_only_when_asked_after_what_came_before(tmp_path, echo):
     async def scenario():
         radio, station, task, client = await start(tmp_path)
         station.echo_idle = echo
         hk = radio.packet("PING_REPORT", {})
-        radio.writer.write(frame(hk) + frame(loopback_packet(7)))
+        frames = radio.link.down(hk, VC_REALTIME) + [f for _, f in radio.link.flush()]
+        frames.append(radio.link.idle_frame(loopback_packet(7)))
+        radio.writer.write(b"".join(radio.link.cadu(f) for f in frames))
         got = await client.await_telemetry(lambda tm: tm.name == "PING_REPORT", 5)
         back = None
         if echo:

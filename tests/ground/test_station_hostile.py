@@ -15,9 +15,36 @@ from flight import dictionary as d
 from flight.cfdp import pdu as P
 from flight.protocol.framing import frame
 from flight.protocol.packets import build_tm
+from flight.spacelink.profile import DEFAULT_SCID, VC_REALTIME, LinkProfile
+from ground.space_link import UNKNOWN
+from hil.space_link import SpacecraftLink
+from native import uslp
 from ground.messages import encode_message, read_messages
 from tests.ground.accounts import open_session, provision
 from tests.ground.test_station import start, stop
+
+
+def _whole(blob: bytes) -> bytes:
+    """Any octets made into one space packet by their length field (as frames carry them)."""
+    blob = blob.ljust(7, b"\0")
+    return blob[:4] + (len(blob) - 7).to_bytes(2, "big") + blob[6:]
+
+
+def _bad_frames(rng: random.Random, link: SpacecraftLink) -> list[bytes]:
+    """What a broken radio or a hostile sender might put on the link instead of good frames:
+    noise, damaged frames, another spacecraft's, repeated and cut ones."""
+    good = link.down(_whole(bytes(4000)), VC_REALTIME)
+    damaged = bytearray(link.cadu(good[0]))
+    damaged[40] ^= 0x10
+    stranger = SpacecraftLink(LinkProfile(DEFAULT_SCID + 1))
+    return [
+        rng.randbytes(20_000),
+        bytes(damaged),
+        link.cadu(good[1]) * 2,  # the same frame count twice: out of sequence
+        stranger.cadu(stranger.down(_whole(bytes(2000)), VC_REALTIME)[0]),
+        link.cadu(good[0])[:300],  # cut short: the next marker is inside it
+        uslp.ASM + rng.randbytes(5000),
+    ]
 
 
 def _packets(rng: random.Random) -> list[bytes]:
@@ -33,8 +60,8 @@ def _packets(rng: random.Random) -> list[bytes]:
         out.append(packet)
         flipped = bytearray(packet)
         flipped[rng.randrange(len(flipped))] ^= 1 << rng.randrange(8)
-        out.append(bytes(flipped))
-        out.append(rng.randbytes(rng.randrange(1, 200)))
+        out.append(_whole(bytes(flipped)))
+        out.append(_whole(rng.randbytes(rng.randrange(1, 200))))
     header = P.Header(source_id=1, seq_num=7, dest_id=2)
     for _ in range(100):  # CFDP PDUs inside CFDP_PDU packets, damaged on the way
         metadata = bytearray(
@@ -93,17 +120,21 @@ def test_hostile_link_and_clients_do_not_stop_the_station(tmp_path):
         async for answer in read_messages(hostile_reader):
             if answer.get("ref") == "last":
                 break
-        # the link: noise and hostile packets, then more than an unread client may hold
-        for packet in _packets(rng):
-            radio.writer.write(frame(packet))
+        # the link: hostile packets in good frames, frames that are not good, noise; then more
+        # than an unread client may hold
+        for i, packet in enumerate(_packets(rng)):
+            radio.write_frames([packet], vc=i % 3)
+        for junk in _bad_frames(rng, radio.link):
+            radio.writer.write(junk)
         await radio.writer.drain()
         big = build_tm(d.APID_PAYLOAD, 0, 3, 25, bytes(3000), msg_counter=0,
                        dest_id=d.SOURCE_GROUND, time=5.0, time_synced=True)  # fmt: skip
-        for i in range(9000):  # ~27 MB of telemetry to clients: the idle one falls behind
-            radio.writer.write(frame(big[:-4] + i.to_bytes(2, "big") + big[-2:]))
-            if i % 500 == 0:
-                await radio.writer.drain()
-                await asyncio.sleep(0)
+        for i in range(0, 9000, 500):  # ~27 MB of telemetry to clients: the idle one falls behind
+            radio.write_frames(
+                [big[:-4] + n.to_bytes(2, "big") + big[-2:] for n in range(i, i + 500)]
+            )
+            await radio.writer.drain()
+            await asyncio.sleep(0)
         # a good client is served: its command goes up and telemetry reaches it
         deadline = asyncio.get_running_loop().time() + 60
         while station.clients_dropped == 0:
@@ -118,6 +149,11 @@ def test_hostile_link_and_clients_do_not_stop_the_station(tmp_path):
         assert tm.name == "PING_REPORT"
         assert not task.done(), "the station stopped"
         assert station.client_errors == 0, "a client's request ran into a defect"
+        counts = station.link.counters
+        assert counts[(UNKNOWN, VC_REALTIME)]["unknown_scid"] >= 1
+        assert counts[(DEFAULT_SCID, VC_REALTIME)]["frame_CRC"] >= 1
+        assert counts[(DEFAULT_SCID, VC_REALTIME)]["count_gaps"] >= 1
+        assert station.link.sync_lost >= 20_000
         idle_writer.transport.abort()
         hostile.transport.abort()
         stranger.transport.abort()

@@ -68,6 +68,7 @@ def test_the_page_shows_a_lost_station_and_reconnects_and_the_archive_keeps_all(
             await page.click("#submit")
             indicator = page.locator(".c-indicator").filter(has_text="authority")
             await expect(indicator).to_contain_text("station connected", timeout=WAIT_MS)
+            await expect(indicator).to_contain_text("COP-1 161: active", timeout=WAIT_MS)
             await page.goto(url + "/#/browse/payload:root/payload:HOUSEKEEPING")
             uptime = page.locator('tr[data-field="uptime_s"] td.c-packet-value')
             await expect(uptime).to_have_text("-", timeout=WAIT_MS)  # the view is up, empty

@@ -1,7 +1,7 @@
 """No bytes from the payload's line and none from the space link stop the bench's bus: noise,
 damaged and hostile telemetry (a forged SEQUENCE_FLOOR that would use up its sequence numbers,
-requests for power it cannot give, packets of every kind with random data), and junk frames
-from the station's side. After all of it the bus still ticks, signing each tick."""
+requests for power it cannot give, packets of every kind with random data), and junk in frames
+and junk frames from the station's side. After all of it the bus still ticks, signing each tick."""
 
 import asyncio
 import os
@@ -13,9 +13,11 @@ from flight.protocol.messages import encode_event
 from flight.protocol.packets import build_tm, parse_packet
 from flight.security.keys import BUS_KEY_ID, new_key
 from flight.security.tc_auth import TcSigner
+from flight.spacelink.profile import DEFAULT_SCID, VC_FILES_UP
 from hil.bus import BusEmulator
 from hil.environment import Environment, EnvironmentConfig
 from hil.serial_link import PtyLink
+from native import uslp
 
 START = 1_767_225_600.0
 
@@ -63,14 +65,18 @@ def test_hostile_bytes_on_both_sides_do_not_stop_the_bus(tmp_path):
             bus.serial._from_line(frame(packet) if rng.random() < 0.8 else packet)
         bus.serial._from_line(rng.randbytes(20_000) + b"\x00")
         _, radio = await asyncio.open_connection("127.0.0.1", bus.radio.port)
-        for _ in range(300):  # from the station's side of the space link
-            radio.write(frame(rng.randbytes(rng.randrange(1, 200))))
+        for _ in range(300):  # from the station's side of the space link: junk in good frames
+            junk = uslp.pack_frame(rng.randbytes(rng.randrange(1, 200)), scid=DEFAULT_SCID,
+                                   vcid=VC_FILES_UP, bypass=1, dest=1)  # fmt: skip
+            radio.write(uslp.cltu(junk))
+            radio.write(uslp.cltu(rng.randbytes(rng.randrange(1, 200))))  # and junk frames
+            radio.write(b"\xeb\x90" + rng.randbytes(rng.randrange(1, 200)))  # and junk units
         radio.write(rng.randbytes(50_000))
         await radio.drain()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 30
         while bus.radio.tc_dropped < 250:  # the bus has taken in the station side's junk
-            assert loop.time() < deadline, f"{bus.radio.tc_dropped} junk frames taken in"
+            assert loop.time() < deadline, f"{bus.radio.tc_dropped} junk packets taken in"
             await asyncio.sleep(0.01)
         radio.transport.abort()
         before = bus.commands.signer.last

@@ -16,6 +16,7 @@ from spacepackets.ecss.tm import PusTm
 
 import native
 from flight import dictionary as d
+from native import uslp
 
 
 def read_capture(path):
@@ -121,3 +122,47 @@ def _children(pid: int) -> list[int]:
         if int(fields[1]) == pid:  # the parent's pid
             found.append(int(stat.parent.name))
     return found
+
+
+def test_space_link_frames_are_kept_and_read_by_an_independent_decoder(run):
+    """downlink.frames and uplink.frames hold the frames as sent (docs/icd.md section 18); every
+    one decodes with spacepackets' USLP module, CRC checked, and the downlink's packets are the
+    payload's own (tm.bin)."""
+    from spacepackets.uslp.frame import (
+        FixedFrameProperties,
+        FrameType,
+        TransferFrame,
+        VarFrameProperties,
+    )
+
+    _, out = run
+    down = (out / "downlink.frames").read_bytes()
+    assert down and len(down) % 1115 == 0
+    fixed = FixedFrameProperties(fixed_len=1115, has_insert_zone=False, has_fecf=True)
+    vcs = set()
+    for i in range(0, len(down), 1115):
+        frame = TransferFrame.unpack(down[i : i + 1115], FrameType.FIXED, fixed)
+        assert frame.header.scid == 161 and len(frame.op_ctrl_field) == 4
+        vcs.add(frame.header.vcid)
+    assert {0, 2} <= vcs  # realtime and files (the job's results)
+    up = (out / "uplink.frames").read_bytes()
+    variable = VarFrameProperties(has_insert_zone=False, has_fecf=True, truncated_frame_len=0)
+    at, commands = 0, 0
+    while at < len(up):
+        length = int.from_bytes(up[at + 4 : at + 6], "big") + 1
+        frame = TransferFrame.unpack(up[at : at + length], FrameType.VARIABLE, variable)
+        assert frame.header.scid == 161 and frame.header.vcid in (0, 2)
+        commands += frame.header.vcid == 0
+        at += length
+    assert at == len(up) and commands >= 2  # the ping and the job, at least
+
+    scan = uslp.FrameScan(down, 1115)
+    packets = b"".join(
+        uslp.PacketUnpacker().feed(down, scan, [i for i, f in enumerate(scan) if f.vcid == vc])
+        for vc in (0, 1, 2)
+    )
+    sent, _ = read_capture(out / "tm.bin")
+    rows, _ = native.scan_packets(packets)
+    carried = {packets[r["offset"] : r["offset"] + r["length"]] for r in rows if r["apid"] != 0x7FF}
+    assert carried <= set(sent)  # the payload's own packets, and nothing else
+    assert any(p[7:9] == bytes([17, 2]) for p in carried)  # the ping's report among them

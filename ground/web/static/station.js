@@ -1,5 +1,6 @@
 // Always visible, in Open MCT's indicator bar: the station connection, the space link, the next
-// link window (from the bus's predictions in housekeeping) and who holds command authority.
+// link window (from the bus's predictions in housekeeping), who holds command authority and
+// COP-1's state (a lockout or another alert turns it to a warning).
 export function stationPlugin(live, session) {
   return function install(openmct) {
     const indicator = openmct.indicators.simpleIndicator();
@@ -16,9 +17,11 @@ export function stationPlugin(live, session) {
       indicator.text(
         (live.replaying ? 'REPLAY (not live) | ' : '') +
         `${s.station ? 'station connected' : 'STATION LOST'} | link ${s.link_up ? 'UP' : 'DOWN'} | ` +
-        `${window} | authority ${s.authority ?? 'free'} | ${session.account} (${session.role})`
+        `${window} | authority ${s.authority ?? 'free'} | COP-1 ${s.cop1 || '?'} | ` +
+        `${session.account} (${session.role})`
       );
-      indicator.statusClass(s.station && s.link_up ? 's-status-on' : 's-status-warning');
+      const cop1ok = Boolean(s.cop1) && !/initial|suspended/.test(s.cop1);
+      indicator.statusClass(s.station && s.link_up && cop1ok ? 's-status-on' : 's-status-warning');
       indicator.description(s.why || 'the ground station and the space link');
     };
     live.statusListeners.add(draw);
