@@ -189,6 +189,8 @@ bench: $(BENCH_VENV)/.installed ensure-chromium
 	$(PY) bench/replay_writes.py --json out/bench/replay_writes.json
 	$(PY) bench/auth.py --json out/bench/auth.json
 	$(PY) bench/web.py --json out/bench/web.json
+	$(PY) bench/uslp.py --json out/bench/uslp.json
+	$(PY) bench/cop1.py --json out/bench/cop1.json
 
 # The flight computer VM's boot and restart times (docs/performance.md): needs make vm-disk's disk.
 bench-vm: vm-disk

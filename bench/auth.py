@@ -29,7 +29,6 @@ _here = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _here]
 
 from flight import dictionary as d  # noqa: E402
-from flight.protocol.framing import Deframer, read_frames  # noqa: E402
 from flight.security.keys import provision_keys  # noqa: E402
 from ground.accounts.credentials import parse_token, proof  # noqa: E402
 from ground.accounts.privileges import command_refusal  # noqa: E402
@@ -37,19 +36,9 @@ from ground.accounts.store import AccountStore, Role  # noqa: E402
 from ground.gatekeeper import Session  # noqa: E402
 from ground.messages import encode_message, read_messages  # noqa: E402
 from ground.station import Station  # noqa: E402
+from hil.radio_endpoint import RadioEndpoint  # noqa: E402
 
 TARGET_MS = 5.0
-
-
-async def _radio(uplinked: list[int]) -> int:
-    """The spacecraft end of the space link: counts what comes up."""
-
-    async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        async for _ in read_frames(reader, Deframer()):
-            uplinked[0] += 1
-
-    server = await asyncio.start_server(connection, "127.0.0.1", 0)
-    return server.sockets[0].getsockname()[1]
 
 
 async def _one_shot(port: int, token: str) -> tuple[float, float, float]:
@@ -100,8 +89,8 @@ async def _run(clients: int, tmp: Path) -> dict:
     store.add("ops", Role.OPERATOR, None)
     token = store.issue_token("ops")[1]
     store.close()
-    uplinked = [0]
-    link = await _radio(uplinked)
+    radio = RadioEndpoint()  # the spacecraft end: COP-1's CLCW down, the commands taken up
+    link = await radio.serve()
     port_file = tmp / "station.port"
     station = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "ground", "station", "--listen", "127.0.0.1:0",
@@ -124,6 +113,7 @@ async def _run(clients: int, tmp: Path) -> dict:
     finally:
         station.terminate()
         await station.wait()
+        await radio.close()
     accept, handshake, request = (statistics.median(s[i] for s in samples) for i in range(3))
     checks = statistics.median(_per_request_checks(tmp, 5000))
     added = handshake + checks
@@ -137,7 +127,7 @@ async def _run(clients: int, tmp: Path) -> dict:
         "auth_added_ms": round(added * 1e3, 3),
         "rest_of_round_trip_ms": round(rest * 1e3, 3),
         "ratio_added_to_rest": round(added / rest, 3),
-        "commands_uplinked": uplinked[0],
+        "commands_uplinked": radio.uplinked.qsize(),
         "target_ms": TARGET_MS,
     }
 

@@ -52,7 +52,6 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _here]
 from flight import dictionary as d  # noqa: E402
 from flight.dictionary import TelemetryPacket  # noqa: E402
 from flight.protocol.fields import Field, pack_fields  # noqa: E402
-from flight.protocol.framing import frame  # noqa: E402
 from flight.protocol.messages import encode_telemetry  # noqa: E402
 from flight.protocol.packets import build_tm  # noqa: E402
 from flight.security.keys import provision_keys  # noqa: E402
@@ -214,6 +213,7 @@ async def live_side(seconds: float, tmp: Path, chromium: str) -> dict:
 
     from ground.accounts.store import AccountStore, Role
     from ground.station import Station
+    from hil.radio_endpoint import RadioEndpoint
     from ground.web.history import History
     from ground.web.objects import AccountObjects
     from ground.web.server import WebServer
@@ -222,19 +222,11 @@ async def live_side(seconds: float, tmp: Path, chromium: str) -> dict:
     add_load_to_dictionary()
     accounts = AccountStore(tmp / "users.sqlite")
     accounts.add("bench", Role.VIEWER, "bench-pw")
-    radio: list[asyncio.StreamWriter] = []
-
-    async def radio_side(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        radio.append(writer)
-        await reader.read()
-
-    link = await asyncio.start_server(radio_side, "127.0.0.1", 0)
+    radio = RadioEndpoint()  # the spacecraft end of the space link, in frames
     keys = provision_keys(tmp / "keys").ground
-    station = Station(
-        "127.0.0.1", link.sockets[0].getsockname()[1], keys, tmp / "state", accounts=accounts
-    )
+    station = Station("127.0.0.1", await radio.serve(), keys, tmp / "state", accounts=accounts)
     serving = asyncio.create_task(station.serve("127.0.0.1", 0, tmp / "station.port"))
-    while not (tmp / "station.port").exists() or not radio:
+    while not (tmp / "station.port").exists() or not radio.connected.is_set():
         await asyncio.sleep(0.02)
     address = f"127.0.0.1:{(tmp / 'station.port').read_text().strip()}"
     server = WebServer(accounts, StationLinks(address, accounts, None),
@@ -257,7 +249,7 @@ async def live_side(seconds: float, tmp: Path, chromium: str) -> dict:
             raw = build_tm(d.APID_PAYLOAD, n & 0x3FFF, kind.service, kind.subtype, data,
                            msg_counter=n & 0xFFFF, dest_id=d.SOURCE_GROUND, time=t0 + n / rate,
                            time_synced=True)  # fmt: skip
-            radio[-1].write(frame(raw))
+            radio.write_frames([raw])
             n += 1
             await asyncio.sleep(max(0.0, t0 + n / rate - time.time()))
         return n
@@ -313,7 +305,7 @@ async def live_side(seconds: float, tmp: Path, chromium: str) -> dict:
     finally:
         await runner.cleanup()
         serving.cancel()
-        link.close()
+        await radio.close()
     return {"load": load, "peer": peer}
 
 

@@ -14,44 +14,16 @@ from flight.security.keys import load_keys, provision_keys, use_key
 from flight.security.replay import SecurityState
 from flight.security.tc_auth import TcVerifier
 from flight.spacelink.profile import DEFAULT_SCID, VC_REALTIME, LinkProfile
-from hil.space_link import SpacecraftLink
+from hil.radio_endpoint import RadioEndpoint
 from tests.ground.accounts import provision
 from ground.client import CommandRefused, StationClient
 from ground.accounts.store import AccountStore
 from ground.station import Station
 
 
-class Radio:
-    """The spacecraft end of the space link, speaking its USLP frames (the bench's
-    hil/space_link.py): records the packets that come up, sends telemetry down, and answers
-    every uplink read with a frame carrying FARM-1's CLCW, as a spacecraft's downlink would."""
-
-    def __init__(self, scid=DEFAULT_SCID):
-        self.uplinked: asyncio.Queue = asyncio.Queue()
-        self.writer = None
-        self.connected = asyncio.Event()
-        self.link = SpacecraftLink(LinkProfile(scid))
-
-    async def serve(self):
-        self.server = await asyncio.start_server(self._conn, "127.0.0.1", 0)
-        return self.server.sockets[0].getsockname()[1]
-
-    async def _conn(self, reader, writer):
-        self.writer = writer
-        self.connected.set()
-        writer.write(self.link.cadu(self.link.idle_frame()))
-        with contextlib.suppress(OSError, asyncio.CancelledError):
-            while data := await reader.read(1 << 16):
-                for frame in self.link.received(data):
-                    for up in self.link.take(frame):
-                        await self.uplinked.put(up.packet)
-                self.write_frames()
-
-    def write_frames(self, packets=(), vc=VC_REALTIME):
-        """Packets down in frames, the frames begun completed, the CLCW with them."""
-        frames = [f for p in packets for f in self.link.down(p, vc)]
-        frames += [f for _, f in self.link.flush()] or [self.link.idle_frame()]
-        self.writer.write(b"".join(self.link.cadu(f) for f in frames))
+class Radio(RadioEndpoint):
+    """The spacecraft end of the space link (hil/radio_endpoint.py), with the dictionary's
+    telemetry to send down by name."""
 
     def downlink(self, name, values, dest=d.SOURCE_GROUND):
         self.write_frames([self.packet(name, values, dest)])
