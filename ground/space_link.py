@@ -23,6 +23,7 @@ from flight.spacelink.profile import (
     DOWN_CHANNELS,
     MAP_PAYLOAD,
     RULES_PACKETS,
+    RULES_WHOLE,
     UP_COUNT_LEN,
     UPID_COP1,
     UPID_PACKETS,
@@ -198,6 +199,7 @@ class GroundLink:
             control=control,
             count_len=UP_COUNT_LEN if count is not None else 0,
             count=count or 0,
+            rules=RULES_WHOLE,
             upid=UPID_COP1 if control else UPID_PACKETS,
         )
         self.count(scid, vcid, "frames_up")

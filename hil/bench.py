@@ -380,6 +380,7 @@ def run_figures(bus: BusEmulator, config: BenchConfig, wall0: float) -> dict:
         "radio_dropped_queue": bus.radio.down.dropped_queue,
         "station_syncs_missed": bus.radio.syncs_missed,
         **bus.radio.cfdp.figures(),
+        **{f"space_link_{k}": v for k, v in bus.radio.link.figures().items()},
         **{f"line_{k}": v for k, v in bus.serial.line.figures().items()},
         "wall_seconds": round(wall, 3),
         "wall_speed_factor": round(sim / wall, 1) if wall > 0 else None,

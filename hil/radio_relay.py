@@ -89,7 +89,6 @@ class RadioRelay:
         self._syncs = 0
         self._sync_packet = b""
         self._synced = asyncio.Event()
-        self._flush_soon = False
         self.relayed_pdus = False  # CFDP PDUs relayed since the last sync
         self._station: asyncio.StreamWriter | None = None
         self._server: asyncio.base_events.Server | None = None
@@ -129,12 +128,10 @@ class RadioRelay:
             ends_in_a_frame_to_come = self.link.pending(vc)
             spans.add(tm.values["pdu"], spans.frames + len(frames) - (not ends_in_a_frame_to_come))
         self._radio(vc, frames)
-        if self.config.immediate and not self._flush_soon:
-            self._flush_soon = True  # with nothing to pace, the rest goes at once
-            asyncio.get_running_loop().call_soon(self._flush)
+        if self.config.immediate:
+            self._flush()  # with nothing to pace, the rest of the packet goes at once
 
     def _flush(self, keepalive: bool = False) -> None:
-        self._flush_soon = False
         for vc, frame in self.link.flush(keepalive):
             self._radio(vc, [frame])
 

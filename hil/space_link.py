@@ -69,6 +69,19 @@ class SpacecraftLink:
             self._down_file = open(out / "downlink.frames", "wb")  # noqa: SIM115 (held open)
             self._up_file = open(out / "uplink.frames", "wb")  # noqa: SIM115
 
+    def figures(self) -> dict[str, int]:
+        """What the spacecraft's end did, for a run's report: frames each way, the frames and
+        CLTUs it refused and why, FARM-1's counts."""
+        return (
+            dict(self.counters)
+            | {f"farm_{k}": v for k, v in self.farm.counters.items()}
+            | {
+                "cltus": self._cltus.units,
+                "cltus_abandoned": self._cltus.abandoned,
+                "cltu_octets_skipped": self._cltus.skipped,
+            }
+        )
+
     def close(self) -> None:
         for f in (self._down_file, self._up_file):
             if f is not None:

@@ -11,7 +11,6 @@ from native import _view
 from native._native import ffi, lib
 
 NO_POINTER = 0xFFFF
-MAX_FRAME = 65536
 MAX_PACKET = 65542
 ASM = bytes.fromhex("1ACFFC1D")
 
@@ -194,18 +193,9 @@ class PacketPacker:
         self._used = ffi.new("size_t *")
 
     @property
-    def zone_len(self) -> int:
-        """Octets of packets one frame carries."""
-        return self._p.zone_len
-
-    @property
     def frames(self) -> int:
         """Frames completed so far."""
         return self._p.frames
-
-    @property
-    def idle_octets(self) -> int:
-        return self._p.idle_octets
 
     @property
     def pending(self) -> bool:

@@ -271,13 +271,9 @@ class Fop:
         if event == "E4":
             self._alert(Alert.SYNCH)
         elif event in ("E8", "E10"):
-            self._acknowledged(clcw)
-            self._retransmit_all()
-            self.state = FopState.RETRANSMIT
-            self._look_for_fdu()
+            self._send_again(clcw)
         elif event in ("E9", "E11"):
-            self._acknowledged(clcw)
-            self.state = FopState.RETRANSMIT_WAIT
+            self._wait(clcw)
         elif event in ("E12", "E103"):
             self._alert(Alert.LIMIT)
 
@@ -287,12 +283,9 @@ class Fop:
         if event in ("E1", "E4", "E5"):
             self._alert(Alert.SYNCH)
         elif event == "E8":
-            self._acknowledged(clcw)
-            self._retransmit_all()
-            self._look_for_fdu()
+            self._send_again(clcw)
         elif event in ("E9", "E11", "E103"):
-            self._acknowledged(clcw)
-            self.state = FopState.RETRANSMIT_WAIT
+            self._wait(clcw)
 
     def _retransmit_wait(self, event: str, clcw: Clcw) -> None:
         if self._common(event, clcw) or event in ("E11", "E103"):
@@ -300,14 +293,25 @@ class Fop:
         if event in ("E1", "E4", "E5"):
             self._alert(Alert.SYNCH)
         elif event in ("E8", "E10"):
-            self._acknowledged(clcw)
-            self._retransmit_all()
-            self.state = FopState.RETRANSMIT
-            self._look_for_fdu()
+            self._send_again(clcw)
         elif event == "E9":
             self._acknowledged(clcw)
         elif event == "E12":
             self._alert(Alert.LIMIT)
+
+    def _send_again(self, clcw: Clcw) -> None:
+        """The FARM asks for a retransmission: what it acknowledged off the queue, the rest sent
+        again."""
+        self._acknowledged(clcw)
+        self._retransmit_all()
+        self.state = FopState.RETRANSMIT
+        self._look_for_fdu()
+
+    def _wait(self, clcw: Clcw) -> None:
+        """The FARM has no buffer: what it acknowledged off the queue, the rest held until its
+        wait flag clears."""
+        self._acknowledged(clcw)
+        self.state = FopState.RETRANSMIT_WAIT
 
     def _initialising(self, event: str, clcw: Clcw) -> None:
         if event in ("E1", "E2"):

@@ -72,10 +72,9 @@ class Link:
         self.confirmed: dict[object, bool] = {}
         self.in_flight: list[tuple[FrameKind, int | None, bytes]] = []
         self.fop = Fop(0, self._transmit, lambda: self.time, self._confirm, config)
-        self.frames_sent = 0
+        self.buffer_free = True  # the spacecraft can take telecommands
 
     def _transmit(self, kind: FrameKind, ns: int | None, data: bytes) -> None:
-        self.frames_sent += 1
         if self.rng.random() >= self.loss:
             self.in_flight.append((kind, ns, data))
 
@@ -88,7 +87,7 @@ class Link:
         as downlink frames carry it, each lost or not), the timer runs."""
         arriving, self.in_flight = self.in_flight, []
         for kind, ns, data in arriving:
-            if kind is FrameKind.AD and self.farm.sequenced(ns):
+            if kind is FrameKind.AD and self.farm.sequenced(ns, self.buffer_free):
                 self.delivered.append(data)
             elif kind is FrameKind.BD:
                 self.farm.expedited()
@@ -143,6 +142,26 @@ def test_any_loss_delivers_every_command_once_in_order_or_says_it_did_not(seed, 
         assert len(ok) == 120
     else:
         assert link.fop.last_alert is Alert.LIMIT or link.fop.last_alert is Alert.T1
+
+
+def test_a_farm_without_buffer_holds_the_sender_until_it_has_one_again():
+    link = Link(seed=1, loss=0.0, config=FopConfig(window=8, t1_s=2.0, limit=3))
+    link.fop.initiate("none")
+    link.buffer_free = False
+    for i in range(5):
+        link.fop.request(f"tc {i}".encode(), tag=i)
+    states = set()
+    for _ in range(6):  # longer than T1 times the limit: waiting is not a failure
+        link.step()
+        states.add(link.fop.state)
+    assert states == {FopState.RETRANSMIT_WAIT} and link.farm.wait
+    assert link.delivered == [] and link.confirmed == {}
+    link.buffer_free = True
+    link.farm.buffer_released()
+    for _ in range(4):
+        link.step()
+    assert link.delivered == [f"tc {i}".encode() for i in range(5)]
+    assert link.confirmed == {i: True for i in range(5)} and link.fop.state is FopState.ACTIVE
 
 
 def test_lockout_is_an_alert_and_unlock_brings_the_service_back():
