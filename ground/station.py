@@ -134,6 +134,7 @@ class Station:
         self.link_port = link_port
         self.tc_sent = 0
         self.client_errors = 0  # client requests that ran into a defect (logged)
+        self.link_errors = 0  # space link reads that ran into a defect (logged)
         self.clients_dropped = 0  # clients disconnected for not reading
         self.key_file = KeyFile(keys)
         self.key_file.keys()  # an unusable key file stops the station at its start (KeyFileError)
@@ -278,7 +279,15 @@ class Station:
             await asyncio.sleep(RECONNECT_S)
 
     def _frames(self, data: bytes) -> None:
-        """Octets from the space link: their frames' packets, the loopback's echo, COP-1."""
+        """Octets from the space link: their frames' packets, the loopback's echo, COP-1. A
+        defect they run into is logged and counted, and the link is served on."""
+        try:
+            self._take_frames(data)
+        except Exception:
+            self.link_errors += 1
+            log.exception("the space link's octets ran into a defect")
+
+    def _take_frames(self, data: bytes) -> None:
         packets, loopbacks = self.link.received(data)
         for _, raw in packets:
             self.downlinked(raw)

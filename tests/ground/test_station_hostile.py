@@ -149,6 +149,7 @@ def test_hostile_link_and_clients_do_not_stop_the_station(tmp_path):
         assert tm.name == "PING_REPORT"
         assert not task.done(), "the station stopped"
         assert station.client_errors == 0, "a client's request ran into a defect"
+        assert station.link_errors == 0, "the space link's octets ran into a defect"
         counts = station.link.counters
         assert counts[(UNKNOWN, VC_REALTIME)]["unknown_scid"] >= 1
         assert counts[(DEFAULT_SCID, VC_REALTIME)]["frame_CRC"] >= 1
