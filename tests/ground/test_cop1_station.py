@@ -62,6 +62,10 @@ def test_lockout_is_reported_and_only_unlock_clears_it(tmp_path):
         assert bypassed.returncode == 0, bypassed.stderr
         assert (await asyncio.wait_for(radio.uplinked.get(), 5))[7:9] == bytes([17, 1])
         assert radio.link.farm.counters["bd_accepted"] == 1
+        for words in (("bypass", "NOT_A_COMMAND"), ("bypass", "PING", "x"), ("status", "PING")):
+            mistake = await asyncio.to_thread(_cop1, tmp_path, *words)
+            assert mistake.returncode == 2 and len(mistake.stderr.strip().splitlines()) == 1
+            assert mistake.stderr.startswith("ground cop1") and "Traceback" not in mistake.stderr
 
         shown = await asyncio.to_thread(_cop1, tmp_path, "status")
         assert "COP-1 initial after an alert: the spacecraft's FARM is locked out" in shown.stdout
