@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 
 from flight.downlink import RESULTS_MANIFEST, file_sha256
 from flight.database import open_database
+from flight.protocol.packets import split_packets
 
 REJECTED_DIR = "rejected"
 
@@ -124,15 +125,7 @@ class FileRegistry:
 
 def stored_packets(path: Path) -> list[bytes]:
     """The space packets of a stored telemetry file, in order (a damaged tail is dropped)."""
-    data = path.read_bytes()
-    out, at = [], 0
-    while at + 6 <= len(data):
-        end = at + int.from_bytes(data[at + 4 : at + 6], "big") + 7
-        if end > len(data):
-            break
-        out.append(data[at:end])
-        at = end
-    return out
+    return split_packets(path.read_bytes())
 
 
 def _replace(row: FileRow, **changes) -> FileRow:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from flight.protocol.loopback import IDLE_APID, is_loopback
+from flight.protocol.packets import split_packets
 from flight.spacelink.clcw import Clcw, ClcwError
 from flight.spacelink.fop import DEFAULT_CONFIG, Cop1Refused, Fop, FopConfig, FopState, FrameKind
 from flight.spacelink.profile import (
@@ -77,7 +78,7 @@ class GroundLink:
                 self.craft[p.scid].unpackers[vc] = uslp.PacketUnpacker()
         self._sync = uslp.FrameSync(self.frame_len, derandomise=self.randomise)
         self.counters: dict[tuple[int | str, int], Counter[str]] = {}
-        self.sync_lost = 0  # octets that were not part of any frame
+        self._lost_before = 0  # octets in no frame, on the connections before this one
 
     def count(self, scid: int | str, vcid: int, what: str, n: int = 1) -> None:
         self.counters.setdefault((scid, vcid), Counter())[what] += n
@@ -87,7 +88,6 @@ class GroundLink:
         """Octets from the radio: the packets they complete, each with its spacecraft id, in
         order; and the loopback packets of its idle frames."""
         frames = self._sync.feed(data)
-        self.sync_lost = self._sync.skipped
         if not frames:
             return [], []
         scan = uslp.FrameScan(frames, self.frame_len)
@@ -119,7 +119,7 @@ class GroundLink:
             stream = unpacker.feed(frames, scan, rows)
             self.count(scid, vcid, "count_gaps", unpacker.gaps - gaps)
             self.count(scid, vcid, "octets_dropped", unpacker.dropped - dropped)
-            packets += [(scid, p) for p in _packets(stream)]
+            packets += [(scid, p) for p in split_packets(stream) if not _idle_fill(p)]
         return packets, loopbacks
 
     def ended(self) -> None:
@@ -127,7 +127,13 @@ class GroundLink:
         connection starts with a frame synchroniser of its own."""
         if self._sync.pending:
             self.count(UNKNOWN, VC_IDLE, "truncated")
+        self._lost_before = self.sync_lost
         self._sync = uslp.FrameSync(self.frame_len, derandomise=self.randomise)
+
+    @property
+    def sync_lost(self) -> int:
+        """Octets that were not part of any frame, since the station started."""
+        return self._lost_before + self._sync.skipped
 
     def _clcw(self, craft: _Craft, raw: bytes) -> None:
         try:
@@ -243,15 +249,6 @@ class GroundLink:
         return out
 
 
-def _packets(stream: bytes) -> list[bytes]:
-    """The packets of a stream of whole ones, idle fill left out (the loopback's packets travel
-    in idle frames, not here)."""
-    out = []
-    at = 0
-    while at + 6 <= len(stream):
-        n = int.from_bytes(stream[at + 4 : at + 6], "big") + 7
-        packet = stream[at : at + n]
-        if int.from_bytes(packet[:2], "big") & 0x7FF != IDLE_APID:
-            out.append(packet)
-        at += n
-    return out
+def _idle_fill(packet: bytes) -> bool:
+    """An idle packet completing a frame (the loopback's travel in idle frames, not here)."""
+    return int.from_bytes(packet[:2], "big") & 0x7FF == IDLE_APID

@@ -58,7 +58,7 @@ from ground.space_link import GroundLink
 log = logging.getLogger("ground.station")
 RECONNECT_S = 0.5
 LINK_READ = 1 << 16
-BENCH_PROFILE = LinkProfile(DEFAULT_SCID)
+DEFAULT_PROFILE = LinkProfile(DEFAULT_SCID)
 _CFDP_PDU = (210, 1)
 _SEEN_KEPT = 200_000
 CLIENT_BACKLOG = 16 << 20  # octets unread by a client before it is disconnected
@@ -126,7 +126,7 @@ class Station:
         echo_idle: bool = False,
         *,
         accounts: AccountStore,
-        profile: LinkProfile = BENCH_PROFILE,
+        profile: LinkProfile = DEFAULT_PROFILE,
         tls: ssl.SSLContext | None = None,
     ) -> None:
         self.link_host = link_host

@@ -59,6 +59,8 @@ class SpacecraftLink:
             for vc in DOWN_CHANNELS
         }
         self._idle_count = 0
+        self._clcw_of: tuple | None = None  # the FARM-1 state the packers' CLCW was packed from
+        self._clcw_octets = b""
         self._sent_since_keepalive = False
         self._cltus = uslp.CltuSync()
         self._playback: OrderedDict[tuple[int, int], None] = OrderedDict()
@@ -92,22 +94,33 @@ class SpacecraftLink:
         """The virtual channel a telemetry packet goes down on."""
         if tm.name != "CFDP_PDU":
             return VC_REALTIME
-        try:
-            pdu = cfdp.decode(tm.values["pdu"])
+        raw = tm.values["pdu"]
+        try:  # the header alone for file data, most of what goes down
+            header, file_data, _ = cfdp.decode_header(memoryview(raw))
+            pdu = None if file_data else cfdp.decode(raw)
         except cfdp.PduError:
             return VC_FILES
-        key = (pdu.header.source_id, pdu.header.seq_num)
+        key = (header.source_id, header.seq_num)
         if isinstance(pdu, cfdp.Metadata) and pdu.dest_name.startswith("stored/"):
             self._playback[key] = None
             if len(self._playback) > PLAYBACK_KEPT:
                 self._playback.popitem(last=False)
         return VC_PLAYBACK if key in self._playback else VC_FILES
 
+    def _clcw(self) -> bytes:
+        """FARM-1's CLCW as it stands, set in every channel's frames to come (packed again
+        only when FARM-1 changed)."""
+        state = (self.farm.vr, self.farm.state, self.farm.retransmit, self.farm.farm_b)
+        if state != self._clcw_of:
+            self._clcw_of, self._clcw_octets = state, self.farm.clcw().pack()
+            for packer in self._packers.values():
+                packer.set_clcw(self._clcw_octets)
+        return self._clcw_octets
+
     def down(self, packet: bytes, vc: int) -> list[bytes]:
         """A packet into its channel's frames; the frames it completed."""
-        packer = self._packers[vc]
-        packer.set_clcw(self.farm.clcw().pack())
-        return self._frames(packer.put(packet))
+        self._clcw()
+        return self._frames(self._packers[vc].put(packet))
 
     def pending(self, vc: int) -> bool:
         """Whether a channel has a frame under construction."""
@@ -117,10 +130,9 @@ class SpacecraftLink:
         """Every frame under construction completed with idle data, with its channel. With
         ``keepalive`` (once a second), when no frame at all went down since the last keepalive,
         one frame of only idle data, so that the CLCW goes down even in a quiet second."""
-        clcw = self.farm.clcw().pack()
+        self._clcw()
         made = []
         for vc, packer in self._packers.items():
-            packer.set_clcw(clcw)
             made += [(vc, frame) for frame in self._frames(packer.flush())]
         if keepalive:
             if not self._sent_since_keepalive:
@@ -140,7 +152,7 @@ class SpacecraftLink:
             count=self._idle_count,
             rules=0,
             upid=UPID_IDLE,
-            clcw=self.farm.clcw().pack(),
+            clcw=self._clcw(),
         )
         self._idle_count = (self._idle_count + 1) & 0xFFFF
         return self._frames(frame)[0]

@@ -133,6 +133,19 @@ def _packet(ptype: int, apid: int, seq_count: int, body: bytes) -> bytes:
     return append_crc(header + body)
 
 
+def split_packets(data: bytes) -> list[bytes]:
+    """The whole space packets of concatenated ones, in order, each found by its length field;
+    a tail that does not make a whole packet is left out."""
+    out, at = [], 0
+    while at + 6 <= len(data):
+        end = at + int.from_bytes(data[at + 4 : at + 6], "big") + 7
+        if end > len(data):
+            break
+        out.append(data[at:end])
+        at = end
+    return out
+
+
 def parse_packet(raw: bytes) -> Telecommand | Telemetry:
     """Decode one packet whose length is known (a frame); PacketError says why it is refused."""
     request_id = bytes(raw[:4]) if len(raw) >= 4 else None

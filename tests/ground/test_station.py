@@ -47,6 +47,14 @@ class Radio(RadioEndpoint):
         )
 
 
+def _request_of(raw):
+    """The request id fields a verification report about this telecommand carries."""
+    return {
+        "request_packet_id": int.from_bytes(raw[:2], "big"),
+        "request_seq_ctrl": int.from_bytes(raw[2:4], "big"),
+    }
+
+
 async def start(tmp_path, with_radio=True):
     radio = Radio()
     port = await radio.serve() if with_radio else 1
@@ -168,10 +176,7 @@ def test_verification_reports_complete_a_command(tmp_path):
         radio, _, task, client = await start(tmp_path)
         pending = asyncio.create_task(client.command("NOOP", timeout=5))
         raw = await asyncio.wait_for(radio.uplinked.get(), 5)
-        request = {
-            "request_packet_id": int.from_bytes(raw[:2], "big"),
-            "request_seq_ctrl": int.from_bytes(raw[2:4], "big"),
-        }
+        request = _request_of(raw)
         other = {"request_packet_id": request["request_packet_id"], "request_seq_ctrl": 0xC999}
         radio.downlink("ACCEPTANCE_SUCCESS", other)  # someone else's command
         radio.downlink("ACCEPTANCE_SUCCESS", request)
@@ -288,10 +293,7 @@ def test_a_report_to_the_bus_is_not_taken_for_a_ground_commands(tmp_path):
         radio, station, task, client = await start(tmp_path)
         waiting = asyncio.create_task(client.command("PING", timeout=10))
         raw = await asyncio.wait_for(radio.uplinked.get(), 5)
-        request = {
-            "request_packet_id": int.from_bytes(raw[:2], "big"),
-            "request_seq_ctrl": int.from_bytes(raw[2:4], "big"),
-        }
+        request = _request_of(raw)
         replay = {"code": int(d.FailureCode.AUTH_REPLAY), "reason": "a bus tick's number"}
         radio.downlink("ACCEPTANCE_FAILURE", request | replay, dest=d.SOURCE_BUS)
         radio.downlink("COMPLETION_SUCCESS", request)
