@@ -219,7 +219,7 @@ class RadioRelay:
             self.link.farm.buffer_released()
         for frame in self.up.due(now):
             self._take(frame)
-        self._flush(keepalive=True)
+        self._flush(keepalive=not self.relay_windows or self.window_open)  # no station: silence
         for data in self.down.due(now):
             self._to_station(data)
 
