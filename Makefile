@@ -13,7 +13,7 @@ SOURCES := pyproject.toml CMakeLists.txt $(shell find native flight hil ground -
 	\( -name '*.py' -o -name '*.c' -o -name '*.h' -o -name '*.toml' -o -name '*.js' -o -name '*.html' \
 	-o -name '*.css' \) 2>/dev/null)
 
-.PHONY: all install icd lint test test-realtime test-vm bench-vm test-c test-sanitize test-aarch64 test-py fuzz ensure-clang ensure-aarch64 ensure-socat ensure-tmux ensure-chromium ensure-vm-tools ensure-vm-aarch64 vm-disk image-aarch64 demo bench clean
+.PHONY: all install icd lint test test-realtime test-vm bench-vm test-c test-sanitize test-aarch64 test-py fuzz ensure-clang ensure-aarch64 ensure-socat ensure-tmux ensure-chromium ensure-postgresql ensure-vm-tools ensure-vm-aarch64 vm-disk image-aarch64 demo bench clean
 
 all: install
 
@@ -38,6 +38,14 @@ ensure-socat:
 # tmux: the console's test in a real terminal.
 ensure-tmux:
 	$(call need,tmux,tmux)
+
+# PostgreSQL's server binaries: the archive's tests and bench/ground.py start a throwaway server
+# (hil/postgresql.py), on the PATH or in Debian's /usr/lib/postgresql/N/bin.
+ensure-postgresql:
+	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } || \
+	  { echo "needs PostgreSQL's server: apt-get install postgresql"; exit 1; }
 
 # Debian's Chromium: the web mission control's tests drive it headless (Playwright).
 ensure-chromium:
@@ -84,7 +92,7 @@ vm-disk: install ensure-vm-tools $(if $(filter aarch64,$(VM_TARGET)),ensure-vm-a
 test-vm: install ensure-vm-aarch64 image-aarch64
 	$(VENV)/bin/pytest -m vm_full -s tests/hil
 
-test-py: install ensure-socat ensure-tmux ensure-chromium ensure-vm-tools image-aarch64
+test-py: install ensure-socat ensure-tmux ensure-chromium ensure-postgresql ensure-vm-tools image-aarch64
 	$(VENV)/bin/pytest --durations=15
 
 lint: install
@@ -178,7 +186,7 @@ $(BENCH_VENV)/.installed: $(VENV)/.installed
 	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check '.[bench]'
 	touch $@
 
-bench: $(BENCH_VENV)/.installed ensure-chromium
+bench: $(BENCH_VENV)/.installed ensure-chromium ensure-postgresql
 	$(PY) bench/native.py --checksum-python $(BENCH_VENV)/bin/python --json out/bench/native.json
 	$(PY) bench/hil_link.py --json out/bench/hil_link.json
 	$(PY) bench/scheduling.py --json out/bench/scheduling.json

@@ -55,6 +55,7 @@ from flight.protocol.fields import Field, pack_fields  # noqa: E402
 from flight.protocol.messages import encode_telemetry  # noqa: E402
 from flight.protocol.packets import build_tm  # noqa: E402
 from flight.security.keys import provision_keys  # noqa: E402
+from flight.spacelink.profile import DEFAULT_SCID  # noqa: E402
 from ground.archive import Archive  # noqa: E402
 from ground.accounts.store import AccountStore, Role  # noqa: E402
 from ground.web.history import History, _decoder  # noqa: E402
@@ -75,7 +76,7 @@ def fill(state: Path) -> None:
         data = encode_telemetry("HOUSEKEEPING", values)[1]
         raw = build_tm(d.APID_PAYLOAD, i & 0x3FFF, 3, 25, data, msg_counter=i & 0xFFFF,
                        dest_id=d.SOURCE_GROUND, time=T0 + i, time_synced=True)  # fmt: skip
-        archive.packet(raw, T0 + i + 0.3)
+        archive.packet(DEFAULT_SCID, raw, T0 + i + 0.3)
     archive.close()
 
 
@@ -92,7 +93,7 @@ def server_side(state: Path) -> dict:
         envelope.append(time.perf_counter() - t)
         t = time.perf_counter()
         decode = _decoder("HOUSEKEEPING", FIELD)
-        whole = [decode(p.raw) for p in history.archive.packets(T0, T0 + DAY, 3, 25)]
+        whole = [decode(p.raw) for p in history.archive.packets(T0, T0 + DAY, name="HOUSEKEEPING")]
         peer.append(time.perf_counter() - t)
     assert points["value"] == whole and len(whole) == DAY
     return {"points": len(whole), "history_s": statistics.median(ours),

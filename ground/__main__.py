@@ -28,6 +28,7 @@ from flight.dictionary import JOB_STATE_NAMES
 from flight.spacelink.profile import DEFAULT_SCID, LinkProfile
 from ground.client import CommandRefused, StationClient, StationUnreachable
 from ground.accounts.command_line import add_users_arguments, add_users_commands, run_users
+from ground.archive.command_line import add_archive_arguments, archive_named
 from ground.accounts.credentials import (
     CredentialError,
     add_credential_arguments,
@@ -68,11 +69,15 @@ def _parser() -> argparse.ArgumentParser:
         required=True,
         help="the ground's telecommand key file (mode 0600; python -m ground keys)",
     )
+    add_archive_arguments(
+        st,
+        "files received (files/), their register, the CFDP journal and the archive; default "
+        "./ground-state",
+    )
     st.add_argument(
-        "--state",
-        type=Path,
-        default=Path("ground-state"),
-        help="files received (files/), their register and the CFDP journal; default ./ground-state",
+        "--retain-days",
+        type=positive,
+        help="archive retention: packets and commands older are deleted (default: kept)",
     )
     st.add_argument(
         "--echo-idle",
@@ -134,7 +139,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     cop1.add_argument("--vr", type=count, help="initiate --check set_vr: the value for V(R)")
     cop1.add_argument("--confirm", action="store_true", help="bypass: confirm a hazardous command")
-    archive = sub.add_parser("archive", help="read the station's archive of packets")
+    archive = sub.add_parser("archive", help="read, migrate or prune the station's archive")
     actions = archive.add_subparsers(dest="archive_cmd", required=True)
     query = actions.add_parser("query", help="print archived telemetry, decoded")
     export = actions.add_parser("export", help="write archived telemetry as CSV")
@@ -143,9 +148,21 @@ def _parser() -> argparse.ArgumentParser:
         "--audit", action="store_true", help="the audit trail: logins, commands, authority"
     )
     verify = actions.add_parser("verify", help="check the audit trail's hash chain")
-    verify.add_argument("--state", type=Path, default=Path("ground-state"), help="the station's")
+    add_archive_arguments(verify)
+    migrate = actions.add_parser("migrate", help="bring an archive to this schema version")
+    add_archive_arguments(migrate)
+    migrate.add_argument(
+        "--spacecraft-id",
+        type=spacecraft_id,
+        default=DEFAULT_SCID,
+        help=f"the spacecraft an archive from before spacecraft ids holds (default {DEFAULT_SCID})",
+    )
+    prune = actions.add_parser("prune", help="delete packets and commands older than a time")
+    add_archive_arguments(prune)
+    prune.add_argument("--before", required=True, type=_when, help="arrival time, UTC ISO 8601")
     for p in (query, export):
-        p.add_argument("--state", type=Path, default=Path("ground-state"), help="the station's")
+        add_archive_arguments(p)
+        p.add_argument("--spacecraft", type=spacecraft_id, help="one spacecraft's id")
         p.add_argument("--from", dest="start", type=_when, help="on-board time, UTC ISO 8601")
         p.add_argument("--to", dest="end", type=_when, help="on-board time, UTC ISO 8601")
         p.add_argument("--name", help="a telemetry packet's or an event's name")
@@ -154,7 +171,8 @@ def _parser() -> argparse.ArgumentParser:
     plot = sub.add_parser("plot", help="plot an archived telemetry channel to a PNG")
     plot.add_argument("channel", help="a housekeeping field (uptime_s) or PACKET.FIELD")
     plot.add_argument("--out", type=Path, required=True, help="the PNG to write")
-    plot.add_argument("--state", type=Path, default=Path("ground-state"), help="the station's")
+    add_archive_arguments(plot)
+    plot.add_argument("--spacecraft", type=spacecraft_id, help="one spacecraft's id")
     plot.add_argument("--from", dest="start", type=_when, help="on-board time, UTC ISO 8601")
     plot.add_argument("--to", dest="end", type=_when, help="on-board time, UTC ISO 8601")
     plot.add_argument("--json", action="store_true", help="print JSON for machines")
@@ -163,7 +181,12 @@ def _parser() -> argparse.ArgumentParser:
         "--station", default=DEFAULT_STATION, type=address, help="HOST:PORT of the station"
     )
     add_credential_arguments(console)
-    console.add_argument("--replay", type=Path, metavar="STATE", help="replay a station's archive")
+    console.add_argument(
+        "--replay",
+        metavar="ARCHIVE",
+        help="replay a station's archive: its state directory, its SQLite file or a "
+        "postgresql:// URL",
+    )
     console.add_argument("--from", dest="start", type=_when, help="replay from (UTC ISO 8601)")
     console.add_argument("--to", dest="end", type=_when, help="replay to (UTC ISO 8601)")
     console.add_argument("--speed", type=positive, default=1.0, help="replay speed (default 1)")
@@ -232,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
 def _station(args: argparse.Namespace) -> int:
     from flight.security.keys import KeyFileError
     from ground.accounts.store import AccountError, AccountStore
+    from ground.archive import ArchiveError
     from ground.station import Station
 
     logging.basicConfig(
@@ -256,8 +280,10 @@ def _station(args: argparse.Namespace) -> int:
             accounts=accounts,
             profile=LinkProfile(args.spacecraft_id),
             tls=tls,
+            archive=args.archive,
+            retain_s=args.retain_days * 86_400 if args.retain_days else None,
         )
-    except (KeyFileError, AccountError, TlsError) as exc:
+    except (KeyFileError, AccountError, TlsError, ArchiveError) as exc:
         print(f"ground station: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
@@ -297,7 +323,9 @@ def _plot(args: argparse.Namespace) -> int:
     from ground.plot import PlotError, plot_channel
 
     try:
-        summary = plot_channel(args.state, args.channel, args.start, args.end, args.out)
+        summary = plot_channel(
+            archive_named(args), args.channel, args.start, args.end, args.out, args.spacecraft
+        )
     except PlotError as exc:
         print(f"ground plot: {exc}", file=sys.stderr)
         return 2
@@ -313,6 +341,7 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 def _console(args: argparse.Namespace) -> int:
+    from ground.archive import Archive, ArchiveError
     from ground.console.app import Console
     from ground.console.feeds import ReplayFeed, StationFeed
     from ground.console.model import Model
@@ -320,10 +349,15 @@ def _console(args: argparse.Namespace) -> int:
     model = Model()
     feed: StationFeed | ReplayFeed
     if args.replay is not None:
-        if not (args.replay / "archive.sqlite").is_file():
-            print(f"ground console: no station archive in {args.replay}", file=sys.stderr)
+        spec = args.replay
+        if Path(spec).is_dir():
+            spec = Path(spec) / "archive.sqlite"
+        try:
+            Archive(spec, create=False).close()
+        except ArchiveError as exc:
+            print(f"ground console: {exc}", file=sys.stderr)
             return 2
-        feed = ReplayFeed(model, args.replay / "archive.sqlite", args.start, args.end, args.speed)
+        feed = ReplayFeed(model, spec, args.start, args.end, args.speed)
     else:
         try:
             token, tls = client_credentials(args)
@@ -351,20 +385,34 @@ def _xtce(args: argparse.Namespace) -> int:
 
 
 def _archive(args: argparse.Namespace) -> int:
-    from ground.archive import Archive
+    from ground.archive import Archive, ArchiveError, migrate
 
-    if not (args.state / "archive.sqlite").is_file():
-        print(f"ground archive: no station archive in {args.state}", file=sys.stderr)
+    spec = archive_named(args)
+    try:
+        if args.archive_cmd == "migrate":
+            print(migrate(spec, args.spacecraft_id))
+            return 0
+        archive = Archive(spec, create=False)
+    except ArchiveError as exc:
+        print(f"ground archive: {exc}", file=sys.stderr)
         return 2
+    try:
+        return _archive_read(args, archive)
+    finally:
+        archive.close()
+
+
+def _archive_read(args: argparse.Namespace, archive: Any) -> int:
+    if args.archive_cmd == "prune":
+        packets, commands = archive.prune(args.before)
+        human = f"{packets} packets and {commands} commands from before {utc(args.before)} deleted"
+        print(human)
+        return 0
     if args.archive_cmd == "verify" or getattr(args, "audit", False):
-        return _audit(args, Archive(args.state / "archive.sqlite"))
-    service = subtype = None
-    if args.name in d.TELEMETRY_BY_NAME:
-        kind = d.TELEMETRY_BY_NAME[args.name]
-        service, subtype = kind.service, kind.subtype
-    elif args.name in d.EVENTS_BY_NAME:
-        service, subtype = 5, int(d.EVENTS_BY_NAME[args.name].severity)
-    elif args.name is not None:
+        return _audit(args, archive)
+    if args.name is not None and not (
+        args.name in d.TELEMETRY_BY_NAME or args.name in d.EVENTS_BY_NAME
+    ):
         owners = [t.name for t in d.TELEMETRY if any(f.name == args.name for f in t.fields)]
         hint = (
             f": {args.name} is a field of {owners[0]} (--name {owners[0]}; or ground plot "
@@ -380,11 +428,11 @@ def _archive(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    archive = Archive(args.state / "archive.sqlite")
     rows, decoded = [], []
-    for packet in archive.packets(args.start, args.end, service, subtype):
+    packets = archive.packets(args.start, args.end, spacecraft=args.spacecraft, name=args.name)
+    for packet in packets:
         tm = packet.decoded()
-        if tm is None or (args.name is not None and tm.name != args.name):
+        if tm is None:
             continue
         decoded.append(tm)
         rows.append(
@@ -393,11 +441,11 @@ def _archive(args: argparse.Namespace) -> int:
                 "name": tm.name,
                 "values": tm.values,
                 "playback": packet.playback,
+                "spacecraft": packet.scid,
             }
         )
         if args.limit is not None and len(rows) >= args.limit:
             break
-    archive.close()
     if args.archive_cmd == "export":
         _export_csv(args.csv, rows, decoded, args.name in d.TELEMETRY_BY_NAME)
         _emit(
@@ -450,8 +498,8 @@ def _audit(args: argparse.Namespace, archive: Any) -> int:
             key=lambda pair: pair[1].time,
         )[: args.limit]
     finally:
-        for db in trails.values():
-            db.close()
+        if "web" in trails:
+            trails["web"].close()
     lines = [
         f"{utc(r.time)}  {source:7} {r.account or '-':12} {r.peer or '-':21} {r.action:12} "
         f"{r.outcome}  " + " ".join(f"{k}={v}" for k, v in r.detail.items())

@@ -1,6 +1,6 @@
 """The audit trail: every login, every command and upload with the account that sent it, from
 where and what became of it, every refusal and every change of command authority; append-only,
-in the archive's SQLite file (the station's), and the web server's own in its state file
+in the station's archive (ground/archive/), and the web server's own in its state file
 (``STATE/web.sqlite``: its logins, refusals and alarm actions).
 
 Each row carries the SHA-256 of the row before it and of itself (a hash chain from GENESIS), so
@@ -18,11 +18,12 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS audit (
-    seq INTEGER PRIMARY KEY, time REAL NOT NULL, account TEXT, peer TEXT, action TEXT NOT NULL,
-    outcome TEXT NOT NULL, detail TEXT NOT NULL, prev BLOB NOT NULL, hash BLOB NOT NULL);
-"""
+# the audit table's columns, in the archive's portable types (ground/archive/schema.py makes it)
+COLUMNS = (
+    ("seq", "key"), ("time", "real NOT NULL"), ("account", "text"), ("peer", "text"),
+    ("action", "text NOT NULL"), ("outcome", "text NOT NULL"), ("detail", "text NOT NULL"),
+    ("prev", "blob NOT NULL"), ("hash", "blob NOT NULL"),
+)  # fmt: skip
 GENESIS = bytes(32)
 HEAD_LOG_EVERY = 1000
 
@@ -71,9 +72,8 @@ class AuditTrail:
     """Audit rows held in memory until the archive's next flush writes them (in its
     transaction), chained as they are appended."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-        db.executescript(SCHEMA)
+    def __init__(self, db: Any) -> None:
+        self.db = db  # a sqlite3 connection or the archive's database, with the audit table
         last = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         self.seq, self.head = (last[0], bytes(last[1])) if last else (0, GENESIS)
         self.pending: list[tuple] = []
@@ -120,7 +120,7 @@ class AuditTrail:
         self.written()
 
 
-def audit_rows(db: sqlite3.Connection, action: str | None = None) -> list[AuditRow]:
+def audit_rows(db: Any, action: str | None = None) -> list[AuditRow]:
     """The rows of an archive's audit trail, oldest first (of one action if given)."""
     sql = "SELECT seq, time, account, peer, action, outcome, detail, prev, hash FROM audit"
     rows = db.execute(
@@ -132,7 +132,7 @@ def audit_rows(db: sqlite3.Connection, action: str | None = None) -> list[AuditR
     ]
 
 
-def verify_chain(db: sqlite3.Connection) -> tuple[int, bytes, str | None]:
+def verify_chain(db: Any) -> tuple[int, bytes, str | None]:
     """Walk the chain: the rows checked, the head hash, and where it first breaks (None if it
     holds)."""
     head, count, expected_seq = GENESIS, 0, 1

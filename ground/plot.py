@@ -12,7 +12,7 @@ from typing import Any
 
 from flight import dictionary as d
 from flight.protocol.fields import NUMERIC_TYPES, Field
-from ground.archive import Archive
+from ground.archive import Archive, ArchiveError
 
 
 class PlotError(ValueError):
@@ -34,17 +34,23 @@ def resolve(channel: str) -> tuple[d.TelemetryPacket, Field]:
 
 
 def plot_channel(
-    state: Path, channel: str, start: float | None, end: float | None, out: Path
+    archive_spec: str | Path,
+    channel: str,
+    start: float | None,
+    end: float | None,
+    out: Path,
+    spacecraft: int | None = None,
 ) -> dict[str, Any]:
-    """Plot a channel from the archive in ``state`` to ``out`` (PNG); a summary of what was
-    plotted. PlotError for an unknown channel, an empty range or a missing archive."""
+    """Plot a channel from the archive ``archive_spec`` names (of one spacecraft, if given) to
+    ``out`` (PNG); a summary of what was plotted. PlotError for an unknown channel, an empty
+    range or an archive that cannot be read."""
     kind, f = resolve(channel)
-    path = state / "archive.sqlite"
-    if not path.is_file():
-        raise PlotError(f"no station archive in {state}")
-    archive = Archive(path)
     try:
-        packets = archive.packets(start, end, kind.service, kind.subtype)
+        archive = Archive(archive_spec, create=False)
+    except ArchiveError as exc:
+        raise PlotError(str(exc)) from None
+    try:
+        packets = archive.packets(start, end, spacecraft=spacecraft, name=kind.name)
     finally:
         archive.close()
     times, values = [], []

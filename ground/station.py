@@ -4,7 +4,7 @@ It encodes telecommands from the flight dictionary (assigning the sequence count
 control system does), sends them up the space link, and passes every telemetry packet that comes
 down to every connected client, once (stored telemetry played back from files included). Its CFDP
 entity receives the payload's files into STATE/files (ground/files.py checks and lists them);
-every packet and command is archived (ground/archive.py).
+every packet and command is archived (ground/archive/: SQLite or PostgreSQL).
 The space link is TCP carrying USLP transfer frames (ground/space_link.py, docs/icd.md section
 18): telemetry comes down in the spacecraft's virtual channels, telecommands go up through
 COP-1; the station reconnects whenever it drops.
@@ -22,7 +22,6 @@ import dataclasses
 import hashlib
 import logging
 import os
-import sqlite3
 import ssl
 import time
 from collections import OrderedDict
@@ -64,6 +63,7 @@ _SEEN_KEPT = 200_000
 CLIENT_BACKLOG = 16 << 20  # octets unread by a client before it is disconnected
 INACTIVITY_S = 86_400.0
 ARCHIVE_FLUSH_S = 0.2
+PRUNE_EVERY_S = 3600.0
 UPLINK_BPS = 64_000.0
 # primary and PUS TC headers, the bytes field's length, the authentication trailer, the CRC
 UPLINK_OVERHEAD = 20 + TRAILER_LEN
@@ -128,6 +128,8 @@ class Station:
         accounts: AccountStore,
         profile: LinkProfile = DEFAULT_PROFILE,
         tls: ssl.SSLContext | None = None,
+        archive: str | None = None,
+        retain_s: float | None = None,
     ) -> None:
         self.link_host = link_host
         self.echo_idle = echo_idle  # the space link's loopback (flight/protocol/loopback.py)
@@ -161,7 +163,8 @@ class Station:
             clock=lambda: self.spacecraft_time,
         )
         self._seen: OrderedDict[bytes, bool] = OrderedDict()  # packet -> seen in playback
-        self.archive = Archive(state_dir / "archive.sqlite")
+        self.archive = Archive(archive or state_dir / "archive.sqlite")
+        self.retain_s = retain_s  # retention: packets and commands older are deleted
         self.archive_errors = 0
         self.files_repeated = 0  # files the payload sent again that the ground already had
         self._archive_failing = False
@@ -212,10 +215,21 @@ class Station:
             self._archiving(self.archive.flush)
 
     async def _flush_archive(self) -> None:
-        """Commit what the archive holds a few times a second: a crash loses at most that."""
+        """Commit what the archive holds a few times a second: a crash loses at most that; and
+        delete what is older than the retention, once an hour."""
+        pruned = 0.0
         while True:
             await asyncio.sleep(ARCHIVE_FLUSH_S)
             self._archiving(self.archive.flush)
+            now = time.time()
+            if self.retain_s is not None and now - pruned >= PRUNE_EVERY_S:
+                pruned = now
+                self._archiving(self._prune, now - self.retain_s)
+
+    def _prune(self, before: float) -> None:
+        packets, commands = self.archive.prune(before)
+        if packets or commands:
+            log.info("archive retention: %d packets and %d commands deleted", packets, commands)
 
     async def _watch_revocations(self) -> None:
         """Drop the connections whose token was revoked, or account removed, since last time."""
@@ -245,7 +259,7 @@ class Station:
         what was not committed stays held until a later commit succeeds."""
         try:
             step(*args)
-        except (sqlite3.Error, OSError) as exc:
+        except self.archive.errors as exc:
             self.archive_errors += 1
             if not self._archive_failing:
                 log.error("archive: cannot commit (%s); holding packets in memory", exc)
@@ -328,7 +342,7 @@ class Station:
         if isinstance(packet, Telemetry):
             self.spacecraft_time = max(self.spacecraft_time, packet.time)
             if (packet.service, packet.subtype) == _CFDP_PDU:
-                self._archiving(self.archive.packet, raw, time.time())
+                self._archiving(self.archive.packet, self.scid, raw, time.time())
                 try:
                     self.cfdp.receive(decode_telemetry(packet).values["pdu"])
                 except FieldError:
@@ -354,7 +368,7 @@ class Station:
         self._sequence_floor(raw)
         self._audit_verification(raw)
         ert = time.time()
-        self._archiving(self.archive.packet, raw, ert, playback)
+        self._archiving(self.archive.packet, self.scid, raw, ert, playback)
         self._broadcast({"op": "tm", "raw": raw, "ert": ert, "playback": playback})
 
     def _sequence_floor(self, raw: bytes) -> None:
@@ -698,7 +712,7 @@ class Station:
         except (KeyError, FieldError, ValueError, Cop1Refused) as exc:
             return {"op": "error", "ref": ref, "message": str(exc.args[0])}
         self.tc_sent += 1
-        self.archive.command(time.time(), name, args, packet[:4], session.account.name)
+        self.archive.command(self.scid, time.time(), name, args, packet[:4], session.account.name)
         return {"op": "sent", "ref": ref, "request_id": packet[:4]}
 
 

@@ -1,5 +1,5 @@
 """Shared test settings and fixtures: hypothesis profiles, the paths of the repository, a small
-disk."""
+disk, a real PostgreSQL server and an archive in each backend."""
 
 import os
 import pathlib
@@ -7,6 +7,8 @@ import subprocess
 
 import pytest
 from hypothesis import settings
+
+from hil.postgresql import PostgresServer
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
@@ -36,3 +38,21 @@ def small_disk(tmp_path):
         pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.decode().strip()}")
     yield mount
     subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.fixture(scope="session")
+def postgresql_server():
+    """A real PostgreSQL server for the session (initdb in a temporary directory; make test
+    installs Debian's binaries where they are missing)."""
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def archive_spec(request, tmp_path) -> str:
+    """An empty archive in each backend: a SQLite file's path, or a new PostgreSQL database's
+    URL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "archive.sqlite")
+    return request.getfixturevalue("postgresql_server").database("archive")

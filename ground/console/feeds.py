@@ -122,7 +122,7 @@ class ReplayFeed:
     def __init__(
         self,
         model: Model,
-        archive: Path,
+        archive: str | Path,
         start: float | None,
         end: float | None,
         speed: float,
@@ -138,7 +138,7 @@ class ReplayFeed:
 
     async def run(self) -> None:
         """Play the pass once, then stay (the screen keeps showing it)."""
-        archive = Archive(self.archive)
+        archive = Archive(self.archive, create=False)
         try:
             packets = archive.packets(self.start, self.end)
         finally:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flight.command_line import address
+from ground.archive.command_line import add_archive_arguments, archive_named
 
 if TYPE_CHECKING:
     from ground.web.server import WebServer
@@ -36,8 +37,7 @@ def add_web_command(sub: argparse._SubParsersAction, default_station: str) -> No
     web.add_argument("--station", default=default_station, type=address, help="HOST:PORT")
     web.add_argument("--listen", default=DEFAULT_LISTEN, type=address, help="HOST:PORT to serve")
     add_users_arguments(web)
-    web.add_argument("--state", type=Path, default=Path("ground-state"),
-                     help="the station's state directory: its archive is the history")  # fmt: skip
+    add_archive_arguments(web, "the station's state directory: its archive is the history")
     web.add_argument("--tls-cert", type=Path, help="PEM certificate chain: serve HTTPS")
     web.add_argument("--tls-key", type=Path, help="the certificate's PEM private key")
     web.add_argument("--station-tls-ca", type=Path, help="the station's TLS authority (PEM)")
@@ -49,6 +49,7 @@ def add_web_command(sub: argparse._SubParsersAction, default_station: str) -> No
 def run_web(args: argparse.Namespace) -> int:
     """Serve until SIGTERM or SIGINT; one line and status 2 for a mistake."""
     from ground.accounts.store import AccountError, AccountStore
+    from ground.archive import Archive, ArchiveError
     from ground.tls import TlsError, client_context, listening_refusal, server_context
     from ground.web.history import History
     from ground.web.objects import AccountObjects, ObjectError
@@ -69,17 +70,15 @@ def run_web(args: argparse.Namespace) -> int:
     if refusal is not None:
         print(f"ground web: {refusal}", file=sys.stderr)
         return 2
-    archive = args.state / "archive.sqlite"
-    if not archive.is_file():
-        print(f"ground web: no station archive in {args.state} (--state)", file=sys.stderr)
-        return 2
+    archive = archive_named(args)
     try:
+        Archive(archive, create=False).close()
         assets()
         tls = server_context(args.tls_cert, args.tls_key) if args.tls_cert else None
         station_tls = client_context(args.station_tls_ca) if args.station_tls_ca else None
         accounts = AccountStore(args.users)
         objects = AccountObjects(args.state / "web.sqlite")
-    except (FileNotFoundError, TlsError, AccountError, ObjectError) as exc:
+    except (FileNotFoundError, TlsError, AccountError, ObjectError, ArchiveError) as exc:
         print(f"ground web: {exc}", file=sys.stderr)
         return 2
     _clear_spool(args.state / "web-uploads")

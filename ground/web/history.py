@@ -1,4 +1,4 @@
-"""Historical telemetry for Open MCT, read from the station's archive (ground/archive.py): the
+"""Historical telemetry for Open MCT, read from the station's archive (ground/archive/): the
 archive is queried, never a second store. Times in and out are ms since 1970, UTC; the range is
 on on-board time, as the page's time conductor gives it.
 """
@@ -70,15 +70,15 @@ class History:
     """Queries of one station's archive, each run on the one thread that holds the archive's
     connection (``await history.run(history.series, ...)``): the server serves on meanwhile."""
 
-    def __init__(self, archive: Path) -> None:
-        self.path = archive
+    def __init__(self, archive: str | Path) -> None:
+        self.spec = archive  # a SQLite file or a postgresql:// URL
         self._archive: Archive | None = None
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="history")
 
     @property
     def archive(self) -> Archive:
         if self._archive is None:  # opened on the history thread, used only there
-            self._archive = Archive(self.path)
+            self._archive = Archive(self.spec, create=False)
         return self._archive
 
     async def run(self, query: Callable[..., T], *args: Any) -> T:
@@ -97,7 +97,7 @@ class History:
         target = next((f for f in kind.fields if f.name == field), None) if kind else None
         if kind is None or target is None:
             raise HistoryError(f"no telemetry point {packet}.{field}")
-        rows = self.archive.packets(start_ms / 1000, end_ms / 1000, kind.service, kind.subtype)
+        rows = self.archive.packets(start_ms / 1000, end_ms / 1000, name=kind.name)
         layout = fixed_layout(kind.fields)
         if field in layout and (target.valid_when is None or target.valid_when in layout):
             flag = layout.get(target.valid_when) if target.valid_when else None
@@ -201,20 +201,20 @@ class History:
             stages.setdefault(str(row.detail.get("request_id")), []).append(row.outcome)
         return [
             {
-                "sent": when * 1000,
-                "name": name,
-                "args": args,
-                "request_id": request_id.hex(),
-                "account": account,
-                "stages": stages.get(request_id.hex(), []),
+                "sent": c.sent * 1000,
+                "name": c.name,
+                "args": c.args,
+                "request_id": c.request_id.hex(),
+                "account": c.account,
+                "stages": stages.get(c.request_id.hex(), []),
             }
-            for when, name, args, request_id, account in sent
+            for c in sent
         ]
 
     def events(self, start_ms: float, end_ms: float) -> list[dict[str, Any]]:
         """The events in [start, end), by on-board time."""
         out = []
-        for row in self.archive.packets(start_ms / 1000, end_ms / 1000, EVENT_SERVICE):
+        for row in self.archive.packets(start_ms / 1000, end_ms / 1000, service=EVENT_SERVICE):
             tm = row.decoded()
             if tm is None or tm.event is None:
                 continue

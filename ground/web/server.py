@@ -27,7 +27,8 @@ from ground.accounts.store import AccountStore, Role
 from ground.client import CommandRefused
 from ground.command_requests import RequestError, check_command
 from ground.console.command_line import parse_command
-from ground.audit import AuditTrail
+from ground.archive.schema import table_ddl
+from ground.audit import COLUMNS as AUDIT_COLUMNS, AuditTrail
 from ground.web.alarms import AlarmBook
 from ground.web.history import History, HistoryError
 from ground.web.objects import AccountObjects, ObjectError
@@ -73,6 +74,7 @@ class WebServer:
         self.history = history
         self.objects = objects
         self.tree = object_tree()
+        objects.db.execute(table_ddl("audit", AUDIT_COLUMNS, "sqlite"))  # its own trail
         self.audit = AuditTrail(objects.db)
         self.spool = spool  # uploads wait here until the station has sent them
         self.alarms = AlarmBook(links.broadcast)

@@ -15,6 +15,7 @@ from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 from flight import dictionary as d
 from flight.security.keys import provision_keys
 from ground.accounts.credentials import read_token_file
+from flight.spacelink.profile import DEFAULT_SCID
 from ground.archive import Archive
 from ground.console.app import Confirm, Console
 from ground.console.feeds import ReplayFeed, StationFeed
@@ -214,7 +215,7 @@ def _archive(tmp_path):
         tm("TIME_JUMP", {"expected": T0, "received": T0 + 9}, 5, T0 + 9, event=True),
     ]
     for i, raw in enumerate(packets):
-        archive.packet(raw, T0 + 100 + i)
+        archive.packet(DEFAULT_SCID, raw, T0 + 100 + i)
     archive.close()
     return tmp_path / "archive.sqlite"
 

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from flight.spacelink.profile import DEFAULT_SCID
 from ground.archive import Archive
 from tests.ground.test_archive import T0, hk, tm
 
@@ -24,7 +25,7 @@ def state(tmp_path):
         gpu_off = 40 <= i < 50  # ten seconds with the GPU switched off: not valid
         values = hk(uptime_s=i, gpu_temp_c=60.0 + i / 4, gpu_valid=int(not gpu_off))
         values["governor_mode"] = 5 if gpu_off else 1
-        archive.packet(tm("HOUSEKEEPING", values, i, T0 + i), T0 + i)
+        archive.packet(DEFAULT_SCID, tm("HOUSEKEEPING", values, i, T0 + i), T0 + i)
     archive.close()
     return tmp_path
 
@@ -76,7 +77,7 @@ def test_an_enum_channel_is_drawn_as_steps_with_its_names(state):
             "no HOUSEKEEPING.gpu_temp_c",
         ),
         (["JOB_LIST.jobs"], "JOB_LIST.jobs is not a number (msgpack)"),
-        (["uptime_s", "--state", "elsewhere"], "no station archive in elsewhere"),
+        (["uptime_s", "--state", "elsewhere"], "no archive at elsewhere/archive.sqlite"),
         (["uptime_s", "--from", "yesterday"], "not a time"),
     ],
 )

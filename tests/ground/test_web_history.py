@@ -8,6 +8,7 @@ import struct
 
 from flight.protocol.messages import decode_telemetry
 from flight.protocol.packets import PacketError, parse_packet
+from flight.spacelink.profile import DEFAULT_SCID
 from ground.archive import Archive
 from ground.web.history import History
 from tests.ground.test_archive import T0, hk, tm
@@ -22,8 +23,10 @@ def test_a_field_read_straight_from_the_packets_is_what_decoding_gives(tmp_path)
         if i % 50 == 7:  # damaged on the way: left out by both
             raw = raw[:30] + bytes([raw[30] ^ 0x40]) + raw[31:]
         raws.append(raw)
-        archive.packet(raw, T0 + i + 0.25)
-    archive.packet(tm("JOB_STARTED", {"job_id": "j", "pid": 7}, 1, T0 + 3, event=True), T0 + 3)
+        archive.packet(DEFAULT_SCID, raw, T0 + i + 0.25)
+    archive.packet(
+        DEFAULT_SCID, tm("JOB_STARTED", {"job_id": "j", "pid": 7}, 1, T0 + 3, event=True), T0 + 3
+    )
     archive.close()
     history = History(tmp_path / "archive.sqlite")
     expected = []
@@ -58,7 +61,7 @@ def test_a_plots_envelope_keeps_each_buckets_least_and_greatest_point(tmp_path):
     archive = Archive(tmp_path / "archive.sqlite")
     wave = [((i * 37) % 101) / 3 for i in range(1000)]
     for i, v in enumerate(wave):
-        archive.packet(tm("HOUSEKEEPING", hk(gpu_temp_c=v), i, T0 + i), T0 + i)
+        archive.packet(DEFAULT_SCID, tm("HOUSEKEEPING", hk(gpu_temp_c=v), i, T0 + i), T0 + i)
     archive.close()
     history = History(tmp_path / "archive.sqlite")
     start, end = T0 * 1000, (T0 + 1000) * 1000
