@@ -36,6 +36,8 @@ from ground.accounts.store import AccountStore, Role  # noqa: E402
 from ground.gatekeeper import Session  # noqa: E402
 from ground.messages import encode_message, read_messages  # noqa: E402
 from ground.station import Station  # noqa: E402
+from ground.fleet import one_spacecraft  # noqa: E402
+from flight.spacelink.profile import DEFAULT_SCID  # noqa: E402
 from hil.radio_endpoint import RadioEndpoint  # noqa: E402
 
 TARGET_MS = 5.0
@@ -67,9 +69,9 @@ def _per_request_checks(tmp: Path, rounds: int) -> list[float]:
     store = AccountStore(tmp / "inproc.sqlite")
     store.add("ops", Role.OPERATOR, None)
     token_id = store.issue_token("ops")[0].token_id
-    station = Station(
-        "127.0.0.1", 1, provision_keys(tmp / "inproc-keys").ground, tmp / "inproc", accounts=store
-    )
+    keys = provision_keys(tmp / "inproc-keys").ground
+    station = Station("127.0.0.1:1", one_spacecraft(DEFAULT_SCID, keys), tmp / "inproc",
+                      accounts=store)  # fmt: skip
     session = Session(store.account("ops"), token_id, "127.0.0.1:1")
     noop = d.COMMANDS_BY_NAME["NOOP"]
     out = []

@@ -56,6 +56,7 @@ from flight.protocol.messages import encode_telemetry  # noqa: E402
 from flight.protocol.packets import build_tm  # noqa: E402
 from flight.security.keys import provision_keys  # noqa: E402
 from flight.spacelink.profile import DEFAULT_SCID  # noqa: E402
+from ground.fleet import one_spacecraft  # noqa: E402
 from ground.archive import Archive  # noqa: E402
 from ground.accounts.store import AccountStore, Role  # noqa: E402
 from ground.web.history import History, _decoder  # noqa: E402
@@ -225,7 +226,8 @@ async def live_side(seconds: float, tmp: Path, chromium: str) -> dict:
     accounts.add("bench", Role.VIEWER, "bench-pw")
     radio = RadioEndpoint()  # the spacecraft end of the space link, in frames
     keys = provision_keys(tmp / "keys").ground
-    station = Station("127.0.0.1", await radio.serve(), keys, tmp / "state", accounts=accounts)
+    station = Station(f"127.0.0.1:{await radio.serve()}", one_spacecraft(DEFAULT_SCID, keys),
+                      tmp / "state", accounts=accounts)  # fmt: skip
     serving = asyncio.create_task(station.serve("127.0.0.1", 0, tmp / "station.port"))
     while not (tmp / "station.port").exists() or not radio.connected.is_set():
         await asyncio.sleep(0.02)

@@ -25,8 +25,8 @@ from flight.cfdp.endpoint import add_cfdp_commands, run_cfdp
 from flight.command_line import address, count, positive, positive_count, run_main, spacecraft_id
 from flight import dictionary as d
 from flight.dictionary import JOB_STATE_NAMES
-from flight.spacelink.profile import DEFAULT_SCID, LinkProfile
-from ground.client import CommandRefused, StationClient, StationUnreachable
+from flight.spacelink.profile import DEFAULT_SCID
+from ground.client import CommandRefused, NoSuchSpacecraft, StationClient, StationUnreachable
 from ground.accounts.command_line import add_users_arguments, add_users_commands, run_users
 from ground.archive.command_line import add_archive_arguments, archive_named
 from ground.accounts.credentials import (
@@ -57,8 +57,12 @@ def _parser() -> argparse.ArgumentParser:
     st = sub.add_parser("station", help="run the ground station")
     st.add_argument("--listen", default=DEFAULT_STATION, type=address, help="HOST:PORT for clients")
     st.add_argument(
-        "--link", required=True, type=address, help="HOST:PORT of the space link (the bus radio)"
+        "--link",
+        type=address,
+        help="HOST:PORT of the space link (the bus radio); with --fleet, of the spacecraft that "
+        "name no link of their own",
     )
+    st.add_argument("--fleet", type=Path, help="the spacecraft it serves (TOML; docs/ground.md)")
     st.add_argument("--port-file", type=Path, help="write the bound client port here")
     add_users_arguments(st)
     st.add_argument("--tls-cert", type=Path, help="PEM certificate chain: clients connect by TLS")
@@ -66,8 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument(
         "--keys",
         type=Path,
-        required=True,
-        help="the ground's telecommand key file (mode 0600; python -m ground keys)",
+        help="the ground's telecommand key file (mode 0600; python -m ground keys); without "
+        "--fleet, for the one spacecraft of --spacecraft-id",
     )
     add_archive_arguments(
         st,
@@ -103,8 +107,14 @@ def _parser() -> argparse.ArgumentParser:
         add_credential_arguments(p)
         p.add_argument("--timeout", type=positive, default=10.0, help="seconds to wait for answers")
         p.add_argument("--json", action="store_true", help="print JSON for machines")
+        p.add_argument(
+            "--spacecraft",
+            metavar="NAME|ID",
+            help="the spacecraft of the station's fleet it is about (default: its only one)",
+        )
         return p
 
+    client("fleet", "the spacecraft the station serves: link, telemetry, commands, files")
     client("ping", "ping the payload (PUS 17)")
     tlm = client("tlm", "print live housekeeping")
     tlm.add_argument("--count", type=count, default=0, help="stop after N reports (0: never)")
@@ -182,6 +192,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_credential_arguments(console)
     console.add_argument(
+        "--spacecraft", metavar="NAME|ID", help="of the station's fleet (default: its only one)"
+    )
+    console.add_argument(
         "--replay",
         metavar="ARCHIVE",
         help="replay a station's archive: its state directory, its SQLite file or a "
@@ -242,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     except ManifestFileError as exc:
         print(f"ground {args.cmd}: {exc}", file=sys.stderr)
         return 2
-    except (StationUnreachable, CommandRefused, CredentialError, TlsError) as exc:
+    except (StationUnreachable, CommandRefused, CredentialError, TlsError, NoSuchSpacecraft) as exc:
         print(f"ground {args.cmd}: {exc}", file=sys.stderr)
         return 2
     except TimeoutError:
@@ -256,12 +269,12 @@ def _station(args: argparse.Namespace) -> int:
     from flight.security.keys import KeyFileError
     from ground.accounts.store import AccountError, AccountStore
     from ground.archive import ArchiveError
+    from ground.fleet import FleetError
     from ground.station import Station
 
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s ground %(levelname)s %(message)s"
     )
-    link_host, _, link_port = args.link.rpartition(":")
     host, _, port = args.listen.rpartition(":")
     host = host.strip("[]") or "127.0.0.1"
     refusal = listening_refusal(args.listen, args.tls_cert, args.tls_key)
@@ -269,21 +282,20 @@ def _station(args: argparse.Namespace) -> int:
         print(f"ground station: {refusal}", file=sys.stderr)
         return 2
     try:
+        fleet = _station_fleet(args)
         tls = server_context(args.tls_cert, args.tls_key) if args.tls_cert else None
         accounts = AccountStore(args.users)
         station = Station(
-            link_host or "127.0.0.1",
-            int(link_port),
-            args.keys,
+            args.link or "",
+            fleet,
             args.state,
             args.echo_idle,
             accounts=accounts,
-            profile=LinkProfile(args.spacecraft_id),
             tls=tls,
             archive=args.archive,
             retain_s=args.retain_days * 86_400 if args.retain_days else None,
         )
-    except (KeyFileError, AccountError, TlsError, ArchiveError) as exc:
+    except (KeyFileError, AccountError, TlsError, ArchiveError, FleetError) as exc:
         print(f"ground station: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
@@ -297,6 +309,24 @@ def _station(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def _station_fleet(args: argparse.Namespace) -> list[Any]:
+    """The spacecraft the station serves: --fleet's, or the one of --spacecraft-id and --keys;
+    FleetError when the command line does not say."""
+    from ground.fleet import FleetError, load_fleet, one_spacecraft
+
+    if args.fleet is None:
+        if args.keys is None or args.link is None:
+            raise FleetError("the station needs --link and --keys (or --fleet FILE)")
+        return one_spacecraft(args.spacecraft_id, args.keys)
+    if args.keys is not None:
+        raise FleetError("--keys is for one spacecraft: a fleet file names each one's keys")
+    fleet = load_fleet(args.fleet)
+    unlinked = [c.name for c in fleet if c.link is None]
+    if unlinked and args.link is None:
+        raise FleetError(f"{', '.join(unlinked)} name no link of their own: give --link")
+    return fleet
 
 
 def _files(args: argparse.Namespace) -> int:
@@ -364,7 +394,7 @@ def _console(args: argparse.Namespace) -> int:
         except (CredentialError, TlsError) as exc:
             print(f"ground console: {exc}", file=sys.stderr)
             return 2
-        feed = StationFeed(model, args.station, token, tls)
+        feed = StationFeed(model, args.station, token, tls, args.spacecraft)
     Console(model, feed).run()
     return 0
 
@@ -546,7 +576,7 @@ async def _serve_until_signal(serving: Any) -> None:
 
 async def _client_command(args: argparse.Namespace) -> int:
     token, tls = client_credentials(args)
-    client = await StationClient.connect(args.station, token, tls=tls)
+    client = await StationClient.connect(args.station, token, tls=tls, spacecraft=args.spacecraft)
     try:
         await client.greeting(args.timeout)
         return await _COMMANDS[args.cmd](client, args)
@@ -722,7 +752,31 @@ async def _cop1(client: StationClient, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _fleet(client: StationClient, args: argparse.Namespace) -> int:
+    fleet = await client.fleet_status()
+    if args.spacecraft is not None:
+        fleet = [c for c in fleet if c["scid"] == client.scid]
+    rows = [
+        (
+            c["name"],
+            str(c["scid"]),
+            "up" if c["link_up"] else "down",
+            utc_z(c["spacecraft_time"]) if c["spacecraft_time"] else "-",
+            str(c["tm_received"]),
+            str(c["tc_sent"]),
+            str(c["files"]),
+            str(c["transfers"]),
+        )
+        for c in fleet
+    ]
+    head = ("spacecraft", "id", "link", "spacecraft time", "packets", "commands", "files",
+            "transfers")  # fmt: skip
+    _emit(args, _table(head, rows, right=(1, 4, 5, 6, 7)), fleet)
+    return 0
+
+
 _COMMANDS = {
+    "fleet": _fleet,
     "cop1": _cop1,
     "ping": _ping,
     "tlm": _tlm,

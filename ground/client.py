@@ -55,6 +55,10 @@ def request_id_of(report: DecodedTelemetry) -> bytes:
     return v["request_packet_id"].to_bytes(2, "big") + v["request_seq_ctrl"].to_bytes(2, "big")
 
 
+class NoSuchSpacecraft(Exception):
+    """The station serves no spacecraft of the name or id the client speaks for."""
+
+
 class CommandRefused(Exception):
     """The station would not send the command (unknown name, bad argument, link down)."""
 
@@ -111,8 +115,12 @@ class StationClient:
         writer: asyncio.StreamWriter,
         address: str = "",
         token: str | None = None,
+        spacecraft: str | int | None = None,
     ) -> None:
         self.address = address
+        self.spacecraft = spacecraft  # the one it speaks for (name or id); None: the only one
+        self.scid: int | None = None  # its id, once the station's welcome lists the fleet
+        self.fleet: list[dict[str, Any]] = []  # the spacecraft the station serves
         self._token = parse_token(token) if token is not None else None
         self._reader = reader
         self._writer = writer
@@ -142,11 +150,14 @@ class StationClient:
         token: str | None = None,
         token_file: Path | None = None,
         tls: ssl.SSLContext | None = None,
+        spacecraft: str | int | None = None,
     ) -> StationClient:
         """Connect to HOST:PORT (an IPv6 host in brackets: [::1]:5560) with a station token:
         ``token``, else the one find_token finds (``token_file`` first); over TLS when given a
-        context. StationUnreachable, saying why in words, if the address is not one or nothing
-        answers there; CredentialError when there is no token."""
+        context; speaking for ``spacecraft`` (a name or an id; None: the station's only one, or
+        the whole fleet's telemetry and no commands where it serves several). StationUnreachable,
+        saying why in words, if the address is not one or nothing answers there; CredentialError
+        when there is no token."""
         host, port = split_address(address)
         token = token if token is not None else find_token(token_file)
         try:
@@ -167,12 +178,13 @@ class StationClient:
         except OSError as exc:
             reason = os.strerror(exc.errno) if exc.errno else str(exc)
             raise StationUnreachable(f"cannot reach the station at {address}: {reason}") from None
-        return cls(reader, writer, address, token)
+        return cls(reader, writer, address, token, spacecraft)
 
     async def greeting(self, timeout: float) -> None:
         """Wait for the station to take the credentials; AuthenticationRefused when it refuses
         them, StationUnreachable, saying so, when whatever answered at the address closes or
-        stays silent (it is not a ground station)."""
+        stays silent (it is not a ground station); NoSuchSpacecraft when it serves none of the
+        name or id this client speaks for."""
         await self._welcomed_or_lost(timeout)
         if self.refusal is not None:
             raise AuthenticationRefused(self._lost())
@@ -180,6 +192,11 @@ class StationClient:
             raise StationUnreachable(
                 f"{self.address} took the connection, but no ground station answered "
                 f"(no hello within {timeout:g} s): is that the station's client port?"
+            )
+        if self.spacecraft is not None and self.scid is None:
+            served = ", ".join(f"{c.get('name')} ({c.get('scid')})" for c in self.fleet)
+            raise NoSuchSpacecraft(
+                f"the station at {self.address} serves no spacecraft {self.spacecraft!r}: {served}"
             )
 
     async def _welcomed_or_lost(self, timeout: float | None) -> None:
@@ -214,6 +231,8 @@ class StationClient:
         if self.lost.is_set():
             raise CommandRefused(self._lost())
         self._pending[self._ref] = future
+        if self.spacecraft is not None:
+            message = message | {"spacecraft": self.spacecraft}
         self._writer.write(encode_message(message | {"ref": self._ref}))
         answer = await future
         if answer["op"] != accepted:
@@ -240,6 +259,12 @@ class StationClient:
         (unlock, initiate, terminate, resume). CommandRefused when the station refuses."""
         message = {"op": "cop1"} | ({"directive": directive} | params if directive else {})
         return list((await self._request(message, "cop1"))["spacecraft"])
+
+    async def fleet_status(self) -> list[dict[str, Any]]:
+        """Every spacecraft the station serves: its name, id, dictionary, CFDP entity, whether
+        its link is up, its latest spacecraft time, the packets and commands so far, its files
+        and transfers (docs/icd.md section 11)."""
+        return list((await self._request({"op": "fleet"}, "fleet"))["spacecraft"])
 
     async def authority_action(self, action: str) -> str | None:
         """Request, release or take command authority, or ``show`` who holds it; the holder
@@ -342,11 +367,13 @@ class StationClient:
 
     async def _dispatch(self, message: dict[str, Any]) -> None:
         op = message.get("op")
-        answers = ("sent", "error", "queued", "files", "authority", "transfers", "cop1")
+        answers = ("sent", "error", "queued", "files", "authority", "transfers", "cop1", "fleet")
         if op in answers and message.get("ref"):
             future = self._pending.pop(message.get("ref"), None)
             if future is not None and not future.done():
                 future.set_result(message)
+        elif not self._ours(message):
+            return  # about another spacecraft of the station's fleet
         elif op == "tm":
             ert = message.get("ert")
             self.last_ert = float(ert) if isinstance(ert, (int, float)) else None
@@ -356,17 +383,38 @@ class StationClient:
         elif op == "auth-failed":
             self.refusal = str(message.get("message", "refused"))
         else:
-            if op == "welcome":
-                self.account = message.get("account")
-                self.greeted.set()
             if op in ("welcome", "link"):
                 self.link_up = bool(message.get("link_up", message.get("up")))
+            if op == "welcome":
+                self.account = message.get("account")
+                self._welcome_fleet(message.get("fleet"))
+                self.greeted.set()
             if "authority" in message or op == "authority":
                 self.authority = message.get("authority", message.get("holder"))
             if op in ("welcome", "cop1"):
                 self.cop1_state = str(message.get("cop1", message.get("summary", "")))
             for listener in self.station_listeners:
                 listener(message)
+
+    def _welcome_fleet(self, fleet: Any) -> None:
+        """The spacecraft the station serves, and the id of the one this client speaks for."""
+        self.fleet = [c for c in fleet if isinstance(c, dict)] if isinstance(fleet, list) else []
+        for craft in self.fleet:
+            named = self.spacecraft is not None and str(self.spacecraft) in (
+                craft.get("name"),
+                str(craft.get("scid")),
+            )
+            if named or (self.spacecraft is None and len(self.fleet) == 1):
+                self.scid = craft.get("scid")
+                self.link_up = bool(craft.get("link_up"))
+
+    def _ours(self, message: dict[str, Any]) -> bool:
+        """Whether a message the station sent to every client concerns this client's spacecraft
+        (every message does when it speaks for the whole fleet)."""
+        about = message.get("spacecraft")
+        if self.spacecraft is None or about is None or message.get("op") == "cop1":
+            return True
+        return self.scid in about if isinstance(about, list) else about == self.scid
 
     def _authenticate(self, nonce: Any) -> None:
         """Answer the station's hello with the token's proof."""

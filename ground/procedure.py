@@ -177,7 +177,8 @@ class StationProcedure(Procedure):
     """A procedure against a running ground station; deadlines in wall-clock seconds.
 
     ``with StationProcedure("127.0.0.1:5560") as p: p.send_command("PING")``, with the station
-    token find_token finds (or the one given).
+    token find_token finds (or the one given); about ``spacecraft`` (a name or an id) where the
+    station serves a fleet.
     """
 
     def __init__(
@@ -186,9 +187,11 @@ class StationProcedure(Procedure):
         token: str | None = None,
         token_file: Path | None = None,
         tls: ssl.SSLContext | None = None,
+        spacecraft: str | int | None = None,
     ) -> None:
         super().__init__()
         self.address = address
+        self.spacecraft = spacecraft
         self._credentials = (token, token_file, tls)
         self._client: StationClient | None = None
         self._started = threading.Event()
@@ -222,7 +225,9 @@ class StationProcedure(Procedure):
 
     async def _session(self) -> None:
         token, token_file, tls = self._credentials
-        self._client = await StationClient.connect(self.address, token, token_file, tls)
+        self._client = await StationClient.connect(
+            self.address, token, token_file, tls, spacecraft=self.spacecraft
+        )
         try:
             await self._client.greeting(HELLO_S)  # a port that is not a station's says so
         except StationUnreachable:

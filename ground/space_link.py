@@ -84,9 +84,9 @@ class GroundLink:
         self.counters.setdefault((scid, vcid), Counter())[what] += n
 
     # --- down
-    def received(self, data: bytes) -> tuple[list[tuple[int, bytes]], list[bytes]]:
+    def received(self, data: bytes) -> tuple[list[tuple[int, bytes]], list[tuple[int, bytes]]]:
         """Octets from the radio: the packets they complete, each with its spacecraft id, in
-        order; and the loopback packets of its idle frames."""
+        order; and the loopback packets of its idle frames, each with its spacecraft id."""
         frames = self._sync.feed(data)
         if not frames:
             return [], []
@@ -107,7 +107,7 @@ class GroundLink:
             if f.vcid == VC_IDLE:
                 zone = f.zone(frames)
                 if is_loopback(zone):
-                    loopbacks.append(zone[: int.from_bytes(zone[4:6], "big") + 7])
+                    loopbacks.append((f.scid, zone[: int.from_bytes(zone[4:6], "big") + 7]))
             elif f.vcid in craft.unpackers and f.rules == RULES_PACKETS and f.upid == UPID_PACKETS:
                 by_channel.setdefault((f.scid, f.vcid), []).append(i)
             else:

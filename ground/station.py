@@ -19,160 +19,119 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 import logging
 import os
 import ssl
 import time
-from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from flight import dictionary as d
-from flight.cfdp.entity import Entity
-from flight.cfdp.filestore import FileStore
-from flight.cfdp.journal import Journal
-from flight.cfdp.mib import EntityConfig
-from flight.downlink import FLIGHT_ENTITY, GROUND_ENTITY
 from flight.protocol.fields import FieldError
-from flight.protocol.messages import CommandEncoder, decode_telemetry, encode_command
-from flight.protocol.packets import PacketError, Telemetry, parse_packet
-from flight.security.job_auth import SIGNATURE, sign_manifest
-from flight.security.keys import KeyFile
-from flight.security.tc_auth import TRAILER_LEN, TcSigner
+from flight.protocol.messages import encode_command
 from flight.spacelink.fop import Cop1Refused
-from flight.spacelink.profile import DEFAULT_SCID, LinkProfile
+from flight.spacelink.profile import LinkProfile
 from ground.accounts.authority import AuthorityRefused, CommandAuthority
 from ground.accounts.privileges import command_refusal, cop1_refusal, upload_refusal
 from ground.accounts.store import Account, AccountStore
 from ground.archive import Archive
 from ground.audit import HEAD_LOG_EVERY
 from ground.cop1_directives import direct
-from ground.files import FileRegistry, stored_packets
+from ground.fleet import FleetError, SpacecraftConfig, find
 from ground.gatekeeper import Gatekeeper, Session
 from ground.messages import encode_message, read_messages
 from ground.space_link import GroundLink
+from ground.spacecraft import Spacecraft
 
 log = logging.getLogger("ground.station")
 RECONNECT_S = 0.5
 LINK_READ = 1 << 16
-DEFAULT_PROFILE = LinkProfile(DEFAULT_SCID)
-_CFDP_PDU = (210, 1)
-_SEEN_KEPT = 200_000
 CLIENT_BACKLOG = 16 << 20  # octets unread by a client before it is disconnected
-INACTIVITY_S = 86_400.0
 ARCHIVE_FLUSH_S = 0.2
 PRUNE_EVERY_S = 3600.0
-UPLINK_BPS = 64_000.0
-# primary and PUS TC headers, the bytes field's length, the authentication trailer, the CRC
-UPLINK_OVERHEAD = 20 + TRAILER_LEN
 REVOCATION_CHECK_S = 0.5  # how often the account store is looked at for revoked tokens
-_VERIFICATION_KEPT = 10_000  # commands whose verification reports are audited
+_SPACECRAFT_OPS = ("command", "upload", "files", "transfers")  # about one spacecraft
 
 
-class _SpaceLink:
-    """The station's space link as the CFDP entity's link adapter: uplink paced to rate_bps in
-    spacecraft time (the clock of the latest telemetry), at most a second's worth at once."""
+@dataclass
+class _Link:
+    """One space link (a TCP connection to a radio) and the spacecraft its frames carry."""
 
-    name = "space link"
-    mtu = 4000
-
-    def __init__(self, station: Station, rate_bps: float = UPLINK_BPS) -> None:
-        self.station = station
-        self.rate_bps = rate_bps
-        self.budget = 0.0
-        self.stamp = 0.0
-
-    def _refill(self) -> None:
-        now = self.station.spacecraft_time
-        if now > self.stamp:
-            self.budget = min(
-                self.rate_bps / 8, self.budget + (now - self.stamp) * self.rate_bps / 8
-            )
-            self.stamp = now
-
-    def open(self) -> None:
-        """The station holds the link."""
-
-    def close(self) -> None:
-        """The station holds the link."""
-
-    @property
-    def up(self) -> bool:
-        return self.station.link_up
-
-    def ready(self) -> bool:
-        self._refill()
-        return self.station.link_up and self.budget > 0
-
-    def send(self, pdu: bytes) -> None:
-        self.budget -= len(pdu) + UPLINK_OVERHEAD
-        self.station.uplink_pdu(pdu)
-
-    def receive(self, timeout: float) -> list[bytes]:
-        return []  # the station hands PDUs over as they come down
+    address: str  # HOST:PORT
+    frames: GroundLink
+    scids: list[int]
+    writer: asyncio.StreamWriter | None = None
 
 
 class Station:
-    """One ground station: a space link and any number of clients."""
+    """One ground station: the space links of its fleet's spacecraft, and any number of
+    clients. ``link`` (HOST:PORT) carries every spacecraft that names no link of its own."""
 
     def __init__(
         self,
-        link_host: str,
-        link_port: int,
-        keys: Path,
+        link: str,
+        fleet: list[SpacecraftConfig],
         state_dir: Path = Path("ground-state"),
         echo_idle: bool = False,
         *,
         accounts: AccountStore,
-        profile: LinkProfile = DEFAULT_PROFILE,
         tls: ssl.SSLContext | None = None,
         archive: str | None = None,
         retain_s: float | None = None,
     ) -> None:
-        self.link_host = link_host
         self.echo_idle = echo_idle  # the space link's loopback (flight/protocol/loopback.py)
-        self.link_port = link_port
-        self.tc_sent = 0
+        self.fleet = fleet
         self.client_errors = 0  # client requests that ran into a defect (logged)
         self.link_errors = 0  # space link reads that ran into a defect (logged)
         self.clients_dropped = 0  # clients disconnected for not reading
-        self.key_file = KeyFile(keys)
-        self.key_file.keys()  # an unusable key file stops the station at its start (KeyFileError)
-        self.commands = CommandEncoder(
-            TcSigner(self.key_file.keys, d.SOURCE_GROUND), d.ACK_GROUND_DEFAULT
-        )
-        self._uplink: asyncio.StreamWriter | None = None
-        self.scid = profile.scid
         self._cop1_said = ""
-        self.link = GroundLink(
-            [profile], self._send_up, lambda: self.spacecraft_time, self._delivery
-        )
         self._clients: dict[asyncio.StreamWriter, Session] = {}
         self.tls = tls
         state_dir.mkdir(parents=True, exist_ok=True)
-        self.spacecraft_time = 0.0  # of the latest telemetry: the CFDP entity's clock
-        self.files = FileRegistry(state_dir)
-        self.cfdp = Entity(
-            # Passes can be hours apart: a transfer waits for the next one.
-            EntityConfig(GROUND_ENTITY, inactivity_timeout=INACTIVITY_S),
-            _SpaceLink(self),
-            FileStore(self.files.files_dir),
-            Journal(state_dir / "cfdp.sqlite"),
-            clock=lambda: self.spacecraft_time,
-        )
-        self._seen: OrderedDict[bytes, bool] = OrderedDict()  # packet -> seen in playback
         self.archive = Archive(archive or state_dir / "archive.sqlite")
         self.retain_s = retain_s  # retention: packets and commands older are deleted
         self.archive_errors = 0
-        self.files_repeated = 0  # files the payload sent again that the ground already had
         self._archive_failing = False
+        self.craft = {c.scid: Spacecraft(c, state_dir, self) for c in fleet}
+        carried: dict[str, list[int]] = {}  # link -> the spacecraft it carries
+        for config in fleet:
+            carried.setdefault(config.link or link, []).append(config.scid)
+        self.links = {
+            address: _Link(
+                address,
+                GroundLink(
+                    [LinkProfile(scid) for scid in scids],
+                    self._sender(address),
+                    self._clock(scids),
+                    self._delivery,
+                ),
+                scids,
+            )
+            for address, scids in carried.items()
+        }
+        self._link_of = {scid: entry for entry in self.links.values() for scid in entry.scids}
         self.accounts = accounts
         self.gate = Gatekeeper(accounts, self.audit)
         self.authority = CommandAuthority()
-        self._sent_by: OrderedDict[bytes, str] = OrderedDict()  # request id -> account
         self._accounts_version = accounts.version()
+
+    def _sender(self, address: str) -> Callable[[bytes], None]:
+        def send(data: bytes) -> None:
+            writer = self.links[address].writer
+            if writer is not None:
+                writer.write(data)
+
+        return send
+
+    def _clock(self, scids: list[int]) -> Callable[[], float]:
+        """A link's COP-1 clock: the latest spacecraft time of the spacecraft it carries."""
+        return lambda: max(self.craft[scid].spacecraft_time for scid in scids)
+
+    def spacecraft(self, wanted: str | int | None) -> Spacecraft:
+        """The spacecraft a name or an id names (the only one if None); FleetError otherwise."""
+        return self.craft[find(self.fleet, wanted).scid]
 
     def audit(
         self, account: str | None, peer: str | None, action: str, outcome: str, **detail: Any
@@ -182,17 +141,25 @@ class Station:
         if self.archive.audit.seq % HEAD_LOG_EVERY == 0:
             log.info("audit trail: row %d, head %s", self.archive.audit.seq, head.hex())
 
-    @property
-    def link_up(self) -> bool:
-        """Whether the space link is connected."""
-        return self._uplink is not None
+    def link_up(self, scid: int | None = None) -> bool:
+        """Whether the space link of this spacecraft is connected (of any, if None)."""
+        if scid is None:
+            return any(entry.writer is not None for entry in self.links.values())
+        return self._link_of[scid].writer is not None
+
+    def expedited(self, scid: int, packet: bytes) -> None:
+        """A packet up to a spacecraft in an expedited frame (file PDUs, the loopback's echo)."""
+        self._link_of[scid].frames.expedited(scid, packet)
 
     async def serve(self, host: str, port: int, port_file: Path | None = None) -> None:
         """Serve clients on host:port and keep the space link up, until cancelled."""
         server = await asyncio.start_server(self._client, host, port, ssl=self.tls)
         bound = server.sockets[0].getsockname()[1]
         log.info(
-            "listening on %s:%d, space link %s:%d", host, bound, self.link_host, self.link_port
+            "listening on %s:%d; space links: %s",
+            host,
+            bound,
+            "; ".join(f"{a} ({_names(self.fleet, e.scids)})" for a, e in self.links.items()),
         )
         if port_file is not None:
             tmp = port_file.with_suffix(".tmp")
@@ -208,11 +175,11 @@ class Station:
         revoking = asyncio.ensure_future(self._watch_revocations())
         try:
             async with server:
-                await self._hold_link()
+                await asyncio.gather(*(self._hold_link(entry) for entry in self.links.values()))
         finally:
             flushing.cancel()
             revoking.cancel()
-            self._archiving(self.archive.flush)
+            self.archiving(self.archive.flush)
 
     async def _flush_archive(self) -> None:
         """Commit what the archive holds a few times a second: a crash loses at most that; and
@@ -220,11 +187,11 @@ class Station:
         pruned = 0.0
         while True:
             await asyncio.sleep(ARCHIVE_FLUSH_S)
-            self._archiving(self.archive.flush)
+            self.archiving(self.archive.flush)
             now = time.time()
             if self.retain_s is not None and now - pruned >= PRUNE_EVERY_S:
                 pruned = now
-                self._archiving(self._prune, now - self.retain_s)
+                self.archiving(self._prune, now - self.retain_s)
 
     def _prune(self, before: float) -> None:
         packets, commands = self.archive.prune(before)
@@ -254,7 +221,7 @@ class Station:
         self._clients.pop(writer, None)
         writer.close()
 
-    def _archiving(self, step: Callable[..., None], *args: Any) -> None:
+    def archiving(self, step: Callable[..., None], *args: Any) -> None:
         """One archive step; a failure to commit (a full disk) is logged once and counted, and
         what was not committed stays held until a later commit succeeds."""
         try:
@@ -269,185 +236,78 @@ class Station:
             log.warning("archive: committing again after %d failures", self.archive_errors)
             self._archive_failing = False
 
-    async def _hold_link(self) -> None:
+    async def _hold_link(self, entry: _Link) -> None:
+        names = _names(self.fleet, entry.scids)
         while True:
+            host, _, port = entry.address.rpartition(":")
             try:
-                reader, writer = await asyncio.open_connection(self.link_host, self.link_port)
+                reader, writer = await asyncio.open_connection(host.strip("[]"), int(port))
             except OSError:
                 await asyncio.sleep(RECONNECT_S)
                 continue
-            self._uplink = writer
-            self._broadcast({"op": "link", "up": True})
-            log.info("space link up")
+            entry.writer = writer
+            self.broadcast({"op": "link", "up": True, "spacecraft": entry.scids})
+            log.info("space link %s up (%s)", entry.address, names)
             try:
                 while data := await reader.read(LINK_READ):
-                    self._frames(data)
+                    self._frames(entry, data)
             except OSError:
                 pass
             finally:  # lost, or the station is stopping
-                self._uplink = None
+                entry.writer = None
                 writer.close()
-                self.link.ended()
-            self._broadcast({"op": "link", "up": False})
-            log.warning("space link down")
+                entry.frames.ended()
+            self.broadcast({"op": "link", "up": False, "spacecraft": entry.scids})
+            log.warning("space link %s down (%s)", entry.address, names)
             await asyncio.sleep(RECONNECT_S)
 
-    def _frames(self, data: bytes) -> None:
-        """Octets from the space link: their frames' packets, the loopback's echo, COP-1. A
+    def _frames(self, entry: _Link, data: bytes) -> None:
+        """Octets from a space link: their frames' packets, the loopback's echo, COP-1. A
         defect they run into is logged and counted, and the link is served on."""
         try:
-            self._take_frames(data)
+            self._take_frames(entry, data)
         except Exception:
             self.link_errors += 1
             log.exception("the space link's octets ran into a defect")
 
-    def _take_frames(self, data: bytes) -> None:
-        packets, loopbacks = self.link.received(data)
-        for _, raw in packets:
-            self.downlinked(raw)
-        for packet in loopbacks:  # everything that came before it is answered
+    def _take_frames(self, entry: _Link, data: bytes) -> None:
+        packets, loopbacks = entry.frames.received(data)
+        for scid, raw in packets:
+            self.craft[scid].downlinked(raw)
+        for scid, packet in loopbacks:  # everything that came before it is answered
             if self.echo_idle:
-                self.link.expedited(self.scid, packet)
-        self.link.tick()
+                entry.frames.expedited(scid, packet)
+        entry.frames.tick()
         self._cop1_news()
 
     def _cop1_news(self) -> None:
         """Every client told when COP-1's state changes (an alert, the service initiated)."""
-        summary = self.link.summary()
+        summary = self.cop1_summary()
         if summary != self._cop1_said:
             self._cop1_said = summary
-            self._broadcast({"op": "cop1", "summary": summary})
+            self.broadcast({"op": "cop1", "summary": summary})
 
-    def _send_up(self, data: bytes) -> None:
-        if self._uplink is not None:
-            self._uplink.write(data)
+    def cop1_summary(self) -> str:
+        """Each spacecraft's COP-1 state in words, in one line."""
+        return "; ".join(entry.frames.summary() for entry in self.links.values())
 
     def _delivery(self, tag: Any, delivered: bool, why: str) -> None:
         """COP-1's word on a telecommand: acknowledged by the spacecraft, or given up."""
-        account, request_id, name = tag
+        account, request_id, name, scid = tag
         if not delivered:
             log.warning("%s (%s) not delivered: %s", name, request_id.hex(), why)
-            self.audit(account, None, "command", f"not delivered: {why}", request_id=request_id)
-        self._broadcast(
-            {"op": "delivery", "request_id": request_id, "delivered": delivered, "why": why}
-        )
-
-    def downlinked(self, raw: bytes) -> None:
-        """One packet from the space link: CFDP PDUs to the CFDP entity, the rest to clients."""
-        try:
-            packet = parse_packet(raw)
-        except PacketError:
-            self._telemetry(raw, playback=False)  # clients count and show bad packets
-            return
-        if isinstance(packet, Telemetry):
-            self.spacecraft_time = max(self.spacecraft_time, packet.time)
-            if (packet.service, packet.subtype) == _CFDP_PDU:
-                self._archiving(self.archive.packet, self.scid, raw, time.time())
-                try:
-                    self.cfdp.receive(decode_telemetry(packet).values["pdu"])
-                except FieldError:
-                    self.cfdp.counters["pdu_refused_packet"] += 1
-                self._cfdp_poll()
-                return
-        self._telemetry(raw, playback=False)
-        self._cfdp_poll()
-
-    def _telemetry(self, raw: bytes, playback: bool) -> None:
-        """To the clients, once: a packet both played back and received live goes once, and a
-        recording played back again goes no further. The same octets received live again are
-        a new packet (a payload started again sends, before its time is synchronised, the
-        same first packets as its run before: time 0, counters from 0), and go on."""
-        key = hashlib.blake2b(raw, digest_size=16).digest()
-        seen_in_playback = self._seen.get(key)
-        if seen_in_playback or (seen_in_playback is not None and playback):
-            return
-        self._seen[key] = playback
-        self._seen.move_to_end(key)
-        if len(self._seen) > _SEEN_KEPT:
-            self._seen.popitem(last=False)
-        self._sequence_floor(raw)
-        self._audit_verification(raw)
-        ert = time.time()
-        self._archiving(self.archive.packet, self.scid, raw, ert, playback)
-        self._broadcast({"op": "tm", "raw": raw, "ert": ert, "playback": playback})
-
-    def _sequence_floor(self, raw: bytes) -> None:
-        """A restarted payload's SEQUENCE_FLOOR, live or played back: sign above it."""
-        if len(raw) < 20 or raw[7:9] != bytes([5, 1]):  # not an informative event (PUS 5,1)
-            return
-        try:
-            tm = decode_telemetry(parse_packet(raw))
-        except (PacketError, FieldError):
-            return
-        if tm.name == "SEQUENCE_FLOOR":
-            self.commands.signer.heard_floor(tm.values["key_id"], tm.values["floor"])
-
-    def _audit_verification(self, raw: bytes) -> None:
-        """A PUS 1 report about a command a client sent here: into the audit trail."""
-        if len(raw) < 20 or raw[7] != 1 or not self._sent_by:  # not a verification report
-            return
-        try:
-            tm = decode_telemetry(parse_packet(raw))
-        except (PacketError, FieldError):
-            return
-        if tm.packet.dest_id != d.SOURCE_GROUND:  # about one of the bus's own commands
-            return
-        v = tm.values
-        request_id = v["request_packet_id"].to_bytes(2, "big") + v["request_seq_ctrl"].to_bytes(
-            2, "big"
-        )
-        account = self._sent_by.get(request_id)
-        if account is None:
-            return
-        detail: dict[str, Any] = {"request_id": request_id}
-        if "code" in v:
-            code = v["code"]
-            known = code in d.FailureCode._value2member_map_
-            detail |= {"code": d.FailureCode(code).name if known else code, "reason": v["reason"]}
-        self.audit(account, None, "verification", tm.name.lower(), **detail)
-        if tm.name.startswith("COMPLETION") or tm.name.endswith("_FAILURE"):
-            del self._sent_by[request_id]
-
-    def _cfdp_poll(self) -> None:
-        self.cfdp.poll()
-        while self.cfdp.reports:
-            r = self.cfdp.reports.popleft()
-            if r.role != "receive":
-                continue
-            name = r.dest_name or ""
-            row, repeat = self.files.received(name, r.size, r.condition.name, r.delivered)
-            if repeat:
-                self.files_repeated += 1
-                log.info("file %s: delivered again, the same content: kept once", name)
-                continue
-            log.info("file %s: %s, %s", name, r.condition.name, row.check)
-            self._broadcast(
-                {
-                    "op": "file",
-                    "name": name,
-                    "size": r.size,
-                    "condition": r.condition.name,
-                    "delivered": r.delivered,
-                    "check": row.check,
-                }
+            self.audit(
+                account,
+                None,
+                "command",
+                f"not delivered: {why}",
+                request_id=request_id,
+                spacecraft=scid,
             )
-            if r.delivered and name.startswith("stored/") and r.path:
-                for raw in stored_packets(Path(r.path)):
-                    self._telemetry(raw, playback=True)
+        self.broadcast({"op": "delivery", "request_id": request_id, "delivered": delivered,
+                        "why": why, "spacecraft": scid})  # fmt: skip
 
-    def uplink_pdu(self, pdu: bytes) -> None:
-        """A PDU of the ground's CFDP entity, up as a CFDP_PDU telecommand asking no reports
-        (with no key to sign it, it stays down; CFDP sends it again)."""
-        if self._uplink is None:
-            return
-        try:
-            packet = self.commands.packet("CFDP_PDU", {"pdu": pdu}, ack_flags=0)
-        except ValueError as exc:
-            log.error("file PDU not sent: %s", exc)
-            return
-        self.link.expedited(self.scid, packet)
-
-    def _broadcast(self, message: dict[str, Any]) -> None:
+    def broadcast(self, message: dict[str, Any]) -> None:
         data = encode_message(message)
         for client in list(self._clients):
             if client.is_closing():
@@ -484,9 +344,10 @@ class Station:
             "op": "welcome",
             "account": account.name,
             "role": account.role.label,
-            "link_up": self.link_up,
+            "link_up": self.link_up(),
             "authority": self.authority.holder,
-            "cop1": self.link.summary(),
+            "cop1": self.cop1_summary(),
+            "fleet": [c.describe() | {"link_up": self.link_up(c.scid)} for c in self.fleet],
         }
 
     def _answer(
@@ -497,53 +358,37 @@ class Station:
         ref = _plain(message.get("ref"))
         try:
             op = message.get("op")
-            if op not in ("command", "upload", "files", "authority", "transfers", "cop1"):
+            if op not in (*_SPACECRAFT_OPS, "authority", "cop1", "fleet"):
                 return None
             account = self.gate.current(session)
             if account is None:
                 self._drop(writer, session, "credential revoked")
                 return None
-            if op == "command":
-                return self.uplink_command(session, message)
-            if op == "upload":
-                return self.upload(session, message)
             if op == "authority":
                 return self._authority(session, message)
             if op == "cop1":
                 return self._cop1(session, message)
+            if op == "fleet":
+                return {"op": "fleet", "ref": ref,
+                        "spacecraft": [c.describe() for c in self.craft.values()]}  # fmt: skip
+            try:
+                craft = self.spacecraft(_plain(message.get("spacecraft")))
+            except FleetError as exc:
+                if op in ("command", "upload"):
+                    self.audit(account.name, session.peer, op, f"refused: {exc}")
+                return {"op": "error", "ref": ref, "message": str(exc)}
+            if op == "command":
+                return self.uplink_command(session, craft, message)
+            if op == "upload":
+                return self.upload(session, craft, message)
             if op == "transfers":
-                return {"op": "transfers", "ref": ref, "transfers": self.transfers()}
-            rows = [dataclasses.asdict(r) for r in self.files.rows()]
+                return {"op": "transfers", "ref": ref, "transfers": craft.transfers()}
+            rows = [dataclasses.asdict(r) for r in craft.files.rows()]
             return {"op": "files", "ref": ref, "files": rows}
         except Exception as exc:
             self.client_errors += 1
             log.exception("a client's request raised")
             return {"op": "error", "ref": ref, "message": f"{exc!r}"}
-
-    def transfers(self) -> list[dict[str, Any]]:
-        """The CFDP transactions in progress, down and up: their names, sizes and the octets
-        received (down) or sent (up) so far."""
-        out = []
-        for t in self.cfdp.receivers.values():
-            meta = t.metadata
-            out.append({
-                "direction": "down",
-                "seq_num": t.header.seq_num,
-                "name": meta.dest_name if meta else None,
-                "size": meta.file_size if meta else None,
-                "octets": t.received.total(),
-                "state": t.state.name,
-            })  # fmt: skip
-        for t in self.cfdp.senders.values():
-            out.append({
-                "direction": "up",
-                "seq_num": t.header.seq_num,
-                "name": t.dest_name,
-                "size": t.size,
-                "octets": t.next_offset,
-                "state": t.state.name,
-            })  # fmt: skip
-        return out
 
     def _authority(self, session: Session, message: dict[str, Any]) -> dict[str, Any]:
         """Request, release or take command authority, or ask who holds it."""
@@ -572,28 +417,43 @@ class Station:
         return {"op": "authority", "ref": ref, "holder": self.authority.holder}
 
     def _cop1(self, session: Session, message: dict[str, Any]) -> dict[str, Any]:
-        """COP-1's state and its channels' counts; or an operator's directive, then those."""
+        """COP-1's state and its channels' counts (of one spacecraft, if named); or an
+        operator's directive to one spacecraft's FOP-1, then those."""
         ref, directive = _plain(message.get("ref")), message.get("directive")
+        wanted = _plain(message.get("spacecraft"))
         if directive is not None:
             account = session.account
             refusal = cop1_refusal(account.role) or self._may_command(session)
             try:
                 if refusal is not None:
                     raise Cop1Refused(refusal)
-                direct(self.link.fop(self.scid), str(directive)[:32], message)
-            except Cop1Refused as exc:
+                scid = self.spacecraft(wanted).scid
+                direct(self._link_of[scid].frames.fop(scid), str(directive)[:32], message)
+            except (Cop1Refused, FleetError) as exc:
                 self.audit(account.name, session.peer, "cop1", f"refused: {exc}", asked=directive)
                 return {"op": "error", "ref": ref, "message": str(exc)}
-            log.warning("COP-1: %s by %s", directive, account.name)
-            self.audit(account.name, session.peer, "cop1", "done", directive=directive)
+            log.warning("COP-1: %s to %s by %s", directive, self.craft[scid].name, account.name)
+            self.audit(
+                account.name, session.peer, "cop1", "done", directive=directive, spacecraft=scid
+            )
             self._cop1_news()
-        return {"op": "cop1", "ref": ref, "spacecraft": self.link.status()}
+        try:
+            only = None if wanted is None else self.spacecraft(wanted).scid
+        except FleetError as exc:
+            return {"op": "error", "ref": ref, "message": str(exc)}
+        status = [
+            row | ({"name": self.craft[row["scid"]].name} if row["scid"] in self.craft else {})
+            for entry in self.links.values()
+            for row in entry.frames.status()
+            if only is None or row["scid"] == only
+        ]
+        return {"op": "cop1", "ref": ref, "spacecraft": status}
 
     def _authority_changed(
         self, account: str, peer: str | None, outcome: str, **detail: Any
     ) -> None:
         self.audit(account, peer, "authority", outcome, holder=self.authority.holder, **detail)
-        self._broadcast({"op": "authority", "holder": self.authority.holder})
+        self.broadcast({"op": "authority", "holder": self.authority.holder})
 
     def _may_command(self, session: Session) -> str | None:
         """Why this session may not send anything up now (None if it may): it must hold command
@@ -606,9 +466,11 @@ class Station:
             return str(exc)
         return None
 
-    def upload(self, session: Session, message: dict[str, Any]) -> dict[str, Any]:
-        """Queue a file for the payload's file store (CFDP class 2); the answer for the client."""
-        answer = self._upload(session, message)
+    def upload(
+        self, session: Session, craft: Spacecraft, message: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Queue a file for a payload's file store (CFDP class 2); the answer for the client."""
+        answer = self._upload(session, craft, message)
         outcome = "queued" if answer["op"] == "queued" else f"refused: {answer['message']}"
         self.audit(
             session.account.name,
@@ -618,10 +480,13 @@ class Station:
             path=message.get("path"),
             dest=message.get("dest"),
             seq_num=answer.get("seq_num"),
+            spacecraft=craft.scid,
         )
         return answer
 
-    def _upload(self, session: Session, message: dict[str, Any]) -> dict[str, Any]:
+    def _upload(
+        self, session: Session, craft: Spacecraft, message: dict[str, Any]
+    ) -> dict[str, Any]:
         ref, path, dest = _plain(message.get("ref")), message.get("path"), message.get("dest")
         refusal = upload_refusal(session.account.role) or self._may_command(session)
         if refusal is not None:
@@ -635,30 +500,16 @@ class Station:
             return {"op": "error", "ref": ref, "message": f"{dest!r} is not a plain relative name"}
         if not Path(path).is_file():
             return {"op": "error", "ref": ref, "message": f"no file {path}"}
-        seq = self.cfdp.put(Path(path).resolve(), dest, remote_id=FLIGHT_ENTITY)
-        self._cfdp_poll()
-        return {"op": "queued", "ref": ref, "seq_num": seq}
+        return {"op": "queued", "ref": ref, "seq_num": craft.put(Path(path).resolve(), dest)}
 
-    def _signed_job(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
-        """SUBMIT_JOB's arguments with the manifest signed by the station's job key, unless it
-        came signed (offline) or the station holds no job key (the payload then refuses it)."""
-        manifest = args.get("manifest")
-        if name != "SUBMIT_JOB" or not isinstance(manifest, dict) or SIGNATURE in manifest:
-            return args
-        signers = [k for k in self.key_file.job_keys().values() if k.private is not None]
-        if not signers:
-            return args
-        return args | {"manifest": sign_manifest(manifest, min(signers, key=lambda k: k.key_id))}
-
-    def uplink_command(self, session: Session, message: dict[str, Any]) -> dict[str, Any]:
-        """Encode and send one command; the answer for the client that asked."""
-        answer = self._uplink_command(session, message)
+    def uplink_command(
+        self, session: Session, craft: Spacecraft, message: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Encode and send one command to a spacecraft; the answer for the client that asked."""
+        answer = self._uplink_command(session, craft, message)
         name, args = message.get("name"), message.get("args")
         if answer["op"] == "sent":
-            self._sent_by[answer["request_id"]] = session.account.name
-            if len(self._sent_by) > _VERIFICATION_KEPT:
-                self._sent_by.popitem(last=False)
-            detail = {"request_id": answer["request_id"]}
+            craft.sent(answer["request_id"], session.account.name)
             self.audit(
                 session.account.name,
                 session.peer,
@@ -666,7 +517,8 @@ class Station:
                 "sent",
                 name=name,
                 args=args,
-                **detail,
+                request_id=answer["request_id"],
+                spacecraft=craft.scid,
             )
         else:
             self.audit(
@@ -676,10 +528,13 @@ class Station:
                 f"refused: {answer['message']}",
                 name=str(name)[:64],
                 args=args if isinstance(args, dict) else repr(args)[:256],
+                spacecraft=craft.scid,
             )
         return answer
 
-    def _uplink_command(self, session: Session, message: dict[str, Any]) -> dict[str, Any]:
+    def _uplink_command(
+        self, session: Session, craft: Spacecraft, message: dict[str, Any]
+    ) -> dict[str, Any]:
         ref = _plain(message.get("ref"))
         name, args = message.get("name"), message.get("args") or {}
         if not isinstance(name, str) or not isinstance(args, dict):
@@ -695,25 +550,29 @@ class Station:
             refusal = self._may_command(session)
         if refusal is not None:
             return {"op": "error", "ref": ref, "message": refusal}
+        frames = self._link_of[craft.scid].frames
         try:
-            args = self._signed_job(name, args)
+            args = craft.signed_job(name, args)
             encode_command(name, args)  # validate before anything else: a typo is a typo
-            if self._uplink is None:
+            if not craft.link_up:
                 return {"op": "error", "ref": ref, "message": "space link down: command not sent"}
             bypass = message.get("bypass") is True
-            fop = self.link.fop(self.scid)
+            fop = frames.fop(craft.scid)
             if not bypass and not fop.accepting:
                 raise Cop1Refused(
                     f"COP-1 is {fop.describe()}: command not sent (python -m ground cop1)"
                 )
-            packet = self.commands.packet(name, args)  # numbered only when it goes up
-            tag = (session.account.name, packet[:4], name)
-            self.link.command(self.scid, packet, tag, bypass=bypass)
+            packet = craft.commands.packet(name, args)  # numbered only when it goes up
+            tag = (session.account.name, packet[:4], name, craft.scid)
+            frames.command(craft.scid, packet, tag, bypass=bypass)
         except (KeyError, FieldError, ValueError, Cop1Refused) as exc:
             return {"op": "error", "ref": ref, "message": str(exc.args[0])}
-        self.tc_sent += 1
-        self.archive.command(self.scid, time.time(), name, args, packet[:4], session.account.name)
+        self.archive.command(craft.scid, time.time(), name, args, packet[:4], session.account.name)
         return {"op": "sent", "ref": ref, "request_id": packet[:4]}
+
+
+def _names(fleet: list[SpacecraftConfig], scids: list[int]) -> str:
+    return ", ".join(f"{c.name} {c.scid}" for c in fleet if c.scid in scids)
 
 
 def _peer(writer: asyncio.StreamWriter) -> tuple[str, str]:

@@ -9,7 +9,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ground.archive import Archive
-from ground.client import AuthenticationRefused, CommandRefused, StationClient, StationUnreachable
+from ground.client import (
+    AuthenticationRefused,
+    NoSuchSpacecraft,
+    CommandRefused,
+    StationClient,
+    StationUnreachable,
+)
 from ground.command_requests import Request, RequestError
 from ground.console.model import Model
 
@@ -24,10 +30,16 @@ class StationFeed:
     say: Say = print  # the console puts its message line here
 
     def __init__(
-        self, model: Model, address: str, token: str, tls: ssl.SSLContext | None = None
+        self,
+        model: Model,
+        address: str,
+        token: str,
+        tls: ssl.SSLContext | None = None,
+        spacecraft: str | None = None,
     ) -> None:
         self.model = model
         self.address = address
+        self.spacecraft = spacecraft  # of the station's fleet: its name or id; None: its only one
         self.token = token
         self.tls = tls
         self.client: StationClient | None = None
@@ -37,7 +49,9 @@ class StationFeed:
         reported = False
         while True:
             try:
-                client = await StationClient.connect(self.address, self.token, tls=self.tls)
+                client = await StationClient.connect(
+                    self.address, self.token, tls=self.tls, spacecraft=self.spacecraft
+                )
             except StationUnreachable as exc:
                 if not reported:  # once per outage, not every retry
                     self.say(f"{exc}; retrying every {RETRY_S:g} s")
@@ -51,6 +65,11 @@ class StationFeed:
                 await client.close()
                 self.say(str(exc))
                 self.model.connection(f"refused by {self.address}: {client.refusal}")
+                return
+            except NoSuchSpacecraft as exc:
+                await client.close()
+                self.say(str(exc))
+                self.model.connection(f"no spacecraft {self.spacecraft} at {self.address}")
                 return
             except StationUnreachable:
                 await client.close()

@@ -20,6 +20,7 @@ from flight.protocol.packets import build_tm
 from flight.security.keys import provision_keys
 from ground.archive import Archive, ArchiveError, header_fields
 from ground.audit import audit_rows
+from ground.fleet import one_spacecraft
 from ground.accounts.store import AccountStore
 from ground.station import Station
 from tests.ground.accounts import provision
@@ -267,18 +268,20 @@ def test_the_command_line_reads_it_back(tmp_path, archive_spec):
 def test_a_full_disk_loses_no_packet_and_no_command(small_disk, caplog):
     keys = provision_keys(small_disk.parent / "keys").ground
     accounts = AccountStore(provision(small_disk.parent / "accounts")[0])
-    station = Station("127.0.0.1", 9, keys, small_disk / "ground", accounts=accounts)
+    station = Station(
+        "127.0.0.1:9", one_spacecraft(SCID, keys), small_disk / "ground", accounts=accounts
+    )
     sent = 40_000  # about 7 MB: more than the disk holds
     for i in range(sent):
-        station.downlinked(tm("HOUSEKEEPING", hk(uptime_s=i), i & 0x3FFF, T0 + i))
+        station.craft[SCID].downlinked(tm("HOUSEKEEPING", hk(uptime_s=i), i & 0x3FFF, T0 + i))
     station.archive.command(SCID, T0, "NOOP", {}, b"\x18\x65\xc0\x01")
-    station._archiving(station.archive.flush)
+    station.archiving(station.archive.flush)
     assert station.archive_errors > 0
     committed = station.archive.db.execute("SELECT COALESCE(SUM(count), 0) FROM chunks")
     assert station.archive.pending == sent + 1 - committed.fetchone()[0]
     assert sum("archive: cannot commit" in r.message for r in caplog.records) == 1
     subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
-    station._archiving(station.archive.flush)
+    station.archiving(station.archive.flush)
     assert station.archive.pending == 0
     assert station.archive.count() == sent
     assert [c[1] for c in station.archive.commands()] == ["NOOP"]
@@ -290,14 +293,18 @@ def test_the_station_files_what_it_hears_and_sends_under_its_spacecraft(tmp_path
     keys = provision_keys(tmp_path / "keys").ground
     accounts = AccountStore(provision(tmp_path / "accounts")[0])
     station = Station(
-        "127.0.0.1", 9, keys, tmp_path / "ground", accounts=accounts, archive=archive_spec
+        "127.0.0.1:9",
+        one_spacecraft(SCID, keys),
+        tmp_path / "ground",
+        accounts=accounts,
+        archive=archive_spec,
     )
     for i in range(20):
-        station.downlinked(tm("HOUSEKEEPING", hk(uptime_s=i), i, T0 + i))
+        station.craft[SCID].downlinked(tm("HOUSEKEEPING", hk(uptime_s=i), i, T0 + i))
     station.audit("ana", None, "login", "ok")
-    station._archiving(station.archive.flush)
+    station.archiving(station.archive.flush)
     station.archive.close()
     archive = Archive(archive_spec, create=False)
-    assert archive.spacecraft() == [station.scid] and archive.count(station.scid) == 20
+    assert archive.spacecraft() == [SCID] and archive.count(SCID) == 20
     assert [r.account for r in audit_rows(archive.db)] == ["ana"]
     archive.close()

@@ -30,14 +30,14 @@ def test_lockout_is_reported_and_only_unlock_clears_it(tmp_path):
         (tmp_path / "ops.token").write_text(token)
         (tmp_path / "ops.token").chmod(0o600)
         deliveries = []
-        station_broadcast = station._broadcast
+        station_broadcast = station.broadcast
 
         def spy(message):
             if message.get("op") == "delivery":
                 deliveries.append(message)
             station_broadcast(message)
 
-        station._broadcast = spy
+        station.broadcast = spy
         (status,) = await client.cop1()
         assert status["state"] == "active" and status["scid"] == 161
         await client.send("PING")

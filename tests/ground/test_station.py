@@ -13,7 +13,8 @@ from flight.protocol.packets import build_tm
 from flight.security.keys import load_keys, provision_keys, use_key
 from flight.security.replay import SecurityState
 from flight.security.tc_auth import TcVerifier
-from flight.spacelink.profile import DEFAULT_SCID, VC_REALTIME, LinkProfile
+from flight.spacelink.profile import DEFAULT_SCID, VC_REALTIME
+from ground.fleet import one_spacecraft
 from hil.radio_endpoint import RadioEndpoint
 from tests.ground.accounts import provision
 from ground.client import CommandRefused, StationClient
@@ -61,12 +62,10 @@ async def start(tmp_path, with_radio=True):
     keys = provision_keys(tmp_path / "keys").ground
     store, tokens = provision(tmp_path / "accounts", ops="admin")
     station = Station(
-        "127.0.0.1",
-        port,
-        keys,
+        f"127.0.0.1:{port}",
+        one_spacecraft(DEFAULT_SCID, keys),
         tmp_path / "ground-state",
         accounts=AccountStore(store),
-        profile=LinkProfile(DEFAULT_SCID),
     )
     task = asyncio.create_task(station.serve("127.0.0.1", 0, tmp_path / "port"))
     while not (tmp_path / "port").exists():
@@ -108,7 +107,7 @@ def test_commands_are_encoded_numbered_and_sent_up(tmp_path):
     assert (tc2.service, tc2.message_subtype, tc2.seq_count) == (140, 1, 1)
     assert tc1.source_id == d.SOURCE_GROUND and tc1.pus_tc_sec_header.ack_flags == 0b1001
     assert first == raw1[:4] and second == raw2[:4]
-    assert station.tc_sent == 2
+    assert station.craft[DEFAULT_SCID].tc_sent == 2
     on_board = TcVerifier(
         load_keys(tmp_path / "keys" / "flight.toml"), SecurityState(tmp_path / "s")
     )
@@ -134,7 +133,7 @@ def test_the_station_signs_with_the_key_its_file_names_now(tmp_path):
     )
     on_board.set_active(257, True)
     assert [on_board.check(raw).key_id for raw in sent] == [256, 257]
-    assert "open to others (mode 0644)" in refused and station.tc_sent == 2
+    assert "open to others (mode 0644)" in refused and station.craft[DEFAULT_SCID].tc_sent == 2
 
 
 @pytest.mark.parametrize(
@@ -206,7 +205,7 @@ def test_the_same_packet_live_again_goes_on_and_its_playback_does_not(tmp_path):
             tm = await client.await_telemetry(lambda t: t.name == "CONTROLLER_STARTED", 5, queue)
             started.append(tm.packet)
         recorded = radio.packet("CONTROLLER_STARTED", {"version": "1.0"})
-        station._telemetry(recorded, playback=True)  # its recording, played back
+        station.craft[DEFAULT_SCID].telemetry(recorded, playback=True)  # its recording, played back
         radio.downlink("PING_REPORT", {})
         after = await client.await_telemetry(lambda t: True, 5, queue)
         await stop(task, client, radio)
@@ -221,10 +220,12 @@ def test_the_client_lists_the_files_the_station_received(tmp_path):
     async def scenario():
         radio, station, task, client = await start(tmp_path)
         assert await client.files() == []
-        (station.files.files_dir / "j").mkdir(parents=True)
-        (station.files.files_dir / "j" / "out.txt").write_bytes(b"result")
-        station.files.received("j/out.txt", 6, "NO_ERROR", True)  # its RESULTS.json to come
-        station.files.received("lost.bin", None, "NAK_LIMIT", False)
+        (station.craft[DEFAULT_SCID].files.files_dir / "j").mkdir(parents=True)
+        (station.craft[DEFAULT_SCID].files.files_dir / "j" / "out.txt").write_bytes(b"result")
+        station.craft[DEFAULT_SCID].files.received(
+            "j/out.txt", 6, "NO_ERROR", True
+        )  # its RESULTS.json to come
+        station.craft[DEFAULT_SCID].files.received("lost.bin", None, "NAK_LIMIT", False)
         listed = await client.files()
         await stop(task, client, radio)
         return listed

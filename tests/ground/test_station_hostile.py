@@ -16,6 +16,7 @@ from flight.cfdp import pdu as P
 from flight.protocol.framing import frame
 from flight.protocol.packets import build_tm
 from flight.spacelink.profile import DEFAULT_SCID, VC_REALTIME, LinkProfile
+from ground.fleet import one_spacecraft
 from ground.space_link import UNKNOWN
 from hil.space_link import SpacecraftLink
 from native import uslp
@@ -150,11 +151,12 @@ def test_hostile_link_and_clients_do_not_stop_the_station(tmp_path):
         assert not task.done(), "the station stopped"
         assert station.client_errors == 0, "a client's request ran into a defect"
         assert station.link_errors == 0, "the space link's octets ran into a defect"
-        counts = station.link.counters
+        (link,) = station.links.values()
+        counts = link.frames.counters
         assert counts[(UNKNOWN, VC_REALTIME)]["unknown_scid"] >= 1
         assert counts[(DEFAULT_SCID, VC_REALTIME)]["frame_CRC"] >= 1
         assert counts[(DEFAULT_SCID, VC_REALTIME)]["count_gaps"] >= 1
-        assert station.link.sync_lost >= 20_000
+        assert link.frames.sync_lost >= 20_000
         idle_writer.transport.abort()
         hostile.transport.abort()
         stranger.transport.abort()
@@ -194,8 +196,9 @@ def test_any_request_is_answered_without_a_defect(tmp_path_factory, message):
 
     tmp = tmp_path_factory.mktemp("st")
     store = AccountStore(provision(tmp / "accounts", ops="admin")[0])
+    keys = provision_keys(tmp / "keys").ground
     station = Station(
-        "127.0.0.1", 1, provision_keys(tmp / "keys").ground, tmp / "state", accounts=store
+        "127.0.0.1:1", one_spacecraft(DEFAULT_SCID, keys), tmp / "state", accounts=store
     )
     session = Session(store.account("ops"), store.tokens("ops")[0].token_id, "127.0.0.1:1")
     answer = station._answer(session, None, message)

@@ -1,0 +1,321 @@
+"""One spacecraft as the ground station serves it: its telecommand keys and command encoder,
+its CFDP entity with its files, register and journal, the telemetry it sends (each packet to
+the clients once, archived under its spacecraft id), and the commands of its whose verification
+reports go into the audit trail. The station (ground/station.py) holds one per spacecraft of
+its fleet (ground/fleet.py) and routes to each what its frames carry."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from flight import dictionary as d
+from flight.cfdp.entity import Entity
+from flight.cfdp.filestore import FileStore
+from flight.cfdp.journal import Journal
+from flight.cfdp.mib import EntityConfig
+from flight.downlink import GROUND_ENTITY
+from flight.protocol.fields import FieldError
+from flight.protocol.messages import CommandEncoder, decode_telemetry
+from flight.protocol.packets import PacketError, Telemetry, parse_packet
+from flight.security.job_auth import SIGNATURE, sign_manifest
+from flight.security.keys import KeyFile
+from flight.security.tc_auth import TRAILER_LEN, TcSigner
+from ground.archive import Archive
+from ground.files import FileRegistry, stored_packets
+from ground.fleet import SpacecraftConfig
+
+log = logging.getLogger("ground.station")
+_CFDP_PDU = (210, 1)
+_SEEN_KEPT = 200_000
+INACTIVITY_S = 86_400.0
+UPLINK_BPS = 64_000.0
+# primary and PUS TC headers, the bytes field's length, the authentication trailer, the CRC
+UPLINK_OVERHEAD = 20 + TRAILER_LEN
+_VERIFICATION_KEPT = 10_000  # commands whose verification reports are audited
+
+
+class Ground(Protocol):
+    """What a spacecraft needs of the station that serves it."""
+
+    archive: Archive
+
+    def archiving(self, step: Callable[..., None], *args: Any) -> None: ...
+
+    def broadcast(self, message: dict[str, Any]) -> None: ...
+
+    def audit(
+        self, account: str | None, peer: str | None, action: str, outcome: str, **detail: Any
+    ) -> None: ...
+
+    def link_up(self, scid: int) -> bool: ...
+
+    def expedited(self, scid: int, packet: bytes) -> None: ...
+
+
+class _SpaceLink:
+    """A spacecraft's space link as its CFDP entity's link adapter: uplink paced to rate_bps in
+    spacecraft time (the clock of its latest telemetry), at most a second's worth at once."""
+
+    name = "space link"
+    mtu = 4000
+
+    def __init__(self, craft: Spacecraft, rate_bps: float = UPLINK_BPS) -> None:
+        self.craft = craft
+        self.rate_bps = rate_bps
+        self.budget = 0.0
+        self.stamp = 0.0
+
+    def _refill(self) -> None:
+        now = self.craft.spacecraft_time
+        if now > self.stamp:
+            self.budget = min(
+                self.rate_bps / 8, self.budget + (now - self.stamp) * self.rate_bps / 8
+            )
+            self.stamp = now
+
+    def open(self) -> None:
+        """The station holds the link."""
+
+    def close(self) -> None:
+        """The station holds the link."""
+
+    @property
+    def up(self) -> bool:
+        return self.craft.link_up
+
+    def ready(self) -> bool:
+        self._refill()
+        return self.craft.link_up and self.budget > 0
+
+    def send(self, pdu: bytes) -> None:
+        self.budget -= len(pdu) + UPLINK_OVERHEAD
+        self.craft.uplink_pdu(pdu)
+
+    def receive(self, timeout: float) -> list[bytes]:
+        return []  # the station hands PDUs over as they come down
+
+
+class Spacecraft:
+    def __init__(self, config: SpacecraftConfig, state: Path, ground: Ground) -> None:
+        self.config = config
+        self.name = config.name
+        self.scid = config.scid
+        self.ground = ground
+        self.key_file = KeyFile(config.keys)
+        self.key_file.keys()  # an unusable key file stops the station at its start (KeyFileError)
+        self.commands = CommandEncoder(
+            TcSigner(self.key_file.keys, d.SOURCE_GROUND), d.ACK_GROUND_DEFAULT
+        )
+        state_dir = config.state_dir(state)
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.spacecraft_time = 0.0  # of its latest telemetry: its CFDP entity's clock
+        self.files = FileRegistry(state_dir)
+        self.cfdp = Entity(
+            # Passes can be hours apart: a transfer waits for the next one.
+            EntityConfig(GROUND_ENTITY, inactivity_timeout=INACTIVITY_S),
+            _SpaceLink(self),
+            FileStore(self.files.files_dir),
+            Journal(state_dir / "cfdp.sqlite"),
+            clock=lambda: self.spacecraft_time,
+        )
+        self._seen: OrderedDict[bytes, bool] = OrderedDict()  # packet -> seen in playback
+        self._sent_by: OrderedDict[bytes, str] = OrderedDict()  # request id -> account
+        self.tc_sent = 0
+        self.tm_received = 0
+        self.last_tm_ert: float | None = None
+        self.files_repeated = 0  # files the payload sent again that the ground already had
+
+    @property
+    def link_up(self) -> bool:
+        return self.ground.link_up(self.scid)
+
+    def describe(self) -> dict[str, Any]:
+        """Its line in the fleet view (docs/icd.md section 11)."""
+        return self.config.describe() | {
+            "link_up": self.link_up,
+            "spacecraft_time": self.spacecraft_time or None,
+            "last_tm_ert": self.last_tm_ert,
+            "tm_received": self.tm_received,
+            "tc_sent": self.tc_sent,
+            "files": len(self.files.rows()),
+            "transfers": len(self.cfdp.receivers) + len(self.cfdp.senders),
+        }
+
+    # --- down
+    def downlinked(self, raw: bytes) -> None:
+        """One packet of its frames: CFDP PDUs to its CFDP entity, the rest to clients."""
+        self.tm_received += 1
+        self.last_tm_ert = time.time()
+        try:
+            packet = parse_packet(raw)
+        except PacketError:
+            self.telemetry(raw, playback=False)  # clients count and show bad packets
+            return
+        if isinstance(packet, Telemetry):
+            self.spacecraft_time = max(self.spacecraft_time, packet.time)
+            if (packet.service, packet.subtype) == _CFDP_PDU:
+                self.ground.archiving(self.ground.archive.packet, self.scid, raw, time.time())
+                try:
+                    self.cfdp.receive(decode_telemetry(packet).values["pdu"])
+                except FieldError:
+                    self.cfdp.counters["pdu_refused_packet"] += 1
+                self.cfdp_poll()
+                return
+        self.telemetry(raw, playback=False)
+        self.cfdp_poll()
+
+    def telemetry(self, raw: bytes, playback: bool) -> None:
+        """To the clients, once: a packet both played back and received live goes once, and a
+        recording played back again goes no further. The same octets received live again are
+        a new packet (a payload started again sends, before its time is synchronised, the
+        same first packets as its run before: time 0, counters from 0), and go on."""
+        key = hashlib.blake2b(raw, digest_size=16).digest()
+        seen_in_playback = self._seen.get(key)
+        if seen_in_playback or (seen_in_playback is not None and playback):
+            return
+        self._seen[key] = playback
+        self._seen.move_to_end(key)
+        if len(self._seen) > _SEEN_KEPT:
+            self._seen.popitem(last=False)
+        self._sequence_floor(raw)
+        self._audit_verification(raw)
+        ert = time.time()
+        self.ground.archiving(self.ground.archive.packet, self.scid, raw, ert, playback)
+        self.ground.broadcast(
+            {"op": "tm", "raw": raw, "ert": ert, "playback": playback, "spacecraft": self.scid}
+        )
+
+    def _sequence_floor(self, raw: bytes) -> None:
+        """A restarted payload's SEQUENCE_FLOOR, live or played back: sign above it."""
+        if len(raw) < 20 or raw[7:9] != bytes([5, 1]):  # not an informative event (PUS 5,1)
+            return
+        try:
+            tm = decode_telemetry(parse_packet(raw))
+        except (PacketError, FieldError):
+            return
+        if tm.name == "SEQUENCE_FLOOR":
+            self.commands.signer.heard_floor(tm.values["key_id"], tm.values["floor"])
+
+    def _audit_verification(self, raw: bytes) -> None:
+        """A PUS 1 report about a command a client sent it: into the audit trail."""
+        if len(raw) < 20 or raw[7] != 1 or not self._sent_by:  # not a verification report
+            return
+        try:
+            tm = decode_telemetry(parse_packet(raw))
+        except (PacketError, FieldError):
+            return
+        if tm.packet.dest_id != d.SOURCE_GROUND:  # about one of the bus's own commands
+            return
+        v = tm.values
+        request_id = v["request_packet_id"].to_bytes(2, "big") + v["request_seq_ctrl"].to_bytes(
+            2, "big"
+        )
+        account = self._sent_by.get(request_id)
+        if account is None:
+            return
+        detail: dict[str, Any] = {"request_id": request_id, "spacecraft": self.scid}
+        if "code" in v:
+            code = v["code"]
+            known = code in d.FailureCode._value2member_map_
+            detail |= {"code": d.FailureCode(code).name if known else code, "reason": v["reason"]}
+        self.ground.audit(account, None, "verification", tm.name.lower(), **detail)
+        if tm.name.startswith("COMPLETION") or tm.name.endswith("_FAILURE"):
+            del self._sent_by[request_id]
+
+    def cfdp_poll(self) -> None:
+        self.cfdp.poll()
+        while self.cfdp.reports:
+            r = self.cfdp.reports.popleft()
+            if r.role != "receive":
+                continue
+            name = r.dest_name or ""
+            row, repeat = self.files.received(name, r.size, r.condition.name, r.delivered)
+            if repeat:
+                self.files_repeated += 1
+                log.info(
+                    "%s: file %s delivered again, the same content: kept once", self.name, name
+                )
+                continue
+            log.info("%s: file %s: %s, %s", self.name, name, r.condition.name, row.check)
+            self.ground.broadcast(
+                {
+                    "op": "file",
+                    "name": name,
+                    "size": r.size,
+                    "condition": r.condition.name,
+                    "delivered": r.delivered,
+                    "check": row.check,
+                    "spacecraft": self.scid,
+                }
+            )
+            if r.delivered and name.startswith("stored/") and r.path:
+                for raw in stored_packets(Path(r.path)):
+                    self.telemetry(raw, playback=True)
+
+    # --- up
+    def uplink_pdu(self, pdu: bytes) -> None:
+        """A PDU of its CFDP entity, up as a CFDP_PDU telecommand asking no reports (with no key
+        to sign it, it stays down; CFDP sends it again)."""
+        if not self.link_up:
+            return
+        try:
+            packet = self.commands.packet("CFDP_PDU", {"pdu": pdu}, ack_flags=0)
+        except ValueError as exc:
+            log.error("%s: file PDU not sent: %s", self.name, exc)
+            return
+        self.ground.expedited(self.scid, packet)
+
+    def put(self, path: Path, dest: str) -> int:
+        """Queue a file for its payload's file store (CFDP class 2); the transaction's number."""
+        seq = self.cfdp.put(path, dest, remote_id=self.config.entity)
+        self.cfdp_poll()
+        return seq
+
+    def signed_job(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
+        """SUBMIT_JOB's arguments with the manifest signed by its job key, unless it came signed
+        (offline) or the station holds no job key for it (the payload then refuses it)."""
+        manifest = args.get("manifest")
+        if name != "SUBMIT_JOB" or not isinstance(manifest, dict) or SIGNATURE in manifest:
+            return args
+        signers = [k for k in self.key_file.job_keys().values() if k.private is not None]
+        if not signers:
+            return args
+        return args | {"manifest": sign_manifest(manifest, min(signers, key=lambda k: k.key_id))}
+
+    def sent(self, request_id: bytes, account: str) -> None:
+        """A command of an account's went up: its verification reports are audited."""
+        self.tc_sent += 1
+        self._sent_by[request_id] = account
+        if len(self._sent_by) > _VERIFICATION_KEPT:
+            self._sent_by.popitem(last=False)
+
+    def transfers(self) -> list[dict[str, Any]]:
+        """Its CFDP transactions in progress, down and up: their names, sizes and the octets
+        received (down) or sent (up) so far."""
+        out = []
+        for t in self.cfdp.receivers.values():
+            meta = t.metadata
+            out.append({
+                "direction": "down",
+                "seq_num": t.header.seq_num,
+                "name": meta.dest_name if meta else None,
+                "size": meta.file_size if meta else None,
+                "octets": t.received.total(),
+                "state": t.state.name,
+            })  # fmt: skip
+        for t in self.cfdp.senders.values():
+            out.append({
+                "direction": "up",
+                "seq_num": t.header.seq_num,
+                "name": t.dest_name,
+                "size": t.size,
+                "octets": t.next_offset,
+                "state": t.state.name,
+            })  # fmt: skip
+        return out

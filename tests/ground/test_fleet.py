@@ -1,0 +1,201 @@
+"""One ground station for many spacecraft: the fleet file, and a station serving two payloads
+on two space links, each with its own keys, telemetry, archive rows, files and COP-1, against
+real TCP peers."""
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+
+import pytest
+
+from flight.dictionary import DICTIONARY_VERSION
+from flight.security.keys import load_keys, provision_keys
+from flight.security.replay import SecurityState
+from flight.security.tc_auth import AuthError, TcVerifier
+from ground.accounts.store import AccountStore
+from ground.archive import Archive
+from ground.client import CommandRefused, NoSuchSpacecraft, StationClient
+from ground.fleet import FleetError, load_fleet
+from ground.station import Station
+from tests.ground.accounts import provision
+from tests.ground.test_station import Radio
+
+ALPHA, BETA = 161, 162
+NAMES = {ALPHA: "alpha", BETA: "beta"}
+
+
+def fleet_file(tmp_path, ports):
+    for name in ("alpha", "beta"):
+        provision_keys(tmp_path / name)
+    path = tmp_path / "fleet.toml"
+    path.write_text(
+        f'[[spacecraft]]\nname = "alpha"\nid = {ALPHA}\nkeys = "alpha/ground.toml"\n'
+        f'link = "127.0.0.1:{ports[0]}"\n\n'
+        f'[[spacecraft]]\nname = "beta"\nid = {BETA}\nkeys = "beta/ground.toml"\nentity = 7\n'
+        f'dictionary = {DICTIONARY_VERSION}\nlink = "127.0.0.1:{ports[1]}"\n'
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "no [[spacecraft]] tables"),
+        ("[[spacecraft]\n", "not TOML"),
+        ('[[spacecraft]]\nname = "a"\nid = 1\nkeys = "k"\ncolour = 3\n', "unknown key 'colour'"),
+        ('[[spacecraft]]\nname = "1a"\nid = 1\nkeys = "k"\n', "name must be a letter"),
+        ('[[spacecraft]]\nname = "a"\nid = 70000\nkeys = "k"\n', "id must be a spacecraft id"),
+        ('[[spacecraft]]\nname = "a"\nid = true\nkeys = "k"\n', "id must be a spacecraft id"),
+        ('[[spacecraft]]\nname = "a"\nid = 1\n', "keys must name its ground key file"),
+        ('[[spacecraft]]\nname = "a"\nid = 1\nkeys = "k"\nentity = -1\n', "entity must be"),
+        ('[[spacecraft]]\nname = "a"\nid = 1\nkeys = "k"\nlink = "here"\n', "HOST:PORT"),
+        ('[[spacecraft]]\nname = "a"\nid = 1\nkeys = "k"\ndictionary = 1\n', "flies dictionary 1"),
+        (
+            '[[spacecraft]]\nname = "a"\nid = 1\nkeys = "k"\n[[spacecraft]]\nname = "b"\nid = 1\n'
+            'keys = "k"\n',
+            "two spacecraft with scid 1",
+        ),
+        ("spacecraft = 3\n", "no [[spacecraft]] tables"),
+        ("spacecraft = [3]\n", "spacecraft 1 is not a table"),
+    ],
+)
+def test_a_fleet_file_that_cannot_be_used_is_one_line(tmp_path, text, message):
+    path = tmp_path / "fleet.toml"
+    path.write_bytes(text.encode())
+    with pytest.raises(FleetError) as raised:
+        load_fleet(path)
+    assert message in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_the_station_command_line_refuses_a_bad_fleet_in_one_line(tmp_path):
+    (tmp_path / "fleet.toml").write_text('[[spacecraft]]\nname = "a"\nid = 1\nkeys = "k"\n')
+    provision_keys(tmp_path / "k1")
+    for args, message in [
+        (["--fleet", "fleet.toml"], "a name no link of their own: give --link"),
+        (["--fleet", "fleet.toml", "--link", "127.0.0.1:9"], "k: No such file"),
+        (["--fleet", "none.toml", "--link", "127.0.0.1:9"], "cannot read the fleet file"),
+        (["--fleet", "fleet.toml", "--keys", "k1/ground.toml"], "--keys is for one spacecraft"),
+        (["--link", "127.0.0.1:9"], "needs --link and --keys (or --fleet FILE)"),
+    ]:
+        done = _run_ground(tmp_path, "station", "--listen", "127.0.0.1:0", *args)
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+        assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def _run_ground(cwd, *args):
+    return subprocess.run(
+        [sys.executable, "-m", "ground", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "PYTHONSAFEPATH": "1"},
+        timeout=60,
+    )
+
+
+async def _fleet_station(tmp_path):
+    radios = {ALPHA: Radio(ALPHA), BETA: Radio(BETA)}
+    ports = [await radios[ALPHA].serve(), await radios[BETA].serve()]
+    store, tokens = provision(tmp_path / "accounts", ops="operator")
+    station = Station(
+        "",
+        load_fleet(fleet_file(tmp_path, ports)),
+        tmp_path / "state",
+        accounts=AccountStore(store),
+    )
+    task = asyncio.create_task(station.serve("127.0.0.1", 0, tmp_path / "port"))
+    while not (tmp_path / "port").exists():
+        await asyncio.sleep(0.01)
+    address = f"127.0.0.1:{(tmp_path / 'port').read_text().strip()}"
+    for radio in radios.values():
+        await asyncio.wait_for(radio.connected.wait(), 10)
+    return radios, station, task, address, tokens["ops"]
+
+
+def test_two_spacecraft_on_one_station_never_mix(tmp_path):
+    async def scenario():
+        radios, station, task, address, token = await _fleet_station(tmp_path)
+        seen = {}
+        everyone = await StationClient.connect(address, token)
+        alpha = await StationClient.connect(address, token, spacecraft="alpha")
+        beta = await StationClient.connect(address, token, spacecraft=str(BETA))
+        for client in (everyone, alpha, beta):
+            await client.greeting(10)
+        while not (alpha.link_up and beta.link_up):
+            await asyncio.sleep(0.01)
+        seen["fleet"] = [(c["name"], c["scid"], c["entity"]) for c in everyone.fleet]
+        seen["scids"] = (everyone.scid, alpha.scid, beta.scid)
+        with pytest.raises(CommandRefused) as unnamed:
+            await everyone.send("PING")
+        seen["unnamed"] = str(unnamed.value)
+        queues = {name: c.subscribe() for name, c in (("all", everyone), ("a", alpha), ("b", beta))}
+        await alpha.send("PING")
+        await beta.send("NOOP")
+        seen["up alpha"] = await asyncio.wait_for(radios[ALPHA].uplinked.get(), 10)
+        seen["up beta"] = await asyncio.wait_for(radios[BETA].uplinked.get(), 10)
+        radios[ALPHA].downlink("PING_REPORT", {})
+        radios[BETA].downlink("CONTROLLER_STARTED", {"version": "beta"})
+        seen["a"] = (await asyncio.wait_for(queues["a"].get(), 10)).name
+        seen["b"] = (await asyncio.wait_for(queues["b"].get(), 10)).name
+        seen["all"] = sorted(
+            [(await asyncio.wait_for(queues["all"].get(), 10)).name for _ in range(2)]
+        )
+        seen["a after"] = queues["a"].qsize()
+        seen["status"] = {c["name"]: c["tm_received"] for c in await everyone.fleet_status()}
+        seen["cop1"] = [s["scid"] for s in await alpha.cop1()]
+        stranger = await StationClient.connect(address, token, spacecraft="gamma")
+        with pytest.raises(NoSuchSpacecraft) as unknown:
+            await stranger.greeting(10)
+        seen["unknown"] = str(unknown.value)
+        (tmp_path / "token").write_text(token + "\n")
+        (tmp_path / "token").chmod(0o600)
+        cli = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "ground", "fleet", "--station", address, "--token-file",
+            str(tmp_path / "token"), "--spacecraft", "beta", "--json",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "PYTHONSAFEPATH": "1"},
+        )  # fmt: skip
+        out, err = await cli.communicate()
+        seen["cli"] = (cli.returncode, out.decode(), err.decode())
+        for client in (everyone, alpha, beta, stranger):
+            await client.close()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        for radio in radios.values():
+            await radio.close()
+        station.archive.close()
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert seen["fleet"] == [("alpha", ALPHA, 1), ("beta", BETA, 7)]
+    assert seen["scids"] == (None, ALPHA, BETA)
+    assert "name the spacecraft" in seen["unnamed"] and "alpha (161), beta (162)" in seen["unnamed"]
+    # each command went up its own spacecraft's link, signed with its own keys
+    for scid, other, raw in ((ALPHA, BETA, seen["up alpha"]), (BETA, ALPHA, seen["up beta"])):
+        mine = TcVerifier(
+            load_keys(tmp_path / NAMES[scid] / "flight.toml"), SecurityState(tmp_path / f"s{scid}")
+        )
+        theirs = TcVerifier(
+            load_keys(tmp_path / NAMES[other] / "flight.toml"), SecurityState(tmp_path / f"t{scid}")
+        )
+        assert mine.check(raw).key_id == 256
+        with pytest.raises(AuthError):
+            theirs.check(raw)
+    assert (seen["a"], seen["b"]) == ("PING_REPORT", "CONTROLLER_STARTED")
+    assert seen["all"] == ["CONTROLLER_STARTED", "PING_REPORT"] and seen["a after"] == 0
+    assert seen["status"] == {"alpha": 1, "beta": 1}
+    assert seen["cop1"] == [ALPHA]
+    assert "serves no spacecraft 'gamma'" in seen["unknown"]
+    code, out, err = seen["cli"]
+    assert code == 0 and '"name": "beta"' in out and '"alpha"' not in out, err
+    archive = Archive(tmp_path / "state" / "archive.sqlite", create=False)
+    assert [p.decoded().name for p in archive.packets(spacecraft=ALPHA)] == ["PING_REPORT"]
+    assert [p.decoded().name for p in archive.packets(spacecraft=BETA)] == ["CONTROLLER_STARTED"]
+    assert [(c.scid, c.name) for c in archive.commands()] == [(ALPHA, "PING"), (BETA, "NOOP")]
+    archive.close()
+    for name in ("alpha", "beta"):  # each its own files, register and CFDP journal
+        assert (tmp_path / "state" / name / "files.sqlite").is_file()
+        assert (tmp_path / "state" / name / "cfdp.sqlite").is_file()
