@@ -28,7 +28,12 @@ from flight.dictionary import JOB_STATE_NAMES
 from flight.spacelink.profile import DEFAULT_SCID
 from ground.client import CommandRefused, NoSuchSpacecraft, StationClient, StationUnreachable
 from ground.accounts.command_line import add_users_arguments, add_users_commands, run_users
-from ground.archive.command_line import add_archive_arguments, archive_named
+from ground.archive.command_line import (
+    add_archive_arguments,
+    add_spacecraft_argument,
+    archive_named,
+    spacecraft_named,
+)
 from ground.accounts.credentials import (
     CredentialError,
     add_credential_arguments,
@@ -152,8 +157,14 @@ def _parser() -> argparse.ArgumentParser:
     archive = sub.add_parser("archive", help="read, migrate or prune the station's archive")
     actions = archive.add_subparsers(dest="archive_cmd", required=True)
     query = actions.add_parser("query", help="print archived telemetry, decoded")
-    export = actions.add_parser("export", help="write archived telemetry as CSV")
-    export.add_argument("--csv", required=True, type=Path, help="the file to write")
+    export = actions.add_parser("export", help="write archived telemetry as CSV, or raw")
+    written = export.add_mutually_exclusive_group(required=True)
+    written.add_argument("--csv", type=Path, help="the file to write, decoded")
+    written.add_argument(
+        "--raw",
+        type=Path,
+        help="the file to write: the packets' octets concatenated, as tm.bin holds them",
+    )
     query.add_argument(
         "--audit", action="store_true", help="the audit trail: logins, commands, authority"
     )
@@ -172,7 +183,7 @@ def _parser() -> argparse.ArgumentParser:
     prune.add_argument("--before", required=True, type=_when, help="arrival time, UTC ISO 8601")
     for p in (query, export):
         add_archive_arguments(p)
-        p.add_argument("--spacecraft", type=spacecraft_id, help="one spacecraft's id")
+        add_spacecraft_argument(p)
         p.add_argument("--from", dest="start", type=_when, help="on-board time, UTC ISO 8601")
         p.add_argument("--to", dest="end", type=_when, help="on-board time, UTC ISO 8601")
         p.add_argument("--name", help="a telemetry packet's or an event's name")
@@ -182,7 +193,7 @@ def _parser() -> argparse.ArgumentParser:
     plot.add_argument("channel", help="a housekeeping field (uptime_s) or PACKET.FIELD")
     plot.add_argument("--out", type=Path, required=True, help="the PNG to write")
     add_archive_arguments(plot)
-    plot.add_argument("--spacecraft", type=spacecraft_id, help="one spacecraft's id")
+    add_spacecraft_argument(plot)
     plot.add_argument("--from", dest="start", type=_when, help="on-board time, UTC ISO 8601")
     plot.add_argument("--to", dest="end", type=_when, help="on-board time, UTC ISO 8601")
     plot.add_argument("--json", action="store_true", help="print JSON for machines")
@@ -350,13 +361,15 @@ def _files(args: argparse.Namespace) -> int:
 
 
 def _plot(args: argparse.Namespace) -> int:
+    from ground.fleet import FleetError
     from ground.plot import PlotError, plot_channel
 
     try:
         summary = plot_channel(
-            archive_named(args), args.channel, args.start, args.end, args.out, args.spacecraft
-        )
-    except PlotError as exc:
+            archive_named(args), args.channel, args.start, args.end, args.out,
+            spacecraft_named(args),
+        )  # fmt: skip
+    except (PlotError, FleetError) as exc:
         print(f"ground plot: {exc}", file=sys.stderr)
         return 2
     span = (
@@ -416,14 +429,16 @@ def _xtce(args: argparse.Namespace) -> int:
 
 def _archive(args: argparse.Namespace) -> int:
     from ground.archive import Archive, ArchiveError, migrate
+    from ground.fleet import FleetError
 
     spec = archive_named(args)
     try:
+        args.scid = spacecraft_named(args) if hasattr(args, "spacecraft") else None
         if args.archive_cmd == "migrate":
             print(migrate(spec, args.spacecraft_id))
             return 0
         archive = Archive(spec, create=False)
-    except ArchiveError as exc:
+    except (ArchiveError, FleetError) as exc:
         print(f"ground archive: {exc}", file=sys.stderr)
         return 2
     try:
@@ -458,8 +473,19 @@ def _archive_read(args: argparse.Namespace, archive: Any) -> int:
             file=sys.stderr,
         )
         return 2
+    if getattr(args, "raw", None) is not None:
+        packets = archive.packets(args.start, args.end, spacecraft=args.scid, name=args.name)
+        packets = packets[: args.limit]
+        try:
+            args.raw.write_bytes(b"".join(p.raw for p in packets))
+        except OSError as exc:
+            print(f"ground archive: cannot write {args.raw}: {exc.strerror}", file=sys.stderr)
+            return 2
+        _emit(args, f"{len(packets)} packets to {args.raw}",
+              {"packets": len(packets), "raw": str(args.raw)})  # fmt: skip
+        return 0
     rows, decoded = [], []
-    packets = archive.packets(args.start, args.end, spacecraft=args.spacecraft, name=args.name)
+    packets = archive.packets(args.start, args.end, spacecraft=args.scid, name=args.name)
     for packet in packets:
         tm = packet.decoded()
         if tm is None:

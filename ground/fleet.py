@@ -18,6 +18,8 @@ station starts, rather than commanded with the wrong one.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import tomllib
 from dataclasses import dataclass
@@ -28,6 +30,7 @@ from flight.dictionary import DICTIONARY_VERSION
 from flight.downlink import FLIGHT_ENTITY
 
 DEFAULT_NAME = "payload"
+RECORD = "fleet.json"  # in the station's state directory: the names its tools resolve
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
 _KEYS = {"name", "id", "keys", "entity", "dictionary", "link"}
 
@@ -124,6 +127,33 @@ def find(fleet: list[SpacecraftConfig], wanted: str | int | None) -> SpacecraftC
         if wanted == craft.name or str(wanted) == str(craft.scid):
             return craft
     raise FleetError(f"no spacecraft {wanted!r} here: {listed(fleet)}")
+
+
+def record(fleet: list[SpacecraftConfig], state: Path) -> None:
+    """Write the fleet the station serves into STATE/fleet.json, for the tools that read its
+    state (archive, plot, web) to take spacecraft by name."""
+    path = state / RECORD
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps([c.describe() for c in fleet], indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def spacecraft_in(state: Path, wanted: str) -> int:
+    """The id ``wanted`` names: an id as it is, or a name of the fleet the station recorded in
+    ``state``; FleetError when it names none."""
+    if wanted.isdigit() and int(wanted) <= 0xFFFF:
+        return int(wanted)
+    try:
+        recorded = json.loads((state / RECORD).read_text())
+    except (OSError, ValueError):
+        raise FleetError(
+            f"{wanted!r} is not a spacecraft id, and no station recorded its fleet's names in "
+            f"{state}"
+        ) from None
+    for craft in recorded if isinstance(recorded, list) else []:
+        if isinstance(craft, dict) and craft.get("name") == wanted:
+            return int(craft["scid"])
+    raise FleetError(f"no spacecraft {wanted!r} in the fleet recorded in {state / RECORD}")
 
 
 def listed(fleet: list[SpacecraftConfig]) -> str:

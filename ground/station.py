@@ -39,7 +39,7 @@ from ground.accounts.store import Account, AccountStore
 from ground.archive import Archive
 from ground.audit import HEAD_LOG_EVERY
 from ground.cop1_directives import direct
-from ground.fleet import FleetError, SpacecraftConfig, find
+from ground.fleet import FleetError, SpacecraftConfig, find, record
 from ground.gatekeeper import Gatekeeper, Session
 from ground.messages import encode_message, read_messages
 from ground.space_link import GroundLink
@@ -95,6 +95,7 @@ class Station:
         self.archive_errors = 0
         self._archive_failing = False
         self.craft = {c.scid: Spacecraft(c, state_dir, self) for c in fleet}
+        record(fleet, state_dir)
         carried: dict[str, list[int]] = {}  # link -> the spacecraft it carries
         for config in fleet:
             carried.setdefault(config.link or link, []).append(config.scid)

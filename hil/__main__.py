@@ -23,6 +23,7 @@ from flight.command_line import (
 from flight.security.keys import KeyFileError
 from hil.bench import SAMPLE_JOBS, BenchConfig, run_bench, write_sample_jobs
 from hil.default_scenario import default_scenario
+from hil.fleet_bench import run_fleet
 from hil.flight_vm import VmError
 from hil.scenario import ScenarioError, load_scenario, shipped
 from hil.scenario_run import bench_config, scenario_runner
@@ -152,6 +153,13 @@ def main(argv: list[str] | None = None) -> int:
         help="the controller schedules without the bus's eclipse predictions (the baseline of "
         "the energy-aware scheduling figures)",
     )
+    run.add_argument(
+        "--fleet",
+        type=positive_count,
+        metavar="N",
+        help="run N payload spacecraft (ids 161, 162, ...) against one ground station, each its "
+        "own run in OUT/scNNN; checks that nothing of one lands under another (OUT/fleet.json)",
+    )
     sub.add_parser("list", help="list the scenarios")
     jobs = sub.add_parser("jobs", help="write the sample jobs into a job area (for a flight disk)")
     jobs.add_argument("dir", type=Path)
@@ -216,6 +224,10 @@ def _run(args: argparse.Namespace) -> int:
         print("hil: --until ends a scenario file's run early; the default scenario has no "
               "timeline to cut", file=sys.stderr)  # fmt: skip
         return 2
+    if args.fleet is not None and (args.port or args.keys or args.image_root or args.flight_vm):
+        print("hil: --fleet runs controllers started here, with fresh keys: not with --port, "
+              "--keys, --image-root or --flight-vm", file=sys.stderr)  # fmt: skip
+        return 2
     if args.scenario == DEFAULT:
         speed = {None: 1.0, "max": None}.get(args.speed, args.speed)
         config = BenchConfig(
@@ -228,7 +240,7 @@ def _run(args: argparse.Namespace) -> int:
             image_root=args.image_root,
             flight_vm=args.flight_vm,
         )
-        report = asyncio.run(run_bench(DEFAULT, default_scenario, config))
+        name, runner = DEFAULT, default_scenario
     else:
         try:
             scenario = load_scenario(args.scenario)
@@ -242,8 +254,12 @@ def _run(args: argparse.Namespace) -> int:
         config.flight_vm = args.flight_vm
         config.baud = args.baud or config.baud
         config.eclipse_predictions = not args.no_eclipse_predictions
-        runner = scenario_runner(scenario, args.until)
-        report = asyncio.run(run_bench(scenario.name, runner, config))
+        name, runner = scenario.name, scenario_runner(scenario, args.until)
+    if args.fleet is not None:
+        result = asyncio.run(run_fleet(name, runner, config, args.fleet))
+        print(result.summary())
+        return 0 if result.passed else 1
+    report = asyncio.run(run_bench(name, runner, config))
     print(report.summary(args.out))
     return 0 if report.passed else 1
 

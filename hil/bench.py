@@ -21,7 +21,7 @@ from flight.protocol.messages import DecodedTelemetry
 from flight.security.keys import KEY_FILE_NAMES, KeyFileError, KeySet, load_keys, provision_keys
 from flight.security.tc_auth import TcSigner
 from flight.spacelink.profile import DEFAULT_SCID, LinkProfile
-from ground.client import CommandRefused, StationClient, StationUnreachable
+from ground.client import CommandRefused, NoSuchSpacecraft, StationClient, StationUnreachable
 from hil.bus import BusEmulator
 from hil.bus_clock import BusTimeout
 from hil.serial_endpoint import damage
@@ -85,11 +85,12 @@ class Bench:
         report: Report,
         station_address: str,
         processes: BenchProcesses,
+        token_file: Path,
     ) -> None:
         self.config = config
         self.processes = processes
         self.station_address = station_address
-        self.token_file = bench_token_file(config.out_dir.resolve())  # the bench's admin
+        self.token_file = token_file  # the station token of the bench's admin
         self.bus = bus
         self.client = client
         self.report = report
@@ -183,72 +184,92 @@ def provision_accounts(out: Path) -> Path:
     return store
 
 
-async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Report:
-    """Run one scenario end to end and write its report; returns it."""
-    out = config.out_dir.resolve()  # the children run in it, so relative paths would move
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in ("state", "station.port", "ground-state"):
-        path = out / stale
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
-    if config.port is None and config.flight_vm is None:  # a controller started here
-        write_sample_jobs(out / "state" / "bin")
-    if (config.port or config.flight_vm) and config.keys is None:
-        where = "on a serial port" if config.port else "in a VM boots its disk's keys and"
-        raise KeyFileError(
-            f"a payload {where} needs the matching bus and ground key files "
-            "(hil run --keys DIR; pytest --hil-keys DIR)"
-        )
-    vm = None
-    if config.flight_vm is not None:  # a copy: every run boots the disk as it was built
-        vm = FlightVm(copy_disk(config.flight_vm, out / "flight-disk.img"), out, "")
-        if not vm.manifest.get("engineering"):
-            raise VmError(
-                f"{config.flight_vm}: the bench reaches the guest through its agent, which only "
-                "an engineering disk has (flight image disk --engineering)"
+class BenchRun:
+    """One spacecraft of a bench run: its line, its bus, its payload (a controller started here,
+    a flight VM, or a payload on a serial port), its client of the station, its scenario and its
+    report. A run of one payload has one (run_bench); a fleet run one per spacecraft, around one
+    station (hil/fleet_bench.py)."""
+
+    def __init__(self, name: str, config: BenchConfig) -> None:
+        self.name = name
+        self.config = config
+        self.out = config.out_dir.resolve()  # the children run in it: relative paths would move
+        self.report = Report(name, config.mode, config.start_time, seed=config.seed)
+        self.procs = BenchProcesses(self.out)
+        self.vm: FlightVm | None = None
+        self.link: PtyLink | SerialPortLink | None = None
+        self.bus: BusEmulator | None = None
+        self.keys: KeySet | None = None
+        self.bench: Bench | None = None
+        self.environment: Environment | None = None
+        self.wall0 = time.monotonic()
+
+    def prepare(self) -> None:
+        """Its output directory cleared, its keys, its line and its bus made; KeyFileError or
+        VmError when the configuration cannot run (the caller says why)."""
+        config, out = self.config, self.out
+        out.mkdir(parents=True, exist_ok=True)
+        for stale in ("state", "station.port", "ground-state"):
+            path = out / stale
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+        if config.port is None and config.flight_vm is None:  # a controller started here
+            write_sample_jobs(out / "state" / "bin")
+        if (config.port or config.flight_vm) and config.keys is None:
+            where = "on a serial port" if config.port else "in a VM boots its disk's keys and"
+            raise KeyFileError(
+                f"a payload {where} needs the matching bus and ground key files "
+                "(hil run --keys DIR; pytest --hil-keys DIR)"
             )
-    keys = (
-        KeySet.in_dir(config.keys.resolve())
-        if config.keys
-        else provision_keys(out / "keys", replace_files=KEY_FILE_NAMES)  # fresh each run
-    )
-    bus_keys = load_keys(keys.bus)  # KeyFileError: the caller says why
-    report = Report(name, config.mode, config.start_time, seed=config.seed)
-    link = SerialPortLink.open(config.port, config.baud) if config.port else PtyLink.open()
-    environment = Environment(config.environment, config.start_time, config.duration_s)
-    bus = BusEmulator(
-        link.master_fd,
-        start_time=config.start_time,
-        environment=environment,
-        baud=None if config.speed is None or config.port else config.baud,
-        speed=config.speed or 1.0,
-        seed=config.seed,
-        relay_windows=config.relay_windows,
-        radio=config.radio,
-        space_link=SpacecraftLink(LinkProfile(config.spacecraft_id), out),
-        signer=TcSigner(lambda: bus_keys, d.SOURCE_BUS),
-    )
-    bus.clock.lockstep = config.speed is None
-    bus.radio.sync_station = bus.clock.lockstep and config.radio.immediate
-    procs = BenchProcesses(out)
-    wall0 = time.monotonic()
-    client = None
-    clock = None
-    progress = None
-    bench = None
-    try:
+        if config.flight_vm is not None:  # a copy: every run boots the disk as it was built
+            self.vm = FlightVm(copy_disk(config.flight_vm, out / "flight-disk.img"), out, "")
+            if not self.vm.manifest.get("engineering"):
+                raise VmError(
+                    f"{config.flight_vm}: the bench reaches the guest through its agent, which "
+                    "only an engineering disk has (flight image disk --engineering)"
+                )
+        self.keys = (
+            KeySet.in_dir(config.keys.resolve())
+            if config.keys
+            else provision_keys(out / "keys", replace_files=KEY_FILE_NAMES)  # fresh each run
+        )
+        bus_keys = load_keys(self.keys.bus)  # KeyFileError: the caller says why
+        self.link = link = (
+            SerialPortLink.open(config.port, config.baud) if config.port else PtyLink.open()
+        )
+        self.environment = Environment(config.environment, config.start_time, config.duration_s)
+        self.bus = bus = BusEmulator(
+            link.master_fd,
+            start_time=config.start_time,
+            environment=self.environment,
+            baud=None if config.speed is None or config.port else config.baud,
+            speed=config.speed or 1.0,
+            seed=config.seed,
+            relay_windows=config.relay_windows,
+            radio=config.radio,
+            space_link=SpacecraftLink(LinkProfile(config.spacecraft_id), out),
+            signer=TcSigner(lambda: bus_keys, d.SOURCE_BUS),
+        )
+        bus.clock.lockstep = config.speed is None
+        bus.radio.sync_station = bus.clock.lockstep and config.radio.immediate
+
+    async def launch(self) -> None:
+        """Its bus up and its payload started."""
+        config, out, bus, link = self.config, self.out, self.bus, self.link
+        assert bus is not None and link is not None and self.keys is not None
         await bus.start()
-        if vm is not None:  # the flight computer's systemd starts the controller
-            vm.bus_tty = link.slave_path
-            procs.start_vm(vm)
-            report.note(
-                bus.clock.time, f"flight computer VM booting ({vm.accel}: {vm.accel_reason})"
+        if self.vm is not None:  # the flight computer's systemd starts the controller
+            self.vm.bus_tty = link.slave_path
+            self.procs.start_vm(self.vm)
+            self.report.note(
+                bus.clock.time,
+                f"flight computer VM booting ({self.vm.accel}: {self.vm.accel_reason})",
             )
         elif config.port is None:  # on a hardware bench the payload computer runs the controller
             flight = ["flight", "run", "--bus", link.slave_path, "--state-dir", str(out / "state")]
-            flight += ["--keys", str(keys.flight)]
+            flight += ["--keys", str(self.keys.flight)]
             if os.geteuid() == 0:  # its interpreter may be in a home only root can enter
                 flight.append("--allow-root-jobs")
             flight += ["--gpu", "simulated"]
@@ -259,95 +280,166 @@ async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Rep
                 image_root = config.image_root.resolve()
                 flight += ["--image-root", str(image_root)]
                 watchdog_s = watchdog_s or IMAGE_WATCHDOG_S
-            procs.start("flight", flight, watchdog_s=watchdog_s, image_root=image_root)
-        accounts = provision_accounts(out)
-        procs.start(
-            "station",
-            [
-                "ground",
-                "station",
-                "--listen",
-                "127.0.0.1:0",
-                "--link",
-                f"127.0.0.1:{bus.radio.port}",
-                "--port-file",
-                str(out / "station.port"),
-                "--keys",
-                str(keys.ground),
-                "--users",
-                str(accounts),
-                "--echo-idle",
-                "--spacecraft-id",
-                str(config.spacecraft_id),
-            ],
-        )
-        port = int(await procs.wait_for_file(out / "station.port", STARTUP_TIMEOUT_S))
-        station_address = f"127.0.0.1:{port}"
-        client = await StationClient.connect(station_address, token_file=bench_token_file(out))
-        await _until(lambda: client.link_up, procs, STARTUP_TIMEOUT_S, "station's space link")
-        if config.port is None:  # its port is open (opening flushes) once it says it started
-            await _until(
-                lambda: any(tm.name == "CONTROLLER_STARTED" for tm in bus.serial.events),
-                procs,
-                STARTUP_TIMEOUT_S if vm is None else boot_limit_s(vm.disk),
-                "flight controller",
-            )
-        if vm is not None:
-            boot_s = round(time.monotonic() - vm.started_at, 1)
-            procs.vm_boot = {"flight_vm_boot_s": boot_s, "flight_vm_kvm": int(vm.accel == "kvm")}
-            report.note(bus.clock.time, f"CONTROLLER_STARTED {boot_s} s after the VM started")
-        report.note(bus.clock.time, "flight controller and ground station up; bus clock starts")
-        clock = asyncio.create_task(bus.clock.run(config.speed))
-        if sys.stderr.isatty():
-            progress = asyncio.create_task(_progress(bus, config, wall0))
-        bench = Bench(config, bus, client, report, station_address, procs)
-        limit = asyncio.timeout(config.wall_limit_s)
+            self.procs.start("flight", flight, watchdog_s=watchdog_s, image_root=image_root)
+
+    def radio_address(self) -> str:
+        """HOST:PORT of its space link, for the station."""
+        assert self.bus is not None
+        return f"127.0.0.1:{self.bus.radio.port}"
+
+    async def drive(
+        self,
+        scenario: ScenarioFn,
+        station_address: str,
+        station_procs: BenchProcesses,
+        spacecraft: str | None = None,
+    ) -> None:
+        """Connect to the station (as ``spacecraft`` of its fleet), wait for the space link and
+        the payload, start the bus clock and run the scenario; what stops it goes into the
+        report as its error."""
+        config, bus, report = self.config, self.bus, self.report
+        assert bus is not None
+        watched = _Watched(self.procs, station_procs)
+        client = clock = progress = None
         try:
-            async with limit:
-                await _watched(scenario(bench), procs)
-        except TimeoutError:
-            if not limit.expired():  # the scenario's own wait, not the run's limit
-                raise
-            report.error = f"the run passed its wall-clock limit of {config.wall_limit_s:g} s"
-    except (BusTimeout, ProcessFailed, VmError) as exc:
-        report.error = str(exc)
-    except TimeoutError as exc:
-        report.error = f"the scenario gave up waiting: {_where(exc)}"
-    except (CommandRefused, StationUnreachable) as exc:
-        report.error = f"ground station: {exc}"
-    finally:
-        if clock is not None:
-            clock.cancel()
-        if progress is not None:
-            progress.cancel()
-            print(file=sys.stderr)
-        if client is not None:
-            await client.close()
-        statuses = await procs.stop_all()
-        await bus.stop()
-        link.close()
-    if "flight" in statuses:
-        report.check(
-            bus.clock.time,
-            "flight controller stops cleanly on SIGTERM",
-            statuses["flight"] == 0,
-            f"exit status {statuses['flight']}",
+            client = await StationClient.connect(
+                station_address, token_file=bench_token_file(station_procs.out_dir),
+                spacecraft=spacecraft,
+            )  # fmt: skip
+            await client.greeting(STARTUP_TIMEOUT_S)
+            await _until(lambda: client.link_up, watched, STARTUP_TIMEOUT_S, "station's space link")
+            if config.port is None:  # its port is open (opening flushes) once it says it started
+                await _until(
+                    lambda: any(tm.name == "CONTROLLER_STARTED" for tm in bus.serial.events),
+                    watched,
+                    STARTUP_TIMEOUT_S if self.vm is None else boot_limit_s(self.vm.disk),
+                    "flight controller",
+                )
+            if self.vm is not None:
+                boot_s = round(time.monotonic() - self.vm.started_at, 1)
+                self.procs.vm_boot = {
+                    "flight_vm_boot_s": boot_s,
+                    "flight_vm_kvm": int(self.vm.accel == "kvm"),
+                }
+                report.note(bus.clock.time, f"CONTROLLER_STARTED {boot_s} s after the VM started")
+            report.note(bus.clock.time, "flight controller and ground station up; bus clock starts")
+            clock = asyncio.create_task(bus.clock.run(config.speed))
+            if sys.stderr.isatty() and spacecraft is None:
+                progress = asyncio.create_task(_progress(bus, config, self.wall0))
+            self.bench = Bench(
+                config,
+                bus,
+                client,
+                report,
+                station_address,
+                self.procs,
+                bench_token_file(station_procs.out_dir),
+            )
+            limit = asyncio.timeout(config.wall_limit_s)
+            try:
+                async with limit:
+                    await _watched(scenario(self.bench), watched)
+            except TimeoutError:
+                if not limit.expired():  # the scenario's own wait, not the run's limit
+                    raise
+                report.error = f"the run passed its wall-clock limit of {config.wall_limit_s:g} s"
+        except (BusTimeout, ProcessFailed, VmError) as exc:
+            report.error = str(exc)
+        except TimeoutError as exc:
+            report.error = f"the scenario gave up waiting: {_where(exc)}"
+        except (CommandRefused, StationUnreachable, NoSuchSpacecraft) as exc:
+            report.error = f"ground station: {exc}"
+        finally:
+            for task in (clock, progress):
+                if task is not None:
+                    task.cancel()
+            if progress is not None:
+                print(file=sys.stderr)
+            if client is not None:
+                await client.close()
+
+    async def stop(self) -> dict[str, int]:
+        """Its processes stopped, its bus and line closed; their exit statuses."""
+        statuses = await self.procs.stop_all()
+        if self.bus is not None:
+            await self.bus.stop()
+        if self.link is not None:
+            self.link.close()
+        return statuses
+
+    def finish(self, statuses: dict[str, int]) -> Report:
+        """Its report written, with the controller's exit, the payload's events, the figures,
+        the recordings and the HTML page."""
+        report, bus, config = self.report, self.bus, self.config
+        if bus is None:  # it never came up: what stopped it is the report
+            report.write(self.out, b"", b"")
+            return report
+        if "flight" in statuses:
+            report.check(
+                bus.clock.time,
+                "flight controller stops cleanly on SIGTERM",
+                statuses["flight"] == 0,
+                f"exit status {statuses['flight']}",
+            )
+        for tm in bus.serial.events:
+            if tm.packet.time_synced:
+                report.note(tm.packet.time, f"event {tm.name} {tm.labelled()}")
+            else:
+                report.note(
+                    config.start_time, f"event {tm.name} {tm.labelled()} (before time sync)"
+                )
+        report.timeline.sort(key=lambda row: row["t_s"])
+        report.figures = run_figures(bus, config, self.wall0) | self.procs.figures()
+        report.cfdp = bus.radio.cfdp.report()
+        if self.bench is not None:
+            report.figures |= self.bench.extra_figures
+        report.write(self.out, bytes(bus.serial.tm_log), bytes(bus.serial.tc_log))
+        write_html(
+            report,
+            self.environment,
+            bus.clock.ticks,
+            bus.serial.events,
+            self.out,
+            self.bench.gpu if self.bench else None,
         )
-    for tm in bus.serial.events:
-        if tm.packet.time_synced:
-            report.note(tm.packet.time, f"event {tm.name} {tm.labelled()}")
-        else:
-            report.note(config.start_time, f"event {tm.name} {tm.labelled()} (before time sync)")
-    report.timeline.sort(key=lambda row: row["t_s"])
-    report.figures = run_figures(bus, config, wall0) | procs.figures()
-    report.cfdp = bus.radio.cfdp.report()
-    if bench is not None:
-        report.figures |= bench.extra_figures
-    report.write(out, bytes(bus.serial.tm_log), bytes(bus.serial.tc_log))
-    write_html(
-        report, environment, bus.clock.ticks, bus.serial.events, out, bench.gpu if bench else None
-    )
-    return report
+        return report
+
+
+async def start_station(
+    out: Path, procs: BenchProcesses, link: list[str], spacecraft: list[str]
+) -> str:
+    """The bench's ground station, a process in ``out`` (state in OUT/ground-state, accounts in
+    OUT/ground-accounts) with ``link`` and ``spacecraft`` as its command line's choice of them;
+    its client address once it listens."""
+    accounts = provision_accounts(out)
+    procs.start(
+        "station",
+        ["ground", "station", "--listen", "127.0.0.1:0", *link, "--port-file",
+         str(out / "station.port"), "--users", str(accounts), "--echo-idle", *spacecraft],
+    )  # fmt: skip
+    port = int(await procs.wait_for_file(out / "station.port", STARTUP_TIMEOUT_S))
+    return f"127.0.0.1:{port}"
+
+
+async def run_bench(name: str, scenario: ScenarioFn, config: BenchConfig) -> Report:
+    """Run one scenario end to end and write its report; returns it."""
+    run = BenchRun(name, config)
+    run.prepare()
+    try:
+        await run.launch()
+        assert run.keys is not None
+        address = await start_station(
+            run.out,
+            run.procs,
+            ["--link", run.radio_address()],
+            ["--keys", str(run.keys.ground), "--spacecraft-id", str(config.spacecraft_id)],
+        )
+        await run.drive(scenario, address, run.procs)
+    except (BusTimeout, ProcessFailed, VmError) as exc:
+        run.report.error = str(exc)
+    finally:
+        statuses = await run.stop()
+    return run.finish(statuses)
 
 
 def run_figures(bus: BusEmulator, config: BenchConfig, wall0: float) -> dict:
@@ -410,7 +502,18 @@ def _where(exc: BaseException) -> str:
     return f"{Path(frame.filename).name}:{frame.lineno}: {frame.line}"
 
 
-async def _watched(scenario: Awaitable[None], procs: BenchProcesses) -> None:
+class _Watched:
+    """The processes a spacecraft's run depends on: its own, and the station's."""
+
+    def __init__(self, *groups: BenchProcesses) -> None:
+        self.groups = list(dict.fromkeys(groups))
+
+    def check_alive(self) -> None:
+        for group in self.groups:
+            group.check_alive()
+
+
+async def _watched(scenario: Awaitable[None], procs: _Watched) -> None:
     task = asyncio.ensure_future(scenario)
     while not task.done():
         procs.check_alive()
@@ -418,9 +521,7 @@ async def _watched(scenario: Awaitable[None], procs: BenchProcesses) -> None:
     task.result()
 
 
-async def _until(
-    condition: Callable[[], bool], procs: BenchProcesses, timeout: float, what: str
-) -> None:
+async def _until(condition: Callable[[], bool], procs: _Watched, timeout: float, what: str) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not condition():

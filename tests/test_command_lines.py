@@ -118,6 +118,8 @@ HIL = [
     ("hil run --out out2 --speed 0", "speed must be positive"),
     ("hil run --out out2 --seed many", "invalid int value"),
     ("hil run --out out2 --image-root /nonexistent", "no flight image installed"),
+    ("hil run --out out2 --fleet 2 --port /dev/null", "--fleet runs controllers started here"),
+    ("hil run --out out2 --fleet 0", "must be above zero"),
     ("hil link --listen 127.0.0.1:99999 --to 127.0.0.1:5 --rate 1000", "outside 0-65535"),
     ("hil link --listen 127.0.0.1:0 --to 127.0.0.1:5 --rate 0", "must be above zero"),
     ("hil link --listen 127.0.0.1:0 --to 127.0.0.1:5 --rate -1", "must be above zero"),

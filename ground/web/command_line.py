@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flight.command_line import address
-from ground.archive.command_line import add_archive_arguments, archive_named
+from ground.archive.command_line import add_archive_arguments, archive_named, spacecraft_named
 
 if TYPE_CHECKING:
     from ground.web.server import WebServer
@@ -38,6 +38,11 @@ def add_web_command(sub: argparse._SubParsersAction, default_station: str) -> No
     web.add_argument("--listen", default=DEFAULT_LISTEN, type=address, help="HOST:PORT to serve")
     add_users_arguments(web)
     add_archive_arguments(web, "the station's state directory: its archive is the history")
+    web.add_argument(
+        "--spacecraft",
+        metavar="NAME|ID",
+        help="the spacecraft of the station's fleet it is for (default: the station's only one)",
+    )
     web.add_argument("--tls-cert", type=Path, help="PEM certificate chain: serve HTTPS")
     web.add_argument("--tls-key", type=Path, help="the certificate's PEM private key")
     web.add_argument("--station-tls-ca", type=Path, help="the station's TLS authority (PEM)")
@@ -50,6 +55,7 @@ def run_web(args: argparse.Namespace) -> int:
     """Serve until SIGTERM or SIGINT; one line and status 2 for a mistake."""
     from ground.accounts.store import AccountError, AccountStore
     from ground.archive import Archive, ArchiveError
+    from ground.fleet import FleetError
     from ground.tls import TlsError, client_context, listening_refusal, server_context
     from ground.web.history import History
     from ground.web.objects import AccountObjects, ObjectError
@@ -72,18 +78,28 @@ def run_web(args: argparse.Namespace) -> int:
         return 2
     archive = archive_named(args)
     try:
+        scid = spacecraft_named(args)
         Archive(archive, create=False).close()
         assets()
         tls = server_context(args.tls_cert, args.tls_key) if args.tls_cert else None
         station_tls = client_context(args.station_tls_ca) if args.station_tls_ca else None
         accounts = AccountStore(args.users)
         objects = AccountObjects(args.state / "web.sqlite")
-    except (FileNotFoundError, TlsError, AccountError, ObjectError, ArchiveError) as exc:
+    except (
+        FileNotFoundError,
+        TlsError,
+        AccountError,
+        ObjectError,
+        ArchiveError,
+        FleetError,
+    ) as exc:
         print(f"ground web: {exc}", file=sys.stderr)
         return 2
     _clear_spool(args.state / "web-uploads")
-    server = WebServer(accounts, StationLinks(args.station, accounts, station_tls),
-                       History(archive), objects, spool=args.state / "web-uploads")  # fmt: skip
+    links = StationLinks(args.station, accounts, station_tls, scid)
+    server = WebServer(
+        accounts, links, History(archive, scid), objects, spool=args.state / "web-uploads"
+    )
     try:
         asyncio.run(_serve(server, host, int(port), tls, args.port_file))
     except OSError as exc:

@@ -70,8 +70,9 @@ class History:
     """Queries of one station's archive, each run on the one thread that holds the archive's
     connection (``await history.run(history.series, ...)``): the server serves on meanwhile."""
 
-    def __init__(self, archive: str | Path) -> None:
+    def __init__(self, archive: str | Path, spacecraft: int | None = None) -> None:
         self.spec = archive  # a SQLite file or a postgresql:// URL
+        self.spacecraft = spacecraft  # its rows only, where the server is for one spacecraft
         self._archive: Archive | None = None
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="history")
 
@@ -97,7 +98,9 @@ class History:
         target = next((f for f in kind.fields if f.name == field), None) if kind else None
         if kind is None or target is None:
             raise HistoryError(f"no telemetry point {packet}.{field}")
-        rows = self.archive.packets(start_ms / 1000, end_ms / 1000, name=kind.name)
+        rows = self.archive.packets(
+            start_ms / 1000, end_ms / 1000, spacecraft=self.spacecraft, name=kind.name
+        )
         layout = fixed_layout(kind.fields)
         if field in layout and (target.valid_when is None or target.valid_when in layout):
             flag = layout.get(target.valid_when) if target.valid_when else None
@@ -139,7 +142,7 @@ class History:
         kind = d.TELEMETRY_BY_NAME.get(packet)
         if kind is None:
             raise HistoryError(f"no telemetry packet {packet}")
-        row = self.archive.latest(kind.service, kind.subtype)
+        row = self.archive.latest(kind.service, kind.subtype, self.spacecraft)
         tm = row.decoded() if row is not None else None
         return packet_json(tm, row.ert) if tm is not None and row is not None else None
 
@@ -149,7 +152,7 @@ class History:
         kind = d.TELEMETRY_BY_NAME.get(packet)
         if kind is None:
             raise HistoryError(f"no telemetry packet {packet}")
-        row = self.archive.latest(kind.service, kind.subtype)
+        row = self.archive.latest(kind.service, kind.subtype, self.spacecraft)
         tm = row.decoded() if row is not None else None
         if row is None or tm is None:
             return None
@@ -184,7 +187,7 @@ class History:
         """Every packet of [start, end) that decodes, as the page takes packets, by on-board
         time; at most ``limit`` (the first)."""
         out = []
-        for row in self.archive.packets(start_ms / 1000, end_ms / 1000):
+        for row in self.archive.packets(start_ms / 1000, end_ms / 1000, spacecraft=self.spacecraft):
             tm = row.decoded()
             if tm is not None:
                 out.append(packet_json(tm, row.ert))
@@ -195,7 +198,7 @@ class History:
     def commands(self, limit: int) -> list[dict[str, Any]]:
         """The last ``limit`` commands the station sent, oldest first, each with the account that
         sent it and the verification stages the audit trail holds for it."""
-        sent = self.archive.commands()[-limit:]
+        sent = self.archive.commands(self.spacecraft)[-limit:]
         stages: dict[str, list[str]] = {}
         for row in audit_rows(self.archive.db, "verification"):
             stages.setdefault(str(row.detail.get("request_id")), []).append(row.outcome)
@@ -214,7 +217,9 @@ class History:
     def events(self, start_ms: float, end_ms: float) -> list[dict[str, Any]]:
         """The events in [start, end), by on-board time."""
         out = []
-        for row in self.archive.packets(start_ms / 1000, end_ms / 1000, service=EVENT_SERVICE):
+        for row in self.archive.packets(
+            start_ms / 1000, end_ms / 1000, spacecraft=self.spacecraft, service=EVENT_SERVICE
+        ):
             tm = row.decoded()
             if tm is None or tm.event is None:
                 continue

@@ -17,7 +17,7 @@ from typing import Any
 
 from flight.protocol.messages import DecodedTelemetry
 from ground.accounts.store import AccountStore
-from ground.client import StationClient, StationUnreachable
+from ground.client import NoSuchSpacecraft, StationClient, StationUnreachable
 from ground.web.packets import packet_json
 
 log = logging.getLogger("ground.web")
@@ -36,8 +36,10 @@ class AccountLink:
         accounts: AccountStore,
         tls: ssl.SSLContext | None,
         observe: Callable[[DecodedTelemetry], None],
+        spacecraft: int | None = None,
     ) -> None:
         self.address = address
+        self.spacecraft = spacecraft
         self.observe = observe  # every packet, for the alarm list
         self.account = account
         self.accounts = accounts
@@ -71,9 +73,11 @@ class AccountLink:
     async def _run(self) -> None:
         while True:
             try:
-                client = await StationClient.connect(self.address, self.token_text, tls=self.tls)
+                client = await StationClient.connect(
+                    self.address, self.token_text, tls=self.tls, spacecraft=self.spacecraft
+                )
                 await client.greeting(GREETING_S)
-            except StationUnreachable as exc:
+            except (StationUnreachable, NoSuchSpacecraft) as exc:
                 self._status(station=False, why=str(exc))
                 await asyncio.sleep(RETRY_S)
                 continue
@@ -115,8 +119,15 @@ class AccountLink:
 class StationLinks:
     """The account links of the web server."""
 
-    def __init__(self, address: str, accounts: AccountStore, tls: ssl.SSLContext | None) -> None:
+    def __init__(
+        self,
+        address: str,
+        accounts: AccountStore,
+        tls: ssl.SSLContext | None,
+        spacecraft: int | None = None,
+    ) -> None:
         self.address = address
+        self.spacecraft = spacecraft  # the one of the station's fleet it is for; None: the only
         self.accounts = accounts
         self.tls = tls
         self.links: dict[str, AccountLink] = {}
@@ -136,7 +147,7 @@ class StationLinks:
         link = self.links.get(account)
         if link is None:
             link = self.links[account] = AccountLink(
-                self.address, account, self.accounts, self.tls, self._observe
+                self.address, account, self.accounts, self.tls, self._observe, self.spacecraft
             )
         return link
 

@@ -212,6 +212,10 @@ def test_the_command_line_reads_it_back(tmp_path, archive_spec):
     def ground(command, *args):
         return ground_command(tmp_path, "archive", command, "--archive", archive_spec, *args)
 
+    code, out, _ = ground("export", "--raw", str(tmp_path / "other.tm"), "--spacecraft", "162")
+    assert code == 0 and (tmp_path / "other.tm").read_bytes() == tm("PING_REPORT", {}, 1, T0 + 1)
+    code, _, err = ground("export", "--raw", "x.tm", "--csv", "x.csv")
+    assert code == 2 and "not allowed with argument" in err
     code, out, _ = ground("query", "--spacecraft", str(OTHER), "--json")
     assert code == 0 and [r["spacecraft"] for r in json.loads(out)] == [OTHER]
     code, out, _ = ground("query", "--name", "PING_REPORT", "--json")

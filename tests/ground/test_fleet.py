@@ -4,6 +4,7 @@ real TCP peers."""
 
 import asyncio
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -196,6 +197,17 @@ def test_two_spacecraft_on_one_station_never_mix(tmp_path):
     assert [p.decoded().name for p in archive.packets(spacecraft=BETA)] == ["CONTROLLER_STARTED"]
     assert [(c.scid, c.name) for c in archive.commands()] == [(ALPHA, "PING"), (BETA, "NOOP")]
     archive.close()
+    # the tools that read the station's state take the spacecraft by the name it recorded
+    query = _run_ground(tmp_path, "archive", "query", "--state", "state", "--spacecraft", "beta",
+                        "--json")  # fmt: skip
+    assert query.returncode == 0, query.stderr
+    assert [(r["name"], r["spacecraft"]) for r in json.loads(query.stdout)] == [
+        ("CONTROLLER_STARTED", BETA)
+    ]
+    for tool in (["archive", "query"], ["web", "--listen", "127.0.0.1:0"]):
+        refused = _run_ground(tmp_path, *tool, "--state", "state", "--spacecraft", "gamma")
+        assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+        assert "no spacecraft 'gamma' in the fleet recorded in" in refused.stderr
     for name in ("alpha", "beta"):  # each its own files, register and CFDP journal
         assert (tmp_path / "state" / name / "files.sqlite").is_file()
         assert (tmp_path / "state" / name / "cfdp.sqlite").is_file()

@@ -79,3 +79,24 @@ def test_a_plots_envelope_keeps_each_buckets_least_and_greatest_point(tmp_path):
 def history_value(v: float) -> float:
     """The value as a binary32 field holds it."""
     return struct.unpack(">f", struct.pack(">f", v))[0]
+
+
+def test_a_web_server_for_one_spacecraft_reads_only_its_rows(tmp_path):
+    archive = Archive(tmp_path / "archive.sqlite")
+    for i in range(5):
+        archive.packet(161, tm("HOUSEKEEPING", hk(uptime_s=i), i, T0 + i), T0 + i)
+        archive.packet(162, tm("HOUSEKEEPING", hk(uptime_s=100 + i), i, T0 + i), T0 + i + 0.5)
+    archive.packet(162, tm("JOB_STARTED", {"job_id": "j", "pid": 7}, 9, T0 + 3, event=True), T0)
+    archive.command(162, T0, "NOOP", {}, b"\x00\x00\x00\x01", "ana")
+    archive.close()
+    ours, theirs = (
+        History(tmp_path / "archive.sqlite", 161),
+        History(tmp_path / "archive.sqlite", 162),
+    )
+    span = (T0 * 1000, (T0 + 10) * 1000)
+    assert ours.series("HOUSEKEEPING", "uptime_s", *span)["value"] == [0, 1, 2, 3, 4]
+    assert theirs.series("HOUSEKEEPING", "uptime_s", *span)["value"] == [100, 101, 102, 103, 104]
+    assert ours.latest("HOUSEKEEPING")["v"]["uptime_s"] == 4
+    assert (ours.events(*span), [e["name"] for e in theirs.events(*span)]) == ([], ["JOB_STARTED"])
+    assert (ours.commands(10), [c["name"] for c in theirs.commands(10)]) == ([], ["NOOP"])
+    assert len(ours.interval(*span, 100)) == 5
