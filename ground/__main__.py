@@ -203,7 +203,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_credential_arguments(console)
     console.add_argument(
-        "--spacecraft", metavar="NAME|ID", help="of the station's fleet (default: its only one)"
+        "--spacecraft",
+        metavar="NAME|ID",
+        help="of the station's fleet (default: its only one; in a replay, every one)",
     )
     console.add_argument(
         "--replay",
@@ -386,6 +388,7 @@ def _plot(args: argparse.Namespace) -> int:
 def _console(args: argparse.Namespace) -> int:
     from ground.archive import Archive, ArchiveError
     from ground.console.app import Console
+    from ground.fleet import FleetError, spacecraft_in
     from ground.console.feeds import ReplayFeed, StationFeed
     from ground.console.model import Model
 
@@ -393,14 +396,16 @@ def _console(args: argparse.Namespace) -> int:
     feed: StationFeed | ReplayFeed
     if args.replay is not None:
         spec = args.replay
+        state = Path(spec) if Path(spec).is_dir() else Path(spec).parent
         if Path(spec).is_dir():
             spec = Path(spec) / "archive.sqlite"
         try:
+            scid = None if args.spacecraft is None else spacecraft_in(state, args.spacecraft)
             Archive(spec, create=False).close()
-        except ArchiveError as exc:
+        except (ArchiveError, FleetError) as exc:
             print(f"ground console: {exc}", file=sys.stderr)
             return 2
-        feed = ReplayFeed(model, spec, args.start, args.end, args.speed)
+        feed = ReplayFeed(model, spec, args.start, args.end, args.speed, scid)
     else:
         try:
             token, tls = client_credentials(args)

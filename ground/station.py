@@ -2,9 +2,11 @@
 
 It encodes telecommands from the flight dictionary (assigning the sequence counts, as a mission
 control system does), sends them up the space link, and passes every telemetry packet that comes
-down to every connected client, once (stored telemetry played back from files included). Its CFDP
-entity receives the payload's files into STATE/files (ground/files.py checks and lists them);
-every packet and command is archived (ground/archive/: SQLite or PostgreSQL).
+down to every connected client, once (stored telemetry played back from files included). It
+serves one spacecraft or a fleet of them (ground/fleet.py), each with its own keys, FOP-1 and
+CFDP entity, which receives its payload's files (ground/spacecraft.py; ground/files.py checks
+and lists them); every packet and command is archived under its spacecraft id
+(ground/archive/: SQLite or PostgreSQL).
 The space link is TCP carrying USLP transfer frames (ground/space_link.py, docs/icd.md section
 18): telemetry comes down in the spacecraft's virtual channels, telecommands go up through
 COP-1; the station reconnects whenever it drops.

@@ -157,6 +157,17 @@ def write_sample_jobs(bin_dir: Path, python: str = sys.executable) -> None:
         target.chmod(0o755)
 
 
+def clear_stale(out: Path, names: tuple[str, ...]) -> None:
+    """``out`` made, and what an earlier run left there under ``names`` removed."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        path = out / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
 def bench_token_file(out: Path) -> Path:
     """The station token of the bench's own account (an admin), which every client of a bench's
     station may use: OUT/ground-accounts/bench.token."""
@@ -208,13 +219,7 @@ class BenchRun:
         """Its output directory cleared, its keys, its line and its bus made; KeyFileError or
         VmError when the configuration cannot run (the caller says why)."""
         config, out = self.config, self.out
-        out.mkdir(parents=True, exist_ok=True)
-        for stale in ("state", "station.port", "ground-state"):
-            path = out / stale
-            if path.is_dir():
-                shutil.rmtree(path)
-            elif path.exists():
-                path.unlink()
+        clear_stale(out, ("state", "station.port", "ground-state"))
         if config.port is None and config.flight_vm is None:  # a controller started here
             write_sample_jobs(out / "state" / "bin")
         if (config.port or config.flight_vm) and config.keys is None:
@@ -254,6 +259,7 @@ class BenchRun:
         )
         bus.clock.lockstep = config.speed is None
         bus.radio.sync_station = bus.clock.lockstep and config.radio.immediate
+        self.wall0 = time.monotonic()  # the run's wall time starts with its bus
 
     async def launch(self) -> None:
         """Its bus up and its payload started."""

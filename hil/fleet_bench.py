@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from flight.protocol.packets import split_packets
-from hil.bench import BenchConfig, BenchRun, ScenarioFn, start_station
+from hil.bench import BenchConfig, BenchRun, ScenarioFn, clear_stale, start_station
 from hil.bus_clock import BusTimeout
 from hil.environment import EnvironmentConfig
 from hil.flight_vm import VmError
@@ -64,13 +63,7 @@ async def run_fleet(
 ) -> FleetResult:
     """Run the scenario on ``count`` spacecraft against one station; every report written."""
     out = config.out_dir.resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in ("ground-state", "station.port", "fleet.json"):
-        path = out / stale
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
+    clear_stale(out, ("ground-state", "station.port", "fleet.json"))
     runs = []
     for i in range(count):
         scid = config.spacecraft_id + i

@@ -145,9 +145,11 @@ class ReplayFeed:
         start: float | None,
         end: float | None,
         speed: float,
+        spacecraft: int | None = None,
     ) -> None:
         self.model = model
         self.archive = archive
+        self.spacecraft = spacecraft  # one spacecraft's packets of a fleet's archive
         self.start = start
         self.end = end
         self.speed = speed
@@ -159,7 +161,7 @@ class ReplayFeed:
         """Play the pass once, then stay (the screen keeps showing it)."""
         archive = Archive(self.archive, create=False)
         try:
-            packets = archive.packets(self.start, self.end)
+            packets = archive.packets(self.start, self.end, spacecraft=self.spacecraft)
         finally:
             archive.close()
         self.model.connection(f"replay of {self.archive}")

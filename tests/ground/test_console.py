@@ -306,3 +306,24 @@ def test_the_console_reconnects_to_a_station_that_comes_back(tmp_path):
     assert sum(m.startswith("connected to the station") for m in messages) == 2
     assert sum(m.startswith("lost the station") for m in messages) == 2
     assert all("Traceback" not in m for m in messages)
+
+
+def test_a_replay_of_one_spacecraft_of_a_fleets_archive_shows_only_its_packets(tmp_path):
+    path = _archive(tmp_path)
+    archive = Archive(path)
+    archive.packet(162, tm("HOUSEKEEPING", hk(uptime_s=99), 9, T0 + 3), T0 + 200)
+    archive.close()
+
+    async def replayed(scid):
+        model = Model()
+        feed = ReplayFeed(model, path, None, None, 1e6, scid)
+        said = []
+        feed.say = said.append
+        task = asyncio.create_task(feed.run())
+        while "replay finished" not in said:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        return said[0]
+
+    for scid, count in ((DEFAULT_SCID, 5), (162, 1), (None, 6)):
+        assert asyncio.run(replayed(scid)) == f"replaying {count} packets at 1e+06x"

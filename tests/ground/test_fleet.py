@@ -21,7 +21,7 @@ from ground.client import CommandRefused, NoSuchSpacecraft, StationClient
 from ground.fleet import FleetError, load_fleet
 from ground.station import Station
 from tests.ground.accounts import provision
-from tests.ground.test_station import Radio
+from tests.ground.test_station import Radio, serving
 
 ALPHA, BETA = 161, 162
 NAMES = {ALPHA: "alpha", BETA: "beta"}
@@ -106,10 +106,7 @@ async def _fleet_station(tmp_path):
         tmp_path / "state",
         accounts=AccountStore(store),
     )
-    task = asyncio.create_task(station.serve("127.0.0.1", 0, tmp_path / "port"))
-    while not (tmp_path / "port").exists():
-        await asyncio.sleep(0.01)
-    address = f"127.0.0.1:{(tmp_path / 'port').read_text().strip()}"
+    task, address = await serving(station, tmp_path)
     for radio in radios.values():
         await asyncio.wait_for(radio.connected.wait(), 10)
     return radios, station, task, address, tokens["ops"]
@@ -160,6 +157,14 @@ def test_two_spacecraft_on_one_station_never_mix(tmp_path):
         )  # fmt: skip
         out, err = await cli.communicate()
         seen["cli"] = (cli.returncode, out.decode(), err.decode())
+        table = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "ground", "fleet", "--station", address, "--token-file",
+            str(tmp_path / "token"),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "PYTHONSAFEPATH": "1"},
+        )  # fmt: skip
+        out, err = await table.communicate()
+        seen["table"] = (table.returncode, out.decode().splitlines(), err.decode())
         for client in (everyone, alpha, beta, stranger):
             await client.close()
         task.cancel()
@@ -190,6 +195,12 @@ def test_two_spacecraft_on_one_station_never_mix(tmp_path):
     assert seen["status"] == {"alpha": 1, "beta": 1}
     assert seen["cop1"] == [ALPHA]
     assert "serves no spacecraft 'gamma'" in seen["unknown"]
+    code, lines, err = seen["table"]
+    assert code == 0 and lines[0].split()[:3] == ["spacecraft", "id", "link"], err
+    assert [line.split()[:3] for line in lines[1:]] == [
+        ["alpha", "161", "up"],
+        ["beta", "162", "up"],
+    ]
     code, out, err = seen["cli"]
     assert code == 0 and '"name": "beta"' in out and '"alpha"' not in out, err
     archive = Archive(tmp_path / "state" / "archive.sqlite", create=False)

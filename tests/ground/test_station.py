@@ -56,6 +56,15 @@ def _request_of(raw):
     }
 
 
+async def serving(station, tmp_path):
+    """The station serving clients on a free loopback port: its task, and its address once it
+    listens."""
+    task = asyncio.create_task(station.serve("127.0.0.1", 0, tmp_path / "port"))
+    while not (tmp_path / "port").exists():
+        await asyncio.sleep(0.01)
+    return task, f"127.0.0.1:{(tmp_path / 'port').read_text().strip()}"
+
+
 async def start(tmp_path, with_radio=True):
     radio = Radio()
     port = await radio.serve() if with_radio else 1
@@ -67,10 +76,7 @@ async def start(tmp_path, with_radio=True):
         tmp_path / "ground-state",
         accounts=AccountStore(store),
     )
-    task = asyncio.create_task(station.serve("127.0.0.1", 0, tmp_path / "port"))
-    while not (tmp_path / "port").exists():
-        await asyncio.sleep(0.01)
-    address = f"127.0.0.1:{(tmp_path / 'port').read_text().strip()}"
+    task, address = await serving(station, tmp_path)
     client = await StationClient.connect(address, tokens["ops"])
     if with_radio:
         await asyncio.wait_for(radio.connected.wait(), 5)
