@@ -83,9 +83,18 @@ class PostgresServer:
         }
         with (self.data / "postgresql.conf").open("a") as conf:
             conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
+        self.resume()
+        return self
+
+    def resume(self) -> None:
+        """The server up (again), on the cluster it has."""
         self._run("pg_ctl", "-D", self.data, "-l", self.directory / "server.log", "-w",
                   "-t", str(START_TIMEOUT_S), "start")  # fmt: skip
-        return self
+
+    def halt(self) -> None:
+        """The server down at once, as in a crash, its cluster kept (``resume`` brings it up)."""
+        if (self.data / "postmaster.pid").exists():
+            self._run("pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop")
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{SUPERUSER}@/{database}?host={quote(str(self.socket))}"
@@ -100,8 +109,7 @@ class PostgresServer:
     def stop(self) -> None:
         """Stop the server and remove its directory."""
         try:
-            if (self.data / "postmaster.pid").exists():
-                self._run("pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop")
+            self.halt()
         finally:
             shutil.rmtree(self.directory, ignore_errors=True)
 

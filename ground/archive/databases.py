@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 from flight.database import open_database
 
 POSTGRESQL_SCHEMES = ("postgresql://", "postgres://")
+CONNECT_TIMEOUT_S = 10
 # column types as each dialect spells them: "id" is a key the database assigns, "key" one the
 # writer gives
 TYPES = {
@@ -123,19 +124,35 @@ class SqliteDatabase:
 
 
 class PostgresDatabase:
+    """A PostgreSQL archive. A connection the server dropped (a restart, a network cut) is made
+    again on the next use; until it can be, each use fails with one of ``errors``."""
+
     dialect = "postgresql"
 
     def __init__(self, url: str) -> None:
         import psycopg
 
+        self._psycopg = psycopg
+        self.url = url
         self.where = shown(url)
         self.errors = (psycopg.Error, OSError)
         self._types: dict[str, dict[str, str]] = {}  # table -> column -> type, for COPY
         try:
-            self.db = psycopg.connect(url, autocommit=True)
+            self._db = self._connect()
         except psycopg.Error as exc:
             reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
             raise ArchiveError(f"cannot connect to the archive {self.where}: {reason}") from None
+
+    def _connect(self) -> Any:
+        return self._psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+
+    @property
+    def db(self) -> Any:
+        """The connection, made again if the server dropped it."""
+        if self._db.closed or self._db.broken:
+            self._db.close()
+            self._db = self._connect()
+        return self._db
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.db.execute(_placeholders(sql), params)
@@ -151,16 +168,17 @@ class PostgresDatabase:
 
     def copy(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         """COPY in PostgreSQL's binary format: octets go as they are, not escaped as text."""
+        db = self.db
         types = self._types.get(table)
         if types is None:
-            found = self.db.execute(
+            found = db.execute(
                 "SELECT column_name, udt_name FROM information_schema.columns "
                 "WHERE table_schema = current_schema() AND table_name = %s",
                 (table,),
             )
             types = self._types[table] = dict(found.fetchall())
         sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
-        with self.db.cursor() as cursor, cursor.copy(sql) as out:
+        with db.cursor() as cursor, cursor.copy(sql) as out:
             out.set_types([types[c] for c in columns])
             for row in rows:
                 out.write_row(row)
@@ -180,7 +198,7 @@ class PostgresDatabase:
         return {r[0] for r in rows}
 
     def close(self) -> None:
-        self.db.close()
+        self._db.close()
 
 
 def _placeholders(sql: str) -> str:

@@ -23,6 +23,7 @@ from ground.audit import audit_rows
 from ground.fleet import one_spacecraft
 from ground.accounts.store import AccountStore
 from ground.station import Station
+from hil.postgresql import PostgresServer
 from tests.ground.accounts import provision
 
 T0 = 1_773_964_800.0
@@ -312,3 +313,26 @@ def test_the_station_files_what_it_hears_and_sends_under_its_spacecraft(tmp_path
     assert archive.spacecraft() == [SCID] and archive.count(SCID) == 20
     assert [r.account for r in audit_rows(archive.db)] == ["ana"]
     archive.close()
+
+
+def test_a_lost_postgresql_server_loses_nothing_and_is_reconnected():
+    with PostgresServer() as server:
+        archive = Archive(server.database("archive"))
+        raws = [tm("PING_REPORT", {}, i, T0 + i) for i in range(20)]
+        for raw in raws[:10]:
+            archive.packet(SCID, raw, 2e9)
+        archive.flush()
+        server.halt()
+        for raw in raws[10:]:
+            archive.packet(SCID, raw, 2e9)
+        archive.command(SCID, 2e9, "NOOP", {}, b"\x00\x00\x00\x01")
+        for _ in range(2):  # the server gone: each try fails, and everything stays held
+            with pytest.raises(archive.errors):
+                archive.flush()
+        assert archive.pending == 11
+        server.resume()
+        archive.flush()  # a new connection
+        assert archive.pending == 0
+        assert [p.raw for p in archive.packets()] == raws
+        assert [c.name for c in archive.commands()] == ["NOOP"]
+        archive.close()
