@@ -49,9 +49,10 @@ class FleetResult:
         lines = [report.summary(out) for out, report in self.reports.items()]
         for s in self.spacecraft:
             lines.append(
-                f"{s['name']}: sent {s.get('sent', 0)} packets; {s['archived']} archived under "
-                f"{s['scid']}, "
-                f"{s['not_sent']} of them not sent by it; {s['files']} files, "
+                f"{s['name']}: not checked: {s['why']}"
+                if "why" in s
+                else f"{s['name']}: sent {s['sent']} packets; {s['archived']} archived under "
+                f"{s['scid']}, {s['not_sent']} of them not sent by it; {s['files']} files, "
                 f"{s['files_not_sent']} not sent by it: {'apart' if s['apart'] else 'MIXED'}"
             )
         lines.append(f"fleet of {len(self.reports)}: {'PASSED' if self.passed else 'FAILED'}")
@@ -96,7 +97,12 @@ async def run_fleet(
         statuses = [await run.stop() for run in runs]
         await station.stop_all()
     reports = {run.out: run.finish(s) for run, s in zip(runs, statuses, strict=True)}
-    result = FleetResult(reports, kept_apart(out, runs))
+    try:
+        held = kept_apart(out, runs)
+    except ProcessFailed as exc:  # the station kept nothing to check (it never came up)
+        held = [{"name": f"sc{r.config.spacecraft_id}", "scid": r.config.spacecraft_id,
+                 "apart": False, "why": str(exc)} for r in runs]  # fmt: skip
+    result = FleetResult(reports, held)
     (out / "fleet.json").write_text(
         json.dumps({"passed": result.passed, "spacecraft": result.spacecraft}, indent=2) + "\n"
     )
