@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import subprocess
 import sys
 from collections import Counter
@@ -25,6 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from flight.cfdp.journal import Journal
 from flight.protocol.packets import split_packets
 from hil.bench import BenchConfig, BenchRun, ScenarioFn, clear_stale, start_station
 from hil.bus_clock import BusTimeout
@@ -178,13 +178,11 @@ def _files_apart(ground: Path, payload: Path, sent: Counter[bytes]) -> tuple[int
     rows = [
         r for r in json.loads(_ground("files", "--state", str(ground), "--json")) if r["delivered"]
     ]
-    history = sqlite3.connect(payload / "downlink" / "cfdp.sqlite")
+    journal = Journal(payload / "downlink" / "cfdp.sqlite")
     transfers = Counter(
-        history.execute(
-            "SELECT dest_name, size FROM history WHERE role = 'send' AND delivered = 1"
-        ).fetchall()
+        (r.dest_name, r.size) for r in journal.history() if r.role == "send" and r.delivered
     )
-    history.close()
+    journal.close()
     foreign = 0
     for row in rows:
         if transfers[(row["name"], row["size"])] < 1:

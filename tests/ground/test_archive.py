@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import sqlite3
 import subprocess
-import sys
 from array import array
 
 import pytest
@@ -25,6 +23,7 @@ from ground.accounts.store import AccountStore
 from ground.station import Station
 from hil.postgresql import PostgresServer
 from tests.ground.accounts import provision
+from tests.ground.test_cli import ground
 
 T0 = 1_773_964_800.0
 SCID, OTHER = 161, 162
@@ -189,13 +188,8 @@ def test_an_archive_from_before_spacecraft_ids_is_refused_until_migrated(tmp_pat
 
 
 def ground_command(cwd, *args):
-    done = subprocess.run(
-        [sys.executable, "-m", "ground", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONSAFEPATH": "1"},
-        cwd=cwd,
-    )
+    """``python -m ground ARGS`` in ``cwd`` (tests/ground/test_cli.py): status, out, err."""
+    done = ground(*args, cwd=cwd)
     return done.returncode, done.stdout, done.stderr
 
 

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import json
 import os
-import subprocess
 import sys
 
 import pytest
@@ -21,6 +20,7 @@ from ground.client import CommandRefused, NoSuchSpacecraft, StationClient
 from ground.fleet import FleetError, load_fleet
 from ground.station import Station
 from tests.ground.accounts import provision
+from tests.ground.test_cli import ground
 from tests.ground.test_station import Radio, serving
 
 ALPHA, BETA = 161, 162
@@ -80,20 +80,9 @@ def test_the_station_command_line_refuses_a_bad_fleet_in_one_line(tmp_path):
         (["--fleet", "fleet.toml", "--keys", "k1/ground.toml"], "--keys is for one spacecraft"),
         (["--link", "127.0.0.1:9"], "needs --link and --keys (or --fleet FILE)"),
     ]:
-        done = _run_ground(tmp_path, "station", "--listen", "127.0.0.1:0", *args)
+        done = ground("station", "--listen", "127.0.0.1:0", *args, cwd=tmp_path)
         assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
         assert message in done.stderr and "Traceback" not in done.stderr
-
-
-def _run_ground(cwd, *args):
-    return subprocess.run(
-        [sys.executable, "-m", "ground", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, "PYTHONSAFEPATH": "1"},
-        timeout=60,
-    )
 
 
 async def _fleet_station(tmp_path):
@@ -209,14 +198,15 @@ def test_two_spacecraft_on_one_station_never_mix(tmp_path):
     assert [(c.scid, c.name) for c in archive.commands()] == [(ALPHA, "PING"), (BETA, "NOOP")]
     archive.close()
     # the tools that read the station's state take the spacecraft by the name it recorded
-    query = _run_ground(tmp_path, "archive", "query", "--state", "state", "--spacecraft", "beta",
-                        "--json")  # fmt: skip
+    query = ground(
+        "archive", "query", "--state", "state", "--spacecraft", "beta", "--json", cwd=tmp_path
+    )
     assert query.returncode == 0, query.stderr
     assert [(r["name"], r["spacecraft"]) for r in json.loads(query.stdout)] == [
         ("CONTROLLER_STARTED", BETA)
     ]
     for tool in (["archive", "query"], ["web", "--listen", "127.0.0.1:0"]):
-        refused = _run_ground(tmp_path, *tool, "--state", "state", "--spacecraft", "gamma")
+        refused = ground(*tool, "--state", "state", "--spacecraft", "gamma", cwd=tmp_path)
         assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
         assert "no spacecraft 'gamma' in the fleet recorded in" in refused.stderr
     for name in ("alpha", "beta"):  # each its own files, register and CFDP journal
