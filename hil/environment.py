@@ -7,6 +7,7 @@ tick is a lookup; the battery is stepped per tick because it depends on what the
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -76,7 +77,8 @@ class Environment:
         if second > 0:
             prev = i - 1
             drawn = self.allowance[prev] if payload_w is None else payload_w
-            self.eps.step(1.0, bool(self.track.sunlit[prev]), float(np.nan_to_num(drawn)))
+            drawn = float(drawn)
+            self.eps.step(1.0, bool(self.track.sunlit[prev]), 0.0 if math.isnan(drawn) else drawn)
         sunlit = bool(self.track.sunlit[i])
         eclipse_in, eclipse_s = int(self.eclipse_in[i]), int(self.eclipse_len[i])
         allowance = self.eps.allowance(sunlit, eclipse_in, eclipse_s)

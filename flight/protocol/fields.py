@@ -284,18 +284,47 @@ def fixed_layout(fields: tuple[Field, ...]) -> dict[str, tuple[int, str]]:
     return layout
 
 
+class _FixedPlan:
+    """How to decode a structure of fixed-size fields only in one struct call: the combined
+    format, and which fields need their value checked (an unsigned or signed integer read from
+    its octets is always in its type's range; enums, bounds and floats are checked)."""
+
+    def __init__(self, fields: tuple[Field, ...]) -> None:
+        self.struct = struct.Struct(">" + "".join(_FIXED[f.type][0][1:] for f in fields))
+        self.checked = tuple(
+            f.enum or f.minimum is not None or f.maximum is not None or f.type in ("f32", "f64")
+            for f in fields
+        )
+
+
+_PLANS: dict[int, tuple[tuple[Field, ...], _FixedPlan | None]] = {}  # by the structure's id
+
+
+def _fixed_plan(fields: tuple[Field, ...]) -> _FixedPlan | None:
+    """The one-call plan of a structure whose fields all have fixed sizes (None otherwise)."""
+    entry = _PLANS.get(id(fields))
+    if entry is None or entry[0] is not fields:  # held in the entry: its id is not reused
+        fixed = bool(fields) and all(f.type in _FIXED for f in fields)
+        entry = _PLANS[id(fields)] = (fields, _FixedPlan(fields) if fixed else None)
+    return entry[1]
+
+
 def unpack_fields(fields: tuple[Field, ...], data: bytes) -> dict[str, Any]:
     """Decode a structure; FieldError if it is short, long or holds a bad value."""
     values: dict[str, Any] = {}
-    offset = 0
-    dependent = []
-    for f in fields:
-        value, offset = f.unpack(data, offset)
-        values[f.name] = f.check(value)
-        if f.valid_when is not None:
-            dependent.append(f)
-    if offset != len(data):
-        raise FieldError(f"{len(data) - offset} octets left over after the last field")
+    dependent = [f for f in fields if f.valid_when is not None]
+    plan = _fixed_plan(fields)
+    if plan is not None and len(data) == plan.struct.size:  # one call; other lengths below
+        raw = plan.struct.unpack(data)
+        for f, value, checked in zip(fields, raw, plan.checked, strict=True):
+            values[f.name] = f.check(value) if checked else value
+    else:
+        offset = 0
+        for f in fields:
+            value, offset = f.unpack(data, offset)
+            values[f.name] = f.check(value)
+        if offset != len(data):
+            raise FieldError(f"{len(data) - offset} octets left over after the last field")
     for f in dependent:
         if not values[f.valid_when]:
             values[f.name] = None

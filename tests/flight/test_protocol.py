@@ -11,7 +11,14 @@ from spacepackets.ecss.tm import PusTm
 
 import native
 from flight import dictionary as d
-from flight.protocol.fields import Field, FieldError, Limits, pack_fields, unpack_fields
+from flight.protocol.fields import (
+    Field,
+    FieldError,
+    Limits,
+    fixed_layout,
+    pack_fields,
+    unpack_fields,
+)
 from flight.protocol.framing import MAX_FRAME_LEN, Deframer, frame
 from flight.protocol.packets import (
     MAX_PACKET_LEN,
@@ -281,3 +288,51 @@ def test_a_fields_bounds_are_its_limits_within_its_types_range():
     assert Field("d", "f64", maximum=1.5).bounds() == (None, 1.5)
     assert Field("e", "f32").bounds()[1] == 3.4028234663852886e38
     assert Field("f", "str").bounds() == (None, None)
+
+
+def _field_by_field(fields, data):
+    """A structure decoded one field at a time (Field.unpack and Field.check, then the validity
+    flags), as the decoder does for structures that are not all of fixed size."""
+    values, offset = {}, 0
+    for f in fields:
+        value, offset = f.unpack(data, offset)
+        values[f.name] = f.check(value)
+    if offset != len(data):
+        raise FieldError("left over")
+    for f in fields:
+        if f.valid_when is not None and not values[f.valid_when]:
+            values[f.name] = None
+        elif f.valid_when is not None and isinstance(values[f.name], float):
+            if math.isnan(values[f.name]):
+                raise FieldError("valid NaN")
+    return values
+
+
+@given(st.data())
+def test_a_fixed_size_structure_decodes_in_one_call_as_field_by_field(data):
+    """Housekeeping, all fixed-size fields, is read in one struct call: for any octets of its
+    size, the same values, or a FieldError where field by field finds one."""
+    fields = d.TELEMETRY_BY_NAME["HOUSEKEEPING"].fields
+    layout = fixed_layout(fields)
+    assert len(layout) == len(fields)  # all fixed: the one-call path
+    offset, fmt = layout[fields[-1].name]
+    size = offset + struct.calcsize(fmt)
+    lowest = pack_fields(
+        fields, {f.name: min(f.enum) if f.enum else f.minimum or 0 for f in fields}
+    )
+    raw = data.draw(st.one_of(st.just(lowest), st.binary(min_size=size, max_size=size)))
+    try:
+        expected = _field_by_field(fields, raw)
+    except FieldError:
+        with pytest.raises(FieldError):
+            unpack_fields(fields, raw)
+        return
+    got = unpack_fields(fields, raw)
+    assert got.keys() == expected.keys()
+    for name, value in expected.items():
+        same_nan = isinstance(value, float) and math.isnan(value) and math.isnan(got[name])
+        assert got[name] == value or same_nan
+    with pytest.raises(FieldError):
+        unpack_fields(fields, raw[:-1])
+    with pytest.raises(FieldError):
+        unpack_fields(fields, raw + b"\0")
