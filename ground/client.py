@@ -367,7 +367,8 @@ class StationClient:
 
     async def _dispatch(self, message: dict[str, Any]) -> None:
         op = message.get("op")
-        answers = ("sent", "error", "queued", "files", "authority", "transfers", "cop1", "fleet")
+        answers = ("sent", "error", "queued", "files", "authority", "transfers", "cop1", "fleet",
+                   "watching")  # fmt: skip
         if op in answers and message.get("ref"):
             future = self._pending.pop(message.get("ref"), None)
             if future is not None and not future.done():
@@ -388,6 +389,8 @@ class StationClient:
             if op == "welcome":
                 self.account = message.get("account")
                 self._welcome_fleet(message.get("fleet"))
+                if self.spacecraft is not None and self.scid is not None:  # only its broadcasts
+                    self._writer.write(encode_message({"op": "watch", "spacecraft": self.scid}))
                 self.greeted.set()
             if "authority" in message or op == "authority":
                 self.authority = message.get("authority", message.get("holder"))

@@ -39,11 +39,13 @@ REFUSAL = "authentication failed"
 
 @dataclass
 class Session:
-    """An authenticated connection: whose, with which token, from where."""
+    """An authenticated connection: whose, with which token, from where, and the one
+    spacecraft whose broadcasts it takes (None: every spacecraft's)."""
 
     account: Account
     token_id: str
     peer: str
+    watching: int | None = None
 
 
 class Gatekeeper:

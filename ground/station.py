@@ -311,10 +311,23 @@ class Station:
                         "why": why, "spacecraft": scid})  # fmt: skip
 
     def broadcast(self, message: dict[str, Any]) -> None:
+        """Send a message to every client, but not one about another spacecraft to a client
+        that watches one (COP-1's summary, about them all, goes to every client)."""
         data = encode_message(message)
-        for client in list(self._clients):
+        about = message.get("spacecraft") if message.get("op") != "cop1" else None
+        for client, session in list(self._clients.items()):
             if client.is_closing():
                 self._clients.pop(client, None)
+            elif (
+                session.watching is not None
+                and about is not None
+                and (
+                    session.watching not in about
+                    if isinstance(about, list)
+                    else about != session.watching
+                )
+            ):
+                continue
             elif client.transport.get_write_buffer_size() > CLIENT_BACKLOG:
                 log.warning("a client that does not read its telemetry was disconnected")
                 self.clients_dropped += 1
@@ -361,7 +374,7 @@ class Station:
         ref = _plain(message.get("ref"))
         try:
             op = message.get("op")
-            if op not in (*_SPACECRAFT_OPS, "authority", "cop1", "fleet"):
+            if op not in (*_SPACECRAFT_OPS, "authority", "cop1", "fleet", "watch"):
                 return None
             account = self.gate.current(session)
             if account is None:
@@ -380,6 +393,9 @@ class Station:
                 if op in ("command", "upload"):
                     self.audit(account.name, session.peer, op, f"refused: {exc}")
                 return {"op": "error", "ref": ref, "message": str(exc)}
+            if op == "watch":
+                session.watching = craft.scid
+                return {"op": "watching", "ref": ref, "spacecraft": craft.scid} if ref else None
             if op == "command":
                 return self.uplink_command(session, craft, message)
             if op == "upload":

@@ -14,10 +14,12 @@ from flight.dictionary import DICTIONARY_VERSION
 from flight.security.keys import load_keys, provision_keys
 from flight.security.replay import SecurityState
 from flight.security.tc_auth import AuthError, TcVerifier
+from ground.accounts.credentials import parse_token, proof
 from ground.accounts.store import AccountStore
 from ground.archive import Archive
 from ground.client import CommandRefused, NoSuchSpacecraft, StationClient
 from ground.fleet import FleetError, load_fleet
+from ground.messages import encode_message, read_messages
 from ground.station import Station
 from tests.ground.accounts import provision
 from tests.ground.test_cli import ground
@@ -99,6 +101,46 @@ async def _fleet_station(tmp_path):
     for radio in radios.values():
         await asyncio.wait_for(radio.connected.wait(), 10)
     return radios, station, task, address, tokens["ops"]
+
+
+def test_a_client_that_watches_one_spacecraft_is_sent_no_other_ones_telemetry(tmp_path):
+    async def scenario():
+        radios, station, task, address, token = await _fleet_station(tmp_path)
+        host, port = address.rsplit(":", 1)
+        reader, writer = await asyncio.open_connection(host, int(port))
+        messages = read_messages(reader)
+        nonce = (await anext(messages))["nonce"]
+        token_id, secret = parse_token(token)
+        writer.write(encode_message({"op": "auth", "token_id": token_id,
+                                     "proof": proof(secret, nonce, token_id)}))  # fmt: skip
+        assert (await anext(messages))["op"] == "welcome"
+        writer.write(encode_message({"op": "watch", "ref": 1, "spacecraft": "alpha"}))
+        writer.write(encode_message({"op": "watch", "ref": 2, "spacecraft": "gamma"}))
+        answers = [await anext(messages) for _ in range(2)]
+        everyone = await StationClient.connect(address, token)
+        await everyone.greeting(10)
+        seen = everyone.subscribe()
+        radios[BETA].downlink("CONTROLLER_STARTED", {"version": "beta"})
+        assert (await asyncio.wait_for(seen.get(), 10)).name == "CONTROLLER_STARTED"
+        radios[ALPHA].downlink("PING_REPORT", {})
+        sent = []
+        while not sent or sent[-1].get("op") != "tm":
+            sent.append(await asyncio.wait_for(anext(messages), 10))
+        writer.close()
+        await everyone.close()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        for radio in radios.values():
+            await radio.close()
+        station.archive.close()
+        return answers, sent
+
+    answers, sent = asyncio.run(scenario())
+    assert answers[0] == {"op": "watching", "ref": 1, "spacecraft": ALPHA}
+    assert answers[1]["op"] == "error" and "no spacecraft 'gamma' here" in answers[1]["message"]
+    # beta's packet went out first, to every client but this one
+    assert [m["spacecraft"] for m in sent if m.get("op") == "tm"] == [ALPHA]
 
 
 def test_two_spacecraft_on_one_station_never_mix(tmp_path):
