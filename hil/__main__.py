@@ -23,7 +23,7 @@ from flight.command_line import (
 from flight.security.keys import KeyFileError
 from hil.bench import SAMPLE_JOBS, BenchConfig, run_bench, write_sample_jobs
 from hil.default_scenario import default_scenario
-from hil.fleet_bench import run_fleet
+from hil.fleet_bench import constellation_fleet, run_fleet, spread_fleet
 from hil.flight_vm import VmError
 from hil.scenario import ScenarioError, load_scenario, shipped
 from hil.scenario_run import bench_config, scenario_runner
@@ -255,8 +255,22 @@ def _run(args: argparse.Namespace) -> int:
         config.baud = args.baud or config.baud
         config.eclipse_predictions = not args.no_eclipse_predictions
         name, runner = scenario.name, scenario_runner(scenario, args.until)
+    if args.scenario != DEFAULT and scenario.constellation:
+        if args.fleet is not None or args.port or args.keys or args.image_root or args.flight_vm:
+            print(f"hil: {scenario.name} declares its constellation of "
+                  f"{len(scenario.constellation)} satellites, controllers started here with "
+                  "fresh keys: not with --fleet, --port, --keys, --image-root or --flight-vm",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        members = constellation_fleet(config, scenario.constellation)
+        seconds = (
+            scenario.duration_s if args.until is None else min(args.until, scenario.duration_s)
+        )
+        result = asyncio.run(run_fleet(name, runner, config, members, scenario.isl, int(seconds)))
+        print(result.summary())
+        return 0 if result.passed else 1
     if args.fleet is not None:
-        result = asyncio.run(run_fleet(name, runner, config, args.fleet))
+        result = asyncio.run(run_fleet(name, runner, config, spread_fleet(config, args.fleet)))
         print(result.summary())
         return 0 if result.passed else 1
     report = asyncio.run(run_bench(name, runner, config))

@@ -2,7 +2,8 @@
 in lockstep, where each tick waits for the housekeeping that answers it before the second is
 announced, so that runs of a seed are the same. A scenario sets breakpoints (until), holds the
 clock while a command is in flight (hold), and waits in bench time (within). Ticks no answer came
-for are counted here."""
+for are counted here. The buses of a constellation share one ConstellationClock: in lockstep no
+bus sends a second's tick until every bus has announced the second before it."""
 
 from __future__ import annotations
 
@@ -20,6 +21,41 @@ NOISY_ANSWER_TIMEOUT_S = 1.0  # the same on a line with bit errors, where answer
 
 class BusTimeout(Exception):
     """A bench-time deadline passed."""
+
+
+class ConstellationClock:
+    """The one clock of a constellation's buses in lockstep: a bus waits before each tick until
+    every bus still running has announced the second before it, so that they all step through
+    bus time together, a second at a time, however long any one of them takes."""
+
+    def __init__(self) -> None:
+        self.members: set[BusClock] = set()
+        self._changed = asyncio.Event()
+
+    def join(self, clock: BusClock) -> None:
+        """Make ``clock`` step with the others."""
+        self.members.add(clock)
+        clock.shared = self
+
+    def leave(self, clock: BusClock) -> None:
+        """``clock`` stops (its run ended): the others no longer wait for it."""
+        self.members.discard(clock)
+        self.changed()
+
+    def changed(self) -> None:
+        """A member announced a second (or left): waiters look again."""
+        event, self._changed = self._changed, asyncio.Event()
+        event.set()
+
+    def behind(self) -> float:
+        """The latest second every member is done with: announced, and its scenario no longer
+        acting in it (a clock held or paused is still in its second)."""
+        return min(m.announced - (not m.running) for m in self.members)
+
+    async def turn(self, clock: BusClock) -> None:
+        """Return once no member is behind ``clock``'s last second."""
+        while self.behind() < clock.time:
+            await self._changed.wait()
 
 
 class BusClock:
@@ -57,6 +93,7 @@ class BusClock:
         self._running.set()
         self.holds = 0  # commands in flight under hold()
         self._clock = asyncio.Condition()
+        self.shared: ConstellationClock | None = None  # a constellation's one clock
 
     def advance(self) -> None:
         """One second on (the tick of it is being sent)."""
@@ -69,8 +106,19 @@ class BusClock:
         second announced to the scenario, so a timeline step never overtakes its tick."""
         loop = asyncio.get_running_loop()
         t0 = loop.time()
+        try:
+            await self._run(speed, loop, t0)
+        finally:
+            if self.shared is not None:
+                self.shared.leave(self)
+
+    async def _run(self, speed: float | None, loop: asyncio.AbstractEventLoop, t0: float) -> None:
         while True:
             await self._running.wait()
+            if self.shared is not None and speed is None:
+                await self.shared.turn(self)
+                if not self._running.is_set():  # held or paused while it waited
+                    continue
             damaged = self._damaged_frames()
             answerable = self._tick()
             if speed is not None and answerable:
@@ -94,6 +142,8 @@ class BusClock:
         self.announced = self.time
         async with self._clock:
             self._clock.notify_all()
+        if self.shared is not None:
+            self.shared.changed()
 
     async def _await_answer(self, damaged: int) -> None:
         try:
@@ -127,11 +177,21 @@ class BusClock:
             else:
                 self._unanswered()
 
+    @property
+    def running(self) -> bool:
+        """Whether the clock may go on (not paused, held or at a breakpoint)."""
+        return self._running.is_set()
+
+    def _run_on(self) -> None:
+        self._running.set()
+        if self.shared is not None:
+            self.shared.changed()
+
     def let_run(self) -> None:
         """A command's round trip takes bus time through a radio with a delay: while a command
         is held, its uplink lets the clock run."""
         if self.holds:
-            self._running.set()
+            self._run_on()
 
     @contextlib.asynccontextmanager
     async def hold(self) -> AsyncIterator[None]:
@@ -150,7 +210,7 @@ class BusClock:
         finally:
             self.holds -= 1
             if was_running:
-                self._running.set()
+                self._run_on()
             else:  # paused before: paused again (a radio round trip may have let it run)
                 self._running.clear()
 
@@ -164,7 +224,7 @@ class BusClock:
 
     def resume(self) -> None:
         """Let the clock run on after until() or pause() stopped it."""
-        self._running.set()
+        self._run_on()
 
     async def pause(self) -> None:
         """In lockstep, stop the clock (until resume()); returns once a tick in flight has been

@@ -1,9 +1,13 @@
 """A fleet run: several payload spacecraft against one ground station that serves them all
 (``ground station --fleet``), as the HIL bench runs one (hil/bench.py). Each spacecraft has its
-own line, bus, controller, space link, keys, seed and spacecraft id (161, 162, ...), runs the
-scenario as a client of the station speaking for it alone, and writes its report in
-OUT/scNNN; the station's state (one archive for the fleet, each spacecraft's files apart) is in
-OUT/ground-state.
+own line, bus, controller, space link, keys, seed, spacecraft id (161, 162, ...) and orbit, runs
+the scenario as a client of the station speaking for it alone, and writes its report in
+OUT/NAME; the station's state (one archive for the fleet, each spacecraft's files apart) is in
+OUT/ground-state. The fleet is a constellation's satellites (NAME as the constellation names
+them), or ``--fleet N`` spacecraft scNNN in planes of their own. In lockstep every bus steps
+through bus time with the others on one ConstellationClock. A constellation's laser links are
+computed from its geometry for the run (hil/models/isl.py): OUT/topology.json holds every
+change of the topology.
 
 Once the run ends, what the station holds under each spacecraft is checked, with the ground's
 own command line, against what that spacecraft sent: every packet archived under its id is one
@@ -19,6 +23,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import time
 from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,17 +32,30 @@ from typing import Any
 from flight.cfdp.journal import Journal
 from flight.protocol.packets import split_packets
 from hil.bench import BenchConfig, BenchRun, ScenarioFn, clear_stale, start_station
-from hil.bus_clock import BusTimeout
+from hil.bus_clock import BusTimeout, ConstellationClock
 from hil.environment import EnvironmentConfig
+from hil.models.constellation import Satellite
+from hil.models.isl import IslConfig, Topology, compute_topology
 from hil.flight_vm import VmError
 from hil.processes import BenchProcesses, ProcessFailed
 from hil.report import Report
+
+
+@dataclass(frozen=True)
+class FleetMember:
+    """One spacecraft of a fleet run: its name (and output directory), id and environment."""
+
+    name: str
+    scid: int
+    environment: EnvironmentConfig
 
 
 @dataclass
 class FleetResult:
     reports: dict[Path, Report]  # each spacecraft's, by its output directory
     spacecraft: list[dict[str, Any]]  # per spacecraft: what it sent and what the station holds
+    topology: Topology | None = None  # a constellation's laser links
+    wall_s: float = 0.0
 
     @property
     def passed(self) -> bool:
@@ -55,40 +73,93 @@ class FleetResult:
                 f"{s['scid']}, {s['not_sent']} of them not sent by it; {s['files']} files, "
                 f"{s['files_not_sent']} not sent by it: {'apart' if s['apart'] else 'MIXED'}"
             )
-        lines.append(f"fleet of {len(self.reports)}: {'PASSED' if self.passed else 'FAILED'}")
+        if self.topology is not None:
+            counts = self.topology.link_counts()
+            lines.append(
+                f"laser links: {len(self.topology.changes)} topology changes, "
+                f"{int(counts.max()) if len(counts) else 0} links at most at once "
+                "(OUT/topology.json)"
+            )
+        lines.append(
+            f"fleet of {len(self.reports)}: {'PASSED' if self.passed else 'FAILED'} "
+            f"in {self.wall_s:.0f} s of wall time"
+        )
         return "\n".join(lines)
 
 
-async def run_fleet(
-    name: str, scenario: ScenarioFn, config: BenchConfig, count: int
-) -> FleetResult:
-    """Run the scenario on ``count`` spacecraft against one station; every report written."""
-    out = config.out_dir.resolve()
-    clear_stale(out, ("ground-state", "station.port", "fleet.json"))
-    runs = []
+def spread_fleet(config: BenchConfig, count: int) -> list[FleetMember]:
+    """``count`` spacecraft scNNN, each in a circular orbit of a plane of its own, the ascending
+    nodes spread evenly (their passes, and so their telemetry, their own); a TLE as it is."""
+    members = []
     for i in range(count):
+        environment, orbit = config.environment, config.environment.orbit
+        if orbit.tle is None:
+            raan = orbit.raan_deg + 360.0 * i / count
+            environment = replace(environment, orbit=replace(orbit, raan_deg=raan))
         scid = config.spacecraft_id + i
+        members.append(FleetMember(f"sc{scid}", scid, environment))
+    return members
+
+
+def constellation_fleet(
+    config: BenchConfig, satellites: tuple[Satellite, ...]
+) -> list[FleetMember]:
+    """A constellation's satellites, ids from the scenario's spacecraft id on."""
+    return [
+        FleetMember(s.name, config.spacecraft_id + i, replace(config.environment, orbit=s.orbit))
+        for i, s in enumerate(satellites)
+    ]
+
+
+async def run_fleet(
+    name: str,
+    scenario: ScenarioFn,
+    config: BenchConfig,
+    members: list[FleetMember],
+    isl: IslConfig | None = None,
+    seconds: int | None = None,
+) -> FleetResult:
+    """Run the scenario on every member against one station; every report written. With
+    ``isl``, the laser links' topology over the run's ``seconds`` is computed and written."""
+    out = config.out_dir.resolve()
+    clear_stale(out, ("ground-state", "station.port", "fleet.json", "topology.json"))
+    wall0 = time.monotonic()
+    runs = []
+    for i, member in enumerate(members):
         craft = replace(
             config,
-            out_dir=out / f"sc{scid}",
-            spacecraft_id=scid,
+            out_dir=out / member.name,
+            spacecraft_id=member.scid,
             seed=config.seed + i,
-            environment=_plane(config.environment, i, count),
+            environment=member.environment,
         )
-        runs.append(BenchRun(f"{name} sc{scid}", craft))
+        runs.append(BenchRun(f"{name} {member.name}", craft))
+    clock = ConstellationClock()
     for run in runs:
         run.prepare()
+        if config.speed is None:
+            assert run.bus is not None
+            clock.join(run.bus.clock)
+    topology = None
+    if isl is not None:
+        topology = _topology(members, runs, isl, seconds or config.duration_s)
+        _write_topology(out / "topology.json", topology)
     station = BenchProcesses(out)
+
+    async def drive(run: BenchRun, member: FleetMember, address: str) -> None:
+        try:
+            await run.drive(scenario, address, station, member.name)
+        finally:  # however it ended, the others no longer wait for its clock
+            assert run.bus is not None
+            clock.leave(run.bus.clock)
+
     try:
         for run in runs:
             await run.launch()
-        fleet = _fleet_file(out, runs)
+        fleet = _fleet_file(out, runs, members)
         address = await start_station(out, station, [], ["--fleet", str(fleet)])
         await asyncio.gather(
-            *(
-                run.drive(scenario, address, station, f"sc{run.config.spacecraft_id}")
-                for run in runs
-            )
+            *(drive(run, member, address) for run, member in zip(runs, members, strict=True))
         )
     except (BusTimeout, ProcessFailed, VmError) as exc:
         for run in runs:
@@ -98,57 +169,79 @@ async def run_fleet(
         await station.stop_all()
     reports = {run.out: run.finish(s) for run, s in zip(runs, statuses, strict=True)}
     try:
-        held = kept_apart(out, runs)
+        held = kept_apart(out, members)
     except ProcessFailed as exc:  # the station kept nothing to check (it never came up)
-        held = [{"name": f"sc{r.config.spacecraft_id}", "scid": r.config.spacecraft_id,
-                 "apart": False, "why": str(exc)} for r in runs]  # fmt: skip
-    result = FleetResult(reports, held)
-    (out / "fleet.json").write_text(
-        json.dumps({"passed": result.passed, "spacecraft": result.spacecraft}, indent=2) + "\n"
-    )
+        held = [{"name": m.name, "scid": m.scid, "apart": False, "why": str(exc)} for m in members]
+    result = FleetResult(reports, held, topology, time.monotonic() - wall0)
+    verdict: dict[str, Any] = {"passed": result.passed, "wall_s": round(result.wall_s, 1)}
+    if topology is not None:
+        verdict["topology_changes"] = len(topology.changes)
+    verdict["spacecraft"] = result.spacecraft
+    (out / "fleet.json").write_text(json.dumps(verdict, indent=2) + "\n")
     return result
 
 
-def _plane(environment: EnvironmentConfig, i: int, count: int) -> EnvironmentConfig:
-    """The ``i``th spacecraft's environment: a circular orbit in a plane of its own, the
-    ascending nodes spread evenly (its passes over the ground stations, and so its telemetry,
-    its own); a TLE as it is."""
-    orbit = environment.orbit
-    if orbit.tle is not None:
-        return environment
-    return replace(environment, orbit=replace(orbit, raan_deg=orbit.raan_deg + 360.0 * i / count))
+def _topology(
+    members: list[FleetMember], runs: list[BenchRun], isl: IslConfig, seconds: int
+) -> Topology:
+    """The laser links of the run's first ``seconds``, from each member's orbit track."""
+    tracks = []
+    for run in runs:
+        assert run.environment is not None
+        tracks.append(run.environment.track.position_km[:seconds])
+    return compute_topology([m.name for m in members], tracks, isl)
 
 
-def _fleet_file(out: Path, runs: list[BenchRun]) -> Path:
+def _write_topology(path: Path, topology: Topology) -> None:
+    """OUT/topology.json: the satellites, each link's up intervals and every change."""
+    path.write_text(
+        json.dumps(
+            {
+                "satellites": topology.names,
+                "links": [
+                    {"a": topology.names[i], "b": topology.names[j], "up": spans}
+                    for (i, j), spans in sorted(topology.intervals.items())
+                ],
+                "changes": [
+                    {"t_s": c.t_s, "up": c.up, "a": c.a, "b": c.b, "range_km": round(c.range_km, 1)}
+                    for c in topology.changes
+                ],
+            },
+            indent=1,
+        )
+        + "\n"
+    )
+
+
+def _fleet_file(out: Path, runs: list[BenchRun], members: list[FleetMember]) -> Path:
     """The station's fleet file: each spacecraft's name, id, keys and space link."""
     path = out / "fleet.toml"
     entries = []
-    for run in runs:
+    for run, member in zip(runs, members, strict=True):
         assert run.keys is not None
-        scid = run.config.spacecraft_id
         entries.append(
-            f'[[spacecraft]]\nname = "sc{scid}"\nid = {scid}\nkeys = "{run.keys.ground}"\n'
-            f'link = "{run.radio_address()}"\n'
+            f'[[spacecraft]]\nname = "{member.name}"\nid = {member.scid}\n'
+            f'keys = "{run.keys.ground}"\nlink = "{run.radio_address()}"\n'
         )
     path.write_text("\n".join(entries))
     return path
 
 
-def kept_apart(out: Path, runs: list[BenchRun]) -> list[dict[str, Any]]:
+def kept_apart(out: Path, members: list[FleetMember]) -> list[dict[str, Any]]:
     """Per spacecraft: the packets and files the station holds under its id that it did not
     send (none, where they are kept apart), read with the ground's own tools (``ground archive
-    export --raw``, ``ground files``)."""
+    export --raw``, ``ground files``); each member's run in OUT/NAME."""
     state = out / "ground-state"
     everything = _archived(state, None)
     rows = []
-    for run in runs:
-        scid = run.config.spacecraft_id
-        sent = Counter(split_packets((run.out / "tm.bin").read_bytes()))
+    for member in members:
+        scid, run_out = member.scid, out / member.name
+        sent = Counter(split_packets((run_out / "tm.bin").read_bytes()))
         archived = Counter(_archived(state, scid))
         not_sent = sum((archived - sent).values())
-        files, files_not_sent = _files_apart(state / f"sc{scid}", run.out / "state", sent)
+        files, files_not_sent = _files_apart(state / member.name, run_out / "state", sent)
         rows.append({
-            "name": f"sc{scid}",
+            "name": member.name,
             "scid": scid,
             "sent": sum(sent.values()),
             "archived": sum(archived.values()),

@@ -17,7 +17,9 @@ from typing import Any
 from flight import dictionary as d
 from flight.spacelink.profile import DEFAULT_SCID
 from hil.environment import EnvironmentConfig
-from hil.models.orbit import GroundStation, OrbitConfig
+from hil.models.constellation import MIN_SEPARATION_KM, Satellite, Walker, closest_approach
+from hil.models.isl import IslConfig
+from hil.models.orbit import GroundStation, OrbitConfig, compute_track
 from hil.models.power import PowerConfig
 from hil.models.thermal import ThermalConfig
 from hil.radio import RadioConfig
@@ -63,6 +65,10 @@ CHECK_KEYS = {
     "figure_max": ("figure", "value"),
     "figure_min": ("figure", "value"),
 }
+
+
+MAX_SATELLITES = 64  # the most a constellation scenario may have
+SATELLITE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")  # as the ground's fleet file takes
 
 
 class ScenarioError(ValueError):
@@ -129,6 +135,8 @@ class Scenario:
     gpu_ecc_per_hour: float = 0.0  # the simulated GPU's background of corrected ECC errors
     watchdog_s: float | None = None  # the controller under a systemd-like watchdog (wall seconds)
     workload: tuple[Step, ...] = ()  # simulated jobs submitted through the ground station
+    constellation: tuple[Satellite, ...] = ()  # none: one spacecraft, in [orbit]
+    isl: IslConfig = field(default_factory=IslConfig)  # a constellation's laser terminals
 
 
 class _Lines:
@@ -310,6 +318,87 @@ def _environment(r: _Reader) -> EnvironmentConfig:
     return EnvironmentConfig(orbit, power, thermal, tuple(stations))
 
 
+def _constellation(r: _Reader, start: float, duration: int) -> tuple[Satellite, ...]:
+    """[constellation] (Walker planes) or [[satellites]] (TLEs): the satellites, each checked
+    to fly (a TLE sgp4 can propagate over the run) and to keep clear of every other."""
+    walker, listed = r.doc.get("constellation"), r.doc.get("satellites")
+    if walker is None and listed is None:
+        return ()
+    if walker is not None and listed is not None:
+        raise _Bad(("satellites", 0), "a constellation is Walker planes ([constellation]) or a "
+                   "list of TLEs ([[satellites]]), not both")  # fmt: skip
+    if "orbit" in r.doc:
+        raise _Bad(("orbit",), "a constellation gives each satellite its own orbit: no [orbit]")
+    if walker is not None:
+        path = ("constellation",)
+        w = r.table(path, {"planes", "per_plane", "phasing", "altitude_km", "inclination_deg",
+                           "raan_deg", "pattern"})  # fmt: skip
+        planes = _number(w, path, "planes", low=1, high=MAX_SATELLITES, integer=True)
+        per_plane = _number(w, path, "per_plane", low=1, high=MAX_SATELLITES, integer=True)
+        if planes * per_plane > MAX_SATELLITES:
+            total = planes * per_plane
+            raise _Bad(path + ("per_plane",), f"{planes} planes of {per_plane} are {total} "
+                       f"satellites; the bench runs at most {MAX_SATELLITES}")  # fmt: skip
+        satellites = Walker(
+            planes,
+            per_plane,
+            _number(w, path, "phasing", 0, low=0, high=planes - 1, integer=True),
+            _number(w, path, "altitude_km", low=160, high=2000),
+            _number(w, path, "inclination_deg", low=0, high=180),
+            _number(w, path, "raan_deg", 0.0, low=-360, high=360),
+            _text(w, path, "pattern", "delta", ("delta", "star")),
+        ).satellites()
+        blame: dict[str, tuple] = {}
+    else:
+        if not isinstance(listed, list) or not listed:
+            raise _Bad(("satellites",), "an array of tables ([[satellites]]), name and tle each")
+        if len(listed) > MAX_SATELLITES:
+            raise _Bad(("satellites",), f"{len(listed)} satellites; at most {MAX_SATELLITES}")
+        satellites, blame = [], {}
+        for i in range(len(listed)):
+            path = ("satellites", i)
+            s = r.table(path, {"name", "tle"})
+            name = _text(s, path, "name")
+            if not SATELLITE_NAME.fullmatch(name):
+                raise _Bad(path + ("name",), "a letter, then up to 31 letters, digits, _ or -")
+            if name in blame:
+                raise _Bad(path + ("name",), f"{name!r} names another satellite too")
+            tle = s.get("tle")
+            if not (
+                isinstance(tle, list) and len(tle) == 2 and all(isinstance(x, str) for x in tle)
+            ):
+                raise _Bad(path + ("tle",), "the two lines of a TLE, as an array of two strings")
+            satellite = Satellite(name, OrbitConfig(tle=(tle[0], tle[1])))
+            try:
+                compute_track(satellite.orbit, start, duration)
+            except ValueError as exc:
+                raise _Bad(path + ("tle",), f"not a TLE this run can fly: {exc}") from None
+            satellites.append(satellite)
+            blame[name] = path + ("tle",)
+    gap, a, b, at = closest_approach(satellites, start, min(duration, 2 * 86_400))
+    if gap < MIN_SEPARATION_KM:
+        raise _Bad(blame.get(b, ("constellation", "phasing")),
+                   f"{a} and {b} come within {gap:.1f} km of each other {at} s into the run: "
+                   "they would collide")  # fmt: skip
+    return tuple(satellites)
+
+
+def _isl(r: _Reader) -> IslConfig:
+    path = ("isl",)
+    i = r.table(path, set(IslConfig.__dataclass_fields__))
+    defaults = IslConfig()
+    return IslConfig(
+        max_range_km=_number(i, path, "max_range_km", defaults.max_range_km, low=1, high=100_000),
+        grazing_km=_number(i, path, "grazing_km", defaults.grazing_km, low=0, high=1_000),
+        acquisition_s=_number(
+            i, path, "acquisition_s", defaults.acquisition_s, low=0, high=3_600, integer=True
+        ),  # fmt: skip
+        terminals=_number(i, path, "terminals", defaults.terminals, low=1, high=16, integer=True),
+        rate_bps=_number(i, path, "rate_bps", defaults.rate_bps, low=1e3, high=1e12),
+        loss=_number(i, path, "loss", defaults.loss, low=0, high=0.5),
+    )
+
+
 def _timeline(r: _Reader, duration: int) -> tuple[Step, ...]:
     raw = r.doc.get("timeline", [])
     if not isinstance(raw, list):
@@ -477,6 +566,9 @@ def parse_scenario(text: str, source: Path) -> Scenario:
                 "checks",
                 "gpu",
                 "workload",
+                "constellation",
+                "satellites",
+                "isl",
             }
         )
         if unknown:
@@ -508,13 +600,18 @@ def parse_scenario(text: str, source: Path) -> Scenario:
         if relay not in ("always", "windows"):
             raise _Bad(("link", "relay"), '"always" or "windows" (only while a station is in view)')
         gpu = r.table(("gpu",), {"corrected_ecc_per_hour"})
+        start = _start(head.get("start"), ("scenario", "start"))
+        constellation = _constellation(r, start, duration)
+        if "isl" in doc and not constellation:
+            raise _Bad(("isl",), "laser terminals link the satellites of a constellation: "
+                       "declare one ([constellation] or [[satellites]])")  # fmt: skip
         return Scenario(
             name=_text(head, ("scenario",), "name"),
             description=head.get("description", ""),
             duration_s=duration,
             speed=None if speed == "max" else float(speed),
             seed=_number(head, ("scenario",), "seed", 0, low=0, integer=True),
-            start=_start(head.get("start"), ("scenario", "start")),
+            start=start,
             environment=_environment(r),
             baud=_number(link, ("link",), "baud", 115_200, low=300, high=10_000_000, integer=True),
             ber=_number(link, ("link",), "ber", 0.0, low=0, high=0.01),
@@ -537,6 +634,8 @@ def parse_scenario(text: str, source: Path) -> Scenario:
             watchdog_s=_number(head, ("scenario",), "watchdog_s", low=0.2, high=600)
             if "watchdog_s" in head
             else None,
+            constellation=constellation,
+            isl=_isl(r),
         )
     except _Bad as bad:
         raise ScenarioError(

@@ -2,9 +2,11 @@
 each ground station (radio or optical) can see it.
 
 By default a circular LEO given by altitude, inclination and beta angle (the sun's angle above the
-orbit plane, held for the run); with a TLE, the orbit is propagated with sgp4 and the sun moves
-with the date. Shadow is a cylinder of the Earth's radius behind the Earth; stations sit on a
-spherical Earth and see the spacecraft above their minimum elevation.
+orbit plane, held for the run); in a constellation, whose planes must share one sun, a circular
+orbit places itself by its ascending node and its phase along the orbit and takes the sun of the
+date (its beta angle follows from them); with a TLE, the orbit is propagated with sgp4 and the
+sun moves with the date. Shadow is a cylinder of the Earth's radius behind the Earth; stations
+sit on a spherical Earth and see the spacecraft above their minimum elevation.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ class OrbitConfig:
     beta_deg: float = 0.0
     raan_deg: float = 0.0
     tle: tuple[str, str] | None = None
+    phase_deg: float = 0.0  # argument of latitude at the start
+    date_sun: bool = False  # the sun of the date (a constellation's) rather than beta_deg's
 
     @property
     def period_s(self) -> float:
@@ -63,9 +67,26 @@ class Track:
         """Number of samples."""
         return len(self.sunlit)
 
+    def earth_fixed(self) -> np.ndarray:
+        """The positions (N, 3) in the Earth-fixed frame (the Earth turned by sidereal time)."""
+        angle = gmst_rad(self.start) + EARTH_ROTATION_RAD_S * np.arange(self.seconds)
+        cos_a, sin_a = np.cos(angle), np.sin(angle)
+        p = self.position_km
+        return np.stack(
+            [cos_a * p[:, 0] + sin_a * p[:, 1], -sin_a * p[:, 0] + cos_a * p[:, 1], p[:, 2]],
+            axis=1,
+        )
 
-def _circular(config: OrbitConfig, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Inertial positions and the (fixed) sun direction of a circular orbit."""
+    def ground_track(self) -> tuple[np.ndarray, np.ndarray]:
+        """Latitude and longitude (degrees) of the point below the spacecraft each second."""
+        ecef = self.earth_fixed()
+        lat = np.degrees(np.arcsin(ecef[:, 2] / np.linalg.norm(ecef, axis=1)))
+        return lat, np.degrees(np.arctan2(ecef[:, 1], ecef[:, 0]))
+
+
+def _circular(config: OrbitConfig, start: float, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inertial positions and the sun's direction (fixed at beta, or of the date) of a circular
+    orbit."""
     inc, raan = math.radians(config.inclination_deg), math.radians(config.raan_deg)
     node = np.array([math.cos(raan), math.sin(raan), 0.0])
     normal = np.array(
@@ -74,9 +95,11 @@ def _circular(config: OrbitConfig, t: np.ndarray) -> tuple[np.ndarray, np.ndarra
     in_plane = np.cross(normal, node)
     beta = math.radians(config.beta_deg)
     sun = math.cos(beta) * node + math.sin(beta) * normal  # noon at the ascending node
-    u = 2 * math.pi * t / config.period_s
+    u = 2 * math.pi * t / config.period_s + math.radians(config.phase_deg)
     a = EARTH_RADIUS_KM + config.altitude_km
     position = a * (np.cos(u)[:, None] * node + np.sin(u)[:, None] * in_plane)
+    if config.date_sun:
+        return position, sun_direction(start + t)
     return position, np.broadcast_to(sun, position.shape)
 
 
@@ -101,22 +124,13 @@ def compute_track(
     if config.tle is not None:
         position, sun = _tle(config, start + t)
     else:
-        position, sun = _circular(config, t)
+        position, sun = _circular(config, start, t)
     along = np.einsum("ij,ij->i", position, sun)
     across = np.linalg.norm(position - along[:, None] * sun, axis=1)
     sunlit = (along >= 0) | (across >= EARTH_RADIUS_KM)
     track = Track(start, sunlit, position)
     if stations:
-        angle = gmst_rad(start) + EARTH_ROTATION_RAD_S * t
-        cos_a, sin_a = np.cos(angle), np.sin(angle)
-        ecef = np.stack(
-            [
-                cos_a * position[:, 0] + sin_a * position[:, 1],
-                -sin_a * position[:, 0] + cos_a * position[:, 1],
-                position[:, 2],
-            ],
-            axis=1,
-        )
+        ecef = track.earth_fixed()
         for station in stations:
             lat, lon = math.radians(station.lat_deg), math.radians(station.lon_deg)
             up = np.array(

@@ -1,6 +1,8 @@
 """Two payload spacecraft against one ground station on the bench, in lockstep: each runs the
 scenario as its own run, and nothing of one lands under the other in the station's archive or
-files; the check that says so catches a packet filed under the wrong spacecraft."""
+files; the check that says so catches a packet filed under the wrong spacecraft. A
+constellation's eight satellites step through bus time on one clock, with their laser links'
+topology computed from the geometry."""
 
 import json
 import os
@@ -9,8 +11,11 @@ import sys
 
 from flight.protocol.packets import split_packets
 from ground.archive import Archive
-from hil.bench import BenchConfig, BenchRun
-from hil.fleet_bench import kept_apart
+from hil.environment import EnvironmentConfig
+from hil.fleet_bench import FleetMember, kept_apart
+from hil.models.isl import compute_topology
+from hil.models.orbit import compute_track
+from hil.scenario import load_scenario
 
 
 def test_two_spacecraft_on_one_station_each_pass_and_stay_apart(tmp_path):
@@ -38,11 +43,43 @@ def test_two_spacecraft_on_one_station_each_pass_and_stay_apart(tmp_path):
     archive.packet(161, ours_only, 2e9)
     archive.packet(170, ours_only, 2e9)  # and one under an id the fleet does not have
     archive.close()
-    runs = [
-        BenchRun("x", BenchConfig(out / f"sc{scid}", spacecraft_id=scid)) for scid in (161, 162)
-    ]
-    mixed = kept_apart(out, runs)
+    members = [FleetMember(f"sc{scid}", scid, EnvironmentConfig()) for scid in (161, 162)]
+    mixed = kept_apart(out, members)
     assert [(s["not_sent"], s["strangers"], s["apart"]) for s in mixed] == [
         (1, 1, False),
         (0, 1, False),
     ]
+
+
+def test_a_constellation_steps_on_one_clock_with_its_laser_links_from_geometry(tmp_path):
+    out = tmp_path / "constellation"
+    done = subprocess.run(
+        [sys.executable, "-m", "hil", "run", "constellation-day", "--out", str(out),
+         "--until", "15m"],
+        capture_output=True, text=True, timeout=900, env={**os.environ, "PYTHONSAFEPATH": "1"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    verdict = json.loads((out / "fleet.json").read_text())
+    names = [s["name"] for s in verdict["spacecraft"]]
+    assert names == [f"p{p}-{s}" for p in (1, 2) for s in (1, 2, 3, 4)] and verdict["passed"]
+    assert [s["scid"] for s in verdict["spacecraft"]] == list(range(161, 169))
+    ticks = {json.loads((out / n / "report.json").read_text())["figures"]["ticks"] for n in names}
+    assert len(ticks) == 1 and ticks.pop() >= 900  # every bus stepped through the same seconds
+    scenario = load_scenario("constellation-day")
+    satellites = scenario.constellation
+    positions = [compute_track(s.orbit, scenario.start, 900).position_km for s in satellites]
+    expected = compute_topology([s.name for s in satellites], positions, scenario.isl)
+    topology = json.loads((out / "topology.json").read_text())
+    assert verdict["topology_changes"] == len(expected.changes) == len(topology["changes"]) > 8
+    assert {c["up"] for c in topology["changes"]} == {True, False}
+    assert [(c["t_s"], c["up"], c["a"], c["b"]) for c in topology["changes"]] == [
+        (c.t_s, c.up, c.a, c.b) for c in expected.changes
+    ]
+    assert "topology changes" in done.stdout and "fleet of 8: PASSED" in done.stdout
+    refused = subprocess.run(
+        [sys.executable, "-m", "hil", "run", "constellation-day", "--fleet", "2", "--out",
+         str(tmp_path / "no")],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONSAFEPATH": "1"},
+    )  # fmt: skip
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+    assert "declares its constellation of 8 satellites" in refused.stderr
