@@ -387,6 +387,10 @@ class BenchRun:
                 statuses["flight"] == 0,
                 f"exit status {statuses['flight']}",
             )
+        for start, end in bus.clock.silences:
+            until = "to the end" if end is None else f"until bus time {end:.0f}"
+            report.note(start, f"the payload stopped answering ticks: the clock went on {until} "
+                        "without waiting for it")  # fmt: skip
         for tm in bus.serial.events:
             if tm.packet.time_synced:
                 report.note(tm.packet.time, f"event {tm.name} {tm.labelled()}")

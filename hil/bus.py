@@ -99,7 +99,7 @@ class BusEmulator:
             listener(tm)
         self.radio.downlink(tm, raw)
         if tm.name == "HOUSEKEEPING":
-            self.clock.answered_until(tm.packet.time)
+            self.clock.heard(tm.packet.time)
 
     async def _settle(self) -> None:
         """Lockstep, after a tick was answered: the station's answers to this second's file

@@ -17,6 +17,7 @@ T = TypeVar("T")
 
 ANSWER_TIMEOUT_S = 10.0  # wall seconds a lockstep tick waits for its housekeeping
 NOISY_ANSWER_TIMEOUT_S = 1.0  # the same on a line with bit errors, where answers get lost
+SILENT_STREAK = 5  # lockstep: unanswered ticks in a row after which the clock stops waiting
 
 
 class BusTimeout(Exception):
@@ -86,6 +87,9 @@ class BusClock:
         self.unanswered_streak = 0
         self.longest_unanswered_streak = 0  # consecutive answerable ticks not answered: a stall
         self.answer_lag_max_s = 0.0  # real time: the most bus seconds a tick waited for its answer
+        # lockstep: the spans (first second, last second or None) in which the payload was
+        # silent and the clock went on without waiting for its answers
+        self.silences: list[list[float | None]] = []
         self._awaiting: deque[float] = deque()  # real time: answerable ticks not yet answered
         self._damaged_at_hk = 0  # real time: damaged frames from the payload at the last answer
         self._breakpoints: set[float] = set()
@@ -124,7 +128,9 @@ class BusClock:
             if speed is not None and answerable:
                 self._awaiting.append(self.time)
             if speed is None:
-                if answerable:
+                if answerable and self.unanswered_streak >= SILENT_STREAK:
+                    self._unanswered()  # silent: not waited for, until it answers again
+                elif answerable:
                     await self._await_answer(damaged)
                 await self._settle()
                 reached = {t for t in self._breakpoints if t <= self.time}
@@ -159,6 +165,18 @@ class BusClock:
         self.ticks_unanswered += 1
         self.unanswered_streak += 1
         self.longest_unanswered_streak = max(self.longest_unanswered_streak, self.unanswered_streak)
+        if self.lockstep and self.unanswered_streak == SILENT_STREAK:
+            self.silences.append([self.time, None])
+
+    def heard(self, hk_time: float) -> None:
+        """Housekeeping of ``hk_time`` arrived: in lockstep, a silent payload answers again and
+        the clock waits for its answers again; in real time, answered_until."""
+        if not self.lockstep:
+            self.answered_until(hk_time)
+            return
+        if self.silences and self.silences[-1][1] is None:
+            self.silences[-1][1] = self.time
+        self.unanswered_streak = 0
 
     def answered_until(self, hk_time: float) -> None:
         """Real time: housekeeping of ``hk_time`` answers that tick; an answerable tick before it

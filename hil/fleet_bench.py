@@ -65,6 +65,10 @@ class FleetResult:
 
     def summary(self) -> str:
         lines = [report.summary(out) for out, report in self.reports.items()]
+        for out, report in self.reports.items():
+            if report.figures.get("ticks_unanswered"):
+                lines.append(f"{out.name}: {report.figures['ticks_unanswered']} ticks unanswered "
+                             "(when: its report's timeline)")  # fmt: skip
         for s in self.spacecraft:
             lines.append(
                 f"{s['name']}: not checked: {s['why']}"

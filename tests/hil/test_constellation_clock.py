@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from hil.bus_clock import BusClock, ConstellationClock
+from hil.bus_clock import SILENT_STREAK, BusClock, ConstellationClock
 
 START = 1_000.0
 
@@ -108,5 +108,27 @@ def test_a_bus_whose_run_ended_no_longer_holds_the_others():
         assert shared.members == {stays.clock}
         tasks[0].cancel()
         await asyncio.gather(tasks[0], return_exceptions=True)
+
+    asyncio.run(main())
+
+
+def test_a_silent_bus_is_no_longer_waited_for_until_it_answers_again():
+    async def main() -> None:
+        shared = ConstellationClock()
+        talks, silent = FakeBus(shared), FakeBus(shared, answer_at_once=False)
+        silent.clock.answer_timeout_s = 0.01
+        tasks = [asyncio.create_task(b.clock.run(None)) for b in (talks, silent)]
+        await asyncio.wait_for(talks.clock.until(START + 200), 30)  # not 200 timeouts long
+        silent_ticks = silent.clock.ticks_unanswered
+        assert silent_ticks >= 195 and silent.clock.longest_unanswered_streak >= 195
+        assert silent.clock.silences == [[START + SILENT_STREAK, None]]
+        silent.clock.heard(silent.clock.time)  # housekeeping again: waited for again
+        assert silent.clock.unanswered_streak == 0 and silent.clock.silences[0][1] is not None
+        talks.clock.resume()
+        await silent.answers.put(None)
+        await _announced(talks.clock, START + 202)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     asyncio.run(main())
