@@ -37,6 +37,7 @@ from hil.environment import EnvironmentConfig
 from hil.models.constellation import Satellite
 from hil.models.isl import IslConfig, Topology, compute_topology
 from hil.flight_vm import VmError
+from hil.fleet_report import FleetMemberRun, write_fleet_html
 from hil.processes import BenchProcesses, ProcessFailed
 from hil.report import Report
 
@@ -86,7 +87,7 @@ class FleetResult:
             )
         lines.append(
             f"fleet of {len(self.reports)}: {'PASSED' if self.passed else 'FAILED'} "
-            f"in {self.wall_s:.0f} s of wall time"
+            f"in {self.wall_s:.0f} s of wall time; report: OUT/fleet.html (plots)"
         )
         return "\n".join(lines)
 
@@ -176,6 +177,12 @@ async def run_fleet(
         held = kept_apart(out, members)
     except ProcessFailed as exc:  # the station kept nothing to check (it never came up)
         held = [{"name": m.name, "scid": m.scid, "apart": False, "why": str(exc)} for m in members]
+    runs_up = [
+        FleetMemberRun(m.name, r.environment, r.bus.serial.events, r.report)
+        for m, r in zip(members, runs, strict=True)
+        if r.environment is not None and r.bus is not None
+    ]
+    write_fleet_html(out, name, runs_up, topology, seconds or config.duration_s, config.start_time)
     result = FleetResult(reports, held, topology, time.monotonic() - wall0)
     verdict: dict[str, Any] = {"passed": result.passed, "wall_s": round(result.wall_s, 1)}
     if topology is not None:

@@ -38,7 +38,7 @@ JOB_ENDS = {
 JOB_ROWS_MAX = 12  # more jobs than this: one row per series (train-0001 -> train)
 
 
-class _Time:
+class TimeAxis:
     """The time axis of a run: seconds, minutes or hours, whichever reads best for its length."""
 
     def __init__(self, seconds: int) -> None:
@@ -64,7 +64,7 @@ class _Time:
         return fig, ax
 
 
-def _shade_eclipses(ax, env: Environment, time: _Time) -> None:
+def _shade_eclipses(ax, env: Environment, time: TimeAxis) -> None:
     for start, end in windows(~env.track.sunlit[: time.seconds]):
         ax.axvspan(time.of(start), time.of(end), color="0.85", lw=0)
 
@@ -80,7 +80,7 @@ def _with_limits(ax, values: Any, *limits: float) -> None:
         ax.set_ylim(low - margin, high + margin)
 
 
-def _power(env: Environment, time: _Time, gpu: GpuTrack | None) -> plt.Figure:
+def _power(env: Environment, time: TimeAxis, gpu: GpuTrack | None) -> plt.Figure:
     drawn = ["payload power allowance"]
     has_gpu = gpu is not None and gpu.times
     if has_gpu:
@@ -99,7 +99,7 @@ def _power(env: Environment, time: _Time, gpu: GpuTrack | None) -> plt.Figure:
     return fig
 
 
-def _gpu_temperature(env: Environment, time: _Time, gpu: GpuTrack) -> plt.Figure:
+def _gpu_temperature(env: Environment, time: TimeAxis, gpu: GpuTrack) -> plt.Figure:
     known = gpu.slowdown_c > 0
     title = "GPU temperature" + (" and its slowdown threshold" if known else "")
     fig, ax = time.axes(title + " (gaps: GPU off, not valid)", "C")
@@ -112,7 +112,7 @@ def _gpu_temperature(env: Environment, time: _Time, gpu: GpuTrack) -> plt.Figure
     return fig
 
 
-def _windows(env: Environment, time: _Time) -> plt.Figure:
+def _windows(env: Environment, time: TimeAxis) -> plt.Figure:
     rows = [("eclipse", ~env.track.sunlit[: time.seconds], "0.4")]
     rows += [(name, mask[: time.seconds], "tab:blue") for name, mask in env.track.visible.items()]
     if not env.track.visible:  # no ground stations in the scenario: the link is always up
@@ -137,7 +137,7 @@ def _series(job: str) -> str:
     return head if sep and tail.isdigit() else job
 
 
-def _jobs(time: _Time, events: list[DecodedTelemetry], start: float) -> plt.Figure:
+def _jobs(time: TimeAxis, events: list[DecodedTelemetry], start: float) -> plt.Figure:
     runs: list[tuple[str, float, float, str]] = []  # job, from, to, how it ended
     started: dict[str, float] = {}
     for tm in events:
@@ -168,7 +168,7 @@ def _jobs(time: _Time, events: list[DecodedTelemetry], start: float) -> plt.Figu
     return fig
 
 
-def _governor(time: _Time, gpu: GpuTrack) -> plt.Figure:
+def _governor(time: TimeAxis, gpu: GpuTrack) -> plt.Figure:
     names = dict(GOVERNOR_MODE_NAMES)
     fig, ax = time.axes("Governor mode", "", len(names))
     ax.plot(time.of(gpu.times), gpu.governor_mode, drawstyle="steps-post", lw=1.0)
@@ -184,7 +184,7 @@ def _plots(
     start: float,
     gpu: GpuTrack | None,
 ) -> dict[str, plt.Figure]:
-    time = _Time(seconds)
+    time = TimeAxis(seconds)
     hours = time.of(np.arange(seconds))
     figs = {"power": _power(env, time, gpu)}
     if gpu is not None and gpu.times:

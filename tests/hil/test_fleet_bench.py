@@ -76,6 +76,13 @@ def test_a_constellation_steps_on_one_clock_with_its_laser_links_from_geometry(t
         (c.t_s, c.up, c.a, c.b) for c in expected.changes
     ]
     assert "topology changes" in done.stdout and "fleet of 8: PASSED" in done.stdout
+    page = (out / "fleet.html").read_text()
+    for plot in ("groundtrack", "links", "power", "jobs"):
+        assert (
+            f'src="fleet-{plot}.png"' in page and (out / f"fleet-{plot}.png").stat().st_size > 5000
+        )
+    assert all(f'href="{name}/report.html"' in page for name in names)
+    assert f"Topology changes ({len(expected.changes)})" in page
     refused = subprocess.run(
         [sys.executable, "-m", "hil", "run", "constellation-day", "--fleet", "2", "--out",
          str(tmp_path / "no")],
