@@ -32,6 +32,22 @@ from ground.fleet import SpacecraftConfig
 
 log = logging.getLogger("ground.station")
 _CFDP_PDU = (210, 1)
+_HOUSEKEEPING = d.TELEMETRY_BY_NAME["HOUSEKEEPING"]
+# What the fleet view shows of each spacecraft's latest housekeeping: power, GPU, queue, contact.
+HEALTH_FIELDS = (
+    "power_allowance_w",
+    "battery_soc",
+    "sunlit",
+    "eclipse_in_s",
+    "link_in_s",
+    "jobs_queued",
+    "job_state",
+    "gpu_valid",
+    "gpu_temp_c",
+    "gpu_power_w",
+    "safe_mode",
+    "governor_mode",
+)
 _SEEN_KEPT = 200_000
 INACTIVITY_S = 86_400.0
 UPLINK_BPS = 64_000.0
@@ -129,6 +145,7 @@ class Spacecraft:
         self.tc_sent = 0
         self.tm_received = 0
         self.last_tm_ert: float | None = None
+        self.latest_hk: Telemetry | None = None  # its latest housekeeping, decoded when asked
         self.files_repeated = 0  # files the payload sent again that the ground already had
 
     @property
@@ -145,7 +162,25 @@ class Spacecraft:
             "tc_sent": self.tc_sent,
             "files": len(self.files.rows()),
             "transfers": len(self.cfdp.receivers) + len(self.cfdp.senders),
+            "health": self.health(),
         }
+
+    def health(self) -> dict[str, Any] | None:
+        """Its power, GPU, queue and contact as its latest housekeeping gave them (the job's
+        state and the governor's mode by name, flags 0 or 1, a value that was not valid None,
+        as the GPU's while it is off), with that
+        housekeeping's spacecraft time; None before any."""
+        if self.latest_hk is None:
+            return None
+        try:
+            values = decode_telemetry(self.latest_hk).values
+        except FieldError:
+            return None
+        health = {name: values[name] for name in HEALTH_FIELDS}
+        for f in _HOUSEKEEPING.fields:
+            if f.name in ("job_state", "governor_mode"):
+                health[f.name] = f.label(health[f.name])
+        return health | {"hk_time": self.latest_hk.time}
 
     # --- down
     def downlinked(self, raw: bytes) -> None:
@@ -159,6 +194,12 @@ class Spacecraft:
             return
         if isinstance(packet, Telemetry):
             self.spacecraft_time = max(self.spacecraft_time, packet.time)
+            is_hk = (packet.service, packet.subtype) == (
+                _HOUSEKEEPING.service,
+                _HOUSEKEEPING.subtype,
+            )
+            if is_hk and (self.latest_hk is None or packet.time >= self.latest_hk.time):
+                self.latest_hk = packet
             if (packet.service, packet.subtype) == _CFDP_PDU:
                 self.ground.archiving(self.ground.archive.packet, self.scid, raw, time.time())
                 try:

@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from flight import dictionary as d
 from flight.dictionary import DICTIONARY_VERSION
 from flight.security.keys import load_keys, provision_keys
 from flight.security.replay import SecurityState
@@ -141,6 +142,58 @@ def test_a_client_that_watches_one_spacecraft_is_sent_no_other_ones_telemetry(tm
     assert answers[1]["op"] == "error" and "no spacecraft 'gamma' here" in answers[1]["message"]
     # beta's packet went out first, to every client but this one
     assert [m["spacecraft"] for m in sent if m.get("op") == "tm"] == [ALPHA]
+
+
+def _housekeeping(**values):
+    """A housekeeping report: every field at its lowest, but ``values``."""
+    fields = d.TELEMETRY_BY_NAME["HOUSEKEEPING"].fields
+    return {f.name: min(f.enum) if f.enum else f.minimum or 0 for f in fields} | values
+
+
+def test_the_fleet_view_shows_each_spacecrafts_power_gpu_jobs_and_contact(tmp_path):
+    async def scenario():
+        radios, station, task, address, token = await _fleet_station(tmp_path)
+        client = await StationClient.connect(address, token)
+        await client.greeting(10)
+        seen = client.subscribe()
+        radios[ALPHA].downlink("HOUSEKEEPING", _housekeeping(
+            power_allowance_w=612.0, battery_soc=0.8, sunlit=1, link_in_s=0, jobs_queued=2,
+            job_state=int(d.JobState.RUNNING), gpu_valid=1, gpu_temp_c=63.0, gpu_power_w=312.0,
+        ))  # fmt: skip
+        radios[BETA].downlink("HOUSEKEEPING", _housekeeping(
+            power_allowance_w=0.0, battery_soc=0.5, sunlit=0, link_in_s=1500, gpu_valid=0,
+            gpu_temp_c=float("nan"), gpu_power_w=float("nan"),
+        ))  # fmt: skip
+        for _ in range(2):
+            await asyncio.wait_for(seen.get(), 10)
+        status = {c["name"]: c["health"] for c in await client.fleet_status()}
+        (tmp_path / "token").write_text(token + "\n")
+        (tmp_path / "token").chmod(0o600)
+        table = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "ground", "fleet", "--station", address, "--token-file",
+            str(tmp_path / "token"),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "PYTHONSAFEPATH": "1"},
+        )  # fmt: skip
+        out, err = await table.communicate()
+        await client.close()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        for radio in radios.values():
+            await radio.close()
+        station.archive.close()
+        return status, table.returncode, out.decode(), err.decode()
+
+    status, code, out, err = asyncio.run(scenario())
+    alpha, beta = status["alpha"], status["beta"]
+    assert alpha["power_allowance_w"] == 612 and alpha["job_state"] == "RUNNING"
+    assert alpha["gpu_temp_c"] == 63 and alpha["hk_time"] == 100.0 and alpha["link_in_s"] == 0
+    assert beta["gpu_temp_c"] is None and beta["gpu_valid"] == 0 and beta["sunlit"] == 0
+    assert code == 0, err
+    rows = {line.split()[0]: line for line in out.splitlines()[1:]}
+    assert all(w in rows["alpha"] for w in ("612 W 80%", "sun", "63 C 312 W", "2 queued", "now"))
+    assert all(w in rows["beta"] for w in ("0 W 50%", "shadow", "off", "in 25 min"))
 
 
 def test_two_spacecraft_on_one_station_never_mix(tmp_path):
