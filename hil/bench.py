@@ -27,6 +27,7 @@ from hil.bus_clock import BusTimeout
 from hil.serial_endpoint import damage
 from hil.environment import Environment, EnvironmentConfig
 from hil.gpu_figures import GpuTrack
+from hil.ground_figures import GroundTrack
 from flight.gpu.fault_channel import send_fault
 from hil.flight_vm import FlightVm, VmError, boot_limit_s, copy_disk
 from hil.processes import BenchProcesses, ProcessFailed
@@ -97,6 +98,7 @@ class Bench:
         self.state_dir = config.out_dir.resolve() / "state"
         self.wall0 = time.monotonic()
         self.gpu: GpuTrack | None = None  # set by a scenario that follows the GPU
+        self.ground: GroundTrack | None = None  # set by a scenario that follows the ground
         self.extra_figures: dict = {}  # the scenario's own figures (GPU, workload)
 
     def note(self, what: str) -> None:

@@ -178,7 +178,13 @@ async def run_fleet(
     except ProcessFailed as exc:  # the station kept nothing to check (it never came up)
         held = [{"name": m.name, "scid": m.scid, "apart": False, "why": str(exc)} for m in members]
     runs_up = [
-        FleetMemberRun(m.name, r.environment, r.bus.serial.events, r.report)
+        FleetMemberRun(
+            m.name,
+            r.environment,
+            r.bus.serial.events,
+            r.report,
+            r.bench.ground.results if r.bench and r.bench.ground else {},
+        )  # fmt: skip
         for m, r in zip(members, runs, strict=True)
         if r.environment is not None and r.bus is not None
     ]

@@ -1,7 +1,8 @@
 """OUT/fleet.html: a fleet run's report for people, with plots (matplotlib PNGs beside it) of
 every satellite's ground track with its contacts, the laser-link topology over time, each
-satellite's battery and power allowance, and each satellite's jobs; a table of the topology's
-changes and each satellite's verdict, with a link to its own report."""
+satellite's battery and power allowance, each satellite's jobs, and each job's result latency to
+the ground; a table of the topology's changes and each satellite's verdict, with a link to its
+own report."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ class FleetMemberRun:
     environment: Environment
     events: list[DecodedTelemetry]
     report: Report
+    results: dict[str, tuple[float, float]]  # job -> completed at (bus time), latency to ground
 
 
 def _ground_tracks(members: list[FleetMemberRun], seconds: int) -> plt.Figure:
@@ -117,6 +119,17 @@ def _jobs(members: list[FleetMemberRun], time: TimeAxis, start: float) -> plt.Fi
     return fig
 
 
+def _latency(members: list[FleetMemberRun], time: TimeAxis, start: float) -> plt.Figure:
+    fig, ax = time.axes("result latency to the ground: from JOB_COMPLETED on board to the "
+                        "station", "latency (s)")  # fmt: skip
+    for i, member in enumerate(members):
+        done = sorted(member.results.values())
+        ax.plot(time.of([t - start for t, _ in done]), [latency for _, latency in done], "o",
+                ms=3, color=f"C{i % 10}", label=f"{member.name} ({len(done)})")  # fmt: skip
+    ax.legend(fontsize=7, ncol=min(8, max(1, len(members))))
+    return fig
+
+
 def write_fleet_html(
     out: Path,
     title: str,
@@ -133,6 +146,7 @@ def write_fleet_html(
         figures["links"] = _links(topology, time)
     figures["power"] = _power(members, time)
     figures["jobs"] = _jobs(members, time, start)
+    figures["latency"] = _latency(members, time, start)
     images = []
     for name, fig in figures.items():
         path = out / f"fleet-{name}.png"

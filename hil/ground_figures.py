@@ -1,9 +1,13 @@
 """What reached the ground in a run: housekeeping per bus second (live or played back from the
-payload's stored telemetry) and the files the station received, for the downlink checks."""
+payload's stored telemetry), the files the station received, for the downlink checks, and each
+job's result: the bus seconds from its JOB_COMPLETED event on board to that event reaching the
+station's client (live, or played back after a pass)."""
 
 from __future__ import annotations
 
+import statistics
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -12,14 +16,28 @@ from flight.protocol.messages import DecodedTelemetry
 
 
 class GroundTrack:
-    """A listener on the station client: counts housekeeping reports by their bus second."""
+    """A listener on the station client: counts housekeeping reports by their bus second, and
+    times each job's result to the ground (``clock``: the bus time now)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
         self.hk_seconds: Counter[int] = Counter()
+        self.results: dict[str, tuple[float, float]] = {}  # job -> completed at, latency s
 
     def update(self, tm: DecodedTelemetry) -> None:
         if tm.name == "HOUSEKEEPING":
             self.hk_seconds[int(tm.packet.time)] += 1
+        elif tm.name == "JOB_COMPLETED" and tm.values.get("job_id") not in self.results:
+            self.results[tm.values["job_id"]] = (tm.packet.time, self.clock() - tm.packet.time)
+
+    def result_figures(self) -> dict:
+        """How many jobs' results reached the ground, and the median and longest latency."""
+        latencies = [latency for _, latency in self.results.values()]
+        return {
+            "ground_results_seen": len(latencies),
+            "ground_result_latency_median_s": statistics.median(latencies) if latencies else None,
+            "ground_result_latency_max_s": max(latencies) if latencies else None,
+        }
 
     def figures(
         self, links: np.ndarray, start: float, ticks: int, files: list[dict[str, Any]]

@@ -62,7 +62,7 @@ def scenario_runner(scenario: Scenario, until_s: float | None = None) -> Scenari
         start = bench.config.start_time
         gpu = bench.gpu = GpuTrack(start)
         bench.bus.listeners.append(gpu.update)
-        ground = GroundTrack()
+        ground = bench.ground = GroundTrack(lambda: bench.bus.clock.time)
         bench.client.listeners.append(ground.update)
         for direction in (bench.bus.serial.line.up, bench.bus.serial.line.down):
             direction.set_ber(scenario.ber)
@@ -87,6 +87,7 @@ def scenario_runner(scenario: Scenario, until_s: float | None = None) -> Scenari
                 bench.bus.clock.ticks,
                 await bench.client.files(),
             )
+        bench.extra_figures |= ground.result_figures()  # after the last pass's playback
         jobs = await _job_list(bench) if any(c.kind == "job_state" for c in scenario.checks) else []
         bench.report.jobs = jobs
         for check in scenario.checks:

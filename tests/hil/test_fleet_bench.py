@@ -77,7 +77,7 @@ def test_a_constellation_steps_on_one_clock_with_its_laser_links_from_geometry(t
     ]
     assert "topology changes" in done.stdout and "fleet of 8: PASSED" in done.stdout
     page = (out / "fleet.html").read_text()
-    for plot in ("groundtrack", "links", "power", "jobs"):
+    for plot in ("groundtrack", "links", "power", "jobs", "latency"):
         assert (
             f'src="fleet-{plot}.png"' in page and (out / f"fleet-{plot}.png").stat().st_size > 5000
         )
