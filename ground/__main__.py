@@ -42,6 +42,7 @@ from ground.accounts.credentials import (
 from ground.command_requests import RequestError
 from ground.console.command_line import parse_command
 from ground.console.model import utc as utc_z
+from ground.fleet_view import COLUMNS, NUMERIC, fleet_row
 from ground.cop1_directives import describe_cop1
 from ground.keys import add_keys_commands, run_keys
 from ground.manifests import ManifestFileError, load_manifest
@@ -787,49 +788,8 @@ async def _fleet(client: StationClient, args: argparse.Namespace) -> int:
     fleet = await client.fleet_status()
     if args.spacecraft is not None:
         fleet = [c for c in fleet if c["scid"] == client.scid]
-    rows = [
-        (
-            c["name"],
-            str(c["scid"]),
-            "up" if c["link_up"] else "down",
-            utc_z(c["spacecraft_time"]) if c["spacecraft_time"] else "-",
-            *_health_columns(c.get("health")),
-            str(c["tm_received"]),
-            str(c["tc_sent"]),
-            str(c["files"]),
-            str(c["transfers"]),
-        )
-        for c in fleet
-    ]
-    head = ("spacecraft", "id", "link", "spacecraft time", "power", "sun", "GPU", "jobs",
-            "contact", "packets", "commands", "files", "transfers")  # fmt: skip
-    _emit(args, _table(head, rows, right=(1, 9, 10, 11, 12)), fleet)
+    _emit(args, _table(COLUMNS, [fleet_row(c) for c in fleet], right=NUMERIC), fleet)
     return 0
-
-
-def _health_columns(health: dict | None) -> tuple[str, str, str, str, str]:
-    """A spacecraft's power, sun, GPU, jobs and contact in the fleet table, from its latest
-    housekeeping ("-" before any)."""
-    if not health:
-        return ("-",) * 5
-    power = f"{health['power_allowance_w']:.0f} W {100 * health['battery_soc']:.0f}%"
-    sun = "sun" if health["sunlit"] else "shadow"
-    if health["safe_mode"]:
-        gpu = "SAFE MODE"
-    elif not health["gpu_valid"]:
-        gpu = "off"
-    else:
-        gpu = f"{health['gpu_temp_c']:.0f} C {health['gpu_power_w']:.0f} W"
-    jobs = f"{health['jobs_queued']} queued, {str(health['job_state']).lower()}"
-    link_in = health["link_in_s"]
-    contact = (
-        "now"
-        if link_in == 0
-        else "none ahead"
-        if link_in >= d.NONE_AHEAD
-        else f"in {link_in // 60} min"
-    )
-    return power, sun, gpu, jobs, contact
 
 
 _COMMANDS = {

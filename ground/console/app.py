@@ -35,10 +35,12 @@ from ground.command_requests import Request, RequestError
 from ground.console.command_line import complete, parse
 from ground.console.feeds import ReplayFeed, StationFeed
 from ground.console.model import Channel, Model, utc
+from ground import fleet_view
 
 REFRESH_S = 0.25
 EVENT_ROWS = 2_000
 JOBS_REFRESH_S = 2.0
+FLEET_REFRESH_S = 5.0  # the fleet view, while shown
 _LEVEL_STYLE = {"red": "bold white on red", "yellow": "bold black on yellow"}
 _SEVERITY_STYLE = {
     d.Severity.INFO: "",
@@ -142,6 +144,7 @@ class Console(App):
         Binding("f3", "show('commands')", "commands"),
         Binding("f4", "show('jobs')", "jobs"),
         Binding("f5", "show('files')", "files"),
+        Binding("f6", "show('fleet')", "fleet"),
         Binding("escape", "command_line", "command line", show=False),
     ]
 
@@ -188,6 +191,8 @@ class Console(App):
                 yield DataTable(id="job-table", cursor_type="row")
             with TabPane("Files [F5]", id="files"):
                 yield DataTable(id="file-table", cursor_type="row")
+            with TabPane("Fleet [F6]", id="fleet"):
+                yield DataTable(id="fleet-table", cursor_type="row")
         with Vertical(id="bottom"):
             yield Static(id="message")
             yield CommandInput(
@@ -224,6 +229,8 @@ class Console(App):
         self.main.query_one("#file-table", DataTable).add_columns(
             "file", "direction", "octets", "state", "check", "time (UTC)"
         )
+        self.main.query_one("#fleet-table", DataTable).add_columns(*fleet_view.COLUMNS)
+        self.set_interval(FLEET_REFRESH_S, self._refresh_fleet)
         self.main.query_one("#command", CommandInput).focus()
         self.run_feed()
         self.set_interval(REFRESH_S, self.redraw)
@@ -378,6 +385,27 @@ class Console(App):
     def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
         if event.pane.id == "jobs":
             self._refresh_jobs()
+        if event.pane.id == "fleet":
+            self._refresh_fleet()
+
+    @work(exclusive=True, group="fleet")
+    async def _refresh_fleet(self) -> None:
+        """The fleet view, asked of the station while it is shown (a replay has no station)."""
+        if self.main.query_one(TabbedContent).active != "fleet":
+            return
+        client = self.feed.client
+        if client is None:
+            self.say("the fleet view needs a live station")
+            return
+        try:
+            fleet = await client.fleet_status()
+        except CommandRefused as exc:
+            self.say(f"fleet not refreshed: {exc}")
+            return
+        table = self.main.query_one("#fleet-table", DataTable)
+        table.clear()
+        for craft in fleet:
+            table.add_row(*fleet_view.fleet_row(craft), key=str(craft["scid"]))
 
     @work(group="jobs")
     async def _refresh_jobs(self) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 
 from rich.text import Text
@@ -174,6 +175,10 @@ def test_commanding_a_live_payload(tmp_path):
                 ),
             )
             seen["files"] = rows(app, "#file-table")
+            # the fleet view: the station's one spacecraft, with its latest housekeeping
+            await pilot.press("f6")
+            await until(pilot, lambda: any(r[4] != "-" for r in rows(app, "#fleet-table")))
+            seen["fleet"] = rows(app, "#fleet-table")
         bench.check("console ran", True)
 
     report = asyncio.run(run_bench("console", scenario, BenchConfig(tmp_path / "out", speed=20)))
@@ -198,6 +203,10 @@ def test_commanding_a_live_payload(tmp_path):
     assert failure.startswith("JOB_STATE_CONFLICT")  # a finished job keeps its priority
     (row,) = [r for r in seen["files"] if r[0] == "weights.bin"]
     assert row[1:4] == ["up", "10240", "delivered"]
+    ((name, scid, link, _, power, sun, gpu, jobs, contact, *_),) = seen["fleet"]
+    assert (name, scid, link) == ("payload", str(DEFAULT_SCID), "up")
+    assert re.fullmatch(r"\d+ W \d+%", power) and sun in ("sun", "shadow")
+    assert re.fullmatch(r"-?\d+ C \d+ W|off", gpu) and "queued" in jobs and contact == "now"
 
 
 def _archive(tmp_path):
