@@ -104,6 +104,30 @@ async def _fleet_station(tmp_path):
     return radios, station, task, address, tokens["ops"]
 
 
+async def _stop(radios, station, task):
+    """The station and its radios stopped, its archive closed."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    for radio in radios.values():
+        await radio.close()
+    station.archive.close()
+
+
+async def _fleet_cli(address, token, tmp_path, *extra):
+    """``ground fleet`` run against the station: its exit status, output and errors."""
+    (tmp_path / "token").write_text(token + "\n")
+    (tmp_path / "token").chmod(0o600)
+    cli = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ground", "fleet", "--station", address, "--token-file",
+        str(tmp_path / "token"), *extra,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONSAFEPATH": "1"},
+    )  # fmt: skip
+    out, err = await cli.communicate()
+    return cli.returncode, out.decode(), err.decode()
+
+
 def test_a_client_that_watches_one_spacecraft_is_sent_no_other_ones_telemetry(tmp_path):
     async def scenario():
         radios, station, task, address, token = await _fleet_station(tmp_path)
@@ -129,12 +153,7 @@ def test_a_client_that_watches_one_spacecraft_is_sent_no_other_ones_telemetry(tm
             sent.append(await asyncio.wait_for(anext(messages), 10))
         writer.close()
         await everyone.close()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        for radio in radios.values():
-            await radio.close()
-        station.archive.close()
+        await _stop(radios, station, task)
         return answers, sent
 
     answers, sent = asyncio.run(scenario())
@@ -167,23 +186,10 @@ def test_the_fleet_view_shows_each_spacecrafts_power_gpu_jobs_and_contact(tmp_pa
         for _ in range(2):
             await asyncio.wait_for(seen.get(), 10)
         status = {c["name"]: c["health"] for c in await client.fleet_status()}
-        (tmp_path / "token").write_text(token + "\n")
-        (tmp_path / "token").chmod(0o600)
-        table = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "ground", "fleet", "--station", address, "--token-file",
-            str(tmp_path / "token"),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, "PYTHONSAFEPATH": "1"},
-        )  # fmt: skip
-        out, err = await table.communicate()
+        table = await _fleet_cli(address, token, tmp_path)
         await client.close()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        for radio in radios.values():
-            await radio.close()
-        station.archive.close()
-        return status, table.returncode, out.decode(), err.decode()
+        await _stop(radios, station, task)
+        return status, *table
 
     status, code, out, err = asyncio.run(scenario())
     alpha, beta = status["alpha"], status["beta"]
@@ -231,32 +237,12 @@ def test_two_spacecraft_on_one_station_never_mix(tmp_path):
         with pytest.raises(NoSuchSpacecraft) as unknown:
             await stranger.greeting(10)
         seen["unknown"] = str(unknown.value)
-        (tmp_path / "token").write_text(token + "\n")
-        (tmp_path / "token").chmod(0o600)
-        cli = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "ground", "fleet", "--station", address, "--token-file",
-            str(tmp_path / "token"), "--spacecraft", "beta", "--json",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, "PYTHONSAFEPATH": "1"},
-        )  # fmt: skip
-        out, err = await cli.communicate()
-        seen["cli"] = (cli.returncode, out.decode(), err.decode())
-        table = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "ground", "fleet", "--station", address, "--token-file",
-            str(tmp_path / "token"),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, "PYTHONSAFEPATH": "1"},
-        )  # fmt: skip
-        out, err = await table.communicate()
-        seen["table"] = (table.returncode, out.decode().splitlines(), err.decode())
+        seen["cli"] = await _fleet_cli(address, token, tmp_path, "--spacecraft", "beta", "--json")
+        code, out, err = await _fleet_cli(address, token, tmp_path)
+        seen["table"] = (code, out.splitlines(), err)
         for client in (everyone, alpha, beta, stranger):
             await client.close()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        for radio in radios.values():
-            await radio.close()
-        station.archive.close()
+        await _stop(radios, station, task)
         return seen
 
     seen = asyncio.run(scenario())
