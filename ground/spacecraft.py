@@ -33,6 +33,7 @@ from ground.fleet import SpacecraftConfig
 log = logging.getLogger("ground.station")
 _CFDP_PDU = (210, 1)
 _HOUSEKEEPING = d.TELEMETRY_BY_NAME["HOUSEKEEPING"]
+_HOUSEKEEPING_TYPE = (_HOUSEKEEPING.service, _HOUSEKEEPING.subtype)
 # What the fleet view shows of each spacecraft's latest housekeeping: power, GPU, queue, contact.
 HEALTH_FIELDS = (
     "power_allowance_w",
@@ -168,8 +169,8 @@ class Spacecraft:
     def health(self) -> dict[str, Any] | None:
         """Its power, GPU, queue and contact as its latest housekeeping gave them (the job's
         state and the governor's mode by name, flags 0 or 1, a value that was not valid None,
-        as the GPU's while it is off), with that
-        housekeeping's spacecraft time; None before any."""
+        as the GPU's while it is off), with that housekeeping's spacecraft time; None before
+        any."""
         if self.latest_hk is None:
             return None
         try:
@@ -194,10 +195,7 @@ class Spacecraft:
             return
         if isinstance(packet, Telemetry):
             self.spacecraft_time = max(self.spacecraft_time, packet.time)
-            is_hk = (packet.service, packet.subtype) == (
-                _HOUSEKEEPING.service,
-                _HOUSEKEEPING.subtype,
-            )
+            is_hk = (packet.service, packet.subtype) == _HOUSEKEEPING_TYPE
             if is_hk and (self.latest_hk is None or packet.time >= self.latest_hk.time):
                 self.latest_hk = packet
             if (packet.service, packet.subtype) == _CFDP_PDU:

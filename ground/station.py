@@ -392,6 +392,8 @@ class Station:
             except FleetError as exc:
                 if op in ("command", "upload"):
                     self.audit(account.name, session.peer, op, f"refused: {exc}")
+                if op == "watch" and not ref:  # no one waits for its answer
+                    return None
                 return {"op": "error", "ref": ref, "message": str(exc)}
             if op == "watch":
                 session.watching = craft.scid

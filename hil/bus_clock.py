@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
@@ -51,7 +52,7 @@ class ConstellationClock:
     def behind(self) -> float:
         """The latest second every member is done with: announced, and its scenario no longer
         acting in it (a clock held or paused is still in its second)."""
-        return min(m.announced - (not m.running) for m in self.members)
+        return min((m.announced - (not m.running) for m in self.members), default=math.inf)
 
     async def turn(self, clock: BusClock) -> None:
         """Return once no member is behind ``clock``'s last second."""

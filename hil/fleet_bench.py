@@ -37,7 +37,7 @@ from hil.environment import EnvironmentConfig
 from hil.models.constellation import Satellite
 from hil.models.isl import IslConfig, Topology, compute_topology
 from hil.flight_vm import VmError
-from hil.fleet_report import FleetMemberRun, write_fleet_html
+from hil.fleet_report import REPORT_FILES, FleetMemberRun, write_fleet_html
 from hil.processes import BenchProcesses, ProcessFailed
 from hil.report import Report
 
@@ -127,7 +127,7 @@ async def run_fleet(
     """Run the scenario on every member against one station; every report written. With
     ``isl``, the laser links' topology over the run's ``seconds`` is computed and written."""
     out = config.out_dir.resolve()
-    clear_stale(out, ("ground-state", "station.port", "fleet.json", "topology.json"))
+    clear_stale(out, ("ground-state", "station.port", "fleet.json", "topology.json", *REPORT_FILES))
     wall0 = time.monotonic()
     runs = []
     for i, member in enumerate(members):

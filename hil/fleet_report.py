@@ -24,6 +24,8 @@ from hil.report_html import TimeAxis  # noqa: E402
 
 TRACK_STEP_S = 20  # the ground tracks' sampling
 CHANGES_LISTED = 200  # the most topology changes the page's table lists (all: topology.json)
+PLOTS = ("groundtrack", "links", "power", "jobs", "latency")
+REPORT_FILES = ("fleet.html", *(f"fleet-{plot}.png" for plot in PLOTS))  # what it writes
 
 
 @dataclass

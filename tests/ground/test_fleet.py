@@ -140,6 +140,7 @@ def test_a_client_that_watches_one_spacecraft_is_sent_no_other_ones_telemetry(tm
                                      "proof": proof(secret, nonce, token_id)}))  # fmt: skip
         assert (await anext(messages))["op"] == "welcome"
         writer.write(encode_message({"op": "watch", "ref": 1, "spacecraft": "alpha"}))
+        writer.write(encode_message({"op": "watch", "spacecraft": "gamma"}))  # no answer
         writer.write(encode_message({"op": "watch", "ref": 2, "spacecraft": "gamma"}))
         answers = [await anext(messages) for _ in range(2)]
         everyone = await StationClient.connect(address, token)
@@ -158,7 +159,11 @@ def test_a_client_that_watches_one_spacecraft_is_sent_no_other_ones_telemetry(tm
 
     answers, sent = asyncio.run(scenario())
     assert answers[0] == {"op": "watching", "ref": 1, "spacecraft": ALPHA}
-    assert answers[1]["op"] == "error" and "no spacecraft 'gamma' here" in answers[1]["message"]
+    assert (
+        answers[1]["op"] == "error"
+        and answers[1]["ref"] == 2
+        and "no spacecraft 'gamma' here" in answers[1]["message"]
+    )
     # beta's packet went out first, to every client but this one
     assert [m["spacecraft"] for m in sent if m.get("op") == "tm"] == [ALPHA]
 
