@@ -1,5 +1,6 @@
 """Energy-aware scheduling against the same scheduler without eclipse predictions: every shipped
-scenario run twice on the HIL bench in lockstep (python -m hil run SCENARIO, once with
+scenario of one spacecraft (a constellation's is bench/fleet.py's) run twice on the HIL bench in
+lockstep (python -m hil run SCENARIO, once with
 --no-eclipse-predictions), same seed, same battery floor. Prints GPU work done by the deadlines
 (full-power GPU seconds per day), jobs done by their deadlines, and the ratio. Exits 1 when a
 target is missed: eclipse-stress at 1.2x or more, and no scenario below 1.0x.
@@ -52,7 +53,8 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--jobs", type=int, default=2, help="bench runs at once (default 2)")
     args = parser.parse_args()
-    names = [load_scenario(str(path)).name for path in shipped()]
+    scenarios = [load_scenario(str(path)) for path in shipped()]
+    names = [s.name for s in scenarios if not s.constellation]  # a constellation's: fleet.py
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(args.jobs) as pool:
         futures = {
             (name, on): pool.submit(run, name, on, Path(tmp) / f"{name}-{on}")
