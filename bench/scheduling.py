@@ -1,9 +1,9 @@
 """Energy-aware scheduling against the same scheduler without eclipse predictions: every shipped
 scenario of one spacecraft (a constellation's is bench/fleet.py's) run twice on the HIL bench in
 lockstep (python -m hil run SCENARIO, once with --no-eclipse-predictions), same seed, same
-battery floor. Prints GPU work done by the deadlines
-(full-power GPU seconds per day), jobs done by their deadlines, and the ratio. Exits 1 when a
-target is missed: eclipse-stress at 1.2x or more, and no scenario below 1.0x.
+battery floor. Prints GPU work done by the deadlines (full-power GPU seconds per day), jobs done
+by their deadlines, and the ratio. Exits 1 when a target is missed: eclipse-stress at 1.2x or
+more, and no scenario below 1.0x.
 
 Lockstep runs are deterministic for a seed, so one run per side is the figure (no medians).
 """
