@@ -137,6 +137,7 @@ async def run_fleet(
             spacecraft_id=member.scid,
             seed=config.seed + i,
             environment=member.environment,
+            wall_limit_s=config.wall_limit_s * len(members),  # they share the machine
         )
         runs.append(BenchRun(f"{name} {member.name}", craft))
     clock = ConstellationClock()

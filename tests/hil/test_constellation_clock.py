@@ -132,3 +132,13 @@ def test_a_silent_bus_is_no_longer_waited_for_until_it_answers_again():
         await asyncio.gather(*tasks, return_exceptions=True)
 
     asyncio.run(main())
+
+
+def test_a_clock_whose_constellation_is_empty_waits_for_no_one():
+    async def main() -> None:
+        shared = ConstellationClock()
+        bus = FakeBus(shared)
+        shared.leave(bus.clock)  # its run ended, its clock not yet stopped
+        await asyncio.wait_for(shared.turn(bus.clock), 5)
+
+    asyncio.run(main())
