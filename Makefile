@@ -199,6 +199,7 @@ bench: $(BENCH_VENV)/.installed ensure-chromium ensure-postgresql
 	$(PY) bench/web.py --json out/bench/web.json
 	$(PY) bench/uslp.py --json out/bench/uslp.json
 	$(PY) bench/cop1.py --json out/bench/cop1.json
+	$(PY) bench/fleet.py --json out/bench/fleet.json
 
 # The flight computer VM's boot and restart times (docs/performance.md): needs make vm-disk's disk.
 bench-vm: vm-disk
