@@ -68,8 +68,10 @@ def closest_approach(
     """The closest two satellites come to each other over ``seconds`` from ``start`` (sampled
     every SEPARATION_STEP_S): the distance in km, their names and the second."""
     samples = max(1, seconds // SEPARATION_STEP_S)
-    positions = [
-        compute_track(s.orbit, start, samples * SEPARATION_STEP_S).position_km[::SEPARATION_STEP_S]
+    positions = [  # copies: a view would keep every second's positions alive
+        compute_track(s.orbit, start, samples * SEPARATION_STEP_S)
+        .position_km[::SEPARATION_STEP_S]
+        .copy()
         for s in satellites
     ]
     best = (math.inf, "", "", 0)
