@@ -22,7 +22,7 @@ from flight.protocol.fields import FieldError
 from flight.protocol.messages import DecodedTelemetry, decode_telemetry
 from flight.protocol.packets import PacketError, parse_packet
 from ground.accounts.credentials import find_token, parse_token, proof
-from ground.messages import encode_message, read_messages
+from ground.messages import concerns, encode_message, read_messages
 
 VERIFICATION_SERVICE = 1
 _FINAL_REPORTS = {"ACCEPTANCE_FAILURE", "START_FAILURE", "COMPLETION_SUCCESS", "COMPLETION_FAILURE"}
@@ -414,10 +414,7 @@ class StationClient:
     def _ours(self, message: dict[str, Any]) -> bool:
         """Whether a message the station sent to every client concerns this client's spacecraft
         (every message does when it speaks for the whole fleet)."""
-        about = message.get("spacecraft")
-        if self.spacecraft is None or about is None or message.get("op") == "cop1":
-            return True
-        return self.scid in about if isinstance(about, list) else about == self.scid
+        return self.spacecraft is None or concerns(message, self.scid)
 
     def _authenticate(self, nonce: Any) -> None:
         """Answer the station's hello with the token's proof."""

@@ -16,6 +16,15 @@ import msgpack
 from flight.protocol.framing import Deframer, frame, read_frames
 
 
+def concerns(message: dict[str, Any], scid: int | None) -> bool:
+    """Whether a message the station sends to every client concerns spacecraft ``scid``: it
+    names that spacecraft (or a list holding it), names none, or is COP-1's summary of them all."""
+    about = message.get("spacecraft")
+    if about is None or message.get("op") == "cop1":
+        return True
+    return scid in about if isinstance(about, list) else about == scid
+
+
 def encode_message(message: dict[str, Any]) -> bytes:
     """One message as a frame."""
     return frame(msgpack.packb(message, use_bin_type=True))

@@ -43,7 +43,7 @@ from ground.audit import HEAD_LOG_EVERY
 from ground.cop1_directives import direct
 from ground.fleet import FleetError, SpacecraftConfig, find, record
 from ground.gatekeeper import Gatekeeper, Session
-from ground.messages import encode_message, read_messages
+from ground.messages import concerns, encode_message, read_messages
 from ground.space_link import GroundLink
 from ground.spacecraft import Spacecraft
 
@@ -314,19 +314,10 @@ class Station:
         """Send a message to every client, but not one about another spacecraft to a client
         that watches one (COP-1's summary, about them all, goes to every client)."""
         data = encode_message(message)
-        about = message.get("spacecraft") if message.get("op") != "cop1" else None
         for client, session in list(self._clients.items()):
             if client.is_closing():
                 self._clients.pop(client, None)
-            elif (
-                session.watching is not None
-                and about is not None
-                and (
-                    session.watching not in about
-                    if isinstance(about, list)
-                    else about != session.watching
-                )
-            ):
+            elif session.watching is not None and not concerns(message, session.watching):
                 continue
             elif client.transport.get_write_buffer_size() > CLIENT_BACKLOG:
                 log.warning("a client that does not read its telemetry was disconnected")

@@ -394,8 +394,6 @@ def _isl(r: _Reader) -> IslConfig:
             i, path, "acquisition_s", defaults.acquisition_s, low=0, high=3_600, integer=True
         ),  # fmt: skip
         terminals=_number(i, path, "terminals", defaults.terminals, low=1, high=16, integer=True),
-        rate_bps=_number(i, path, "rate_bps", defaults.rate_bps, low=1e3, high=1e12),
-        loss=_number(i, path, "loss", defaults.loss, low=0, high=0.5),
     )
 
 

@@ -29,8 +29,6 @@ class IslConfig:
     grazing_km: float = 80.0
     acquisition_s: int = 20
     terminals: int = 4
-    rate_bps: float = 2.5e9
-    loss: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -106,8 +104,7 @@ def compute_topology(names: list[str], positions: list[np.ndarray], config: IslC
     held: dict[tuple[int, int], int] = {}  # pair -> second it acquires (or acquired)
     free = [config.terminals] * n
     pending: list[tuple[int, tuple[int, int]]] = []  # (acquired at, pair)
-    times = sorted(events)
-    heapq.heapify(times)
+    times = sorted(events)  # a sorted list is a heap
     while times or pending:
         t = min(times[0] if times else seconds, pending[0][0] if pending else seconds)
         if t >= seconds:

@@ -118,7 +118,8 @@ def test_a_constellation_scenario_loads():
         (WALKER + '[[satellites]]\nname = "x"\n', "c.toml:10: satellites[0]: a constellation is"),
         ("[isl]\nterminals = 2\n", "c.toml:4: isl: laser terminals link"),
         (WALKER + "[isl]\nterminals = 0\n", "c.toml:11: isl.terminals"),
-        (WALKER + "[isl]\nloss = 2\n", "c.toml:11: isl.loss"),
+        (WALKER + "[isl]\ngrazing_km = -1\n", "c.toml:11: isl.grazing_km"),
+        (WALKER + "[isl]\nrate_bps = 2.5e9\n", "c.toml:11: isl.rate_bps: unknown key"),
         ('[[satellites]]\nname = "a"\ntle = ["1 x", "2 y"]\n', "c.toml:6: satellites[0].tle"),
         (
             f'[[satellites]]\nname = "a"\ntle = {list(ISS)!r}\n[[satellites]]\nname = "a"\n'
