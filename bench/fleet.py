@@ -1,15 +1,23 @@
-"""Speed of a constellation on the HIL bench in lockstep: the shipped constellation-day scenario
-(24 h, Walker planes at 1200 km, laser links from the geometry) run with 2, 4 and 8 satellites,
-each satellite its own controller, bus and space link, all of them stepping through bus time on
-one clock, against one ground station. Prints, per size, the wall time of the whole run (from
-the bench's start to its last report), the speed factor (bus seconds per wall second) and the
-satellite-seconds per wall second, with the ratio of each size's throughput to the smallest
-size's (how the bench scales on this machine).
+"""A constellation on the HIL bench in lockstep: its speed, and its fleet job broker against
+round-robin placement.
+
+Speed: the shipped constellation-day scenario (24 h, Walker planes at 1200 km, laser links from
+the geometry) run with 2, 4 and 8 satellites, each satellite its own controller, bus and space
+link, all of them stepping through bus time on one clock, against one ground station. Prints,
+per size, the wall time of the whole run (from the bench's start to its last report), the speed
+factor (bus seconds per wall second) and the satellite-seconds per wall second, with the ratio of
+each size's throughput to the smallest size's (how the bench scales on this machine).
+
+Placement: every shipped fleet scenario (a scenario that declares a constellation) run twice in
+this one run, its mixed workload placed by the station's fleet job broker and then round-robin.
+Prints, for each placement, the GPU-seconds of work done by their deadlines and the median result
+latency to the ground (a job's submission to its result at the station), with the ratios.
 
     python bench/fleet.py [--sizes 2,4,8] [--hours 24] [--json FILE]
 
-Exits 1 when 8 satellites do not finish 24 h within 15 minutes (900 s of wall time), or a run
-fails.
+Exits 1 when 8 satellites do not finish 24 h within 15 minutes (900 s of wall time), when the
+broker does not do at least 30% more GPU-seconds by their deadlines than round-robin, or results
+do not reach the ground sooner (median), on every fleet scenario, or when a run fails.
 """
 
 from __future__ import annotations
@@ -24,8 +32,12 @@ import tempfile
 import time
 from pathlib import Path
 
-SCENARIO = Path(__file__).resolve().parent.parent / "hil" / "scenarios" / "constellation-day.toml"
+from hil.scenario import load_scenario
+
+SCENARIOS = Path(__file__).resolve().parent.parent / "hil" / "scenarios"
+SCENARIO = SCENARIOS / "constellation-day.toml"
 TARGET_WALL_S = 900.0  # 8 satellites, 24 h
+TARGET_WORK_RATIO = 1.30  # the broker's GPU-seconds by their deadlines over round-robin's
 
 
 def variant(size: int, out: Path) -> Path:
@@ -41,11 +53,18 @@ def variant(size: int, out: Path) -> Path:
     return path
 
 
-def run(size: int, hours: float, tmp: Path) -> dict:
-    """One fleet run of ``size`` satellites for ``hours``; its figures."""
-    out = tmp / f"fleet-{size}"
-    command = [sys.executable, "-m", "hil", "run", str(variant(size, tmp)), "--out", str(out),
-               "--until", f"{hours * 3600:.0f}"]  # fmt: skip
+def fleet_scenarios() -> list[Path]:
+    """The shipped scenarios that declare a constellation."""
+    return sorted(
+        p for p in SCENARIOS.glob("*.toml")
+        if re.search(r"(?m)^\[constellation\]|^\[\[satellites\]\]", p.read_text())
+    )  # fmt: skip
+
+
+def run(scenario: Path, size: int, hours: float, out: Path, placement: str = "broker") -> dict:
+    """One fleet run of a scenario (``size`` satellites) for ``hours``; its figures."""
+    command = [sys.executable, "-m", "hil", "run", str(scenario), "--out", str(out),
+               "--until", f"{hours * 3600:.0f}", "--placement", placement]  # fmt: skip
     t0 = time.monotonic()
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     wall = time.monotonic() - t0
@@ -59,8 +78,37 @@ def run(size: int, hours: float, tmp: Path) -> dict:
         "speed": round(bus_s / wall, 1),
         "satellite_s_per_s": round(size * bus_s / wall, 1),
         "topology_changes": verdict.get("topology_changes"),
+        "workload": verdict.get("workload"),
         "tail": done.stdout[-400:] + done.stderr[-400:],
     }
+
+
+def placement_rows(broker: dict, baseline: dict) -> tuple[list[str], list[str]]:
+    """The lines comparing the broker's run with round-robin's, and the targets it missed."""
+    b, r = broker["workload"] or {}, baseline["workload"] or {}
+    if not b or not r:
+        return [], ["a placement run gave no workload figures"]
+    work = b["fleet_work_by_deadline_s"] / max(r["fleet_work_by_deadline_s"], 1e-9)
+    lat_b, lat_r = b["fleet_result_latency_median_s"], r["fleet_result_latency_median_s"]
+    lines = [
+        f"{'placement':>12} {'jobs':>5} {'refused':>8} {'GPU-s by deadline':>18} "
+        f"{'of submitted':>13} {'median latency s':>17}",
+    ]
+    for name, w in (("broker", b), ("round-robin", r)):
+        lines.append(
+            f"{name:>12} {w['fleet_jobs']:>5} {w['fleet_jobs_refused']:>8} "
+            f"{w['fleet_work_by_deadline_s']:>18.0f} {w['fleet_work_submitted_s']:>13.0f} "
+            f"{w['fleet_result_latency_median_s']:>17.0f}"
+        )
+    lines.append(f"{'ratio':>12} {'':>5} {'':>8} {work:>17.2f}x {'':>13} {lat_b / lat_r:>16.2f}x")
+    missed = []
+    if work < TARGET_WORK_RATIO:
+        missed.append(f"the broker did {work:.2f}x round-robin's GPU-seconds by their deadlines "
+                      f"(target {TARGET_WORK_RATIO:.2f}x)")  # fmt: skip
+    if not lat_b < lat_r:
+        missed.append(f"median result latency {lat_b:.0f} s with the broker, {lat_r:.0f} s "
+                      "round-robin (target: lower)")  # fmt: skip
+    return lines, missed
 
 
 def main() -> int:
@@ -75,24 +123,44 @@ def main() -> int:
     print(f"{'satellites':>10} {'wall s':>8} {'speed':>8} {'sat-s/s':>9} {'vs first':>9} "
           f"{'ISL changes':>12}  result")  # fmt: skip
     rows = []
+    placements = {}
+    missed = []
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:
-            row = run(size, args.hours, Path(tmp))
+            row = run(variant(size, Path(tmp)), size, args.hours, Path(tmp) / f"fleet-{size}")
             rows.append(row)
             ratio = row["satellite_s_per_s"] / rows[0]["satellite_s_per_s"]
             result = "pass" if row["passed"] else "FAILED: " + row["tail"]
             print(f"{size:>10} {row['wall_s']:>8.1f} {row['speed']:>7.1f}x "
                   f"{row['satellite_s_per_s']:>9.1f} {ratio:>8.2f}x "
                   f"{row['topology_changes']!s:>12}  {result}", flush=True)  # fmt: skip
+        for scenario in fleet_scenarios():
+            size = len(load_scenario(scenario).constellation)
+            runs = {}
+            for placement in ("broker", "round-robin"):
+                shipped = [r for r in rows if scenario == SCENARIO and r["size"] == size]
+                if placement == "broker" and shipped:  # constellation-day as shipped, run above
+                    runs[placement] = shipped[0]
+                    continue
+                out = Path(tmp) / f"{scenario.stem}-{placement}"
+                runs[placement] = run(scenario, size, args.hours, out, placement)
+            lines, missing = placement_rows(runs["broker"], runs["round-robin"])
+            print(f"\n{scenario.stem}: its mixed workload, {args.hours:g} h, placed two ways")
+            print("\n".join(lines), flush=True)
+            missed += [f"{scenario.stem}: {m}" for m in missing]
+            missed += [
+                f"{scenario.stem} {p}: the run failed" for p, r in runs.items() if not r["passed"]
+            ]
+            placements[scenario.stem] = {p: r["workload"] for p, r in runs.items()}
     eight = next((r for r in rows if r["size"] == 8), None)
-    missed = []
     if eight is not None and args.hours >= 24 and eight["wall_s"] > TARGET_WALL_S:
         missed.append(
             f"8 satellites took {eight['wall_s']:.0f} s for 24 h (target {TARGET_WALL_S:.0f} s)"
         )
     missed += [f"{r['size']} satellites: the run failed" for r in rows if not r["passed"]]
     if args.json:
-        args.json.write_text(json.dumps({"rows": rows, "missed": missed}, indent=2) + "\n")
+        document = {"rows": rows, "placements": placements, "missed": missed}
+        args.json.write_text(json.dumps(document, indent=2) + "\n")
     for line in missed:
         print(f"MISSED: {line}")
     return 1 if missed else 0

@@ -42,7 +42,15 @@ from ground.accounts.credentials import (
 from ground.command_requests import RequestError
 from ground.console.command_line import parse_command
 from ground.console.model import utc as utc_z
-from ground.fleet_view import COLUMNS, NUMERIC, fleet_row
+from ground.fleet_view import (
+    COLUMNS,
+    JOB_COLUMNS,
+    NUMERIC,
+    describe_broker,
+    describe_placement,
+    fleet_row,
+    job_row,
+)
 from ground.cop1_directives import describe_cop1
 from ground.keys import add_keys_commands, run_keys
 from ground.manifests import ManifestFileError, load_manifest
@@ -70,6 +78,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     st.add_argument("--fleet", type=Path, help="the spacecraft it serves (TOML; docs/ground.md)")
     st.add_argument("--port-file", type=Path, help="write the bound client port here")
+    st.add_argument(
+        "--placement",
+        choices=("broker", "round-robin"),
+        default="broker",
+        help="how fleet jobs are placed: by the broker's predictions (default), or each on the "
+        "next spacecraft in turn",
+    )
+    st.add_argument(
+        "--contacts",
+        type=Path,
+        help="the fleet's contact plan (JSON, docs/constellation.md) the broker predicts with",
+    )
     add_users_arguments(st)
     st.add_argument("--tls-cert", type=Path, help="PEM certificate chain: clients connect by TLS")
     st.add_argument("--tls-key", type=Path, help="the certificate's PEM private key")
@@ -120,7 +140,17 @@ def _parser() -> argparse.ArgumentParser:
         )
         return p
 
-    client("fleet", "the spacecraft the station serves: link, telemetry, commands, files")
+    fleet = client("fleet", "the fleet: its spacecraft, or the broker's jobs, or submit one")
+    fleet.add_argument(
+        "action",
+        nargs="?",
+        default="status",
+        choices=("status", "jobs", "submit"),
+        help="status (the default): every spacecraft's link, power, GPU, jobs and contact, and "
+        "the broker's counts; jobs: the broker's jobs; submit MANIFEST: a job for the broker to "
+        "place",
+    )
+    fleet.add_argument("manifest", nargs="?", type=Path, help="submit: the job manifest")
     client("ping", "ping the payload (PUS 17)")
     tlm = client("tlm", "print live housekeeping")
     tlm.add_argument("--count", type=count, default=0, help="stop after N reports (0: never)")
@@ -262,8 +292,11 @@ def main(argv: list[str] | None = None) -> int:
         return _console(args)
     if args.cmd == "plot":
         return _plot(args)
+    if args.cmd == "fleet" and (args.action == "submit") != (args.manifest is not None):
+        print("ground fleet: submit takes a MANIFEST, and only submit does", file=sys.stderr)
+        return 2
     try:
-        if args.cmd == "submit":
+        if getattr(args, "manifest", None) is not None:
             args.manifest_doc = load_manifest(args.manifest)
         return asyncio.run(_client_command(args))
     except ManifestFileError as exc:
@@ -283,6 +316,7 @@ def _station(args: argparse.Namespace) -> int:
     from flight.security.keys import KeyFileError
     from ground.accounts.store import AccountError, AccountStore
     from ground.archive import ArchiveError
+    from ground.broker import BrokerError, ContactPlan
     from ground.fleet import FleetError
     from ground.station import Station
 
@@ -308,8 +342,10 @@ def _station(args: argparse.Namespace) -> int:
             tls=tls,
             archive=args.archive,
             retain_s=args.retain_days * 86_400 if args.retain_days else None,
+            placement=args.placement,
+            contacts=ContactPlan.load(args.contacts) if args.contacts else None,
         )
-    except (KeyFileError, AccountError, TlsError, ArchiveError, FleetError) as exc:
+    except (KeyFileError, AccountError, TlsError, ArchiveError, FleetError, BrokerError) as exc:
         print(f"ground station: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
@@ -785,10 +821,20 @@ async def _cop1(client: StationClient, args: argparse.Namespace) -> int:
 
 
 async def _fleet(client: StationClient, args: argparse.Namespace) -> int:
-    fleet = await client.fleet_status()
+    if args.action == "submit":
+        job = await client.fleet_submit(args.manifest_doc)
+        _emit(args, describe_placement(job), job)
+        return 0
+    if args.action == "jobs":
+        jobs = await client.fleet_jobs()
+        rows = [job_row(j) for j in jobs]
+        _emit(args, _table(JOB_COLUMNS, rows, right=()) if jobs else "no fleet jobs", jobs)
+        return 0
+    fleet, broker = await client.fleet_status_and_broker()
     if args.spacecraft is not None:
         fleet = [c for c in fleet if c["scid"] == client.scid]
-    _emit(args, _table(COLUMNS, [fleet_row(c) for c in fleet], right=NUMERIC), fleet)
+    table = _table(COLUMNS, [fleet_row(c) for c in fleet], right=NUMERIC)
+    _emit(args, f"{table}\n{describe_broker(broker)}", {"spacecraft": fleet, "broker": broker})
     return 0
 
 

@@ -264,7 +264,24 @@ class StationClient:
         """Every spacecraft the station serves: its name, id, dictionary, CFDP entity, whether
         its link is up, its latest spacecraft time, the packets and commands so far, its files
         and transfers (docs/icd.md section 11)."""
-        return list((await self._request({"op": "fleet"}, "fleet"))["spacecraft"])
+        return (await self.fleet_status_and_broker())[0]
+
+    async def fleet_status_and_broker(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """The fleet view's spacecraft, and the fleet job broker's counts: its placement policy,
+        its jobs by state and how many it placed again."""
+        answer = await self._request({"op": "fleet"}, "fleet")
+        return list(answer["spacecraft"]), dict(answer.get("broker") or {})
+
+    async def fleet_submit(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """A job for the fleet job broker to place (docs/icd.md section 11): the job as placed,
+        its spacecraft and predictions; CommandRefused (one line) when no spacecraft can take
+        it."""
+        answer = await self._request({"op": "fleet_submit", "manifest": manifest}, "placed")
+        return dict(answer["job"])
+
+    async def fleet_jobs(self) -> list[dict[str, Any]]:
+        """Every job the fleet job broker holds: where, in what state, its predictions."""
+        return list((await self._request({"op": "fleet_jobs"}, "fleet_jobs"))["jobs"])
 
     async def authority_action(self, action: str) -> str | None:
         """Request, release or take command authority, or ``show`` who holds it; the holder
@@ -368,7 +385,7 @@ class StationClient:
     async def _dispatch(self, message: dict[str, Any]) -> None:
         op = message.get("op")
         answers = ("sent", "error", "queued", "files", "authority", "transfers", "cop1", "fleet",
-                   "watching")  # fmt: skip
+                   "watching", "placed", "fleet_jobs")  # fmt: skip
         if op in answers and message.get("ref"):
             future = self._pending.pop(message.get("ref"), None)
             if future is not None and not future.done():

@@ -21,20 +21,23 @@ class RequestError(ValueError):
 
 @dataclass(frozen=True)
 class Request:
-    """A checked request: a dictionary command with its arguments, an upload, or a command
-    authority action."""
+    """A checked request: a dictionary command with its arguments, an upload, a command
+    authority action, or a job for the fleet job broker."""
 
     name: str
     args: dict[str, Any] = field(default_factory=dict)
     hazardous: bool = False
     upload: tuple[Path, str] | None = None
     authority: str | None = None  # request, release or take
+    fleet_manifest: dict[str, Any] | None = None  # a job for the fleet job broker to place
 
     def describe(self) -> str:
         if self.authority is not None:
             return f"authority {self.authority}"
         if self.upload is not None:
             return f"upload {self.upload[0]} as {self.upload[1]}"
+        if self.fleet_manifest is not None:
+            return f"fleet submit job {self.fleet_manifest.get('id')}"
         if "manifest" in self.args:
             return f"{self.name} job {self.args['manifest'].get('id')}"
         shown = " ".join(f"{k}={v}" for k, v in self.args.items())

@@ -1,6 +1,7 @@
 """The fleet view's rows, as `ground fleet` prints them and the console's fleet view shows them:
 each spacecraft's link, spacecraft time, power, sun, GPU, jobs and next contact (from its latest
-housekeeping, docs/icd.md section 11), and its traffic."""
+housekeeping, docs/icd.md section 11), and its traffic; and the fleet job broker's jobs, as
+`ground fleet jobs` prints them and the console lists them under the fleet."""
 
 from __future__ import annotations
 
@@ -50,3 +51,48 @@ def _health(health: dict[str, Any] | None) -> tuple[str, str, str, str, str]:
     else:
         contact = f"in {link_in // 60} min"
     return power, sun, gpu, jobs, contact
+
+
+JOB_COLUMNS = ("job", "state", "spacecraft", "placed", "deadline", "finish (predicted)",
+               "on the ground (predicted)", "completed", "note")  # fmt: skip
+
+
+def _when(t: float | None) -> str:
+    return utc(t) if t is not None and t != float("inf") and t > 0 else "-"
+
+
+def job_row(job: dict[str, Any]) -> tuple[str, ...]:
+    """One of the broker's jobs (its ``fleet_jobs`` answer) as the view's cells."""
+    done = job["completed_at"]
+    late = job["deadline"] is not None and done is not None and done > job["deadline"]
+    return (
+        job["job_id"],
+        job["state"],
+        job["spacecraft"] or "-",
+        f"{job['placements']}x",
+        _when(job["deadline"]),
+        _when(job["predicted_finish"]),
+        _when(job["predicted_ground"]),
+        _when(done) + (" LATE" if late else ""),
+        job["note"],
+    )
+
+
+def describe_placement(job: dict[str, Any]) -> str:
+    """One line for a job the broker took."""
+    going = "sent up" if job["state"] == "sent" else "waits for its contact"
+    return (
+        f"fleet job {job['job_id']} placed on {job['spacecraft']} ({going}): finish predicted "
+        f"{_when(job['predicted_finish'])}, results on the ground {_when(job['predicted_ground'])}"
+    )
+
+
+def describe_broker(broker: dict[str, Any]) -> str:
+    """The broker's counts in one line."""
+    if not broker:
+        return "fleet job broker: -"
+    states = ", ".join(f"{n} {s}" for s, n in sorted(broker["jobs"].items())) or "no jobs"
+    return (
+        f"fleet job broker ({broker['policy']} placement): {states}; "
+        f"{broker['replaced']} placed again"
+    )

@@ -21,7 +21,7 @@ from flight.cfdp.journal import Journal
 from flight.cfdp.mib import EntityConfig
 from flight.downlink import GROUND_ENTITY
 from flight.protocol.fields import FieldError
-from flight.protocol.messages import CommandEncoder, decode_telemetry
+from flight.protocol.messages import CommandEncoder, DecodedTelemetry, decode_telemetry
 from flight.protocol.packets import PacketError, Telemetry, parse_packet
 from flight.security.job_auth import SIGNATURE, sign_manifest
 from flight.security.keys import KeyFile
@@ -34,6 +34,9 @@ log = logging.getLogger("ground.station")
 _CFDP_PDU = (210, 1)
 _HOUSEKEEPING = d.TELEMETRY_BY_NAME["HOUSEKEEPING"]
 _HOUSEKEEPING_TYPE = (_HOUSEKEEPING.service, _HOUSEKEEPING.subtype)
+_JOB_DETAIL = bytes(
+    (d.TELEMETRY_BY_NAME["JOB_DETAIL"].service, d.TELEMETRY_BY_NAME["JOB_DETAIL"].subtype)
+)
 # What the fleet view shows of each spacecraft's latest housekeeping: power, GPU, queue, contact.
 HEALTH_FIELDS = (
     "power_allowance_w",
@@ -73,6 +76,14 @@ class Ground(Protocol):
     def link_up(self, scid: int) -> bool: ...
 
     def expedited(self, scid: int, packet: bytes) -> None: ...
+
+    def heard(self, craft: Spacecraft, packet: Telemetry) -> None: ...
+
+    def job_event(self, craft: Spacecraft, tm: DecodedTelemetry) -> None: ...
+
+    def job_detail(self, craft: Spacecraft, tm: DecodedTelemetry) -> None: ...
+
+    def command_failed(self, craft: Spacecraft, request_id: bytes, reason: str) -> None: ...
 
 
 class _SpaceLink:
@@ -198,6 +209,7 @@ class Spacecraft:
             is_hk = (packet.service, packet.subtype) == _HOUSEKEEPING_TYPE
             if is_hk and (self.latest_hk is None or packet.time >= self.latest_hk.time):
                 self.latest_hk = packet
+            self.ground.heard(self, packet)
             if (packet.service, packet.subtype) == _CFDP_PDU:
                 self.ground.archiving(self.ground.archive.packet, self.scid, raw, time.time())
                 try:
@@ -222,7 +234,7 @@ class Spacecraft:
         self._seen.move_to_end(key)
         if len(self._seen) > _SEEN_KEPT:
             self._seen.popitem(last=False)
-        self._sequence_floor(raw)
+        self._observe(raw)
         self._audit_verification(raw)
         ert = time.time()
         self.ground.archiving(self.ground.archive.packet, self.scid, raw, ert, playback)
@@ -230,9 +242,12 @@ class Spacecraft:
             {"op": "tm", "raw": raw, "ert": ert, "playback": playback, "spacecraft": self.scid}
         )
 
-    def _sequence_floor(self, raw: bytes) -> None:
-        """A restarted payload's SEQUENCE_FLOOR, live or played back: sign above it."""
-        if len(raw) < 20 or raw[7:9] != bytes([5, 1]):  # not an informative event (PUS 5,1)
+    def _observe(self, raw: bytes) -> None:
+        """An event, live or played back: a restarted payload's SEQUENCE_FLOOR (sign above it),
+        or a job's, and a job's detail report (to the fleet broker)."""
+        if len(raw) < 20:
+            return
+        if not (raw[7] == 5 and 1 <= raw[8] <= 4) and raw[7:9] != _JOB_DETAIL:
             return
         try:
             tm = decode_telemetry(parse_packet(raw))
@@ -240,6 +255,10 @@ class Spacecraft:
             return
         if tm.name == "SEQUENCE_FLOOR":
             self.commands.signer.heard_floor(tm.values["key_id"], tm.values["floor"])
+        elif tm.name == "JOB_DETAIL":
+            self.ground.job_detail(self, tm)
+        elif tm.name.startswith("JOB_") and "job_id" in tm.values:
+            self.ground.job_event(self, tm)
 
     def _audit_verification(self, raw: bytes) -> None:
         """A PUS 1 report about a command a client sent it: into the audit trail."""
@@ -264,6 +283,8 @@ class Spacecraft:
             known = code in d.FailureCode._value2member_map_
             detail |= {"code": d.FailureCode(code).name if known else code, "reason": v["reason"]}
         self.ground.audit(account, None, "verification", tm.name.lower(), **detail)
+        if tm.name.endswith("_FAILURE"):
+            self.ground.command_failed(self, request_id, str(v.get("reason", "")))
         if tm.name.startswith("COMPLETION") or tm.name.endswith("_FAILURE"):
             del self._sent_by[request_id]
 

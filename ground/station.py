@@ -6,7 +6,8 @@ down to every connected client, once (stored telemetry played back from files in
 serves one spacecraft or a fleet of them (ground/fleet.py), each with its own keys, FOP-1 and
 CFDP entity, which receives its payload's files (ground/spacecraft.py; ground/files.py checks
 and lists them); every packet and command is archived under its spacecraft id
-(ground/archive/: SQLite or PostgreSQL).
+(ground/archive/: SQLite or PostgreSQL). Its fleet job broker (ground/broker.py) takes jobs for
+the fleet as a whole and places each on one spacecraft.
 The space link is TCP carrying USLP transfer frames (ground/space_link.py, docs/icd.md section
 18): telemetry comes down in the spacecraft's virtual channels, telecommands go up through
 COP-1; the station reconnects whenever it drops.
@@ -32,7 +33,8 @@ from typing import Any
 
 from flight import dictionary as d
 from flight.protocol.fields import FieldError
-from flight.protocol.messages import encode_command
+from flight.protocol.messages import DecodedTelemetry, encode_command
+from flight.protocol.packets import Telemetry
 from flight.spacelink.fop import Cop1Refused
 from flight.spacelink.profile import LinkProfile
 from ground.accounts.authority import AuthorityRefused, CommandAuthority
@@ -40,6 +42,7 @@ from ground.accounts.privileges import command_refusal, cop1_refusal, upload_ref
 from ground.accounts.store import Account, AccountStore
 from ground.archive import Archive
 from ground.audit import HEAD_LOG_EVERY
+from ground.broker import Broker, BrokerError, ContactPlan, JobStore
 from ground.cop1_directives import direct
 from ground.fleet import FleetError, SpacecraftConfig, find, record
 from ground.gatekeeper import Gatekeeper, Session
@@ -55,6 +58,8 @@ ARCHIVE_FLUSH_S = 0.2
 PRUNE_EVERY_S = 3600.0
 REVOCATION_CHECK_S = 0.5  # how often the account store is looked at for revoked tokens
 _SPACECRAFT_OPS = ("command", "upload", "files", "transfers")  # about one spacecraft
+_FLEET_OPS = ("fleet", "fleet_submit", "fleet_jobs")  # about the fleet as a whole
+_BROKER_OWN = ("CANCEL_JOB", "REPORT_JOB")  # the broker's own, about jobs it placed
 
 
 @dataclass
@@ -82,6 +87,8 @@ class Station:
         tls: ssl.SSLContext | None = None,
         archive: str | None = None,
         retain_s: float | None = None,
+        placement: str = "broker",
+        contacts: ContactPlan | None = None,
     ) -> None:
         self.echo_idle = echo_idle  # the space link's loopback (flight/protocol/loopback.py)
         self.fleet = fleet
@@ -118,6 +125,13 @@ class Station:
         self.accounts = accounts
         self.gate = Gatekeeper(accounts, self.audit)
         self.authority = CommandAuthority()
+        self.broker = Broker(
+            {c.name: self.craft[c.scid].health for c in fleet},
+            JobStore(state_dir / "broker.sqlite"),
+            self,
+            placement,
+            contacts,
+        )
         self._accounts_version = accounts.version()
 
     def _sender(self, address: str) -> Callable[[bytes], None]:
@@ -365,7 +379,7 @@ class Station:
         ref = _plain(message.get("ref"))
         try:
             op = message.get("op")
-            if op not in (*_SPACECRAFT_OPS, "authority", "cop1", "fleet", "watch"):
+            if op not in (*_SPACECRAFT_OPS, *_FLEET_OPS, "authority", "cop1", "watch"):
                 return None
             account = self.gate.current(session)
             if account is None:
@@ -375,9 +389,8 @@ class Station:
                 return self._authority(session, message)
             if op == "cop1":
                 return self._cop1(session, message)
-            if op == "fleet":
-                return {"op": "fleet", "ref": ref,
-                        "spacecraft": [c.describe() for c in self.craft.values()]}  # fmt: skip
+            if op in _FLEET_OPS:
+                return self._fleet(session, op, message)
             try:
                 craft = self.spacecraft(_plain(message.get("spacecraft")))
             except FleetError as exc:
@@ -562,25 +575,96 @@ class Station:
             refusal = self._may_command(session)
         if refusal is not None:
             return {"op": "error", "ref": ref, "message": refusal}
-        frames = self._link_of[craft.scid].frames
         try:
-            args = craft.signed_job(name, args)
-            encode_command(name, args)  # validate before anything else: a typo is a typo
-            if not craft.link_up:
-                return {"op": "error", "ref": ref, "message": "space link down: command not sent"}
-            bypass = message.get("bypass") is True
-            fop = frames.fop(craft.scid)
-            if not bypass and not fop.accepting:
-                raise Cop1Refused(
-                    f"COP-1 is {fop.describe()}: command not sent (python -m ground cop1)"
-                )
-            packet = craft.commands.packet(name, args)  # numbered only when it goes up
-            tag = (session.account.name, packet[:4], name, craft.scid)
-            frames.command(craft.scid, packet, tag, bypass=bypass)
+            request_id = self._transmit(
+                craft, name, args, session.account.name, message.get("bypass") is True
+            )
         except (KeyError, FieldError, ValueError, Cop1Refused) as exc:
             return {"op": "error", "ref": ref, "message": str(exc.args[0])}
-        self.archive.command(craft.scid, time.time(), name, args, packet[:4], session.account.name)
-        return {"op": "sent", "ref": ref, "request_id": packet[:4]}
+        return {"op": "sent", "ref": ref, "request_id": request_id}
+
+    def _transmit(
+        self, craft: Spacecraft, name: str, args: dict[str, Any], account: str, bypass: bool
+    ) -> bytes:
+        """Sign, encode, send and archive one command; its request id. KeyError, FieldError,
+        ValueError or Cop1Refused say why it was not sent."""
+        frames = self._link_of[craft.scid].frames
+        args = craft.signed_job(name, args)
+        encode_command(name, args)  # validate before anything else: a typo is a typo
+        if not craft.link_up:
+            raise ValueError("space link down: command not sent")
+        fop = frames.fop(craft.scid)
+        if not bypass and not fop.accepting:
+            raise Cop1Refused(
+                f"COP-1 is {fop.describe()}: command not sent (python -m ground cop1)"
+            )
+        packet = craft.commands.packet(name, args)  # numbered only when it goes up
+        frames.command(craft.scid, packet, (account, packet[:4], name, craft.scid), bypass=bypass)
+        self.archive.command(craft.scid, time.time(), name, args, packet[:4], account)
+        return packet[:4]
+
+    # --- the fleet job broker
+    def _fleet(self, session: Session, op: str, message: dict[str, Any]) -> dict[str, Any]:
+        """The fleet view, the broker's jobs, or a job submitted to the fleet."""
+        ref = _plain(message.get("ref"))
+        if op == "fleet":
+            return {"op": "fleet", "ref": ref, "broker": self.broker.summary(),
+                    "spacecraft": [c.describe() for c in self.craft.values()]}  # fmt: skip
+        if op == "fleet_jobs":
+            return {"op": "fleet_jobs", "ref": ref, "jobs": self.broker.listing()}
+        account = session.account
+        refusal = command_refusal(account.role, d.COMMANDS_BY_NAME["SUBMIT_JOB"], False)
+        refusal = refusal or self._may_command(session)
+        try:
+            if refusal is not None:
+                raise BrokerError(refusal)
+            job = self.broker.submit(message.get("manifest"), account.name)
+        except BrokerError as exc:
+            self.audit(account.name, session.peer, "fleet_submit", f"refused: {exc}")
+            return {"op": "error", "ref": ref, "message": str(exc)}
+        self.audit(
+            account.name, session.peer, "fleet_submit", "placed", job=job.job_id,
+            spacecraft=job.spacecraft,
+        )  # fmt: skip
+        return {"op": "placed", "ref": ref, "job": job.describe()}
+
+    def broker_send(self, spacecraft: str, name: str, args: dict[str, Any], account: str) -> bytes:
+        """A command the broker sends for the account that submitted the job (which must hold
+        command authority, or nobody does), or one of its own about a job it placed (asking
+        after it, cancelling a copy it moved); BrokerError why not."""
+        craft = self.spacecraft(spacecraft)
+        holder = self.authority.holder
+        try:
+            if name not in _BROKER_OWN and holder not in (None, account):
+                raise ValueError(f"command authority is held by {holder}, not {account}")
+            request_id = self._transmit(craft, name, args, account, bypass=False)
+        except (KeyError, FieldError, ValueError, Cop1Refused) as exc:
+            raise BrokerError(str(exc.args[0])) from None
+        craft.sent(request_id, account)
+        self.audit(
+            account, "broker", "command", "sent", name=name, args=args, request_id=request_id,
+            spacecraft=craft.scid,
+        )  # fmt: skip
+        return request_id
+
+    def broker_said(self, line: str) -> None:
+        log.warning("%s", line)
+        self.broadcast({"op": "broker", "message": line})
+
+    def heard(self, craft: Spacecraft, packet: Telemetry) -> None:
+        """A spacecraft's live telemetry at its time: the broker may act while it is in
+        contact."""
+        self.broker.heard(craft.name, packet.time)
+
+    def job_event(self, craft: Spacecraft, tm: DecodedTelemetry) -> None:
+        self.broker.job_event(craft.name, tm.name, tm.values["job_id"], tm.values, tm.packet.time)
+
+    def job_detail(self, craft: Spacecraft, tm: DecodedTelemetry) -> None:
+        if isinstance(tm.values.get("job"), dict):
+            self.broker.job_detail(craft.name, tm.values["job"])
+
+    def command_failed(self, craft: Spacecraft, request_id: bytes, reason: str) -> None:
+        self.broker.refused_on_board(craft.name, request_id, reason)
 
 
 def _names(fleet: list[SpacecraftConfig], scids: list[int]) -> str:

@@ -160,6 +160,13 @@ def main(argv: list[str] | None = None) -> int:
         help="run N payload spacecraft (ids 161, 162, ...) against one ground station, each its "
         "own run in OUT/scNNN; checks that nothing of one lands under another (OUT/fleet.json)",
     )
+    run.add_argument(
+        "--placement",
+        choices=("broker", "round-robin"),
+        default="broker",
+        help="a constellation's workload: placed by the fleet job broker (default), or each job "
+        "on the next satellite in turn (the baseline)",
+    )
     sub.add_parser("list", help="list the scenarios")
     jobs = sub.add_parser("jobs", help="write the sample jobs into a job area (for a flight disk)")
     jobs.add_argument("dir", type=Path)
@@ -266,9 +273,15 @@ def _run(args: argparse.Namespace) -> int:
         seconds = (
             scenario.duration_s if args.until is None else min(args.until, scenario.duration_s)
         )
-        result = asyncio.run(run_fleet(name, runner, config, members, scenario.isl, int(seconds)))
+        result = asyncio.run(
+            run_fleet(name, runner, config, members, scenario.isl, int(seconds), args.placement)
+        )
         print(result.summary())
         return 0 if result.passed else 1
+    if args.placement != "broker":
+        print("hil: --placement places a constellation's workload: this scenario declares no "
+              "constellation", file=sys.stderr)  # fmt: skip
+        return 2
     if args.fleet is not None:
         result = asyncio.run(run_fleet(name, runner, config, spread_fleet(config, args.fleet)))
         print(result.summary())

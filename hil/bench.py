@@ -100,6 +100,8 @@ class Bench:
         self.gpu: GpuTrack | None = None  # set by a scenario that follows the GPU
         self.ground: GroundTrack | None = None  # set by a scenario that follows the ground
         self.extra_figures: dict = {}  # the scenario's own figures (GPU, workload)
+        # jobs submitted to the fleet's broker: work, deadline, submitted at
+        self.fleet_jobs: dict[str, tuple[float, float | None, float]] = {}
 
     def note(self, what: str) -> None:
         """Add a line to the report's timeline."""

@@ -7,7 +7,11 @@ OUT/ground-state. The fleet is a constellation's satellites (NAME as the constel
 them), or ``--fleet N`` spacecraft scNNN in planes of their own. In lockstep every bus steps
 through bus time with the others on one ConstellationClock. A constellation's laser links are
 computed from its geometry for the run (hil/models/isl.py): OUT/topology.json holds every
-change of the topology.
+change of the topology. A constellation's workload goes to the station's fleet job broker
+(ground/broker.py), placed by its predictions or, as the baseline, round-robin; the broker is
+given the contact plan of the run (OUT/contacts.json, each satellite's windows from its orbit),
+and the fleet's figures say how much of the work was done by its deadlines and how long results
+took to reach the ground.
 
 Once the run ends, what the station holds under each spacecraft is checked, with the ground's
 own command line, against what that spacecraft sent: every packet archived under its id is one
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -28,6 +33,8 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from flight.cfdp.journal import Journal
 from flight.protocol.packets import split_packets
@@ -57,6 +64,7 @@ class FleetResult:
     spacecraft: list[dict[str, Any]]  # per spacecraft: what it sent and what the station holds
     topology: Topology | None = None  # a constellation's laser links
     wall_s: float = 0.0
+    work: dict[str, Any] | None = None  # the fleet workload's figures (fleet_work)
 
     @property
     def passed(self) -> bool:
@@ -84,6 +92,16 @@ class FleetResult:
                 f"laser links: {len(self.topology.changes)} topology changes, "
                 f"{int(counts.max()) if len(counts) else 0} links at most at once "
                 "(OUT/topology.json)"
+            )
+        if self.work is not None:
+            w = self.work
+            latency = w["fleet_result_latency_median_s"]
+            lines.append(
+                f"fleet workload ({w['fleet_placement']} placement): {w['fleet_jobs']} jobs, "
+                f"{w['fleet_jobs_refused']} refused; {w['fleet_work_by_deadline_s']:.0f} of "
+                f"{w['fleet_work_submitted_s']:.0f} GPU-seconds done by their deadlines; median "
+                f"result latency to the ground "
+                f"{'-' if latency is None else f'{latency:.0f} s'}"
             )
         lines.append(
             f"fleet of {len(self.reports)}: {'PASSED' if self.passed else 'FAILED'} "
@@ -123,11 +141,14 @@ async def run_fleet(
     members: list[FleetMember],
     isl: IslConfig | None = None,
     seconds: int | None = None,
+    placement: str = "broker",
 ) -> FleetResult:
     """Run the scenario on every member against one station; every report written. With
-    ``isl``, the laser links' topology over the run's ``seconds`` is computed and written."""
+    ``isl``, the laser links' topology over the run's ``seconds`` is computed and written;
+    ``placement``: the station broker's, for the fleet's workload."""
     out = config.out_dir.resolve()
-    clear_stale(out, ("ground-state", "station.port", "fleet.json", "topology.json", *REPORT_FILES))
+    stale = ("ground-state", "station.port", "fleet.json", "topology.json", "contacts.json")
+    clear_stale(out, (*stale, *REPORT_FILES))
     wall0 = time.monotonic()
     runs = []
     for i, member in enumerate(members):
@@ -163,7 +184,13 @@ async def run_fleet(
         for run in runs:
             await run.launch()
         fleet = _fleet_file(out, runs, members)
-        address = await start_station(out, station, [], ["--fleet", str(fleet)])
+        plan = _contact_plan(out / "contacts.json", members, runs, config)
+        address = await start_station(
+            out,
+            station,
+            [],
+            ["--fleet", str(fleet), "--placement", placement, "--contacts", str(plan)],
+        )
         await asyncio.gather(
             *(drive(run, member, address) for run, member in zip(runs, members, strict=True))
         )
@@ -191,12 +218,73 @@ async def run_fleet(
     ]
     write_fleet_html(out, name, runs_up, topology, seconds or config.duration_s, config.start_time)
     result = FleetResult(reports, held, topology, time.monotonic() - wall0)
+    jobs = {job: v for r in runs if r.bench is not None for job, v in r.bench.fleet_jobs.items()}
+    if jobs:
+        end = config.start_time + (seconds or config.duration_s)
+        result.work = fleet_work(jobs, runs, end) | {"fleet_placement": placement}
     verdict: dict[str, Any] = {"passed": result.passed, "wall_s": round(result.wall_s, 1)}
     if topology is not None:
         verdict["topology_changes"] = len(topology.changes)
+    if result.work is not None:
+        verdict["workload"] = result.work
     verdict["spacecraft"] = result.spacecraft
     (out / "fleet.json").write_text(json.dumps(verdict, indent=2) + "\n")
     return result
+
+
+def fleet_work(
+    jobs: dict[str, tuple[float, float | None, float]], runs: list[BenchRun], end: float
+) -> dict[str, Any]:
+    """The fleet workload's figures: its jobs (work, deadline, submitted at), each counted once,
+    done where it first completed on board (a job placed again may complete twice); the
+    GPU-seconds done by their deadlines; and the median result latency to the ground, the bus
+    seconds from a job's submission to its JOB_COMPLETED reaching the station's client, a job
+    whose result is not down by the run's ``end`` counted as down at the end (a lower bound)."""
+    completed: dict[str, float] = {}
+    down: dict[str, float] = {}
+    for run in runs:
+        if run.bench is None or run.bench.gpu is None or run.bench.ground is None:
+            continue
+        seen = run.bench.ground.results
+        for job, t in run.bench.gpu.completed_at.items():
+            if job in jobs and t < completed.get(job, float("inf")):
+                completed[job] = t
+                down[job] = sum(seen[job]) if job in seen else end
+    latency = [down.get(job, end) - submitted for job, (_, _, submitted) in jobs.items()]
+    on_time = [
+        work for job, (work, deadline, _) in jobs.items()
+        if job in completed and (deadline is None or completed[job] <= deadline)
+    ]  # fmt: skip
+    refused = sum(r.bench.gpu.workload_rejected for r in runs if r.bench and r.bench.gpu)
+    return {
+        "fleet_jobs": len(jobs) + refused,
+        "fleet_jobs_refused": refused,
+        "fleet_jobs_completed": len(completed),
+        "fleet_jobs_by_deadline": len(on_time),
+        "fleet_work_submitted_s": round(sum(work for work, _, _ in jobs.values()), 1),
+        "fleet_work_by_deadline_s": round(sum(on_time), 1),
+        "fleet_result_latency_median_s": round(statistics.median(latency), 1) if latency else None,
+    }
+
+
+def _contact_plan(
+    path: Path, members: list[FleetMember], runs: list[BenchRun], config: BenchConfig
+) -> Path:
+    """OUT/contacts.json: each member's contact windows in bus time, as ground operations
+    predict them from the orbits (the broker's contact plan): its link windows where the bus
+    relays only in them, the whole run where it relays always."""
+    plan = {}
+    for member, run in zip(members, runs, strict=True):
+        assert run.environment is not None
+        links = run.environment.links if config.relay_windows else None
+        start = config.start_time
+        if links is None:
+            plan[member.name] = [[start, start + len(run.environment.links)]]
+            continue
+        edges = np.flatnonzero(np.diff(np.concatenate(([0], links.astype(np.int8), [0]))))
+        plan[member.name] = [[start + float(a), start + float(b)] for a, b in edges.reshape(-1, 2)]
+    path.write_text(json.dumps({"spacecraft": plan}) + "\n")
+    return path
 
 
 def _topology(

@@ -9,6 +9,7 @@ state) that has not happened yet is not reached, neither passed nor failed.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import numpy as np
 
 from flight.dictionary import FailureCode, JobState
 from flight.protocol.messages import DecodedTelemetry
+from ground.client import CommandRefused
 from hil.bench import Bench, BenchConfig, ScenarioFn
 from hil.bus_clock import BusTimeout
 from hil.gpu_figures import GpuTrack
@@ -25,6 +27,7 @@ from hil.scenario import GPU_FAULTS, CheckSpec, Scenario, Step
 
 SETTLE_TRIES = 5  # pings the end of a run may take through a lossy radio
 SETTLE_S = 30  # bus seconds each is given
+TAKEN_WAIT_S = 30.0  # wall seconds a fleet job sent up at once is waited for on board
 
 
 class HousekeepingExtremes:
@@ -68,13 +71,14 @@ def scenario_runner(scenario: Scenario, until_s: float | None = None) -> Scenari
             direction.set_ber(scenario.ber)
         if scenario.gpu_ecc_per_hour and bench.config.port is None:
             bench.gpu_fault({"corrected_ecc_per_hour": scenario.gpu_ecc_per_hour})
-        steps = sorted(
-            (s for s in scenario.timeline + scenario.workload if s.at_s <= end_s),
-            key=lambda step: step.at_s,
-        )
+        # A constellation's workload goes to the fleet job broker, from its first satellite's run.
+        fleet = bool(scenario.constellation)
+        submits = not fleet or bench.config.spacecraft_id == scenario.spacecraft_id
+        played = scenario.timeline + (scenario.workload if submits else ())
+        steps = sorted((s for s in played if s.at_s <= end_s), key=lambda step: step.at_s)
         for i, step in enumerate(steps):
             await bench.bus.clock.until(start + step.at_s)
-            await _play(bench, step)
+            await _play(bench, step, fleet)
             if i + 1 == len(steps) or steps[i + 1].at_s > step.at_s:
                 bench.bus.clock.resume()  # steps of one bus second all happen in that second
         await bench.bus.clock.until(start + end_s)  # in lockstep the clock stays there
@@ -122,7 +126,7 @@ def _may_yet_hold(check: CheckSpec, detail: str, jobs: list[dict[str, Any]]) -> 
     return False
 
 
-async def _play(bench: Bench, step: Step) -> None:
+async def _play(bench: Bench, step: Step, fleet: bool = False) -> None:
     p = step.params
     if step.action == "note":
         bench.note(p["text"])
@@ -131,7 +135,7 @@ async def _play(bench: Bench, step: Step) -> None:
         _inject(bench, p)
         return
     if step.action == "workload":
-        await _submit_workload(bench, p)
+        await (_submit_to_fleet if fleet else _submit_workload)(bench, p)
         return
     async with bench.bus.clock.hold():
         confirm = p.get("confirm", False)
@@ -185,6 +189,41 @@ async def _submit_workload(bench: Bench, p: dict[str, Any]) -> None:
     else:
         bench.gpu.workload_rejected += 1
         bench.note(f"workload job {manifest['id']} refused: {result.describe()}")
+
+
+async def _submit_to_fleet(bench: Bench, p: dict[str, Any]) -> None:
+    """A workload job submitted to the fleet job broker, which places it (``fleet_jobs``)."""
+    assert bench.gpu is not None
+    manifest = dict(p["manifest"])
+    deadline = None
+    if p["deadline_s"]:
+        deadline = bench.bus.clock.announced + p["deadline_s"]
+        manifest["deadline"] = deadline
+    async with bench.bus.clock.hold():
+        try:
+            job = await bench.client.fleet_submit(manifest)
+        except CommandRefused as exc:
+            bench.gpu.workload_rejected += 1
+            bench.note(f"fleet job {manifest['id']} refused: {exc}")
+            return
+        if job["state"] == "sent":  # up now: on board before the fleet's clock moves on
+            await _taken_on_board(bench, job["job_id"])
+    work = manifest["simulated"]["work_s"]
+    bench.fleet_jobs[manifest["id"]] = (work, deadline, bench.bus.clock.announced)
+    bench.note(f"fleet job {manifest['id']} placed on {job['spacecraft']}")
+
+
+async def _taken_on_board(bench: Bench, job_id: str) -> None:
+    """Wait (the clock held) until the broker hears the job taken on board, at most
+    TAKEN_WAIT_S wall seconds: what the run does next then follows from its seed alone."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + TAKEN_WAIT_S
+    while loop.time() < deadline:
+        jobs = {j["job_id"]: j for j in await bench.client.fleet_jobs()}
+        if jobs[job_id]["state"] != "sent":
+            return
+        await asyncio.sleep(0.02)
+    bench.note(f"fleet job {job_id} not heard of on board within {TAKEN_WAIT_S:g} s")
 
 
 async def _settle(bench: Bench) -> None:

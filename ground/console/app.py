@@ -193,11 +193,13 @@ class Console(App):
                 yield DataTable(id="file-table", cursor_type="row")
             with TabPane("Fleet [F6]", id="fleet"):
                 yield DataTable(id="fleet-table", cursor_type="row")
+                yield Static(id="broker")
+                yield DataTable(id="fleet-jobs", cursor_type="row")
         with Vertical(id="bottom"):
             yield Static(id="message")
             yield CommandInput(
-                placeholder="PING, CANCEL_JOB job_id=..., submit FILE, upload FILE "
-                "(Tab completes, Up: earlier lines)",
+                placeholder="PING, CANCEL_JOB job_id=..., submit FILE, fleet submit FILE, "
+                "upload FILE (Tab completes, Up: earlier lines)",
                 suggester=_Completion(self.model),
                 id="command",
             )
@@ -230,6 +232,7 @@ class Console(App):
             "file", "direction", "octets", "state", "check", "time (UTC)"
         )
         self.main.query_one("#fleet-table", DataTable).add_columns(*fleet_view.COLUMNS)
+        self.main.query_one("#fleet-jobs", DataTable).add_columns(*fleet_view.JOB_COLUMNS)
         self.set_interval(FLEET_REFRESH_S, self._refresh_fleet)
         self.main.query_one("#command", CommandInput).focus()
         self.run_feed()
@@ -264,6 +267,7 @@ class Console(App):
             ("commands", m.versions["commands"], self._commands),
             ("jobs", (m.versions["jobs"], m.housekeeping("job_progress_pct")), self._jobs),
             ("files", m.versions["files"], self._files),
+            ("fleet", (m.versions["fleet"], m.job_events), self._refresh_fleet),
         ):
             if self._drawn.get(view) != source:
                 self._drawn[view] = source
@@ -390,7 +394,8 @@ class Console(App):
 
     @work(exclusive=True, group="fleet")
     async def _refresh_fleet(self) -> None:
-        """The fleet view, asked of the station while it is shown (a replay has no station)."""
+        """The fleet view and the fleet job broker's jobs, asked of the station while it is
+        shown (a replay has no station), with the broker's latest lines."""
         if self.main.query_one(TabbedContent).active != "fleet":
             return
         client = self.feed.client
@@ -398,7 +403,8 @@ class Console(App):
             self.say("the fleet view needs a live station")
             return
         try:
-            fleet = await client.fleet_status()
+            fleet, broker = await client.fleet_status_and_broker()
+            jobs = await client.fleet_jobs()
         except CommandRefused as exc:
             self.say(f"fleet not refreshed: {exc}")
             return
@@ -406,6 +412,14 @@ class Console(App):
         table.clear()
         for craft in fleet:
             table.add_row(*fleet_view.fleet_row(craft), key=str(craft["scid"]))
+        said = "\n".join(self.model.broker_said)
+        self.main.query_one("#broker", Static).update(
+            fleet_view.describe_broker(broker) + (f"\n{said}" if said else "")
+        )
+        table = self.main.query_one("#fleet-jobs", DataTable)
+        table.clear()
+        for job in jobs:
+            table.add_row(*fleet_view.job_row(job), key=job["job_id"])
 
     @work(group="jobs")
     async def _refresh_jobs(self) -> None:

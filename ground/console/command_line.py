@@ -5,6 +5,7 @@ anything is sent, and completed from it.
     CANCEL_JOB job_id=train-7              any ground command, arguments as NAME=VALUE
     REPRIORITISE_JOB job_id=train-7 priority=200
     submit jobs/train.toml                 a job manifest (.json, .toml or .msgpack)
+    fleet submit jobs/train.toml           a job for the fleet job broker to place
     upload inputs/weights.bin [NAME]       a file to the payload's file store, by CFDP
     authority request|release|take         command authority (take: an admin's takeover)
 
@@ -23,7 +24,7 @@ from flight.protocol.fields import NUMERIC_TYPES
 from ground.command_requests import Request, RequestError, check_command, ground_command
 from ground.manifests import ManifestFileError, load_manifest
 
-VERBS = ("submit", "upload", "authority")
+VERBS = ("submit", "upload", "authority", "fleet")
 AUTHORITY_ACTIONS = ("request", "release", "take")
 GROUND_COMMANDS = tuple(c.name for c in d.COMMANDS if c.source == d.SOURCE_GROUND)
 _NUMERIC = NUMERIC_TYPES | {"cuc"}  # typed as numbers
@@ -34,6 +35,10 @@ def parse(line: str) -> Request:
     head, rest = _words(line, "type a command (Tab completes)")
     if head == "submit":
         return _submit(rest)
+    if head == "fleet":
+        if len(rest) != 2 or rest[0] != "submit":
+            raise RequestError("fleet takes submit and one manifest file")
+        return Request("fleet submit", fleet_manifest=_manifest(rest[1]))
     if head == "upload":
         return _upload(rest)
     if head == "authority":
@@ -86,11 +91,14 @@ def _value(text: str, kind: str) -> Any:
 def _submit(rest: list[str]) -> Request:
     if len(rest) != 1:
         raise RequestError("submit takes one manifest file")
+    return check_command("SUBMIT_JOB", {"manifest": _manifest(rest[0])})
+
+
+def _manifest(path: str) -> dict[str, Any]:
     try:
-        manifest = load_manifest(Path(rest[0]))
+        return load_manifest(Path(path))
     except ManifestFileError as exc:
         raise RequestError(str(exc)) from None
-    return check_command("SUBMIT_JOB", {"manifest": manifest})
 
 
 def _upload(rest: list[str]) -> Request:

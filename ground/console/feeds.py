@@ -18,6 +18,7 @@ from ground.client import (
 )
 from ground.command_requests import Request, RequestError
 from ground.console.model import Model
+from ground.fleet_view import describe_placement
 
 RETRY_S = 1.0
 HELLO_S = 5.0  # a station that accepts but does not greet within this is not serving
@@ -121,6 +122,16 @@ class StationFeed:
                 raise RequestError(str(exc)) from None
             self.model.command_answered(serial)
             self.model.upload_queued(name, path.stat().st_size)
+            return
+        if request.fleet_manifest is not None:
+            serial = self.model.command_sent(request.name, request.fleet_manifest)
+            try:
+                job = await client.fleet_submit(request.fleet_manifest)
+            except CommandRefused as exc:
+                self.model.command_answered(serial, refusal=str(exc))
+                raise RequestError(str(exc)) from None
+            self.model.command_answered(serial)
+            self.say(describe_placement(job))
             return
         serial = self.model.command_sent(request.name, request.args)
         try:

@@ -23,6 +23,7 @@ from ground.client import is_ground_report, request_id_of
 
 STALE_S = 5.0  # a channel not refreshed for this long (ground time) is marked stale
 EVENTS_KEPT = 10_000
+BROKER_LINES_KEPT = 20  # the fleet job broker's latest lines, shown in the fleet view
 COMMANDS_KEPT = 1_000
 _SCALAR = {"u8", "u16", "u32", "u64", "i32", "f32", "f64", "cuc", "str"}
 _NOT_PAGES = {1, 5}  # verification and events have views of their own
@@ -133,8 +134,9 @@ class Model:
     # per list view, bumped when what it shows changes (the screen redraws a view whose number
     # moved; the events view follows events_seen)
     versions: dict[str, int] = field(
-        default_factory=lambda: dict.fromkeys(("commands", "jobs", "files"), 0)
+        default_factory=lambda: dict.fromkeys(("commands", "jobs", "files", "fleet"), 0)
     )
+    broker_said: deque[str] = field(default_factory=lambda: deque(maxlen=BROKER_LINES_KEPT))
 
     def __post_init__(self) -> None:
         for kind in self.kinds:
@@ -184,6 +186,9 @@ class Model:
             self.authority = message.get("authority", message.get("holder"))
         if op in ("welcome", "cop1"):
             self.cop1 = str(message.get("cop1", message.get("summary", "")))
+        elif op == "broker" and isinstance(message.get("message"), str):
+            self.broker_said.append(message["message"])
+            self.versions["fleet"] += 1
         elif op == "file" and isinstance(message.get("name"), str):
             self.files[message["name"]] = {
                 "size": message.get("size"),

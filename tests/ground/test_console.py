@@ -80,6 +80,8 @@ def test_commanding_a_live_payload(tmp_path):
     manifest.write_text(
         json.dumps({"id": "console-1", "command": ["hash-chain", "--iterations", "1000"]})
     )
+    fleet_job = tmp_path / "fleet-job.json"
+    fleet_job.write_text(json.dumps({"id": "fleet-1", "command": ["hash-chain"]}))
     weights = tmp_path / "w.bin"
     weights.write_bytes(bytes(range(256)) * 40)
     seen = {}
@@ -179,6 +181,16 @@ def test_commanding_a_live_payload(tmp_path):
             await pilot.press("f6")
             await until(pilot, lambda: any(r[4] != "-" for r in rows(app, "#fleet-table")))
             seen["fleet"] = rows(app, "#fleet-table")
+            # a job for the fleet job broker, placed on the one spacecraft there is
+            await type_line(pilot, f"fleet submit {fleet_job}")
+            await until(pilot, lambda: any("placed on payload" in m for m in app.messages))
+            await until(
+                pilot,
+                lambda: any(
+                    r[:3] == ["fleet-1", "completed", "payload"] for r in rows(app, "#fleet-jobs")
+                ),  # fmt: skip
+            )
+            seen["broker"] = str(app.query_one("#broker").render())
         bench.check("console ran", True)
 
     report = asyncio.run(run_bench("console", scenario, BenchConfig(tmp_path / "out", speed=20)))
@@ -207,6 +219,7 @@ def test_commanding_a_live_payload(tmp_path):
     assert (name, scid, link) == ("payload", str(DEFAULT_SCID), "up")
     assert re.fullmatch(r"\d+ W \d+%", power) and sun in ("sun", "shadow")
     assert re.fullmatch(r"-?\d+ C \d+ W|off", gpu) and "queued" in jobs and contact == "now"
+    assert "fleet job broker (broker placement): 1 " in seen["broker"]
 
 
 def _archive(tmp_path):

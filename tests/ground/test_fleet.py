@@ -202,7 +202,7 @@ def test_the_fleet_view_shows_each_spacecrafts_power_gpu_jobs_and_contact(tmp_pa
     assert alpha["gpu_temp_c"] == 63 and alpha["hk_time"] == 100.0 and alpha["link_in_s"] == 0
     assert beta["gpu_temp_c"] is None and beta["gpu_valid"] == 0 and beta["sunlit"] == 0
     assert code == 0, err
-    rows = {line.split()[0]: line for line in out.splitlines()[1:]}
+    rows = {line.split()[0]: line for line in out.splitlines()[1:-1]}
     assert all(w in rows["alpha"] for w in ("612 W 80%", "sun", "63 C 312 W", "2 queued", "now"))
     assert all(w in rows["beta"] for w in ("0 W 50%", "shadow", "off", "in 25 min"))
 
@@ -272,10 +272,11 @@ def test_two_spacecraft_on_one_station_never_mix(tmp_path):
     assert "serves no spacecraft 'gamma'" in seen["unknown"]
     code, lines, err = seen["table"]
     assert code == 0 and lines[0].split()[:3] == ["spacecraft", "id", "link"], err
-    assert [line.split()[:3] for line in lines[1:]] == [
+    assert [line.split()[:3] for line in lines[1:-1]] == [
         ["alpha", "161", "up"],
         ["beta", "162", "up"],
     ]
+    assert lines[-1] == "fleet job broker (broker placement): no jobs; 0 placed again"
     code, out, err = seen["cli"]
     assert code == 0 and '"name": "beta"' in out and '"alpha"' not in out, err
     archive = Archive(tmp_path / "state" / "archive.sqlite", create=False)

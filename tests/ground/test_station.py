@@ -26,11 +26,11 @@ class Radio(RadioEndpoint):
     """The spacecraft end of the space link (hil/radio_endpoint.py), with the dictionary's
     telemetry to send down by name."""
 
-    def downlink(self, name, values, dest=d.SOURCE_GROUND):
-        self.write_frames([self.packet(name, values, dest)])
+    def downlink(self, name, values, dest=d.SOURCE_GROUND, time=100.0):
+        self.write_frames([self.packet(name, values, dest, time)])
 
     @staticmethod
-    def packet(name, values, dest=d.SOURCE_GROUND):
+    def packet(name, values, dest=d.SOURCE_GROUND, time=100.0):
         if name in d.TELEMETRY_BY_NAME:
             kind, data = d.TELEMETRY_BY_NAME[name], encode_telemetry(name, values)[1]
         else:
@@ -43,7 +43,7 @@ class Radio(RadioEndpoint):
             data,
             msg_counter=0,
             dest_id=dest,
-            time=100.0,
+            time=time,
             time_synced=True,
         )
 

@@ -54,7 +54,7 @@ def test_two_spacecraft_on_one_station_each_pass_and_stay_apart(tmp_path):
 def _constellation_day(out):
     return subprocess.run(
         [sys.executable, "-m", "hil", "run", "constellation-day", "--out", str(out),
-         "--until", "10m"],
+         "--until", "11m"],
         capture_output=True, text=True, timeout=900, env={**os.environ, "PYTHONSAFEPATH": "1"},
     )  # fmt: skip
 
@@ -70,13 +70,13 @@ def test_a_constellation_steps_on_one_clock_with_its_laser_links_from_geometry(t
     assert names == [f"p{p}-{s}" for p in (1, 2) for s in (1, 2, 3, 4)] and verdict["passed"]
     assert [s["scid"] for s in verdict["spacecraft"]] == list(range(161, 169))
     ticks = {json.loads((out / n / "report.json").read_text())["figures"]["ticks"] for n in names}
-    assert len(ticks) == 1 and ticks.pop() >= 600  # every bus stepped through the same seconds
+    assert len(ticks) == 1 and ticks.pop() >= 660  # every bus stepped through the same seconds
     for name in names:  # deterministic for its seed, every satellite
         tm = (out / name / "tm.bin").read_bytes()
         assert len(tm) > 10_000 and tm == (tmp_path / "again" / name / "tm.bin").read_bytes()
     scenario = load_scenario("constellation-day")
     satellites = scenario.constellation
-    positions = [compute_track(s.orbit, scenario.start, 600).position_km for s in satellites]
+    positions = [compute_track(s.orbit, scenario.start, 660).position_km for s in satellites]
     expected = compute_topology([s.name for s in satellites], positions, scenario.isl)
     topology = json.loads((out / "topology.json").read_text())
     assert verdict["topology_changes"] == len(expected.changes) == len(topology["changes"]) > 8
@@ -85,6 +85,11 @@ def test_a_constellation_steps_on_one_clock_with_its_laser_links_from_geometry(t
         (c.t_s, c.up, c.a, c.b) for c in expected.changes
     ]
     assert "topology changes" in done.stdout and "fleet of 8: PASSED" in done.stdout
+    # the fleet's first job, at 600 s, placed by the broker and taken on board, the same each run
+    placed = [
+        json.loads((d / "fleet.json").read_text())["workload"] for d in (out, tmp_path / "again")
+    ]
+    assert placed[0] == placed[1] and placed[0]["fleet_jobs"] == 1
     page = (out / "fleet.html").read_text()
     for plot in ("groundtrack", "links", "power", "jobs", "latency"):
         assert (
@@ -99,3 +104,10 @@ def test_a_constellation_steps_on_one_clock_with_its_laser_links_from_geometry(t
     )  # fmt: skip
     assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
     assert "declares its constellation of 8 satellites" in refused.stderr
+    alone = subprocess.run(
+        [sys.executable, "-m", "hil", "run", "passes", "--placement", "round-robin", "--out",
+         str(tmp_path / "alone")],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONSAFEPATH": "1"},
+    )  # fmt: skip
+    assert alone.returncode == 2 and len(alone.stderr.strip().splitlines()) == 1
+    assert "--placement places a constellation's workload" in alone.stderr

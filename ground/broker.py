@@ -1,0 +1,512 @@
+"""The fleet job broker (docs/constellation.md): jobs submitted to the fleet rather than to one
+spacecraft. Each job goes to the spacecraft predicted to finish it by its deadline and to bring
+its results down soonest, given that spacecraft's contacts (when the job can go up, when its
+results can come down), the broker's own jobs queued there, how fast its jobs have run against
+their expected runtime, its GPU's health and thermal state, and safe mode. A job waits at the
+station until its spacecraft is in contact, then goes up as SUBMIT_JOB. A job still owed after
+its predicted finish is asked after (REPORT_JOB) in its spacecraft's next contact: its answer
+completes it, or gives its progress, from which the finish is predicted again. A job whose
+spacecraft enters safe mode, loses its GPU, stays silent through a planned contact, or is now
+predicted past the deadline (it fell behind) is cancelled there and placed again where it can
+still be done in time. ``round-robin`` placement (each job to the next spacecraft in turn, and
+never moved) is the baseline the broker is measured against (bench/fleet.py).
+
+The broker keeps its jobs in STATE/broker.sqlite: a restarted station carries on with them. It
+acts through an ``Uplink`` (the station), which sends a command to one spacecraft as the account
+that submitted the job, and says what it did in one line each.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import statistics
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import msgpack
+
+from flight import dictionary as d
+from flight.jobs.manifest import ManifestError, parse_manifest
+
+POLICIES = ("broker", "round-robin")
+CONTACT_GAP_S = 30.0  # telemetry heard within this many seconds: the spacecraft is in contact
+CHECK_EVERY_S = 60.0  # how often (its time) the jobs on a spacecraft are looked at again
+THERMAL_SLOWDOWN = 1.5  # a thermally limited GPU's jobs take this much longer
+BEHIND_SLACK = 0.25  # past its predicted finish by this share of its runtime: behind
+BEHIND_MIN_S = 600.0
+OPEN = ("waiting", "sent", "queued", "running")  # jobs a spacecraft still owes
+_DONE_EVENTS = {"JOB_COMPLETED": "completed", "JOB_FAILED": "failed",
+                "JOB_TIMED_OUT": "failed", "JOB_CANCELLED": "cancelled"}  # fmt: skip
+_STATE_EVENTS = {"JOB_QUEUED": "queued", "JOB_STARTED": "running", "JOB_RESUMED": "running"}
+
+
+class BrokerError(ValueError):
+    """A job or a contact plan the broker cannot take; one line for the operator."""
+
+
+class Uplink(Protocol):
+    """What the broker needs of the station."""
+
+    def broker_send(self, spacecraft: str, name: str, args: dict[str, Any], account: str) -> bytes:
+        """Send a command to a spacecraft as an account: its request id; BrokerError (why it
+        was not sent) otherwise."""
+        ...
+
+    def broker_said(self, line: str) -> None:
+        """One line for the operators."""
+        ...
+
+
+@dataclass
+class BrokerJob:
+    job_id: str
+    manifest: dict[str, Any]
+    account: str
+    deadline: float | None
+    expected_s: float  # its expected runtime, or its declared work where it gives none
+    work_s: float  # a simulated job's declared full-power GPU seconds (0 for a process)
+    submitted_at: float
+    state: str = "waiting"
+    spacecraft: str | None = None
+    placements: int = 0
+    request_id: str | None = None  # hex, of the SUBMIT_JOB that carried it up
+    query_id: str | None = None  # hex, of the latest REPORT_JOB that asked after it
+    asked_at: float = -math.inf
+    predicted_finish: float | None = None
+    predicted_ground: float | None = None
+    completed_at: float | None = None
+    completed_on: str | None = None
+    note: str = ""
+
+    def describe(self) -> dict[str, Any]:
+        """As ``fleet_jobs`` answers (docs/icd.md section 11)."""
+        out = asdict(self)
+        del out["manifest"], out["account"]
+        return out
+
+
+@dataclass
+class Prediction:
+    spacecraft: str
+    uplink_at: float
+    finish: float
+    ground: float  # when its results are predicted on the ground
+
+
+@dataclass
+class _Craft:
+    """What the broker knows of one spacecraft."""
+
+    name: str
+    health: Callable[[], dict[str, Any] | None]  # its latest housekeeping, decoded when asked
+    heard_at: float = -math.inf  # spacecraft time of its latest live telemetry
+    checked_at: float = -math.inf  # looked at when heard
+    watched_at: float = -math.inf  # looked at when another was heard
+    ratios: list[float] = field(default_factory=list)  # runtime over expected, latest last
+
+    def slowness(self) -> float:
+        return statistics.median(self.ratios[-5:]) if self.ratios else 1.0
+
+
+class ContactPlan:
+    """Each spacecraft's contact windows, [start, end) in bus time (a JSON file: {"spacecraft":
+    {NAME: [[START, END], ...]}}), as ground operations predict them from the orbits; without
+    one, the broker knows a spacecraft's next window only from its latest housekeeping."""
+
+    def __init__(self, windows: dict[str, list[tuple[float, float]]]) -> None:
+        self.windows = {name: sorted(spans) for name, spans in windows.items()}
+
+    @classmethod
+    def load(cls, path: Path) -> ContactPlan:
+        try:
+            document = json.loads(path.read_text())
+            windows = {
+                str(name): [(float(a), float(b)) for a, b in spans]
+                for name, spans in document["spacecraft"].items()
+            }
+        except OSError as exc:
+            raise BrokerError(f"cannot read the contact plan {path}: {exc.strerror}") from None
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise BrokerError(
+                f'{path}: not a contact plan ({{"spacecraft": {{NAME: [[START, END], ...]}}}})'
+            ) from None
+        return cls(windows)
+
+    def next_contact(self, name: str, t: float) -> float | None:
+        """The first moment from ``t`` on that ``name`` is in contact; None: none planned, or
+        a spacecraft the plan does not know."""
+        for start, end in self.windows.get(name, ()):
+            if t < end:
+                return max(t, start)
+        return None
+
+
+class JobStore:
+    """The broker's jobs, kept in SQLite."""
+
+    def __init__(self, path: Path) -> None:
+        self.db = sqlite3.connect(path)
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS jobs (job_id TEXT PRIMARY KEY, manifest BLOB, record TEXT)"
+        )
+        self.db.execute("CREATE TABLE IF NOT EXISTS cancels (spacecraft TEXT, job_id TEXT)")
+        self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER)")
+        self.db.commit()
+
+    def save(self, job: BrokerJob) -> None:
+        record = job.describe() | {"account": job.account}
+        self.db.execute(
+            "INSERT OR REPLACE INTO jobs VALUES (?, ?, ?)",
+            (job.job_id, msgpack.packb(job.manifest), json.dumps(record)),
+        )
+        self.db.commit()
+
+    def jobs(self) -> list[BrokerJob]:
+        rows = self.db.execute("SELECT manifest, record FROM jobs").fetchall()
+        jobs = [BrokerJob(manifest=msgpack.unpackb(m), **json.loads(r)) for m, r in rows]
+        return sorted(jobs, key=lambda job: job.submitted_at)
+
+    def cancels(self) -> list[tuple[str, str]]:
+        return [tuple(r) for r in self.db.execute("SELECT spacecraft, job_id FROM cancels")]
+
+    def set_cancels(self, cancels: list[tuple[str, str]]) -> None:
+        self.db.execute("DELETE FROM cancels")
+        self.db.executemany("INSERT INTO cancels VALUES (?, ?)", cancels)
+        self.db.commit()
+
+    def turn(self) -> int:
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'turn'").fetchone()
+        return int(row[0]) if row else 0
+
+    def set_turn(self, turn: int) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES ('turn', ?)", (turn,))
+        self.db.commit()
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class Broker:
+    def __init__(
+        self,
+        crafts: dict[str, Callable[[], dict[str, Any] | None]],
+        store: JobStore,
+        uplink: Uplink,
+        policy: str = "broker",
+        plan: ContactPlan | None = None,
+    ) -> None:
+        if policy not in POLICIES:
+            raise BrokerError(f"placement {policy!r}: one of {', '.join(POLICIES)}")
+        self.crafts = {name: _Craft(name, health) for name, health in crafts.items()}
+        self.order = list(crafts)
+        self.store = store
+        self.uplink = uplink
+        self.policy = policy
+        self.plan = plan
+        self.jobs = {job.job_id: job for job in store.jobs()}
+        self.cancels = store.cancels()  # (spacecraft, job) to cancel when next in contact
+        self.now = max((j.submitted_at for j in self.jobs.values()), default=0.0)
+        self.replaced = 0
+
+    # --- what operators ask
+    def submit(self, manifest: Any, account: str) -> BrokerJob:
+        """Take a job for the fleet: placed, and sent up if its spacecraft is in contact now;
+        BrokerError (one line) if it cannot be, the job kept as refused."""
+        try:
+            spec = parse_manifest(manifest)
+        except ManifestError as exc:
+            raise BrokerError(f"manifest refused: {exc}") from None
+        if spec.job_id in self.jobs:
+            raise BrokerError(f"job {spec.job_id}: the broker already has a job of that id")
+        job = BrokerJob(
+            spec.job_id, dict(manifest), account, spec.deadline,
+            spec.expected_runtime_s or spec.simulated_work_s or spec.time_limit_s,
+            spec.simulated_work_s, self.now,
+        )  # fmt: skip
+        self.jobs[job.job_id] = job
+        try:
+            self._place(job, exclude=None)
+        except BrokerError as exc:
+            job.state, job.note = "refused", str(exc)
+            self.store.save(job)
+            raise
+        self._send_waiting(job.spacecraft)
+        return job
+
+    def listing(self) -> list[dict[str, Any]]:
+        return [job.describe() for job in self.jobs.values()]
+
+    def summary(self) -> dict[str, Any]:
+        """Counts by state, the placement policy and the re-placements (``fleet status``)."""
+        states: dict[str, int] = {}
+        for job in self.jobs.values():
+            states[job.state] = states.get(job.state, 0) + 1
+        return {"policy": self.policy, "jobs": states, "replaced": self.replaced}
+
+    # --- what the spacecraft say
+    def heard(self, name: str, t: float) -> None:
+        """Live telemetry from a spacecraft at its time ``t`` (once a second is enough): send
+        what waits for its contact, and look again at the jobs each spacecraft owes."""
+        craft = self.crafts.get(name)
+        if craft is None or t <= craft.heard_at:
+            return
+        craft.heard_at = t
+        self.now = max(self.now, t)
+        self._send_cancels(name)
+        self._send_waiting(name)
+        if t - craft.checked_at >= CHECK_EVERY_S:
+            craft.checked_at = t
+            self._check(craft)
+        for other in self.crafts.values():  # those not heard: in safe mode when last heard, silent
+            if other is not craft and self.now - other.watched_at >= CHECK_EVERY_S:
+                other.watched_at = self.now
+                self._check(other)
+
+    def job_event(
+        self, name: str, event: str, job_id: str, values: dict[str, Any], t: float
+    ) -> None:
+        """A job event from a spacecraft (live or played back)."""
+        job = self.jobs.get(job_id)
+        if job is None or job.state in ("completed", "refused"):
+            return
+        if event == "JOB_COMPLETED" and "runtime_s" in values and job.expected_s > 0:
+            self.crafts[name].ratios.append(max(values["runtime_s"], 1.0) / job.expected_s)
+        if name != job.spacecraft:  # a copy it was moved away from
+            if event == "JOB_COMPLETED":  # finished there after all: that counts, once
+                if job.state != "waiting":
+                    self._cancel(job.spacecraft, job.job_id)
+                self._completed(job, name, t)
+            return
+        if event in _STATE_EVENTS and job.state in OPEN:
+            job.state = _STATE_EVENTS[event]
+        elif event == "JOB_COMPLETED":
+            self._completed(job, name, t)
+        elif event in _DONE_EVENTS:
+            job.state = _DONE_EVENTS[event]
+            job.note = f"{event.lower()} on {name}"
+            self.uplink.broker_said(f"fleet job {job_id}: {event} on {name}")
+        self.store.save(job)
+
+    def job_detail(self, name: str, detail: dict[str, Any]) -> None:
+        """A spacecraft's JOB_DETAIL: the answer to the broker's asking after a job it owes."""
+        job = self.jobs.get(str(detail.get("id")))
+        if job is None or job.spacecraft != name or job.state not in OPEN:
+            return
+        state = detail.get("state")
+        if state == d.JobState.COMPLETED.name:
+            self._completed(job, name, float(detail.get("ended_at") or self.now))
+            return
+        if state in (d.JobState.FAILED.name, d.JobState.TIMED_OUT.name, "CANCELLED"):
+            self.job_event(name, f"JOB_{state}", job.job_id, {}, self.now)
+            return
+        progress, run_s = detail.get("progress") or 0.0, detail.get("run_s") or 0.0
+        if progress > 0:
+            left = run_s * (1.0 - progress) / progress
+        else:
+            left = job.expected_s * self.crafts[name].slowness()
+        job.predicted_finish = self.now + left
+        self.store.save(job)
+        if job.deadline is not None and job.predicted_finish > job.deadline:
+            self._replace(job, name, f"fell behind ({100 * progress:.0f}% done)")
+
+    def refused_on_board(self, name: str, request_id: bytes, reason: str) -> None:
+        """A spacecraft refused a command the broker sent: a SUBMIT_JOB fails the job with its
+        reason; a REPORT_JOB about a job it does not know says the job never arrived, and it
+        goes up again."""
+        for job in self.jobs.values():
+            if job.spacecraft != name or job.state not in OPEN:
+                continue
+            if job.request_id == request_id.hex():
+                job.state, job.note = "failed", f"refused by {name}: {reason}"
+                self.uplink.broker_said(f"fleet job {job.job_id}: refused by {name}: {reason}")
+            elif job.query_id == request_id.hex():
+                job.state, job.note = "waiting", f"never arrived on {name}: sent again"
+            else:
+                continue
+            self.store.save(job)
+
+    # --- placing
+    def predict(self, job: BrokerJob, name: str) -> Prediction | str:
+        """When ``job`` would go up to, finish on and come down from spacecraft ``name``; or
+        why it cannot go there."""
+        craft = self.crafts[name]
+        health = craft.health()
+        if health is None:
+            return "no housekeeping yet"
+        if health["safe_mode"]:
+            return "in safe mode"
+        if health["governor_mode"] == d.GovernorMode.NO_GPU.name:
+            return "no GPU"
+        uplink_at = self._next_contact(craft, health, self.now)
+        if uplink_at is None:
+            return "no contact ahead"
+        ahead = [j.predicted_finish or 0.0 for j in self._owed(name) if j is not job]
+        start = max([uplink_at, *ahead])
+        runtime = job.expected_s * craft.slowness()
+        if health["governor_mode"] == d.GovernorMode.THERMAL_LIMITED.name:
+            runtime *= THERMAL_SLOWDOWN
+        finish = start + runtime
+        ground = self._next_contact(craft, health, finish)
+        return Prediction(name, uplink_at, finish, math.inf if ground is None else ground)
+
+    def _place(self, job: BrokerJob, exclude: str | None) -> None:
+        if self.policy == "round-robin":
+            turn = self.store.turn()
+            name = self.order[turn % len(self.order)]
+            self.store.set_turn(turn + 1)
+            guess = self.predict(job, name)
+            chosen = guess if isinstance(guess, Prediction) else Prediction(name, self.now, 0, 0)
+        else:
+            guesses = [self.predict(job, n) for n in self.order if n != exclude]
+            able = [p for p in guesses if isinstance(p, Prediction)]
+            timely = [p for p in able if job.deadline is None or p.finish <= job.deadline]
+            if not timely:
+                raise BrokerError(self._why_not(job, able))
+            chosen = min(timely, key=lambda p: (p.ground, p.finish, self.order.index(p.spacecraft)))
+        job.spacecraft, job.state = chosen.spacecraft, "waiting"
+        job.predicted_finish = chosen.finish or None
+        job.predicted_ground = chosen.ground if 0 < chosen.ground < math.inf else None
+        job.placements += 1
+        job.request_id = None
+        self.store.save(job)
+
+    def _why_not(self, job: BrokerJob, able: list[Prediction]) -> str:
+        if not able:
+            return f"job {job.job_id}: no spacecraft can take it (none healthy, with a contact)"
+        best = min(able, key=lambda p: p.finish)
+        assert job.deadline is not None
+        return (
+            f"job {job.job_id}: no spacecraft can finish it by its deadline (soonest: "
+            f"{best.spacecraft}, {best.finish - job.deadline:.0f} s late)"
+        )
+
+    def _send_waiting(self, name: str | None) -> None:
+        """Send up the jobs waiting for ``name`` while it is in contact."""
+        craft = self.crafts.get(name) if name else None
+        if craft is None or self.now - craft.heard_at > CONTACT_GAP_S:
+            return
+        for job in self._owed(name):
+            if job.state != "waiting":
+                continue
+            try:
+                request = self.uplink.broker_send(
+                    name, "SUBMIT_JOB", {"manifest": job.manifest}, job.account
+                )
+            except BrokerError as exc:
+                job.note = f"waits: {exc}"
+                self.store.save(job)
+                return
+            job.state, job.request_id, job.note = "sent", request.hex(), ""
+            self.store.save(job)
+
+    def _send_cancels(self, name: str) -> None:
+        craft = self.crafts[name]
+        if self.now - craft.heard_at > CONTACT_GAP_S:
+            return
+        left = []
+        for where, job_id in self.cancels:
+            if where != name:
+                left.append((where, job_id))
+                continue
+            try:
+                self.uplink.broker_send(name, "CANCEL_JOB", {"job_id": job_id}, "broker")
+            except BrokerError:
+                left.append((where, job_id))
+        if left != self.cancels:
+            self.cancels = left
+            self.store.set_cancels(left)
+
+    def _cancel(self, name: str | None, job_id: str) -> None:
+        if name is not None and (name, job_id) not in self.cancels:
+            self.cancels.append((name, job_id))
+            self.store.set_cancels(self.cancels)
+            self._send_cancels(name)
+
+    def _check(self, craft: _Craft) -> None:
+        """Re-place what a spacecraft in safe mode, without its GPU, or silent through a planned
+        contact owes; ask after what it owes past its predicted finish."""
+        owed = self._owed(craft.name)
+        if not owed or self.policy != "broker":
+            return
+        health = craft.health()
+        why = None
+        if health is not None and health["safe_mode"]:
+            why = "entered safe mode"
+        elif health is not None and health["governor_mode"] == d.GovernorMode.NO_GPU.name:
+            why = "lost its GPU"
+        elif self._silent(craft):
+            why = "is silent in a planned contact"
+        for job in owed:
+            if why is not None:
+                self._replace(job, craft.name, why)
+            elif self._overdue(job, craft):
+                self._ask_after(job, craft.name)
+
+    def _silent(self, craft: _Craft) -> bool:
+        """Whether the contact plan has had it in contact for a while, and it has not been
+        heard in that time."""
+        if self.plan is None:
+            return False
+        since = self.now - 2 * CONTACT_GAP_S
+        in_contact = self.plan.next_contact(craft.name, since) == since
+        return in_contact and craft.heard_at < since
+
+    def _overdue(self, job: BrokerJob, craft: _Craft) -> bool:
+        """Sent, not yet done, its predicted finish (and some slack) past, its spacecraft heard
+        from since then and in contact now, and not asked after in the last while."""
+        if job.state == "waiting" or job.predicted_finish is None:
+            return False
+        slack = max(BEHIND_MIN_S, BEHIND_SLACK * job.expected_s)
+        heard_since = craft.heard_at > job.predicted_finish + slack
+        in_contact = self.now - craft.heard_at <= CONTACT_GAP_S
+        return heard_since and in_contact and self.now - job.asked_at > BEHIND_MIN_S
+
+    def _ask_after(self, job: BrokerJob, name: str) -> None:
+        try:
+            request = self.uplink.broker_send(name, "REPORT_JOB", {"job_id": job.job_id}, "broker")
+        except BrokerError:
+            return
+        job.query_id, job.asked_at = request.hex(), self.now
+        self.store.save(job)
+
+    def _replace(self, job: BrokerJob, name: str, reason: str) -> None:
+        was = job.state
+        try:
+            self._place(job, exclude=name)
+        except BrokerError as exc:
+            job.spacecraft, job.state = name, was
+            job.predicted_finish = self.now + max(BEHIND_MIN_S, BEHIND_SLACK * job.expected_s)
+            self.store.save(job)
+            self.uplink.broker_said(f"fleet job {job.job_id}: {name} {reason}; left there: {exc}")
+            return
+        self.replaced += 1
+        if was != "waiting":
+            self._cancel(name, job.job_id)
+        self.uplink.broker_said(
+            f"fleet job {job.job_id}: {name} {reason}; placed again on {job.spacecraft}"
+        )
+        self._send_waiting(job.spacecraft)
+
+    def _completed(self, job: BrokerJob, name: str, t: float) -> None:
+        job.state, job.completed_at, job.completed_on, job.note = "completed", t, name, ""
+        self.store.save(job)
+
+    def _owed(self, name: str | None) -> list[BrokerJob]:
+        return [j for j in self.jobs.values() if j.spacecraft == name and j.state in OPEN]
+
+    def _next_contact(self, craft: _Craft, health: dict[str, Any], t: float) -> float | None:
+        """The first moment from ``t`` the spacecraft is predicted in contact: from the plan;
+        without one, now while it is heard, or its latest housekeeping's next window."""
+        if self.plan is not None:
+            return self.plan.next_contact(craft.name, t)
+        if t - craft.heard_at <= CONTACT_GAP_S:
+            return t
+        link_in = health["link_in_s"]
+        if link_in >= d.NONE_AHEAD:
+            return None
+        window = health["hk_time"] + link_in
+        return window if window >= t else None

@@ -1,0 +1,329 @@
+"""The fleet job broker: jobs for the fleet placed where they finish by their deadline and come
+down soonest, refused in one line where none can, placed again when their spacecraft enters
+safe mode or falls behind, and kept across a restart of the station; through a real station
+and real space links (the test's radios), and its predictions on their own."""
+
+import asyncio
+import contextlib
+import json
+import math
+import os
+import re
+import sys
+from dataclasses import replace
+
+import pytest
+
+from flight import dictionary as d
+from flight.protocol.messages import decode_command
+from flight.protocol.packets import parse_packet
+from flight.security.tc_auth import TRAILER_LEN
+from ground.accounts.store import AccountStore
+from ground.broker import Broker, BrokerError, BrokerJob, ContactPlan, JobStore
+from ground.client import StationClient
+from ground.fleet import load_fleet
+from ground.station import Station
+from tests.ground.accounts import provision
+from tests.ground.test_fleet import ALPHA, BETA, fleet_file
+from tests.ground.test_station import Radio, serving
+
+T0 = 1_800_000_000.0  # bus time of the tests' first housekeeping
+
+
+def _hk(**values):
+    """A healthy spacecraft's housekeeping in contact, but ``values``."""
+    fields = d.TELEMETRY_BY_NAME["HOUSEKEEPING"].fields
+    healthy = {"power_allowance_w": 400.0, "battery_soc": 0.8, "sunlit": 1, "gpu_valid": 1,
+               "governor_mode": int(d.GovernorMode.NOMINAL), "link_in_s": 0,
+               "eclipse_in_s": 1000, "gpu_temp_c": 50.0, "gpu_power_w": 200.0}  # fmt: skip
+    return {f.name: min(f.enum) if f.enum else f.minimum or 0 for f in fields} | healthy | values
+
+
+def _job(job_id, expected_s=1000.0, deadline=None):
+    manifest = {"id": job_id, "simulated": {"work_s": expected_s / 2},
+                "expected_runtime_s": expected_s}  # fmt: skip
+    return manifest | ({"deadline": deadline} if deadline is not None else {})
+
+
+class _Station:
+    """A station with two spacecraft, alpha and beta, each on its own radio; restartable on
+    the same state."""
+
+    def __init__(self, tmp_path):
+        self.tmp_path = tmp_path
+        self.radios = {ALPHA: Radio(ALPHA), BETA: Radio(BETA)}
+        self.station = self.task = self.address = self.token = self.client = None
+        self.seen = None
+        self.said = []
+
+    async def start(self):
+        ports = [await r.serve() for r in self.radios.values()]
+        if self.token is None:
+            self.store, tokens = provision(self.tmp_path / "accounts", ops="operator")
+            self.token = tokens["ops"]
+            self.fleet = fleet_file(self.tmp_path, ports)
+        else:  # the same spacecraft and keys, on the radios' new ports
+            links = iter(ports)
+            text = re.sub(
+                r"127\.0\.0\.1:\d+", lambda _: f"127.0.0.1:{next(links)}", self.fleet.read_text()
+            )
+            self.fleet.write_text(text)
+        self.station = Station("", load_fleet(self.fleet), self.tmp_path / "state",
+                               accounts=AccountStore(self.store))  # fmt: skip
+        self.task, self.address = await serving(self.station, self.tmp_path)
+        for radio in self.radios.values():
+            await asyncio.wait_for(radio.connected.wait(), 10)
+        self.client = await StationClient.connect(self.address, self.token)
+        await self.client.greeting(10)
+        self.seen = self.client.subscribe()
+        self.client.station_listeners.append(
+            lambda m: self.said.append(m["message"]) if m.get("op") == "broker" else None
+        )
+
+    async def stop(self):
+        await self.client.close()
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+        for radio in self.radios.values():
+            await radio.close()
+        self.station.archive.close()
+        self.station.broker.store.close()
+        (self.tmp_path / "port").unlink()
+        self.radios = {ALPHA: Radio(ALPHA), BETA: Radio(BETA)}
+
+    async def down(self, scid, name, values, t):
+        """A packet down from a spacecraft, once the station has taken it in."""
+        self.radios[scid].downlink(name, values, time=t)
+        while (await asyncio.wait_for(self.seen.get(), 10)).packet.time != t:
+            pass
+
+    async def up(self, scid, wanted):
+        """The next command of that name up a spacecraft's link, and its arguments."""
+        while True:
+            raw = await asyncio.wait_for(self.radios[scid].uplinked.get(), 10)
+            tc = parse_packet(raw)
+            command, args = decode_command(replace(tc, app_data=tc.app_data[:-TRAILER_LEN]))
+            if command.name == wanted:
+                return args
+
+    async def cli(self, *args):
+        (self.tmp_path / "token").write_text(self.token + "\n")
+        (self.tmp_path / "token").chmod(0o600)
+        cli = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "ground", "fleet", *args, "--station", self.address,
+            "--token-file", str(self.tmp_path / "token"),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "PYTHONSAFEPATH": "1"},
+        )  # fmt: skip
+        out, err = await cli.communicate()
+        return cli.returncode, out.decode(), err.decode()
+
+
+def test_jobs_go_where_they_finish_soonest_and_one_none_can_finish_is_refused_in_a_line(tmp_path):
+    async def scenario():
+        s = _Station(tmp_path)
+        await s.start()
+        await s.down(ALPHA, "HOUSEKEEPING", _hk(), T0)
+        await s.down(BETA, "HOUSEKEEPING", _hk(), T0)
+        seen = {"first": await s.client.fleet_submit(_job("first", deadline=T0 + 5000))}
+        seen["first up"] = await s.up(ALPHA, "SUBMIT_JOB")
+        seen["second"] = await s.client.fleet_submit(_job("second", deadline=T0 + 5000))
+        seen["second up"] = await s.up(BETA, "SUBMIT_JOB")
+        (tmp_path / "late.json").write_text(json.dumps(_job("late", 400, deadline=T0 + 100)))
+        seen["late"] = await s.cli("submit", str(tmp_path / "late.json"))
+        (tmp_path / "bad.json").write_text(json.dumps({"id": "bad", "simulated": {}}))
+        seen["bad"] = await s.cli("submit", str(tmp_path / "bad.json"))
+        (tmp_path / "third.json").write_text(json.dumps(_job("third", 100)))
+        seen["third"] = await s.cli("submit", str(tmp_path / "third.json"))
+        seen["jobs"] = await s.cli("jobs", "--json")
+        seen["status"] = await s.cli("status")
+        seen["no manifest"] = await s.cli("submit")
+        await s.stop()
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert seen["first"]["spacecraft"] == "alpha" and seen["first"]["state"] == "sent"
+    assert seen["first"]["predicted_finish"] == pytest.approx(T0 + 1000)
+    assert (
+        seen["first up"]["manifest"]["id"] == "first"
+        and "signature" in seen["first up"]["manifest"]
+    )
+    # alpha owes the first job until T0 + 1000: beta finishes the second sooner
+    assert (
+        seen["second"]["spacecraft"] == "beta" and seen["second up"]["manifest"]["id"] == "second"
+    )
+    for refused, words in (("late", "no spacecraft can finish it by its deadline"),
+                           ("bad", "manifest refused: simulated")):  # fmt: skip
+        code, out, err = seen[refused]
+        assert code == 2 and words in err and len(err.strip().splitlines()) == 1, err
+        assert "Traceback" not in err
+    code, out, err = seen["third"]
+    assert code == 0 and "fleet job third placed on" in out, err
+    jobs = {j["job_id"]: j for j in json.loads(seen["jobs"][1])}
+    assert jobs["late"]["state"] == "refused" and "deadline" in jobs["late"]["note"]
+    assert {jobs[j]["state"] for j in ("first", "second", "third")} == {"sent"}
+    assert "bad" not in jobs
+    code, out, err = seen["status"]
+    assert code == 0 and "fleet job broker (broker placement): 1 refused, 3 sent" in out, err
+    assert seen["no manifest"][0] == 2 and "submit takes a MANIFEST" in seen["no manifest"][2]
+
+
+def test_a_job_moves_off_a_spacecraft_in_safe_mode_and_the_broker_outlives_a_restart(tmp_path):
+    async def scenario():
+        s = _Station(tmp_path)
+        await s.start()
+        await s.down(ALPHA, "HOUSEKEEPING", _hk(), T0)
+        await s.down(
+            BETA, "HOUSEKEEPING", _hk(governor_mode=int(d.GovernorMode.THERMAL_LIMITED)), T0
+        )
+        seen = {"placed": await s.client.fleet_submit(_job("work", deadline=T0 + 9000))}
+        await s.up(ALPHA, "SUBMIT_JOB")
+        await s.down(ALPHA, "JOB_QUEUED", {"job_id": "work"}, T0 + 1)
+        await s.down(ALPHA, "HOUSEKEEPING", _hk(safe_mode=1), T0 + 100)
+        await s.down(BETA, "HOUSEKEEPING", _hk(), T0 + 200)  # the broker looks again
+        seen["moved"] = (await s.up(BETA, "SUBMIT_JOB"))["manifest"]["id"]
+        await s.down(ALPHA, "HOUSEKEEPING", _hk(safe_mode=1), T0 + 210)
+        seen["cancelled"] = (await s.up(ALPHA, "CANCEL_JOB"))["job_id"]
+        await s.down(BETA, "JOB_COMPLETED", {"job_id": "work", "runtime_s": 1500.0}, T0 + 1800)
+        await s.stop()
+        await s.start()
+        seen["after restart"] = {j["job_id"]: j for j in await s.client.fleet_jobs()}
+        await s.stop()
+        seen["said"] = s.said
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert seen["placed"]["spacecraft"] == "alpha"  # beta, thermally limited, would be slower
+    assert seen["moved"] == "work" and seen["cancelled"] == "work"
+    assert "fleet job work: alpha entered safe mode; placed again on beta" in seen["said"]
+    job = seen["after restart"]["work"]
+    assert job["state"] == "completed" and job["completed_on"] == "beta"
+    assert job["placements"] == 2 and job["completed_at"] == T0 + 1800
+
+
+def test_an_overdue_job_is_asked_after_and_moved_when_its_progress_says_it_is_behind(tmp_path):
+    async def scenario():
+        s = _Station(tmp_path)
+        await s.start()
+        await s.down(ALPHA, "HOUSEKEEPING", _hk(), T0)
+        await s.down(BETA, "HOUSEKEEPING", _hk(), T0)
+        await s.client.fleet_submit(_job("slow", 100, deadline=T0 + 3000))
+        await s.client.fleet_submit(_job("other", 2000))  # beta owes it: "slow" goes to alpha
+        await s.up(ALPHA, "SUBMIT_JOB")
+        await s.up(BETA, "SUBMIT_JOB")
+        await s.down(BETA, "HOUSEKEEPING", _hk(), T0 + 1700)
+        await s.down(ALPHA, "HOUSEKEEPING", _hk(), T0 + 1701)  # overdue: asked after
+        seen = {"asked": (await s.up(ALPHA, "REPORT_JOB"))["job_id"]}
+        detail = {"id": "slow", "state": "RUNNING", "progress": 0.1, "run_s": 600.0}
+        await s.down(ALPHA, "JOB_DETAIL", {"job": detail}, T0 + 1702)
+        seen["moved to"] = (await s.up(BETA, "SUBMIT_JOB"))["manifest"]["id"]
+        seen["cancelled"] = (await s.up(ALPHA, "CANCEL_JOB"))["job_id"]
+        seen["jobs"] = {j["job_id"]: j for j in await s.client.fleet_jobs()}
+        await s.stop()
+        seen["said"] = s.said
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert seen["asked"] == "slow" and seen["cancelled"] == "slow"
+    assert seen["moved to"] == "slow"
+    assert seen["jobs"]["slow"]["spacecraft"] == "beta" and seen["jobs"]["slow"]["placements"] == 2
+    assert any(
+        "slow: alpha fell behind (10% done); placed again on beta" in s for s in seen["said"]
+    )
+
+
+class _Said:
+    """The station's side of the broker, as a record of what it was asked to send and say."""
+
+    def __init__(self):
+        self.sent, self.lines = [], []
+
+    def broker_send(self, spacecraft, name, args, account):
+        self.sent.append((spacecraft, name))
+        return len(self.sent).to_bytes(4, "big")
+
+    def broker_said(self, line):
+        self.lines.append(line)
+
+
+def _health(**values):
+    health = {"safe_mode": 0, "governor_mode": "NOMINAL", "link_in_s": 0, "hk_time": T0}
+    return health | values
+
+
+def test_the_contact_plan_decides_where_results_come_down_soonest(tmp_path):
+    plan = ContactPlan({
+        "a": [(T0, T0 + 600), (T0 + 9000, T0 + 9600)],
+        "b": [(T0, T0 + 600), (T0 + 2000, T0 + 2600)],
+        "c": [(T0 + 100, T0 + 700)],
+    })  # fmt: skip
+    crafts = {name: _health for name in ("a", "b", "c")}
+    broker = Broker(crafts, JobStore(tmp_path / "b.sqlite"), _Said(), plan=plan)
+    for name in crafts:
+        broker.heard(name, T0)
+    job = _record("x", 1000)
+    a, b, c = (broker.predict(job, name) for name in "abc")
+    assert (a.finish, a.ground) == (T0 + 1000, T0 + 9000)
+    assert (b.finish, b.ground) == (T0 + 1000, T0 + 2000)
+    assert (c.uplink_at, c.ground) == (T0 + 100, math.inf)  # no contact after it finishes
+    assert broker.submit(_job("x", 1000), "ops").spacecraft == "b"
+    assert plan.next_contact("a", T0 + 700) == T0 + 9000 and plan.next_contact("z", T0) is None
+
+
+def test_learned_slowness_and_heat_lengthen_a_prediction_and_safe_mode_excludes(tmp_path):
+    healths = {"fast": _health(), "hot": _health(governor_mode="THERMAL_LIMITED"),
+               "safe": _health(safe_mode=1), "gone": _health(governor_mode="NO_GPU")}  # fmt: skip
+    broker = Broker({n: (lambda h=h: h) for n, h in healths.items()},
+                    JobStore(tmp_path / "b.sqlite"), _Said())  # fmt: skip
+    for name in healths:
+        broker.heard(name, T0)
+    job = _record("y", 1000)
+    assert broker.predict(job, "hot").finish == T0 + 1500
+    assert broker.predict(job, "safe") == "in safe mode"
+    assert broker.predict(job, "gone") == "no GPU"
+    placed = broker.submit(_job("z", 1000), "ops")
+    broker.job_event("fast", "JOB_COMPLETED", "z", {"runtime_s": 3000.0}, T0 + 3000)
+    assert placed.spacecraft == "fast" and broker.jobs["z"].state == "completed"
+    assert broker.predict(job, "fast").finish == broker.now + 3000  # its jobs ran 3x longer
+    with pytest.raises(BrokerError, match="already has a job of that id"):
+        broker.submit(_job("z", 10), "ops")
+
+
+def test_round_robin_takes_each_spacecraft_in_turn_whatever_its_state(tmp_path):
+    healths = {"a": _health(), "b": _health(safe_mode=1), "c": _health()}
+    broker = Broker({n: (lambda h=h: h) for n, h in healths.items()},
+                    JobStore(tmp_path / "b.sqlite"), _Said(), policy="round-robin")  # fmt: skip
+    placed = [broker.submit(_job(f"j{i}", 10), "ops").spacecraft for i in range(4)]
+    assert placed == ["a", "b", "c", "a"]
+    with pytest.raises(BrokerError, match="placement 'first-fit'"):
+        Broker({}, JobStore(tmp_path / "c.sqlite"), _Said(), policy="first-fit")
+
+
+def _record(job_id, expected_s):
+    return BrokerJob(job_id, _job(job_id, expected_s), "ops", None, expected_s, 0.0, T0)
+
+
+def test_a_contact_plan_that_cannot_be_read_is_one_line(tmp_path):
+    (tmp_path / "plan.json").write_text('{"spacecraft": 3}')
+    for path, words in ((tmp_path / "plan.json", "not a contact plan"),
+                        (tmp_path / "none.json", "cannot read the contact plan")):  # fmt: skip
+        with pytest.raises(BrokerError, match=words):
+            ContactPlan.load(path)
+
+
+def test_a_job_leaves_a_spacecraft_silent_through_its_planned_contact(tmp_path):
+    plan = ContactPlan({"a": [(T0, T0 + 600)], "b": [(T0, T0 + 9000)]})
+    said = _Said()
+    broker = Broker({"a": _health, "b": _health}, JobStore(tmp_path / "b.sqlite"), said, plan=plan)
+    broker.heard("a", T0)
+    broker.heard("b", T0)
+    job = broker.submit(_job("quiet", 100, deadline=T0 + 5000), "ops")
+    assert (job.spacecraft, job.state) == ("a", "sent")
+    broker.heard("b", T0 + 50)  # a, in contact by the plan, not heard for 50 s: still waited for
+    assert job.spacecraft == "a"
+    broker.heard("b", T0 + 120)
+    assert (job.spacecraft, job.state, job.placements) == ("b", "sent", 2)
+    assert said.sent == [("a", "SUBMIT_JOB"), ("b", "SUBMIT_JOB")]  # a's cancel waits for it
+    assert said.lines == ["fleet job quiet: a is silent in a planned contact; placed again on b"]
+    assert broker.cancels == [("a", "quiet")]
