@@ -210,17 +210,20 @@ class Broker:
         self.jobs = {job.job_id: job for job in store.jobs()}
         self.cancels = store.cancels()  # (spacecraft, job) to cancel when next in contact
         self.now = max((j.submitted_at for j in self.jobs.values()), default=0.0)
-        self.replaced = 0
 
     # --- what operators ask
-    def submit(self, manifest: Any, account: str) -> BrokerJob:
-        """Take a job for the fleet: placed, and sent up if its spacecraft is in contact now;
-        BrokerError (one line) if it cannot be, the job kept as refused."""
+    def submit(self, manifest: Any, account: str, at: float | None = None) -> BrokerJob:
+        """Take a job for the fleet, submitted at mission time ``at`` where the submitter gives
+        it (the broker's time is the later of it and the latest telemetry's): placed, and sent
+        up if its spacecraft is in contact now; BrokerError (one line) if it cannot be, the job
+        kept as refused (a job of that id may then be submitted again)."""
+        if at is not None:
+            self.now = max(self.now, at)
         try:
             spec = parse_manifest(manifest)
         except ManifestError as exc:
             raise BrokerError(f"manifest refused: {exc}") from None
-        if spec.job_id in self.jobs:
+        if spec.job_id in self.jobs and self.jobs[spec.job_id].state != "refused":
             raise BrokerError(f"job {spec.job_id}: the broker already has a job of that id")
         job = BrokerJob(
             spec.job_id, dict(manifest), account, spec.deadline,
@@ -245,7 +248,8 @@ class Broker:
         states: dict[str, int] = {}
         for job in self.jobs.values():
             states[job.state] = states.get(job.state, 0) + 1
-        return {"policy": self.policy, "jobs": states, "replaced": self.replaced}
+        replaced = sum(max(0, job.placements - 1) for job in self.jobs.values())
+        return {"policy": self.policy, "jobs": states, "replaced": replaced}
 
     # --- what the spacecraft say
     def heard(self, name: str, t: float) -> None:
@@ -387,7 +391,7 @@ class Broker:
     def _send_waiting(self, name: str | None) -> None:
         """Send up the jobs waiting for ``name`` while it is in contact."""
         craft = self.crafts.get(name) if name else None
-        if craft is None or self.now - craft.heard_at > CONTACT_GAP_S:
+        if craft is None or not self._in_contact(craft):
             return
         for job in self._owed(name):
             if job.state != "waiting":
@@ -404,8 +408,7 @@ class Broker:
             self.store.save(job)
 
     def _send_cancels(self, name: str) -> None:
-        craft = self.crafts[name]
-        if self.now - craft.heard_at > CONTACT_GAP_S:
+        if not self._in_contact(self.crafts[name]):
             return
         left = []
         for where, job_id in self.cancels:
@@ -462,8 +465,7 @@ class Broker:
             return False
         slack = max(BEHIND_MIN_S, BEHIND_SLACK * job.expected_s)
         heard_since = craft.heard_at > job.predicted_finish + slack
-        in_contact = self.now - craft.heard_at <= CONTACT_GAP_S
-        return heard_since and in_contact and self.now - job.asked_at > BEHIND_MIN_S
+        return heard_since and self._in_contact(craft) and self.now - job.asked_at > BEHIND_MIN_S
 
     def _ask_after(self, job: BrokerJob, name: str) -> None:
         try:
@@ -483,7 +485,6 @@ class Broker:
             self.store.save(job)
             self.uplink.broker_said(f"fleet job {job.job_id}: {name} {reason}; left there: {exc}")
             return
-        self.replaced += 1
         if was != "waiting":
             self._cancel(name, job.job_id)
         self.uplink.broker_said(
@@ -497,6 +498,14 @@ class Broker:
 
     def _owed(self, name: str | None) -> list[BrokerJob]:
         return [j for j in self.jobs.values() if j.spacecraft == name and j.state in OPEN]
+
+    def _in_contact(self, craft: _Craft) -> bool:
+        """Whether a command sent now reaches the spacecraft and its answer comes down: heard
+        in the last CONTACT_GAP_S, and, with a plan, in one of its windows now."""
+        heard = self.now - craft.heard_at <= CONTACT_GAP_S
+        return heard and (
+            self.plan is None or self.plan.next_contact(craft.name, self.now) == self.now
+        )
 
     def _next_contact(self, craft: _Craft, health: dict[str, Any], t: float) -> float | None:
         """The first moment from ``t`` the spacecraft is predicted in contact: from the plan;

@@ -22,7 +22,7 @@ from flight.protocol.fields import FieldError
 from flight.protocol.messages import DecodedTelemetry, decode_telemetry
 from flight.protocol.packets import PacketError, parse_packet
 from ground.accounts.credentials import find_token, parse_token, proof
-from ground.messages import concerns, encode_message, read_messages
+from ground.messages import ANSWER_MAX, concerns, encode_message, read_messages
 
 VERIFICATION_SERVICE = 1
 _FINAL_REPORTS = {"ACCEPTANCE_FAILURE", "START_FAILURE", "COMPLETION_SUCCESS", "COMPLETION_FAILURE"}
@@ -272,11 +272,14 @@ class StationClient:
         answer = await self._request({"op": "fleet"}, "fleet")
         return list(answer["spacecraft"]), dict(answer.get("broker") or {})
 
-    async def fleet_submit(self, manifest: dict[str, Any]) -> dict[str, Any]:
-        """A job for the fleet job broker to place (docs/icd.md section 11): the job as placed,
-        its spacecraft and predictions; CommandRefused (one line) when no spacecraft can take
-        it."""
-        answer = await self._request({"op": "fleet_submit", "manifest": manifest}, "placed")
+    async def fleet_submit(
+        self, manifest: dict[str, Any], at: float | None = None
+    ) -> dict[str, Any]:
+        """A job for the fleet job broker to place (docs/icd.md section 11), submitted at ``at``
+        (mission time, where the caller keeps it: the bench's bus time): the job as placed, its
+        spacecraft and predictions; CommandRefused (one line) when no spacecraft can take it."""
+        request = {"op": "fleet_submit", "manifest": manifest}
+        answer = await self._request(request | ({"at": at} if at is not None else {}), "placed")
         return dict(answer["job"])
 
     async def fleet_jobs(self) -> list[dict[str, Any]]:
@@ -362,7 +365,7 @@ class StationClient:
 
     async def _read(self) -> None:
         try:
-            async for message in read_messages(self._reader):
+            async for message in read_messages(self._reader, ANSWER_MAX):
                 await self._dispatch(message)
         except OSError:
             pass

@@ -13,7 +13,12 @@ from typing import Any, AsyncIterator
 
 import msgpack
 
-from flight.protocol.framing import Deframer, frame, read_frames
+from flight.protocol.framing import MAX_FRAME_LEN, Deframer, frame, read_frames
+
+# The longest frame each end takes: a client's requests are as short as a telecommand; the
+# station's answers (its lists of files, transfers, jobs) may be long.
+REQUEST_MAX = MAX_FRAME_LEN
+ANSWER_MAX = 16 << 20
 
 
 def concerns(message: dict[str, Any], scid: int | None) -> bool:
@@ -30,9 +35,12 @@ def encode_message(message: dict[str, Any]) -> bytes:
     return frame(msgpack.packb(message, use_bin_type=True))
 
 
-async def read_messages(reader: asyncio.StreamReader) -> AsyncIterator[dict[str, Any]]:
-    """Messages from a stream until it closes; undecodable ones are skipped."""
-    async for payload in read_frames(reader, Deframer()):
+async def read_messages(
+    reader: asyncio.StreamReader, max_len: int = REQUEST_MAX
+) -> AsyncIterator[dict[str, Any]]:
+    """Messages from a stream until it closes, each at most ``max_len`` octets framed;
+    undecodable ones, and longer ones, are skipped."""
+    async for payload in read_frames(reader, Deframer(max_len)):
         try:
             message = msgpack.unpackb(payload, raw=False)
         except Exception:  # msgpack raises several unrelated types on bad input

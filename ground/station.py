@@ -618,7 +618,7 @@ class Station:
         try:
             if refusal is not None:
                 raise BrokerError(refusal)
-            job = self.broker.submit(message.get("manifest"), account.name)
+            job = self.broker.submit(message.get("manifest"), account.name, _time(message))
         except BrokerError as exc:
             self.audit(account.name, session.peer, "fleet_submit", f"refused: {exc}")
             return {"op": "error", "ref": ref, "message": str(exc)}
@@ -677,6 +677,17 @@ def _peer(writer: asyncio.StreamWriter) -> tuple[str, str]:
     if isinstance(name, tuple) and len(name) >= 2:
         return f"{name[0]}:{name[1]}", str(name[0])
     return str(name or "unknown"), str(name or "unknown")
+
+
+def _time(message: dict[str, Any]) -> float | None:
+    """A request's ``at``, its sender's time (UTC seconds), if it gives one; BrokerError if it
+    is not a time."""
+    at = message.get("at")
+    if at is None:
+        return None
+    if isinstance(at, bool) or not isinstance(at, (int, float)) or not 0 <= at < 2**32:
+        raise BrokerError("at: the time of the request, UTC seconds")
+    return float(at)
 
 
 def _plain(ref: Any) -> int | str | None:

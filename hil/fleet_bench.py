@@ -235,11 +235,12 @@ async def run_fleet(
 def fleet_work(
     jobs: dict[str, tuple[float, float | None, float]], runs: list[BenchRun], end: float
 ) -> dict[str, Any]:
-    """The fleet workload's figures: its jobs (work, deadline, submitted at), each counted once,
-    done where it first completed on board (a job placed again may complete twice); the
-    GPU-seconds done by their deadlines; and the median result latency to the ground, the bus
-    seconds from a job's submission to its JOB_COMPLETED reaching the station's client, a job
-    whose result is not down by the run's ``end`` counted as down at the end (a lower bound)."""
+    """The fleet workload's figures: its jobs (work, deadline, submitted at; the broker's
+    refusals among them), each counted once, done where it first completed on board (a job
+    placed again may complete twice); the GPU-seconds done by their deadlines; and the median
+    result latency to the ground, the bus seconds from a job's submission to its JOB_COMPLETED
+    reaching the station's client, a job whose result is not down by the run's ``end`` (a
+    refused one too) counted as down at the end (a lower bound)."""
     completed: dict[str, float] = {}
     down: dict[str, float] = {}
     for run in runs:
@@ -257,7 +258,7 @@ def fleet_work(
     ]  # fmt: skip
     refused = sum(r.bench.gpu.workload_rejected for r in runs if r.bench and r.bench.gpu)
     return {
-        "fleet_jobs": len(jobs) + refused,
+        "fleet_jobs": len(jobs),
         "fleet_jobs_refused": refused,
         "fleet_jobs_completed": len(completed),
         "fleet_jobs_by_deadline": len(on_time),

@@ -192,24 +192,25 @@ async def _submit_workload(bench: Bench, p: dict[str, Any]) -> None:
 
 
 async def _submit_to_fleet(bench: Bench, p: dict[str, Any]) -> None:
-    """A workload job submitted to the fleet job broker, which places it (``fleet_jobs``)."""
+    """A workload job submitted to the fleet job broker, which places it or refuses it; either
+    way it counts in the fleet's figures (``fleet_jobs``)."""
     assert bench.gpu is not None
     manifest = dict(p["manifest"])
     deadline = None
     if p["deadline_s"]:
         deadline = bench.bus.clock.announced + p["deadline_s"]
         manifest["deadline"] = deadline
+    work = manifest["simulated"]["work_s"]
+    bench.fleet_jobs[manifest["id"]] = (work, deadline, bench.bus.clock.announced)
     async with bench.bus.clock.hold():
         try:
-            job = await bench.client.fleet_submit(manifest)
+            job = await bench.client.fleet_submit(manifest, at=bench.bus.clock.announced)
         except CommandRefused as exc:
             bench.gpu.workload_rejected += 1
             bench.note(f"fleet job {manifest['id']} refused: {exc}")
             return
         if job["state"] == "sent":  # up now: on board before the fleet's clock moves on
             await _taken_on_board(bench, job["job_id"])
-    work = manifest["simulated"]["work_s"]
-    bench.fleet_jobs[manifest["id"]] = (work, deadline, bench.bus.clock.announced)
     bench.note(f"fleet job {manifest['id']} placed on {job['spacecraft']}")
 
 

@@ -26,6 +26,7 @@ from ground.accounts.privileges import command_refusal, required_role
 from ground.accounts.store import AccountStore, Role
 from ground.client import CommandRefused
 from ground.command_requests import RequestError, check_command
+from ground import fleet_view
 from ground.console.command_line import parse_command
 from ground.archive.schema import table_ddl
 from ground.audit import COLUMNS as AUDIT_COLUMNS, AuditTrail
@@ -105,6 +106,8 @@ class WebServer:
         app.router.add_get("/api/files", self._files)
         app.router.add_get("/api/transfers", self._transfers)
         app.router.add_post("/api/upload", self._upload)
+        app.router.add_get("/api/fleet", self._fleet)
+        app.router.add_post("/api/fleet/submit", self._fleet_submit)
         app.router.add_get("/api/alarms", self._alarms)
         app.router.add_post("/api/alarms/{action}", self._alarm_action)
         app.router.add_get("/api/objects/{key}", self._get_object)
@@ -353,6 +356,42 @@ class WebServer:
         if client is None:
             return _error(503, "no connection to the station")
         return web.json_response(await getattr(client, question)())
+
+    async def _fleet(self, request: web.Request) -> web.StreamResponse:
+        """The station's fleet and its fleet job broker's jobs, as the terminal console's fleet
+        view shows them (ground/fleet_view.py): columns and rows of text."""
+        client = self._client(request[_SESSION])
+        if client is None:
+            return _error(503, "no connection to the station")
+        try:
+            fleet, broker = await client.fleet_status_and_broker()
+            jobs = await client.fleet_jobs()
+        except CommandRefused as exc:
+            return _error(409, str(exc))
+        return web.json_response({
+            "columns": fleet_view.COLUMNS,
+            "spacecraft": [fleet_view.fleet_row(c) for c in fleet],
+            "broker": fleet_view.describe_broker(broker),
+            "job_columns": fleet_view.JOB_COLUMNS,
+            "jobs": [fleet_view.job_row(j) for j in jobs],
+        })  # fmt: skip
+
+    async def _fleet_submit(self, request: web.Request) -> web.StreamResponse:
+        """A job manifest for the fleet job broker to place; where it went, in one line."""
+        refused = self._not_operator(request, "fleet_submit", "a fleet job")
+        if refused:
+            return refused
+        manifest = (await _json(request)).get("manifest")
+        if not isinstance(manifest, dict):
+            return _error(400, "a manifest is a map")
+        client = self._client(request[_SESSION])
+        if client is None:
+            return _error(503, "no connection to the station: nothing submitted")
+        try:
+            job = await client.fleet_submit(manifest)
+        except CommandRefused as exc:
+            return _error(409, str(exc))
+        return web.json_response({"placed": fleet_view.describe_placement(job)})
 
     def _not_operator(self, request: web.Request, action: str, what: str) -> web.Response | None:
         """A 403 (audited) when the session's account is not an operator; None when it is."""

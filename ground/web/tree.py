@@ -1,7 +1,7 @@
 """The Open MCT object tree, generated from the flight dictionary (the single dictionary): a folder
 per telemetry packet with a telemetry point per field (its unit, type, enumeration and limits),
 the event log, and the mission-control views the project adds (commanding, jobs, files, alarms,
-replay, pass planning).
+replay, pass planning, the fleet).
 
 Every point's datum is {"t": on-board time, "ert": ground receipt time, "value": ...}, both
 times in ms UTC: the on-board time is the domain Open MCT plots and queries by, the receipt time
@@ -24,6 +24,7 @@ VIEWS = {
     "alarms": ("payload.alarms", "Alarms", "values beyond their limits, until acknowledged"),
     "files": ("payload.files", "Files", "files down from the payload and whether each verified"),
     "jobs": ("payload.jobs", "Jobs", "the payload's jobs: submit, cancel, reprioritise, follow"),
+    "fleet": ("payload.fleet", "Fleet", "every spacecraft, and the fleet job broker's jobs"),
     "commanding": ("payload.commanding", "Commanding", "commands, their verification, history"),
 }
 _TIMES = [

@@ -12,15 +12,17 @@ import re
 import sys
 from dataclasses import replace
 
+import msgpack
 import pytest
 
 from flight import dictionary as d
+from flight.protocol.framing import MAX_FRAME_LEN
 from flight.protocol.messages import decode_command
 from flight.protocol.packets import parse_packet
 from flight.security.tc_auth import TRAILER_LEN
 from ground.accounts.store import AccountStore
 from ground.broker import Broker, BrokerError, BrokerJob, ContactPlan, JobStore
-from ground.client import StationClient
+from ground.client import CommandRefused, StationClient
 from ground.fleet import load_fleet
 from ground.station import Station
 from tests.ground.accounts import provision
@@ -139,6 +141,14 @@ def test_jobs_go_where_they_finish_soonest_and_one_none_can_finish_is_refused_in
         seen["jobs"] = await s.cli("jobs", "--json")
         seen["status"] = await s.cli("status")
         seen["no manifest"] = await s.cli("submit")
+        seen["late again"] = await s.client.fleet_submit(_job("late", 400, deadline=T0 + 9000))
+        with pytest.raises(CommandRefused, match="already has a job of that id"):
+            await s.client.fleet_submit(_job("late", 400))
+        with pytest.raises(CommandRefused, match="at: the time of the request"):
+            await s.client.fleet_submit(_job("when", 400), at="soon")
+        for n in range(30):  # the list outgrows a telecommand's length: still one answer
+            await s.client.fleet_submit(_job(f"many-{n}", 10))
+        seen["many"] = await asyncio.wait_for(s.client.fleet_jobs(), 10)
         await s.stop()
         return seen
 
@@ -167,6 +177,9 @@ def test_jobs_go_where_they_finish_soonest_and_one_none_can_finish_is_refused_in
     code, out, err = seen["status"]
     assert code == 0 and "fleet job broker (broker placement): 1 refused, 3 sent" in out, err
     assert seen["no manifest"][0] == 2 and "submit takes a MANIFEST" in seen["no manifest"][2]
+    # a refused job may come again, with a deadline that can be met; a placed one may not
+    assert seen["late again"]["state"] == "sent" and seen["late again"]["placements"] == 1
+    assert len(seen["many"]) == 34 and len(msgpack.packb(seen["many"])) > MAX_FRAME_LEN
 
 
 def test_a_job_moves_off_a_spacecraft_in_safe_mode_and_the_broker_outlives_a_restart(tmp_path):
@@ -327,3 +340,14 @@ def test_a_job_leaves_a_spacecraft_silent_through_its_planned_contact(tmp_path):
     assert said.sent == [("a", "SUBMIT_JOB"), ("b", "SUBMIT_JOB")]  # a's cancel waits for it
     assert said.lines == ["fleet job quiet: a is silent in a planned contact; placed again on b"]
     assert broker.cancels == [("a", "quiet")]
+
+
+def test_a_job_waits_for_the_planned_window_not_only_for_recent_telemetry(tmp_path):
+    plan = ContactPlan({"a": [(T0, T0 + 600), (T0 + 5000, T0 + 5600)]})
+    said = _Said()
+    broker = Broker({"a": _health}, JobStore(tmp_path / "b.sqlite"), said, plan=plan)
+    broker.heard("a", T0 + 595)
+    job = broker.submit(_job("next-pass", 100), "ops", at=T0 + 605)  # heard 10 s ago, window shut
+    assert (job.state, job.predicted_finish, said.sent) == ("waiting", T0 + 5100, [])
+    broker.heard("a", T0 + 5001)
+    assert job.state == "sent" and said.sent == [("a", "SUBMIT_JOB")]

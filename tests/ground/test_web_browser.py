@@ -4,7 +4,8 @@ as a process of its own. One operator logs in, sees live housekeeping with its l
 acknowledges its alarm, reads a raw packet, filters events by severity, opens a plot over
 archived and live data, sends NOOP and sees it complete, confirms a hazardous
 command, is stopped before sending a bad argument, submits a job and watches it complete in the
-jobs view, and sees its result come down verified in the files view.
+jobs view, sees its result come down verified in the files view, and submits a job to the fleet
+job broker in the fleet view and sees it placed and completed.
 Screenshots are saved with the test's output (its tmp_path/screenshots)."""
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from tests.ground.web_site import CHROMIUM_ARGS, PASSWORDS, on_the_web, shots_di
 CHROMIUM = shutil.which("chromium") or "chromium"  # make test installs it (Debian's package)
 WAIT_MS = 60_000
 JOB = {"id": "web-1", "command": ["hash-chain", "--iterations", "1000"]}
+FLEET_JOB = {"id": "web-fleet-1", "command": ["hash-chain", "--iterations", "1000"]}
 UPLOAD = Path(__file__)  # any file will do: this one
 
 
@@ -176,6 +178,21 @@ def operator_session(url: str, shots) -> dict:
             "inputs/from-the-web.bin: queued (CFDP transaction", timeout=WAIT_MS
         )
         page.screenshot(path=shots / "7-files.png")
+        # the fleet: the station's one spacecraft, and a job for the broker, placed and done
+        browse(page, url, "payload:fleet")
+        expect(page.locator('.c-fleet-table tr[data-key="payload"]')).to_contain_text(
+            "up", timeout=WAIT_MS
+        )
+        page.fill(".c-fleet-manifest", json.dumps(FLEET_JOB))
+        page.click(".c-fleet-submit")
+        expect(page.locator(".c-fleet-message")).to_contain_text(
+            "fleet job web-fleet-1 placed on payload", timeout=WAIT_MS
+        )
+        expect(page.locator('.c-fleet-jobs tr[data-key="web-fleet-1"]')).to_contain_text(
+            "completed", timeout=WAIT_MS
+        )
+        expect(page.locator(".c-fleet-broker")).to_contain_text("1 completed", timeout=WAIT_MS)
+        page.screenshot(path=shots / "7a-fleet.png")
         # pass planning: the coming contact and eclipse from the bus's predictions
         browse(page, url, "payload:timeline")
         plan = page.locator(".c-timeline-next")
@@ -239,5 +256,5 @@ def test_an_operator_in_chromium_against_a_running_bench(tmp_path):
     assert sorted(p.name for p in shots.iterdir()) == [
         "1-logged-in.png", "2-housekeeping-limits.png", "2b-alarms.png", "2c-raw-packet.png",
         "3-plot.png", "4-hazardous-confirmation.png", "4b-command-stack.png", "5-commands.png",
-        "6-jobs.png", "7-files.png", "7b-pass-planning.png", "8-replay.png",
+        "6-jobs.png", "7-files.png", "7a-fleet.png", "7b-pass-planning.png", "8-replay.png",
     ]  # fmt: skip

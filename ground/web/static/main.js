@@ -6,6 +6,7 @@ import { accountObjectsPlugin } from '/static/objects.js';
 import { Commander } from '/static/commander.js';
 import { commandingPlugin } from '/static/commanding.js';
 import { filesPlugin } from '/static/files.js';
+import { fleetPlugin } from '/static/fleet.js';
 import { jobsPlugin } from '/static/jobs.js';
 import { Live } from '/static/live.js';
 import { packetViewPlugin } from '/static/packet-view.js';
@@ -48,6 +49,7 @@ if (!response.ok) {
   openmct.install(commandingPlugin(api, live, session, commander));
   openmct.install(jobsPlugin(api, live, session, commander));
   openmct.install(filesPlugin(api, live));
+  openmct.install(fleetPlugin(api));
   openmct.install(alarmsPlugin(api, live));
   openmct.install(stacksPlugin(api, commander));
   openmct.install(replayPlugin(live));
