@@ -7,9 +7,7 @@ import asyncio
 import contextlib
 import json
 import math
-import os
 import re
-import sys
 from dataclasses import replace
 
 import msgpack
@@ -26,7 +24,7 @@ from ground.client import CommandRefused, StationClient
 from ground.fleet import load_fleet
 from ground.station import Station
 from tests.ground.accounts import provision
-from tests.ground.test_fleet import ALPHA, BETA, fleet_file
+from tests.ground.test_fleet import ALPHA, BETA, fleet_cli, fleet_file
 from tests.ground.test_station import Radio, serving
 
 T0 = 1_800_000_000.0  # bus time of the tests' first housekeeping
@@ -110,16 +108,8 @@ class _Station:
                 return args
 
     async def cli(self, *args):
-        (self.tmp_path / "token").write_text(self.token + "\n")
-        (self.tmp_path / "token").chmod(0o600)
-        cli = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "ground", "fleet", *args, "--station", self.address,
-            "--token-file", str(self.tmp_path / "token"),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, "PYTHONSAFEPATH": "1"},
-        )  # fmt: skip
-        out, err = await cli.communicate()
-        return cli.returncode, out.decode(), err.decode()
+        """``ground fleet ARGS`` against the station: its exit status, output and errors."""
+        return await fleet_cli(self.address, self.token, self.tmp_path, *args)
 
 
 def test_jobs_go_where_they_finish_soonest_and_one_none_can_finish_is_refused_in_a_line(tmp_path):

@@ -114,7 +114,7 @@ async def _stop(radios, station, task):
     station.archive.close()
 
 
-async def _fleet_cli(address, token, tmp_path, *extra):
+async def fleet_cli(address, token, tmp_path, *extra):
     """``ground fleet`` run against the station: its exit status, output and errors."""
     (tmp_path / "token").write_text(token + "\n")
     (tmp_path / "token").chmod(0o600)
@@ -191,7 +191,7 @@ def test_the_fleet_view_shows_each_spacecrafts_power_gpu_jobs_and_contact(tmp_pa
         for _ in range(2):
             await asyncio.wait_for(seen.get(), 10)
         status = {c["name"]: c["health"] for c in await client.fleet_status()}
-        table = await _fleet_cli(address, token, tmp_path)
+        table = await fleet_cli(address, token, tmp_path)
         await client.close()
         await _stop(radios, station, task)
         return status, *table
@@ -242,8 +242,8 @@ def test_two_spacecraft_on_one_station_never_mix(tmp_path):
         with pytest.raises(NoSuchSpacecraft) as unknown:
             await stranger.greeting(10)
         seen["unknown"] = str(unknown.value)
-        seen["cli"] = await _fleet_cli(address, token, tmp_path, "--spacecraft", "beta", "--json")
-        code, out, err = await _fleet_cli(address, token, tmp_path)
+        seen["cli"] = await fleet_cli(address, token, tmp_path, "--spacecraft", "beta", "--json")
+        code, out, err = await fleet_cli(address, token, tmp_path)
         seen["table"] = (code, out.splitlines(), err)
         for client in (everyone, alpha, beta, stranger):
             await client.close()
