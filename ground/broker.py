@@ -304,7 +304,7 @@ class Broker:
         if state == d.JobState.COMPLETED.name:
             self._completed(job, name, float(detail.get("ended_at") or self.now))
             return
-        if state in (d.JobState.FAILED.name, d.JobState.TIMED_OUT.name, "CANCELLED"):
+        if state in (d.JobState.FAILED.name, d.JobState.TIMED_OUT.name, d.JobState.CANCELLED.name):
             self.job_event(name, f"JOB_{state}", job.job_id, {}, self.now)
             return
         progress, run_s = detail.get("progress") or 0.0, detail.get("run_s") or 0.0
@@ -362,8 +362,8 @@ class Broker:
             turn = self.store.turn()
             name = self.order[turn % len(self.order)]
             self.store.set_turn(turn + 1)
-            guess = self.predict(job, name)
-            chosen = guess if isinstance(guess, Prediction) else Prediction(name, self.now, 0, 0)
+            guess = self.predict(job, name)  # shown in its listing, not used to choose
+            chosen = guess if isinstance(guess, Prediction) else None
         else:
             guesses = [self.predict(job, n) for n in self.order if n != exclude]
             able = [p for p in guesses if isinstance(p, Prediction)]
@@ -371,9 +371,10 @@ class Broker:
             if not timely:
                 raise BrokerError(self._why_not(job, able))
             chosen = min(timely, key=lambda p: (p.ground, p.finish, self.order.index(p.spacecraft)))
-        job.spacecraft, job.state = chosen.spacecraft, "waiting"
-        job.predicted_finish = chosen.finish or None
-        job.predicted_ground = chosen.ground if 0 < chosen.ground < math.inf else None
+            name = chosen.spacecraft
+        job.spacecraft, job.state = name, "waiting"
+        job.predicted_finish = chosen.finish if chosen else None
+        job.predicted_ground = chosen.ground if chosen and chosen.ground < math.inf else None
         job.placements += 1
         job.request_id = None
         self.store.save(job)

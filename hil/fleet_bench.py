@@ -43,6 +43,7 @@ from hil.bus_clock import BusTimeout, ConstellationClock
 from hil.environment import EnvironmentConfig
 from hil.models.constellation import Satellite
 from hil.models.isl import IslConfig, Topology, compute_topology
+from hil.models.orbit import windows
 from hil.flight_vm import VmError
 from hil.fleet_report import REPORT_FILES, FleetMemberRun, write_fleet_html
 from hil.processes import BenchProcesses, ProcessFailed
@@ -277,13 +278,10 @@ def _contact_plan(
     plan = {}
     for member, run in zip(members, runs, strict=True):
         assert run.environment is not None
-        links = run.environment.links if config.relay_windows else None
+        links = run.environment.links
+        mask = links if config.relay_windows else np.ones_like(links)
         start = config.start_time
-        if links is None:
-            plan[member.name] = [[start, start + len(run.environment.links)]]
-            continue
-        edges = np.flatnonzero(np.diff(np.concatenate(([0], links.astype(np.int8), [0]))))
-        plan[member.name] = [[start + float(a), start + float(b)] for a, b in edges.reshape(-1, 2)]
+        plan[member.name] = [[start + a, start + b] for a, b in windows(mask)]
     path.write_text(json.dumps({"spacecraft": plan}) + "\n")
     return path
 
