@@ -1,7 +1,9 @@
 """What reached the ground in a run: housekeeping per bus second (live or played back from the
 payload's stored telemetry), the files the station received, for the downlink checks, and each
 job's result: the bus seconds from its JOB_COMPLETED event on board to that event reaching the
-station's client (live, or played back after a pass)."""
+station's client (live, or played back after a pass), timed at the bus second the bus passed on
+the copy the client heard, so that a lockstep run gives the same figure whichever side of a
+tick the client's socket is read."""
 
 from __future__ import annotations
 
@@ -16,19 +18,29 @@ from flight.protocol.messages import DecodedTelemetry
 
 
 class GroundTrack:
-    """A listener on the station client: counts housekeeping reports by their bus second, and
-    times each job's result to the ground (``clock``: the bus time now)."""
+    """A listener on the station client (``update``) and on the bus (``passed_on``): counts
+    housekeeping reports by their bus second, and times each job's result to the ground
+    (``clock``: the bus time now)."""
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self.clock = clock
         self.hk_seconds: Counter[int] = Counter()
         self.results: dict[str, tuple[float, float]] = {}  # job -> completed at, latency s
+        self._passed_on: dict[str, float] = {}  # job -> bus second its latest copy went by
+
+    def passed_on(self, tm: DecodedTelemetry) -> None:
+        """A packet the bus took from the payload, live or played back, and relays as its
+        radio allows: the latest bus second each job's completion went by."""
+        if tm.name == "JOB_COMPLETED":
+            self._passed_on[tm.values["job_id"]] = self.clock()
 
     def update(self, tm: DecodedTelemetry) -> None:
         if tm.name == "HOUSEKEEPING":
             self.hk_seconds[int(tm.packet.time)] += 1
         elif tm.name == "JOB_COMPLETED" and tm.values.get("job_id") not in self.results:
-            self.results[tm.values["job_id"]] = (tm.packet.time, self.clock() - tm.packet.time)
+            job = tm.values["job_id"]
+            heard = self._passed_on.get(job, self.clock())
+            self.results[job] = (tm.packet.time, heard - tm.packet.time)
 
     def result_figures(self) -> dict:
         """How many jobs' results reached the ground, and the median and longest latency."""

@@ -66,6 +66,7 @@ def scenario_runner(scenario: Scenario, until_s: float | None = None) -> Scenari
         gpu = bench.gpu = GpuTrack(start)
         bench.bus.listeners.append(gpu.update)
         ground = bench.ground = GroundTrack(lambda: bench.bus.clock.time)
+        bench.bus.listeners.append(ground.passed_on)
         bench.client.listeners.append(ground.update)
         for direction in (bench.bus.serial.line.up, bench.bus.serial.line.down):
             direction.set_ber(scenario.ber)

@@ -33,3 +33,18 @@ def test_each_results_latency_is_counted_once_from_its_completion():
         "ground_result_latency_median_s": 30.0,
         "ground_result_latency_max_s": 1200.0,
     }
+
+
+def test_a_result_is_timed_at_the_bus_second_that_passed_on_the_copy_heard():
+    """The client's socket may be read after the lockstep clock moved on: the latency is from
+    the bus second in which the bus passed the event on, live or in a later pass's playback."""
+    now = [100.0]
+    track = GroundTrack(lambda: now[0])
+    track.passed_on(_completed("live", 100.0))  # relayed in the second it happened
+    track.passed_on(_completed("stored", 90.0))  # recorded out of contact ...
+    now[0] = 700.0
+    track.passed_on(_completed("stored", 90.0))  # ... and played back in the next pass
+    now[0] = 701.0  # the client reads both after the clock advanced
+    track.update(_completed("live", 100.0))
+    track.update(_completed("stored", 90.0))
+    assert track.results == {"live": (100.0, 0.0), "stored": (90.0, 610.0)}
