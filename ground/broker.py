@@ -30,7 +30,7 @@ from typing import Any, Protocol
 import msgpack
 
 from flight import dictionary as d
-from flight.jobs.manifest import ManifestError, parse_manifest
+from flight.jobs.manifest import DEFAULT_PRIORITY, ManifestError, parse_manifest
 
 POLICIES = ("broker", "round-robin")
 CONTACT_GAP_S = 30.0  # telemetry heard within this many seconds: the spacecraft is in contact
@@ -87,6 +87,14 @@ class BrokerJob:
         out = asdict(self)
         del out["manifest"], out["account"]
         return out
+
+
+def _payload_order(job: BrokerJob) -> tuple[float, float, float, str]:
+    """The order in which a payload starts the jobs it holds (flight/jobs/queue.py): priority
+    (highest first), then the earliest deadline, then the first submitted."""
+    priority = job.manifest.get("priority", DEFAULT_PRIORITY)
+    deadline = math.inf if job.deadline is None else job.deadline
+    return (-priority, deadline, job.submitted_at, job.job_id)
 
 
 @dataclass
@@ -348,14 +356,43 @@ class Broker:
         uplink_at = self._next_contact(craft, health, self.now)
         if uplink_at is None:
             return "no contact ahead"
-        ahead = [j.predicted_finish or 0.0 for j in self._owed(name) if j is not job]
-        start = max([uplink_at, *ahead])
-        runtime = job.expected_s * craft.slowness()
-        if health["governor_mode"] == d.GovernorMode.THERMAL_LIMITED.name:
-            runtime *= THERMAL_SLOWDOWN
-        finish = start + runtime
+        owed = [j for j in self._owed(name) if j is not job]
+        before = self._schedule(craft, health, owed, uplink_at)
+        after = self._schedule(craft, health, [*owed, job], uplink_at)
+        for other in owed:
+            late = other.deadline is not None and after[other.job_id] > other.deadline
+            if late and before[other.job_id] <= other.deadline:
+                return f"it would make job {other.job_id} late"
+        finish = after[job.job_id]
         ground = self._next_contact(craft, health, finish)
         return Prediction(name, uplink_at, finish, math.inf if ground is None else ground)
+
+    def _schedule(
+        self, craft: _Craft, health: dict[str, Any], jobs: list[BrokerJob], uplink_at: float
+    ) -> dict[str, float]:
+        """When each of ``jobs`` would finish on ``craft``, run as its payload runs them: the one
+        running first, then one at a time, each chosen when the GPU frees from those on board
+        by priority (highest first), deadline and submission; a job still at the station goes
+        up at ``uplink_at``."""
+        slow = craft.slowness()
+        if health["governor_mode"] == d.GovernorMode.THERMAL_LIMITED.name:
+            slow *= THERMAL_SLOWDOWN
+        free = self.now
+        finishes: dict[str, float] = {}
+        pending: list[tuple[float, BrokerJob]] = []
+        for job in jobs:
+            if job.state == "running":
+                finishes[job.job_id] = max(self.now, job.predicted_finish or self.now)
+                free = max(free, finishes[job.job_id])
+            else:
+                pending.append((uplink_at if job.state == "waiting" else self.now, job))
+        while pending:
+            arrived = [p for p in pending if p[0] <= free] or [min(pending, key=lambda p: p[0])]
+            chosen = min(arrived, key=lambda p: _payload_order(p[1]))
+            pending.remove(chosen)
+            free = max(free, chosen[0]) + chosen[1].expected_s * slow
+            finishes[chosen[1].job_id] = free
+        return finishes
 
     def _place(self, job: BrokerJob, exclude: str | None) -> None:
         if self.policy == "round-robin":
@@ -365,11 +402,11 @@ class Broker:
             guess = self.predict(job, name)  # shown in its listing, not used to choose
             chosen = guess if isinstance(guess, Prediction) else None
         else:
-            guesses = [self.predict(job, n) for n in self.order if n != exclude]
-            able = [p for p in guesses if isinstance(p, Prediction)]
+            guesses = {n: self.predict(job, n) for n in self.order if n != exclude}
+            able = [p for p in guesses.values() if isinstance(p, Prediction)]
             timely = [p for p in able if job.deadline is None or p.finish <= job.deadline]
             if not timely:
-                raise BrokerError(self._why_not(job, able))
+                raise BrokerError(self._why_not(job, guesses))
             chosen = min(timely, key=lambda p: (p.ground, p.finish, self.order.index(p.spacecraft)))
             name = chosen.spacecraft
         job.spacecraft, job.state = name, "waiting"
@@ -378,10 +415,30 @@ class Broker:
         job.placements += 1
         job.request_id = None
         self.store.save(job)
+        if chosen is not None:
+            self._predict_again(name, chosen.uplink_at, job)
 
-    def _why_not(self, job: BrokerJob, able: list[Prediction]) -> str:
+    def _predict_again(self, name: str, uplink_at: float, placed: BrokerJob) -> None:
+        """The finishes of the jobs ``name`` already owed, with ``placed`` among them (it may
+        run before some of them)."""
+        craft = self.crafts[name]
+        health = craft.health()
+        if health is None:
+            return
+        finishes = self._schedule(craft, health, self._owed(name), uplink_at)
+        for job in self._owed(name):
+            if job is not placed and job.state != "running":
+                job.predicted_finish = finishes[job.job_id]
+                self.store.save(job)
+
+    def _why_not(self, job: BrokerJob, guesses: dict[str, Prediction | str]) -> str:
+        able = [p for p in guesses.values() if isinstance(p, Prediction)]
         if not able:
-            return f"job {job.job_id}: no spacecraft can take it (none healthy, with a contact)"
+            why: dict[str, list[str]] = {}
+            for name, reason in guesses.items():
+                why.setdefault(str(reason), []).append(name)
+            reasons = "; ".join(f"{', '.join(names)}: {r}" for r, names in why.items())
+            return f"job {job.job_id}: no spacecraft can take it ({reasons or 'none'})"
         best = min(able, key=lambda p: p.finish)
         assert job.deadline is not None
         return (

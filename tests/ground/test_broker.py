@@ -341,3 +341,30 @@ def test_a_job_waits_for_the_planned_window_not_only_for_recent_telemetry(tmp_pa
     assert (job.state, job.predicted_finish, said.sent) == ("waiting", T0 + 5100, [])
     broker.heard("a", T0 + 5001)
     assert job.state == "sent" and said.sent == [("a", "SUBMIT_JOB")]
+
+
+def test_predictions_follow_the_payloads_priorities_and_keep_placed_jobs_on_time(tmp_path):
+    """A payload starts its highest priority first: a job placed ahead of others pushes their
+    predicted finishes back, and no job goes where it would make one placed before it late."""
+    broker = Broker({"a": _health, "b": _health}, JobStore(tmp_path / "b.sqlite"), _Said())
+    for name in "ab":
+        broker.heard(name, T0)
+
+    def submit(job_id, expected_s, priority, deadline=None):
+        job = broker.submit(_job(job_id, expected_s, deadline) | {"priority": priority}, "ops")
+        return job.spacecraft, job.predicted_finish - T0
+
+    assert submit("train", 3000, 50, deadline=T0 + 3500) == ("a", 3000)
+    assert submit("infer", 1000, 200) == ("b", 1000)  # on a, it would make train late
+    assert submit("batch", 500, 10) == ("b", 1500)  # on a, after train
+    assert submit("infer2", 400, 200) == ("a", 400)  # ahead of train, which is still on time
+    assert broker.jobs["train"].predicted_finish == T0 + 3400
+    job = _record("more", 2500)
+    job.manifest["priority"] = 250
+    assert broker.predict(job, "a") == "it would make job train late"
+    assert broker.predict(job, "b").finish == T0 + 2500  # before infer and batch, both undated
+    for name in "ab":
+        broker.crafts[name].health = lambda: _health(safe_mode=1)
+    with pytest.raises(BrokerError) as refused:
+        broker.submit(_job("later", 100), "ops")
+    assert str(refused.value) == "job later: no spacecraft can take it (a, b: in safe mode)"
