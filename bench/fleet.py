@@ -1,5 +1,5 @@
-"""A constellation on the HIL bench in lockstep: its speed, and its fleet job broker against
-round-robin placement.
+"""A constellation on the HIL bench in lockstep: its speed, its fleet job broker against
+round-robin placement, and results routed across its laser links.
 
 Speed: the shipped constellation-day scenario (24 h, Walker planes at 1200 km, laser links from
 the geometry) run with 2, 4 and 8 satellites, each satellite its own controller, bus and space
@@ -8,16 +8,24 @@ per size, the wall time of the whole run (from the bench's start to its last rep
 factor (bus seconds per wall second) and the satellite-seconds per wall second, with the ratio of
 each size's throughput to the smallest size's (how the bench scales on this machine).
 
-Placement: every shipped fleet scenario (a scenario that declares a constellation) run twice in
-this one run, its mixed workload placed by the station's fleet job broker and then round-robin.
-Prints, for each placement, the GPU-seconds of work done by their deadlines and the median result
-latency to the ground (a job's submission to its result at the station), with the ratios.
+Placement: every shipped fleet scenario with a workload (one that declares a constellation and
+[[workload]]) run twice in this one run, its mixed workload placed by the station's fleet job
+broker and then round-robin. Prints, for each placement, the GPU-seconds of work done by their
+deadlines and the median result latency to the ground (a job's submission to its result at the
+station), with the ratios.
+
+Routing: every fleet scenario whose satellites make result files (constellation-relay) run once:
+the result files made, lost, with a wrong SHA-256 and delivered twice, the files passed on over
+laser links, the topology changes, the controllers killed with transfers open, and how far the
+laser links' rate is scaled down to run in lockstep.
 
     python bench/fleet.py [--sizes 2,4,8] [--hours 24] [--json FILE]
 
 Exits 1 when 8 satellites do not finish 24 h within 15 minutes (900 s of wall time), when the
 broker does not do at least 30% more GPU-seconds by their deadlines than round-robin, or results
-do not reach the ground sooner (median), on every fleet scenario, or when a run fails.
+do not reach the ground sooner (median), on every fleet scenario with a workload, when a routing
+run loses a result, delivers one twice or with a wrong SHA-256, or has fewer than 20 topology
+changes or 5 controller restarts during transfers, or when a run fails.
 """
 
 from __future__ import annotations
@@ -38,6 +46,8 @@ SCENARIOS = Path(__file__).resolve().parent.parent / "hil" / "scenarios"
 SCENARIO = SCENARIOS / "constellation-day.toml"
 TARGET_WALL_S = 900.0  # 8 satellites, 24 h
 TARGET_WORK_RATIO = 1.30  # the broker's GPU-seconds by their deadlines over round-robin's
+TARGET_CHANGES = 20  # routing: topology changes during the run ...
+TARGET_RESTARTS = 5  # ... and controllers restarted with transfers open: nothing lost
 
 
 def variant(size: int, out: Path) -> Path:
@@ -79,8 +89,39 @@ def run(scenario: Path, size: int, hours: float, out: Path, placement: str = "br
         "satellite_s_per_s": round(size * bus_s / wall, 1),
         "topology_changes": verdict.get("topology_changes"),
         "workload": verdict.get("workload"),
+        "isl": verdict.get("isl"),
         "tail": done.stdout[-400:] + done.stderr[-400:],
     }
+
+
+def routing_rows(scenario: str, row: dict) -> tuple[list[str], list[str]]:
+    """The lines on what routing across the laser mesh did in a run, and the targets it missed
+    (a run whose satellites made no result files has nothing to route)."""
+    f = row["isl"] or {}
+    if not f.get("routing_results"):
+        return [], []
+    lines = [
+        f"{scenario}: {f['routing_results']} result files made, {f['routing_lost']} lost, "
+        f"{f['routing_sha256_wrong']} with a wrong SHA-256, {f['routing_told_twice']} delivered "
+        f"twice; {f['routing_forwarded']} passed on over laser links "
+        f"({f['routing_forward_failed']} transfers failed and were routed again, "
+        f"{f['routing_copies_dropped']} copies dropped); {row['topology_changes']} topology "
+        f"changes; {f['controller_kills_during_transfers']} controllers killed with transfers "
+        f"open ({f['controller_restarts']} restarts); laser links carried "
+        f"{f['isl_octets_carried']} octets at {f['isl_carried_bps']:g} bit/s per bus second, "
+        f"{f['isl_rate_scale']:g}x below the terminals' {f['isl_rate_bps']:g} bit/s"
+    ]
+    missed = []
+    for figure in ("routing_lost", "routing_sha256_wrong", "routing_told_twice"):
+        if f[figure]:
+            missed.append(f"{scenario}: {figure} {f[figure]} (target 0)")
+    if (row["topology_changes"] or 0) < TARGET_CHANGES:
+        missed.append(f"{scenario}: {row['topology_changes']} topology changes (target "
+                      f"{TARGET_CHANGES} at least)")  # fmt: skip
+    if f["controller_kills_during_transfers"] < TARGET_RESTARTS:
+        missed.append(f"{scenario}: {f['controller_kills_during_transfers']} restarts during "
+                      f"transfers (target {TARGET_RESTARTS} at least)")  # fmt: skip
+    return lines, missed
 
 
 def placement_rows(broker: dict, baseline: dict) -> tuple[list[str], list[str]]:
@@ -124,6 +165,7 @@ def main() -> int:
           f"{'ISL changes':>12}  result")  # fmt: skip
     rows = []
     placements = {}
+    routed = {}
     missed = []
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:
@@ -137,6 +179,14 @@ def main() -> int:
         for scenario in fleet_scenarios():
             size = len(load_scenario(scenario).constellation)
             runs = {}
+            if not load_scenario(scenario).workload:  # nothing to place: routing alone
+                row = run(scenario, size, args.hours, Path(tmp) / scenario.stem)
+                lines, missing = routing_rows(scenario.stem, row)
+                print(f"\n{scenario.stem}: results routed across the mesh, one run")
+                print("\n".join(lines) or "(no result files)", flush=True)
+                missed += missing + ([] if row["passed"] else [f"{scenario.stem}: the run failed"])
+                routed[scenario.stem] = row["isl"]
+                continue
             for placement in ("broker", "round-robin"):
                 shipped = [r for r in rows if scenario == SCENARIO and r["size"] == size]
                 if placement == "broker" and shipped:  # constellation-day as shipped, run above
@@ -152,6 +202,10 @@ def main() -> int:
                 f"{scenario.stem} {p}: the run failed" for p, r in runs.items() if not r["passed"]
             ]
             placements[scenario.stem] = {p: r["workload"] for p, r in runs.items()}
+            lines, missing = routing_rows(scenario.stem, runs["broker"])
+            print("\n".join(lines), flush=True)
+            missed += missing
+            routed[scenario.stem] = runs["broker"]["isl"]
     eight = next((r for r in rows if r["size"] == 8), None)
     if eight is not None and args.hours >= 24 and eight["wall_s"] > TARGET_WALL_S:
         missed.append(
@@ -159,7 +213,7 @@ def main() -> int:
         )
     missed += [f"{r['size']} satellites: the run failed" for r in rows if not r["passed"]]
     if args.json:
-        document = {"rows": rows, "placements": placements, "missed": missed}
+        document = {"rows": rows, "placements": placements, "routing": routed, "missed": missed}
         args.json.write_text(json.dumps(document, indent=2) + "\n")
     for line in missed:
         print(f"MISSED: {line}")

@@ -13,11 +13,13 @@ from pathlib import Path
 import serial
 
 from flight.cfdp.endpoint import add_cfdp_commands, run_cfdp
-from flight.command_line import positive_count, run_main
+from flight.command_line import positive_count, run_main, spacecraft_id
 from flight.gpu.choice import GPU_KINDS, open_gpu
 from flight.image.cli import add_image_commands, run_image, run_selftest_command
 from flight.image.manager import ImageManager
 from flight.jobs.process import scopes_available
+from flight.links.laser import LaserLink
+from flight.links.udp import LinkUrlError
 from flight.jobs.sandbox import (
     CONTROLLER_UMASK,
     JobUser,
@@ -84,6 +86,18 @@ def main(argv: list[str] | None = None) -> int:
         help="the root the controller's flight image is installed in (/ on board): enables "
         "IMAGE_INSTALL and IMAGE_ACTIVATE, and the trial of a new version (docs/image.md)",
     )
+    run.add_argument(
+        "--isl",
+        metavar="URL",
+        help="the laser terminal: udp://HOST:PORT[?rate=BITS_PER_BUS_S][&bind=HOST:PORT]; "
+        "enables the relay, which routes files for the ground across the mesh "
+        "(docs/constellation.md)",
+    )
+    run.add_argument(
+        "--entity-id",
+        type=spacecraft_id,
+        help="this payload's CFDP entity id on the mesh (with --isl; its spacecraft id)",
+    )
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     icd = sub.add_parser("icd", help="print the dictionary's part of docs/icd.md")
     icd.add_argument("--write", type=Path, help="update the generated section of this file")
@@ -136,6 +150,14 @@ def main(argv: list[str] | None = None) -> int:
     except (SandboxError, OSError) as exc:
         print(f"flight: {exc}", file=sys.stderr)
         return 2
+    if (args.isl is None) != (args.entity_id is None):
+        print("flight: --isl and --entity-id go together", file=sys.stderr)
+        return 2
+    try:
+        laser = None if args.isl is None else LaserLink(args.isl)
+    except LinkUrlError as exc:
+        print(f"flight: --isl: {exc}", file=sys.stderr)
+        return 2
     gpu, kind = open_gpu(args.gpu)
     image = None
     if args.image_root is not None:
@@ -144,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         board = build_board(
             link, args.state_dir, keys, job_keys, gpu, kind,
             eclipse_predictions=not args.no_eclipse_predictions, job_user=job_user,
-            job_scopes=args.job_scopes, image=image,
+            job_scopes=args.job_scopes, image=image, laser=laser, entity_id=args.entity_id,
         )  # fmt: skip
         controller = Controller(link, board)
     except (StoreError, OSError) as exc:

@@ -1,7 +1,8 @@
 """The controller's collaborators, built from the state directory and the start's options: the
 clock and the telemetry writer on the bus link, the telecommand verifier and its keys, the job
-runner, the downlink, the GPU and its fault channel, the governor, safe mode, the watchdog and the
-image manager. A test builds its own Board, or any part of one, and hands it to the controller."""
+runner, the downlink and the relay on the laser mesh, the GPU and its fault channel, the
+governor, safe mode, the watchdog and the image manager. A test builds its own Board, or any
+part of one, and hands it to the controller."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ from flight.image.manager import ImageManager
 from flight.jobs.runner import JobRunner
 from flight.jobs.sandbox import JobUser
 from flight.jobs.store import StoreError
+from flight.links.laser import LaserLink
 from flight.onboard_clock import OnboardClock
+from flight.relay.service import Relay
 from flight.reports import Reports
 from flight.safe_mode import SafeMode
 from flight.security.keys import Key, SigningKey
@@ -51,6 +54,7 @@ class Board:
     tables: TableStore
     watchdog: Watchdog
     image: ImageManager | None
+    relay: Relay | None = None  # with a laser terminal: routes files across the mesh
 
     def close(self) -> None:
         """Stop the running job (it is requeued) and close the stores and the fault channel."""
@@ -60,6 +64,8 @@ class Board:
             log.error("shutdown: %s", exc)
         self.runner.close()
         self.downlink.close()
+        if self.relay is not None:
+            self.relay.close()
         self.auth.state.close()
         self.safe.stopped()
         self.watchdog.close()
@@ -80,6 +86,8 @@ def build_board(
     job_scopes: bool = False,
     image: ImageManager | None = None,
     replay_reserve: int = RESERVE,
+    laser: LaserLink | None = None,
+    entity_id: int | None = None,
 ) -> Board:
     """The collaborators of a controller on ``link`` keeping its state in ``state_dir``
     (StoreError or OSError when a store there cannot be opened), set by the parameter tables
@@ -97,6 +105,11 @@ def build_board(
         line_clear=lambda: tm.tx.clear,
     )
     tm.tap = down.record
+    relay = None
+    if laser is not None:
+        assert entity_id is not None
+        laser.open()
+        relay = down.router = Relay(state_dir, entity_id, laser, down)
     return Board(
         clock=clock,
         tm=tm,
@@ -114,4 +127,5 @@ def build_board(
         tables=tables,
         watchdog=watchdog if watchdog is not None else Watchdog(),
         image=image,
+        relay=relay,
     )

@@ -32,6 +32,7 @@ from flight.image.manager import RESTART_STATUS
 from flight.jobs.commands import JobCommands
 from flight.jobs.store import StoreError
 from flight.protocol.packets import Telecommand
+from flight.relay.commands import RelayCommands
 from flight.safe_mode.commands import SafeModeCommands
 from flight.security.commands import KeyCommands
 from flight.tables.commands import TableCommands
@@ -111,6 +112,7 @@ class Controller:
                 self.reports,
                 {spec.name: getattr(board, spec.sets).configure for spec in TABLES},
             ),
+            RelayCommands(board.relay, self.downlink.entity.store, self.reports),
         ):
             offered = service.handlers()
             if twice := sorted(set(offered) & set(handlers)):
@@ -128,6 +130,8 @@ class Controller:
         self.reports.events(self.auth.floors())  # first: a sender that waits for the start has them
         self.reports.event(EV.CONTROLLER_STARTED(version=__version__))
         self.reports.events(self.board.tables.fallbacks)
+        if self.board.relay is not None:
+            self.reports.events(self.board.relay.started)
         self.reports.events(self.gpu.started())
         if self.image is not None:
             self.reports.events(self.image.started())
@@ -200,8 +204,9 @@ class Controller:
         self.stop()
 
     def _tick(self, _tc: Telecommand, args: dict[str, Any]) -> None:
-        """A bus second: the clock, the downlink's second, the control step, the image's trial,
-        the event throttle's summaries, and the housekeeping report that answers the tick."""
+        """A bus second: the clock, the downlink's and the relay's second, the control step, the
+        image's trial, the event throttle's summaries, and the housekeeping report that answers
+        the tick."""
         expected = self.clock.set(args["time"])
         bus_state = self.control.bus_state
         bus_state.update((key, args[key]) for key in bus_state)
@@ -214,6 +219,9 @@ class Controller:
             self.safe.unclean_start = False
             self.reports.event(EV.UNCLEAN_START())
         self.reports.events(link_events)
+        if self.board.relay is not None:
+            relay = self.board.relay
+            self.reports.events(self.results.guarded(lambda: relay.second(self.clock.time)))
         try:
             if recover:
                 self.reports.events(self.results.queued_after(self.runner.recover(self.clock.time)))

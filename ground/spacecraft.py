@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from flight.downlink import GROUND_ENTITY
 from flight.protocol.fields import FieldError
 from flight.protocol.messages import CommandEncoder, DecodedTelemetry, decode_telemetry
 from flight.protocol.packets import PacketError, Telemetry, parse_packet
+from flight.relay.service import parse_relayed
 from flight.security.job_auth import SIGNATURE, sign_manifest
 from flight.security.keys import KeyFile
 from flight.security.tc_auth import TRAILER_LEN, TcSigner
@@ -84,6 +86,10 @@ class Ground(Protocol):
     def job_detail(self, craft: Spacecraft, tm: DecodedTelemetry) -> None: ...
 
     def command_failed(self, craft: Spacecraft, request_id: bytes, reason: str) -> None: ...
+
+    def spacecraft_of(self, entity: int) -> Spacecraft | None:
+        """The spacecraft whose payload is CFDP entity ``entity`` on the mesh (its id)."""
+        ...
 
 
 class _SpaceLink:
@@ -295,28 +301,58 @@ class Spacecraft:
             if r.role != "receive":
                 continue
             name = r.dest_name or ""
-            row, repeat = self.files.received(name, r.size, r.condition.name, r.delivered)
-            if repeat:
-                self.files_repeated += 1
-                log.info(
-                    "%s: file %s delivered again, the same content: kept once", self.name, name
-                )
+            where = parse_relayed(name) if r.delivered and r.path else None
+            origin = self.ground.spacecraft_of(where[0]) if where else None
+            if where is not None and origin is not None and origin is not self:
+                origin.adopt(where[1], Path(str(r.path)), r.size, self)
                 continue
-            log.info("%s: file %s: %s, %s", self.name, name, r.condition.name, row.check)
-            self.ground.broadcast(
-                {
-                    "op": "file",
-                    "name": name,
-                    "size": r.size,
-                    "condition": r.condition.name,
-                    "delivered": r.delivered,
-                    "check": row.check,
-                    "spacecraft": self.scid,
-                }
-            )
-            if r.delivered and name.startswith("stored/") and r.path:
-                for raw in stored_packets(Path(r.path)):
-                    self.telemetry(raw, playback=True)
+            self._filed(name, r.size, r.condition.name, r.delivered, r.path)
+
+    def adopt(self, name: str, path: Path, size: int | None, via: Spacecraft) -> None:
+        """A file this spacecraft made that another brought down across the laser mesh
+        (``relay/ORIGIN/NAME`` there): filed here under its name, as if it had come down this
+        spacecraft's own link, and kept once however many ways it came."""
+        target = (self.files.files_dir / name).resolve()
+        if not target.is_relative_to(self.files.files_dir.resolve()):
+            log.error("%s: relayed file %r by %s leaves the file store", self.name, name, via.name)
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)
+        self._filed(name, size, "NO_ERROR", True, str(target), via)
+
+    def _filed(
+        self,
+        name: str,
+        size: int | None,
+        condition: str,
+        delivered: bool,
+        path: str | None,
+        via: Spacecraft | None = None,
+    ) -> None:
+        """A file that arrived: registered and checked, told to the clients once, and stored
+        telemetry played back."""
+        row, repeat = self.files.received(name, size, condition, delivered)
+        if repeat:
+            self.files_repeated += 1
+            log.info("%s: file %s delivered again, the same content: kept once", self.name, name)
+            return
+        through = f" (through {via.name})" if via is not None else ""
+        log.info("%s: file %s: %s, %s%s", self.name, name, condition, row.check, through)
+        message = {
+            "op": "file",
+            "name": name,
+            "size": size,
+            "condition": condition,
+            "delivered": delivered,
+            "check": row.check,
+            "spacecraft": self.scid,
+        }
+        if via is not None:
+            message["via"] = via.scid
+        self.ground.broadcast(message)
+        if delivered and name.startswith("stored/") and path:
+            for raw in stored_packets(Path(path)):
+                self.telemetry(raw, playback=True)
 
     # --- up
     def uplink_pdu(self, pdu: bytes) -> None:

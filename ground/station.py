@@ -666,6 +666,9 @@ class Station:
     def command_failed(self, craft: Spacecraft, request_id: bytes, reason: str) -> None:
         self.broker.refused_on_board(craft.name, request_id, reason)
 
+    def spacecraft_of(self, entity: int) -> Spacecraft | None:
+        return self.craft.get(entity)  # a payload's entity id on the mesh is its spacecraft id
+
 
 def _names(fleet: list[SpacecraftConfig], scids: list[int]) -> str:
     return ", ".join(f"{c.name} {c.scid}" for c in fleet if c.scid in scids)

@@ -217,6 +217,7 @@ class BenchRun:
         self.keys: KeySet | None = None
         self.bench: Bench | None = None
         self.environment: Environment | None = None
+        self.flight_options: list[str] = []  # a fleet's: the laser terminal (--isl, --entity-id)
         self.wall0 = time.monotonic()
 
     def prepare(self) -> None:
@@ -282,7 +283,7 @@ class BenchRun:
             flight += ["--keys", str(self.keys.flight)]
             if os.geteuid() == 0:  # its interpreter may be in a home only root can enter
                 flight.append("--allow-root-jobs")
-            flight += ["--gpu", "simulated"]
+            flight += ["--gpu", "simulated", *self.flight_options]
             if not config.eclipse_predictions:
                 flight.append("--no-eclipse-predictions")
             watchdog_s, image_root = config.watchdog_s, None

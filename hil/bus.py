@@ -10,7 +10,8 @@ serial line. Its parts, each with one job:
   its frames (hil/space_link.py);
 - the GPU's supply (hil/gpu_supply.py) and the EPS allowance the environment gives;
 - fault injection (hil/bus_faults.py): reset, outage, brownout, clock jump;
-- the serial endpoint (hil/serial_endpoint.py): the line, recording, decoding, answers.
+- the serial endpoint (hil/serial_endpoint.py): the line, recording, decoding, answers;
+- in a constellation, its payload's laser terminal (hil/isl_relay.py), driven on its ticks.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from hil.bus_clock import BusClock
 from hil.bus_faults import BusFaults
 from hil.environment import Environment
 from hil.gpu_supply import GpuSupply
+from hil.isl_relay import LaserTerminal
 from hil.radio import RadioConfig
 from hil.radio_relay import RadioRelay
 from hil.serial_endpoint import SerialEndpoint, damage
@@ -74,6 +76,7 @@ class BusEmulator:
             self.clock.let_run,
         )
         self.faults = BusFaults(self.serial.line, self.commands, self.clock)
+        self.laser: LaserTerminal | None = None  # a constellation's: its payload's laser terminal
         self.gpu_supply = GpuSupply(
             lambda on: self.serial.send(self.commands.packet("GPU_POWER_STATE", {"on": int(on)}))
         )
@@ -102,8 +105,11 @@ class BusEmulator:
             self.clock.heard(tm.packet.time)
 
     async def _settle(self) -> None:
-        """Lockstep, after a tick was answered: the station's answers to this second's file
-        traffic are in before the next."""
+        """Lockstep, after a tick was answered: what the payload sent its laser terminal in this
+        second is taken in, and the station's answers to this second's file traffic are in
+        before the next."""
+        if self.laser is not None:
+            self.laser.collect(self.clock.time)
         if self.radio.sync_station and self.radio.relayed_pdus:
             await self.radio.sync()
 
@@ -125,6 +131,9 @@ class BusEmulator:
         packet = self.commands.packet("BUS_TICK", args)
         before = damage(line.up)
         lost = line.outage
+        if self.laser is not None:  # what its terminal took in since, then what came for it
+            self.laser.collect(self.clock.time - 1)
+            self.laser.deliver(self.clock.time)
         self.serial.send(packet)
         self.radio.second(self.clock.time)
         self.gpu_supply.second()

@@ -37,17 +37,24 @@ from typing import Any
 import numpy as np
 
 from flight.cfdp.journal import Journal
+from flight.downlink.service import GROUND_ENTITY, DownlinkConfig
+from flight.relay.service import PLAN_FILE, parse_relayed
 from flight.protocol.packets import split_packets
 from hil.bench import BenchConfig, BenchRun, ScenarioFn, clear_stale, start_station
 from hil.bus_clock import BusTimeout, ConstellationClock
 from hil.environment import EnvironmentConfig
 from hil.models.constellation import Satellite
-from hil.models.isl import IslConfig, Topology, compute_topology
+from hil.isl_relay import IslRelay, flapping
+from hil.models.isl import IslConfig, Topology, compute_topology, flapped
 from hil.models.orbit import windows
 from hil.flight_vm import VmError
 from hil.fleet_report import REPORT_FILES, FleetMemberRun, write_fleet_html
 from hil.processes import BenchProcesses, ProcessFailed
 from hil.report import Report
+from hil.routing_figures import RELAY_EVENTS, expected_results, routing_figures
+
+
+GROUND_OWLT_S = 0.005  # light time to a station from low Earth orbit
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,7 @@ class FleetResult:
     topology: Topology | None = None  # a constellation's laser links
     wall_s: float = 0.0
     work: dict[str, Any] | None = None  # the fleet workload's figures (fleet_work)
+    isl: dict[str, Any] | None = None  # the laser links' traffic (IslRelay.figures)
 
     @property
     def passed(self) -> bool:
@@ -93,6 +101,25 @@ class FleetResult:
                 f"laser links: {len(self.topology.changes)} topology changes, "
                 f"{int(counts.max()) if len(counts) else 0} links at most at once "
                 "(OUT/topology.json)"
+            )
+        if self.isl is not None:
+            f = self.isl
+            lines.append(
+                f"laser traffic: {f['isl_carried']} datagrams carried "
+                f"({f['isl_octets_carried']} octets), dropped: {f['isl_dropped_no_link']} with "
+                f"no link, {f['isl_dropped_rate']} past a second's share, {f['isl_lost']} lost; "
+                f"links of {f['isl_rate_bps']:g} bit/s carried at {f['isl_carried_bps']:g} "
+                f"bit/s per bus second ({f['isl_rate_scale']:g}x scaled down)"
+            )
+            lines += f["isl_flapping"]
+            lines.append(
+                f"routing: {f['routing_results']} result files made, {f['routing_lost']} lost, "
+                f"{f['routing_sha256_wrong']} with a wrong SHA-256, {f['routing_told_twice']} "
+                f"told twice; {f['routing_forwarded']} passed on over laser links "
+                f"({f['routing_forward_failed']} transfers failed and routed again, "
+                f"{f['routing_copies_dropped']} copies dropped); {f['controller_restarts']} "
+                f"controller restarts, {f['controller_kills_during_transfers']} kills with "
+                "transfers open"
             )
         if self.work is not None:
             w = self.work
@@ -168,10 +195,20 @@ async def run_fleet(
         if config.speed is None:
             assert run.bus is not None
             clock.join(run.bus.clock)
-    topology = None
+    topology = lasers = None
     if isl is not None:
-        topology = _topology(members, runs, isl, seconds or config.duration_s)
+        predicted = _topology(members, runs, isl, seconds or config.duration_s)
+        plan = _relay_plan(members, runs, predicted, isl, config)  # from the geometry alone
+        topology = flapped(predicted, isl.flaps)
         _write_topology(out / "topology.json", topology)
+        lasers = IslRelay(topology, [m.scid for m in members], isl, config.seed, config.start_time)
+        lasers.open()
+        for i, (run, member) in enumerate(zip(runs, members, strict=True)):
+            assert run.bus is not None
+            run.bus.laser = lasers.terminal(i)
+            run.flight_options = ["--isl", lasers.url(i), "--entity-id", str(member.scid)]
+            (run.out / "state" / "relay").mkdir(parents=True, exist_ok=True)
+            (run.out / "state" / "relay" / PLAN_FILE).write_text(plan)
     station = BenchProcesses(out)
 
     async def drive(run: BenchRun, member: FleetMember, address: str) -> None:
@@ -201,6 +238,8 @@ async def run_fleet(
     finally:
         statuses = [await run.stop() for run in runs]
         await station.stop_all()
+        if lasers is not None:
+            lasers.close()
     reports = {run.out: run.finish(s) for run, s in zip(runs, statuses, strict=True)}
     try:
         held = kept_apart(out, members)
@@ -219,6 +258,9 @@ async def run_fleet(
     ]
     write_fleet_html(out, name, runs_up, topology, seconds or config.duration_s, config.start_time)
     result = FleetResult(reports, held, topology, time.monotonic() - wall0)
+    if lasers is not None and topology is not None:
+        result.isl = lasers.figures() | {"isl_flapping": flapping(topology)}
+        result.isl |= _routing(out, members, runs)
     jobs = {job: v for r in runs if r.bench is not None for job, v in r.bench.fleet_jobs.items()}
     if jobs:
         end = config.start_time + (seconds or config.duration_s)
@@ -226,6 +268,8 @@ async def run_fleet(
     verdict: dict[str, Any] = {"passed": result.passed, "wall_s": round(result.wall_s, 1)}
     if topology is not None:
         verdict["topology_changes"] = len(topology.changes)
+    if result.isl is not None:
+        verdict["isl"] = result.isl
     if result.work is not None:
         verdict["workload"] = result.work
     verdict["spacecraft"] = result.spacecraft
@@ -286,6 +330,59 @@ def _contact_plan(
     return path
 
 
+def _routing(out: Path, members: list[FleetMember], runs: list[BenchRun]) -> dict[str, Any]:
+    """Every result each satellite's jobs left against what the station filed under it, and
+    the relay's events (hil/routing_figures.py)."""
+    expected, filed, told, events = {}, {}, {}, {}
+    for member, run in zip(members, runs, strict=True):
+        expected[member.name] = expected_results(out / member.name / "state")
+        state = out / "ground-state" / member.name
+        filed[member.name] = json.loads(_ground("files", "--state", str(state), "--json"))
+        told[member.name] = run.bench.ground.files_told if run.bench and run.bench.ground else {}
+        events[member.name] = Counter(
+            e.name for e in (run.bus.serial.events if run.bus else []) if e.name in RELAY_EVENTS
+        )
+    kills = sum(r.report.figures.get("controller_kills_during_transfers", 0) for r in runs)
+    restarts = sum(r.report.figures.get("controller_restarts", 0) for r in runs)
+    return routing_figures(expected, filed, told, events) | {
+        "controller_restarts": restarts,
+        "controller_kills_during_transfers": kills,
+    }
+
+
+def _relay_plan(
+    members: list[FleetMember],
+    runs: list[BenchRun],
+    topology: Topology,
+    isl: IslConfig,
+    config: BenchConfig,
+) -> str:
+    """The contact plan the payloads route over (flight/relay), as operations would load it
+    before the run: each laser link while the topology has it up, at the rate the bench
+    carries and its light time when it comes up; each satellite's passes (its link windows,
+    or the whole run where the bus relays always), at its downlink's share of the radio."""
+    after = config.start_time + 1  # the link state of tick k is that of bus second start + k + 1
+    contacts = []
+    for (i, j), spans in sorted(topology.intervals.items()):
+        for s, e in spans:
+            contacts.append({
+                "between": [members[i].scid, members[j].scid], "start": after + s,
+                "end": after + e, "rate_bps": isl.carried_bps,
+                "owlt_s": round(topology.delay_s(i, j, s), 6),
+            })  # fmt: skip
+    share = DownlinkConfig.shipped().rate_bps
+    for member, run in zip(members, runs, strict=True):
+        assert run.environment is not None
+        links = run.environment.links
+        mask = links if config.relay_windows else np.ones_like(links)
+        for s, e in windows(mask):
+            contacts.append({
+                "between": [member.scid, GROUND_ENTITY], "start": after + s, "end": after + e,
+                "rate_bps": share, "owlt_s": GROUND_OWLT_S,
+            })  # fmt: skip
+    return json.dumps({"contacts": contacts}) + "\n"
+
+
 def _topology(
     members: list[FleetMember], runs: list[BenchRun], isl: IslConfig, seconds: int
 ) -> Topology:
@@ -338,13 +435,14 @@ def kept_apart(out: Path, members: list[FleetMember]) -> list[dict[str, Any]]:
     export --raw``, ``ground files``); each member's run in OUT/NAME."""
     state = out / "ground-state"
     everything = _archived(state, None)
+    down = _downlinked(out, members)
     rows = []
     for member in members:
         scid, run_out = member.scid, out / member.name
         sent = Counter(split_packets((run_out / "tm.bin").read_bytes()))
         archived = Counter(_archived(state, scid))
         not_sent = sum((archived - sent).values())
-        files, files_not_sent = _files_apart(state / member.name, run_out / "state", sent)
+        files, files_not_sent = _files_apart(state / member.name, down[scid], sent)
         rows.append({
             "name": member.name,
             "scid": scid,
@@ -369,18 +467,29 @@ def _archived(state: Path, scid: int | None) -> list[bytes]:
     return split_packets(raw.read_bytes())
 
 
-def _files_apart(ground: Path, payload: Path, sent: Counter[bytes]) -> tuple[int, int]:
-    """The files the station filed for a spacecraft, and how many of them its payload did not
-    send: a name and size its CFDP history has no delivered transfer of, or stored telemetry
+def _downlinked(out: Path, members: list[FleetMember]) -> dict[int, Counter[tuple[str, int]]]:
+    """Per spacecraft id: the files (name, size) that went down to the ground as it made them,
+    by its own downlink or, relayed across the laser mesh (relay/ID/NAME), by another's."""
+    down: dict[int, Counter[tuple[str, int]]] = {m.scid: Counter() for m in members}
+    for member in members:
+        journal = Journal(out / member.name / "state" / "downlink" / "cfdp.sqlite")
+        for r in journal.history():
+            if r.role == "send" and r.delivered and r.dest_name:
+                origin, name = parse_relayed(r.dest_name) or (member.scid, r.dest_name)
+                down.setdefault(origin, Counter())[(name, r.size)] += 1
+        journal.close()
+    return down
+
+
+def _files_apart(
+    ground: Path, transfers: Counter[tuple[str, int]], sent: Counter[bytes]
+) -> tuple[int, int]:
+    """The files the station filed for a spacecraft, and how many of them it did not make: a
+    name and size no delivered transfer of its (``transfers``) carried, or stored telemetry
     holding a packet it never sent."""
     rows = [
         r for r in json.loads(_ground("files", "--state", str(ground), "--json")) if r["delivered"]
     ]
-    journal = Journal(payload / "downlink" / "cfdp.sqlite")
-    transfers = Counter(
-        (r.dest_name, r.size) for r in journal.history() if r.role == "send" and r.delivered
-    )
-    journal.close()
     foreign = 0
     for row in rows:
         if transfers[(row["name"], row["size"])] < 1:

@@ -18,15 +18,21 @@ from flight.protocol.messages import DecodedTelemetry
 
 
 class GroundTrack:
-    """A listener on the station client (``update``) and on the bus (``passed_on``): counts
-    housekeeping reports by their bus second, and times each job's result to the ground
-    (``clock``: the bus time now)."""
+    """A listener on the station client (``update``, ``told``) and on the bus (``passed_on``):
+    counts housekeeping reports by their bus second and the files the station told of, and
+    times each job's result to the ground (``clock``: the bus time now)."""
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self.clock = clock
         self.hk_seconds: Counter[int] = Counter()
         self.results: dict[str, tuple[float, float]] = {}  # job -> completed at, latency s
         self._passed_on: dict[str, float] = {}  # job -> bus second its latest copy went by
+        self.files_told: Counter[str] = Counter()  # file name -> times told delivered
+
+    def told(self, message: dict[str, Any]) -> None:
+        """A station message to the client: counts each file told delivered."""
+        if message.get("op") == "file" and message.get("delivered"):
+            self.files_told[str(message.get("name"))] += 1
 
     def passed_on(self, tm: DecodedTelemetry) -> None:
         """A packet the bus took from the payload, live or played back, and relays as its

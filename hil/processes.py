@@ -59,6 +59,7 @@ class BenchProcesses:
     def __init__(self, out_dir: Path) -> None:
         self.out_dir = out_dir
         self.procs: dict[str, subprocess.Popen] = {}
+        self._how: dict[str, tuple[list[str], float | None, Path | None]] = {}  # as started
         self._watched: dict[str, _Watch] = {}
         self.restarts = 0  # by the watchdog, or after a failure exit of a watched process
         self.watchdog_expiries = 0
@@ -81,6 +82,7 @@ class BenchProcesses:
         """Start ``python -m <args>`` with its output in <out>/<name>.log (appended to across
         restarts); with ``watchdog_s``, watched and restarted as the module says; with
         ``image_root``, the flight software of that image's current slot, under its boot guard."""
+        self._how[name] = (args, watchdog_s, image_root)
         env = dict(os.environ, PYTHONSAFEPATH="1", PYTHONUNBUFFERED="1")
         command = [sys.executable, "-m", *args]
         if image_root is not None:
@@ -185,6 +187,17 @@ class BenchProcesses:
         if self.vm is not None:
             return self.vm_boot | (self._vm_final or self.vm.unit_figures())
         return {"watchdog_expiries": self.watchdog_expiries, "controller_restarts": self.restarts}
+
+    def kill_and_restart(self, name: str) -> None:
+        """Kill a process (SIGKILL: as a crash or a reset of its computer leaves it) and start
+        it again at once, as its unit's Restart= would."""
+        if name == "flight" and self.vm is not None:
+            raise ProcessFailed("a controller in the flight VM is restarted by its own systemd")
+        proc = self.procs[name]
+        proc.kill()
+        proc.wait()
+        self.restarts += 1
+        self.start(name, *self._how[name])
 
     def pause(self, name: str) -> None:
         """Hang a process (SIGSTOP): its loops stop coming round, as in a deadlock."""

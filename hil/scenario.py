@@ -18,7 +18,7 @@ from flight import dictionary as d
 from flight.spacelink.profile import DEFAULT_SCID
 from hil.environment import EnvironmentConfig
 from hil.models.constellation import MIN_SEPARATION_KM, Satellite, Walker, closest_approach
-from hil.models.isl import IslConfig
+from hil.models.isl import Flap, IslConfig
 from hil.models.orbit import GroundStation, OrbitConfig, compute_track
 from hil.models.power import PowerConfig
 from hil.models.thermal import ThermalConfig
@@ -36,6 +36,7 @@ FAULTS = (
     "brownout",
     "clock_jump",
     "hang_controller",
+    "kill_controller",
     *GPU_FAULTS,
 )
 WORKLOAD_KEYS = {
@@ -153,11 +154,12 @@ class _Lines:
             header = self._header.match(line)
             if header:
                 name = header.group(2)
+                parts = tuple(name.split("."))  # [[isl.flap]]: ("isl", "flap", k)
                 if header.group(1) == "[[":
                     counts[name] = counts.get(name, -1) + 1
-                    prefix = (name, counts[name])
+                    prefix = (*parts, counts[name])
                 else:
-                    prefix = (name,)
+                    prefix = parts
                 self.lines.setdefault(prefix, number)
                 continue
             key = self._key.match(line)
@@ -383,21 +385,50 @@ def _constellation(r: _Reader, start: float, duration: int) -> tuple[Satellite, 
     return tuple(satellites)
 
 
-def _isl(r: _Reader) -> IslConfig:
+def _isl(r: _Reader, names: list[str], duration: int) -> IslConfig:
     path = ("isl",)
-    i = r.table(path, set(IslConfig.__dataclass_fields__))
+    i = r.table(path, set(IslConfig.__dataclass_fields__) - {"flaps"} | {"flap"})
     defaults = IslConfig()
-    return IslConfig(
+    config = IslConfig(
         max_range_km=_number(i, path, "max_range_km", defaults.max_range_km, low=1, high=100_000),
         grazing_km=_number(i, path, "grazing_km", defaults.grazing_km, low=0, high=1_000),
         acquisition_s=_number(
             i, path, "acquisition_s", defaults.acquisition_s, low=0, high=3_600, integer=True
         ),  # fmt: skip
         terminals=_number(i, path, "terminals", defaults.terminals, low=1, high=16, integer=True),
+        rate_bps=_number(i, path, "rate_bps", defaults.rate_bps, low=1e3, high=1e12),
+        carried_bps=_number(i, path, "carried_bps", defaults.carried_bps, low=1e3, high=1e9),
+        loss=_number(i, path, "loss", defaults.loss, low=0, high=0.5),
+        flaps=_flaps(r, i.get("flap", []), names, duration),
     )
+    if config.carried_bps > config.rate_bps:
+        raise _Bad(path + ("carried_bps",), "the bench carries at most the terminals' rate_bps")
+    return config
 
 
-def _timeline(r: _Reader, duration: int) -> tuple[Step, ...]:
+def _flaps(r: _Reader, raw: Any, names: list[str], duration: int) -> tuple[Flap, ...]:
+    """[[isl.flap]]: laser links that come and go (hil/models/isl.py Flap)."""
+    if not isinstance(raw, list):
+        raise _Bad(("isl", "flap"), "an array of tables ([[isl.flap]])")
+    flaps = []
+    for k in range(len(raw)):
+        path = ("isl", "flap", k)
+        f = r.table(path, {"between", "start_s", "duration_s", "every_s"}, required=True)
+        pair = f.get("between")
+        if not (isinstance(pair, list) and len(pair) == 2 and set(pair) <= set(names)
+                and pair[0] != pair[1]):  # fmt: skip
+            raise _Bad(path + ("between",), f"two different satellites of {', '.join(names)}")
+        flaps.append(Flap(
+            pair[0], pair[1], _number(f, path, "start_s", low=0, high=duration, integer=True),
+            _number(f, path, "duration_s", low=1, high=duration, integer=True),
+            _number(f, path, "every_s", low=1, high=3600, integer=True),
+        ))  # fmt: skip
+    return tuple(flaps)
+
+
+def _timeline(r: _Reader, duration: int, scids: dict[str, int]) -> tuple[Step, ...]:
+    """[[timeline]]: each step for every spacecraft of the run, or, in a constellation, for the
+    one its ``spacecraft`` names (``scids``: each satellite's id)."""
     raw = r.doc.get("timeline", [])
     if not isinstance(raw, list):
         raise _Bad(("timeline",), "an array of tables ([[timeline]])")
@@ -422,11 +453,18 @@ def _timeline(r: _Reader, duration: int) -> tuple[Step, ...]:
                 "duration_s",
                 "seconds",
                 "confirm",
+                "spacecraft",
+                "during_transfer",
             },
         )
         at = _number(s, path, "at_s", low=0, high=duration)
         action = _text(s, path, "action", choices=ACTIONS)
         params: dict[str, Any] = {}
+        if "spacecraft" in s:
+            if not scids:
+                raise _Bad(path + ("spacecraft",), "names a satellite of a constellation: "
+                           "declare one ([constellation] or [[satellites]])")  # fmt: skip
+            params["spacecraft_id"] = scids[_text(s, path, "spacecraft", choices=set(scids))]
         if action == "command":
             params["command"] = _text(s, path, "command", choices=set(d.COMMANDS_BY_NAME))
             params["args"] = s.get("args", {})
@@ -470,6 +508,10 @@ def _fault(s: dict, path: tuple) -> dict[str, Any]:
         params["duration_s"] = _number(s, path, "duration_s", low=1, high=86_400, integer=True)
     if fault == "clock_jump":
         params["seconds"] = _number(s, path, "seconds", low=-86_400, high=86_400)
+    if "during_transfer" in s:
+        if fault != "kill_controller" or not isinstance(s["during_transfer"], bool):
+            raise _Bad(path + ("during_transfer",), "true or false, for kill_controller only")
+        params["during_transfer"] = s["during_transfer"]
     return params
 
 
@@ -600,6 +642,10 @@ def parse_scenario(text: str, source: Path) -> Scenario:
         gpu = r.table(("gpu",), {"corrected_ecc_per_hour"})
         start = _start(head.get("start"), ("scenario", "start"))
         constellation = _constellation(r, start, duration)
+        first_id = _number(
+            link, ("link",), "spacecraft_id", DEFAULT_SCID, low=0, high=0xFFFF, integer=True
+        )
+        scids = {sat.name: first_id + i for i, sat in enumerate(constellation)}
         if "isl" in doc and not constellation:
             raise _Bad(("isl",), "laser terminals link the satellites of a constellation: "
                        "declare one ([constellation] or [[satellites]])")  # fmt: skip
@@ -621,10 +667,8 @@ def parse_scenario(text: str, source: Path) -> Scenario:
                 delay_s=_number(link, ("link",), "radio_delay_s", 0.0, low=0, high=600),
                 loss=_number(link, ("link",), "radio_loss", 0.0, low=0, high=0.5),
             ),
-            spacecraft_id=_number(
-                link, ("link",), "spacecraft_id", DEFAULT_SCID, low=0, high=0xFFFF, integer=True
-            ),
-            timeline=_timeline(r, duration),
+            spacecraft_id=first_id,
+            timeline=_timeline(r, duration, scids),
             checks=_checks(r),
             source=source,
             gpu_ecc_per_hour=_number(gpu, ("gpu",), "corrected_ecc_per_hour", 0.0, low=0, high=1e5),
@@ -633,7 +677,7 @@ def parse_scenario(text: str, source: Path) -> Scenario:
             if "watchdog_s" in head
             else None,
             constellation=constellation,
-            isl=_isl(r),
+            isl=_isl(r, list(scids), duration),
         )
     except _Bad as bad:
         raise ScenarioError(

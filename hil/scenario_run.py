@@ -68,6 +68,7 @@ def scenario_runner(scenario: Scenario, until_s: float | None = None) -> Scenari
         ground = bench.ground = GroundTrack(lambda: bench.bus.clock.time)
         bench.bus.listeners.append(ground.passed_on)
         bench.client.listeners.append(ground.update)
+        bench.client.station_listeners.append(ground.told)
         for direction in (bench.bus.serial.line.up, bench.bus.serial.line.down):
             direction.set_ber(scenario.ber)
         if scenario.gpu_ecc_per_hour and bench.config.port is None:
@@ -76,14 +77,18 @@ def scenario_runner(scenario: Scenario, until_s: float | None = None) -> Scenari
         fleet = bool(scenario.constellation)
         submits = not fleet or bench.config.spacecraft_id == scenario.spacecraft_id
         played = scenario.timeline + (scenario.workload if submits else ())
-        steps = sorted((s for s in played if s.at_s <= end_s), key=lambda step: step.at_s)
+        mine = bench.config.spacecraft_id  # a constellation's step may be for one satellite
+        steps = sorted(
+            (s for s in played if s.at_s <= end_s and s.params.get("spacecraft_id", mine) == mine),
+            key=lambda step: step.at_s,
+        )
         for i, step in enumerate(steps):
             await bench.bus.clock.until(start + step.at_s)
             await _play(bench, step, fleet)
             if i + 1 == len(steps) or steps[i + 1].at_s > step.at_s:
                 bench.bus.clock.resume()  # steps of one bus second all happen in that second
         await bench.bus.clock.until(start + end_s)  # in lockstep the clock stays there
-        bench.extra_figures = gpu.figures(end_s)
+        bench.extra_figures |= gpu.figures(end_s)
         if scenario.relay_windows:
             await _settle(bench)
             bench.extra_figures |= ground.figures(
@@ -172,9 +177,31 @@ def _inject(bench: Bench, p: dict[str, Any]) -> None:
         bus.faults.clock_jump(p["seconds"])
     elif fault == "hang_controller":
         bench.processes.pause("flight")
+    elif fault == "kill_controller" and p.get("during_transfer"):
+        _kill_once_transferring(bench)
+    elif fault == "kill_controller":
+        bench.processes.kill_and_restart("flight")
     else:
         for side in sides:
             side.inject(fault, p["count"])
+
+
+def _kill_once_transferring(bench: Bench) -> None:
+    """Kill the controller (and start it again) at the first second from now in which its
+    housekeeping has a file transfer open, on its downlink or its laser links."""
+    armed = [True]
+
+    def watch(tm: DecodedTelemetry) -> None:
+        if armed[0] and tm.name == "HOUSEKEEPING" and tm.values["files_queued"] > 0:
+            armed[0] = False
+            bench.note(f"controller killed with {tm.values['files_queued']} transfers open")
+            figures = bench.extra_figures
+            figures["controller_kills_during_transfers"] = (
+                figures.get("controller_kills_during_transfers", 0) + 1
+            )
+            bench.processes.kill_and_restart("flight")
+
+    bench.bus.listeners.append(watch)
 
 
 async def _submit_workload(bench: Bench, p: dict[str, Any]) -> None:

@@ -73,6 +73,8 @@ class FailureCode(IntEnum):
     IMAGE_NOT_INSTALLED = 63
     TABLE_UNKNOWN = 70
     TABLE_INVALID = 71
+    CONTACT_PLAN_INVALID = 72
+    RELAY_ABSENT = 73
     INTERNAL_ERROR = 99
 
 
@@ -123,6 +125,10 @@ FAILURE_DESCRIPTIONS = {
     FailureCode.TABLE_UNKNOWN: "no parameter table of that name on board",
     FailureCode.TABLE_INVALID: "the table file is refused: the reason names the field or the "
     "syntax at fault; the table in use stays",
+    FailureCode.CONTACT_PLAN_INVALID: "the contact plan is refused: the reason names the contact "
+    "and the key at fault; the plan in use stays",
+    FailureCode.RELAY_ABSENT: "this payload has no laser terminal (run without --isl): it routes "
+    "nothing",
     FailureCode.INTERNAL_ERROR: "a defect in the controller: the command raised an unexpected "
     "error (its traceback is in the on-board log; counted in internal_errors); the controller "
     "goes on serving",
@@ -239,6 +245,10 @@ _TRANSFER = (
     Field("seq_num", "u32", description="the CFDP transaction sequence number"),
     Field("name", "str", description="the file's destination name"),
     Field("size", "u32", "octets", "the file's size"),
+)
+_RELAYED = (
+    Field("origin", "u16", description="the entity (satellite) that made the file"),
+    Field("name", "str", description="the file's name at its origin"),
 )
 _GPU_OPERATION = (
     Field("operation", "str", description="the operation refused or failed"),

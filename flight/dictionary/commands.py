@@ -180,4 +180,14 @@ COMMANDS: tuple[Command, ...] = (
         "Puts every parameter table back to the one the flight image ships; TABLES_RESET follows.",
         hazardous=True,
     ),
+    Command(
+        "CONTACT_PLAN_LOAD",
+        240,
+        3,
+        "Puts in use a contact plan (docs/constellation.md) uplinked to the file store, once it "
+        "validates: the files this satellite holds for the ground are routed over it from the "
+        "next bus second. A plan that does not validate is refused with CONTACT_PLAN_INVALID "
+        "and its reason, and the plan in use stays. CONTACT_PLAN_LOADED follows.",
+        args=(Field("file", "str", description="the plan's JSON, relative to the file store"),),
+    ),
 )

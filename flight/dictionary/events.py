@@ -12,6 +12,7 @@ from flight.dictionary.base import (
     _IMAGE_SLOT,
     _JOB_ID,
     _KEY_ID,
+    _RELAYED,
     _TRANSFER,
 )
 
@@ -368,6 +369,60 @@ EVENTS: tuple[Event, ...] = (
             Field("to_slot", "str", description="the slot current again"),
             Field("reason", "str", description="why: failed to start, not healthy in time, ..."),
         ),
+    ),
+    Event(
+        "FILE_TAKEN",
+        80,
+        Severity.INFO,
+        "A neighbour passed a file for the ground over a laser link: this satellite holds it "
+        "now, and routes it on.",
+        _RELAYED + (Field("neighbour", "u16", description="the entity that passed it"),),
+    ),
+    Event(
+        "FILE_FORWARDED",
+        81,
+        Severity.INFO,
+        "A neighbour took custody of a file for the ground (its CFDP Finished came back over the "
+        "laser link).",
+        _RELAYED + (Field("neighbour", "u16", description="the entity that took it"),),
+    ),
+    Event(
+        "FILE_FORWARD_FAILED",
+        82,
+        Severity.LOW,
+        "A file did not reach a neighbour: this satellite still holds it and routes it again, "
+        "by another neighbour for a while.",
+        _RELAYED
+        + (
+            Field("neighbour", "u16", description="the entity it was going to"),
+            Field("condition", "str", description="the CFDP condition the transfer ended with"),
+        ),
+    ),
+    Event(
+        "FILE_TAKEN_AGAIN",
+        83,
+        Severity.INFO,
+        "A copy of a file this satellite already holds for the ground arrived again (its sender "
+        "did not hear the first transfer finish): dropped, the file is held once.",
+        _RELAYED + (Field("neighbour", "u16", description="the entity that passed it"),),
+    ),
+    Event(
+        "CONTACT_PLAN_LOADED",
+        84,
+        Severity.INFO,
+        "A contact plan is in use: files for the ground are routed over it.",
+        (
+            Field("contacts", "u32", description="the contacts it holds"),
+            Field("ends", "cuc", "s", "when its last contact ends"),
+        ),
+    ),
+    Event(
+        "CONTACT_PLAN_REFUSED",
+        85,
+        Severity.LOW,
+        "A contact plan did not validate: the one before stays in use (none: files go down "
+        "this satellite's own link).",
+        (Field("reason", "str", description="what is wrong with it"),),
     ),
 )
 EVENT_HEADER = (Field("event_id", "u16", description="the event's id"),)

@@ -169,7 +169,12 @@ HK_FIELDS: tuple[Field, ...] = (
     ),
     Field("gpu_control", "u8", description="can the controller set limits", enum=GPU_CONTROL_NAMES),
     Field("governor_mode", "u8", description="the governor's mode", enum=GOVERNOR_MODE_NAMES),
-    Field("files_queued", "u16", description="CFDP transactions open (sending or receiving)"),
+    Field(
+        "files_queued",
+        "u16",
+        description="CFDP transactions open (sending or receiving), the relay's on the laser "
+        "links included",
+    ),
     Field("files_sent", "u32", description="files the ground confirmed it received"),
     Field(
         "files_failed",

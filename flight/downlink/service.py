@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Protocol
 
 from flight import dictionary as d
 from flight.cfdp.entity import SENDER, Entity
@@ -32,7 +32,21 @@ from flight.events import EV, Event
 FLIGHT_ENTITY = 1
 GROUND_ENTITY = 2
 RESULTS_MANIFEST = "RESULTS.json"
+RELAYED_PREFIX = "relay/"  # a file another satellite made, routed down this link
 CFDP_SERVICE = 210
+
+
+class Router(Protocol):
+    """Where a job's results go instead, to be routed to the ground (flight/relay)."""
+
+    def hold(self, path: Path, name: str, priority: int) -> None: ...
+
+    def holds(self, name: str) -> bool: ...
+
+    @property
+    def transactions(self) -> int:
+        """Its CFDP transactions open on the laser links."""
+        ...
 
 
 class DownlinkError(Exception):
@@ -91,6 +105,7 @@ class Downlink:
         self.sent = 0
         self.failed = 0
         self.tries: dict[str, int] = {}
+        self.router: Router | None = None  # the relay, where the payload has a laser terminal
 
     def configure(self, table: dict[str, Any]) -> None:
         """A new downlink table: its rate from the next bus second, its segment size for the
@@ -114,11 +129,18 @@ class Downlink:
             path, dest_name or relative, remote_id=self.config.ground_id, priority=priority
         )
 
+    def put(self, path: Path, dest_name: str, priority: int) -> int:
+        """Queue a file for the ground by its path (one the relay routed down this link)."""
+        return self.entity.put(path, dest_name, remote_id=self.config.ground_id, priority=priority)
+
     def queue_results(self, job_id: str, workdir: Path, results: list[dict[str, Any]]) -> None:
         """A finished job's result files and their RESULTS.json, each once (a restart does not
-        queue them again)."""
+        queue them again): to the ground, or, with a relay, into its custody to be routed."""
         manifest = workdir / RESULTS_MANIFEST
-        if self.journal.sent_before(str(manifest.resolve())):
+        name = f"{job_id}/{RESULTS_MANIFEST}"
+        if self.journal.sent_before(str(manifest.resolve())) or (
+            self.router is not None and self.router.holds(name)
+        ):
             return
         listed = []
         for r in results:
@@ -128,21 +150,12 @@ class Downlink:
         os.replace(tmp, manifest)
         sync_dir(workdir)  # else a power cut can leave RESULTS.tmp and no RESULTS.json
         first = min((r["priority"] for r in listed), default=0)
+        queue = self.put if self.router is None else self.router.hold
         for r in sorted(listed, key=lambda r: r["priority"]):
             path = (workdir / r["path"]).resolve()
             if not self.journal.sent_before(str(path)):
-                self.entity.put(
-                    path,
-                    f"{job_id}/{r['path']}",
-                    remote_id=self.config.ground_id,
-                    priority=r["priority"],
-                )
-        self.entity.put(
-            manifest,
-            f"{job_id}/{RESULTS_MANIFEST}",
-            remote_id=self.config.ground_id,
-            priority=first,
-        )
+                queue(path, f"{job_id}/{r['path']}", r["priority"])
+        queue(manifest.resolve(), name, first)
 
     def record(self, service: int, packet: bytes) -> None:
         """A telemetry packet the controller sent: stored, whatever the window (what went out
@@ -195,6 +208,9 @@ class Downlink:
                 events.append(EV.FILE_SENT(**fields))
                 if r.source_name and r.source_name.startswith("stored-"):
                     (self.recorder.directory / r.source_name).unlink(missing_ok=True)
+                sent = self.entity.finished_senders.get(r.seq_num)
+                if sent is not None and (r.dest_name or "").startswith(RELAYED_PREFIX):
+                    Path(sent.path).unlink(missing_ok=True)  # a neighbour's file, now down
             else:
                 events.append(EV.FILE_RECEIVED(**fields))
         return events
@@ -220,7 +236,12 @@ class Downlink:
     def housekeeping(self) -> dict[str, int]:
         counters = self.entity.counters
         return {
-            "files_queued": min(0xFFFF, len(self.entity.senders) + len(self.entity.receivers)),
+            "files_queued": min(
+                0xFFFF,
+                len(self.entity.senders)
+                + len(self.entity.receivers)
+                + (self.router.transactions if self.router else 0),
+            ),  # fmt: skip
             "files_sent": self.sent,
             "files_failed": self.failed,
             "pdus_refused": sum(v for k, v in counters.items() if k.startswith("pdu_refused")),

@@ -122,6 +122,18 @@ def sync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def replace_durably(path: Path, data: bytes) -> None:
+    """Put ``data`` at ``path`` whole: written beside it, synced and renamed into place, so a
+    power cut leaves the old file or the new one, never a mix."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    sync_dir(path.parent)
+
+
 def write_own(path: Path, text: str) -> None:
     """A new file of the controller's in a job's directory, whatever the job left at the path;
     on disk when this returns (a power cut leaves it whole, or leaves none)."""

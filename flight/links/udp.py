@@ -43,10 +43,17 @@ def parse_udp_url(url: str) -> tuple[tuple[str, int], float | None]:
 
 
 class UdpLink:
-    def __init__(self, url: str, listen: bool = False, mtu: int = UDP_MTU) -> None:
+    def __init__(
+        self,
+        url: str,
+        listen: bool = False,
+        mtu: int = UDP_MTU,
+        bind: tuple[str, int] | None = None,
+    ) -> None:
         self.address, self.rate_bps = parse_udp_url(url)
         self.name = url
         self.listen = listen
+        self.bind = bind  # sending first: this end's address (None: any, an ephemeral port)
         self.mtu = mtu
         self.peer: tuple[str, int] | None = None if listen else self.address
         self.sock: socket.socket | None = None
@@ -68,7 +75,7 @@ class UdpLink:
                 sock.setsockopt(socket.SOL_SOCKET, forced, SOCKET_BUFFER)
             except OSError:
                 sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
-        sock.bind(self.address if self.listen else ("0.0.0.0", 0))
+        sock.bind(self.address if self.listen else self.bind or ("0.0.0.0", 0))
         sock.setblocking(False)
         self.sock = sock
 

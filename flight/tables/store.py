@@ -6,7 +6,6 @@ is over its file's octets, as the ground can compute it over the file it sends."
 
 from __future__ import annotations
 
-import os
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 import native
 from flight import dictionary as d
 from flight.events import EV, Event
-from flight.jobs.sandbox import sync_dir
+from flight.jobs.sandbox import replace_durably, sync_dir
 from flight.protocol.fields import FieldError
 from flight.tables.declared import TABLES, TABLES_BY_NAME, TableSpec
 
@@ -111,14 +110,7 @@ class TableStore:
         cannot be written: the table in use stays)."""
         spec = spec_of(name)
         values = parse_table(spec, data)
-        path = self._path(name)
-        tmp = path.with_suffix(".tmp")
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        sync_dir(self.directory)
+        replace_durably(self._path(name), data)
         self.values[name], self.crcs[name] = values, native.crc32c(data)
 
     def reset(self) -> None:

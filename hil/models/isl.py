@@ -22,6 +22,19 @@ LIGHT_KM_S = 299_792.458
 
 
 @dataclass(frozen=True)
+class Flap:
+    """A laser link that the geometry allows but that comes and goes, ``every_s`` seconds up
+    then as long down, for ``duration_s`` from second ``start_s`` (a terminal losing its lock):
+    not in the contact plan, which predicts from the geometry."""
+
+    a: str
+    b: str
+    start_s: int
+    duration_s: int
+    every_s: int
+
+
+@dataclass(frozen=True)
 class IslConfig:
     """The laser terminals of every satellite of a constellation."""
 
@@ -29,6 +42,10 @@ class IslConfig:
     grazing_km: float = 80.0
     acquisition_s: int = 20
     terminals: int = 4
+    rate_bps: float = 2.5e9  # the terminals' real rate
+    carried_bps: float = 8e6  # what the bench carries of it per bus second (hil/isl_relay.py)
+    loss: float = 0.0  # the share of datagrams lost on the way
+    flaps: tuple[Flap, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -150,3 +167,33 @@ def compute_topology(names: list[str], positions: list[np.ndarray], config: IslC
                 heapq.heappush(pending, (t + config.acquisition_s, pair))
     topology.changes.sort(key=lambda c: (c.t_s, c.a, c.b))
     return topology
+
+
+def flapped(topology: Topology, flaps: tuple[Flap, ...]) -> Topology:
+    """The links as they are, with ``flaps`` taken from the seconds the geometry gave them:
+    each flapping pair's up intervals and changes made again."""
+    seconds = len(topology.positions[0]) if topology.positions else 0
+    out = Topology(
+        topology.names,
+        topology.positions,
+        {pair: list(spans) for pair, spans in topology.intervals.items()},
+        list(topology.changes),
+    )
+    for flap in flaps:
+        i, j = sorted((topology.names.index(flap.a), topology.names.index(flap.b)))
+        mask = np.zeros(seconds, dtype=bool)
+        for s, e in out.intervals.get((i, j), ()):
+            mask[s:e] = True
+        t = np.arange(seconds)
+        window = (t >= flap.start_s) & (t < flap.start_s + flap.duration_s)
+        mask &= ~(window & ((t - flap.start_s) // flap.every_s % 2 == 1))
+        spans = windows(mask)
+        out.intervals[(i, j)] = spans
+        a, b = topology.names[i], topology.names[j]
+        out.changes = [c for c in out.changes if (c.a, c.b) != (a, b)]
+        for s, e in spans:
+            out.changes.append(LinkChange(s, True, a, b, out.range_km(i, j, s)))
+            if e < seconds:
+                out.changes.append(LinkChange(e, False, a, b, out.range_km(i, j, e - 1)))
+    out.changes.sort(key=lambda c: (c.t_s, c.a, c.b))
+    return out

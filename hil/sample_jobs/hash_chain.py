@@ -1,4 +1,6 @@
-"""Sample job: a SHA-256 hash chain of a given length, written to result.json in the job directory.
+"""Sample job: a SHA-256 hash chain of a given length, written to result.json in the job directory;
+with ``--result-octets N``, also result.bin, N octets drawn from the chain's end (SHAKE-256), as a
+job whose output is a model or a dataset leaves a large result.
 
 Stops cleanly on SIGTERM (exit status 143) between rounds, as the job protocol asks.
 """
@@ -14,6 +16,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--iterations", type=int, default=1_000_000)
     parser.add_argument("--seed", default="orbital-gpu-payload")
+    parser.add_argument("--result-octets", type=int, default=0)
     args = parser.parse_args()
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
@@ -26,6 +29,9 @@ def main() -> int:
                 return 143
     with open("result.json", "w") as out:
         json.dump({"iterations": args.iterations, "sha256": digest.hex()}, out)
+    if args.result_octets > 0:
+        with open("result.bin", "wb") as out:
+            out.write(hashlib.shake_256(digest).digest(args.result_octets))
     print("done", flush=True)
     return 0
 

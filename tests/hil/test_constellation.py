@@ -119,7 +119,31 @@ def test_a_constellation_scenario_loads():
         ("[isl]\nterminals = 2\n", "c.toml:4: isl: laser terminals link"),
         (WALKER + "[isl]\nterminals = 0\n", "c.toml:11: isl.terminals"),
         (WALKER + "[isl]\ngrazing_km = -1\n", "c.toml:11: isl.grazing_km"),
-        (WALKER + "[isl]\nrate_bps = 2.5e9\n", "c.toml:11: isl.rate_bps: unknown key"),
+        (WALKER + "[isl]\nrate_bps = 1e6\ncarried_bps = 2e6\n", "c.toml:12: isl.carried_bps"),
+        (WALKER + "[isl]\nloss = 0.9\n", "c.toml:11: isl.loss"),
+        (
+            WALKER + '[[isl.flap]]\nbetween = ["p1-1", "p9-1"]\nstart_s = 0\nduration_s = 60\n'
+            "every_s = 5\n",
+            "c.toml:11: isl.flap[0].between: two different satellites",
+        ),
+        (
+            WALKER + '[[isl.flap]]\nbetween = ["p1-1", "p1-2"]\nstart_s = 0\nduration_s = 60\n'
+            "every_s = 0\n",
+            "c.toml:14: isl.flap[0].every_s",
+        ),
+        (
+            WALKER + '[[timeline]]\nat_s = 10\naction = "note"\ntext = "x"\nspacecraft = "p7-1"\n',
+            "c.toml:14: timeline[0].spacecraft",
+        ),
+        (
+            '[[timeline]]\nat_s = 10\naction = "note"\ntext = "x"\nspacecraft = "p1-1"\n',
+            "c.toml:8: timeline[0].spacecraft: names a satellite of a constellation",
+        ),
+        (
+            '[[timeline]]\nat_s = 10\naction = "fault"\nfault = "outage"\nduration_s = 5\n'
+            "during_transfer = true\n",
+            "c.toml:9: timeline[0].during_transfer: true or false, for kill_controller only",
+        ),
         ('[[satellites]]\nname = "a"\ntle = ["1 x", "2 y"]\n', "c.toml:6: satellites[0].tle"),
         (
             f'[[satellites]]\nname = "a"\ntle = {list(ISS)!r}\n[[satellites]]\nname = "a"\n'

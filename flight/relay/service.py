@@ -1,0 +1,287 @@
+"""The payload's relay on the laser mesh (docs/constellation.md): the files this satellite holds
+for the ground, its own job results and what neighbours passed it, each sent on by the route
+the contact plan gives (contact-graph routing) toward the soonest ground contact: down its own
+link when that is soonest (handed to the downlink, whose journal keeps it from then), or over
+a laser link to the neighbour on the way, as a class 2 CFDP transaction of its own CFDP entity.
+
+Custody passes hop by hop: a neighbour takes a file when it holds it whole in its file store
+(it sends Finished then), and only then does this satellite let it go; a transfer that fails
+(the link broke, the neighbour restarted past its timers) leaves the file here, to be routed
+again by another neighbour for a while. A file keeps its origin and its name there across
+hops (``relay/ORIGIN/NAME`` on the laser links and down to the ground, which files it under
+its origin), so every satellite and the ground keep it once.
+
+Everything runs on the bus's ticks, in bus time: what arrived is taken in, held files are
+routed, and the second's share of the terminal's rate is sent.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from pathlib import Path, PurePosixPath
+
+from flight.cfdp.entity import RECEIVER, SENDER, Entity
+from flight.cfdp.filestore import FileStore
+from flight.cfdp.journal import Journal
+from flight.cfdp.mib import EntityConfig
+from flight.cfdp.pdu import Condition
+from flight.downlink.service import RELAYED_PREFIX, Downlink
+from flight.events import EV, Event
+from flight.jobs.sandbox import replace_durably
+from flight.links.laser import LaserLink
+from flight.relay.contact_plan import ContactPlan, PlanError
+from flight.relay.custody import (
+    DOWN,
+    DOWNLINKING,
+    FORWARDED,
+    FORWARDING,
+    HELD,
+    Bundle,
+    Custody,
+)
+
+PLAN_FILE = "contact-plan.json"
+SEGMENT = 8_192
+AVOID_S = 300.0  # a neighbour a transfer to failed is routed around for this long
+ISL_ACK_LIMIT = 5  # a laser link that breaks is given up on in about a quarter of a minute
+
+
+def relayed_name(origin: int, name: str) -> str:
+    """A file's name on the laser links and, relayed, down to the ground: relay/ORIGIN/NAME."""
+    return f"{RELAYED_PREFIX}{origin}/{name}"
+
+
+def parse_relayed(dest_name: str) -> tuple[int, str] | None:
+    """The origin and the name there of a relayed file's name; None for any other."""
+    parts = PurePosixPath(dest_name).parts
+    if len(parts) < 3 or f"{parts[0]}/" != RELAYED_PREFIX or not parts[1].isdigit():
+        return None
+    return int(parts[1]), "/".join(parts[2:])
+
+
+class Relay:
+    def __init__(
+        self, state_dir: Path, entity_id: int, link: LaserLink, downlink: Downlink
+    ) -> None:
+        self.dir = state_dir / "relay"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.entity_id = entity_id
+        self.link = link
+        self.downlink = downlink
+        self.now = 0.0
+        self.custody = Custody(self.dir / "custody.sqlite")
+        self.store = FileStore(self.dir / "store")
+        self.entity = Entity(
+            EntityConfig(entity_id, segment_size=SEGMENT, ack_limit=ISL_ACK_LIMIT),
+            link,
+            self.store,
+            Journal(self.dir / "cfdp.sqlite"),
+            clock=lambda: self.now,
+        )
+        self.avoid: dict[int, float] = {}  # neighbour -> until when it is routed around
+        self.counters: Counter[str] = Counter()
+        self.plan: ContactPlan | None = None
+        self._routed_until = -math.inf  # held files are routed again from this bus second
+        self._ground_up = False  # the downlink's window, last second
+        self.started: list[Event] = []  # for the controller to send once it runs
+        path = self.dir / PLAN_FILE
+        if path.is_file():
+            try:
+                self.plan = ContactPlan.parse(path.read_bytes())
+            except PlanError as exc:
+                self.started.append(EV.CONTACT_PLAN_REFUSED(reason=str(exc)))
+        self._resume()
+
+    # --- what it is given
+    def hold(self, path: Path, name: str, priority: int) -> None:
+        """A file made here (a job's result) to reach the ground, once however often it is
+        given (even after it went on)."""
+        if self.custody.known(self.entity_id, name):
+            return
+        bundle = Bundle(self.entity_id, name, str(path), path.stat().st_size, priority, HELD,
+                        None, None, False)  # fmt: skip
+        if self.custody.take(bundle):
+            self._routed_until = -math.inf
+
+    @property
+    def transactions(self) -> int:
+        return len(self.entity.senders) + len(self.entity.receivers)
+
+    def holds(self, name: str) -> bool:
+        """Whether a file of that name made here was ever given to the relay."""
+        return self.custody.known(self.entity_id, name)
+
+    def use_plan(self, data: bytes, plan: ContactPlan) -> Event:
+        """Keep ``plan`` (its JSON, ``data``) and route over it from now."""
+        replace_durably(self.dir / PLAN_FILE, data)
+        self.plan = plan
+        self._routed_until = -math.inf
+        ends = max((c.end for c in plan.contacts), default=0.0)
+        return EV.CONTACT_PLAN_LOADED(contacts=len(plan.contacts), ends=ends)
+
+    # --- each bus second
+    def second(self, now: float) -> list[Event]:
+        """Take in what the laser terminal delivered, route what is held, and send this
+        second's share; the events of files taken and passed on."""
+        self.now = self.entity.now = now
+        self.link.second()
+        for pdu in self.link.receive(0):
+            self.entity.receive(pdu)
+        events = self._ended()
+        ground_up = self.downlink.link.up
+        if self._ground_up and not ground_up:
+            self._pass_ended()
+        self._ground_up = ground_up
+        self._route()
+        self.entity.poll()
+        return events + self._ended()
+
+    def _route(self) -> None:
+        """Route what is held: again only when something changed (a file taken, a transfer
+        failed, a new plan, a pass ended) or a contact of the plan began or ended."""
+        if self.now < self._routed_until:
+            return
+        self.avoid = {n: until for n, until in self.avoid.items() if until > self.now}
+        change = self.plan.next_change(self.now) if self.plan else math.inf
+        self._routed_until = min(change, *self.avoid.values(), math.inf)
+        backlog = self._backlog()
+        ground = self.downlink.config.ground_id
+        for bundle in self.custody.in_state(HELD):
+            hop = self._next_hop(bundle, backlog)
+            if hop == ground:
+                mine = bundle.origin == self.entity_id
+                name = bundle.name if mine else relayed_name(bundle.origin, bundle.name)
+                seq = self.downlink.put(Path(bundle.path), name, bundle.priority)
+                self.custody.set(bundle, DOWNLINKING, bundle.hop, seq)  # hop: where it came from
+            elif hop is not None:
+                seq = self.entity.put(
+                    bundle.path,
+                    relayed_name(bundle.origin, bundle.name),
+                    remote_id=hop,
+                    priority=bundle.priority,
+                )
+                self.custody.set(bundle, FORWARDING, hop, seq)
+            if hop is not None:
+                backlog[hop] += bundle.octets
+
+    def _backlog(self) -> Counter[int]:
+        """The octets queued for each first hop: the transfers open to each neighbour, and the
+        files handed to the downlink that have not gone down yet (those that have are marked
+        down here)."""
+        queued: Counter[int] = Counter()
+        for bundle in self.custody.in_state(FORWARDING):
+            queued[bundle.hop or 0] += bundle.octets
+        for bundle in self.custody.in_state(DOWNLINKING):
+            if bundle.seq in self.downlink.entity.senders:
+                queued[self.downlink.config.ground_id] += bundle.octets
+            else:  # its transfer ended (a failed one the downlink tries again itself)
+                self.custody.set(bundle, DOWN)
+        return queued
+
+    def _pass_ended(self) -> None:
+        """A pass ended with files still queued for it: each whose soonest way is now through a
+        neighbour rather than the next pass is taken back from the downlink (its transfer
+        cancelled) and routed again."""
+        if self.plan is None:
+            return
+        backlog = self._backlog()
+        for bundle in self.custody.in_state(DOWNLINKING):
+            backlog[self.downlink.config.ground_id] -= bundle.octets
+            hop = self._next_hop(bundle, backlog, now_or_later=True)
+            if hop not in (None, self.downlink.config.ground_id) and bundle.seq is not None:
+                self.downlink.entity.cancel(bundle.seq)
+                self.custody.set(bundle, HELD, bundle.hop)
+                self.counters["taken_back"] += 1
+                self._routed_until = -math.inf
+            else:
+                backlog[self.downlink.config.ground_id] += bundle.octets
+
+    def _next_hop(
+        self, bundle: Bundle, backlog: Counter[int], now_or_later: bool = False
+    ) -> int | None:
+        """The ground (down this satellite's own link) when that is the soonest way, or there
+        is no plan; a neighbour when the way through it is sooner and its link is up now (or
+        ``now_or_later``); else None: held, until the plan's contacts change (no way in the
+        plan: until a new plan). A file is not routed straight back to the neighbour it came
+        from."""
+        ground = self.downlink.config.ground_id
+        if self.plan is None:
+            return ground
+        avoid = set(self.avoid)
+        if bundle.relayed and bundle.state != FORWARDING and bundle.hop is not None:
+            avoid.add(bundle.hop)
+        route = self.plan.route(
+            self.entity_id, ground, self.now, bundle.octets, frozenset(avoid), backlog
+        )
+        if route is None:
+            return None
+        if route.next_hop == ground or now_or_later:
+            return route.next_hop
+        return route.next_hop if self.plan.up(self.entity_id, route.next_hop, self.now) else None
+
+    def _ended(self) -> list[Event]:
+        events: list[Event] = []
+        while self.entity.reports:
+            r = self.entity.reports.popleft()
+            if r.role == SENDER:
+                events += self._sent(r.seq_num, r.condition, r.delivered)
+            elif r.role == RECEIVER and r.delivered and r.path:
+                events += self._taken(r.source_id, r.dest_name or "", Path(r.path))
+        return events
+
+    def _sent(self, seq: int, condition: Condition, delivered: bool) -> list[Event]:
+        bundle = next((b for b in self.custody.in_state(FORWARDING) if b.seq == seq), None)
+        if bundle is None:
+            return []
+        fields = {"origin": bundle.origin, "name": bundle.name, "neighbour": bundle.hop}
+        if condition == Condition.NO_ERROR and delivered:
+            self.custody.set(bundle, FORWARDED, bundle.hop, seq)
+            if bundle.relayed:
+                Path(bundle.path).unlink(missing_ok=True)
+            self.counters["forwarded"] += 1
+            return [EV.FILE_FORWARDED(**fields)]
+        assert bundle.hop is not None
+        self.avoid[bundle.hop] = self.now + AVOID_S
+        self.custody.set(bundle, HELD)
+        self._routed_until = -math.inf
+        self.counters["forward_failed"] += 1
+        return [EV.FILE_FORWARD_FAILED(**fields, condition=condition.name)]
+
+    def _taken(self, neighbour: int, dest_name: str, path: Path) -> list[Event]:
+        where = parse_relayed(dest_name)
+        if where is None:  # not a file for the ground: nothing to route
+            return []
+        origin, name = where
+        fields = {"origin": origin, "name": name, "neighbour": neighbour}
+        came_from = neighbour or None  # 0: taken before a restart, from whom is not known
+        bundle = Bundle(origin, name, str(path), path.stat().st_size, 0, HELD, came_from, None,
+                        True)  # fmt: skip
+        if not self.custody.take(bundle):  # one of its own that went on comes back: held again
+            self.counters["taken_again"] += 1
+            return [EV.FILE_TAKEN_AGAIN(**fields)]
+        self.counters["taken"] += 1
+        self._routed_until = -math.inf
+        return [EV.FILE_TAKEN(**fields)]
+
+    def _resume(self) -> None:
+        """After a restart: transfers to neighbours that ended while the controller was down
+        (their outcome is in the journal), and files delivered whole that it never took."""
+        ended = {(r.role, r.seq_num): r for r in self.entity.journal.history()}
+        for bundle in self.custody.in_state(FORWARDING):
+            r = ended.get((SENDER, bundle.seq))
+            if r is not None:
+                self.started += self._sent(r.seq_num, r.condition, r.delivered)
+            elif bundle.seq not in self.entity.senders:
+                self.custody.set(bundle, HELD)  # never journalled: it goes again
+        for path in sorted((self.store.root / RELAYED_PREFIX).rglob("*")):
+            if path.is_file():
+                name = path.relative_to(self.store.root).as_posix()
+                where = parse_relayed(name)
+                if where is not None and not self.custody.known(*where):
+                    self.started += self._taken(0, name, path)  # taken just before a restart
+
+    def close(self) -> None:
+        self.custody.close()
+        self.entity.journal.close()
+        self.link.close()

@@ -1,0 +1,95 @@
+"""Files routed across the laser mesh: a result one spacecraft made that another brings down
+(``relay/ORIGIN/NAME``) is filed under the spacecraft that made it, checked against its
+RESULTS.json there, told to the clients once with the spacecraft it came through, and kept once
+when it comes down again by another way. A real station, real space links (the test's radios)
+and a real CFDP sender on the relaying spacecraft."""
+
+import asyncio
+import hashlib
+import json
+
+from flight.cfdp.entity import Entity
+from flight.cfdp.mib import EntityConfig
+from flight.downlink.service import FLIGHT_ENTITY
+from ground.client import StationClient
+from tests.ground.test_broker import _hk, _Station
+from tests.ground.test_fleet import ALPHA, BETA
+
+RESULT = b"the model's weights" * 1000
+RESULTS = json.dumps({"job_id": "j", "results": [
+    {"path": "out.bin", "priority": 0, "size": len(RESULT),
+     "sha256": hashlib.sha256(RESULT).hexdigest()},
+]}).encode()  # fmt: skip
+
+
+class _Pdus:
+    """A payload's downlink as far as its CFDP entity sees it: the PDUs it sends."""
+
+    name, mtu, rate_bps, up = "test", 1024, None, True
+
+    def __init__(self):
+        self.sent = []
+
+    def open(self):
+        pass
+
+    def close(self):
+        pass
+
+    def ready(self):
+        return True
+
+    def send(self, pdu):
+        self.sent.append(pdu)
+
+    def receive(self, timeout):
+        return []
+
+
+def test_a_file_brought_down_by_another_spacecraft_is_filed_under_its_maker(tmp_path):
+    files_told = []
+
+    async def send(station, scid, names, t):
+        """Beta's payload sends files (class 1) down its own link."""
+        link = _Pdus()
+        entity = Entity(EntityConfig(FLIGHT_ENTITY), link, None, clock=lambda: t)
+        for source, name in names:
+            path = tmp_path / source
+            entity.put(path, name, remote_id=2, acknowledged=False)
+        while entity.busy:
+            entity.poll()
+        for pdu in link.sent:
+            station.radios[scid].downlink("CFDP_PDU", {"pdu": pdu}, time=t)
+        await station.down(scid, "HOUSEKEEPING", _hk(), t + 1)  # all of it taken in
+
+    async def scenario():
+        (tmp_path / "out.bin").write_bytes(RESULT)
+        (tmp_path / "RESULTS.json").write_bytes(RESULTS)
+        station = _Station(tmp_path)
+        await station.start()
+        station.client.station_listeners.append(
+            lambda m: files_told.append(m) if m.get("op") == "file" else None
+        )
+        relayed = [("out.bin", f"relay/{ALPHA}/j/out.bin"),
+                   ("RESULTS.json", f"relay/{ALPHA}/j/RESULTS.json")]  # fmt: skip
+        await send(station, BETA, relayed, 1000.0)
+        await send(station, BETA, relayed[:1], 1100.0)  # the same result, again
+        alpha_client = await StationClient.connect(station.address, station.token, spacecraft=ALPHA)
+        listed = await alpha_client.files()
+        await alpha_client.close()
+        alpha = station.station.craft[ALPHA]
+        kept = (alpha.files.files_dir / "j" / "out.bin").read_bytes()
+        beta_files = sorted(p.name for p in station.station.craft[BETA].files.files_dir.rglob("*")
+                            if p.is_file())  # fmt: skip
+        repeated = alpha.files_repeated
+        await station.stop()
+        return listed, kept, beta_files, repeated
+
+    listed, kept, beta_files, repeated = asyncio.run(scenario())
+    assert kept == RESULT and beta_files == []
+    ours = {f["name"]: f for f in listed}
+    assert ours["j/out.bin"]["check"] == "verified" and set(ours) == {"j/out.bin", "j/RESULTS.json"}
+    told = [(m["spacecraft"], m["name"], m.get("via"), m["check"]) for m in files_told]
+    assert sorted(told) == [(ALPHA, "j/RESULTS.json", BETA, "cfdp"),
+                            (ALPHA, "j/out.bin", BETA, "pending")]  # fmt: skip
+    assert repeated == 1
