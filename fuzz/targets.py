@@ -19,6 +19,7 @@ from flight.protocol.fields import FieldError
 from flight.protocol.framing import Deframer
 from flight.protocol.messages import decode_command, decode_telemetry
 from flight.protocol.packets import PacketError, Telecommand, parse_packet
+from flight.relay.contact_plan import ContactPlan, PlanError
 
 from commanding import ByteChoices, CommandingDriver  # fuzz/ is on the path (run.py, tests)
 
@@ -53,6 +54,15 @@ def cfdp(data: bytes) -> None:
         decode(data)
     except PduError:
         return
+
+
+def contact_plan(data: bytes) -> None:
+    """A contact plan as CONTACT_PLAN_LOAD reads it, then a route over it."""
+    try:
+        plan = ContactPlan.parse(data)
+    except PlanError:
+        return
+    plan.route(161, 2, 0.0, 1000)
 
 
 def manifest(data: bytes) -> None:
@@ -91,5 +101,6 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "packets": packets,
     "cfdp": cfdp,
     "manifest": manifest,
+    "contact_plan": contact_plan,
     "commanding": commanding,
 }
