@@ -1,7 +1,7 @@
 """The fleet view's rows, as `ground fleet` prints them and the console's fleet view shows them:
-each spacecraft's link, spacecraft time, power, sun, GPU, jobs and next contact (from its latest
-housekeeping, docs/icd.md section 11), and its traffic; and the fleet job broker's jobs, as
-`ground fleet jobs` prints them and the console lists them under the fleet."""
+each spacecraft's link, spacecraft time, power, sun, GPU, jobs, next contact and laser links
+(from its latest housekeeping, docs/icd.md section 11), and its traffic; and the fleet job
+broker's jobs, as `ground fleet jobs` prints them and the console lists them under the fleet."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from flight import dictionary as d
 from ground.console.model import utc
 
 COLUMNS = ("spacecraft", "id", "link", "spacecraft time", "power", "sun", "GPU", "jobs",
-           "contact", "packets", "commands", "files", "transfers")  # fmt: skip
-NUMERIC = (1, 9, 10, 11, 12)  # the columns that read right-aligned
+           "contact", "laser links", "packets", "commands", "files", "transfers")  # fmt: skip
+NUMERIC = (1, 10, 11, 12, 13)  # the columns that read right-aligned
 
 
 def fleet_row(craft: dict[str, Any]) -> tuple[str, ...]:
@@ -30,10 +30,11 @@ def fleet_row(craft: dict[str, Any]) -> tuple[str, ...]:
     )
 
 
-def _health(health: dict[str, Any] | None) -> tuple[str, str, str, str, str]:
-    """Power, sun, GPU, jobs and contact from the latest housekeeping ("-" before any)."""
+def _health(health: dict[str, Any] | None) -> tuple[str, str, str, str, str, str]:
+    """Power, sun, GPU, jobs, contact and laser links from the latest housekeeping ("-" before
+    any)."""
     if not health:
-        return ("-",) * 5
+        return ("-",) * 6
     power = f"{health['power_allowance_w']:.0f} W {100 * health['battery_soc']:.0f}%"
     sun = "sun" if health["sunlit"] else "shadow"
     if health["safe_mode"]:
@@ -50,7 +51,10 @@ def _health(health: dict[str, Any] | None) -> tuple[str, str, str, str, str]:
         contact = "none ahead"
     else:
         contact = f"in {link_in // 60} min"
-    return power, sun, gpu, jobs, contact
+    laser = "-"
+    if health.get("isl_links") is not None:  # a dictionary before laser links has none
+        laser = f"{health['isl_links']} up, {health['relay_files']} files held"
+    return power, sun, gpu, jobs, contact, laser
 
 
 JOB_COLUMNS = ("job", "state", "spacecraft", "placed", "deadline", "finish (predicted)",

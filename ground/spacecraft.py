@@ -53,6 +53,8 @@ HEALTH_FIELDS = (
     "gpu_power_w",
     "safe_mode",
     "governor_mode",
+    "isl_links",
+    "relay_files",
 )
 _SEEN_KEPT = 200_000
 INACTIVITY_S = 86_400.0
@@ -194,7 +196,7 @@ class Spacecraft:
             values = decode_telemetry(self.latest_hk).values
         except FieldError:
             return None
-        health = {name: values[name] for name in HEALTH_FIELDS}
+        health = {name: values.get(name) for name in HEALTH_FIELDS}  # an older dictionary: None
         for f in _HOUSEKEEPING.fields:
             if f.name in ("job_state", "governor_mode"):
                 health[f.name] = f.label(health[f.name])

@@ -197,6 +197,17 @@ HK_FIELDS: tuple[Field, ...] = (
         description="telemetry packets recorded since a window last opened",
         limits=Limits(yellow_high=20_000, red_high=100_000),
     ),
+    Field(
+        "isl_links",
+        "u8",
+        description="laser links the contact plan has up now (0 without a laser terminal)",
+    ),
+    Field(
+        "relay_files",
+        "u16",
+        description="files the relay holds for the ground: waiting, going to a neighbour or "
+        "down this payload's link (docs/constellation.md)",
+    ),
     *(
         Field(f"table_crc_{name}", "u32", description=f"CRC-32C of the {name} table in use")
         for name in TABLE_NAMES

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -33,6 +34,7 @@ FLIGHT_ENTITY = 1
 GROUND_ENTITY = 2
 RESULTS_MANIFEST = "RESULTS.json"
 RELAYED_PREFIX = "relay/"  # a file another satellite made, routed down this link
+RECORDING_S = 600.0  # with a relay, stored telemetry is handed to it at least this often
 CFDP_SERVICE = 210
 
 
@@ -46,6 +48,10 @@ class Router(Protocol):
     @property
     def transactions(self) -> int:
         """Its CFDP transactions open on the laser links."""
+        ...
+
+    def housekeeping(self) -> dict[str, int]:
+        """isl_links and relay_files."""
         ...
 
 
@@ -106,6 +112,7 @@ class Downlink:
         self.failed = 0
         self.tries: dict[str, int] = {}
         self.router: Router | None = None  # the relay, where the payload has a laser terminal
+        self._rotate_at = -math.inf  # with a relay: when the recordings are next handed over
 
     def configure(self, table: dict[str, Any]) -> None:
         """A new downlink table: its rate from the next bus second, its segment size for the
@@ -170,19 +177,20 @@ class Downlink:
 
     # --- each bus second
     def second(self, now: float, link_up: bool) -> list[Event]:
-        """Window state, stored telemetry handed over when a window opens, timers and sending;
-        the events of transactions that ended."""
+        """Window state, stored telemetry handed over when a window opens (and, to a relay,
+        every RECORDING_S besides, to go by whichever way is soonest), timers and sending; the
+        events of transactions that ended."""
         self.now = now
         opened = link_up and not self.link.up
         self.link.second(link_up)
-        if opened:
+        rotate = self.router is not None and now >= self._rotate_at
+        if opened or rotate:
+            self._rotate_at = now + RECORDING_S
             for path, priority in self.backlog + self.recorder.close(int(now)):
-                self.entity.put(
-                    path.resolve(),
-                    f"stored/{path.name}",
-                    remote_id=self.config.ground_id,
-                    priority=priority,
-                )
+                if self.router is None:
+                    self.put(path.resolve(), f"stored/{path.name}", priority)
+                else:
+                    self.router.hold(path.resolve(), f"stored/{path.name}", priority)
             self.backlog = []
         self.entity.poll()
         return self._events()
@@ -246,7 +254,7 @@ class Downlink:
             "files_failed": self.failed,
             "pdus_refused": sum(v for k, v in counters.items() if k.startswith("pdu_refused")),
             "stored_packets": self.recorder.packets,
-        }
+        } | (self.router.housekeeping() if self.router else {"isl_links": 0, "relay_files": 0})
 
     def close(self) -> None:
         self.recorder.close_handles()

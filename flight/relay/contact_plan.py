@@ -81,6 +81,9 @@ class ContactPlan:
         i = bisect.bisect_right(self._edges, t)
         return self._edges[i] if i < len(self._edges) else math.inf
 
+    def contacts_of(self, node: int) -> list[Contact]:
+        return self._by_node.get(node, [])
+
     def up(self, a: int, b: int, t: float) -> bool:
         """Whether a contact between ``a`` and ``b`` is planned at ``t``."""
         return any(c.other(a) == b and c.start <= t < c.end for c in self._by_node.get(a, ()))

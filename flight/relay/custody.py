@@ -87,9 +87,11 @@ class Custody:
         ).fetchall()
         return [Bundle(*r[:8], bool(r[8])) for r in rows]
 
-    def counts(self) -> dict[str, int]:
-        rows = self.db.execute("SELECT state, COUNT(*) FROM bundles GROUP BY state").fetchall()
-        return dict(rows)
+    def holding(self) -> int:
+        """How many files this satellite holds now (held, forwarding or downlinking)."""
+        marks = ", ".join("?" * len(HOLDING))
+        query = f"SELECT COUNT(*) FROM bundles WHERE state IN ({marks})"
+        return int(self.db.execute(query, HOLDING).fetchone()[0])
 
     def close(self) -> None:
         self.db.close()

@@ -26,6 +26,7 @@ from flight.cfdp.filestore import FileStore
 from flight.cfdp.journal import Journal
 from flight.cfdp.mib import EntityConfig
 from flight.cfdp.pdu import Condition
+from flight.downlink.recorder import PRIORITY_EVENTS, PRIORITY_HOUSEKEEPING
 from flight.downlink.service import RELAYED_PREFIX, Downlink
 from flight.events import EV, Event
 from flight.jobs.sandbox import replace_durably
@@ -60,6 +61,14 @@ def parse_relayed(dest_name: str) -> tuple[int, str] | None:
     return int(parts[1]), "/".join(parts[2:])
 
 
+def _priority(name: str) -> int:
+    """A relayed file's priority here, from what it is (its origin's is not carried): stored
+    events and housekeeping as the recorder gives them, a job's results before both."""
+    if name.startswith("stored/"):
+        return PRIORITY_EVENTS if ".events." in name else PRIORITY_HOUSEKEEPING
+    return 0
+
+
 class Relay:
     def __init__(
         self, state_dir: Path, entity_id: int, link: LaserLink, downlink: Downlink
@@ -84,6 +93,7 @@ class Relay:
         self.plan: ContactPlan | None = None
         self._routed_until = -math.inf  # held files are routed again from this bus second
         self._ground_up = False  # the downlink's window, last second
+        self._links = (0, math.inf, -math.inf)  # laser links up; from, until when
         self.started: list[Event] = []  # for the controller to send once it runs
         path = self.dir / PLAN_FILE
         if path.is_file():
@@ -108,6 +118,20 @@ class Relay:
     def transactions(self) -> int:
         return len(self.entity.senders) + len(self.entity.receivers)
 
+    def housekeeping(self) -> dict[str, int]:
+        """The laser links the plan has up now (counted again only when a contact begins or
+        ends) and the files held."""
+        count, since, until = self._links
+        if not since <= self.now < until:  # a contact began or ended, or a new plan, or time jumped
+            count, since, until = 0, self.now, math.inf
+            if self.plan is not None:
+                ground = self.downlink.config.ground_id
+                up = {c.other(self.entity_id) for c in self.plan.contacts_of(self.entity_id)
+                      if c.start <= self.now < c.end}  # fmt: skip
+                count, until = len(up - {ground}), self.plan.next_change(self.now)
+            self._links = (count, since, until)
+        return {"isl_links": min(count, 0xFF), "relay_files": min(self.custody.holding(), 0xFFFF)}
+
     def holds(self, name: str) -> bool:
         """Whether a file of that name made here was ever given to the relay."""
         return self.custody.known(self.entity_id, name)
@@ -117,6 +141,7 @@ class Relay:
         replace_durably(self.dir / PLAN_FILE, data)
         self.plan = plan
         self._routed_until = -math.inf
+        self._links = (0, math.inf, -math.inf)
         ends = max((c.end for c in plan.contacts), default=0.0)
         return EV.CONTACT_PLAN_LOADED(contacts=len(plan.contacts), ends=ends)
 
@@ -237,7 +262,7 @@ class Relay:
         fields = {"origin": bundle.origin, "name": bundle.name, "neighbour": bundle.hop}
         if condition == Condition.NO_ERROR and delivered:
             self.custody.set(bundle, FORWARDED, bundle.hop, seq)
-            if bundle.relayed:
+            if bundle.relayed or bundle.name.startswith("stored/"):  # a copy, or a recording
                 Path(bundle.path).unlink(missing_ok=True)
             self.counters["forwarded"] += 1
             return [EV.FILE_FORWARDED(**fields)]
@@ -255,8 +280,8 @@ class Relay:
         origin, name = where
         fields = {"origin": origin, "name": name, "neighbour": neighbour}
         came_from = neighbour or None  # 0: taken before a restart, from whom is not known
-        bundle = Bundle(origin, name, str(path), path.stat().st_size, 0, HELD, came_from, None,
-                        True)  # fmt: skip
+        bundle = Bundle(origin, name, str(path), path.stat().st_size, _priority(name), HELD,
+                        came_from, None, True)  # fmt: skip
         if not self.custody.take(bundle):  # one of its own that went on comes back: held again
             self.counters["taken_again"] += 1
             return [EV.FILE_TAKEN_AGAIN(**fields)]

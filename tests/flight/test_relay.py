@@ -16,7 +16,8 @@ import pytest
 
 from flight import dictionary as d
 from flight.cfdp.pdu import Condition
-from flight.downlink.service import GROUND_ENTITY, Downlink, DownlinkConfig
+from flight.downlink.recorder import PRIORITY_HOUSEKEEPING
+from flight.downlink.service import GROUND_ENTITY, RECORDING_S, Downlink, DownlinkConfig
 from flight.links.laser import LaserLink
 from flight.relay.custody import DOWNLINKING, FORWARDED, HELD, HOLDING
 from flight.relay.service import Relay
@@ -209,6 +210,29 @@ def test_a_file_a_pass_ended_on_is_taken_back_and_goes_by_a_neighbour(tmp_path, 
         assert cancelled.condition is Condition.CANCEL_REQUEST
         [forwarded] = mesh.bundles(A, FORWARDED)
         assert forwarded.hop == B
+    finally:
+        mesh.close()
+
+
+def test_stored_telemetry_goes_by_the_relay_too(tmp_path):
+    """Recordings are handed to the relay every RECORDING_S, and go by the neighbour whose pass
+    comes first; the recording is deleted once a neighbour holds it."""
+    mesh = Mesh(tmp_path, up=[(0, 1000)])
+    try:
+        downlink = mesh.relays[A].downlink
+        mesh.run(1)  # the first hand-over, of nothing
+        for n in range(100):
+            downlink.record(3, n.to_bytes(4, "big") * 50)
+        mesh.run(
+            int(RECORDING_S) + 30,
+            until=lambda: bool(mesh.bundles(A, FORWARDED) and mesh.bundles(B, DOWNLINKING)),
+        )
+        [stored] = mesh.bundles(A, FORWARDED)
+        assert stored.name.startswith("stored/stored-") and stored.hop == B
+        assert not Path(stored.path).exists()
+        [copy] = mesh.bundles(B, DOWNLINKING)
+        assert (copy.origin, copy.name, copy.priority) == (A, stored.name, PRIORITY_HOUSEKEEPING)
+        assert Path(copy.path).stat().st_size == 100 * 200
     finally:
         mesh.close()
 

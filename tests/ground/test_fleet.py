@@ -174,7 +174,7 @@ def _housekeeping(**values):
     return {f.name: min(f.enum) if f.enum else f.minimum or 0 for f in fields} | values
 
 
-def test_the_fleet_view_shows_each_spacecrafts_power_gpu_jobs_and_contact(tmp_path):
+def test_the_fleet_view_shows_each_spacecrafts_power_gpu_jobs_contact_and_links(tmp_path):
     async def scenario():
         radios, station, task, address, token = await _fleet_station(tmp_path)
         client = await StationClient.connect(address, token)
@@ -183,6 +183,7 @@ def test_the_fleet_view_shows_each_spacecrafts_power_gpu_jobs_and_contact(tmp_pa
         radios[ALPHA].downlink("HOUSEKEEPING", _housekeeping(
             power_allowance_w=612.0, battery_soc=0.8, sunlit=1, link_in_s=0, jobs_queued=2,
             job_state=int(d.JobState.RUNNING), gpu_valid=1, gpu_temp_c=63.0, gpu_power_w=312.0,
+            isl_links=2, relay_files=3,
         ))  # fmt: skip
         radios[BETA].downlink("HOUSEKEEPING", _housekeeping(
             power_allowance_w=0.0, battery_soc=0.5, sunlit=0, link_in_s=1500, gpu_valid=0,
@@ -203,7 +204,8 @@ def test_the_fleet_view_shows_each_spacecrafts_power_gpu_jobs_and_contact(tmp_pa
     assert beta["gpu_temp_c"] is None and beta["gpu_valid"] == 0 and beta["sunlit"] == 0
     assert code == 0, err
     rows = {line.split()[0]: line for line in out.splitlines()[1:-1]}
-    assert all(w in rows["alpha"] for w in ("612 W 80%", "sun", "63 C 312 W", "2 queued", "now"))
+    assert all(w in rows["alpha"] for w in ("612 W 80%", "sun", "63 C 312 W", "2 queued", "now",
+                                            "2 up, 3 files held"))  # fmt: skip
     assert all(w in rows["beta"] for w in ("0 W 50%", "shadow", "off", "in 25 min"))
 
 
