@@ -24,7 +24,7 @@ from flight.downlink import GROUND_ENTITY
 from flight.protocol.fields import FieldError
 from flight.protocol.messages import CommandEncoder, DecodedTelemetry, decode_telemetry
 from flight.protocol.packets import PacketError, Telemetry, parse_packet
-from flight.relay.service import parse_relayed
+from flight.relay.service import parse_relayed, relayed_name
 from flight.security.job_auth import SIGNATURE, sign_manifest
 from flight.security.keys import KeyFile
 from flight.security.tc_auth import TRAILER_LEN, TcSigner
@@ -308,7 +308,7 @@ class Spacecraft:
             if where is not None and origin is not None and origin is not self:
                 origin.adopt(where[1], Path(str(r.path)), r.size, self)
                 continue
-            self._filed(name, r.size, r.condition.name, r.delivered, r.path)
+            self.filed(name, r.size, r.condition.name, r.delivered, r.path)
 
     def adopt(self, name: str, path: Path, size: int | None, via: Spacecraft) -> None:
         """A file this spacecraft made that another brought down across the laser mesh
@@ -317,12 +317,18 @@ class Spacecraft:
         target = (self.files.files_dir / name).resolve()
         if not target.is_relative_to(self.files.files_dir.resolve()):
             log.error("%s: relayed file %r by %s leaves the file store", self.name, name, via.name)
+            via.filed(relayed_name(self.scid, name), size, "NO_ERROR", True, str(path))
             return
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(path, target)
-        self._filed(name, size, "NO_ERROR", True, str(target), via)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
+        except OSError as exc:  # kept, and listed, under the spacecraft that brought it down
+            log.error("%s: relayed file %r by %s not filed: %s", self.name, name, via.name, exc)
+            via.filed(relayed_name(self.scid, name), size, "NO_ERROR", True, str(path))
+            return
+        self.filed(name, size, "NO_ERROR", True, str(target), via)
 
-    def _filed(
+    def filed(
         self,
         name: str,
         size: int | None,

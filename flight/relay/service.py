@@ -31,6 +31,7 @@ from flight.downlink.service import RELAYED_PREFIX, Downlink
 from flight.events import EV, Event
 from flight.jobs.sandbox import replace_durably
 from flight.links.laser import LaserLink
+from flight.links.udp import RECEIVE_BATCH
 from flight.relay.contact_plan import ContactPlan, PlanError
 from flight.relay.custody import (
     DOWN,
@@ -46,6 +47,7 @@ PLAN_FILE = "contact-plan.json"
 SEGMENT = 8_192
 AVOID_S = 300.0  # a neighbour a transfer to failed is routed around for this long
 ISL_ACK_LIMIT = 5  # a laser link that breaks is given up on in about a quarter of a minute
+RECEIVE_ROUNDS = 16  # batches taken from the terminal in a second at most (the rest wait)
 
 
 def relayed_name(origin: int, name: str) -> str:
@@ -105,8 +107,8 @@ class Relay:
 
     # --- what it is given
     def hold(self, path: Path, name: str, priority: int) -> None:
-        """A file made here (a job's result) to reach the ground, once however often it is
-        given (even after it went on)."""
+        """A file made here (a job's result, a recording of its telemetry) to reach the
+        ground, once however often it is given (even after it went on)."""
         if self.custody.known(self.entity_id, name):
             return
         bundle = Bundle(self.entity_id, name, str(path), path.stat().st_size, priority, HELD,
@@ -151,8 +153,12 @@ class Relay:
         second's share; the events of files taken and passed on."""
         self.now = self.entity.now = now
         self.link.second()
-        for pdu in self.link.receive(0):
-            self.entity.receive(pdu)
+        for _ in range(RECEIVE_ROUNDS):  # what the terminal delivered, in batches
+            pdus = self.link.receive(0)
+            for pdu in pdus:
+                self.entity.receive(pdu)
+            if len(pdus) < RECEIVE_BATCH:
+                break
         events = self._ended()
         ground_up = self.downlink.link.up
         if self._ground_up and not ground_up:

@@ -1,7 +1,8 @@
 """Files routed across the laser mesh: a result one spacecraft made that another brings down
 (``relay/ORIGIN/NAME``) is filed under the spacecraft that made it, checked against its
 RESULTS.json there, told to the clients once with the spacecraft it came through, and kept once
-when it comes down again by another way. A real station, real space links (the test's radios)
+when it comes down again by another way; one that cannot be filed there is kept, and listed,
+under the spacecraft that brought it down. A real station, real space links (the test's radios)
 and a real CFDP sender on the relaying spacecraft."""
 
 import asyncio
@@ -74,6 +75,9 @@ def test_a_file_brought_down_by_another_spacecraft_is_filed_under_its_maker(tmp_
                    ("RESULTS.json", f"relay/{ALPHA}/j/RESULTS.json")]  # fmt: skip
         await send(station, BETA, relayed, 1000.0)
         await send(station, BETA, relayed[:1], 1100.0)  # the same result, again
+        alpha_files = station.station.craft[ALPHA].files.files_dir
+        (alpha_files / "k").write_bytes(b"in the way")  # where k/out.bin would go
+        await send(station, BETA, [("out.bin", f"relay/{ALPHA}/k/out.bin")], 1200.0)
         alpha_client = await StationClient.connect(station.address, station.token, spacecraft=ALPHA)
         listed = await alpha_client.files()
         await alpha_client.close()
@@ -86,10 +90,11 @@ def test_a_file_brought_down_by_another_spacecraft_is_filed_under_its_maker(tmp_
         return listed, kept, beta_files, repeated
 
     listed, kept, beta_files, repeated = asyncio.run(scenario())
-    assert kept == RESULT and beta_files == []
+    assert kept == RESULT and beta_files == ["out.bin"]  # k/out.bin: kept where it came down
     ours = {f["name"]: f for f in listed}
     assert ours["j/out.bin"]["check"] == "verified" and set(ours) == {"j/out.bin", "j/RESULTS.json"}
     told = [(m["spacecraft"], m["name"], m.get("via"), m["check"]) for m in files_told]
     assert sorted(told) == [(ALPHA, "j/RESULTS.json", BETA, "cfdp"),
-                            (ALPHA, "j/out.bin", BETA, "pending")]  # fmt: skip
+                            (ALPHA, "j/out.bin", BETA, "pending"),
+                            (BETA, f"relay/{ALPHA}/k/out.bin", None, "pending")]  # fmt: skip
     assert repeated == 1
