@@ -34,7 +34,7 @@ FLIGHT_ENTITY = 1
 GROUND_ENTITY = 2
 RESULTS_MANIFEST = "RESULTS.json"
 RELAYED_PREFIX = "relay/"  # a file another satellite made, routed down this link
-RECORDING_S = 600.0  # with a relay, stored telemetry is handed to it at least this often
+RECORDING_S = 1800.0  # with a relay, stored telemetry is handed to it at least this often
 CFDP_SERVICE = 210
 
 

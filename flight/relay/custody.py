@@ -46,6 +46,10 @@ class Bundle:
 class Custody:
     def __init__(self, path: Path) -> None:
         self.db = open_database(path, SCHEMA)
+        marks = ", ".join("?" * len(HOLDING))
+        query = f"SELECT COUNT(*) FROM bundles WHERE state IN ({marks})"
+        self.holding = int(self.db.execute(query, HOLDING).fetchone()[0])
+        """How many files this satellite holds now (held, forwarding or downlinking)."""
 
     def take(self, bundle: Bundle) -> bool:
         """Hold a file, unless it is held here already or went down from here (a copy that came
@@ -61,6 +65,7 @@ class Custody:
                 (bundle.origin, bundle.name, bundle.path, bundle.octets, bundle.priority,
                  bundle.state, bundle.hop, bundle.seq, int(bundle.relayed)),
             )  # fmt: skip
+        self.holding += bundle.state in HOLDING
         return True
 
     def known(self, origin: int, name: str) -> bool:
@@ -71,12 +76,13 @@ class Custody:
     def set(
         self, bundle: Bundle, state: str, hop: int | None = None, seq: int | None = None
     ) -> None:
-        bundle.state, bundle.hop, bundle.seq = state, hop, seq
         with self.db:
             self.db.execute(
                 "UPDATE bundles SET state=?, hop=?, seq=? WHERE origin=? AND name=?",
                 (state, hop, seq, *bundle.key),
             )
+        self.holding += (state in HOLDING) - (bundle.state in HOLDING)
+        bundle.state, bundle.hop, bundle.seq = state, hop, seq
 
     def in_state(self, *states: str) -> list[Bundle]:
         """The bundles in ``states``, by priority (0 first), then origin and name."""
@@ -86,12 +92,6 @@ class Custody:
             states,
         ).fetchall()
         return [Bundle(*r[:8], bool(r[8])) for r in rows]
-
-    def holding(self) -> int:
-        """How many files this satellite holds now (held, forwarding or downlinking)."""
-        marks = ", ".join("?" * len(HOLDING))
-        query = f"SELECT COUNT(*) FROM bundles WHERE state IN ({marks})"
-        return int(self.db.execute(query, HOLDING).fetchone()[0])
 
     def close(self) -> None:
         self.db.close()

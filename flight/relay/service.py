@@ -132,7 +132,7 @@ class Relay:
                       if c.start <= self.now < c.end}  # fmt: skip
                 count, until = len(up - {ground}), self.plan.next_change(self.now)
             self._links = (count, since, until)
-        return {"isl_links": min(count, 0xFF), "relay_files": min(self.custody.holding(), 0xFFFF)}
+        return {"isl_links": min(count, 0xFF), "relay_files": min(self.custody.holding, 0xFFFF)}
 
     def holds(self, name: str) -> bool:
         """Whether a file of that name made here was ever given to the relay."""

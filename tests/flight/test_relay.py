@@ -136,6 +136,8 @@ def test_a_result_goes_by_the_neighbour_whose_pass_comes_first(tmp_path, result)
         [down] = mesh.relays[B].downlink.entity.senders.values()
         assert (down.dest_name, down.path) == ("relay/161/job-1/out.bin", str(copy))
         assert "FILE_FORWARDED" in _names(mesh.events[A])
+        assert mesh.relays[B].housekeeping() == {"isl_links": 1, "relay_files": 1}
+        assert mesh.relays[A].housekeeping() == {"isl_links": 1, "relay_files": 0}
         assert (
             "FILE_TAKEN",
             {"origin": A, "name": "job-1/out.bin", "neighbour": A},
