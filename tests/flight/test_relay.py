@@ -219,7 +219,9 @@ def test_a_file_a_pass_ended_on_is_taken_back_and_goes_by_a_neighbour(tmp_path, 
 def test_stored_telemetry_goes_by_the_relay_too(tmp_path):
     """Recordings are handed to the relay every RECORDING_S, and go by the neighbour whose pass
     comes first; the recording is deleted once a neighbour holds it."""
-    mesh = Mesh(tmp_path, up=[(0, 1000)])
+    plan = _plan(((A, B), 0, 5000, 8e6), ((B, GROUND_ENTITY), 1900, 2500, 64e3),
+                 ((A, GROUND_ENTITY), 9000, 9600, 64e3))  # fmt: skip
+    mesh = Mesh(tmp_path, up=[(0, 5000)], plan=plan)
     try:
         downlink = mesh.relays[A].downlink
         mesh.run(1)  # the first hand-over, of nothing
