@@ -96,7 +96,7 @@ FLIGHT = [
     ("flight cfdp send junk.bin --link udp://127.0.0.1:5000 --local-id 1 --remote-id 2 "
      "--timeout -1", "must be above zero"),
     ("flight cfdp send junk.bin --link udp://127.0.0.1:5000?rate=0 --local-id 1 --remote-id 2",
-     "rate must be positive"),
+     "rate must be a finite number above zero"),
     ("flight cfdp receive --out junk.bin/in --link udp://127.0.0.1:0 --local-id 2", "junk.bin"),
     ("flight cfdp receive --out in --link udp://127.0.0.1:0 --local-id 99999999999",
      "does not fit"),

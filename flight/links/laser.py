@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
-from flight.links.udp import LinkUrlError, UdpLink, parse_udp_url
+from flight.links.udp import LinkUrlError, UdpLink, parse_rate, parse_udp_url
 
 LASER_MTU = 9_000  # a jumbo frame: one PDU of the relay's segments and its header
 DEFAULT_RATE_BPS = 10e6
@@ -33,15 +33,7 @@ def parse_laser_url(url: str) -> tuple[str, float | None, tuple[str, int] | None
         bind = (host, int(port))
     terminal = parts._replace(query="").geturl()
     parse_udp_url(terminal)  # its host and port
-    rate = None
-    if "rate" in query:
-        try:
-            rate = float(query["rate"][0])
-        except ValueError:
-            raise LinkUrlError(f"{url!r}: rate {query['rate'][0]!r} is not a number") from None
-        if not 0 < rate < float("inf"):
-            raise LinkUrlError(f"{url!r}: rate must be positive")
-    return terminal, rate, bind
+    return terminal, parse_rate(url, query), bind
 
 
 class LaserLink:

@@ -30,16 +30,20 @@ def parse_udp_url(url: str) -> tuple[tuple[str, int], float | None]:
     parts = urlsplit(url)
     if parts.scheme != "udp" or not parts.hostname or parts.port is None:
         raise LinkUrlError(f"{url!r}: expected udp://HOST:PORT[?rate=BITS_PER_S]")
-    query = parse_qs(parts.query)
-    rate = None
-    if "rate" in query:
-        try:
-            rate = float(query["rate"][0])
-        except ValueError:
-            raise LinkUrlError(f"{url!r}: rate {query['rate'][0]!r} is not a number") from None
-        if rate <= 0:
-            raise LinkUrlError(f"{url!r}: rate must be positive")
-    return (parts.hostname, parts.port), rate
+    return (parts.hostname, parts.port), parse_rate(url, parse_qs(parts.query))
+
+
+def parse_rate(url: str, query: dict[str, list[str]]) -> float | None:
+    """A URL's ``rate`` (bits per second) where it gives one: a finite number above zero."""
+    if "rate" not in query:
+        return None
+    try:
+        rate = float(query["rate"][0])
+    except ValueError:
+        raise LinkUrlError(f"{url!r}: rate {query['rate'][0]!r} is not a number") from None
+    if not 0 < rate < float("inf"):
+        raise LinkUrlError(f"{url!r}: rate must be a finite number above zero")
+    return rate
 
 
 class UdpLink:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,8 @@ from flight import dictionary as d
 from flight.cfdp.pdu import Condition
 from flight.downlink.recorder import PRIORITY_HOUSEKEEPING
 from flight.downlink.service import GROUND_ENTITY, RECORDING_S, Downlink, DownlinkConfig
-from flight.links.laser import LaserLink
+from flight.links.laser import LaserLink, parse_laser_url
+from flight.links.udp import LinkUrlError
 from flight.relay.custody import DOWNLINKING, FORWARDED, HELD, HOLDING
 from flight.relay.service import Relay
 from hil.isl_relay import IslRelay
@@ -269,3 +271,24 @@ def test_a_contact_plan_is_used_only_once_it_validates(tmp_path):
         payload.close()
         plain.close()
         isl.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "fault"),
+    [
+        ("udp://127.0.0.1:5000?colour=red", "expected udp://HOST:PORT[?rate=BPS][&bind=HOST:PORT]"),
+        ("udp://127.0.0.1:5000?bind=nowhere", "bind='nowhere' is not HOST:PORT"),
+        ("udp://127.0.0.1:5000?bind=h:70000", "bind='h:70000' is not HOST:PORT"),
+        ("udp://127.0.0.1:5000?rate=nan", "rate must be a finite number above zero"),
+        ("udp://127.0.0.1:5000?rate=fast", "rate 'fast' is not a number"),
+        ("tcp://127.0.0.1:5000", "expected udp://HOST:PORT"),
+    ],
+)
+def test_a_laser_terminal_url_is_taken_or_refused_in_one_line(url, fault):
+    with pytest.raises(LinkUrlError, match=re.escape(fault)):
+        parse_laser_url(url)
+    assert parse_laser_url("udp://127.0.0.1:5000?rate=1e6&bind=127.0.0.1:6000") == (
+        "udp://127.0.0.1:5000",
+        1e6,
+        ("127.0.0.1", 6000),
+    )
