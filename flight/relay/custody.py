@@ -68,10 +68,12 @@ class Custody:
         self.holding += bundle.state in HOLDING
         return True
 
-    def known(self, origin: int, name: str) -> bool:
-        return self.db.execute(
-            "SELECT 1 FROM bundles WHERE origin=? AND name=?", (origin, name)
-        ).fetchone() is not None  # fmt: skip
+    def state(self, origin: int, name: str) -> tuple[str, str] | None:
+        """Where the file stands here and where it is kept; None for one never held here."""
+        row = self.db.execute(
+            "SELECT state, path FROM bundles WHERE origin=? AND name=?", (origin, name)
+        ).fetchone()
+        return None if row is None else (str(row[0]), str(row[1]))
 
     def set(
         self, bundle: Bundle, state: str, hop: int | None = None, seq: int | None = None

@@ -39,6 +39,7 @@ from flight.relay.custody import (
     FORWARDED,
     FORWARDING,
     HELD,
+    HOLDING,
     Bundle,
     Custody,
 )
@@ -109,7 +110,7 @@ class Relay:
     def hold(self, path: Path, name: str, priority: int) -> None:
         """A file made here (a job's result, a recording of its telemetry) to reach the
         ground, once however often it is given (even after it went on)."""
-        if self.custody.known(self.entity_id, name):
+        if self.custody.state(self.entity_id, name) is not None:
             return
         bundle = Bundle(self.entity_id, name, str(path), path.stat().st_size, priority, HELD,
                         None, None, False)  # fmt: skip
@@ -136,7 +137,7 @@ class Relay:
 
     def holds(self, name: str) -> bool:
         """Whether a file of that name made here was ever given to the relay."""
-        return self.custody.known(self.entity_id, name)
+        return self.custody.state(self.entity_id, name) is not None
 
     def use_plan(self, data: bytes, plan: ContactPlan) -> Event:
         """Keep ``plan`` (its JSON, ``data``) and route over it from now."""
@@ -288,7 +289,10 @@ class Relay:
         came_from = neighbour or None  # 0: taken before a restart, from whom is not known
         bundle = Bundle(origin, name, str(path), path.stat().st_size, _priority(name), HELD,
                         came_from, None, True)  # fmt: skip
-        if not self.custody.take(bundle):  # one of its own that went on comes back: held again
+        if not self.custody.take(bundle):  # a copy of one held here, or gone down from here
+            state, kept = self.custody.state(origin, name) or ("", "")
+            if state not in HOLDING or kept != str(path):  # else this very file, written again
+                path.unlink(missing_ok=True)
             self.counters["taken_again"] += 1
             return [EV.FILE_TAKEN_AGAIN(**fields)]
         self.counters["taken"] += 1
@@ -309,7 +313,7 @@ class Relay:
             if path.is_file():
                 name = path.relative_to(self.store.root).as_posix()
                 where = parse_relayed(name)
-                if where is not None and not self.custody.known(*where):
+                if where is not None and self.custody.state(*where) is None:
                     self.started += self._taken(0, name, path)  # taken just before a restart
 
     def close(self) -> None:
