@@ -22,7 +22,7 @@ one line.
 from __future__ import annotations
 
 import socket
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,7 +48,8 @@ class IslRelay:
         self.start = start
         self.socks: list[socket.socket] = []
         self.payload_ports: list[int] = []
-        self.queues: list[deque[tuple[float, bytes]]] = [deque() for _ in entities]
+        # per receiver: (due second, sender, sender's count, datagram), delivered in that order
+        self.queues: list[list[tuple[float, int, int, bytes]]] = [[] for _ in entities]
         self._spent: dict[tuple[int, int], tuple[int, int]] = {}  # link -> (second, octets)
         self._rngs: dict[tuple[int, int], np.random.Generator] = {}
         self.counts: Counter[str] = Counter()
@@ -110,15 +111,17 @@ class IslRelay:
                 self.counts["carried"] += 1
                 self.counts["octets_carried"] += len(data)
                 self.delays.append(self.topology.delay_s(i, j, second))
-                self.queues[j].append((t + 1.0, data))
+                self.queues[j].append((t + 1.0, i, self.counts["datagrams"], data))
 
     def deliver(self, j: int, t: float) -> None:
-        """Hand satellite j's payload what arrived for it by bus second ``t``."""
-        queue, sock = self.queues[j], self.socks[j]
-        while queue and queue[0][0] <= t:
-            _, data = queue.popleft()
+        """Hand satellite j's payload what arrived for it by bus second ``t``: by sender, then
+        as each sent them (the buses take their payloads' datagrams in whatever order their
+        answers come in; the order handed over is the same every run)."""
+        due = sorted(e for e in self.queues[j] if e[0] <= t)
+        self.queues[j] = [e for e in self.queues[j] if e[0] > t]
+        for *_, data in due:
             try:
-                sock.sendto(data, ("127.0.0.1", self.payload_ports[j]))
+                self.socks[j].sendto(data, ("127.0.0.1", self.payload_ports[j]))
             except (BlockingIOError, ConnectionRefusedError):  # not up (restarting): lost
                 self.counts["dropped_payload_down"] += 1
 
