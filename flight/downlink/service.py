@@ -132,9 +132,7 @@ class Downlink:
             raise DownlinkError(d.FailureCode.FILE_NAME_INVALID, f"{relative!r} is not on board")
         if not path.is_file():
             raise DownlinkError(d.FailureCode.FILE_NOT_FOUND, f"no file {relative!r} on board")
-        return self.entity.put(
-            path, dest_name or relative, remote_id=self.config.ground_id, priority=priority
-        )
+        return self.put(path, dest_name or relative, priority)
 
     def put(self, path: Path, dest_name: str, priority: int) -> int:
         """Queue a file for the ground by its path (one the relay routed down this link)."""
