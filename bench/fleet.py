@@ -16,8 +16,9 @@ station), with the ratios.
 
 Routing: every fleet scenario whose satellites make result files (constellation-relay) run once:
 the result files made, lost, with a wrong SHA-256 and delivered twice, the files passed on over
-laser links, the topology changes, the controllers killed with transfers open, and how far the
-laser links' rate is scaled down to run in lockstep.
+laser links, the topology changes, the controllers killed with transfers open, how far the
+laser links' rate is scaled down to run in lockstep, and the commands the ground sent by the
+mesh to satellites out of contact (consignments) and how many came back verified.
 
     python bench/fleet.py [--sizes 2,4,8] [--hours 24] [--json FILE]
 
@@ -25,7 +26,8 @@ Exits 1 when 8 satellites do not finish 24 h within 15 minutes (900 s of wall ti
 broker does not do at least 30% more GPU-seconds by their deadlines than round-robin, or results
 do not reach the ground sooner (median), on every fleet scenario with a workload, when a routing
 run loses a result, delivers one twice or with a wrong SHA-256, or has fewer than 20 topology
-changes or 5 controller restarts during transfers, or when a run fails.
+changes or 5 controller restarts during transfers, or sends no command by the mesh or one that
+is not verified, or when a run fails.
 """
 
 from __future__ import annotations
@@ -109,7 +111,10 @@ def routing_rows(scenario: str, row: dict) -> tuple[list[str], list[str]]:
         f"changes; {f['controller_kills_during_transfers']} controllers killed with transfers "
         f"open ({f['controller_restarts']} restarts); laser links carried "
         f"{f['isl_octets_carried']} octets at {f['isl_carried_bps']:g} bit/s per bus second, "
-        f"{f['isl_rate_scale']:g}x below the terminals' {f['isl_rate_bps']:g} bit/s"
+        f"{f['isl_rate_scale']:g}x below the terminals' {f['isl_rate_bps']:g} bit/s; "
+        f"{f['consignments_delivered']} consignments from the ground run on satellites out of "
+        f"contact, {f['relayed_commands_completed']} of {f['relayed_commands']} of their "
+        "commands verified"
     ]
     missed = []
     for figure in ("routing_lost", "routing_sha256_wrong", "routing_told_twice"):
@@ -118,6 +123,10 @@ def routing_rows(scenario: str, row: dict) -> tuple[list[str], list[str]]:
     if (row["topology_changes"] or 0) < TARGET_CHANGES:
         missed.append(f"{scenario}: {row['topology_changes']} topology changes (target "
                       f"{TARGET_CHANGES} at least)")  # fmt: skip
+    if f["relayed_commands_completed"] < max(f["relayed_commands"], 1):
+        missed.append(f"{scenario}: {f['relayed_commands_completed']} of "
+                      f"{f['relayed_commands']} commands sent by the mesh verified (target: a "
+                      "command sent and all verified)")  # fmt: skip
     if f["controller_kills_during_transfers"] < TARGET_RESTARTS:
         missed.append(f"{scenario}: {f['controller_kills_during_transfers']} restarts during "
                       f"transfers (target {TARGET_RESTARTS} at least)")  # fmt: skip

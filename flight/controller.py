@@ -33,6 +33,7 @@ from flight.jobs.commands import JobCommands
 from flight.jobs.store import StoreError
 from flight.protocol.packets import Telecommand
 from flight.relay.commands import RelayCommands
+from flight.relay.delivery import run_consignment
 from flight.safe_mode.commands import SafeModeCommands
 from flight.security.commands import KeyCommands
 from flight.tables.commands import TableCommands
@@ -204,7 +205,8 @@ class Controller:
         self.stop()
 
     def _tick(self, _tc: Telecommand, args: dict[str, Any]) -> None:
-        """A bus second: the clock, the downlink's and the relay's second, the control step, the
+        """A bus second: the clock, the downlink's and the relay's second (and the consignments
+        the relay delivered, run as if they came up the link), the control step, the
         image's trial, the event throttle's summaries, and the housekeeping report that answers
         the tick."""
         expected = self.clock.set(args["time"])
@@ -222,6 +224,14 @@ class Controller:
         if self.board.relay is not None:
             relay = self.board.relay
             self.reports.events(self.results.guarded(lambda: relay.second(self.clock.time)))
+            for consignment in list(relay.deliveries):  # what the ground sent it by the mesh
+                self.reports.events(
+                    self.results.guarded(
+                        lambda c=consignment: [
+                            run_consignment(c, relay, self.admission, self.dispatcher)
+                        ]
+                    )
+                )
         try:
             if recover:
                 self.reports.events(self.results.queued_after(self.runner.recover(self.clock.time)))

@@ -8,6 +8,7 @@ corpus."""
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from flight.protocol.fields import FieldError
 from flight.protocol.framing import Deframer
 from flight.protocol.messages import decode_command, decode_telemetry
 from flight.protocol.packets import PacketError, Telecommand, parse_packet
+from flight.cfdp.filestore import FileStore
+from flight.relay.consignment import ConsignmentError, discard, read_consignment
 from flight.relay.contact_plan import ContactPlan, PlanError
 
 from commanding import ByteChoices, CommandingDriver  # fuzz/ is on the path (run.py, tests)
@@ -65,6 +68,25 @@ def contact_plan(data: bytes) -> None:
     plan.route(161, 2, 0.0, 1000)
 
 
+_SCRATCH: list[Path] = []  # one directory for the process's consignments
+
+
+def consignment(data: bytes) -> None:
+    """A consignment as its satellite's relay reads it: its files into the file store's partial
+    area, or ConsignmentError with nothing left there."""
+    if not _SCRATCH:
+        _SCRATCH.append(Path(tempfile.mkdtemp(prefix="fuzz-consignment-")))
+    store = FileStore(_SCRATCH[0] / "files")
+    path = _SCRATCH[0] / "consignment"
+    path.write_bytes(data)
+    try:
+        read = read_consignment(path, "uplink/161/c", store)
+    except ConsignmentError:
+        assert not any((store.root / ".partial").iterdir())
+        return
+    discard(read.files)
+
+
 def manifest(data: bytes) -> None:
     """A job manifest as it arrives in SUBMIT_JOB: a msgpack document, then its validation."""
     try:
@@ -102,5 +124,6 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "cfdp": cfdp,
     "manifest": manifest,
     "contact_plan": contact_plan,
+    "consignment": consignment,
     "commanding": commanding,
 }

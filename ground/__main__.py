@@ -160,6 +160,32 @@ def _parser() -> argparse.ArgumentParser:
     upload = client("upload", "send a file to the payload's file store (a job input) by CFDP")
     upload.add_argument("file", type=Path)
     upload.add_argument("--as", dest="dest", help="its name on board (default: the file's name)")
+    relay = client(
+        "relay",
+        "send files and commands to a spacecraft out of contact, by one in contact and the "
+        "laser mesh",
+    )
+    relay.add_argument(
+        "--file",
+        dest="files",
+        action="append",
+        default=[],
+        metavar="PATH[=NAME]",
+        help="a file for its file store (NAME: its name on board, default the file's name)",
+    )
+    relay.add_argument(
+        "--command",
+        dest="commands",
+        action="append",
+        default=[],
+        metavar="'COMMAND [NAME=VALUE ...]'",
+        help="a command, run once the files are in place (in the order given)",
+    )
+    relay.add_argument(
+        "--submit", dest="manifest", type=Path, help="a job manifest to submit after them"
+    )
+    relay.add_argument("--via", metavar="NAME|ID", help="the spacecraft in contact to carry it")
+    relay.add_argument("--confirm", action="store_true", help="confirm its hazardous commands")
     authority = client("authority", "show, request, release or (admin) take command authority")
     authority.add_argument(
         "action", nargs="?", default="show", choices=("show", "request", "release", "take")
@@ -729,6 +755,36 @@ async def _upload(client: StationClient, args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+async def _relay(client: StationClient, args: argparse.Namespace) -> int:
+    files = []
+    for item in args.files:
+        path, _, name = item.partition("=")
+        files.append((str(Path(path).resolve()), name or Path(path).name))
+    commands = []
+    try:
+        for text in args.commands:
+            request = parse_command(text)
+            commands.append((request.name, request.args, args.confirm))
+    except RequestError as exc:
+        print(f"ground relay: {exc}", file=sys.stderr)
+        return 2
+    if args.manifest is not None:
+        commands.append(("SUBMIT_JOB", {"manifest": args.manifest_doc}, args.confirm))
+    if not files and not commands:
+        print("ground relay: give at least one --file, --command or --submit", file=sys.stderr)
+        return 2
+    sent = await client.relay(files, commands, args.via)
+    target = args.spacecraft or "the spacecraft"
+    human = (
+        f"consignment {sent['name']} ({len(files)} files, {len(commands)} commands) goes up to "
+        f"{sent['via']} (CFDP transaction {sent['seq_num']}) for {target}; its verification "
+        f"comes down with {target}'s telemetry"
+    )
+    ids = [bytes(i).hex() for i in sent["request_ids"]]
+    _emit(args, human, sent | {"request_ids": ids})
+    return 0
+
+
 def _unanswered_upload(name: str, queue: asyncio.Queue, timeout: float) -> str:
     """Why an upload's answer did not come: the payload answers on the downlink, which the
     latest housekeeping says is closed until the next window (or no housekeeping came down)."""
@@ -846,6 +902,7 @@ _COMMANDS = {
     "submit": _submit,
     "jobs": _jobs,
     "upload": _upload,
+    "relay": _relay,
     "authority": _authority,
 }
 

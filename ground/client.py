@@ -297,6 +297,26 @@ class StationClient:
         message = {"op": "upload", "path": path, "dest": dest}
         return int((await self._request(message, "queued"))["seq_num"])
 
+    async def relay(
+        self,
+        files: list[tuple[str, str]] = (),
+        commands: list[tuple[str, dict[str, Any], bool]] = (),
+        via: str | int | None = None,
+    ) -> dict[str, Any]:
+        """Have the station send files (each a local path and its name on board) and commands
+        (name, arguments, confirmed) to this client's spacecraft in one consignment, up to
+        ``via`` (default: the spacecraft itself while in contact, else one of the fleet that
+        is) and across the laser mesh (docs/constellation.md): the consignment's name, the
+        spacecraft it went up to, its CFDP transaction there and its commands' request ids.
+        CommandRefused (one line) if the station will not."""
+        message = {
+            "op": "relay",
+            "files": [[path, name] for path, name in files],
+            "commands": [{"name": n, "args": a, "confirm": c} for n, a, c in commands],
+        }
+        answer = await self._request(message | ({"via": via} if via is not None else {}), "queued")
+        return {key: answer[key] for key in ("name", "via", "seq_num", "request_ids")}
+
     async def transfers(self) -> list[dict[str, Any]]:
         """The station's CFDP transactions in progress: direction, name, size, octets so far."""
         return list((await self._request({"op": "transfers"}, "transfers"))["transfers"])

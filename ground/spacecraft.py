@@ -12,6 +12,7 @@ import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,6 +25,7 @@ from flight.downlink import GROUND_ENTITY
 from flight.protocol.fields import FieldError
 from flight.protocol.messages import CommandEncoder, DecodedTelemetry, decode_telemetry
 from flight.protocol.packets import PacketError, Telemetry, parse_packet
+from flight.relay.consignment import consignment_name, files_sha256, write_consignment
 from flight.relay.service import parse_relayed, relayed_name
 from flight.security.job_auth import SIGNATURE, sign_manifest
 from flight.security.keys import KeyFile
@@ -62,6 +64,16 @@ UPLINK_BPS = 64_000.0
 # primary and PUS TC headers, the bytes field's length, the authentication trailer, the CRC
 UPLINK_OVERHEAD = 20 + TRAILER_LEN
 _VERIFICATION_KEPT = 10_000  # commands whose verification reports are audited
+
+
+@dataclass(frozen=True)
+class OutgoingConsignment:
+    """A consignment written for a spacecraft: its name on the mesh, its file, and its
+    telecommands after the head (docs/constellation.md)."""
+
+    name: str
+    path: Path
+    packets: list[bytes]
 
 
 class Ground(Protocol):
@@ -150,6 +162,7 @@ class Spacecraft:
         )
         state_dir = config.state_dir(state)
         state_dir.mkdir(parents=True, exist_ok=True)
+        self.consignments = state_dir / "consignments"  # each kept as it went up
         self.spacecraft_time = 0.0  # of its latest telemetry: its CFDP entity's clock
         self.files = FileRegistry(state_dir)
         self.cfdp = Entity(
@@ -391,6 +404,22 @@ class Spacecraft:
         if not signers:
             return args
         return args | {"manifest": sign_manifest(manifest, min(signers, key=lambda k: k.key_id))}
+
+    def consignment(
+        self, files: list[tuple[str, Path]], commands: list[tuple[str, dict[str, Any]]]
+    ) -> OutgoingConsignment:
+        """Files (each its name on board, and its path here) and commands for this spacecraft,
+        signed with its keys into one consignment to reach it by the mesh; ValueError, KeyError
+        or FieldError if one cannot be signed or encoded."""
+        ident = f"c{time.time_ns() // 1000}"
+        self.consignments.mkdir(exist_ok=True)
+        path = self.consignments / ident
+        head = self.commands.packet(
+            "CONSIGNMENT_ACCEPT", {"files": len(files), "files_sha256": files_sha256(files)}
+        )
+        packets = [self.commands.packet(name, args) for name, args in commands]
+        write_consignment(path, head, files, packets)
+        return OutgoingConsignment(consignment_name(self.scid, ident), path, packets)
 
     def sent(self, request_id: bytes, account: str) -> None:
         """A command of an account's went up: its verification reports are audited."""

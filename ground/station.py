@@ -57,7 +57,7 @@ CLIENT_BACKLOG = 16 << 20  # octets unread by a client before it is disconnected
 ARCHIVE_FLUSH_S = 0.2
 PRUNE_EVERY_S = 3600.0
 REVOCATION_CHECK_S = 0.5  # how often the account store is looked at for revoked tokens
-_SPACECRAFT_OPS = ("command", "upload", "files", "transfers")  # about one spacecraft
+_SPACECRAFT_OPS = ("command", "upload", "relay", "files", "transfers")  # about one spacecraft
 _FLEET_OPS = ("fleet", "fleet_submit", "fleet_jobs")  # about the fleet as a whole
 _BROKER_OWN = ("CANCEL_JOB", "REPORT_JOB")  # the broker's own, about jobs it placed
 
@@ -394,7 +394,7 @@ class Station:
             try:
                 craft = self.spacecraft(_plain(message.get("spacecraft")))
             except FleetError as exc:
-                if op in ("command", "upload"):
+                if op in ("command", "upload", "relay"):
                     self.audit(account.name, session.peer, op, f"refused: {exc}")
                 if op == "watch" and not ref:  # no one waits for its answer
                     return None
@@ -406,6 +406,8 @@ class Station:
                 return self.uplink_command(session, craft, message)
             if op == "upload":
                 return self.upload(session, craft, message)
+            if op == "relay":
+                return self.relay(session, craft, message)
             if op == "transfers":
                 return {"op": "transfers", "ref": ref, "transfers": craft.transfers()}
             rows = [dataclasses.asdict(r) for r in craft.files.rows()]
@@ -516,16 +518,79 @@ class Station:
         refusal = upload_refusal(session.account.role) or self._may_command(session)
         if refusal is not None:
             return {"op": "error", "ref": ref, "message": refusal}
-        if not isinstance(path, str) or not isinstance(dest, str) or not dest:
-            return {"op": "error", "ref": ref, "message": "an upload needs a path and a name"}
-        if "\0" in path or "\0" in dest or len(dest.encode("utf-8", "replace")) > 255:
-            return {"op": "error", "ref": ref, "message": "a name holds a NUL or is too long"}
-        pure = PurePosixPath(dest)
-        if pure.is_absolute() or ".." in pure.parts:
-            return {"op": "error", "ref": ref, "message": f"{dest!r} is not a plain relative name"}
-        if not Path(path).is_file():
-            return {"op": "error", "ref": ref, "message": f"no file {path}"}
+        refusal = _file_refusal(path, dest)
+        if refusal is not None:
+            return {"op": "error", "ref": ref, "message": refusal}
         return {"op": "queued", "ref": ref, "seq_num": craft.put(Path(path).resolve(), dest)}
+
+    def relay(self, session: Session, craft: Spacecraft, message: dict[str, Any]) -> dict[str, Any]:
+        """Send files and commands to a spacecraft by way of one in contact and the laser mesh,
+        in one consignment (docs/constellation.md); the answer for the client."""
+        answer = self._relay(session, craft, message)
+        account = session.account.name
+        if answer["op"] != "queued":
+            self.audit(account, session.peer, "relay", f"refused: {answer['message']}",
+                       spacecraft=craft.scid)  # fmt: skip
+            return answer
+        for name, args, request_id in answer.pop("sent"):
+            craft.sent(request_id, account)
+            self.archive.command(craft.scid, time.time(), name, args, request_id, account)
+        self.audit(
+            account, session.peer, "relay", "queued", spacecraft=craft.scid, via=answer["via"],
+            name=answer["name"], seq_num=answer["seq_num"], request_ids=answer["request_ids"],
+        )  # fmt: skip
+        return answer
+
+    def _relay(
+        self, session: Session, craft: Spacecraft, message: dict[str, Any]
+    ) -> dict[str, Any]:
+        ref, role = _plain(message.get("ref")), session.account.role
+        files, commands = message.get("files") or [], message.get("commands") or []
+        if not isinstance(files, list) or not isinstance(commands, list) or not files + commands:
+            return {"op": "error", "ref": ref, "message": "a consignment needs files or commands"}
+        refusal = upload_refusal(role) if files else None
+        for item in files:
+            ok = isinstance(item, list) and len(item) == 2
+            refusal = refusal or (_file_refusal(*item) if ok else "each file is [path, name]")
+        checked = []
+        for item in commands:
+            name = item.get("name") if isinstance(item, dict) else None
+            args = item.get("args") or {} if isinstance(item, dict) else None
+            known = d.COMMANDS_BY_NAME.get(name) if isinstance(name, str) else None
+            if known is None or known.source != d.SOURCE_GROUND or not isinstance(args, dict):
+                refusal = refusal or f"{name!r} is not a ground command with an args map"
+                continue
+            refusal = refusal or command_refusal(role, known, item.get("confirm") is True)
+            checked.append((name, craft.signed_job(name, args)))
+        refusal = refusal or self._may_command(session)
+        try:
+            if refusal is not None:
+                raise ValueError(refusal)
+            for name, args in checked:
+                encode_command(name, args)  # validate before anything is signed
+            via = self._carrier(craft, message.get("via"))
+            consignment = craft.consignment([(n, Path(p).resolve()) for p, n in files], checked)
+        except (KeyError, FieldError, ValueError, FleetError) as exc:
+            return {"op": "error", "ref": ref, "message": str(exc.args[0])}
+        seq = via.put(consignment.path, consignment.name)
+        ids = [packet[:4] for packet in consignment.packets]
+        return {"op": "queued", "ref": ref, "seq_num": seq, "via": via.name,
+                "name": consignment.name, "request_ids": ids,
+                "sent": [(n, a, i) for (n, a), i in zip(checked, ids, strict=True)]}  # fmt: skip
+
+    def _carrier(self, craft: Spacecraft, via: Any) -> Spacecraft:
+        """The spacecraft a consignment goes up to: the one named (its link must be up), else
+        the destination itself while its link is up, else the first of the fleet in contact;
+        ValueError when none is."""
+        if via is not None:
+            carrier = self.spacecraft(_plain(via))
+            if not carrier.link_up:
+                raise ValueError(f"{carrier.name}'s space link is down: it cannot carry it now")
+            return carrier
+        up = [c for c in self.craft.values() if c.link_up]
+        if not up:
+            raise ValueError("no spacecraft of the fleet is in contact: nothing can carry it now")
+        return craft if craft in up else min(up, key=lambda c: c.name)
 
     def uplink_command(
         self, session: Session, craft: Spacecraft, message: dict[str, Any]
@@ -668,6 +733,20 @@ class Station:
 
     def spacecraft_of(self, entity: int) -> Spacecraft | None:
         return self.craft.get(entity)  # a payload's entity id on the mesh is its spacecraft id
+
+
+def _file_refusal(path: Any, dest: Any) -> str | None:
+    """Why a file cannot go up as ``dest`` in the payload's file store (None: it can)."""
+    if not isinstance(path, str) or not isinstance(dest, str) or not dest:
+        return "an upload needs a path and a name"
+    if "\0" in path or "\0" in dest or len(dest.encode("utf-8", "replace")) > 255:
+        return "a name holds a NUL or is too long"
+    pure = PurePosixPath(dest)
+    if pure.is_absolute() or ".." in pure.parts:
+        return f"{dest!r} is not a plain relative name"
+    if not Path(path).is_file():
+        return f"no file {path}"
+    return None
 
 
 def _names(fleet: list[SpacecraftConfig], scids: list[int]) -> str:

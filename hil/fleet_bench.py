@@ -119,7 +119,9 @@ class FleetResult:
                 f"({f['routing_forward_failed']} transfers failed and routed again, "
                 f"{f['routing_copies_dropped']} copies dropped); {f['controller_restarts']} "
                 f"controller restarts, {f['controller_kills_during_transfers']} kills with "
-                "transfers open"
+                f"transfers open; {f['consignments_delivered']} consignments run on board, "
+                f"{f['relayed_commands_completed']} of {f['relayed_commands']} relayed commands "
+                "verified"
             )
         if self.work is not None:
             w = self.work
@@ -331,8 +333,9 @@ def _contact_plan(
 
 
 def _routing(out: Path, members: list[FleetMember], runs: list[BenchRun]) -> dict[str, Any]:
-    """Every result each satellite's jobs left against what the station filed under it, and
-    the relay's events (hil/routing_figures.py)."""
+    """Every result each satellite's jobs left against what the station filed under it, the
+    relay's events (hil/routing_figures.py), and the commands sent by the mesh that came back
+    verified."""
     expected, filed, told, events = {}, {}, {}, {}
     for member, run in zip(members, runs, strict=True):
         expected[member.name] = expected_results(out / member.name / "state")
@@ -342,12 +345,15 @@ def _routing(out: Path, members: list[FleetMember], runs: list[BenchRun]) -> dic
         events[member.name] = Counter(
             e.name for e in (run.bus.serial.events if run.bus else []) if e.name in RELAY_EVENTS
         )
-    kills = sum(r.report.figures.get("controller_kills_during_transfers", 0) for r in runs)
-    restarts = sum(r.report.figures.get("controller_restarts", 0) for r in runs)
+
+    def total(figure: str) -> int:
+        return sum(r.report.figures.get(figure, 0) for r in runs)
+
     return routing_figures(expected, filed, told, events) | {
-        "controller_restarts": restarts,
-        "controller_kills_during_transfers": kills,
-    }
+        figure: total(figure)
+        for figure in ("controller_restarts", "controller_kills_during_transfers",
+                       "relayed_commands", "relayed_commands_completed")
+    }  # fmt: skip
 
 
 def _relay_plan(

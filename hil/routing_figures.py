@@ -2,7 +2,8 @@
 left (as their RESULTS.json on board lists them, with it) against what the station filed under
 that satellite, whichever satellite brought it down: results lost (not at the ground), results
 whose SHA-256 disagrees, results told to operators twice; and how the files went: passed on
-over laser links, taken, transfers that failed and were routed again, copies dropped."""
+over laser links, taken, transfers that failed and were routed again, copies dropped; and the
+ground's consignments that reached their satellites."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from typing import Any
 
 from flight.downlink.service import RESULTS_MANIFEST
 
-RELAY_EVENTS = ("FILE_FORWARDED", "FILE_TAKEN", "FILE_FORWARD_FAILED", "FILE_TAKEN_AGAIN")
+RELAY_EVENTS = ("FILE_FORWARDED", "FILE_TAKEN", "FILE_FORWARD_FAILED", "FILE_TAKEN_AGAIN",
+                "CONSIGNMENT_DELIVERED")  # fmt: skip
 
 
 def expected_results(state: Path) -> dict[str, str | None]:
@@ -60,4 +62,5 @@ def routing_figures(
         "routing_taken": relayed["FILE_TAKEN"],
         "routing_forward_failed": relayed["FILE_FORWARD_FAILED"],
         "routing_copies_dropped": relayed["FILE_TAKEN_AGAIN"],
+        "consignments_delivered": relayed["CONSIGNMENT_DELIVERED"],
     }

@@ -25,7 +25,8 @@ from hil.models.thermal import ThermalConfig
 from hil.radio import RadioConfig
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
-ACTIONS = ("command", "submit_job", "note", "fault")
+ACTIONS = ("command", "submit_job", "relay", "note", "fault")
+RELAY_FILES = 32  # a consignment's files at most (flight/relay/consignment.py)
 BYTE_FAULTS = ("flip", "drop", "insert", "burst", "delimiter")
 GPU_FAULTS = ("gpu_ecc_corrected", "gpu_ecc_uncorrected", "gpu_lost", "gpu_overheat")
 FAULTS = (
@@ -70,6 +71,7 @@ CHECK_KEYS = {
 
 MAX_SATELLITES = 64  # the most a constellation scenario may have
 SATELLITE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")  # as the ground's fleet file takes
+_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # a job input's, as manifests take
 
 
 class ScenarioError(ValueError):
@@ -455,6 +457,8 @@ def _timeline(r: _Reader, duration: int, scids: dict[str, int]) -> tuple[Step, .
                 "confirm",
                 "spacecraft",
                 "during_transfer",
+                "files",
+                "via",
             },
         )
         at = _number(s, path, "at_s", low=0, high=duration)
@@ -481,6 +485,8 @@ def _timeline(r: _Reader, duration: int, scids: dict[str, int]) -> tuple[Step, .
             if not isinstance(s.get("manifest"), dict):
                 raise _Bad(path + ("manifest",), "a table: the job manifest")
             params["command"], params["args"] = "SUBMIT_JOB", {"manifest": s["manifest"]}
+        elif action == "relay":
+            params.update(_relay(s, path, scids))
         elif action == "fault":
             params.update(_fault(s, path))
         else:
@@ -493,6 +499,40 @@ def _timeline(r: _Reader, duration: int, scids: dict[str, int]) -> tuple[Step, .
                 )
         steps.append(Step(float(at), action, params))
     return tuple(sorted(steps, key=lambda step: step.at_s))
+
+
+def _relay(s: dict, path: tuple, scids: dict[str, int]) -> dict[str, Any]:
+    """A consignment for the step's satellite (out of contact), by way of ``via`` (default: the
+    station's choice) and the laser mesh: ``files`` (each a table of its name on board and its
+    text), then ``command`` and ``args``, then a job ``manifest`` to submit."""
+    if "spacecraft" not in s:
+        raise _Bad(path + ("spacecraft",), "names the satellite the consignment is for")
+    for key in ("expect", "failure"):
+        if key in s:
+            raise _Bad(path + (key,), "a relay step's commands are all to complete")
+    params: dict[str, Any] = {"files": [], "commands": []}
+    files = s.get("files", [])
+    if not isinstance(files, list) or len(files) > RELAY_FILES:
+        raise _Bad(path + ("files",), f"an array of at most {RELAY_FILES} tables")
+    for i, f in enumerate(files):
+        if not isinstance(f, dict) or set(f) != {"name", "text"}:
+            raise _Bad(path + ("files", i), "a table of name and text")
+        name = _text(f, path + ("files", i), "name")
+        if not _FILE_NAME.fullmatch(name):
+            raise _Bad(path + ("files", i, "name"), "a plain file name (A-Z a-z 0-9 . _ -)")
+        params["files"].append((name, _text(f, path + ("files", i), "text")))
+    if "command" in s:
+        command = _text(s, path, "command", choices=set(d.COMMANDS_BY_NAME))
+        params["commands"].append((command, s.get("args", {})))
+    if "manifest" in s:
+        if not isinstance(s["manifest"], dict):
+            raise _Bad(path + ("manifest",), "a table: the job manifest")
+        params["commands"].append(("SUBMIT_JOB", {"manifest": s["manifest"]}))
+    if not params["files"] and not params["commands"]:
+        raise _Bad(path, "a relay step carries files, a command or a manifest")
+    if "via" in s:
+        params["via"] = _text(s, path, "via", choices=set(scids))
+    return params
 
 
 def _fault(s: dict, path: tuple) -> dict[str, Any]:

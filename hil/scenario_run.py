@@ -23,6 +23,7 @@ from hil.bench import Bench, BenchConfig, ScenarioFn
 from hil.bus_clock import BusTimeout
 from hil.gpu_figures import GpuTrack
 from hil.ground_figures import GroundTrack
+from hil.relayed_commands import RelayedCommands
 from hil.scenario import GPU_FAULTS, CheckSpec, Scenario, Step
 
 SETTLE_TRIES = 5  # pings the end of a run may take through a lossy radio
@@ -69,6 +70,8 @@ def scenario_runner(scenario: Scenario, until_s: float | None = None) -> Scenari
         bench.bus.listeners.append(ground.passed_on)
         bench.client.listeners.append(ground.update)
         bench.client.station_listeners.append(ground.told)
+        relayed = bench.relayed = RelayedCommands()
+        bench.client.listeners.append(relayed.heard)
         for direction in (bench.bus.serial.line.up, bench.bus.serial.line.down):
             direction.set_ber(scenario.ber)
         if scenario.gpu_ecc_per_hour and bench.config.port is None:
@@ -98,6 +101,11 @@ def scenario_runner(scenario: Scenario, until_s: float | None = None) -> Scenari
                 await bench.client.files(),
             )
         bench.extra_figures |= ground.result_figures()  # after the last pass's playback
+        for label, passed, detail in relayed.verdicts():
+            early = passed is None and end_s < scenario.duration_s
+            bench.check(label, None if early else bool(passed), detail)
+        if relayed.commands:
+            bench.extra_figures |= relayed.figures()
         jobs = await _job_list(bench) if any(c.kind == "job_state" for c in scenario.checks) else []
         bench.report.jobs = jobs
         for check in scenario.checks:
@@ -143,6 +151,9 @@ async def _play(bench: Bench, step: Step, fleet: bool = False) -> None:
     if step.action == "workload":
         await (_submit_to_fleet if fleet else _submit_workload)(bench, p)
         return
+    if step.action == "relay":
+        await _relay(bench, step)
+        return
     async with bench.bus.clock.hold():
         confirm = p.get("confirm", False)
         result = await bench.client.command(p["command"], p["args"], timeout=30, confirm=confirm)
@@ -154,6 +165,30 @@ async def _play(bench: Bench, step: Step, fleet: bool = False) -> None:
             "failure" not in p or FailureCode(failure.values["code"]).name == p["failure"]
         )
     bench.check(f"t={step.at_s:g} s: {p['command']} {p['expect']}", passed, result.describe())
+
+
+async def _relay(bench: Bench, step: Step) -> None:
+    """Send a step's files and commands to its satellite in one consignment by the mesh; each
+    command is judged when its verification comes down (RelayedCommands)."""
+    p = step.params
+    assert bench.relayed is not None
+    local = bench.state_dir.parent / "consignments"
+    local.mkdir(exist_ok=True)
+    files = []
+    for name, text in p["files"]:
+        (local / name).write_text(text)
+        files.append((str(local / name), name))
+    commands = [(name, args, False) for name, args in p["commands"]]
+    label = f"t={step.at_s:g} s: relayed"
+    async with bench.bus.clock.hold():
+        try:
+            sent = await bench.client.relay(files, commands, p.get("via"))
+        except CommandRefused as exc:
+            bench.check(f"{label} consignment sent", False, str(exc))
+            return
+    bench.note(f"consignment {sent['name']} up to {sent['via']} for the mesh")
+    for (name, _), request_id in zip(p["commands"], sent["request_ids"], strict=True):
+        bench.relayed.sent(bytes(request_id), f"{label} {name} completed")
 
 
 def _inject(bench: Bench, p: dict[str, Any]) -> None:

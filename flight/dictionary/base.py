@@ -75,6 +75,7 @@ class FailureCode(IntEnum):
     TABLE_INVALID = 71
     CONTACT_PLAN_INVALID = 72
     RELAY_ABSENT = 73
+    CONSIGNMENT_INVALID = 74
     INTERNAL_ERROR = 99
 
 
@@ -129,6 +130,8 @@ FAILURE_DESCRIPTIONS = {
     "and the key at fault; the plan in use stays",
     FailureCode.RELAY_ABSENT: "this payload has no laser terminal (run without --isl): it routes "
     "nothing",
+    FailureCode.CONSIGNMENT_INVALID: "CONSIGNMENT_ACCEPT came outside a consignment, or its "
+    "files are not the ones it was signed for: none is placed, none of its telecommands runs",
     FailureCode.INTERNAL_ERROR: "a defect in the controller: the command raised an unexpected "
     "error (its traceback is in the on-board log; counted in internal_errors); the controller "
     "goes on serving",
@@ -247,8 +250,12 @@ _TRANSFER = (
     Field("size", "u32", "octets", "the file's size"),
 )
 _RELAYED = (
-    Field("origin", "u16", description="the entity (satellite) that made the file"),
-    Field("name", "str", description="the file's name at its origin"),
+    Field(
+        "origin", "u16", description="the entity that made the file (a satellite, or the ground)"
+    ),
+    Field(
+        "name", "str", description="the file's name at its origin (uplink/DEST/ID: a consignment)"
+    ),
 )
 _GPU_OPERATION = (
     Field("operation", "str", description="the operation refused or failed"),

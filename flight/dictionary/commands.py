@@ -190,4 +190,21 @@ COMMANDS: tuple[Command, ...] = (
         "and its reason, and the plan in use stays. CONTACT_PLAN_LOADED follows.",
         args=(Field("file", "str", description="the plan's JSON, relative to the file store"),),
     ),
+    Command(
+        "CONSIGNMENT_ACCEPT",
+        240,
+        4,
+        "The head of a consignment the ground sent this satellite across the laser mesh "
+        "(section 19); valid only there. Its files are put in the file store when they are "
+        "the ones it names; the consignment's telecommands then run in order. Refused with "
+        "CONSIGNMENT_INVALID otherwise.",
+        args=(
+            Field("files", "u8", description="how many files the consignment carries"),
+            Field(
+                "files_sha256",
+                "str",
+                description="SHA-256 (hex) of the consignment's file sections, names included",
+            ),
+        ),
+    ),
 )

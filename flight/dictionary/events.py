@@ -12,6 +12,7 @@ from flight.dictionary.base import (
     _IMAGE_SLOT,
     _JOB_ID,
     _KEY_ID,
+    _NO_YES,
     _RELAYED,
     _TRANSFER,
 )
@@ -374,16 +375,17 @@ EVENTS: tuple[Event, ...] = (
         "FILE_TAKEN",
         80,
         Severity.INFO,
-        "A neighbour passed a file for the ground over a laser link: this satellite holds it "
-        "now, and routes it on.",
+        "A neighbour passed a file over a laser link (for the ground, or the ground's "
+        "consignment for a satellite: origin the ground's entity, name uplink/DEST/ID): this "
+        "satellite holds it now, and routes it on.",
         _RELAYED + (Field("neighbour", "u16", description="the entity that passed it"),),
     ),
     Event(
         "FILE_FORWARDED",
         81,
         Severity.INFO,
-        "A neighbour took custody of a file for the ground (its CFDP Finished came back over the "
-        "laser link).",
+        "A neighbour took custody of a file for the ground, or of a consignment (its CFDP "
+        "Finished came back over the laser link).",
         _RELAYED + (Field("neighbour", "u16", description="the entity that took it"),),
     ),
     Event(
@@ -423,6 +425,30 @@ EVENTS: tuple[Event, ...] = (
         "A contact plan did not validate: the one before stays in use (none: files go down "
         "this satellite's own link).",
         (Field("reason", "str", description="what is wrong with it"),),
+    ),
+    Event(
+        "CONSIGNMENT_DELIVERED",
+        86,
+        Severity.INFO,
+        "A consignment the ground sent this satellite across the laser mesh arrived and ran: "
+        "its head accepted or not, the files put in place, the telecommands admitted (each "
+        "with its own verification reports).",
+        (
+            Field("name", "str", description="the consignment: uplink/DEST/ID"),
+            Field("accepted", "u8", description="1: its head was accepted", enum=_NO_YES),
+            Field("files", "u8", description="files put in the file store"),
+            Field("commands", "u8", description="telecommands admitted"),
+        ),
+    ),
+    Event(
+        "CONSIGNMENT_REFUSED",
+        87,
+        Severity.LOW,
+        "A consignment for this satellite could not be read: nothing in it was placed or run.",
+        (
+            Field("name", "str", description="the consignment: uplink/DEST/ID"),
+            Field("reason", "str", description="what is wrong with it"),
+        ),
     ),
 )
 EVENT_HEADER = (Field("event_id", "u16", description="the event's id"),)

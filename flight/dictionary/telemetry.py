@@ -205,8 +205,9 @@ HK_FIELDS: tuple[Field, ...] = (
     Field(
         "relay_files",
         "u16",
-        description="files the relay holds for the ground: waiting, going to a neighbour or "
-        "down this payload's link (docs/constellation.md)",
+        description="files the relay holds: for the ground (waiting, going to a neighbour or "
+        "down this payload's link), and the ground's consignments on their way to a satellite "
+        "(docs/constellation.md)",
     ),
     *(
         Field(f"table_crc_{name}", "u32", description=f"CRC-32C of the {name} table in use")

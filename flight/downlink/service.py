@@ -34,6 +34,7 @@ FLIGHT_ENTITY = 1
 GROUND_ENTITY = 2
 RESULTS_MANIFEST = "RESULTS.json"
 RELAYED_PREFIX = "relay/"  # a file another satellite made, routed down this link
+UPLINK_PREFIX = "uplink/"  # a consignment the ground sent up for a satellite on the mesh
 RECORDING_S = 1800.0  # with a relay, stored telemetry is handed to it at least this often
 CFDP_SERVICE = 210
 
@@ -44,6 +45,10 @@ class Router(Protocol):
     def hold(self, path: Path, name: str, priority: int) -> None: ...
 
     def holds(self, name: str) -> bool: ...
+
+    def carry(self, path: Path, name: str) -> None:
+        """A consignment the ground uplinked to this satellite for one on the mesh."""
+        ...
 
     @property
     def transactions(self) -> int:
@@ -219,6 +224,8 @@ class Downlink:
                     Path(sent.path).unlink(missing_ok=True)  # a neighbour's file, now down
             else:
                 events.append(EV.FILE_RECEIVED(**fields))
+                if self.router is not None and fields["name"].startswith(UPLINK_PREFIX) and r.path:
+                    self.router.carry(Path(r.path), fields["name"])
         return events
 
     def _retry(self, seq_num: int) -> None:

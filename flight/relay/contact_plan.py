@@ -96,10 +96,13 @@ class ContactPlan:
         octets: int,
         avoid: frozenset[int] = frozenset(),
         backlog: Mapping[int, int] | None = None,
+        not_through: frozenset[int] = frozenset(),
     ) -> Route | None:
         """The soonest way for ``octets`` from ``source`` to ``dest`` from ``now``, its first
         hop none of ``avoid``, behind the octets ``source`` has queued for each first hop
-        (``backlog``, as CGR counts the backlog on an outduct); None when the plan has none."""
+        (``backlog``, as CGR counts the backlog on an outduct), passing through none of
+        ``not_through`` (nodes that pass nothing on, such as the ground); None when the plan
+        has none."""
         queued = backlog or {}
         best = {source: now}
         pushed = itertools.count()  # ties go to fewer hops, then the first found
@@ -114,6 +117,8 @@ class ContactPlan:
             seen.add(node)
             if node == dest and contact is not None:
                 return Route(first, contact, t, hops)
+            if node in not_through:
+                continue
             for c in self._by_node.get(node, ()):
                 nxt = c.other(node)
                 if nxt in seen or (node == source and nxt in avoid) or c.end <= t:

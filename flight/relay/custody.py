@@ -2,7 +2,8 @@
 passed it), each once, and where each stands: held (to be routed), forwarding (a class 2
 transaction to a neighbour, custody kept until it finishes), downlinking (a transfer of the
 satellite's own downlink, whose journal keeps it across restarts), down (that transfer ended:
-the downlink's retries, if it failed, are its own) or forwarded (a neighbour took custody). A
+the downlink's retries, if it failed, are its own), forwarded (a neighbour took custody) or, for
+a consignment the ground sent this satellite, delivered (its telecommands were run). A
 file is known by its origin (the entity that made it) and its name there, so a copy that
 arrives again while this satellite holds it, or after it went down from here, is recognised
 and dropped. Every change is committed before it is acted on, so a restart resumes from it."""
@@ -15,7 +16,7 @@ from pathlib import Path
 from flight.database import open_database
 
 HELD, FORWARDING, DOWNLINKING = "held", "forwarding", "downlinking"
-DOWN, FORWARDED = "down", "forwarded"
+DOWN, FORWARDED, DELIVERED = "down", "forwarded", "delivered"
 HOLDING = (HELD, FORWARDING, DOWNLINKING)  # states in which this satellite has the file
 
 SCHEMA = """
@@ -29,7 +30,7 @@ CREATE TABLE IF NOT EXISTS bundles (
 @dataclass
 class Bundle:
     origin: int
-    name: str  # its name at its origin: JOB/FILE
+    name: str  # its name at its origin: JOB/FILE; a consignment's: uplink/DEST/ID
     path: str  # where this satellite keeps it
     octets: int
     priority: int

@@ -11,6 +11,13 @@ again by another neighbour for a while. A file keeps its origin and its name the
 hops (``relay/ORIGIN/NAME`` on the laser links and down to the ground, which files it under
 its origin), so every satellite and the ground keep it once.
 
+The other way, the ground reaches a satellite out of its contact by a consignment
+(flight/relay/consignment.py) uplinked to one in contact: named ``uplink/DEST/ID``, it is
+routed like a file for the ground, but toward DEST, and never through the ground. At DEST it is
+handed to the controller (``deliveries``), which runs its signed telecommands through admission
+as if they came up its own link; only then is it marked delivered. Delivered again after a
+restart, its telecommands are refused as replays, so none runs twice.
+
 Everything runs on the bus's ticks, in bus time: what arrived is taken in, held files are
 routed, and the second's share of the terminal's rate is sent.
 """
@@ -27,13 +34,21 @@ from flight.cfdp.journal import Journal
 from flight.cfdp.mib import EntityConfig
 from flight.cfdp.pdu import Condition
 from flight.downlink.recorder import PRIORITY_EVENTS, PRIORITY_HOUSEKEEPING
-from flight.downlink.service import RELAYED_PREFIX, Downlink
+from flight.downlink.service import RELAYED_PREFIX, UPLINK_PREFIX, Downlink
 from flight.events import EV, Event
 from flight.jobs.sandbox import replace_durably
 from flight.links.laser import LaserLink
 from flight.links.udp import RECEIVE_BATCH
+from flight.relay.consignment import (
+    Consignment,
+    ConsignmentError,
+    discard,
+    parse_consignment_name,
+    read_consignment,
+)
 from flight.relay.contact_plan import ContactPlan, PlanError
 from flight.relay.custody import (
+    DELIVERED,
     DOWN,
     DOWNLINKING,
     FORWARDED,
@@ -66,7 +81,8 @@ def parse_relayed(dest_name: str) -> tuple[int, str] | None:
 
 def _priority(name: str) -> int:
     """A relayed file's priority here, from what it is (its origin's is not carried): stored
-    events and housekeeping as the recorder gives them, a job's results before both."""
+    events and housekeeping as the recorder gives them, a job's results and the ground's
+    consignments before both."""
     if name.startswith("stored/"):
         return PRIORITY_EVENTS if ".events." in name else PRIORITY_HOUSEKEEPING
     return 0
@@ -98,6 +114,9 @@ class Relay:
         self._ground_up = False  # the downlink's window, last second
         self._links = (0, math.inf, -math.inf)  # laser links up; from, until when
         self.started: list[Event] = []  # for the controller to send once it runs
+        self.news: list[Event] = []  # events of this second, besides the transfers'
+        self.deliveries: list[Consignment] = []  # consignments for this satellite, to be run
+        self.delivering: Consignment | None = None  # the one whose head is being run
         path = self.dir / PLAN_FILE
         if path.is_file():
             try:
@@ -116,6 +135,11 @@ class Relay:
                         None, None, False)  # fmt: skip
         if self.custody.take(bundle):
             self._routed_until = -math.inf
+
+    def carry(self, path: Path, name: str) -> None:
+        """A consignment the ground uplinked to this satellite, to be routed to its destination
+        (or run here, where it is this one)."""
+        self._arrived(self.downlink.config.ground_id, name, path)
 
     @property
     def transactions(self) -> int:
@@ -167,7 +191,8 @@ class Relay:
         self._ground_up = ground_up
         self._route()
         self.entity.poll()
-        return events + self._ended()
+        news, self.news = self.news, []
+        return events + self._ended() + news
 
     def _route(self) -> None:
         """Route what is held: again only when something changed (a file taken, a transfer
@@ -181,7 +206,9 @@ class Relay:
         ground = self.downlink.config.ground_id
         for bundle in self.custody.in_state(HELD):
             hop = self._next_hop(bundle, backlog)
-            if hop == ground:
+            if hop == self.entity_id:
+                self._deliver(bundle)
+            elif hop == ground:
                 mine = bundle.origin == self.entity_id
                 name = bundle.name if mine else relayed_name(bundle.origin, bundle.name)
                 seq = self.downlink.put(Path(bundle.path), name, bundle.priority)
@@ -189,13 +216,47 @@ class Relay:
             elif hop is not None:
                 seq = self.entity.put(
                     bundle.path,
-                    relayed_name(bundle.origin, bundle.name),
+                    self._wire_name(bundle),
                     remote_id=hop,
                     priority=bundle.priority,
                 )
                 self.custody.set(bundle, FORWARDING, hop, seq)
-            if hop is not None:
+            if hop not in (None, self.entity_id):
                 backlog[hop] += bundle.octets
+
+    def _deliver(self, bundle: Bundle) -> None:
+        """A consignment that reached this satellite, read for the controller to run (once per
+        time it is routed: it stays held until the controller says it ran)."""
+        if any(c.name == bundle.name for c in self.deliveries):
+            return
+        try:
+            self.deliveries.append(
+                read_consignment(Path(bundle.path), bundle.name, self.downlink.entity.store)
+            )
+        except ConsignmentError as exc:
+            self.counters["consignments_refused"] += 1
+            self.news.append(EV.CONSIGNMENT_REFUSED(name=bundle.name, reason=str(exc)))
+            self._delivered(bundle)
+
+    def delivered(self, consignment: Consignment) -> Event:
+        """The controller ran a consignment: it is done with here, once and for all."""
+        self.deliveries.remove(consignment)
+        discard(consignment.files if not consignment.accepted else [])
+        key = (self.downlink.config.ground_id, consignment.name)
+        for bundle in self.custody.in_state(HELD):
+            if bundle.key == key:
+                self._delivered(bundle)
+        self.counters["consignments_delivered"] += 1
+        return EV.CONSIGNMENT_DELIVERED(
+            name=consignment.name,
+            accepted=int(consignment.accepted),
+            files=len(consignment.files) if consignment.accepted else 0,
+            commands=consignment.commands,
+        )
+
+    def _delivered(self, bundle: Bundle) -> None:
+        self.custody.set(bundle, DELIVERED, bundle.hop)
+        Path(bundle.path).unlink(missing_ok=True)
 
     def _backlog(self) -> Counter[int]:
         """The octets queued for each first hop: the transfers open to each neighbour, and the
@@ -229,28 +290,45 @@ class Relay:
             else:
                 backlog[self.downlink.config.ground_id] += bundle.octets
 
+    def _destination(self, bundle: Bundle) -> int:
+        """Where a bundle goes: the ground, or a consignment's satellite."""
+        where = parse_consignment_name(bundle.name)
+        if bundle.origin == self.downlink.config.ground_id and where is not None:
+            return where[0]
+        return self.downlink.config.ground_id
+
     def _next_hop(
         self, bundle: Bundle, backlog: Counter[int], now_or_later: bool = False
     ) -> int | None:
-        """The ground (down this satellite's own link) when that is the soonest way, or there
-        is no plan; a neighbour when the way through it is sooner and its link is up now (or
-        ``now_or_later``); else None: held, until the plan's contacts change (no way in the
-        plan: until a new plan). A file is not routed straight back to the neighbour it came
-        from."""
-        ground = self.downlink.config.ground_id
+        """This satellite, for a consignment to it. Else the ground (down this satellite's own
+        link) when that is the soonest way, or there is no plan; a neighbour when the way
+        through it is sooner and its link is up now (or ``now_or_later``); else None: held,
+        until the plan's contacts change (no way in the plan: until a new plan). A file is not
+        routed straight back to the neighbour it came from, nor a consignment through the
+        ground."""
+        ground, dest = self.downlink.config.ground_id, self._destination(bundle)
+        if dest == self.entity_id:
+            return dest
         if self.plan is None:
-            return ground
+            return ground if dest == ground else None
         avoid = set(self.avoid)
         if bundle.relayed and bundle.state != FORWARDING and bundle.hop is not None:
             avoid.add(bundle.hop)
         route = self.plan.route(
-            self.entity_id, ground, self.now, bundle.octets, frozenset(avoid), backlog
-        )
+            self.entity_id, dest, self.now, bundle.octets, frozenset(avoid), backlog,
+            not_through=frozenset({ground}),
+        )  # fmt: skip
         if route is None:
             return None
         if route.next_hop == ground or now_or_later:
             return route.next_hop
         return route.next_hop if self.plan.up(self.entity_id, route.next_hop, self.now) else None
+
+    def _wire_name(self, bundle: Bundle) -> str:
+        """Its name on the laser links: relay/ORIGIN/NAME, or a consignment's own."""
+        if self._destination(bundle) != self.downlink.config.ground_id:
+            return bundle.name
+        return relayed_name(bundle.origin, bundle.name)
 
     def _ended(self) -> list[Event]:
         events: list[Event] = []
@@ -269,7 +347,7 @@ class Relay:
         fields = {"origin": bundle.origin, "name": bundle.name, "neighbour": bundle.hop}
         if condition == Condition.NO_ERROR and delivered:
             self.custody.set(bundle, FORWARDED, bundle.hop, seq)
-            if bundle.relayed or bundle.name.startswith("stored/"):  # a copy, or a recording
+            if bundle.relayed or bundle.name.startswith("stored/"):  # a copy, a recording
                 Path(bundle.path).unlink(missing_ok=True)
             self.counters["forwarded"] += 1
             return [EV.FILE_FORWARDED(**fields)]
@@ -281,12 +359,20 @@ class Relay:
         return [EV.FILE_FORWARD_FAILED(**fields, condition=condition.name)]
 
     def _taken(self, neighbour: int, dest_name: str, path: Path) -> list[Event]:
+        if parse_consignment_name(dest_name) is not None:
+            return self._arrived(self.downlink.config.ground_id, dest_name, path, neighbour)
         where = parse_relayed(dest_name)
         if where is None:  # not a file for the ground: nothing to route
             return []
-        origin, name = where
-        fields = {"origin": origin, "name": name, "neighbour": neighbour}
-        came_from = neighbour or None  # 0: taken before a restart, from whom is not known
+        return self._arrived(*where, path, neighbour)
+
+    def _arrived(
+        self, origin: int, name: str, path: Path, neighbour: int | None = None
+    ) -> list[Event]:
+        """A file to route: a neighbour's (``neighbour`` 0: taken before a restart, from whom
+        is not known), or the ground's consignment (no neighbour)."""
+        came_from = self.downlink.config.ground_id if neighbour is None else neighbour or None
+        fields = {"origin": origin, "name": name, "neighbour": neighbour or 0}
         bundle = Bundle(origin, name, str(path), path.stat().st_size, _priority(name), HELD,
                         came_from, None, True)  # fmt: skip
         if not self.custody.take(bundle):  # a copy of one held here, or gone down from here
@@ -310,11 +396,18 @@ class Relay:
             elif bundle.seq not in self.entity.senders:
                 self.custody.set(bundle, HELD)  # never journalled: it goes again
         for path in sorted((self.store.root / RELAYED_PREFIX).rglob("*")):
-            if path.is_file():
-                name = path.relative_to(self.store.root).as_posix()
-                where = parse_relayed(name)
-                if where is not None and self.custody.state(*where) is None:
-                    self.started += self._taken(0, name, path)  # taken just before a restart
+            name = path.relative_to(self.store.root).as_posix()
+            where = parse_relayed(name)
+            if path.is_file() and where is not None and self.custody.state(*where) is None:
+                self.started += self._arrived(*where, path, 0)  # taken just before a restart
+        ground = self.downlink.config.ground_id
+        for store in (self.store, self.downlink.entity.store):  # from a neighbour, the ground
+            for path in sorted((store.root / UPLINK_PREFIX).rglob("*")):
+                name = path.relative_to(store.root).as_posix()
+                known = self.custody.state(ground, name) is not None
+                if path.is_file() and parse_consignment_name(name) is not None and not known:
+                    taken = self._arrived(ground, name, path, 0 if store is self.store else None)
+                    self.started += taken if store is self.store else []
 
     def close(self) -> None:
         self.custody.close()

@@ -1,6 +1,7 @@
 """Sample job: a SHA-256 hash chain of a given length, written to result.json in the job directory;
 with ``--result-octets N``, also result.bin, N octets drawn from the chain's end (SHAKE-256), as a
-job whose output is a model or a dataset leaves a large result.
+job whose output is a model or a dataset leaves a large result. The chain starts from ``--seed``,
+or from the contents of a job input (``--seed-file NAME``, in JOB_INPUT_DIR).
 
 Stops cleanly on SIGTERM (exit status 143) between rounds, as the job protocol asks.
 """
@@ -8,16 +9,21 @@ Stops cleanly on SIGTERM (exit status 143) between rounds, as the job protocol a
 import argparse
 import hashlib
 import json
+import os
 import signal
 import sys
+from pathlib import Path
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--iterations", type=int, default=1_000_000)
     parser.add_argument("--seed", default="orbital-gpu-payload")
+    parser.add_argument("--seed-file", help="a job input whose contents are the seed")
     parser.add_argument("--result-octets", type=int, default=0)
     args = parser.parse_args()
+    if args.seed_file is not None:
+        args.seed = (Path(os.environ["JOB_INPUT_DIR"]) / args.seed_file).read_text()
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     digest = args.seed.encode()

@@ -105,6 +105,9 @@ def test_a_constellation_scenario_loads():
     assert len(shipped.constellation) == 8 and shipped.duration_s == 86_400
 
 
+RELAY = '[[timeline]]\nat_s = 10\naction = "relay"\n'
+
+
 @pytest.mark.parametrize(
     ("text", "where"),
     [
@@ -143,6 +146,24 @@ def test_a_constellation_scenario_loads():
             '[[timeline]]\nat_s = 10\naction = "fault"\nfault = "outage"\nduration_s = 5\n'
             "during_transfer = true\n",
             "c.toml:9: timeline[0].during_transfer: true or false, for kill_controller only",
+        ),
+        (WALKER + RELAY + 'command = "PING"\n', "c.toml:10: timeline[0].spacecraft: names the"),
+        (
+            WALKER + RELAY + 'spacecraft = "p1-1"\nfiles = [{ name = "../x", text = "y" }]\n',
+            "c.toml:14: timeline[0].files[0].name: a plain file name",
+        ),
+        (
+            WALKER + RELAY + 'spacecraft = "p1-1"\nfiles = [{ name = "x" }]\n',
+            "c.toml:14: timeline[0].files[0]: a table of name and text",
+        ),
+        (WALKER + RELAY + 'spacecraft = "p1-1"\n', "c.toml:10: timeline[0]: a relay step carries"),
+        (
+            WALKER + RELAY + 'spacecraft = "p1-1"\ncommand = "PING"\nvia = "p9-9"\n',
+            "c.toml:15: timeline[0].via: 'p9-9' is not one of",
+        ),
+        (
+            WALKER + RELAY + 'spacecraft = "p1-1"\ncommand = "PING"\nexpect = "rejected"\n',
+            "c.toml:15: timeline[0].expect: a relay step's commands are all to complete",
         ),
         ('[[satellites]]\nname = "a"\ntle = ["1 x", "2 y"]\n', "c.toml:6: satellites[0].tle"),
         (
