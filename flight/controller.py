@@ -34,6 +34,7 @@ from flight.jobs.store import StoreError
 from flight.protocol.packets import Telecommand
 from flight.relay.commands import RelayCommands
 from flight.relay.delivery import run_consignment
+from flight.relay.service import Relay
 from flight.safe_mode.commands import SafeModeCommands
 from flight.security.commands import KeyCommands
 from flight.tables.commands import TableCommands
@@ -204,6 +205,24 @@ class Controller:
         self.exit_status = RESTART_STATUS
         self.stop()
 
+    def _consignments(self, relay: Relay) -> None:
+        """Run what the ground sent this payload by the mesh, as if it came up the link; a
+        defect one runs into is logged and counted, and the tick goes on."""
+        for consignment in list(relay.deliveries):
+            try:
+                self.reports.events(
+                    self.results.guarded(
+                        lambda c=consignment: [
+                            run_consignment(c, relay, self.admission, self.dispatcher)
+                        ]
+                    )
+                )
+            except Exception:
+                self.counters.internal_errors += 1
+                log.exception("internal error running consignment %s", consignment.name)
+                if consignment in relay.deliveries:
+                    relay.deliveries.remove(consignment)
+
     def _tick(self, _tc: Telecommand, args: dict[str, Any]) -> None:
         """A bus second: the clock, the downlink's and the relay's second (and the consignments
         the relay delivered, run as if they came up the link), the control step, the
@@ -224,14 +243,7 @@ class Controller:
         if self.board.relay is not None:
             relay = self.board.relay
             self.reports.events(self.results.guarded(lambda: relay.second(self.clock.time)))
-            for consignment in list(relay.deliveries):  # what the ground sent it by the mesh
-                self.reports.events(
-                    self.results.guarded(
-                        lambda c=consignment: [
-                            run_consignment(c, relay, self.admission, self.dispatcher)
-                        ]
-                    )
-                )
+            self._consignments(relay)
         try:
             if recover:
                 self.reports.events(self.results.queued_after(self.runner.recover(self.clock.time)))

@@ -251,3 +251,17 @@ def test_the_ground_and_the_payload_agree_on_a_consignment(tmp_path):
     assert [n for n, _ in read.files] == [n for n, _ in local]
     assert [p.read_bytes() for _, p in read.files] == [p.read_bytes() for _, p in local]
     assert (read.head, read.packets) == (b"the head", [b"one", b"two"])
+
+
+def test_a_defect_running_a_consignment_is_counted_and_the_tick_still_answered(
+    lasered, tmp_path, monkeypatch
+):
+    def defect(*_):
+        raise RuntimeError("a defect")
+
+    monkeypatch.setattr("flight.controller.run_consignment", defect)
+    name, path = _consign(lasered, tmp_path, "c11", [], [("PING", None)])
+    tms = _deliver(lasered, name, path)
+    [hk] = [t.values for t in tms if t.name == "HOUSEKEEPING"]
+    assert hk["internal_errors"] == 1
+    assert not lasered.ctl.board.relay.deliveries
