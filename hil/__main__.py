@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     # SIGTERM (a test harness, systemd, kill) stops a run as Ctrl-C does: the bench's processes
     # are stopped on the way out, not left running.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _as_interrupt)
     try:
         return _run(args)
     except (KeyFileError, VmError) as exc:
@@ -217,6 +217,18 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hil: stopped", file=sys.stderr)
         return 130
+
+
+def _as_interrupt(_signum: int, frame: object) -> None:
+    """SIGTERM handled as SIGINT's handler of the moment handles Ctrl-C: inside asyncio.run, its
+    runner's, which cancels the run (its cleanup runs, the bench's processes are stopped) and
+    raises KeyboardInterrupt after it; outside, KeyboardInterrupt at once. Raised straight into
+    the event loop instead, the interrupt can land between a task's steps and leave the task's
+    exception unretrieved, printed at exit."""
+    handler = signal.getsignal(signal.SIGINT)
+    if not callable(handler):
+        raise KeyboardInterrupt
+    handler(signal.SIGINT, frame)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -90,7 +90,10 @@ def test_telecommand_file_decodes_with_spacepackets(run):
         assert counts == list(range(len(counts)))
 
 
-def test_sigterm_stops_the_run_and_its_processes(tmp_path):
+@pytest.mark.parametrize("after_s", [0.0, 0.02, 0.05, 0.1, 0.3])
+def test_sigterm_stops_the_run_and_its_processes(tmp_path, after_s):
+    """At any moment of the start-up (the station's port written, the client still greeting
+    it, the bus clock starting): stopped cleanly, in one line, nothing left running."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "hil", "run", "--out", "stopped", "--speed", "5"],
         cwd=tmp_path,
@@ -102,9 +105,10 @@ def test_sigterm_stops_the_run_and_its_processes(tmp_path):
     deadline = time.monotonic() + 60
     while not port_file.is_file():
         assert proc.poll() is None and time.monotonic() < deadline, "the bench did not start"
-        time.sleep(0.05)
+        time.sleep(0.005)
     children = _children(proc.pid)
     assert len(children) == 2  # the controller and the ground station
+    time.sleep(after_s)  # how long the run is let go on: not a wait for a condition
     proc.terminate()
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130 and err.strip().endswith("hil: stopped"), err
