@@ -85,6 +85,11 @@ class CommandResult:
         return [r.name for r in self.reports]
 
     @property
+    def final(self) -> bool:
+        """Its last verification report is in: completion, or a failure."""
+        return any(r.name in _FINAL_REPORTS for r in self.reports)
+
+    @property
     def ok(self) -> bool:
         """Completed without a failure report."""
         return "COMPLETION_SUCCESS" in self.stages and self.failure is None
@@ -334,15 +339,19 @@ class StationClient:
         confirm: bool = False,
     ) -> CommandResult:
         """Send a command and wait for its final verification report (completion or failure)."""
-        result = CommandResult(name, await self.send(name, args, confirm))
+        request_id = await self.send(name, args, confirm)
 
         def final() -> bool:
-            result.reports = list(self._reports.get(result.request_id, []))
-            return any(r.name in _FINAL_REPORTS for r in result.reports)
+            return self.result(name, request_id).final
 
         async with self._report_arrived:
             await asyncio.wait_for(self._report_arrived.wait_for(final), timeout)
-        return result
+        return self.result(name, request_id)
+
+    def result(self, name: str, request_id: bytes) -> CommandResult:
+        """What became of a command sent before (``name``, its request id): the verification
+        reports heard for it so far, however they came down (live, or played back)."""
+        return CommandResult(name, request_id, list(self._reports.get(request_id, [])))
 
     async def job_list(
         self, timeout: float | None = 10.0

@@ -28,7 +28,6 @@ from hil.serial_endpoint import damage
 from hil.environment import Environment, EnvironmentConfig
 from hil.gpu_figures import GpuTrack
 from hil.ground_figures import GroundTrack
-from hil.relayed_commands import RelayedCommands
 from flight.gpu.fault_channel import send_fault
 from hil.flight_vm import FlightVm, VmError, boot_limit_s, copy_disk
 from hil.processes import BenchProcesses, ProcessFailed
@@ -100,7 +99,8 @@ class Bench:
         self.wall0 = time.monotonic()
         self.gpu: GpuTrack | None = None  # set by a scenario that follows the GPU
         self.ground: GroundTrack | None = None  # set by a scenario that follows the ground
-        self.relayed: RelayedCommands | None = None  # commands a scenario sent by the mesh
+        # commands a scenario sent by the mesh: check label, command, request id
+        self.relayed: list[tuple[str, str, bytes]] = []
         self.extra_figures: dict = {}  # the scenario's own figures (GPU, workload)
         # jobs submitted to the fleet's broker: work, deadline, submitted at
         self.fleet_jobs: dict[str, tuple[float, float | None, float]] = {}

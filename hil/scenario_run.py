@@ -23,7 +23,6 @@ from hil.bench import Bench, BenchConfig, ScenarioFn
 from hil.bus_clock import BusTimeout
 from hil.gpu_figures import GpuTrack
 from hil.ground_figures import GroundTrack
-from hil.relayed_commands import RelayedCommands
 from hil.scenario import GPU_FAULTS, CheckSpec, Scenario, Step
 
 SETTLE_TRIES = 5  # pings the end of a run may take through a lossy radio
@@ -70,8 +69,6 @@ def scenario_runner(scenario: Scenario, until_s: float | None = None) -> Scenari
         bench.bus.listeners.append(ground.passed_on)
         bench.client.listeners.append(ground.update)
         bench.client.station_listeners.append(ground.told)
-        relayed = bench.relayed = RelayedCommands()
-        bench.client.listeners.append(relayed.heard)
         for direction in (bench.bus.serial.line.up, bench.bus.serial.line.down):
             direction.set_ber(scenario.ber)
         if scenario.gpu_ecc_per_hour and bench.config.port is None:
@@ -101,11 +98,7 @@ def scenario_runner(scenario: Scenario, until_s: float | None = None) -> Scenari
                 await bench.client.files(),
             )
         bench.extra_figures |= ground.result_figures()  # after the last pass's playback
-        for label, passed, detail in relayed.verdicts():
-            early = passed is None and end_s < scenario.duration_s
-            bench.check(label, None if early else bool(passed), detail)
-        if relayed.commands:
-            bench.extra_figures |= relayed.figures()
+        _judge_relayed(bench, ended_early=end_s < scenario.duration_s)
         jobs = await _job_list(bench) if any(c.kind == "job_state" for c in scenario.checks) else []
         bench.report.jobs = jobs
         for check in scenario.checks:
@@ -171,7 +164,6 @@ async def _relay(bench: Bench, step: Step) -> None:
     """Send a step's files and commands to its satellite in one consignment by the mesh; each
     command is judged when its verification comes down (RelayedCommands)."""
     p = step.params
-    assert bench.relayed is not None
     local = bench.state_dir.parent / "consignments"
     local.mkdir(exist_ok=True)
     files = []
@@ -188,7 +180,24 @@ async def _relay(bench: Bench, step: Step) -> None:
             return
     bench.note(f"consignment {sent['name']} up to {sent['via']} for the mesh")
     for (name, _), request_id in zip(p["commands"], sent["request_ids"], strict=True):
-        bench.relayed.sent(bytes(request_id), f"{label} {name} completed")
+        bench.relayed.append((f"{label} {name} completed", name, bytes(request_id)))
+
+
+def _judge_relayed(bench: Bench, ended_early: bool) -> None:
+    """A check for each command sent by the mesh, by the verification that came down for it
+    within the run (none: failed, or not reached where the run ended early)."""
+    done = 0
+    for label, name, request_id in bench.relayed:
+        result = bench.client.result(name, request_id)
+        if result.final:
+            bench.check(label, result.ok, result.describe())
+        else:
+            why = f"no final verification came down ({result.describe()})"
+            bench.check(label, None if ended_early else False, why)
+        done += result.ok
+    if bench.relayed:
+        bench.extra_figures |= {"relayed_commands": len(bench.relayed),
+                                "relayed_commands_completed": done}  # fmt: skip
 
 
 def _inject(bench: Bench, p: dict[str, Any]) -> None:

@@ -21,7 +21,7 @@ import os
 import re
 import struct
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
@@ -71,7 +71,7 @@ class Consignment:
     packets: list[bytes]
     files_sha256: str
     accepted: bool = False  # the head was verified and its files put in place
-    commands: int = field(default=0)  # telecommands admitted
+    commands: int = 0  # telecommands admitted
 
 
 def read_consignment(path: Path, name: str, store: FileStore) -> Consignment:

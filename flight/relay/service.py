@@ -241,7 +241,8 @@ class Relay:
     def delivered(self, consignment: Consignment) -> Event:
         """The controller ran a consignment: it is done with here, once and for all."""
         self.deliveries.remove(consignment)
-        discard(consignment.files if not consignment.accepted else [])
+        if not consignment.accepted:  # its files were never placed
+            discard(consignment.files)
         key = (self.downlink.config.ground_id, consignment.name)
         for bundle in self.custody.in_state(HELD):
             if bundle.key == key:
