@@ -90,6 +90,14 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="the fleet's contact plan (JSON, docs/constellation.md) the broker predicts with",
     )
+    st.add_argument(
+        "--mesh",
+        type=Path,
+        help="the contact plan the payloads route over (JSON, docs/icd.md section 19; the file "
+        "CONTACT_PLAN_LOAD puts in use): fleet jobs and relayed consignments then cross the "
+        "laser links to a spacecraft out of contact, by way of the one in contact that brings "
+        "them there soonest",
+    )
     add_users_arguments(st)
     st.add_argument("--tls-cert", type=Path, help="PEM certificate chain: clients connect by TLS")
     st.add_argument("--tls-key", type=Path, help="the certificate's PEM private key")
@@ -343,6 +351,7 @@ def _station(args: argparse.Namespace) -> int:
     from ground.accounts.store import AccountError, AccountStore
     from ground.archive import ArchiveError
     from ground.broker import BrokerError, ContactPlan
+    from ground.mesh import Mesh, MeshError
     from ground.fleet import FleetError
     from ground.station import Station
 
@@ -370,8 +379,17 @@ def _station(args: argparse.Namespace) -> int:
             retain_s=args.retain_days * 86_400 if args.retain_days else None,
             placement=args.placement,
             contacts=ContactPlan.load(args.contacts) if args.contacts else None,
+            mesh=Mesh.load(args.mesh, {c.name: c.scid for c in fleet}) if args.mesh else None,
         )
-    except (KeyFileError, AccountError, TlsError, ArchiveError, FleetError, BrokerError) as exc:
+    except (
+        KeyFileError,
+        AccountError,
+        TlsError,
+        ArchiveError,
+        FleetError,
+        BrokerError,
+        MeshError,
+    ) as exc:
         print(f"ground station: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

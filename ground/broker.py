@@ -3,7 +3,10 @@ spacecraft. Each job goes to the spacecraft predicted to finish it by its deadli
 its results down soonest, given that spacecraft's contacts (when the job can go up, when its
 results can come down), the broker's own jobs queued there, how fast its jobs have run against
 their expected runtime, its GPU's health and thermal state, and safe mode. A job waits at the
-station until its spacecraft is in contact, then goes up as SUBMIT_JOB. A job still owed after
+station until its spacecraft is in contact, then goes up as SUBMIT_JOB; with the mesh's contact
+plan (ground/mesh.py), a job for a spacecraft out of contact goes up sooner, in a consignment to
+one in contact that the laser links bring there well before its own next pass, and its results
+are predicted down by the mesh's routes as well as by its own passes. A job still owed after
 its predicted finish is asked after (REPORT_JOB) in its spacecraft's next contact: its answer
 completes it, or gives its progress, from which the finish is predicted again. A job whose
 spacecraft enters safe mode, loses its GPU, stays silent through a planned contact, or is now
@@ -31,6 +34,7 @@ import msgpack
 
 from flight import dictionary as d
 from flight.jobs.manifest import DEFAULT_PRIORITY, ManifestError, parse_manifest
+from ground.mesh import Mesh
 
 POLICIES = ("broker", "round-robin")
 CONTACT_GAP_S = 30.0  # telemetry heard within this many seconds: the spacecraft is in contact
@@ -38,6 +42,9 @@ CHECK_EVERY_S = 60.0  # how often (its time) the jobs on a spacecraft are looked
 THERMAL_SLOWDOWN = 1.5  # a thermally limited GPU's jobs take this much longer
 BEHIND_SLACK = 0.25  # past its predicted finish by this share of its runtime: behind
 BEHIND_MIN_S = 600.0
+MESH_OCTETS = 4096  # a consignment of one SUBMIT_JOB, as the mesh's routes count it
+RESULT_OCTETS = 1 << 16  # a job's results, as their way down is predicted
+MESH_MARGIN_S = 300.0  # the mesh must beat the spacecraft's own pass by this much (see _by_mesh)
 OPEN = ("waiting", "sent", "queued", "running")  # jobs a spacecraft still owes
 _DONE_EVENTS = {"JOB_COMPLETED": "completed", "JOB_FAILED": "failed",
                 "JOB_TIMED_OUT": "failed", "JOB_CANCELLED": "cancelled"}  # fmt: skip
@@ -54,6 +61,13 @@ class Uplink(Protocol):
     def broker_send(self, spacecraft: str, name: str, args: dict[str, Any], account: str) -> bytes:
         """Send a command to a spacecraft as an account: its request id; BrokerError (why it
         was not sent) otherwise."""
+        ...
+
+    def broker_relay(
+        self, spacecraft: str, carrier: str, name: str, args: dict[str, Any], account: str
+    ) -> bytes:
+        """Send a command to a spacecraft in a consignment up to ``carrier``, across the laser
+        links: its request id; BrokerError (why it was not sent) otherwise."""
         ...
 
     def broker_said(self, line: str) -> None:
@@ -74,6 +88,7 @@ class BrokerJob:
     spacecraft: str | None = None
     placements: int = 0
     request_id: str | None = None  # hex, of the SUBMIT_JOB that carried it up
+    via: str | None = None  # the spacecraft whose consignment carried it across the mesh
     query_id: str | None = None  # hex, of the latest REPORT_JOB that asked after it
     asked_at: float = -math.inf
     predicted_finish: float | None = None
@@ -114,6 +129,7 @@ class _Craft:
     heard_at: float = -math.inf  # spacecraft time of its latest live telemetry
     checked_at: float = -math.inf  # looked at when heard
     watched_at: float = -math.inf  # looked at when another was heard
+    meshed_at: float = -math.inf  # asked to carry the jobs waiting for others out of contact
     ratios: list[float] = field(default_factory=list)  # runtime over expected, latest last
 
     def slowness(self) -> float:
@@ -206,6 +222,7 @@ class Broker:
         uplink: Uplink,
         policy: str = "broker",
         plan: ContactPlan | None = None,
+        mesh: Mesh | None = None,
     ) -> None:
         if policy not in POLICIES:
             raise BrokerError(f"placement {policy!r}: one of {', '.join(POLICIES)}")
@@ -215,6 +232,7 @@ class Broker:
         self.uplink = uplink
         self.policy = policy
         self.plan = plan
+        self.mesh = mesh
         self.jobs = {job.job_id: job for job in store.jobs()}
         self.cancels = store.cancels()  # (spacecraft, job) to cancel when next in contact
         self.now = max((j.submitted_at for j in self.jobs.values()), default=0.0)
@@ -245,7 +263,7 @@ class Broker:
             job.state, job.note = "refused", str(exc)
             self.store.save(job)
             raise
-        self._send_waiting(job.spacecraft)
+        self._send_placed(job)
         return job
 
     def listing(self) -> list[dict[str, Any]]:
@@ -270,6 +288,11 @@ class Broker:
         self.now = max(self.now, t)
         self._send_cancels(name)
         self._send_waiting(name)
+        if self.mesh is not None and t - craft.meshed_at >= CHECK_EVERY_S:
+            craft.meshed_at = t
+            for job in [j for j in self.jobs.values() if j.state == "waiting"]:
+                if job.spacecraft != name:
+                    self._by_mesh(job, [name])
         if t - craft.checked_at >= CHECK_EVERY_S:
             craft.checked_at = t
             self._check(craft)
@@ -325,14 +348,17 @@ class Broker:
         if job.deadline is not None and job.predicted_finish > job.deadline:
             self._replace(job, name, f"fell behind ({100 * progress:.0f}% done)")
 
-    def refused_on_board(self, name: str, request_id: bytes, reason: str) -> None:
+    def refused_on_board(self, name: str, request_id: bytes, reason: str, code: str = "") -> None:
         """A spacecraft refused a command the broker sent: a SUBMIT_JOB fails the job with its
-        reason; a REPORT_JOB about a job it does not know says the job never arrived, and it
-        goes up again."""
+        reason, but one that crossed the mesh and lost the race with a command sent since up
+        the spacecraft's own link (AUTH_REPLAY) waits to go up again; a REPORT_JOB about a job
+        it does not know says the job never arrived, and it goes up again."""
         for job in self.jobs.values():
             if job.spacecraft != name or job.state not in OPEN:
                 continue
-            if job.request_id == request_id.hex():
+            if job.request_id == request_id.hex() and job.via and code == "AUTH_REPLAY":
+                job.state, job.note = "waiting", f"overtaken on {name}: sent again"
+            elif job.request_id == request_id.hex():
                 job.state, job.note = "failed", f"refused by {name}: {reason}"
                 self.uplink.broker_said(f"fleet job {job.job_id}: refused by {name}: {reason}")
             elif job.query_id == request_id.hex():
@@ -353,7 +379,7 @@ class Broker:
             return "in safe mode"
         if health["governor_mode"] == d.GovernorMode.NO_GPU.name:
             return "no GPU"
-        uplink_at = self._next_contact(craft, health, self.now)
+        uplink_at = self._uplink_at(craft, health)
         if uplink_at is None:
             return "no contact ahead"
         owed = [j for j in self._owed(name) if j is not job]
@@ -364,8 +390,24 @@ class Broker:
             if late and before[other.job_id] <= other.deadline:
                 return f"it would make job {other.job_id} late"
         finish = after[job.job_id]
-        ground = self._next_contact(craft, health, finish)
-        return Prediction(name, uplink_at, finish, math.inf if ground is None else ground)
+        return Prediction(name, uplink_at, finish, self._down_at(craft, health, finish))
+
+    def _uplink_at(self, craft: _Craft, health: dict[str, Any]) -> float | None:
+        """When a job sent now would reach the spacecraft: in its next contact, or across the
+        mesh where that is well sooner (see _by_mesh)."""
+        own = self._next_contact(craft, health, self.now)
+        across = None if self.mesh is None else self.mesh.up(craft.name, self.now, MESH_OCTETS)
+        if across is not None and (own is None or across + MESH_MARGIN_S < own):
+            return across
+        return own
+
+    def _down_at(self, craft: _Craft, health: dict[str, Any], t: float) -> float:
+        """When results made at ``t`` reach the ground: in the spacecraft's next contact, or
+        across the mesh in another's where that is sooner, as its relay routes them."""
+        ways = [self._next_contact(craft, health, t)]
+        if self.mesh is not None:
+            ways.append(self.mesh.down(craft.name, t, RESULT_OCTETS))
+        return min((w for w in ways if w is not None), default=math.inf)
 
     def _schedule(
         self, craft: _Craft, health: dict[str, Any], jobs: list[BrokerJob], uplink_at: float
@@ -413,7 +455,7 @@ class Broker:
         job.predicted_finish = chosen.finish if chosen else None
         job.predicted_ground = chosen.ground if chosen and chosen.ground < math.inf else None
         job.placements += 1
-        job.request_id = None
+        job.request_id = job.via = None
         self.store.save(job)
         if chosen is not None:
             self._predict_again(name, chosen.uplink_at, job)
@@ -446,6 +488,46 @@ class Broker:
             f"{best.spacecraft}, {best.finish - job.deadline:.0f} s late)"
         )
 
+    def _send_placed(self, job: BrokerJob) -> None:
+        """Send a job just placed: up its spacecraft's link while it is in contact, else across
+        the mesh from the best spacecraft in contact where that is well sooner."""
+        self._send_waiting(job.spacecraft)
+        if job.state == "waiting":
+            self._by_mesh(job, list(self.crafts))
+
+    def _by_mesh(self, job: BrokerJob, carriers: list[str]) -> None:
+        """Send a job waiting for its spacecraft, out of contact, in a consignment up to the
+        one of ``carriers`` in contact from which the laser links bring it there soonest, when
+        that is MESH_MARGIN_S before the spacecraft's own next contact: a consignment that
+        arrives after a command sent since up the spacecraft's own link is refused there as a
+        replay (docs/constellation.md)."""
+        craft = self.crafts[job.spacecraft] if job.spacecraft else None
+        health = craft.health() if craft else None
+        if self.mesh is None or craft is None or health is None or self._in_contact(craft):
+            return
+        up = [n for n in carriers if n != craft.name and self._in_contact(self.crafts[n])]
+        way = self.mesh.carrier(craft.name, self.now, MESH_OCTETS, up)
+        if way is None:
+            return
+        carrier, arrival = way
+        own = self._next_contact(craft, health, self.now)
+        if own is not None and arrival + MESH_MARGIN_S >= own:
+            return
+        try:
+            request = self.uplink.broker_relay(
+                craft.name, carrier, "SUBMIT_JOB", {"manifest": job.manifest}, job.account
+            )
+        except BrokerError as exc:
+            job.note = f"waits: {exc}"
+            self.store.save(job)
+            return
+        self._sent(job, request, carrier, arrival)
+        pass_at = "none ahead" if own is None else f"{own - self.now:.0f} s"
+        self.uplink.broker_said(
+            f"fleet job {job.job_id}: sent to {craft.name} by way of {carrier} across the laser "
+            f"links (there in {arrival - self.now:.0f} s; its own next pass: {pass_at})"
+        )
+
     def _send_waiting(self, name: str | None) -> None:
         """Send up the jobs waiting for ``name`` while it is in contact."""
         craft = self.crafts.get(name) if name else None
@@ -462,8 +544,16 @@ class Broker:
                 job.note = f"waits: {exc}"
                 self.store.save(job)
                 return
-            job.state, job.request_id, job.note = "sent", request.hex(), ""
-            self.store.save(job)
+            self._sent(job, request, None, self.now)
+
+    def _sent(self, job: BrokerJob, request: bytes, via: str | None, arrival: float) -> None:
+        """A job's SUBMIT_JOB went up (across the mesh by way of ``via``), to arrive on board
+        at ``arrival``: not predicted to finish before it could have run from then."""
+        job.state, job.request_id, job.via, job.note = "sent", request.hex(), via, ""
+        assert job.spacecraft is not None
+        earliest = arrival + job.expected_s * self.crafts[job.spacecraft].slowness()
+        job.predicted_finish = max(job.predicted_finish or earliest, earliest)
+        self.store.save(job)
 
     def _send_cancels(self, name: str) -> None:
         if not self._in_contact(self.crafts[name]):
@@ -548,7 +638,7 @@ class Broker:
         self.uplink.broker_said(
             f"fleet job {job.job_id}: {name} {reason}; placed again on {job.spacecraft}"
         )
-        self._send_waiting(job.spacecraft)
+        self._send_placed(job)
 
     def _completed(self, job: BrokerJob, name: str, t: float) -> None:
         job.state, job.completed_at, job.completed_on, job.note = "completed", t, name, ""

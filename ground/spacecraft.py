@@ -99,7 +99,9 @@ class Ground(Protocol):
 
     def job_detail(self, craft: Spacecraft, tm: DecodedTelemetry) -> None: ...
 
-    def command_failed(self, craft: Spacecraft, request_id: bytes, reason: str) -> None: ...
+    def command_failed(
+        self, craft: Spacecraft, request_id: bytes, code: str, reason: str
+    ) -> None: ...
 
     def spacecraft_of(self, entity: int) -> Spacecraft | None:
         """The spacecraft whose payload is CFDP entity ``entity`` on the mesh (its id)."""
@@ -305,7 +307,9 @@ class Spacecraft:
             detail |= {"code": d.FailureCode(code).name if known else code, "reason": v["reason"]}
         self.ground.audit(account, None, "verification", tm.name.lower(), **detail)
         if tm.name.endswith("_FAILURE"):
-            self.ground.command_failed(self, request_id, str(v.get("reason", "")))
+            self.ground.command_failed(
+                self, request_id, str(detail.get("code", "")), str(v.get("reason", ""))
+            )
         if tm.name.startswith("COMPLETION") or tm.name.endswith("_FAILURE"):
             del self._sent_by[request_id]
 

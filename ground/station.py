@@ -46,9 +46,10 @@ from ground.broker import Broker, BrokerError, ContactPlan, JobStore
 from ground.cop1_directives import direct
 from ground.fleet import FleetError, SpacecraftConfig, find, record
 from ground.gatekeeper import Gatekeeper, Session
+from ground.mesh import Mesh
 from ground.messages import concerns, encode_message, read_messages
 from ground.space_link import GroundLink
-from ground.spacecraft import Spacecraft
+from ground.spacecraft import OutgoingConsignment, Spacecraft
 
 log = logging.getLogger("ground.station")
 RECONNECT_S = 0.5
@@ -60,6 +61,7 @@ REVOCATION_CHECK_S = 0.5  # how often the account store is looked at for revoked
 _SPACECRAFT_OPS = ("command", "upload", "relay", "files", "transfers")  # about one spacecraft
 _FLEET_OPS = ("fleet", "fleet_submit", "fleet_jobs")  # about the fleet as a whole
 _BROKER_OWN = ("CANCEL_JOB", "REPORT_JOB")  # the broker's own, about jobs it placed
+_COMMAND_OCTETS = 512  # a signed telecommand in a consignment, as a carrier is chosen
 
 
 @dataclass
@@ -89,6 +91,7 @@ class Station:
         retain_s: float | None = None,
         placement: str = "broker",
         contacts: ContactPlan | None = None,
+        mesh: Mesh | None = None,
     ) -> None:
         self.echo_idle = echo_idle  # the space link's loopback (flight/protocol/loopback.py)
         self.fleet = fleet
@@ -131,6 +134,7 @@ class Station:
             self,
             placement,
             contacts,
+            mesh,
         )
         self._accounts_version = accounts.version()
 
@@ -527,19 +531,34 @@ class Station:
         """Send files and commands to a spacecraft by way of one in contact and the laser mesh,
         in one consignment (docs/constellation.md); the answer for the client."""
         answer = self._relay(session, craft, message)
-        account = session.account.name
         if answer["op"] != "queued":
-            self.audit(account, session.peer, "relay", f"refused: {answer['message']}",
-                       spacecraft=craft.scid)  # fmt: skip
-            return answer
-        for name, args, request_id in answer.pop("sent"):
+            self.audit(session.account.name, session.peer, "relay",
+                       f"refused: {answer['message']}", spacecraft=craft.scid)  # fmt: skip
+        return answer
+
+    def _consign(
+        self,
+        account: str,
+        peer: str | None,
+        craft: Spacecraft,
+        via: Spacecraft,
+        files: list[tuple[str, Path]],
+        commands: list[tuple[str, dict[str, Any]]],
+    ) -> tuple[int, OutgoingConsignment]:
+        """Sign files and commands into one consignment for ``craft``, send it up to ``via``,
+        and archive and audit its commands as sent; the up transaction's number and the
+        consignment. ValueError, KeyError or FieldError if one cannot be signed."""
+        consignment = craft.consignment(files, commands)
+        seq = via.put(consignment.path, consignment.name)
+        ids = [packet[:4] for packet in consignment.packets]
+        for (name, args), request_id in zip(commands, ids, strict=True):
             craft.sent(request_id, account)
             self.archive.command(craft.scid, time.time(), name, args, request_id, account)
         self.audit(
-            account, session.peer, "relay", "queued", spacecraft=craft.scid, via=answer["via"],
-            name=answer["name"], seq_num=answer["seq_num"], request_ids=answer["request_ids"],
+            account, peer, "relay", "queued", spacecraft=craft.scid, via=via.name,
+            name=consignment.name, seq_num=seq, request_ids=ids,
         )  # fmt: skip
-        return answer
+        return seq, consignment
 
     def _relay(
         self, session: Session, craft: Spacecraft, message: dict[str, Any]
@@ -568,29 +587,37 @@ class Station:
                 raise ValueError(refusal)
             for name, args in checked:
                 encode_command(name, args)  # validate before anything is signed
-            via = self._carrier(craft, message.get("via"))
-            consignment = craft.consignment([(n, Path(p).resolve()) for p, n in files], checked)
+            placed = [(n, Path(p).resolve()) for p, n in files]
+            octets = sum(path.stat().st_size for _, path in placed) + _COMMAND_OCTETS * len(checked)
+            via = self._carrier(craft, message.get("via"), octets)
+            seq, consignment = self._consign(
+                session.account.name, session.peer, craft, via, placed, checked
+            )
         except (KeyError, FieldError, ValueError, FleetError) as exc:
             return {"op": "error", "ref": ref, "message": str(exc.args[0])}
-        seq = via.put(consignment.path, consignment.name)
         ids = [packet[:4] for packet in consignment.packets]
         return {"op": "queued", "ref": ref, "seq_num": seq, "via": via.name,
-                "name": consignment.name, "request_ids": ids,
-                "sent": [(n, a, i) for (n, a), i in zip(checked, ids, strict=True)]}  # fmt: skip
+                "name": consignment.name, "request_ids": ids}  # fmt: skip
 
-    def _carrier(self, craft: Spacecraft, via: Any) -> Spacecraft:
-        """The spacecraft a consignment goes up to: the one named (its link must be up), else
-        the destination itself while its link is up, else the first of the fleet in contact;
-        ValueError when none is."""
+    def _carrier(self, craft: Spacecraft, via: Any, octets: int) -> Spacecraft:
+        """The spacecraft a consignment of ``octets`` goes up to: the one named (its link must
+        be up); else, with the mesh's plan, the one in contact from which it reaches the
+        destination soonest (the destination itself while its link is up); else the
+        destination while its link is up, or the first of the fleet in contact. ValueError
+        when none is."""
         if via is not None:
             carrier = self.spacecraft(_plain(via))
             if not carrier.link_up:
                 raise ValueError(f"{carrier.name}'s space link is down: it cannot carry it now")
             return carrier
-        up = [c for c in self.craft.values() if c.link_up]
+        up = {c.name: c for c in self.craft.values() if c.link_up}
         if not up:
             raise ValueError("no spacecraft of the fleet is in contact: nothing can carry it now")
-        return craft if craft in up else min(up, key=lambda c: c.name)
+        mesh = self.broker.mesh
+        way = mesh.carrier(craft.name, self.broker.now, octets, up) if mesh else None
+        if way is not None:
+            return up[way[0]]
+        return craft if craft.name in up else up[min(up)]
 
     def uplink_command(
         self, session: Session, craft: Spacecraft, message: dict[str, Any]
@@ -712,6 +739,26 @@ class Station:
         )  # fmt: skip
         return request_id
 
+    def broker_relay(
+        self, spacecraft: str, carrier: str, name: str, args: dict[str, Any], account: str
+    ) -> bytes:
+        """A SUBMIT_JOB the broker sends across the mesh, in a consignment up to ``carrier``,
+        for the account that submitted the job (which must hold command authority, or nobody
+        does); BrokerError why not."""
+        craft, via = self.spacecraft(spacecraft), self.spacecraft(carrier)
+        holder = self.authority.holder
+        try:
+            if holder not in (None, account):
+                raise ValueError(f"command authority is held by {holder}, not {account}")
+            if not via.link_up:
+                raise ValueError(f"{via.name}'s space link is down: it cannot carry it now")
+            args = craft.signed_job(name, args)
+            encode_command(name, args)
+            _, consignment = self._consign(account, "broker", craft, via, [], [(name, args)])
+        except (KeyError, FieldError, ValueError) as exc:
+            raise BrokerError(str(exc.args[0])) from None
+        return consignment.packets[0][:4]
+
     def broker_said(self, line: str) -> None:
         log.warning("%s", line)
         self.broadcast({"op": "broker", "message": line})
@@ -728,8 +775,8 @@ class Station:
         if isinstance(tm.values.get("job"), dict):
             self.broker.job_detail(craft.name, tm.values["job"])
 
-    def command_failed(self, craft: Spacecraft, request_id: bytes, reason: str) -> None:
-        self.broker.refused_on_board(craft.name, request_id, reason)
+    def command_failed(self, craft: Spacecraft, request_id: bytes, code: str, reason: str) -> None:
+        self.broker.refused_on_board(craft.name, request_id, reason, code)
 
     def spacecraft_of(self, entity: int) -> Spacecraft | None:
         return self.craft.get(entity)  # a payload's entity id on the mesh is its spacecraft id

@@ -177,7 +177,8 @@ async def run_fleet(
     ``isl``, the laser links' topology over the run's ``seconds`` is computed and written;
     ``placement``: the station broker's, for the fleet's workload."""
     out = config.out_dir.resolve()
-    stale = ("ground-state", "station.port", "fleet.json", "topology.json", "contacts.json")
+    stale = ("ground-state", "station.port", "fleet.json", "topology.json", "contacts.json",
+             "mesh.json")  # fmt: skip
     clear_stale(out, (*stale, *REPORT_FILES))
     wall0 = time.monotonic()
     runs = []
@@ -198,6 +199,7 @@ async def run_fleet(
             assert run.bus is not None
             clock.join(run.bus.clock)
     topology = lasers = None
+    station_options = []
     if isl is not None:
         predicted = _topology(members, runs, isl, seconds or config.duration_s)
         plan = _relay_plan(members, runs, predicted, isl, config)  # from the geometry alone
@@ -211,6 +213,8 @@ async def run_fleet(
             run.flight_options = ["--isl", lasers.url(i), "--entity-id", str(member.scid)]
             (run.out / "state" / "relay").mkdir(parents=True, exist_ok=True)
             (run.out / "state" / "relay" / PLAN_FILE).write_text(plan)
+        (out / "mesh.json").write_text(plan)  # the station's, to send jobs across the mesh
+        station_options = ["--mesh", str(out / "mesh.json")]
     station = BenchProcesses(out)
 
     async def drive(run: BenchRun, member: FleetMember, address: str) -> None:
@@ -229,7 +233,15 @@ async def run_fleet(
             out,
             station,
             [],
-            ["--fleet", str(fleet), "--placement", placement, "--contacts", str(plan)],
+            [
+                "--fleet",
+                str(fleet),
+                "--placement",
+                placement,
+                "--contacts",
+                str(plan),
+                *station_options,
+            ],  # fmt: skip
         )
         await asyncio.gather(
             *(drive(run, member, address) for run, member in zip(runs, members, strict=True))

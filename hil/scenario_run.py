@@ -281,9 +281,10 @@ async def _submit_to_fleet(bench: Bench, p: dict[str, Any]) -> None:
             bench.gpu.workload_rejected += 1
             bench.note(f"fleet job {manifest['id']} refused: {exc}")
             return
-        if job["state"] == "sent":  # up now: on board before the fleet's clock moves on
+        if job["state"] == "sent" and not job["via"]:  # up now: on board before the clock moves
             await _taken_on_board(bench, job["job_id"])
-    bench.note(f"fleet job {manifest['id']} placed on {job['spacecraft']}")
+    way = f" by way of {job['via']}" if job["via"] else ""
+    bench.note(f"fleet job {manifest['id']} placed on {job['spacecraft']}{way}")
 
 
 async def _taken_on_board(bench: Bench, job_id: str) -> None:

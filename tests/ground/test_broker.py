@@ -47,10 +47,11 @@ def _job(job_id, expected_s=1000.0, deadline=None):
 
 class _Station:
     """A station with two spacecraft, alpha and beta, each on its own radio; restartable on
-    the same state."""
+    the same state; ``options`` for the Station (contacts, mesh)."""
 
-    def __init__(self, tmp_path):
+    def __init__(self, tmp_path, **options):
         self.tmp_path = tmp_path
+        self.options = options  # the Station's: contacts, mesh
         self.radios = {ALPHA: Radio(ALPHA), BETA: Radio(BETA)}
         self.station = self.task = self.address = self.token = self.client = None
         self.seen = None
@@ -69,7 +70,7 @@ class _Station:
             )
             self.fleet.write_text(text)
         self.station = Station("", load_fleet(self.fleet), self.tmp_path / "state",
-                               accounts=AccountStore(self.store))  # fmt: skip
+                               accounts=AccountStore(self.store), **self.options)  # fmt: skip
         self.task, self.address = await serving(self.station, self.tmp_path)
         for radio in self.radios.values():
             await asyncio.wait_for(radio.connected.wait(), 10)

@@ -73,10 +73,16 @@ def test_a_fleet_file_that_cannot_be_used_is_one_line(tmp_path, text, message):
     assert message in str(raised.value) and "\n" not in str(raised.value)
 
 
-def test_the_station_command_line_refuses_a_bad_fleet_in_one_line(tmp_path):
+def test_the_station_command_line_refuses_a_bad_fleet_or_mesh_plan_in_one_line(tmp_path):
     (tmp_path / "fleet.toml").write_text('[[spacecraft]]\nname = "a"\nid = 1\nkeys = "k"\n')
     provision_keys(tmp_path / "k1")
+    (tmp_path / "good.toml").write_text(
+        '[[spacecraft]]\nname = "a"\nid = 1\nkeys = "k1/ground.toml"\nlink = "127.0.0.1:9"\n'
+    )
+    (tmp_path / "mesh.json").write_text('{"contacts": 3}')
     for args, message in [
+        (["--fleet", "good.toml", "--mesh", "mesh.json"], "mesh.json: contact plan: 'contacts'"),
+        (["--fleet", "good.toml", "--mesh", "none.json"], "cannot read the mesh plan none.json"),
         (["--fleet", "fleet.toml"], "a name no link of their own: give --link"),
         (["--fleet", "fleet.toml", "--link", "127.0.0.1:9"], "k: No such file"),
         (["--fleet", "none.toml", "--link", "127.0.0.1:9"], "cannot read the fleet file"),
