@@ -27,6 +27,7 @@ from flight.protocol.messages import CommandEncoder, DecodedTelemetry, decode_te
 from flight.protocol.packets import PacketError, Telemetry, parse_packet
 from flight.relay.consignment import consignment_name, files_sha256, write_consignment
 from flight.relay.service import parse_relayed, relayed_name
+from flight.relay.snapshot import parse_snapshot
 from flight.security.job_auth import SIGNATURE, sign_manifest
 from flight.security.keys import KeyFile
 from flight.security.tc_auth import TRAILER_LEN, TcSigner
@@ -325,25 +326,31 @@ class Spacecraft:
             if where is not None and origin is not None and origin is not self:
                 origin.adopt(where[1], Path(str(r.path)), r.size, self)
                 continue
+            if r.delivered and r.path and parse_snapshot(name) is not None:
+                self.adopt(name, Path(str(r.path)), r.size, self)
+                continue
             self.filed(name, r.size, r.condition.name, r.delivered, r.path)
 
     def adopt(self, name: str, path: Path, size: int | None, via: Spacecraft) -> None:
-        """A file this spacecraft made that another brought down across the laser mesh
-        (``relay/ORIGIN/NAME`` there): filed here under its name, as if it had come down this
-        spacecraft's own link, and kept once however many ways it came."""
+        """A file this spacecraft made that came down as ``name`` (by ``via``, itself or one
+        that brought it across the laser mesh as ``relay/ORIGIN/NAME``): filed here under its
+        name, as if it had come down this spacecraft's own link (a file of DOWNLINK_FILE,
+        ``_file/DIGEST/PATH``, under PATH), and kept once however many ways it came."""
+        wire = name if via is self else relayed_name(self.scid, name)
+        name = parse_snapshot(name) or name
         target = (self.files.files_dir / name).resolve()
         if not target.is_relative_to(self.files.files_dir.resolve()):
-            log.error("%s: relayed file %r by %s leaves the file store", self.name, name, via.name)
-            via.filed(relayed_name(self.scid, name), size, "NO_ERROR", True, str(path))
+            log.error("%s: file %r by %s leaves the file store", self.name, name, via.name)
+            via.filed(wire, size, "NO_ERROR", True, str(path))
             return
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(path, target)
-        except OSError as exc:  # kept, and listed, under the spacecraft that brought it down
-            log.error("%s: relayed file %r by %s not filed: %s", self.name, name, via.name, exc)
-            via.filed(relayed_name(self.scid, name), size, "NO_ERROR", True, str(path))
+        except OSError as exc:  # kept, and listed, under the name it came down by
+            log.error("%s: file %r by %s not filed: %s", self.name, name, via.name, exc)
+            via.filed(wire, size, "NO_ERROR", True, str(path))
             return
-        self.filed(name, size, "NO_ERROR", True, str(target), via)
+        self.filed(name, size, "NO_ERROR", True, str(target), None if via is self else via)
 
     def filed(
         self,

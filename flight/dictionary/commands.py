@@ -99,7 +99,9 @@ COMMANDS: tuple[Command, ...] = (
         210,
         2,
         "Queues a file of the payload's state directory for downlink by CFDP class 2 "
-        "(job results are queued by themselves when their job ends).",
+        "(job results are queued by themselves when their job ends). On a payload with a "
+        "relay, the file is copied as it stands and routed across the laser mesh as "
+        "_file/DIGEST/PATH (section 12).",
         args=(
             Field("path", "str", description="the file, relative to the state directory"),
             Field("priority", "u8", description="0-255, 0 sent first"),

@@ -40,11 +40,16 @@ CFDP_SERVICE = 210
 
 
 class Router(Protocol):
-    """Where a job's results go instead, to be routed to the ground (flight/relay)."""
+    """Where a job's results, stored telemetry and files of DOWNLINK_FILE go instead, to be
+    routed to the ground (flight/relay)."""
 
     def hold(self, path: Path, name: str, priority: int) -> None: ...
 
     def holds(self, name: str) -> bool: ...
+
+    def snapshot(self, path: Path, relative: str, priority: int) -> str:
+        """A file of DOWNLINK_FILE, copied as it stands, to be routed; its name there."""
+        ...
 
     def carry(self, path: Path, name: str) -> None:
         """A consignment the ground uplinked to this satellite for one on the mesh."""
@@ -127,8 +132,9 @@ class Downlink:
         self.entity.config = replace(self.entity.config, segment_size=self.config.segment_size)
 
     # --- what goes down
-    def send_file(self, relative: str, priority: int, dest_name: str | None = None) -> int:
-        """Queue a file of the state directory; returns the transaction sequence number."""
+    def send_file(self, relative: str, priority: int) -> None:
+        """Queue a file of the state directory for the ground: down this link, or, with a
+        relay, copied as it stands into its custody to be routed (flight/relay/snapshot.py)."""
         if not relative or "\0" in relative:
             raise DownlinkError(d.FailureCode.FILE_NAME_INVALID, f"{relative!r} is not a file name")
         pure = PurePosixPath(relative)
@@ -137,7 +143,10 @@ class Downlink:
             raise DownlinkError(d.FailureCode.FILE_NAME_INVALID, f"{relative!r} is not on board")
         if not path.is_file():
             raise DownlinkError(d.FailureCode.FILE_NOT_FOUND, f"no file {relative!r} on board")
-        return self.put(path, dest_name or relative, priority)
+        if self.router is None:
+            self.put(path, relative, priority)
+        else:
+            self.router.snapshot(path, pure.as_posix(), priority)
 
     def put(self, path: Path, dest_name: str, priority: int) -> int:
         """Queue a file for the ground by its path (one the relay routed down this link)."""

@@ -25,6 +25,7 @@ routed, and the second's share of the terminal's rate is sent.
 from __future__ import annotations
 
 import math
+import os
 from collections import Counter
 from pathlib import Path, PurePosixPath
 
@@ -47,6 +48,7 @@ from flight.relay.consignment import (
     read_consignment,
 )
 from flight.relay.contact_plan import ContactPlan, PlanError
+from flight.relay.snapshot import copy_hashed, snapshot_name
 from flight.relay.custody import (
     DELIVERED,
     DOWN,
@@ -135,6 +137,26 @@ class Relay:
                         None, None, False)  # fmt: skip
         if self.custody.take(bundle):
             self._routed_until = -math.inf
+
+    def snapshot(self, path: Path, relative: str, priority: int) -> str:
+        """A file DOWNLINK_FILE asked for: copied as it stands and held under the name of its
+        content (flight/relay/snapshot.py), to be routed like a result; its name. Asked for
+        again unchanged, it is the file held (or sent) before."""
+        files = self.dir / "files"
+        partial = files / ".partial" / "copy"
+        digest = copy_hashed(path, partial)
+        name = snapshot_name(digest, relative)
+        if self.custody.state(self.entity_id, name) is not None:
+            partial.unlink()
+            return name
+        kept = files / name
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(partial, kept)
+        bundle = Bundle(self.entity_id, name, str(kept), kept.stat().st_size, priority, HELD,
+                        None, None, True)  # fmt: skip
+        if self.custody.take(bundle):
+            self._routed_until = -math.inf
+        return name
 
     def carry(self, path: Path, name: str) -> None:
         """A consignment the ground uplinked to this satellite, to be routed to its destination

@@ -18,7 +18,13 @@ import pytest
 from flight import dictionary as d
 from flight.cfdp.pdu import Condition
 from flight.downlink.recorder import PRIORITY_HOUSEKEEPING
-from flight.downlink.service import GROUND_ENTITY, RECORDING_S, Downlink, DownlinkConfig
+from flight.downlink.service import (
+    GROUND_ENTITY,
+    RECORDING_S,
+    Downlink,
+    DownlinkConfig,
+    DownlinkError,
+)
 from flight.links.laser import LaserLink, parse_laser_url
 from flight.links.udp import LinkUrlError
 from flight.relay.custody import DOWNLINKING, FORWARDED, HELD, HOLDING
@@ -292,3 +298,39 @@ def test_a_laser_terminal_url_is_taken_or_refused_in_one_line(url, fault):
         1e6,
         ("127.0.0.1", 6000),
     )
+
+
+def test_a_file_of_downlink_file_is_copied_as_it_stands_and_routed_by_its_content(tmp_path):
+    """With a relay, DOWNLINK_FILE copies the file into custody under the name of its content:
+    it goes by the neighbour whose pass comes first, and the copy is deleted once the neighbour
+    holds it; the file asked for again unchanged is the same file, and changed, another."""
+    mesh = Mesh(tmp_path, up=[(0, 1000)])
+    try:
+        log = tmp_path / "a" / "logs" / "run.log"
+        log.parent.mkdir()
+        log.write_bytes(b"first part\n" * 1000)
+        downlink = mesh.relays[A].downlink
+        downlink.send_file("logs//run.log", 5)
+        downlink.send_file("logs/run.log", 5)  # unchanged: the same file
+        [held] = mesh.bundles(A, HELD)
+        digest = hashlib.sha256(log.read_bytes()).hexdigest()[:16]
+        assert (held.name, held.priority) == (f"_file/{digest}/logs/run.log", 5)
+        log.write_bytes(b"changed\n")  # the copy, not the file, goes
+        assert Path(held.path).read_bytes() == b"first part\n" * 1000
+        mesh.run(60, until=lambda: bool(mesh.bundles(B, DOWNLINKING)))
+        [copy] = mesh.bundles(B, DOWNLINKING)
+        assert (copy.origin, copy.name) == (A, held.name)
+        [down] = mesh.relays[B].downlink.entity.senders.values()
+        assert down.dest_name == f"relay/{A}/{held.name}"
+        assert not Path(held.path).exists()  # a's copy, gone on
+        downlink.send_file("logs/run.log", 5)  # changed since: another file
+        [again] = mesh.bundles(A, *HOLDING)
+        changed = hashlib.sha256(b"changed\n").hexdigest()[:16]
+        assert again.name == f"_file/{changed}/logs/run.log"
+        for bad, code in (("../x", d.FailureCode.FILE_NAME_INVALID),
+                          ("logs/none", d.FailureCode.FILE_NOT_FOUND)):  # fmt: skip
+            with pytest.raises(DownlinkError) as refused:
+                downlink.send_file(bad, 5)
+            assert refused.value.code == code
+    finally:
+        mesh.close()

@@ -47,30 +47,37 @@ class _Pdus:
         return []
 
 
+async def _send(tmp_path, station, scid, names, t):
+    """A payload sends files of tmp_path (class 1) down its own link: (file, name) each."""
+    link = _Pdus()
+    entity = Entity(EntityConfig(FLIGHT_ENTITY), link, None, clock=lambda: t)
+    for source, name in names:
+        entity.put(tmp_path / source, name, remote_id=2, acknowledged=False)
+    while entity.busy:
+        entity.poll()
+    for pdu in link.sent:
+        station.radios[scid].downlink("CFDP_PDU", {"pdu": pdu}, time=t)
+    await station.down(scid, "HOUSEKEEPING", _hk(), t + 1)  # all of it taken in
+
+
+def _told(station, into):
+    station.client.station_listeners.append(
+        lambda m: into.append(m) if m.get("op") == "file" else None
+    )
+
+
 def test_a_file_brought_down_by_another_spacecraft_is_filed_under_its_maker(tmp_path):
     files_told = []
 
     async def send(station, scid, names, t):
-        """Beta's payload sends files (class 1) down its own link."""
-        link = _Pdus()
-        entity = Entity(EntityConfig(FLIGHT_ENTITY), link, None, clock=lambda: t)
-        for source, name in names:
-            path = tmp_path / source
-            entity.put(path, name, remote_id=2, acknowledged=False)
-        while entity.busy:
-            entity.poll()
-        for pdu in link.sent:
-            station.radios[scid].downlink("CFDP_PDU", {"pdu": pdu}, time=t)
-        await station.down(scid, "HOUSEKEEPING", _hk(), t + 1)  # all of it taken in
+        await _send(tmp_path, station, scid, names, t)
 
     async def scenario():
         (tmp_path / "out.bin").write_bytes(RESULT)
         (tmp_path / "RESULTS.json").write_bytes(RESULTS)
         station = _Station(tmp_path)
         await station.start()
-        station.client.station_listeners.append(
-            lambda m: files_told.append(m) if m.get("op") == "file" else None
-        )
+        _told(station, files_told)
         relayed = [("out.bin", f"relay/{ALPHA}/j/out.bin"),
                    ("RESULTS.json", f"relay/{ALPHA}/j/RESULTS.json")]  # fmt: skip
         await send(station, BETA, relayed, 1000.0)
@@ -98,3 +105,42 @@ def test_a_file_brought_down_by_another_spacecraft_is_filed_under_its_maker(tmp_
                             (ALPHA, "j/out.bin", BETA, "pending"),
                             (BETA, f"relay/{ALPHA}/k/out.bin", None, "pending")]  # fmt: skip
     assert repeated == 1
+
+
+def test_a_file_of_downlink_file_is_filed_under_its_path_whichever_way_it_came(tmp_path):
+    """DOWNLINK_FILE on a payload with a relay names the file by its content
+    (``_file/DIGEST/PATH``): down its own link or across the mesh, the ground files it under
+    PATH, a later version over the earlier, the same content once."""
+    first, second = b"log, first part\n" * 100, b"log, both parts\n" * 200
+    d1, d2 = (hashlib.sha256(x).hexdigest()[:16] for x in (first, second))
+    files_told = []
+
+    async def scenario():
+        (tmp_path / "first").write_bytes(first)
+        (tmp_path / "second").write_bytes(second)
+        station = _Station(tmp_path)
+        await station.start()
+        _told(station, files_told)
+        alpha = station.station.craft[ALPHA]
+        await _send(tmp_path, station, ALPHA, [("first", f"_file/{d1}/logs/run.log")], 1000.0)
+        kept = [(alpha.files.files_dir / "logs" / "run.log").read_bytes()]
+        relayed = f"relay/{ALPHA}/_file/{d2}/logs/run.log"
+        await _send(tmp_path, station, BETA, [("second", relayed)], 1100.0)
+        kept.append((alpha.files.files_dir / "logs" / "run.log").read_bytes())
+        await _send(tmp_path, station, ALPHA, [("second", f"_file/{d2}/logs/run.log")], 1200.0)
+        await _send(tmp_path, station, ALPHA, [("first", "_file/not-a-digest/x.log")], 1300.0)
+        leftover = sorted(
+            p.relative_to(alpha.files.files_dir).as_posix()
+            for p in alpha.files.files_dir.rglob("*") if p.is_file()
+        )  # fmt: skip
+        repeated = alpha.files_repeated
+        await station.stop()
+        return kept, leftover, repeated
+
+    kept, leftover, repeated = asyncio.run(scenario())
+    assert kept == [first, second]
+    assert leftover == ["_file/not-a-digest/x.log", "logs/run.log"]  # not a snapshot: as named
+    told = [(m["spacecraft"], m["name"], m.get("via")) for m in files_told]
+    assert told == [(ALPHA, "logs/run.log", None), (ALPHA, "logs/run.log", BETA),
+                    (ALPHA, "_file/not-a-digest/x.log", None)]  # fmt: skip
+    assert repeated == 1  # the second version again, by alpha's own link
