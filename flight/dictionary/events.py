@@ -450,5 +450,18 @@ EVENTS: tuple[Event, ...] = (
             Field("reason", "str", description="what is wrong with it"),
         ),
     ),
+    Event(
+        "LASER_LINK_UNSTABLE",
+        88,
+        Severity.MEDIUM,
+        "Transfers to a neighbour kept failing while the contact plan had its laser link up: the "
+        "link comes and goes (it flaps), or the plan is wrong about it. Raised once an hour per "
+        "neighbour at most; files go by other ways meanwhile.",
+        (
+            Field("neighbour", "u16", description="the entity at the link's other end"),
+            Field("failures", "u16", description="transfers to it that failed in the window"),
+            Field("window_s", "u32", unit="s", description="the window they failed in"),
+        ),
+    ),
 )
 EVENT_HEADER = (Field("event_id", "u16", description="the event's id"),)

@@ -64,6 +64,9 @@ from flight.relay.custody import (
 PLAN_FILE = "contact-plan.json"
 SEGMENT = 8_192
 AVOID_S = 300.0  # a neighbour a transfer to failed is routed around for this long
+UNSTABLE_FAILURES = 3  # transfers to a neighbour failed within UNSTABLE_WINDOW_S: its link is
+UNSTABLE_WINDOW_S = 1800  # unstable (LASER_LINK_UNSTABLE), said once in UNSTABLE_SAY_S at most
+UNSTABLE_SAY_S = 3600.0
 ISL_ACK_LIMIT = 5  # a laser link that breaks is given up on in about a quarter of a minute
 RECEIVE_ROUNDS = 16  # batches taken from the terminal in a second at most (the rest wait)
 
@@ -110,6 +113,8 @@ class Relay:
             clock=lambda: self.now,
         )
         self.avoid: dict[int, float] = {}  # neighbour -> until when it is routed around
+        self.failed_at: dict[int, list[float]] = {}  # neighbour -> its transfers' failures
+        self.unstable_said: dict[int, float] = {}  # neighbour -> when it was last said unstable
         self.counters: Counter[str] = Counter()
         self.plan: ContactPlan | None = None
         self._routed_until = -math.inf  # held files are routed again from this bus second
@@ -374,12 +379,26 @@ class Relay:
                 Path(bundle.path).unlink(missing_ok=True)
             self.counters["forwarded"] += 1
             return [EV.FILE_FORWARDED(**fields)]
-        assert bundle.hop is not None
-        self.avoid[bundle.hop] = self.now + AVOID_S
+        hop = bundle.hop
+        assert hop is not None
+        self.avoid[hop] = self.now + AVOID_S
         self.custody.set(bundle, HELD)
         self._routed_until = -math.inf
         self.counters["forward_failed"] += 1
-        return [EV.FILE_FORWARD_FAILED(**fields, condition=condition.name)]
+        return [EV.FILE_FORWARD_FAILED(**fields, condition=condition.name), *self._unstable(hop)]
+
+    def _unstable(self, neighbour: int) -> list[Event]:
+        """A transfer to ``neighbour`` failed: LASER_LINK_UNSTABLE when UNSTABLE_FAILURES have
+        within UNSTABLE_WINDOW_S (not said of it in the last UNSTABLE_SAY_S)."""
+        recent = [t for t in self.failed_at.get(neighbour, []) if self.now - t < UNSTABLE_WINDOW_S]
+        self.failed_at[neighbour] = recent = [*recent, self.now]
+        said = self.unstable_said.get(neighbour, -math.inf)
+        if len(recent) < UNSTABLE_FAILURES or self.now - said < UNSTABLE_SAY_S:
+            return []
+        self.unstable_said[neighbour] = self.now
+        self.counters["links_unstable"] += 1
+        return [EV.LASER_LINK_UNSTABLE(neighbour=neighbour, failures=len(recent),
+                                       window_s=UNSTABLE_WINDOW_S)]  # fmt: skip
 
     def _taken(self, neighbour: int, dest_name: str, path: Path) -> list[Event]:
         if parse_consignment_name(dest_name) is not None:

@@ -334,3 +334,25 @@ def test_a_file_of_downlink_file_is_copied_as_it_stands_and_routed_by_its_conten
             assert refused.value.code == code
     finally:
         mesh.close()
+
+
+def test_transfers_failing_on_a_link_the_plan_has_up_report_it_unstable_once(tmp_path, result):
+    """A laser link that comes and goes while the plan has it up: each transfer over it fails,
+    the file is routed again once the neighbour's time out is over, and the third failure
+    within half an hour says, once, that the link is unstable."""
+    result.write_bytes(os.urandom(3_000_000))  # three seconds of the link's share
+    plan = _plan(((A, B), 0, 5000, 8e6), ((B, GROUND_ENTITY), 0, 5000, 64e3))  # a: no pass
+    flaps = [(s, s + 1) for s in range(0, SECONDS, 30)]  # up a second in thirty
+    mesh = Mesh(tmp_path, up=flaps, plan=plan)
+    try:
+        mesh.relays[A].hold(result, "job-1/out.bin", 10)
+        mesh.run(SECONDS - 10, until=lambda: "LASER_LINK_UNSTABLE" in _names(mesh.events[A]))
+        names = _names(mesh.events[A])
+        assert names.count("FILE_FORWARD_FAILED") == 3
+        [said] = [v for name, v in mesh.events[A] if name == "LASER_LINK_UNSTABLE"]
+        assert said == {"neighbour": B, "failures": 3, "window_s": 1800}
+        assert mesh.relays[A].custody.in_state(HELD)  # still here, to be routed again
+        mesh.run(700)
+        assert _names(mesh.events[A]).count("LASER_LINK_UNSTABLE") == 1  # once an hour at most
+    finally:
+        mesh.close()
