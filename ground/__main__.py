@@ -159,6 +159,15 @@ def _parser() -> argparse.ArgumentParser:
         "place",
     )
     fleet.add_argument("manifest", nargs="?", type=Path, help="submit: the job manifest")
+    fleet.add_argument(
+        "--file",
+        dest="files",
+        action="append",
+        default=[],
+        metavar="PATH[=NAME]",
+        help="submit: an input for the job's spacecraft's file store, sent up with it (NAME: "
+        "its name on board, default the file's name)",
+    )
     client("ping", "ping the payload (PUS 17)")
     tlm = client("tlm", "print live housekeeping")
     tlm.add_argument("--count", type=count, default=0, help="stop after N reports (0: never)")
@@ -328,6 +337,9 @@ def main(argv: list[str] | None = None) -> int:
         return _plot(args)
     if args.cmd == "fleet" and (args.action == "submit") != (args.manifest is not None):
         print("ground fleet: submit takes a MANIFEST, and only submit does", file=sys.stderr)
+        return 2
+    if args.cmd == "fleet" and args.files and args.action != "submit":
+        print("ground fleet: only submit takes --file", file=sys.stderr)
         return 2
     try:
         if getattr(args, "manifest", None) is not None:
@@ -773,11 +785,17 @@ async def _upload(client: StationClient, args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-async def _relay(client: StationClient, args: argparse.Namespace) -> int:
+def _named_files(items: list[str]) -> list[tuple[str, str]]:
+    """``PATH[=NAME]`` each: the file's absolute path and its name on board."""
     files = []
-    for item in args.files:
+    for item in items:
         path, _, name = item.partition("=")
         files.append((str(Path(path).resolve()), name or Path(path).name))
+    return files
+
+
+async def _relay(client: StationClient, args: argparse.Namespace) -> int:
+    files = _named_files(args.files)
     commands = []
     try:
         for text in args.commands:
@@ -896,7 +914,7 @@ async def _cop1(client: StationClient, args: argparse.Namespace) -> int:
 
 async def _fleet(client: StationClient, args: argparse.Namespace) -> int:
     if args.action == "submit":
-        job = await client.fleet_submit(args.manifest_doc)
+        job = await client.fleet_submit(args.manifest_doc, files=_named_files(args.files))
         _emit(args, describe_placement(job), job)
         return 0
     if args.action == "jobs":

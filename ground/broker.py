@@ -35,6 +35,7 @@ import msgpack
 from flight import dictionary as d
 from flight.jobs.manifest import DEFAULT_PRIORITY, ManifestError, parse_manifest
 from ground.mesh import Mesh
+from ground.spacecraft import UPLINK_BPS
 
 POLICIES = ("broker", "round-robin")
 CONTACT_GAP_S = 30.0  # telemetry heard within this many seconds: the spacecraft is in contact
@@ -64,10 +65,17 @@ class Uplink(Protocol):
         ...
 
     def broker_relay(
-        self, spacecraft: str, carrier: str, name: str, args: dict[str, Any], account: str
+        self,
+        spacecraft: str,
+        carrier: str,
+        name: str,
+        args: dict[str, Any],
+        account: str,
+        files: list[list[str]],
     ) -> bytes:
-        """Send a command to a spacecraft in a consignment up to ``carrier``, across the laser
-        links: its request id; BrokerError (why it was not sent) otherwise."""
+        """Send files (each [path here, name on board]) and then a command to a spacecraft in
+        one consignment up to ``carrier`` (itself, or one that the laser links bring it from):
+        the command's request id; BrokerError (why it was not sent) otherwise."""
         ...
 
     def broker_said(self, line: str) -> None:
@@ -88,7 +96,9 @@ class BrokerJob:
     spacecraft: str | None = None
     placements: int = 0
     request_id: str | None = None  # hex, of the SUBMIT_JOB that carried it up
-    via: str | None = None  # the spacecraft whose consignment carried it across the mesh
+    via: str | None = None  # the spacecraft a consignment carrying its SUBMIT_JOB went up to
+    files: list[list[str]] = field(default_factory=list)  # its inputs: [path here, name on board]
+    octets: int = 0  # the inputs' size
     query_id: str | None = None  # hex, of the latest REPORT_JOB that asked after it
     asked_at: float = -math.inf
     predicted_finish: float | None = None
@@ -238,11 +248,19 @@ class Broker:
         self.now = max((j.submitted_at for j in self.jobs.values()), default=0.0)
 
     # --- what operators ask
-    def submit(self, manifest: Any, account: str, at: float | None = None) -> BrokerJob:
+    def submit(
+        self,
+        manifest: Any,
+        account: str,
+        at: float | None = None,
+        files: list[tuple[str, str]] = (),
+    ) -> BrokerJob:
         """Take a job for the fleet, submitted at mission time ``at`` where the submitter gives
-        it (the broker's time is the later of it and the latest telemetry's): placed, and sent
-        up if its spacecraft is in contact now; BrokerError (one line) if it cannot be, the job
-        kept as refused (a job of that id may then be submitted again)."""
+        it (the broker's time is the later of it and the latest telemetry's), with ``files``
+        for its spacecraft's file store (each a path here, checked by the caller, and its name
+        on board), which go up with its SUBMIT_JOB in one consignment: placed, and sent up if
+        its spacecraft is in contact now; BrokerError (one line) if it cannot be, the job kept
+        as refused (a job of that id may then be submitted again)."""
         if at is not None:
             self.now = max(self.now, at)
         try:
@@ -254,7 +272,8 @@ class Broker:
         job = BrokerJob(
             spec.job_id, dict(manifest), account, spec.deadline,
             spec.expected_runtime_s or spec.simulated_work_s or spec.time_limit_s,
-            spec.simulated_work_s, self.now,
+            spec.simulated_work_s, self.now, files=[[path, name] for path, name in files],
+            octets=sum(Path(path).stat().st_size for path, _ in files),
         )  # fmt: skip
         self.jobs[job.job_id] = job
         try:
@@ -379,7 +398,7 @@ class Broker:
             return "in safe mode"
         if health["governor_mode"] == d.GovernorMode.NO_GPU.name:
             return "no GPU"
-        uplink_at = self._uplink_at(craft, health)
+        uplink_at = self._uplink_at(craft, health, job)
         if uplink_at is None:
             return "no contact ahead"
         owed = [j for j in self._owed(name) if j is not job]
@@ -392,11 +411,15 @@ class Broker:
         finish = after[job.job_id]
         return Prediction(name, uplink_at, finish, self._down_at(craft, health, finish))
 
-    def _uplink_at(self, craft: _Craft, health: dict[str, Any]) -> float | None:
-        """When a job sent now would reach the spacecraft: in its next contact, or across the
-        mesh where that is well sooner (see _by_mesh)."""
+    def _uplink_at(self, craft: _Craft, health: dict[str, Any], job: BrokerJob) -> float | None:
+        """When a job sent now would be on board: in the spacecraft's next contact (its inputs
+        up at the uplink's rate first), or across the mesh where that is well sooner (see
+        _by_mesh)."""
         own = self._next_contact(craft, health, self.now)
-        across = None if self.mesh is None else self.mesh.up(craft.name, self.now, MESH_OCTETS)
+        if own is not None:
+            own += job.octets * 8 / UPLINK_BPS
+        octets = MESH_OCTETS + job.octets
+        across = None if self.mesh is None else self.mesh.up(craft.name, self.now, octets)
         if across is not None and (own is None or across + MESH_MARGIN_S < own):
             return across
         return own
@@ -506,27 +529,35 @@ class Broker:
         if self.mesh is None or craft is None or health is None or self._in_contact(craft):
             return
         up = [n for n in carriers if n != craft.name and self._in_contact(self.crafts[n])]
-        way = self.mesh.carrier(craft.name, self.now, MESH_OCTETS, up)
+        way = self.mesh.carrier(craft.name, self.now, MESH_OCTETS + job.octets, up)
         if way is None:
             return
         carrier, arrival = way
         own = self._next_contact(craft, health, self.now)
         if own is not None and arrival + MESH_MARGIN_S >= own:
             return
+        if self._consign(job, carrier, arrival):
+            pass_at = "none ahead" if own is None else f"{own - self.now:.0f} s"
+            self.uplink.broker_said(
+                f"fleet job {job.job_id}: sent to {craft.name} by way of {carrier} across the "
+                f"laser links (there in {arrival - self.now:.0f} s; its own next pass: {pass_at})"
+            )
+
+    def _consign(self, job: BrokerJob, carrier: str, arrival: float) -> bool:
+        """Send a job's inputs and SUBMIT_JOB in one consignment up to ``carrier``, to be on
+        board at ``arrival``; whether it went (if not, the job waits, the reason its note)."""
+        assert job.spacecraft is not None
+        args = {"manifest": job.manifest}
         try:
             request = self.uplink.broker_relay(
-                craft.name, carrier, "SUBMIT_JOB", {"manifest": job.manifest}, job.account
+                job.spacecraft, carrier, "SUBMIT_JOB", args, job.account, job.files
             )
         except BrokerError as exc:
             job.note = f"waits: {exc}"
             self.store.save(job)
-            return
+            return False
         self._sent(job, request, carrier, arrival)
-        pass_at = "none ahead" if own is None else f"{own - self.now:.0f} s"
-        self.uplink.broker_said(
-            f"fleet job {job.job_id}: sent to {craft.name} by way of {carrier} across the laser "
-            f"links (there in {arrival - self.now:.0f} s; its own next pass: {pass_at})"
-        )
+        return True
 
     def _send_waiting(self, name: str | None) -> None:
         """Send up the jobs waiting for ``name`` while it is in contact."""
@@ -535,6 +566,10 @@ class Broker:
             return
         for job in self._owed(name):
             if job.state != "waiting":
+                continue
+            if job.files:  # its inputs and SUBMIT_JOB in one consignment: the inputs first
+                if not self._consign(job, name, self.now + job.octets * 8 / UPLINK_BPS):
+                    return
                 continue
             try:
                 request = self.uplink.broker_send(

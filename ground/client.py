@@ -278,12 +278,18 @@ class StationClient:
         return list(answer["spacecraft"]), dict(answer.get("broker") or {})
 
     async def fleet_submit(
-        self, manifest: dict[str, Any], at: float | None = None
+        self,
+        manifest: dict[str, Any],
+        at: float | None = None,
+        files: list[tuple[str, str]] = (),
     ) -> dict[str, Any]:
         """A job for the fleet job broker to place (docs/icd.md section 11), submitted at ``at``
-        (mission time, where the caller keeps it: the bench's bus time): the job as placed, its
+        (mission time, where the caller keeps it: the bench's bus time), with ``files`` (each a
+        path at the station and its name on board) to go up with it: the job as placed, its
         spacecraft and predictions; CommandRefused (one line) when no spacecraft can take it."""
         request = {"op": "fleet_submit", "manifest": manifest}
+        if files:
+            request["files"] = [[path, name] for path, name in files]
         answer = await self._request(request | ({"at": at} if at is not None else {}), "placed")
         return dict(answer["job"])
 

@@ -705,12 +705,20 @@ class Station:
         if op == "fleet_jobs":
             return {"op": "fleet_jobs", "ref": ref, "jobs": self.broker.listing()}
         account = session.account
+        files = message.get("files") or []
         refusal = command_refusal(account.role, d.COMMANDS_BY_NAME["SUBMIT_JOB"], False)
+        if not isinstance(files, list):
+            files, refusal = [], refusal or "files: a list of [path, name]"
+        refusal = refusal or (upload_refusal(account.role) if files else None)
+        for item in files:
+            ok = isinstance(item, list) and len(item) == 2
+            refusal = refusal or (_file_refusal(*item) if ok else "each file is [path, name]")
         refusal = refusal or self._may_command(session)
         try:
             if refusal is not None:
                 raise BrokerError(refusal)
-            job = self.broker.submit(message.get("manifest"), account.name, _time(message))
+            inputs = [(str(Path(path).resolve()), name) for path, name in files]
+            job = self.broker.submit(message.get("manifest"), account.name, _time(message), inputs)
         except BrokerError as exc:
             self.audit(account.name, session.peer, "fleet_submit", f"refused: {exc}")
             return {"op": "error", "ref": ref, "message": str(exc)}
@@ -740,11 +748,18 @@ class Station:
         return request_id
 
     def broker_relay(
-        self, spacecraft: str, carrier: str, name: str, args: dict[str, Any], account: str
+        self,
+        spacecraft: str,
+        carrier: str,
+        name: str,
+        args: dict[str, Any],
+        account: str,
+        files: list[list[str]],
     ) -> bytes:
-        """A SUBMIT_JOB the broker sends across the mesh, in a consignment up to ``carrier``,
-        for the account that submitted the job (which must hold command authority, or nobody
-        does); BrokerError why not."""
+        """A job's inputs and SUBMIT_JOB the broker sends in one consignment up to ``carrier``
+        (the spacecraft itself, or one the mesh brings it from), for the account that
+        submitted the job (which must hold command authority, or nobody does); BrokerError
+        why not."""
         craft, via = self.spacecraft(spacecraft), self.spacecraft(carrier)
         holder = self.authority.holder
         try:
@@ -754,9 +769,12 @@ class Station:
                 raise ValueError(f"{via.name}'s space link is down: it cannot carry it now")
             args = craft.signed_job(name, args)
             encode_command(name, args)
-            _, consignment = self._consign(account, "broker", craft, via, [], [(name, args)])
+            placed = [(board, Path(path)) for path, board in files]
+            _, consignment = self._consign(account, "broker", craft, via, placed, [(name, args)])
         except (KeyError, FieldError, ValueError) as exc:
             raise BrokerError(str(exc.args[0])) from None
+        except OSError as exc:
+            raise BrokerError(f"an input cannot be read: {exc}") from None
         return consignment.packets[0][:4]
 
     def broker_said(self, line: str) -> None:

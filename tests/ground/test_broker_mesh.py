@@ -27,7 +27,7 @@ from ground.broker import Broker, ContactPlan, JobStore
 from ground.mesh import Mesh, MeshError
 from tests.ground.test_broker import T0, _health, _hk, _job, _record, _Said, _Station
 from tests.ground.test_fleet import ALPHA, BETA
-from tests.ground.test_relay_uplink import _metadata
+from tests.ground.test_relay_uplink import CORPUS, _metadata
 from tests.ground.test_station import _request_of
 
 A, B, C = 11, 12, 13
@@ -50,7 +50,7 @@ class _Relayed(_Said):
         super().__init__()
         self.relayed = []
 
-    def broker_relay(self, spacecraft, carrier, name, args, account):
+    def broker_relay(self, spacecraft, carrier, name, args, account, files):
         self.relayed.append((spacecraft, carrier, name))
         return (100 + len(self.relayed)).to_bytes(4, "big")
 
@@ -159,6 +159,24 @@ def test_without_the_mesh_plan_the_broker_waits_for_the_pass(tmp_path):
     assert broker.submit(_job("x", 1000), "ops").spacecraft == "b" and said.relayed == []
 
 
+def _read(tmp_path, craft, name):
+    """The consignment the station kept for a spacecraft, read as the payload reads it, and its
+    commands (name, arguments), each authenticated under that spacecraft's own keys and in its
+    sequence."""
+    [kept] = (tmp_path / "state" / craft / "consignments").iterdir()
+    read = read_consignment(kept, name, FileStore(tmp_path / f"store-{craft}"))
+    verifier = TcVerifier(
+        load_keys(tmp_path / craft / "flight.toml"), SecurityState(tmp_path / f"security-{craft}")
+    )
+    commands = []
+    for raw in [read.head, *read.packets]:
+        verifier.check(raw)
+        tc = parse_packet(raw)
+        command, args = decode_command(replace(tc, app_data=tc.app_data[:-TRAILER_LEN]))
+        commands.append((command.name, args))
+    return read, commands
+
+
 def test_through_a_station_a_fleet_job_goes_up_the_carriers_link_signed_for_its_spacecraft(
     tmp_path,
 ):
@@ -198,19 +216,10 @@ def test_through_a_station_a_fleet_job_goes_up_the_carriers_link_signed_for_its_
     job = seen["placed"]
     assert (job["spacecraft"], job["state"], job["via"]) == ("alpha", "sent", "beta")
     assert seen["up beta"].startswith(f"uplink/{ALPHA}/c")
-    [kept] = (tmp_path / "state" / "alpha" / "consignments").iterdir()
-    read = read_consignment(kept, seen["up beta"], FileStore(tmp_path / "store"))
-    verifier = TcVerifier(
-        load_keys(tmp_path / "alpha" / "flight.toml"), SecurityState(tmp_path / "security")
-    )
-    names = []
-    for raw in [read.head, *read.packets]:
-        verifier.check(raw)  # alpha's own keys, in alpha's sequence
-        tc = parse_packet(raw)
-        command, args = decode_command(replace(tc, app_data=tc.app_data[:-TRAILER_LEN]))
-        names.append(command.name)
-    assert names == ["CONSIGNMENT_ACCEPT", "SUBMIT_JOB"]
-    assert "signature" in args["manifest"] and args["manifest"]["id"] == "far"
+    read, commands = _read(tmp_path, "alpha", seen["up beta"])
+    assert [name for name, _ in commands] == ["CONSIGNMENT_ACCEPT", "SUBMIT_JOB"]
+    manifest = commands[1][1]["manifest"]
+    assert "signature" in manifest and manifest["id"] == "far"
     assert read.packets[0][:4] == bytes.fromhex(job["request_id"])
     assert seen["archived"] == [("SUBMIT_JOB", read.packets[0][:4])]
     assert seen["audited"] == [("ops", "broker", "queued", "beta")]
@@ -220,3 +229,46 @@ def test_through_a_station_a_fleet_job_goes_up_the_carriers_link_signed_for_its_
         "waiting", "overtaken on alpha: sent again"
     )  # fmt: skip
     assert seen["up alpha"] == "far"
+
+
+def test_a_fleet_job_with_an_input_goes_up_with_it_in_one_consignment(tmp_path):
+    """``ground fleet submit MANIFEST --file PATH``: the input and the job's SUBMIT_JOB go up
+    the placed spacecraft's own link in one consignment, the input placed before the job is
+    admitted; a missing input, or --file without submit, is one line."""
+    (tmp_path / "corpus.txt").write_bytes(CORPUS)
+    manifest = {"id": "train", "command": ["train.py"], "inputs": ["corpus.txt"],
+                "expected_runtime_s": 1000}  # fmt: skip
+    (tmp_path / "train.json").write_text(json.dumps(manifest))
+
+    async def scenario():
+        s = _Station(tmp_path)
+        await s.start()
+        await s.down(ALPHA, "HOUSEKEEPING", _hk(), T0)
+        hot = _hk(governor_mode=int(d.GovernorMode.THERMAL_LIMITED))
+        await s.down(BETA, "HOUSEKEEPING", hot, T0)
+        seen = {"cli": await s.cli("submit", str(tmp_path / "train.json"), "--file",
+                                   f"{tmp_path / 'corpus.txt'}=corpus.txt", "--json")}  # fmt: skip
+        await s.down(ALPHA, "HOUSEKEEPING", _hk(), T0 + 1)  # alpha's clock: the uplink's pace
+        seen["up alpha"] = await _metadata(s, ALPHA)
+        seen["missing"] = await s.cli("submit", str(tmp_path / "train.json"), "--file", "none")
+        seen["not submit"] = await s.cli("jobs", "--file", "x")
+        await s.stop()
+        return seen
+
+    seen = asyncio.run(scenario())
+    code, out, err = seen["cli"]
+    assert code == 0, err
+    job = json.loads(out)
+    assert (job["spacecraft"], job["state"], job["via"]) == ("alpha", "sent", "alpha")
+    assert job["files"] == [[str(tmp_path / "corpus.txt"), "corpus.txt"]]
+    assert job["octets"] == len(CORPUS)
+    # on board when its input has gone up at the uplink's rate, not at once
+    assert job["predicted_finish"] == pytest.approx(T0 + len(CORPUS) * 8 / 64_000 + 1000, abs=1)
+    assert seen["up alpha"].startswith(f"uplink/{ALPHA}/c")
+    read, commands = _read(tmp_path, "alpha", seen["up alpha"])
+    assert [(name, path.read_bytes()) for name, path in read.files] == [("corpus.txt", CORPUS)]
+    assert [name for name, _ in commands] == ["CONSIGNMENT_ACCEPT", "SUBMIT_JOB"]
+    code, _, err = seen["missing"]
+    assert (code, err.count("\n")) == (2, 1) and "no file" in err
+    code, _, err = seen["not submit"]
+    assert (code, err.strip()) == (2, "ground fleet: only submit takes --file")

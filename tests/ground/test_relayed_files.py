@@ -60,10 +60,17 @@ async def _send(tmp_path, station, scid, names, t):
     await station.down(scid, "HOUSEKEEPING", _hk(), t + 1)  # all of it taken in
 
 
-def _told(station, into):
+async def _started(tmp_path, files, told):
+    """A station started, ``files`` (name: octets) written for the payloads to send, and the
+    files it tells its clients of collected in ``told``."""
+    for name, octets in files.items():
+        (tmp_path / name).write_bytes(octets)
+    station = _Station(tmp_path)
+    await station.start()
     station.client.station_listeners.append(
-        lambda m: into.append(m) if m.get("op") == "file" else None
+        lambda m: told.append(m) if m.get("op") == "file" else None
     )
+    return station
 
 
 def test_a_file_brought_down_by_another_spacecraft_is_filed_under_its_maker(tmp_path):
@@ -73,11 +80,8 @@ def test_a_file_brought_down_by_another_spacecraft_is_filed_under_its_maker(tmp_
         await _send(tmp_path, station, scid, names, t)
 
     async def scenario():
-        (tmp_path / "out.bin").write_bytes(RESULT)
-        (tmp_path / "RESULTS.json").write_bytes(RESULTS)
-        station = _Station(tmp_path)
-        await station.start()
-        _told(station, files_told)
+        files = {"out.bin": RESULT, "RESULTS.json": RESULTS}
+        station = await _started(tmp_path, files, files_told)
         relayed = [("out.bin", f"relay/{ALPHA}/j/out.bin"),
                    ("RESULTS.json", f"relay/{ALPHA}/j/RESULTS.json")]  # fmt: skip
         await send(station, BETA, relayed, 1000.0)
@@ -116,11 +120,7 @@ def test_a_file_of_downlink_file_is_filed_under_its_path_whichever_way_it_came(t
     files_told = []
 
     async def scenario():
-        (tmp_path / "first").write_bytes(first)
-        (tmp_path / "second").write_bytes(second)
-        station = _Station(tmp_path)
-        await station.start()
-        _told(station, files_told)
+        station = await _started(tmp_path, {"first": first, "second": second}, files_told)
         alpha = station.station.craft[ALPHA]
         await _send(tmp_path, station, ALPHA, [("first", f"_file/{d1}/logs/run.log")], 1000.0)
         kept = [(alpha.files.files_dir / "logs" / "run.log").read_bytes()]
