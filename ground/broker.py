@@ -21,6 +21,7 @@ that submitted the job, and says what it did in one line each.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import sqlite3
@@ -147,28 +148,42 @@ class _Craft:
 
 
 class ContactPlan:
-    """Each spacecraft's contact windows, [start, end) in bus time (a JSON file: {"spacecraft":
-    {NAME: [[START, END], ...]}}), as ground operations predict them from the orbits; without
-    one, the broker knows a spacecraft's next window only from its latest housekeeping."""
+    """Each spacecraft's contact windows, [start, end) in bus time, and optionally its sunlit
+    stretches (a JSON file: {"spacecraft": {NAME: [[START, END], ...]}, "sunlit": {NAME:
+    [[START, END], ...]}}), as ground operations predict them from the orbits; without one, the
+    broker knows a spacecraft's next window only from its latest housekeeping."""
 
-    def __init__(self, windows: dict[str, list[tuple[float, float]]]) -> None:
+    def __init__(
+        self,
+        windows: dict[str, list[tuple[float, float]]],
+        sunlit: dict[str, list[tuple[float, float]]] | None = None,
+    ) -> None:
         self.windows = {name: sorted(spans) for name, spans in windows.items()}
+        self.sunrises = {
+            name: sorted(a for a, _ in spans) for name, spans in (sunlit or {}).items()
+        }
 
     @classmethod
     def load(cls, path: Path) -> ContactPlan:
         try:
             document = json.loads(path.read_text())
-            windows = {
-                str(name): [(float(a), float(b)) for a, b in spans]
-                for name, spans in document["spacecraft"].items()
-            }
+            windows, sunlit = (
+                {
+                    str(name): [(float(a), float(b)) for a, b in spans]
+                    for name, spans in document.get(key, {}).items()
+                }
+                for key in ("spacecraft", "sunlit")
+            )
+            if "spacecraft" not in document:
+                raise KeyError("spacecraft")
         except OSError as exc:
             raise BrokerError(f"cannot read the contact plan {path}: {exc.strerror}") from None
         except (ValueError, KeyError, TypeError, AttributeError):
             raise BrokerError(
-                f'{path}: not a contact plan ({{"spacecraft": {{NAME: [[START, END], ...]}}}})'
+                f'{path}: not a contact plan ({{"spacecraft": {{NAME: [[START, END], ...]}}, '
+                f'"sunlit": {{NAME: [[START, END], ...]}}}})'
             ) from None
-        return cls(windows)
+        return cls(windows, sunlit)
 
     def next_contact(self, name: str, t: float) -> float | None:
         """The first moment from ``t`` on that ``name`` is in contact; None: none planned, or
@@ -177,6 +192,22 @@ class ContactPlan:
             if t < end:
                 return max(t, start)
         return None
+
+    def unbroken(self, name: str, start: float, runtime: float) -> float:
+        """When a job that cannot checkpoint, started at ``start``, finishes, if its GPU's power
+        breaks once an orbit, at sunrise (a battery that carried the GPU through the eclipse
+        charges first): ``start + runtime`` if that comes before the next sunrise, else
+        ``runtime`` from the first sunrise after which it fits before the one after; inf when
+        no orbit of the plan is that long. Without the spacecraft's sunlit stretches, as
+        though its power never broke."""
+        rises = self.sunrises.get(name, [])
+        t = start
+        for rise in (r for r in rises if r > start):
+            if t + runtime <= rise:
+                return t + runtime
+            t = rise
+        orbits = [b - a for a, b in itertools.pairwise(rises)]
+        return math.inf if orbits and max(orbits) < runtime else t + runtime
 
 
 class JobStore:
@@ -409,6 +440,11 @@ class Broker:
             if late and before[other.job_id] <= other.deadline:
                 return f"it would make job {other.job_id} late"
         finish = after[job.job_id]
+        if finish == math.inf:
+            return (
+                f"it cannot checkpoint, and its {job.expected_s:.0f} s need power without a "
+                "break for longer than an orbit"
+            )
         return Prediction(name, uplink_at, finish, self._down_at(craft, health, finish))
 
     def _uplink_at(self, craft: _Craft, health: dict[str, Any], job: BrokerJob) -> float | None:
@@ -455,9 +491,17 @@ class Broker:
             arrived = [p for p in pending if p[0] <= free] or [min(pending, key=lambda p: p[0])]
             chosen = min(arrived, key=lambda p: _payload_order(p[1]))
             pending.remove(chosen)
-            free = max(free, chosen[0]) + chosen[1].expected_s * slow
+            free = self._run(craft, chosen[1], max(free, chosen[0]), chosen[1].expected_s * slow)
             finishes[chosen[1].job_id] = free
         return finishes
+
+    def _run(self, craft: _Craft, job: BrokerJob, start: float, runtime: float) -> float:
+        """When a job started at ``start`` finishes: after ``runtime``, or, for one that cannot
+        checkpoint, once ``runtime`` fits in one orbit's unbroken power (ContactPlan.unbroken):
+        a job the governor suspends for power starts again from nothing."""
+        if self.plan is None or job.manifest.get("checkpoint"):
+            return start + runtime
+        return self.plan.unbroken(craft.name, start, runtime)
 
     def _place(self, job: BrokerJob, exclude: str | None) -> None:
         if self.policy == "round-robin":
@@ -492,7 +536,7 @@ class Broker:
             return
         finishes = self._schedule(craft, health, self._owed(name), uplink_at)
         for job in self._owed(name):
-            if job is not placed and job.state != "running":
+            if job is not placed and job.state != "running" and finishes[job.job_id] < math.inf:
                 job.predicted_finish = finishes[job.job_id]
                 self.store.save(job)
 

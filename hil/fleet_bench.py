@@ -332,15 +332,17 @@ def _contact_plan(
 ) -> Path:
     """OUT/contacts.json: each member's contact windows in bus time, as ground operations
     predict them from the orbits (the broker's contact plan): its link windows where the bus
-    relays only in them, the whole run where it relays always."""
-    plan = {}
+    relays only in them, the whole run where it relays always; and its sunlit stretches."""
+    plan, sunlit = {}, {}
+    start = config.start_time
     for member, run in zip(members, runs, strict=True):
         assert run.environment is not None
         links = run.environment.links
         mask = links if config.relay_windows else np.ones_like(links)
-        start = config.start_time
         plan[member.name] = [[start + a, start + b] for a, b in windows(mask)]
-    path.write_text(json.dumps({"spacecraft": plan}) + "\n")
+        sun = windows(run.environment.track.sunlit)
+        sunlit[member.name] = [[start + a, start + b] for a, b in sun]
+    path.write_text(json.dumps({"spacecraft": plan, "sunlit": sunlit}) + "\n")
     return path
 
 

@@ -369,3 +369,35 @@ def test_predictions_follow_the_payloads_priorities_and_keep_placed_jobs_on_time
     with pytest.raises(BrokerError) as refused:
         broker.submit(_job("later", 100), "ops")
     assert str(refused.value) == "job later: no spacecraft can take it (a, b: in safe mode)"
+
+
+def test_a_job_that_cannot_checkpoint_needs_an_orbits_unbroken_power(tmp_path):
+    """With the spacecraft's sunlit stretches, a job that cannot checkpoint is predicted to
+    run from a sunrise when it would not finish before the next (the power breaks there once an
+    orbit), and one longer than any orbit is refused in one line; with a checkpoint it is not."""
+    orbits = [(T0 + k * 6000, T0 + k * 6000 + 4000) for k in range(-1, 8)]
+    (tmp_path / "plan.json").write_text(
+        json.dumps({"spacecraft": {"a": [(T0, T0 + 50_000)]}, "sunlit": {"a": orbits}})
+    )
+    plan = ContactPlan.load(tmp_path / "plan.json")
+    assert plan.unbroken("a", T0 + 1000, 4000) == T0 + 5000  # before the sunrise at T0 + 6000
+    assert plan.unbroken("a", T0 + 3000, 4000) == T0 + 10_000  # again from that sunrise
+    assert plan.unbroken("a", T0, 6500) == math.inf
+    assert plan.unbroken("b", T0, 6500) == T0 + 6500  # its sunlight not known
+    broker = Broker({"a": _health}, JobStore(tmp_path / "b.sqlite"), _Said(), plan=plan)
+    broker.heard("a", T0)
+    assert broker.submit(_job("first", 3000), "ops").predicted_finish == T0 + 3000
+    second = broker.submit(_job("second", 4000) | {"time_limit_s": 20_000}, "ops")
+    assert second.predicted_finish == T0 + 10_000  # after first, from the sunrise
+    long = _job("train", 10_800) | {"time_limit_s": 20_000}
+    with pytest.raises(BrokerError) as refused:
+        broker.submit(long, "ops")
+    assert str(refused.value) == (
+        "job train: no spacecraft can take it (a: it cannot checkpoint, and its 10800 s need "
+        "power without a break for longer than an orbit)"
+    )
+    checkpointed = long | {"checkpoint": {"interval_s": 600, "cost_s": 10}}
+    assert broker.submit(checkpointed, "ops").predicted_finish == T0 + 20_800  # after both
+    (tmp_path / "bad.json").write_text('{"spacecraft": {}, "sunlit": {"a": [[1]]}}')
+    with pytest.raises(BrokerError, match="not a contact plan"):
+        ContactPlan.load(tmp_path / "bad.json")
