@@ -11,8 +11,9 @@ its predicted finish is asked after (REPORT_JOB) in its spacecraft's next contac
 completes it, or gives its progress, from which the finish is predicted again. A job whose
 spacecraft enters safe mode, loses its GPU, stays silent through a planned contact, or is now
 predicted past the deadline (it fell behind) is cancelled there and placed again where it can
-still be done in time. ``round-robin`` placement (each job to the next spacecraft in turn, and
-never moved) is the baseline the broker is measured against (bench/fleet.py).
+still be done in time. ``round-robin`` placement (each job to the next spacecraft in turn, sent
+up in that spacecraft's own contact, never moved) is the baseline the broker is measured against
+(bench/fleet.py).
 
 The broker keeps its jobs in STATE/broker.sqlite: a restarted station carries on with them. It
 acts through an ``Uplink`` (the station), which sends a command to one spacecraft as the account
@@ -455,7 +456,8 @@ class Broker:
         if own is not None:
             own += job.octets * 8 / UPLINK_BPS
         octets = MESH_OCTETS + job.octets
-        across = None if self.mesh is None else self.mesh.up(craft.name, self.now, octets)
+        meshed = self.mesh is not None and self.policy == "broker"
+        across = self.mesh.up(craft.name, self.now, octets) if meshed else None
         if across is not None and (own is None or across + MESH_MARGIN_S < own):
             return across
         return own
@@ -569,8 +571,10 @@ class Broker:
         arrives after a command sent since up the spacecraft's own link is refused there as a
         replay (docs/constellation.md)."""
         craft = self.crafts[job.spacecraft] if job.spacecraft else None
-        health = craft.health() if craft else None
-        if self.mesh is None or craft is None or health is None or self._in_contact(craft):
+        if self.mesh is None or self.policy != "broker" or craft is None:
+            return  # round-robin, the baseline, waits for the spacecraft's own contact
+        health = craft.health()
+        if health is None or self._in_contact(craft):
             return
         up = [n for n in carriers if n != craft.name and self._in_contact(self.crafts[n])]
         way = self.mesh.carrier(craft.name, self.now, MESH_OCTETS + job.octets, up)

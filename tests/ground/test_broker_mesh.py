@@ -159,6 +159,23 @@ def test_without_the_mesh_plan_the_broker_waits_for_the_pass(tmp_path):
     assert broker.submit(_job("x", 1000), "ops").spacecraft == "b" and said.relayed == []
 
 
+def test_round_robin_the_baseline_waits_for_its_spacecrafts_own_contact(tmp_path):
+    plan = ContactPlan({"a": [(T0 + 5000, T0 + 5600)], "b": [(T0, T0 + 9000)]})
+    mesh = _mesh(
+        _contact(GROUND_ENTITY, B, T0, T0 + 9000), _contact(GROUND_ENTITY, A, T0 + 5000, T0 + 5600),
+        _contact(B, A, T0, T0 + 3000),
+    )  # fmt: skip
+    said = _Relayed()
+    broker = Broker({"a": _health, "b": _health}, JobStore(tmp_path / "b.sqlite"), said,
+                    policy="round-robin", plan=plan, mesh=mesh)  # fmt: skip
+    broker.heard("a", T0)
+    broker.heard("b", T0)
+    job = broker.submit(_job("x", 1000), "ops")
+    assert (job.spacecraft, job.state, job.predicted_finish) == ("a", "waiting", T0 + 6000)
+    broker.heard("b", T0 + 100)
+    assert said.relayed == [] and job.state == "waiting"
+
+
 def _read(tmp_path, craft, name):
     """The consignment the station kept for a spacecraft, read as the payload reads it, and its
     commands (name, arguments), each authenticated under that spacecraft's own keys and in its
