@@ -66,18 +66,11 @@ class Uplink(Protocol):
         was not sent) otherwise."""
         ...
 
-    def broker_relay(
-        self,
-        spacecraft: str,
-        carrier: str,
-        name: str,
-        args: dict[str, Any],
-        account: str,
-        files: list[list[str]],
-    ) -> bytes:
-        """Send files (each [path here, name on board]) and then a command to a spacecraft in
-        one consignment up to ``carrier`` (itself, or one that the laser links bring it from):
-        the command's request id; BrokerError (why it was not sent) otherwise."""
+    def broker_relay(self, job: BrokerJob, carrier: str) -> bytes:
+        """Send a job's files and then its SUBMIT_JOB to its spacecraft, as the account that
+        submitted it, in one consignment up to ``carrier`` (the spacecraft itself, or one that
+        the laser links bring it from): the SUBMIT_JOB's request id; BrokerError (why it was
+        not sent) otherwise."""
         ...
 
     def broker_said(self, line: str) -> None:
@@ -594,12 +587,8 @@ class Broker:
     def _consign(self, job: BrokerJob, carrier: str, arrival: float) -> bool:
         """Send a job's inputs and SUBMIT_JOB in one consignment up to ``carrier``, to be on
         board at ``arrival``; whether it went (if not, the job waits, the reason its note)."""
-        assert job.spacecraft is not None
-        args = {"manifest": job.manifest}
         try:
-            request = self.uplink.broker_relay(
-                job.spacecraft, carrier, "SUBMIT_JOB", args, job.account, job.files
-            )
+            request = self.uplink.broker_relay(job, carrier)
         except BrokerError as exc:
             job.note = f"waits: {exc}"
             self.store.save(job)

@@ -42,7 +42,7 @@ from ground.accounts.privileges import command_refusal, cop1_refusal, upload_ref
 from ground.accounts.store import Account, AccountStore
 from ground.archive import Archive
 from ground.audit import HEAD_LOG_EVERY
-from ground.broker import Broker, BrokerError, ContactPlan, JobStore
+from ground.broker import Broker, BrokerError, BrokerJob, ContactPlan, JobStore
 from ground.cop1_directives import direct
 from ground.fleet import FleetError, SpacecraftConfig, find, record
 from ground.gatekeeper import Gatekeeper, Session
@@ -747,29 +747,22 @@ class Station:
         )  # fmt: skip
         return request_id
 
-    def broker_relay(
-        self,
-        spacecraft: str,
-        carrier: str,
-        name: str,
-        args: dict[str, Any],
-        account: str,
-        files: list[list[str]],
-    ) -> bytes:
+    def broker_relay(self, job: BrokerJob, carrier: str) -> bytes:
         """A job's inputs and SUBMIT_JOB the broker sends in one consignment up to ``carrier``
         (the spacecraft itself, or one the mesh brings it from), for the account that
         submitted the job (which must hold command authority, or nobody does); BrokerError
         why not."""
-        craft, via = self.spacecraft(spacecraft), self.spacecraft(carrier)
-        holder = self.authority.holder
+        assert job.spacecraft is not None
+        craft, via = self.spacecraft(job.spacecraft), self.spacecraft(carrier)
+        holder, account, name = self.authority.holder, job.account, "SUBMIT_JOB"
         try:
             if holder not in (None, account):
                 raise ValueError(f"command authority is held by {holder}, not {account}")
             if not via.link_up:
                 raise ValueError(f"{via.name}'s space link is down: it cannot carry it now")
-            args = craft.signed_job(name, args)
+            args = craft.signed_job(name, {"manifest": job.manifest})
             encode_command(name, args)
-            placed = [(board, Path(path)) for path, board in files]
+            placed = [(board, Path(path)) for path, board in job.files]
             _, consignment = self._consign(account, "broker", craft, via, placed, [(name, args)])
         except (KeyError, FieldError, ValueError) as exc:
             raise BrokerError(str(exc.args[0])) from None

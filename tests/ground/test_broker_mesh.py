@@ -50,8 +50,8 @@ class _Relayed(_Said):
         super().__init__()
         self.relayed = []
 
-    def broker_relay(self, spacecraft, carrier, name, args, account, files):
-        self.relayed.append((spacecraft, carrier, name))
+    def broker_relay(self, job, carrier):
+        self.relayed.append((job.spacecraft, carrier, "SUBMIT_JOB"))
         return (100 + len(self.relayed)).to_bytes(4, "big")
 
 
