@@ -146,14 +146,18 @@ class Relay:
     def snapshot(self, path: Path, relative: str, priority: int) -> str:
         """A file DOWNLINK_FILE asked for: copied as it stands and held under the name of its
         content (flight/relay/snapshot.py), to be routed like a result; its name. Asked for
-        again unchanged, it is the file held (or sent) before."""
+        again unchanged while held here, it is the file held; after it went on, it goes
+        again under a name of its own."""
         files = self.dir / "files"
         partial = files / ".partial" / "copy"
         digest = copy_hashed(path, partial)
-        name = snapshot_name(digest, relative)
-        if self.custody.state(self.entity_id, name) is not None:
-            partial.unlink()
-            return name
+        again = 0
+        while known := self.custody.state(self.entity_id, snapshot_name(digest, relative, again)):
+            if known[0] in HOLDING:
+                partial.unlink()
+                return snapshot_name(digest, relative, again)
+            again += 1
+        name = snapshot_name(digest, relative, again)
         kept = files / name
         kept.parent.mkdir(parents=True, exist_ok=True)
         os.replace(partial, kept)

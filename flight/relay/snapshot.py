@@ -2,8 +2,10 @@
 it stands when asked for, and named by its content, ``_file/DIGEST/PATH`` (DIGEST the first 16
 hexadecimal digits of its SHA-256), so that it can be routed across the mesh like a job's
 results. The relays and the ground keep a file once by its origin and name; a file asked for
-again after it changed is another file under another name, and one asked for again unchanged is
-the same file, sent once. The ground files it under PATH.
+again after it changed is another file under another name, and one asked for again unchanged
+while this satellite still holds it is the same file, sent once. Asked for again unchanged after
+it went on, it goes again as ``_file/DIGEST-N/PATH`` (N counting the times), which no relay
+takes for a copy of the first. The ground files it under PATH.
 
 Job ids begin with a letter or a digit, so no job's results are taken for such a file.
 """
@@ -21,8 +23,10 @@ DIGEST_DIGITS = 16
 _CHUNK = 1 << 20
 
 
-def snapshot_name(digest: str, relative: str) -> str:
-    return f"{SNAPSHOT_PREFIX}{digest[:DIGEST_DIGITS]}/{relative}"
+def snapshot_name(digest: str, relative: str, again: int = 0) -> str:
+    """The name of a file's copy: its content's digest, the times it was sent before."""
+    times = f"-{again}" if again else ""
+    return f"{SNAPSHOT_PREFIX}{digest[:DIGEST_DIGITS]}{times}/{relative}"
 
 
 def parse_snapshot(name: str) -> str | None:
@@ -30,8 +34,10 @@ def parse_snapshot(name: str) -> str | None:
     parts = PurePosixPath(name).parts
     if len(parts) < 3 or f"{parts[0]}/" != SNAPSHOT_PREFIX:
         return None
-    digest = parts[1]
+    digest, _, times = parts[1].partition("-")
     if len(digest) != DIGEST_DIGITS or not all(c in "0123456789abcdef" for c in digest):
+        return None
+    if "-" in parts[1] and not (times.isdigit() and times.isascii() and times[0] != "0"):
         return None
     return "/".join(parts[2:])
 

@@ -303,7 +303,8 @@ def test_a_laser_terminal_url_is_taken_or_refused_in_one_line(url, fault):
 def test_a_file_of_downlink_file_is_copied_as_it_stands_and_routed_by_its_content(tmp_path):
     """With a relay, DOWNLINK_FILE copies the file into custody under the name of its content:
     it goes by the neighbour whose pass comes first, and the copy is deleted once the neighbour
-    holds it; the file asked for again unchanged is the same file, and changed, another."""
+    holds it; the file asked for again unchanged while held is the same file, changed another,
+    and unchanged after it went on, a new copy under a name of its own."""
     mesh = Mesh(tmp_path, up=[(0, 1000)])
     try:
         log = tmp_path / "a" / "logs" / "run.log"
@@ -327,6 +328,12 @@ def test_a_file_of_downlink_file_is_copied_as_it_stands_and_routed_by_its_conten
         [again] = mesh.bundles(A, *HOLDING)
         changed = hashlib.sha256(b"changed\n").hexdigest()[:16]
         assert again.name == f"_file/{changed}/logs/run.log"
+        log.write_bytes(b"first part\n" * 1000)  # as the first copy, which went on: sent anew
+        downlink.send_file("logs/run.log", 5)
+        assert {b.name for b in mesh.bundles(A, *HOLDING)} == {
+            again.name,
+            f"_file/{digest}-1/logs/run.log",
+        }
         for bad, code in (("../x", d.FailureCode.FILE_NAME_INVALID),
                           ("logs/none", d.FailureCode.FILE_NOT_FOUND)):  # fmt: skip
             with pytest.raises(DownlinkError) as refused:

@@ -129,6 +129,8 @@ def test_a_file_of_downlink_file_is_filed_under_its_path_whichever_way_it_came(t
         kept.append((alpha.files.files_dir / "logs" / "run.log").read_bytes())
         await _send(tmp_path, station, ALPHA, [("second", f"_file/{d2}/logs/run.log")], 1200.0)
         await _send(tmp_path, station, ALPHA, [("first", "_file/not-a-digest/x.log")], 1300.0)
+        await _send(tmp_path, station, ALPHA, [("second", f"_file/{d2}-1/logs/run.log")], 1400.0)
+        await _send(tmp_path, station, ALPHA, [("first", f"_file/{d1}-01/y.log")], 1500.0)
         leftover = sorted(
             p.relative_to(alpha.files.files_dir).as_posix()
             for p in alpha.files.files_dir.rglob("*") if p.is_file()
@@ -139,8 +141,10 @@ def test_a_file_of_downlink_file_is_filed_under_its_path_whichever_way_it_came(t
 
     kept, leftover, repeated = asyncio.run(scenario())
     assert kept == [first, second]
-    assert leftover == ["_file/not-a-digest/x.log", "logs/run.log"]  # not a snapshot: as named
+    # not snapshots' names: filed as named
+    assert leftover == [f"_file/{d1}-01/y.log", "_file/not-a-digest/x.log", "logs/run.log"]
     told = [(m["spacecraft"], m["name"], m.get("via")) for m in files_told]
     assert told == [(ALPHA, "logs/run.log", None), (ALPHA, "logs/run.log", BETA),
-                    (ALPHA, "_file/not-a-digest/x.log", None)]  # fmt: skip
-    assert repeated == 1  # the second version again, by alpha's own link
+                    (ALPHA, "_file/not-a-digest/x.log", None),
+                    (ALPHA, f"_file/{d1}-01/y.log", None)]  # fmt: skip
+    assert repeated == 2  # the second version again by alpha's own link, and sent anew
