@@ -93,7 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument(
         "--mesh",
         type=Path,
-        help="the contact plan the payloads route over (JSON, docs/icd.md section 19; the file "
+        help="the contact plan the payloads route over (JSON, docs/icd.md section 12; the file "
         "CONTACT_PLAN_LOAD puts in use): fleet jobs and relayed consignments then cross the "
         "laser links to a spacecraft out of contact, by way of the one in contact that brings "
         "them there soonest",
