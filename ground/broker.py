@@ -162,14 +162,9 @@ class ContactPlan:
         try:
             document = json.loads(path.read_text())
             windows, sunlit = (
-                {
-                    str(name): [(float(a), float(b)) for a, b in spans]
-                    for name, spans in document.get(key, {}).items()
-                }
-                for key in ("spacecraft", "sunlit")
+                {str(name): [(float(a), float(b)) for a, b in spans] for name, spans in part}
+                for part in (document["spacecraft"].items(), document.get("sunlit", {}).items())
             )
-            if "spacecraft" not in document:
-                raise KeyError("spacecraft")
         except OSError as exc:
             raise BrokerError(f"cannot read the contact plan {path}: {exc.strerror}") from None
         except (ValueError, KeyError, TypeError, AttributeError):
@@ -332,7 +327,7 @@ class Broker:
         self.now = max(self.now, t)
         self._send_cancels(name)
         self._send_waiting(name)
-        if self.mesh is not None and t - craft.meshed_at >= CHECK_EVERY_S:
+        if self._job_mesh() is not None and t - craft.meshed_at >= CHECK_EVERY_S:
             craft.meshed_at = t
             for job in [j for j in self.jobs.values() if j.state == "waiting"]:
                 if job.spacecraft != name:
@@ -449,8 +444,8 @@ class Broker:
         if own is not None:
             own += job.octets * 8 / UPLINK_BPS
         octets = MESH_OCTETS + job.octets
-        meshed = self.mesh is not None and self.policy == "broker"
-        across = self.mesh.up(craft.name, self.now, octets) if meshed else None
+        mesh = self._job_mesh()
+        across = None if mesh is None else mesh.up(craft.name, self.now, octets)
         if across is not None and (own is None or across + MESH_MARGIN_S < own):
             return across
         return own
@@ -550,6 +545,11 @@ class Broker:
             f"{best.spacecraft}, {best.finish - job.deadline:.0f} s late)"
         )
 
+    def _job_mesh(self) -> Mesh | None:
+        """The mesh jobs are sent across: the broker's placement uses it; round-robin, the
+        baseline, waits for each spacecraft's own contact."""
+        return self.mesh if self.policy == "broker" else None
+
     def _send_placed(self, job: BrokerJob) -> None:
         """Send a job just placed: up its spacecraft's link while it is in contact, else across
         the mesh from the best spacecraft in contact where that is well sooner."""
@@ -564,13 +564,14 @@ class Broker:
         arrives after a command sent since up the spacecraft's own link is refused there as a
         replay (docs/constellation.md)."""
         craft = self.crafts[job.spacecraft] if job.spacecraft else None
-        if self.mesh is None or self.policy != "broker" or craft is None:
-            return  # round-robin, the baseline, waits for the spacecraft's own contact
+        mesh = self._job_mesh()
+        if mesh is None or craft is None:
+            return
         health = craft.health()
         if health is None or self._in_contact(craft):
             return
         up = [n for n in carriers if n != craft.name and self._in_contact(self.crafts[n])]
-        way = self.mesh.carrier(craft.name, self.now, MESH_OCTETS + job.octets, up)
+        way = mesh.carrier(craft.name, self.now, MESH_OCTETS + job.octets, up)
         if way is None:
             return
         carrier, arrival = way

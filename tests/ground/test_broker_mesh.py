@@ -213,8 +213,12 @@ def test_through_a_station_a_fleet_job_goes_up_the_carriers_link_signed_for_its_
         seen = {"placed": await s.client.fleet_submit(_job("far", 1000, deadline=T0 + 2500))}
         await s.down(BETA, "HOUSEKEEPING", hot, T0 + 1)  # beta's clock: the uplink's pace
         seen["up beta"] = await _metadata(s, BETA)
-        while not audit_rows(s.station.archive.db, "relay"):  # committed with the next flush
-            await asyncio.sleep(0.02)
+
+        async def audited():  # committed with the archive's next flush
+            while not audit_rows(s.station.archive.db, "relay"):
+                await asyncio.sleep(0.02)
+
+        await asyncio.wait_for(audited(), 10)
         seen["audited"] = [(r.account, r.peer, r.outcome, r.detail.get("via"))
                            for r in audit_rows(s.station.archive.db, "relay")]  # fmt: skip
         request = bytes.fromhex(seen["placed"]["request_id"])
