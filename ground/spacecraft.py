@@ -417,13 +417,17 @@ class Spacecraft:
         return args | {"manifest": sign_manifest(manifest, min(signers, key=lambda k: k.key_id))}
 
     def consignment(
-        self, files: list[tuple[str, Path]], commands: list[tuple[str, dict[str, Any]]]
+        self,
+        files: list[tuple[str, Path]],
+        commands: list[tuple[str, dict[str, Any]]],
+        at: float,
     ) -> OutgoingConsignment:
         """Files (each its name on board, and its path here) and commands for this spacecraft,
-        signed with its keys into one consignment to reach it by the mesh; ValueError, KeyError
-        or FieldError if one cannot be signed or encoded."""
-        ident = f"c{time.time_ns() // 1000}"
+        signed with its keys into one consignment to reach it by the mesh, sent at mission time
+        ``at`` (its carrier's latest telemetry; 0: unknown, the wall clock's); ValueError,
+        KeyError or FieldError if one cannot be signed or encoded."""
         self.consignments.mkdir(exist_ok=True)
+        ident = f"c{self._consignment_number(at or time.time())}"
         path = self.consignments / ident
         head = self.commands.packet(
             "CONSIGNMENT_ACCEPT", {"files": len(files), "files_sha256": files_sha256(files)}
@@ -431,6 +435,14 @@ class Spacecraft:
         packets = [self.commands.packet(name, args) for name, args in commands]
         write_consignment(path, head, files, packets)
         return OutgoingConsignment(consignment_name(self.scid, ident), path, packets)
+
+    def _consignment_number(self, at: float) -> int:
+        """A new consignment's number: the mission time in microseconds, above every number
+        this station gave one before, so a run of the bench names its consignments the same
+        each time while no two are ever named alike."""
+        given = (p.name[1:] for p in self.consignments.iterdir())
+        newest = max((int(n) for n in given if n.isdigit()), default=0)
+        return max(newest + 1, int(at * 1_000_000))
 
     def sent(self, request_id: bytes, account: str) -> None:
         """A command of an account's went up: its verification reports are audited."""

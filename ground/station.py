@@ -548,7 +548,7 @@ class Station:
         """Sign files and commands into one consignment for ``craft``, send it up to ``via``,
         and archive and audit its commands as sent; the up transaction's number and the
         consignment. ValueError, KeyError or FieldError if one cannot be signed."""
-        consignment = craft.consignment(files, commands)
+        consignment = craft.consignment(files, commands, via.spacecraft_time)
         seq = via.put(consignment.path, consignment.name)
         ids = [packet[:4] for packet in consignment.packets]
         for (name, args), request_id in zip(commands, ids, strict=True):

@@ -286,8 +286,11 @@ def _run(args: argparse.Namespace) -> int:
             scenario.duration_s if args.until is None else min(args.until, scenario.duration_s)
         )
         result = asyncio.run(
-            run_fleet(name, runner, config, members, scenario.isl, int(seconds), args.placement)
-        )
+            run_fleet(
+                name, runner, config, members, scenario.isl, int(seconds), args.placement,
+                workload=bool(scenario.workload),
+            )
+        )  # fmt: skip
         print(result.summary())
         return 0 if result.passed else 1
     if args.placement != "broker":

@@ -106,11 +106,11 @@ class BusEmulator:
 
     async def _settle(self) -> None:
         """Lockstep, after a tick was answered: what the payload sent its laser terminal in this
-        second is taken in, and the station's answers to this second's file traffic are in
-        before the next."""
+        second is taken in, and the station's answers to this second's file traffic (or, where
+        its fleet broker acts on telemetry, to all it heard) are in before the next."""
         if self.laser is not None:
             self.laser.collect(self.clock.time)
-        if self.radio.sync_station and self.radio.relayed_pdus:
+        if self.radio.sync_due():
             await self.radio.sync()
 
     def tick(self) -> bool:

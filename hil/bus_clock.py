@@ -54,6 +54,12 @@ class ConstellationClock:
         acting in it (a clock held or paused is still in its second)."""
         return min((m.announced - (not m.running) for m in self.members), default=math.inf)
 
+    async def reached(self, t: float) -> None:
+        """Return once every member has announced ``t``: with one of them held at ``t``, the
+        others go no further (turn), so the whole constellation then stands at that second."""
+        while min((m.announced for m in self.members), default=math.inf) < t:
+            await self._changed.wait()
+
     async def turn(self, clock: BusClock) -> None:
         """Return once no member is behind ``clock``'s last second."""
         while self.behind() < clock.time:

@@ -172,10 +172,13 @@ async def run_fleet(
     isl: IslConfig | None = None,
     seconds: int | None = None,
     placement: str = "broker",
+    workload: bool = False,
 ) -> FleetResult:
     """Run the scenario on every member against one station; every report written. With
     ``isl``, the laser links' topology over the run's ``seconds`` is computed and written;
-    ``placement``: the station broker's, for the fleet's workload."""
+    ``placement``: the station broker's, for the fleet's ``workload`` (whether the scenario
+    has one: the broker then acts on what the station hears, which in lockstep it answers
+    each second before the next)."""
     out = config.out_dir.resolve()
     stale = ("ground-state", "station.port", "fleet.json", "topology.json", "contacts.json",
              "mesh.json")  # fmt: skip
@@ -198,6 +201,7 @@ async def run_fleet(
         if config.speed is None:
             assert run.bus is not None
             clock.join(run.bus.clock)
+            run.bus.radio.sync_heard = workload
     topology = lasers = None
     station_options = []
     if isl is not None:

@@ -85,11 +85,13 @@ class RadioRelay:
         self.tm_no_window = 0  # telemetry not relayed: no link window
         self.tc_dropped = 0
         self.sync_station = False  # lockstep: the station answers each second before the next
+        self.sync_heard = False  # ... every second it heard (its fleet broker acts on telemetry)
         self.syncs_missed = 0
         self._syncs = 0
         self._sync_packet = b""
         self._synced = asyncio.Event()
         self.relayed_pdus = False  # CFDP PDUs relayed since the last sync
+        self.relayed_tm = False  # any telemetry relayed since the last sync
         self._station: asyncio.StreamWriter | None = None
         self._server: asyncio.base_events.Server | None = None
 
@@ -120,6 +122,7 @@ class RadioRelay:
             if is_pdu:
                 self.cfdp.down(tm.values["pdu"], NO_WINDOW)
             return
+        self.relayed_tm = True
         vc = self.link.channel(tm)
         frames = self.link.down(raw, vc)
         if is_pdu:
@@ -223,14 +226,21 @@ class RadioRelay:
         for data in self.down.due(now):
             self._to_station(data)
 
+    def sync_due(self) -> bool:
+        """Whether the station must answer this second before the next tick: it relayed CFDP
+        PDUs, or (``sync_heard``, where the station's fleet job broker acts on what it hears)
+        any telemetry."""
+        return self.sync_station and (self.relayed_pdus or (self.sync_heard and self.relayed_tm))
+
     async def sync(self) -> None:
-        """In lockstep, after a second that relayed CFDP PDUs: let the station take them in and
-        answer (ACK, NAK, Finished) before the next tick, so every run of a seed is the same.
-        The frames begun go out, then a loopback packet in a frame of only idle data; the
-        station sends it back once it has taken in all that came before it, and what it sent
-        up before the echo is on the serial line ahead of the next tick. (A station's own
-        uploads are not paced by this: their timing in lockstep follows the station's speed.)"""
-        self.relayed_pdus = False
+        """In lockstep, after a second that relayed CFDP PDUs (or any telemetry, with
+        ``sync_heard``): let the station take them in and answer (ACK, NAK, Finished; the fleet
+        broker's commands) before the next tick, so every run of a seed is the same. The frames
+        begun go out, then a loopback packet in a frame of only idle data; the station sends it
+        back once it has taken in all that came before it, and what it sent up before the echo
+        is on the serial line ahead of the next tick. (A station's own uploads are not paced by
+        this: their timing in lockstep follows the station's speed.)"""
+        self.relayed_pdus = self.relayed_tm = False
         if self._station is None or self._station.is_closing():
             return
         self._flush()

@@ -67,6 +67,10 @@ def test_files_and_a_job_reach_a_spacecraft_out_of_contact_by_one_in_contact(tmp
         await s.down(BETA, "HOUSEKEEPING", _hk(), T0)  # beta's clock: the uplink's pace
         await s.down(BETA, "HOUSEKEEPING", _hk(), T0 + 1)
         seen["up beta"] = await _metadata(s, BETA)
+        seen["named"] = [  # by beta's mission time now, each above the last
+            await _relay_cli(s, "--spacecraft", "alpha", "--command", "PING", "--json")
+            for _ in range(2)
+        ]
         seen["via alpha"] = await _relay_cli(
             s, "--spacecraft", "alpha", "--via", "alpha", "--command", "PING"
         )
@@ -91,7 +95,7 @@ def test_files_and_a_job_reach_a_spacecraft_out_of_contact_by_one_in_contact(tmp
     assert seen["up beta"] == answer["name"]  # it went up beta's link, named for alpha
 
     # what went up authenticates under alpha's own keys, and only in its order
-    [kept] = (tmp_path / "state" / "alpha" / "consignments").iterdir()
+    kept = tmp_path / "state" / "alpha" / "consignments" / answer["name"].rsplit("/", 1)[1]
     read = read_consignment(kept, answer["name"], FileStore(tmp_path / "store"))
     [(name, staged)] = read.files
     assert (name, staged.read_bytes()) == ("corpus.txt", CORPUS)
@@ -110,11 +114,19 @@ def test_files_and_a_job_reach_a_spacecraft_out_of_contact_by_one_in_contact(tmp
             assert args["manifest"]["inputs"] == ["corpus.txt"] and "signature" in args["manifest"]
     assert names == ["CONSIGNMENT_ACCEPT", "PING", "SUBMIT_JOB"]
     assert [bytes.fromhex(i) for i in answer["request_ids"]] == [p[:4] for p in read.packets]
+    # named by mission time in microseconds (beta's latest telemetry, T0 + 1), above the last
+    # (the first, before beta was heard, by the wall clock, which is before T0)
+    named = [json.loads(out)["name"] for _, out, _ in seen["named"]]
+    assert named == [f"uplink/{ALPHA}/c{(T0 + 1) * 1_000_000:.0f}",
+                     f"uplink/{ALPHA}/c{(T0 + 1) * 1_000_000 + 1:.0f}"]  # fmt: skip
     archived = [(c.name, c.request_id.hex(), c.account) for c in seen["archived"]]
-    assert archived == [("PING", answer["request_ids"][0], "ops"),
-                        ("SUBMIT_JOB", answer["request_ids"][1], "ops")]  # fmt: skip
+    assert archived[:2] == [("PING", answer["request_ids"][0], "ops"),
+                            ("SUBMIT_JOB", answer["request_ids"][1], "ops")]  # fmt: skip
+    assert [c.name for c in seen["archived"][2:]] == ["PING", "PING"]
 
     assert seen["audited"] == [
+        ("queued", "beta"),
+        ("queued", "beta"),
         ("queued", "beta"),
         ("refused: alpha's space link is down: it cannot carry it now", None),
         ("refused: no spacecraft of the fleet is in contact: nothing can carry it now", None),

@@ -94,6 +94,33 @@ def test_no_bus_goes_past_a_second_another_scenario_is_still_acting_in():
     asyncio.run(main())
 
 
+def test_a_held_bus_finds_the_whole_constellation_at_its_second():
+    async def main() -> None:
+        shared = ConstellationClock()
+        acting, slow = FakeBus(shared), FakeBus(shared, answer_at_once=False)
+        tasks = [asyncio.create_task(b.clock.run(None)) for b in (acting, slow)]
+        await acting.clock.until(START + 1)  # a step in the first second: the slow bus unanswered
+        async with acting.clock.hold():
+            reached = asyncio.create_task(shared.reached(acting.clock.announced))
+            for _ in range(50):
+                await asyncio.sleep(0)
+            assert not reached.done() and slow.clock.announced < START + 1
+            await slow.answers.put(None)  # the slow bus's second 1 answered
+            await asyncio.wait_for(reached, 5)
+            assert slow.clock.announced == START + 1
+            for _ in range(50):  # and, the clock held, it goes no further
+                await asyncio.sleep(0)
+            await slow.answers.put(None)
+            for _ in range(50):
+                await asyncio.sleep(0)
+            assert slow.clock.time == START + 1 and acting.clock.time == START + 1
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(main())
+
+
 def test_a_bus_whose_run_ended_no_longer_holds_the_others():
     async def main() -> None:
         shared = ConstellationClock()

@@ -2,7 +2,8 @@
 scenario as its own run, and nothing of one lands under the other in the station's archive or
 files; the check that says so catches a packet filed under the wrong spacecraft. A
 constellation's eight satellites step through bus time on one clock, the same in every run of a
-seed, with their laser links' topology computed from the geometry."""
+seed (the fleet broker's jobs and the consignments it sends across the mesh included), with
+their laser links' topology computed from the geometry."""
 
 import json
 import os
@@ -51,10 +52,13 @@ def test_two_spacecraft_on_one_station_each_pass_and_stay_apart(tmp_path):
     ]
 
 
+UNTIL_S = 3 * 3600  # past the fleet's first jobs sent across the laser mesh (5400 s, 10200 s)
+
+
 def _constellation_day(out):
     return subprocess.run(
         [sys.executable, "-m", "hil", "run", "constellation-day", "--out", str(out),
-         "--until", "11m"],
+         "--until", f"{UNTIL_S}s"],
         capture_output=True, text=True, timeout=900, env={**os.environ, "PYTHONSAFEPATH": "1"},
     )  # fmt: skip
 
@@ -70,13 +74,15 @@ def test_a_constellation_steps_on_one_clock_with_its_laser_links_from_geometry(t
     assert names == [f"p{p}-{s}" for p in (1, 2) for s in (1, 2, 3, 4)] and verdict["passed"]
     assert [s["scid"] for s in verdict["spacecraft"]] == list(range(161, 169))
     ticks = {json.loads((out / n / "report.json").read_text())["figures"]["ticks"] for n in names}
-    assert len(ticks) == 1 and ticks.pop() >= 660  # every bus stepped through the same seconds
-    for name in names:  # deterministic for its seed, every satellite
+    assert len(ticks) == 1 and ticks.pop() >= UNTIL_S  # every bus stepped through the same seconds
+    for name in names:  # deterministic for its seed, every satellite, the broker's jobs included
         tm = (out / name / "tm.bin").read_bytes()
         assert len(tm) > 10_000 and tm == (tmp_path / "again" / name / "tm.bin").read_bytes()
+    said = "\n".join((out / n / "report.json").read_text() for n in names)
+    assert "CONSIGNMENT_DELIVERED" in said and "JOB_COMPLETED" in said  # across the mesh too
     scenario = load_scenario("constellation-day")
     satellites = scenario.constellation
-    positions = [compute_track(s.orbit, scenario.start, 660).position_km for s in satellites]
+    positions = [compute_track(s.orbit, scenario.start, UNTIL_S).position_km for s in satellites]
     expected = compute_topology([s.name for s in satellites], positions, scenario.isl)
     topology = json.loads((out / "topology.json").read_text())
     assert verdict["topology_changes"] == len(expected.changes) == len(topology["changes"]) > 8
@@ -85,11 +91,13 @@ def test_a_constellation_steps_on_one_clock_with_its_laser_links_from_geometry(t
         (c.t_s, c.up, c.a, c.b) for c in expected.changes
     ]
     assert "topology changes" in done.stdout and "fleet of 8: PASSED" in done.stdout
-    # the fleet's first job, at 600 s, placed by the broker and taken on board, the same each run
+    # the fleet's jobs, placed by the broker, sent up in contact or across the mesh, the same
+    # each run: inference every 20 min from 600 s, batch every hour from 900 s, training at 1800 s
+    # (refused: it cannot checkpoint, and needs more than an orbit's unbroken power)
     placed = [
         json.loads((d / "fleet.json").read_text())["workload"] for d in (out, tmp_path / "again")
     ]
-    assert placed[0] == placed[1] and placed[0]["fleet_jobs"] == 1
+    assert placed[0] == placed[1] and placed[0]["fleet_jobs"] == 13
     page = (out / "fleet.html").read_text()
     for plot in ("groundtrack", "links", "power", "jobs", "latency"):
         assert (
