@@ -1,6 +1,7 @@
 """The payload's C core, bound through cffi (API mode, compiled at install time).
 
-Checksums (of packets and of CFDP files), COBS framing and CCSDS primary headers. Every function
+Checksums (of packets and of CFDP files), COBS framing, CCSDS primary headers and CFDP file data
+PDUs. Every function
 takes any buffer-protocol object (bytes, bytearray, memoryview, a C-contiguous numpy array) and
 reads it in place, without a copy.
 """
@@ -22,6 +23,7 @@ except ModuleNotFoundError as exc:  # the source tree, not an installed package
 
 __all__ = [
     "CRC_PATHS",
+    "FileDataPdus",
     "PrimaryHeader",
     "cobs_decode",
     "cobs_encode",
@@ -134,6 +136,55 @@ def cfdp_modular(data: object, offset: int = 0, value: int = 0) -> int:
     """CFDP modular checksum (type 0) of ``data`` lying at file ``offset``, added to ``value``."""
     buf = _view(data)
     return _cfdp_modular(value, offset, buf, len(buf))
+
+
+class FileDataPdus:
+    """One CFDP transaction's file data PDUs, written whole by the core many to a call: header
+    (``prefix``, as Header.prefix(True) writes it), offset, data and CRC-16. ValueError for a
+    prefix that is not one of file data PDUs."""
+
+    def __init__(self, prefix: bytes) -> None:
+        header = ffi.new("pn_cfdp_fd_header *")
+        if not 4 <= len(prefix) <= lib.PN_CFDP_PREFIX_MAX:
+            raise ValueError(f"a file data PDU header of {len(prefix)} octets")
+        header.prefix[0 : len(prefix)] = prefix
+        header.prefix_len = len(prefix)
+        if lib.pn_cfdp_fd_check(header) != lib.PN_OK:
+            raise ValueError("not the header of file data PDUs")
+        self._header = header
+        self.overhead: int = lib.pn_cfdp_fd_overhead(header)
+        self._out = ffi.new("uint8_t[]", 0)
+        self._lens = ffi.new("uint32_t[]", 0)
+        self._taken = ffi.new("size_t *")
+
+    def pdus(self, offset: int, data: object, segment: int) -> list[bytes]:
+        """The PDUs carrying ``data``, which sits at file ``offset``, in segments of at most
+        ``segment`` octets; ValueError for a segment of 0 or too long for one PDU, or data
+        beyond a small file's 32-bit offsets."""
+        view = _view(data)
+        size = len(view)
+        count = -(-size // segment) if segment > 0 else 0
+        cap = size + count * self.overhead
+        if len(self._out) < cap:  # grown once to the chunk size, then reused
+            self._out = ffi.new("uint8_t[]", cap)
+        if len(self._lens) < count:
+            self._lens = ffi.new("uint32_t[]", count)
+        made = lib.pn_cfdp_fd_segment(
+            self._header, offset, view, size, segment, self._out, cap, self._lens, count,
+            self._taken,
+        )  # fmt: skip
+        if made < 0:
+            raise ValueError(
+                f"{size} octets at offset {offset} in segments of {segment}: not file data PDUs "
+                "(a segment of 0 or over 65535 octets with its PDU's offset and CRC, or beyond "
+                "a small file's 32-bit offsets)"
+            )
+        whole = ffi.buffer(self._out, cap)
+        out, at = [], 0
+        for length in self._lens[0:made]:
+            out.append(whole[at : at + length])
+            at += length
+        return out
 
 
 def cobs_encode(data: object) -> bytes:

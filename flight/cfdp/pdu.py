@@ -2,8 +2,8 @@
 
 Every PDU the entity sends or receives passes through here. Decoding never trusts a length: any
 inconsistency raises PduError with a short reason (the counters of docs/downlink.md are keyed by
-it), and nothing else escapes for any byte sequence. File data PDUs are built from a per
-transaction header prefix so that the hot path is one struct pack and a join. The PDU types are
+it), and nothing else escapes for any byte sequence. File data PDUs on the hot path are written
+by the native core, many to a call, from a per transaction header prefix. The PDU types are
 declared in pdu_types.py and taken from here.
 """
 
@@ -96,20 +96,19 @@ def encode(pdu: Pdu) -> bytes:
 
 
 class FileDataEncoder:
-    """File data PDUs of one transaction, built without re-deriving the header each time."""
+    """File data PDUs of one transaction, written whole by the native core, many to a call."""
 
     def __init__(self, header: Header) -> None:
-        self._prefix = header.prefix(True)
-        self._fss = header.fss
-        self._crc = header.crc
-        self._head = self._prefix[:1]
-        self._tail = self._prefix[3:]
+        self._pdus = native.FileDataPdus(header.prefix(True))
+        self.overhead = self._pdus.overhead  # octets of a PDU beside its data
 
     def encode(self, offset: int, data: bytes | memoryview) -> bytes:
-        if self._crc:
-            return _finish(self._prefix, self._fss.pack(offset) + bytes(data), True)
-        length = self._fss.size + len(data)
-        return b"".join((self._head, _LEN.pack(length), self._tail, self._fss.pack(offset), data))
+        """One PDU carrying all of ``data`` (at most a PDU's worth)."""
+        return self._pdus.pdus(offset, data, max(1, len(data)))[0]
+
+    def encode_many(self, offset: int, data: bytes | memoryview, segment: int) -> list[bytes]:
+        """The PDUs carrying ``data`` in segments of at most ``segment`` octets."""
+        return self._pdus.pdus(offset, data, segment)
 
 
 def _need(buf: memoryview, end: int, what: str) -> None:

@@ -79,8 +79,7 @@ class SendTransaction:
         self.next_offset = 0
         self.checksum = RunningChecksum(self.kind)
         self.checksum_value: int | None = None
-        self.chunk = memoryview(b"")
-        self.chunk_offset = 0
+        self.ready: deque[bytes] = deque()  # new data's PDUs, made a chunk at a time
         self.retransmit: deque[tuple[int, int]] = deque()
         self.directives: deque[bytes] = deque()
         self.deadline: float | None = None
@@ -133,25 +132,25 @@ class SendTransaction:
         return P.encode(P.Eof(self.header, self.condition, checksum or 0, self.size, fault))
 
     def _read_new(self) -> bytes | None:
-        """The next file data PDU of new data, reading ahead in large chunks."""
-        seg = self.config.segment_size
-        offset = self.next_offset
-        if offset >= self.size:
-            return None
-        at = offset - self.chunk_offset
-        if at >= len(self.chunk):
+        """The next file data PDU of new data: the file read ahead in large chunks, each cut
+        into its PDUs at once by the native core."""
+        if not self.ready:
+            offset = self.next_offset
+            if offset >= self.size:
+                return None
+            seg = self.config.segment_size
             data = os.pread(self.fd, min(seg * READ_SEGMENTS, self.size - offset), offset)
             if not data:
                 raise OSError(f"{self.path}: shorter than the {self.size} octets announced")
             self.checksum.update(data, offset)
-            self.chunk, self.chunk_offset, at = memoryview(data), offset, 0
-        piece = self.chunk[at : at + seg]
-        self.next_offset = offset + len(piece)
+            self.ready.extend(self.encoder.encode_many(offset, data, seg))
+        pdu = self.ready.popleft()
+        self.next_offset += len(pdu) - self.encoder.overhead
         if self.next_offset >= self.size:
             if self.checksum_value is None:
                 self.checksum_value = self.checksum.value
             self._release()
-        return self.encoder.encode(offset, piece)
+        return pdu
 
     def _read_again(self) -> bytes:
         start, end = self.retransmit[0]
@@ -286,7 +285,7 @@ class SendTransaction:
         self.state = SendState.DONE
         self.deadline = None
         self.outcome = Outcome(condition, delivered, status)
-        self.chunk = memoryview(b"")
+        self.ready.clear()
         self._release()
 
     def ack_interval(self) -> float:

@@ -85,6 +85,35 @@ uint32_t pn_crc32_prox1(uint32_t crc, const uint8_t *data, size_t len);
  * any order. */
 uint32_t pn_cfdp_modular(uint32_t sum, uint64_t offset, const uint8_t *data, size_t len);
 
+/* --- CFDP file data PDUs (CCSDS 727.0-B-5 5.3), docs/icd.md section 12. */
+
+enum { PN_CFDP_PREFIX_MAX = 28 }; /* 4 octets and two 8-octet entity ids and an 8-octet number */
+
+/* A transaction's fixed PDU header for its file data: its octets with the data field length
+ * (octets 1 and 2) zero, as flight/cfdp/pdu_types.py Header.prefix writes them. Its first octet
+ * says whether offsets are 8 octets (large file flag) or 4, and whether a CRC-16 ends each PDU. */
+typedef struct pn_cfdp_fd_header {
+    uint8_t prefix[28];
+    uint8_t prefix_len;
+} pn_cfdp_fd_header;
+
+/* PN_OK when the header is one of file data PDUs (version 1, file data, no segmentation control
+ * nor segment metadata, its length the one its id lengths give); PN_ERR_RANGE otherwise. */
+int pn_cfdp_fd_check(const pn_cfdp_fd_header *h);
+
+/* Octets of a file data PDU of this header beside its data: header, offset, CRC. */
+size_t pn_cfdp_fd_overhead(const pn_cfdp_fd_header *h);
+
+/* Cut len octets of file data, which sit at file offset offset, into file data PDUs of at most
+ * seg octets of data each, written whole one after another into out; lens[i] receives the i-th
+ * one's length. Stops when out has no room for the next PDU or max_pdus are written; *taken
+ * receives the data octets written. Returns the PDUs written, or PN_ERR_RANGE (nothing written)
+ * for a header pn_cfdp_fd_check refuses, seg 0, a PDU whose data field would exceed 65535
+ * octets, or data beyond a small file's 32-bit offsets. */
+int64_t pn_cfdp_fd_segment(const pn_cfdp_fd_header *h, uint64_t offset, const uint8_t *data,
+                           size_t len, size_t seg, uint8_t *out, size_t cap, uint32_t *lens,
+                           size_t max_pdus, size_t *taken);
+
 /* Largest COBS encoding of len bytes (without the 0x00 delimiter). */
 size_t pn_cobs_max_encoded_len(size_t len);
 

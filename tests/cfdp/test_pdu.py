@@ -1,6 +1,7 @@
 """Our CFDP PDU codec against spacepackets' (the codec of cfdp-py), both ways, and on hostile
 bytes: every PDU type encoded by one is decoded to the same fields by the other."""
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from spacepackets.cfdp import (
@@ -34,6 +35,7 @@ from spacepackets.cfdp.pdu.prompt import ResponseRequired
 from spacepackets.cfdp.tlv import EntityIdTlv
 from spacepackets.util import UnsignedByteField
 
+import native
 from flight.cfdp import pdu as P
 
 headers = st.builds(
@@ -92,7 +94,45 @@ def test_file_data_both_ways(h, offset, data):
     raw = FileDataPdu(sp_conf(h), FileDataParams(data, offset)).pack()
     ours = P.decode(raw)
     assert ours.header == h and ours.offset == offset and bytes(ours.data) == data
-    assert P.FileDataEncoder(h).encode(offset, data) == raw
+    if h.large_file or offset + len(data) <= 0xFFFFFFFF:
+        assert P.FileDataEncoder(h).encode(offset, data) == raw
+    else:  # a small file ends at 2^32 - 1 octets: the native core writes no PDU beyond it
+        with pytest.raises(ValueError, match="32-bit offsets"):
+            P.FileDataEncoder(h).encode(offset, data)
+
+
+@settings(max_examples=200)
+@given(headers, st.integers(0, 1 << 20), st.binary(max_size=5000), st.integers(1, 2000))
+def test_file_data_many_to_a_call_are_the_pdus_one_at_a_time(h, offset, data, segment):
+    """The native core's PDUs of a chunk are the Python codec's, one per segment, and
+    spacepackets reads each back to its piece of the chunk."""
+    pdus = P.FileDataEncoder(h).encode_many(offset, data, segment)
+    assert len(pdus) == -(-len(data) // segment)
+    at = 0
+    for raw in pdus:
+        piece = data[at : at + segment]
+        assert raw == P.encode(P.FileData(h, offset + at, piece))
+        theirs = PduFactory.from_raw(raw)
+        assert (theirs.offset, bytes(theirs.file_data)) == (offset + at, piece)
+        at += len(piece)
+    assert at == len(data)
+
+
+def test_file_data_pdus_refuse_what_no_pdu_can_carry():
+    small = P.Header(1, 1, 2, crc=True)
+    with pytest.raises(ValueError, match="not file data PDUs"):
+        P.FileDataEncoder(small).encode_many(0, b"x" * 10, 0)
+    with pytest.raises(ValueError, match="not file data PDUs"):  # 65535 octets of data field
+        P.FileDataEncoder(small).encode_many(0, b"x" * 10, 65535 - 4 - 2 + 1)
+    assert len(P.FileDataEncoder(small).encode_many(0, b"x" * 10, 65535 - 4 - 2)[0]) == 10 + 18
+    with pytest.raises(ValueError, match="32-bit offsets"):
+        P.FileDataEncoder(small).encode_many(0xFFFFFFFF, b"x", 1)
+    big = P.Header(1, 1, 2, large_file=True)
+    assert P.decode(P.FileDataEncoder(big).encode(1 << 40, b"yz")).offset == 1 << 40
+    with pytest.raises(ValueError, match="not the header of file data PDUs"):
+        native.FileDataPdus(P.Header(1, 1, 2).prefix(False))
+    with pytest.raises(ValueError, match="of 3 octets"):
+        native.FileDataPdus(b"\x30\x00\x00")
 
 
 @settings(max_examples=100)
