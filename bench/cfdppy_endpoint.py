@@ -8,6 +8,9 @@ It prints one JSON line: the outcome and the seconds the transfer took.
     python bench/cfdppy_endpoint.py send FILE --to HOST:PORT --local-id 1 --remote-id 2 \
         [--class 1|2] [--segment 1024] [--dest-name NAME]
     python bench/cfdppy_endpoint.py receive --listen HOST:PORT --local-id 2 --out DIR
+
+Both take --system-buffers: the system's default socket buffers, as a program that sets none
+has, instead of 16 MiB.
 """
 
 from __future__ import annotations
@@ -114,9 +117,13 @@ def address(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def open_socket(bind: tuple[str, int]) -> socket.socket:
+def open_socket(bind: tuple[str, int], system_buffers: bool) -> socket.socket:
+    """A UDP socket bound to ``bind``: with 16 MiB buffers each way, or (``system_buffers``)
+    the system's default ones, as a program that sets none has (on Linux, 208 KiB)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     for option, forced in ((socket.SO_RCVBUF, 33), (socket.SO_SNDBUF, 32)):
+        if system_buffers:
+            break
         try:
             sock.setsockopt(socket.SOL_SOCKET, forced, BUFFER)
         except OSError:
@@ -195,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--local-id", required=True, type=int)
         p.add_argument("--segment", type=int, default=1024)
         p.add_argument("--timeout", type=float, default=300.0)
+        p.add_argument("--system-buffers", action="store_true",
+                       help="the system's default socket buffers, not 16 MiB")  # fmt: skip
     args = parser.parse_args(argv)
 
     faults, user = Faults(), User()
@@ -205,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
             mode = TransmissionMode.UNACKNOWLEDGED
         table = RemoteEntityConfigTable([remote(args.remote_id, args.segment, mode, args.pdu_crc)])
         handler = SourceHandler(local, user, table, Timers(), SeqCountProvider(16))
-        sock, peer = open_socket(("0.0.0.0", 0)), [args.to]
+        sock, peer = open_socket(("0.0.0.0", 0), args.system_buffers), [args.to]
         request = PutRequest(
             destination_id=ByteFieldU16(args.remote_id),
             source_file=args.file.resolve(),
@@ -236,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         table = RemoteEntityConfigTable([remote(args.remote_id, args.segment, mode)])
         handler = DestHandler(local, user, table, Timers())
-        sock, peer = open_socket(args.listen), [None]
+        sock, peer = open_socket(args.listen, args.system_buffers), [None]
         start = [None]
 
         def done() -> bool:

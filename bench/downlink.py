@@ -8,6 +8,9 @@
 2. Our stack through the bench's link emulator (python -m hil link) at a set rate, paced by the
    sender at that rate: bit errors at BER 1e-6 (PDU CRC on), 5% datagram loss each way, and
    three outages. Goodput is set against the link rate.
+3. Class 1 at the default settings (our sender paces itself unless told a rate): --class1
+   transfers (20) of 2.5 MB to cfdp-py, which keeps the system's socket buffers as a program
+   that sets none does; the target is every one intact (exit status 1 otherwise).
 
 Every received file is compared with what was sent. Prints a table and writes --json.
 """
@@ -29,6 +32,7 @@ from flight.downlink import file_sha256
 HERE = Path(__file__).resolve().parent
 ENV = {**os.environ, "PYTHONSAFEPATH": "1"}
 SEGMENT = 1024
+CLASS1_OCTETS = 2_500_000
 
 
 def start(args: list[str], cwd: Path) -> subprocess.Popen:
@@ -109,6 +113,20 @@ def run_cfdppy(path: Path, work: Path) -> dict:
     return outcome("cfdp-py", path, sent, out / path.name if received["delivered"] else None)
 
 
+def run_class1_default(path: Path, work: Path) -> bool:
+    """Our sender, class 1 at its default settings, to cfdp-py with the system's socket
+    buffers: whether the file arrived intact."""
+    out = Path(tempfile.mkdtemp(dir=work))
+    peer = str(HERE / "cfdppy_endpoint.py")
+    line = "receive --listen 127.0.0.1:0 --local-id 2 --timeout 120 --system-buffers --out"
+    rx = start([peer, *line.split(), str(out)], work)
+    port = json.loads(rx.stdout.readline())["listening"]
+    line = f"-m flight cfdp send --link udp://127.0.0.1:{port} --local-id 1 --remote-id 2"
+    wait(start([*line.split(), "--class", "1", "--json", str(path)], work), 120)
+    received = wait(rx, 60)[-1]
+    return received["delivered"] and file_sha256(out / path.name) == file_sha256(path)
+
+
 def outcome(stack: str, path: Path, sent: dict, received: Path | None) -> dict:
     """One run's figures: the sender's time, and whether the file arrived as it was sent."""
     return {
@@ -130,6 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--rate", type=float, default=20e6, help="emulated link rate, bit/s")
     parser.add_argument("--link-mb", type=float, default=20.0, help="emulated-link file size, MB")
+    parser.add_argument(
+        "--class1", type=int, default=20, help="class 1 transfers of 2.5 MB at the defaults"
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     doc: dict = {
@@ -177,6 +198,12 @@ def main(argv: list[str] | None = None) -> int:
                 os.sync()
                 runs.append(run_ours(small, work, emulate, args.rate, crc))
             doc["emulated"][name] = runs
+
+        file = work / "class1.bin"
+        doc["class1_intact"] = []
+        for _ in range(args.class1):
+            file.write_bytes(os.urandom(CLASS1_OCTETS))
+            doc["class1_intact"].append(run_class1_default(file, work))
     report(doc, args)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -184,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     ok = all(r["intact"] for v in doc["loopback"].values() for r in v) and all(
         r["intact"] for v in doc["emulated"].values() for r in v
     )
+    if not all(doc["class1_intact"]):
+        print("MISSED: class 1 at the default settings: every transfer to cfdp-py intact")
+        ok = False
     return 0 if ok else 1
 
 
@@ -214,6 +244,11 @@ def report(doc: dict, args: argparse.Namespace) -> None:
             f"(runs {' '.join(f'{x:.3f}' for x in ratios)}); PDUs corrupted {corrupted}, "
             f"lost {lost}; intact {all(r['intact'] for r in runs)}"
         )
+    intact = doc["class1_intact"]
+    print(
+        f"Class 1 at the default settings to cfdp-py (the system's socket buffers), "
+        f"{CLASS1_OCTETS / 1e6:g} MB: {sum(intact)} of {len(intact)} intact (target: every one)"
+    )
 
 
 if __name__ == "__main__":

@@ -23,6 +23,10 @@ from flight.cfdp.pdu import ChecksumType, Condition
 from flight.links.udp import LinkUrlError, UdpLink
 
 IDLE_WAIT = 0.05
+# Class 1 has no retransmission: a receiver that falls behind loses the file. Unless the link
+# names a rate, class 1 goes at this one, which cfdp-py, a Python receiver with the system's
+# socket buffers, keeps up with on a busy 2-core machine (docs/downlink.md, Pacing).
+CLASS1_RATE_BPS = 20_000_000
 CHECKSUMS = {
     "crc32c": ChecksumType.CRC32C,
     "crc32": ChecksumType.CRC32,
@@ -44,7 +48,11 @@ def add_cfdp_commands(sub: argparse._SubParsersAction, prog: str) -> None:
         "--count", type=positive_count, help="exit after this many transactions end"
     )
     for p in (send, receive):
-        p.add_argument("--link", required=True, help="udp://HOST:PORT[?rate=BITS_PER_S]")
+        p.add_argument(
+            "--link", required=True,
+            help="udp://HOST:PORT[?rate=BITS_PER_S]: the rate paces what this end sends "
+            f"(class 1 goes at {CLASS1_RATE_BPS / 1e6:g} Mbit/s unless it is given)",
+        )  # fmt: skip
         p.add_argument("--local-id", required=True, type=count, help="this entity's id")
         p.add_argument("--timeout", type=positive, help="give up after this many seconds")
         p.add_argument(
@@ -66,8 +74,13 @@ def add_cfdp_commands(sub: argparse._SubParsersAction, prog: str) -> None:
 
 def run_cfdp(args: argparse.Namespace) -> int:
     """Run a ``cfdp`` subcommand; returns the exit status (0: every transfer delivered)."""
+    class1 = args.cfdp_cmd == "send" and args.cfdp_class == 1
     try:
-        link = UdpLink(args.link, listen=args.cfdp_cmd == "receive")
+        link = UdpLink(
+            args.link,
+            listen=args.cfdp_cmd == "receive",
+            rate_bps=CLASS1_RATE_BPS if class1 else None,
+        )
         config = EntityConfig(
             args.local_id,
             segment_size=args.segment,
@@ -93,6 +106,12 @@ def run_cfdp(args: argparse.Namespace) -> int:
         print(
             json.dumps({"listening": port}) if args.json else f"listening on {host}:{port}",
             flush=True,
+        )
+    if link.default_rate:
+        print(
+            f"{args.prog} cfdp: class 1 paced at {CLASS1_RATE_BPS / 1e6:g} Mbit/s, the default; "
+            "for a receiver that keeps up with more, give --link udp://HOST:PORT?rate=BITS_PER_S",
+            file=sys.stderr,
         )
     entity = Entity(config, link, store, journal)
     failed = 0

@@ -2,7 +2,9 @@
 
 ``udp://HOST:PORT`` names the far end when sending first (this end binds an ephemeral port) or
 this end's address when listening (``listen=True``: the far end is learnt from the first datagram
-that arrives, and replies go there). ``?rate=BPS`` paces what this end sends.
+that arrives, and replies go there). ``?rate=BPS`` paces what this end sends, never more than
+2 ms of it back to back (a receiver's socket buffer of the system's default size holds fewer than
+a hundred 1 KiB datagrams).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from flight.links.base import TokenBucket
 UDP_MTU = 65507
 SOCKET_BUFFER = 16 << 20
 RECEIVE_BATCH = 512
+BURST_S = 0.002  # paced: at most this long's worth of octets sent back to back
 # Linux's socket options past net.core.[rw]mem_max (root only); Python does not name them.
 SO_SNDBUFFORCE = 32
 SO_RCVBUFFORCE = 33
@@ -53,15 +56,20 @@ class UdpLink:
         listen: bool = False,
         mtu: int = UDP_MTU,
         bind: tuple[str, int] | None = None,
+        rate_bps: float | None = None,
     ) -> None:
-        self.address, self.rate_bps = parse_udp_url(url)
+        self.address, given = parse_udp_url(url)
+        self.rate_bps = given or rate_bps  # the URL's rate, else the caller's default
+        self.default_rate = given is None and rate_bps is not None
         self.name = url
         self.listen = listen
         self.bind = bind  # sending first: this end's address (None: any, an ephemeral port)
         self.mtu = mtu
         self.peer: tuple[str, int] | None = None if listen else self.address
         self.sock: socket.socket | None = None
-        self.bucket = TokenBucket(self.rate_bps, 4 * mtu) if self.rate_bps else None
+        self.bucket = (
+            TokenBucket(self.rate_bps, self.rate_bps / 8 * BURST_S) if self.rate_bps else None
+        )
         self.pending: bytes | None = None
         self.dropped_full = 0
 

@@ -82,3 +82,31 @@ def test_cfdp_py_sends_we_receive(tmp_path, payload, cfdp_class):
     assert (tmp_path / "rx" / "results.bin").read_bytes() == data
     if cfdp_class == "2":
         assert sent["delivered"]  # our Finished, acknowledged, closed cfdp-py's transaction
+
+
+def test_class_1_at_the_default_settings_does_not_overrun_cfdp_py(tmp_path):
+    """Class 1 has nothing to repair a loss with: unless told a rate, our sender paces itself
+    (20 Mbit/s, never more than 2 ms of it back to back), and cfdp-py, with the system's own
+    socket buffers as a program that sets none has them, receives every 2.5 MB file intact.
+    Unpaced, or in bursts of the old 256 KiB, it lost octets of every one."""
+    for n in range(3):
+        data = os.urandom(2_500_000)
+        path = tmp_path / f"run{n}.bin"
+        path.write_bytes(data)
+        rx = run(
+            [str(PEER), *"receive --listen 127.0.0.1:0 --local-id 2 --timeout 60".split(),
+             "--system-buffers", "--out", str(tmp_path / "rx")],
+            tmp_path,
+        )  # fmt: skip
+        line = f"-m flight cfdp send --link udp://127.0.0.1:{listening(rx)} --local-id 1"
+        tx = run([*line.split(), "--remote-id", "2", "--class", "1", "--json", str(path)], tmp_path)
+        out, err = tx.communicate(timeout=90)
+        assert tx.returncode == 0, err
+        received = finish(rx)
+        assert received["delivered"] and received["faults"] == [], received
+        assert (tmp_path / "rx" / path.name).read_bytes() == data
+        assert json.loads(out.splitlines()[-1])["condition"] == "NO_ERROR"
+        assert err.strip() == (
+            "flight cfdp: class 1 paced at 20 Mbit/s, the default; for a receiver that keeps up "
+            "with more, give --link udp://HOST:PORT?rate=BITS_PER_S"
+        )
