@@ -28,6 +28,7 @@ __all__ = [
     "cobs_decode",
     "cobs_encode",
     "cobs_split",
+    "cfdp_file_data",
     "cfdp_modular",
     "crc16",
     "crc32",
@@ -185,6 +186,21 @@ class FileDataPdus:
             out.append(whole[at : at + length])
             at += length
         return out
+
+
+_fd_view = ffi.new("pn_cfdp_fd_view *")
+
+
+def cfdp_file_data(pdu: object) -> tuple[int, int, int, int] | None:
+    """Where the parts of a whole CFDP file data PDU are: its fixed header's length, its data's
+    file offset, where the data begins in ``pdu`` and how many octets it is; None for anything
+    else (not file data, a length that disagrees, a CRC that does not check), which the Python
+    codec reads to say why."""
+    view = _fd_view
+    buf = pdu if pdu.__class__ is bytes else _from_buffer("uint8_t[]", pdu)
+    if lib.pn_cfdp_fd_parse(buf, len(buf), view) != lib.PN_OK:
+        return None
+    return view.header_len, view.offset, view.data_at, view.data_len
 
 
 def cobs_encode(data: object) -> bytes:

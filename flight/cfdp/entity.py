@@ -28,6 +28,7 @@ from flight.cfdp.receiver import ReceiveTransaction
 from flight.cfdp.round_trip import RoundTrip
 from flight.cfdp.sender import SendTransaction
 from flight.links.base import LinkAdapter
+from native import cfdp_file_data
 
 SEND_BUDGET = 256
 
@@ -122,21 +123,18 @@ class Entity(Persistence):
 
     def receive(self, raw: bytes) -> None:
         """One PDU from the link."""
-        # The fast path: file data without a PDU CRC for a transaction already known, found by
-        # its header octets alone.
-        if len(raw) > 8 and raw[0] & 0x12 == 0x10 and not raw[3] & 0x08:
-            third = raw[3]
-            start = 7 + 2 * ((third >> 4) & 7) + (third & 7)
-            t = self._fast.get(raw[:1] + raw[3:start])
-            if t is not None and (raw[1] << 8 | raw[2]) + start == len(raw):
-                fss = t.header.fss
-                if len(raw) >= start + fss.size:
-                    refused = t.refused
-                    offset = fss.unpack_from(raw, start)[0]
-                    t.file_data(offset, memoryview(raw)[start + fss.size :], self.now)
-                    if t.refused != refused:
-                        self.counters["pdu_refused_out_of_range"] += 1
-                    return
+        # The fast path: file data for a transaction already known, read by the native core
+        # (its lengths and CRC checked) and found by its header octets alone.
+        parts = cfdp_file_data(raw)
+        if parts is not None:
+            header_len, offset, at, octets = parts
+            t = self._fast.get(raw[:1] + raw[3:header_len])
+            if t is not None:
+                refused = t.refused
+                t.file_data(offset, memoryview(raw)[at : at + octets], self.now)
+                if t.refused != refused:
+                    self.counters["pdu_refused_out_of_range"] += 1
+                return
         try:
             pdu = P.decode(raw)
         except P.PduError as exc:

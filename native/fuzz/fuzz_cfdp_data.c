@@ -1,7 +1,8 @@
-/* libFuzzer target: CFDP file data PDUs from any header octets, offset, segment size and data.
- * Properties: no access outside a buffer (ASan); a header pn_cfdp_fd_check refuses writes
+/* libFuzzer target: CFDP file data PDUs. Any bytes read as one received PDU: no access outside
+ * it (ASan), and a PDU read whole has its parts inside it. Then the same bytes as header octets,
+ * offset, segment size and data to write PDUs from: a header pn_cfdp_fd_check refuses writes
  * nothing; every PDU written fits in out, says its own length, carries its piece of the data at
- * its offset, and ends in a CRC-16 that checks when the header asks for one. */
+ * its offset, ends in a CRC-16 that checks when the header asks for one, and reads back so. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,11 @@ static uint64_t get_be(const uint8_t *p, unsigned n)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    pn_cfdp_fd_view v;
+    if (pn_cfdp_fd_parse(data, size, &v) == PN_OK &&
+        (v.header_len < 4u || v.data_at < v.header_len || v.data_at + (size_t)v.data_len > size)) {
+        abort();
+    }
     /* prefix length, prefix (28), offset (8), segment (2), cap (3), then the file data */
     if (size < 1 + PN_CFDP_PREFIX_MAX + 8 + 2 + 3) {
         return 0;
@@ -60,7 +66,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (piece > seg || get_be(q + 1, 2) != lens[i] - h.prefix_len ||
             get_be(q + h.prefix_len, fss) != offset + done ||
             memcmp(q + h.prefix_len + fss, file + done, piece) != 0 ||
-            (crc && get_be(q + lens[i] - 2, 2) != pn_crc16(0xFFFFu, q, lens[i] - 2u))) {
+            (crc && get_be(q + lens[i] - 2, 2) != pn_crc16(0xFFFFu, q, lens[i] - 2u)) ||
+            pn_cfdp_fd_parse(q, lens[i], &v) != PN_OK || v.offset != offset + done ||
+            v.data_len != piece || v.data_at != h.prefix_len + fss) {
             abort();
         }
         at += lens[i];

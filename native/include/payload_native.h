@@ -29,7 +29,11 @@ typedef enum pn_status {
     PN_ERR_USLP_TRUNCATED = -6, /* a truncated primary header, which this link does not use */
     PN_ERR_USLP_LENGTH = -7,  /* the frame length field disagrees with the frame's fields */
     PN_ERR_USLP_CRC = -8,     /* the frame error control field does not check */
-    PN_ERR_USLP_POINTER = -9  /* a first header pointer beyond the data zone */
+    PN_ERR_USLP_POINTER = -9, /* a first header pointer beyond the data zone */
+    PN_ERR_CFDP_NOT_FILE_DATA = -10, /* a CFDP PDU, but not file data of version 1 without
+                                      * segment metadata (a directive, another version) */
+    PN_ERR_CFDP_LENGTH = -11, /* a CFDP PDU's data field length disagrees with its octets */
+    PN_ERR_CFDP_CRC = -12     /* a CFDP PDU's CRC-16 does not check */
 } pn_status;
 
 /* CCSDS Space Packet primary header (CCSDS 133.0-B-2, 6 octets, big-endian). */
@@ -113,6 +117,22 @@ size_t pn_cfdp_fd_overhead(const pn_cfdp_fd_header *h);
 int64_t pn_cfdp_fd_segment(const pn_cfdp_fd_header *h, uint64_t offset, const uint8_t *data,
                            size_t len, size_t seg, uint8_t *out, size_t cap, uint32_t *lens,
                            size_t max_pdus, size_t *taken);
+
+/* Where the parts of one file data PDU are, as pn_cfdp_fd_parse reads them. */
+typedef struct pn_cfdp_fd_view {
+    uint64_t offset;          /* the file offset of its data */
+    uint32_t header_len;      /* octets of its fixed header (its transaction's key: octet 0 and
+                               * octets 3 to header_len, the length octets left out) */
+    uint32_t data_at;         /* where its data begins in the PDU */
+    uint32_t data_len;        /* octets of data (its CRC, when it has one, left out) */
+} pn_cfdp_fd_view;
+
+/* Read one file data PDU of len octets: PN_OK and v filled when it is whole (version 1, file
+ * data, no segment metadata, its data field length that of the octets after its header, room
+ * for its offset, its CRC-16 checking where its flag is set). Otherwise PN_ERR_SHORT (shorter
+ * than its header), PN_ERR_CFDP_NOT_FILE_DATA, PN_ERR_CFDP_LENGTH or PN_ERR_CFDP_CRC, and v is
+ * not touched. */
+int pn_cfdp_fd_parse(const uint8_t *pdu, size_t len, pn_cfdp_fd_view *v);
 
 /* Largest COBS encoding of len bytes (without the 0x00 delimiter). */
 size_t pn_cobs_max_encoded_len(size_t len);

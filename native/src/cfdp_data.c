@@ -1,6 +1,7 @@
-/* CFDP file data PDUs (CCSDS 727.0-B-5 5.3), many to a call: a transaction's file octets cut into
- * segments, each written whole (fixed header with its data field length, offset, data, and the
- * CRC-16 when the header's CRC flag is set) into the caller's buffer. */
+/* CFDP file data PDUs (CCSDS 727.0-B-5 5.3): a transaction's file octets cut into segments, many
+ * to a call, each written whole (fixed header with its data field length, offset, data, and the
+ * CRC-16 when the header's CRC flag is set) into the caller's buffer; and one received PDU read,
+ * every length and its CRC checked, before its data is trusted. */
 #include <string.h>
 
 #include "payload_native.h"
@@ -87,4 +88,42 @@ int64_t pn_cfdp_fd_segment(const pn_cfdp_fd_header *h, uint64_t offset, const ui
     }
     *taken = done;
     return (int64_t)pdus;
+}
+
+static uint64_t get_be(const uint8_t *p, unsigned octets)
+{
+    uint64_t v = 0;
+    for (unsigned i = 0; i < octets; i++) {
+        v = v << 8 | p[i];
+    }
+    return v;
+}
+
+int pn_cfdp_fd_parse(const uint8_t *pdu, size_t len, pn_cfdp_fd_view *v)
+{
+    if (len < 4u) {
+        return PN_ERR_SHORT;
+    }
+    uint8_t first = pdu[0];
+    if ((first >> 5) != FD_VERSION || !(first & FD_TYPE_BIT) || (pdu[3] & 0x08u)) {
+        return PN_ERR_CFDP_NOT_FILE_DATA;
+    }
+    size_t header = 4u + 2u * (((pdu[3] >> 4) & 0x7u) + 1u) + ((pdu[3] & 0x7u) + 1u);
+    if (len < header) {
+        return PN_ERR_SHORT;
+    }
+    size_t field = (size_t)pdu[1] << 8 | pdu[2];
+    unsigned fss = (first & FD_LARGE_BIT) ? 8u : 4u;
+    unsigned crc = (first & FD_CRC_BIT) ? 2u : 0u;
+    if (field != len - header || field < fss + crc) {
+        return PN_ERR_CFDP_LENGTH;
+    }
+    if (crc && get_be(pdu + len - 2u, 2) != pn_crc16(0xFFFFu, pdu, len - 2u)) {
+        return PN_ERR_CFDP_CRC;
+    }
+    v->offset = get_be(pdu + header, fss);
+    v->header_len = (uint32_t)header;
+    v->data_at = (uint32_t)(header + fss);
+    v->data_len = (uint32_t)(field - fss - crc);
+    return PN_OK;
 }

@@ -29,7 +29,8 @@ static uint64_t get_be(const uint8_t *p, unsigned n)
     return v;
 }
 
-/* Every PDU of out checked against the data it should carry from file offset offset. */
+/* Every PDU of out checked against the data it should carry from file offset offset, as
+ * written and as pn_cfdp_fd_parse reads it back. */
 static void check_pdus(const pn_cfdp_fd_header *h, const uint8_t *out, const uint32_t *lens,
                        int64_t pdus, uint64_t offset, const uint8_t *data, size_t seg)
 {
@@ -49,6 +50,12 @@ static void check_pdus(const pn_cfdp_fd_header *h, const uint8_t *out, const uin
         if (crc) {
             CHECK_EQ(get_be(p + lens[i] - 2, 2), pn_crc16(0xFFFFu, p, lens[i] - 2u));
         }
+        pn_cfdp_fd_view v;
+        CHECK_EQ(pn_cfdp_fd_parse(p, lens[i], &v), PN_OK);
+        CHECK_EQ(v.offset, offset + done);
+        CHECK_EQ(v.header_len, h->prefix_len);
+        CHECK_EQ(v.data_at, h->prefix_len + fss);
+        CHECK_EQ(v.data_len, n);
         at += lens[i];
         done += n;
     }
@@ -153,5 +160,38 @@ int main(void)
     CHECK_EQ(pn_cfdp_fd_segment(&h, 0x100000000ull, data, 1, 4, out, sizeof out, lens, 64,
                                 &taken),
              PN_ERR_RANGE);
+
+    /* Reading one back: anything but a whole file data PDU is refused, and says why. */
+    pn_cfdp_fd_header k = header(1, 0, 2, 4);
+    n = pn_cfdp_fd_segment(&k, 64, data, 100, 100, out, sizeof out, lens, 64, &taken);
+    CHECK_EQ(n, 1);
+    uint8_t pdu[200];
+    memcpy(pdu, out, lens[0]);
+    size_t len = lens[0];
+    pn_cfdp_fd_view v = {7, 7, 7, 7};
+    CHECK_EQ(pn_cfdp_fd_parse(pdu, len, &v), PN_OK);
+    CHECK_EQ(v.offset, 64u);
+    CHECK_EQ(v.data_len, 100u);
+    for (size_t cut = 0; cut < len; cut++) { /* truncated anywhere */
+        CHECK_EQ(pn_cfdp_fd_parse(pdu, cut, &v), cut < 12 ? PN_ERR_SHORT : PN_ERR_CFDP_LENGTH);
+    }
+    pdu[40] ^= 0x01u; /* a bit of data flipped: the CRC says so */
+    CHECK_EQ(pn_cfdp_fd_parse(pdu, len, &v), PN_ERR_CFDP_CRC);
+    pdu[40] ^= 0x01u;
+    pdu[2] = (uint8_t)(pdu[2] + 1u); /* a length field one too long */
+    CHECK_EQ(pn_cfdp_fd_parse(pdu, len, &v), PN_ERR_CFDP_LENGTH);
+    pdu[2] = (uint8_t)(pdu[2] - 1u);
+    pdu[0] = (uint8_t)(pdu[0] & ~0x10u); /* a directive */
+    CHECK_EQ(pn_cfdp_fd_parse(pdu, len, &v), PN_ERR_CFDP_NOT_FILE_DATA);
+    pdu[0] = (uint8_t)(pdu[0] | 0x10u | 0x40u); /* version 3 */
+    CHECK_EQ(pn_cfdp_fd_parse(pdu, len, &v), PN_ERR_CFDP_NOT_FILE_DATA);
+    pdu[0] = (uint8_t)(pdu[0] & ~0x40u);
+    pdu[3] |= 0x08u; /* segment metadata */
+    CHECK_EQ(pn_cfdp_fd_parse(pdu, len, &v), PN_ERR_CFDP_NOT_FILE_DATA);
+    pdu[3] = (uint8_t)(pdu[3] & ~0x08u);
+    CHECK_EQ(pn_cfdp_fd_parse(pdu, len, &v), PN_OK);
+    /* A data field too short for its offset and CRC. */
+    uint8_t tiny[18] = {0x32, 0x00, 0x05, 0x13, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 0, 0, 0};
+    CHECK_EQ(pn_cfdp_fd_parse(tiny, 17, &v), PN_ERR_CFDP_LENGTH);
     return check_report("cfdp_data");
 }

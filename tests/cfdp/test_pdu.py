@@ -118,6 +118,42 @@ def test_file_data_many_to_a_call_are_the_pdus_one_at_a_time(h, offset, data, se
     assert at == len(data)
 
 
+@settings(max_examples=200)
+@given(headers, st.integers(0, 1 << 20), st.binary(max_size=3000))
+def test_the_native_core_reads_a_file_data_pdu_as_the_codec_does(h, offset, data):
+    raw = P.encode(P.FileData(h, offset, data))
+    header_len = len(h.prefix(True))
+    at = header_len + h.fss.size
+    assert native.cfdp_file_data(raw) == (header_len, offset, at, len(data))
+    assert native.cfdp_file_data(raw[:-1]) is None and native.cfdp_file_data(raw + b"x") is None
+    if h.crc:  # a flipped bit: refused, and the codec says why
+        bad = bytearray(raw)
+        bad[-3] ^= 0x10
+        assert native.cfdp_file_data(bytes(bad)) is None
+        with pytest.raises(P.PduError) as refused:
+            P.decode(bytes(bad))
+        assert refused.value.reason == "crc"
+    for directive in (P.Eof(h, P.Condition.NO_ERROR, 1, 2), P.Prompt(h, True)):
+        assert native.cfdp_file_data(P.encode(directive)) is None
+
+
+@settings(max_examples=500)
+@given(st.binary(max_size=300))
+def test_the_native_core_reads_any_bytes_as_file_data_only_when_the_codec_does(raw):
+    parts = native.cfdp_file_data(raw)
+    try:
+        pdu = P.decode(raw)
+    except P.PduError:
+        pdu = None
+    if parts is None:
+        assert not isinstance(pdu, P.FileData)
+    else:
+        header_len, offset, at, octets = parts
+        assert isinstance(pdu, P.FileData) and (pdu.offset, bytes(pdu.data)) == (
+            offset, raw[at : at + octets]
+        )  # fmt: skip
+
+
 def test_file_data_pdus_refuse_what_no_pdu_can_carry():
     small = P.Header(1, 1, 2, crc=True)
     with pytest.raises(ValueError, match="not file data PDUs"):
