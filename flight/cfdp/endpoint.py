@@ -107,7 +107,7 @@ def run_cfdp(args: argparse.Namespace) -> int:
             json.dumps({"listening": port}) if args.json else f"listening on {host}:{port}",
             flush=True,
         )
-    if link.default_rate:
+    if link.paced_by_default:
         print(
             f"{args.prog} cfdp: class 1 paced at {CLASS1_RATE_BPS / 1e6:g} Mbit/s, the default; "
             "for a receiver that keeps up with more, give --link udp://HOST:PORT?rate=BITS_PER_S",

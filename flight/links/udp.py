@@ -60,7 +60,7 @@ class UdpLink:
     ) -> None:
         self.address, given = parse_udp_url(url)
         self.rate_bps = given or rate_bps  # the URL's rate, else the caller's default
-        self.default_rate = given is None and rate_bps is not None
+        self.paced_by_default = given is None and rate_bps is not None
         self.name = url
         self.listen = listen
         self.bind = bind  # sending first: this end's address (None: any, an ephemeral port)
