@@ -313,7 +313,7 @@ class Entity(Persistence):
         for key in [k for k, t in self.receivers.items() if t.done]:
             t = self.receivers.pop(key)
             self._fast = {k: v for k, v in self._fast.items() if v is not t}
-            md = t.metadata
+            md = t.metadata or t.refused_metadata  # a refused name is still told
             self.recent[key] = None if t.finished_pdu is None else P.decode(t.finished_pdu)
             while len(self.recent) > self.config.keep_finished:
                 self.recent.popitem(last=False)
@@ -323,7 +323,7 @@ class Entity(Persistence):
                 key[1],
                 md.source_name if md else None,
                 md.dest_name if md else None,
-                t.size,
+                md.file_size if md else None,
                 t.outcome,
                 t.delivered_path,
                 t.started,

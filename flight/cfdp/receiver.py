@@ -46,6 +46,7 @@ class ReceiveTransaction:
         self.header = dataclasses.replace(header, toward_sender=True)
         self.now = self.started = now
         self.metadata: P.Metadata | None = None
+        self.refused_metadata: P.Metadata | None = None  # what it announced, for the report
         self.partial = store.partial(header.source_id, header.seq_num)
         self.fd = os.open(self.partial, os.O_RDWR | os.O_CREAT, 0o600)
         self.received = Segments()
@@ -105,6 +106,7 @@ class ReceiveTransaction:
         if self.metadata is not None:
             return
         if md.file_size > self.config.max_file_size:
+            self.refused_metadata = md
             self._fault(P.Condition.FILE_SIZE_ERROR)
             return
         try:
@@ -112,6 +114,7 @@ class ReceiveTransaction:
                 self.store.resolve(md.dest_name)
         except FilestoreError:
             self.refused += 1
+            self.refused_metadata = md
             self._fault(P.Condition.FILESTORE_REJECTION)
             return
         self.metadata = md

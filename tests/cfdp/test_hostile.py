@@ -33,6 +33,8 @@ def test_names_that_leave_the_store_are_refused(pair, tmp_path):
     conditions = [r.condition for r in pair.e2.reports]
     assert conditions == [P.Condition.FILESTORE_REJECTION] * len(names)
     assert not any(r.delivered for r in pair.e2.reports)
+    # each report still says what was asked for, and how long it was
+    assert [(r.dest_name, r.size) for r in pair.e2.reports] == [(n, 4) for n in names]
 
 
 def test_offsets_past_the_announced_size_are_refused_and_counted(pair):
