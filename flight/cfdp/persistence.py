@@ -123,7 +123,7 @@ class Persistence:
             finished = P.decode(t.finished_pdu)
             t.outcome = Outcome(finished.condition, finished.complete, finished.status)
             if finished.complete and t.metadata is not None and t.metadata.dest_name:
-                t.delivered_path = str(self.store.resolve(t.metadata.dest_name))
+                t.delivered_path = str(self.store.resolve(t.metadata.dest_name, rooted=True))
         if t.state == RecvState.WAIT_FINISHED_ACK:
             t.ack_deadline = now
         self._add_receiver((h.source_id, h.seq_num), t)

@@ -111,7 +111,7 @@ class ReceiveTransaction:
             return
         try:
             if md.dest_name:
-                self.store.resolve(md.dest_name)
+                self.store.resolve(md.dest_name, rooted=True)
         except FilestoreError:
             self.refused += 1
             self.refused_metadata = md
@@ -219,7 +219,8 @@ class ReceiveTransaction:
         os.fsync(self.fd)
         try:
             if self.metadata.dest_name:
-                self.delivered_path = str(self.store.deliver(self.partial, self.metadata.dest_name))
+                delivered = self.store.deliver(self.partial, self.metadata.dest_name, rooted=True)
+                self.delivered_path = str(delivered)
             else:
                 os.unlink(self.partial)
         except (FilestoreError, OSError):

@@ -8,6 +8,7 @@ import os
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import native
 from flight.cfdp import pdu as P
 from tests.cfdp.conftest import Pair
 
@@ -21,7 +22,8 @@ def test_names_that_leave_the_store_are_refused(pair, tmp_path):
     outside.mkdir()
     (pair.root / "store2").mkdir(exist_ok=True)
     os.symlink(outside, pair.root / "store2" / "link")
-    names = ["../escape", "/etc/passwd", "a/../../b", "link/file", ".partial/x", "nul\0name"]
+    names = ["../escape", "/../escape", "a/../../b", "link/file", "/link/file", ".partial/x",
+             "/.partial/x", "nul\0name", "/"]  # fmt: skip
     for seq, name in enumerate(names, start=1):
         h = P.Header(1, seq, 2)
         pair.link1.send(metadata(name, 4, seq))
@@ -35,6 +37,26 @@ def test_names_that_leave_the_store_are_refused(pair, tmp_path):
     assert not any(r.delivered for r in pair.e2.reports)
     # each report still says what was asked for, and how long it was
     assert [(r.dest_name, r.size) for r in pair.e2.reports] == [(n, 4) for n in names]
+
+
+def test_names_from_the_root_of_a_virtual_file_store_land_inside_the_store(pair, tmp_path):
+    """cFS CF and LibreCube users name files from their virtual file store's root: a leading
+    slash is this store's root, never the machine's."""
+    names = ["/payload.bin", "/cf/down/x.bin", "//etc/passwd", "/./a/b.bin", "plain.bin"]
+    for seq, name in enumerate(names, start=1):
+        h = P.Header(1, seq, 2)
+        pair.link1.send(metadata(name, 4, seq))
+        pair.link1.send(P.encode(P.FileData(h, 0, b"good")))
+        pair.link1.send(P.encode(P.Eof(h, P.Condition.NO_ERROR, native.crc32c(b"good"), 4)))
+    pair.run(lambda: not pair.e2.busy and not pair.link2.inbox, max_steps=2000)
+    store = pair.root / "store2"
+    assert [(r.dest_name, r.delivered) for r in pair.e2.reports] == [(n, True) for n in names]
+    for landed in ("payload.bin", "cf/down/x.bin", "etc/passwd", "a/b.bin", "plain.bin"):
+        assert (store / landed).read_bytes() == b"good"
+    assert [r.path for r in pair.e2.reports] == [
+        str(store / p)
+        for p in ("payload.bin", "cf/down/x.bin", "etc/passwd", "a/b.bin", "plain.bin")
+    ]
 
 
 def test_offsets_past_the_announced_size_are_refused_and_counted(pair):

@@ -110,3 +110,18 @@ def test_class_1_at_the_default_settings_does_not_overrun_cfdp_py(tmp_path):
             "flight cfdp: class 1 paced at 20 Mbit/s, the default; for a receiver that keeps up "
             "with more, give --link udp://HOST:PORT?rate=BITS_PER_S"
         )
+
+
+def test_a_name_from_the_senders_virtual_file_store_root_lands_in_ours(tmp_path, payload):
+    """cFS CF and LibreCube users name files from their virtual file store's root
+    (``/cf/...``, ``/payload.bin``): our receiver takes the leading slash as its store's root."""
+    path, data = payload
+    line = "-m ground cfdp receive --link udp://127.0.0.1:0 --local-id 2 --count 1 --json"
+    rx = run([*line.split(), "--timeout", "60", "--out", str(tmp_path / "rx")], tmp_path)
+    line = f"send --to 127.0.0.1:{listening(rx)} --local-id 1 --remote-id 2 --timeout 60"
+    tx = run([str(PEER), *line.split(), "--dest-name", "/cf/down/payload.bin", str(path)], tmp_path)
+    sent, received = finish(tx), finish(rx)
+    assert received["delivered"] and received["dest_name"] == "/cf/down/payload.bin"
+    assert received["path"] == str((tmp_path / "rx" / "cf" / "down" / "payload.bin").resolve())
+    assert (tmp_path / "rx" / "cf" / "down" / "payload.bin").read_bytes() == data
+    assert sent["delivered"]
