@@ -51,9 +51,14 @@ class FileRegistry:
     ) -> tuple[FileRow, bool]:
         """Record a transaction's file and run the checks it makes possible; the row, and
         whether it was a repeat: the same content delivered again under the same name (a sender
-        that never heard the first delivery's Finished sends it anew), recorded once."""
+        that never heard the first delivery's Finished sends it anew), recorded once. A name
+        from the root of the sender's virtual file store (``/j/model.bin``) is recorded as the
+        store names it (``j/model.bin``): never a path of this machine's."""
         check, digest = "cfdp", None
         pure = PurePosixPath(name)
+        if pure.is_absolute():  # the file store's root (flight/cfdp/filestore.py)
+            pure = PurePosixPath(*pure.parts[1:])
+            name = pure.as_posix() if pure.parts else ""
         in_job = len(pure.parts) >= 2 and pure.parts[0] not in ("stored", REJECTED_DIR)
         if delivered and (self.files_dir / name).is_file():  # not a metadata-only transfer
             digest = file_sha256(self.files_dir / name)

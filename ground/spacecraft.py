@@ -364,6 +364,7 @@ class Spacecraft:
         """A file that arrived: registered and checked, told to the clients once, and stored
         telemetry played back."""
         row, repeat = self.files.received(name, size, condition, delivered)
+        name = row.name  # as the file store names it (a peer's leading / is its root)
         if repeat:
             self.files_repeated += 1
             log.info("%s: file %s delivered again, the same content: kept once", self.name, name)

@@ -83,3 +83,18 @@ def test_stored_packets_come_back_in_order(tmp_path):
     path = tmp_path / "stored.tm"
     path.write_bytes(b"".join(packets) + packets[0][:7])  # a damaged tail is dropped
     assert stored_packets(path) == packets
+
+
+def test_a_name_from_the_senders_store_root_is_the_stores_name_never_this_machines(tmp_path):
+    registry = FileRegistry(tmp_path)
+    good = b"model weights"
+    (registry.files_dir / "j").mkdir(parents=True)
+    (registry.files_dir / "j" / "model.bin").write_bytes(good)
+    row, _ = registry.received("/j/model.bin", len(good), "NO_ERROR", True)
+    assert (row.name, row.check) == ("j/model.bin", "pending")
+    arrive(registry, "j/RESULTS.json", manifest(("model.bin", good)))
+    assert registry.row("j/model.bin").check == "verified"
+    # /etc/passwd is this machine's, not the store's: nothing of it is read
+    row, _ = registry.received("//etc/passwd", 10, "NO_ERROR", True)
+    assert (row.name, row.sha256) == ("etc/passwd", None)
+    assert registry.received("/", None, "FILESTORE_REJECTION", False)[0].name == ""
