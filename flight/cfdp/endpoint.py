@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from flight.command_line import count, positive, positive_count
+from flight.command_line import count, host_port, positive, positive_count
 from flight.cfdp.entity import Entity
 from flight.cfdp.filestore import FileStore
 from flight.cfdp.journal import Journal, TransactionReport
@@ -67,6 +67,16 @@ def add_cfdp_commands(sub: argparse._SubParsersAction, prog: str) -> None:
     send.add_argument("--checksum", choices=sorted(CHECKSUMS), default="crc32c")
     send.add_argument("--dest-name", help="the name at the receiver (default: the file's name)")
     send.add_argument(
+        "--bind", type=host_port, metavar="HOST:PORT",
+        help="send from this address (default: an ephemeral port), for a peer that answers a "
+        "fixed address",
+    )  # fmt: skip
+    send.add_argument(
+        "--seq-len", type=int, choices=range(1, 9), default=4, metavar="OCTETS",
+        help="the transaction sequence number's length, 1 to 8 octets (default 4); 1 for a peer "
+        "that answers with one, as LibreCube's cfdp 0.2 does (docs/downlink.md, Peers)",
+    )  # fmt: skip
+    send.add_argument(
         "--pdu-crc", action="store_true", help="a CRC on every PDU (links that pass bit errors)"
     )
     cfdp.set_defaults(prog=prog)
@@ -80,12 +90,14 @@ def run_cfdp(args: argparse.Namespace) -> int:
             args.link,
             listen=args.cfdp_cmd == "receive",
             rate_bps=CLASS1_RATE_BPS if class1 else None,
+            bind=getattr(args, "bind", None),
         )
         config = EntityConfig(
             args.local_id,
             segment_size=args.segment,
             checksum=CHECKSUMS[getattr(args, "checksum", "crc32c")],
             pdu_crc=getattr(args, "pdu_crc", False),
+            seq_len=getattr(args, "seq_len", 4),
         )
     except (LinkUrlError, ValueError) as exc:
         print(f"{args.prog} cfdp: {exc}", file=sys.stderr)
