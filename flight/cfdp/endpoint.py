@@ -197,6 +197,8 @@ def drive(
             wait = 0.0
         elif not link.ready():
             wait = link.wait_hint()
+        elif entity.send_now():  # paced: the link became ready after poll found it not
+            wait = 0.0
         else:
             wakeup = entity.next_wakeup()
             wait = IDLE_WAIT if wakeup is None else min(IDLE_WAIT, max(0.0, wakeup - now))
