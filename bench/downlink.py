@@ -1,18 +1,23 @@
 """Benchmark of the downlink: our CFDP stack against cfdp-py, and over emulated space links.
 
-1. UDP loopback, class 2, the same file (100 MB by default) and the same 1024-octet segments:
-   our stand-alone endpoints (python -m flight cfdp send, python -m ground cfdp receive) and
-   cfdp-py's handlers (bench/cfdppy_endpoint.py), each pair in its own processes, --repeat runs
-   each; goodput is the file's size over the sender's transaction time (request to Finished
-   acknowledged), and the ratio is of the medians.
-2. Our stack through the bench's link emulator (python -m hil link) at a set rate, paced by the
-   sender at that rate: bit errors at BER 1e-6 (PDU CRC on), 5% datagram loss each way, and
-   three outages. Goodput is set against the link rate.
-3. Class 1 at the default settings (our sender paces itself unless told a rate): --class1
+1. UDP loopback, class 2, the same file (100 MB by default) at 1 KiB, 8 KiB and 64 KiB segments
+   (65 000 octets: a 65 536-octet segment and its header do not fit the largest UDP datagram,
+   65 507 octets): our stand-alone endpoints (python -m flight cfdp send, python -m ground cfdp
+   receive) and cfdp-py's handlers (bench/cfdppy_endpoint.py) at the same size, each pair in its
+   own processes, --repeat runs each; goodput is the file's size over the sender's transaction
+   time (request to Finished acknowledged), the ratio is of the medians, and each side's CPU
+   seconds (user and system) per GB are reported.
+2. Ours alone over UDP loopback with a 1 GB file (--big-mb) at 64 KiB segments.
+3. Our stack through the bench's link emulator (python -m hil link) paced by the sender at the
+   link's rate: at 20 Mbit/s (--rate) bit errors at BER 1e-6 (PDU CRC on), 5% datagram loss each
+   way and three outages; at 1 Gbit/s (--fast-rate) bit errors at BER 1e-7 (PDU CRC on, 8 KiB
+   segments, a 1 GB file: --fast-link-mb). Goodput is set against the link rate.
+4. Class 1 at the default settings (our sender paces itself unless told a rate): --class1
    transfers (20) of 2.5 MB to cfdp-py, which keeps the system's socket buffers as a program
-   that sets none does; the target is every one intact (exit status 1 otherwise).
+   that sets none does.
 
-Every received file is compared with what was sent. Prints a table and writes --json.
+Every received file is compared with what was sent. Prints a table and writes --json; exits 1
+when a file arrives damaged or a target in TARGETS is missed (each is printed, held or MISSED).
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import argparse
 import json
 import os
 import platform
+import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -31,8 +38,17 @@ from flight.downlink import file_sha256
 
 HERE = Path(__file__).resolve().parent
 ENV = {**os.environ, "PYTHONSAFEPATH": "1"}
-SEGMENT = 1024
+SEGMENTS = (1024, 8192, 65000)
+BIG_SEGMENT = 65000
+FAST_SEGMENT = 8192
 CLASS1_OCTETS = 2_500_000
+TARGETS = {
+    "loopback 64 KiB segments, 1 GB file, MB/s": 1000.0,
+    "loopback 1 KiB segments, ours / cfdp-py": 30.0,
+    "emulated 20 Mbit/s at BER 1e-6, goodput / rate": 0.95,
+    "emulated 1 Gbit/s at BER 1e-7, goodput / rate": 0.95,
+    "class 1 at the default settings, transfers intact of all": 1.0,
+}
 
 
 def start(args: list[str], cwd: Path) -> subprocess.Popen:
@@ -46,7 +62,10 @@ def start(args: list[str], cwd: Path) -> subprocess.Popen:
     )
 
 
-def wait(proc: subprocess.Popen, timeout: float) -> list[dict]:
+def wait(proc: subprocess.Popen, timeout: float) -> tuple[list[dict], float]:
+    """The JSON lines a process printed, and the CPU seconds (user and system) it used: what
+    this process's reaped children used grows by exactly that while it is reaped here."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -57,7 +76,9 @@ def wait(proc: subprocess.Popen, timeout: float) -> list[dict]:
         ) from None
     if proc.returncode != 0:
         raise RuntimeError(f"{proc.args[1:4]} exited {proc.returncode}: {err[-800:]}")
-    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")], cpu
 
 
 def ours_receiver(out: Path, work: Path) -> tuple[subprocess.Popen, int]:
@@ -66,9 +87,11 @@ def ours_receiver(out: Path, work: Path) -> tuple[subprocess.Popen, int]:
     return rx, json.loads(rx.stdout.readline())["listening"]
 
 
-def ours_send(path: Path, port: int, rate: float | None = None, crc: bool = False) -> list[str]:
+def ours_send(
+    path: Path, port: int, segment: int, rate: float | None = None, crc: bool = False
+) -> list[str]:
     link = f"udp://127.0.0.1:{port}" + (f"?rate={rate:.0f}" if rate else "")
-    line = f"-m flight cfdp send --local-id 1 --remote-id 2 --segment {SEGMENT} --json"
+    line = f"-m flight cfdp send --local-id 1 --remote-id 2 --segment {segment} --json"
     return [*line.split(), "--timeout", "600", "--link", link, str(path)] + (
         ["--pdu-crc"] if crc else []
     )
@@ -77,6 +100,7 @@ def ours_send(path: Path, port: int, rate: float | None = None, crc: bool = Fals
 def run_ours(
     path: Path,
     work: Path,
+    segment: int,
     emulate: list[str] | None = None,
     rate: float | None = None,
     crc: bool = False,
@@ -88,29 +112,37 @@ def run_ours(
         line = f"-m hil link --listen 127.0.0.1:0 --to 127.0.0.1:{port} --rate {rate:g}"
         emu = start([*line.split(), *emulate], work)
         port = json.loads(emu.stdout.readline())["listening"]
-    sent = wait(start(ours_send(path, port, rate, crc), work), 900)[-1]
-    received = wait(rx, 60)[-1]
+    sent, cpu_send = wait(start(ours_send(path, port, segment, rate, crc), work), 900)
+    received, cpu_receive = wait(rx, 60)
     stats = None
     if emu is not None:
         emu.terminate()
-        stats = wait(emu, 30)[-1]
-    got = Path(received["path"]) if received["delivered"] else None
-    return outcome("ours", path, sent, got) | {"link": stats}
+        stats = wait(emu, 30)[0][-1]
+    got = Path(received[-1]["path"]) if received[-1]["delivered"] else None
+    return outcome("ours", path, sent[-1], got, out) | {
+        "link": stats,
+        "cpu_send": cpu_send,
+        "cpu_receive": cpu_receive,
+    }
 
 
-def run_cfdppy(path: Path, work: Path) -> dict:
+def run_cfdppy(path: Path, work: Path, segment: int) -> dict:
     out = Path(tempfile.mkdtemp(dir=work))
     peer = str(HERE / "cfdppy_endpoint.py")
-    common = f"--segment {SEGMENT} --timeout 900".split()
+    common = f"--segment {segment} --timeout 900".split()
     rx = start(
         [peer, "receive", "--listen", "127.0.0.1:0", "--local-id", "2", "--out", str(out), *common],
         work,
     )
     port = json.loads(rx.stdout.readline())["listening"]
     line = f"send --to 127.0.0.1:{port} --local-id 1 --remote-id 2"
-    sent = wait(start([peer, *line.split(), *common, str(path)], work), 960)[-1]
-    received = wait(rx, 60)[-1]
-    return outcome("cfdp-py", path, sent, out / path.name if received["delivered"] else None)
+    sent, cpu_send = wait(start([peer, *line.split(), *common, str(path)], work), 960)
+    received, cpu_receive = wait(rx, 60)
+    got = out / path.name if received[-1]["delivered"] else None
+    return outcome("cfdp-py", path, sent[-1], got, out) | {
+        "cpu_send": cpu_send,
+        "cpu_receive": cpu_receive,
+    }
 
 
 def run_class1_default(path: Path, work: Path) -> bool:
@@ -123,17 +155,22 @@ def run_class1_default(path: Path, work: Path) -> bool:
     port = json.loads(rx.stdout.readline())["listening"]
     line = f"-m flight cfdp send --link udp://127.0.0.1:{port} --local-id 1 --remote-id 2"
     wait(start([*line.split(), "--class", "1", "--json", str(path)], work), 120)
-    received = wait(rx, 60)[-1]
-    return received["delivered"] and file_sha256(out / path.name) == file_sha256(path)
+    received = wait(rx, 60)[0][-1]
+    intact = received["delivered"] and file_sha256(out / path.name) == file_sha256(path)
+    shutil.rmtree(out)
+    return intact
 
 
-def outcome(stack: str, path: Path, sent: dict, received: Path | None) -> dict:
-    """One run's figures: the sender's time, and whether the file arrived as it was sent."""
+def outcome(stack: str, path: Path, sent: dict, received: Path | None, out: Path) -> dict:
+    """One run's figures: the sender's time, and whether the file arrived as it was sent (the
+    received copy is removed then: a run of 1 GB files leaves none behind)."""
+    intact = received is not None and file_sha256(received) == file_sha256(path)
+    shutil.rmtree(out)
     return {
         "stack": stack,
         "seconds": sent["seconds"],
         "delivered": sent["delivered"],
-        "intact": received is not None and file_sha256(received) == file_sha256(path),
+        "intact": intact,
         "size": path.stat().st_size,
     }
 
@@ -142,12 +179,29 @@ def goodput(run: dict) -> float:
     return run["size"] / run["seconds"]
 
 
+def cpu_per_gb(runs: list[dict], side: str) -> float:
+    """CPU seconds per GB moved, one side's, median over the runs."""
+    return statistics.median(r[f"cpu_{side}"] / (r["size"] / 1e9) for r in runs)
+
+
+def random_file(path: Path, octets: int) -> Path:
+    with path.open("wb") as f:
+        for at in range(0, octets, 1 << 24):
+            f.write(os.urandom(min(1 << 24, octets - at)))
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=float, default=100.0, help="loopback file size, MB")
+    parser.add_argument("--big-mb", type=float, default=1000.0, help="the 64 KiB run's file, MB")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--rate", type=float, default=20e6, help="emulated link rate, bit/s")
     parser.add_argument("--link-mb", type=float, default=20.0, help="emulated-link file size, MB")
+    parser.add_argument("--fast-rate", type=float, default=1e9, help="the fast link's rate, bit/s")
+    parser.add_argument(
+        "--fast-link-mb", type=float, default=1000.0, help="the fast link's file size, MB"
+    )
     parser.add_argument(
         "--class1", type=int, default=20, help="class 1 transfers of 2.5 MB at the defaults"
     )
@@ -155,99 +209,149 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     doc: dict = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-        "segment": SEGMENT,
         "rate_bps": args.rate,
+        "fast_rate_bps": args.fast_rate,
     }
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        big = work / "loopback.bin"
-        big.write_bytes(os.urandom(int(args.size_mb * 1e6)))
-        loop = {"ours": [], "cfdp-py": []}
-        for _ in range(args.repeat):
-            for stack, run in (("ours", run_ours), ("cfdp-py", run_cfdppy)):
+        loop_file = random_file(work / "loopback.bin", int(args.size_mb * 1e6))
+        doc["loopback"] = {}
+        for segment in SEGMENTS:
+            loop: dict[str, list[dict]] = {"ours": [], "cfdp-py": []}
+            for _ in range(args.repeat):
                 os.sync()  # the last run's files written back: no run pays for another's
-                loop[stack].append(run(big, work))
-        doc["loopback"] = loop
-        medians = {k: statistics.median(goodput(r) for r in v) for k, v in loop.items()}
-        doc["loopback_median_mbps"] = {k: v / 1e6 for k, v in medians.items()}
-        doc["loopback_ratio"] = medians["ours"] / medians["cfdp-py"]
+                loop["ours"].append(run_ours(loop_file, work, segment))
+                os.sync()
+                loop["cfdp-py"].append(run_cfdppy(loop_file, work, segment))
+            doc["loopback"][segment] = loop
+        loop_file.unlink()
 
-        small = work / "link.bin"
-        small.write_bytes(os.urandom(int(args.link_mb * 1e6)))
+        big = random_file(work / "big.bin", int(args.big_mb * 1e6))
+        doc["big"] = []
+        for _ in range(args.repeat):
+            os.sync()
+            doc["big"].append(run_ours(big, work, BIG_SEGMENT))
+        big.unlink()
+
         cases = {
             "BER 1e-6, 20 ms each way": (["--ber", "1e-6", "--delay", "0.02"], True),
             "5% loss each way, 20 ms": (["--loss", "0.05", "--delay", "0.02"], False),
             "3 outages of 1.5 s, 20 ms": (
-                [
-                    "--delay",
-                    "0.02",
-                    "--outage",
-                    "1:1.5",
-                    "--outage",
-                    "3.5:1.5",
-                    "--outage",
-                    "6:1.5",
-                ],
+                ["--delay", "0.02"]
+                + ["--outage", "1:1.5", "--outage", "3.5:1.5", "--outage", "6:1.5"],
                 False,
             ),
         }
         doc["emulated"] = {}
+        small = random_file(work / "link.bin", int(args.link_mb * 1e6))
         for name, (emulate, crc) in cases.items():
             runs = []
             for _ in range(args.repeat):
                 os.sync()
-                runs.append(run_ours(small, work, emulate, args.rate, crc))
+                runs.append(run_ours(small, work, SEGMENTS[0], emulate, args.rate, crc))
             doc["emulated"][name] = runs
+        small.unlink()
+        fast = random_file(work / "fast.bin", int(args.fast_link_mb * 1e6))
+        doc["fast"] = []
+        for _ in range(args.repeat):
+            os.sync()
+            emulate = ["--ber", "1e-7", "--delay", "0.02"]
+            doc["fast"].append(run_ours(fast, work, FAST_SEGMENT, emulate, args.fast_rate, True))
+        fast.unlink()
 
         file = work / "class1.bin"
         doc["class1_intact"] = []
         for _ in range(args.class1):
-            file.write_bytes(os.urandom(CLASS1_OCTETS))
+            random_file(file, CLASS1_OCTETS)
             doc["class1_intact"].append(run_class1_default(file, work))
+    doc["figures"] = figures(doc)
     report(doc, args)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(doc, indent=1))
-    ok = all(r["intact"] for v in doc["loopback"].values() for r in v) and all(
-        r["intact"] for v in doc["emulated"].values() for r in v
-    )
-    if not all(doc["class1_intact"]):
-        print("MISSED: class 1 at the default settings: every transfer to cfdp-py intact")
-        ok = False
+    runs = [r for v in doc["loopback"].values() for rs in v.values() for r in rs]
+    runs += doc["big"] + doc["fast"] + [r for v in doc["emulated"].values() for r in v]
+    ok = all(r["intact"] for r in runs)
+    if not ok:
+        print("MISSED: a file arrived damaged or not at all")
+    for name, target in TARGETS.items():
+        held = doc["figures"][name] >= target
+        print(f"{'held' if held else 'MISSED'}: {name} >= {target:g} ({doc['figures'][name]:.3f})")
+        ok = ok and held
     return 0 if ok else 1
 
 
+def figures(doc: dict) -> dict[str, float]:
+    """The figures the targets are set on: medians over the runs."""
+
+    def ratio(runs: list[dict], rate: float) -> float:
+        return statistics.median(goodput(r) * 8 / rate for r in runs)
+
+    small = doc["loopback"][SEGMENTS[0]]
+    return {
+        "loopback 64 KiB segments, 1 GB file, MB/s": statistics.median(
+            goodput(r) / 1e6 for r in doc["big"]
+        ),
+        "loopback 1 KiB segments, ours / cfdp-py": statistics.median(map(goodput, small["ours"]))
+        / statistics.median(map(goodput, small["cfdp-py"])),
+        "emulated 20 Mbit/s at BER 1e-6, goodput / rate": ratio(
+            doc["emulated"]["BER 1e-6, 20 ms each way"], doc["rate_bps"]
+        ),
+        "emulated 1 Gbit/s at BER 1e-7, goodput / rate": ratio(doc["fast"], doc["fast_rate_bps"]),
+        "class 1 at the default settings, transfers intact of all": sum(doc["class1_intact"])
+        / max(1, len(doc["class1_intact"])),
+    }
+
+
 def report(doc: dict, args: argparse.Namespace) -> None:
+    print(f"Machine: {doc['machine']}; Python {platform.python_version()}")
     print(
-        f"Machine: {doc['machine']}; Python {platform.python_version()}; segment {SEGMENT} octets"
+        f"UDP loopback, class 2, {args.size_mb:g} MB, {args.repeat} runs each: goodput MB/s "
+        "(median; runs), CPU s/GB sending + receiving (median)"
     )
-    print(f"UDP loopback, class 2, {args.size_mb:g} MB, {args.repeat} runs each (goodput MB/s):")
-    for stack, runs in doc["loopback"].items():
-        figures = " ".join(f"{goodput(r) / 1e6:.1f}" for r in runs)
-        intact = all(r["intact"] for r in runs)
-        print(
-            f"  {stack:8} median {doc['loopback_median_mbps'][stack]:6.1f}  runs {figures}"
-            f"  intact {intact}"
-        )
-    print(f"  ours / cfdp-py: {doc['loopback_ratio']:.2f}x (medians)")
-    rate = doc["rate_bps"]
-    print(f"Emulated link at {rate / 1e6:g} Mbit/s, ours, class 2, {args.link_mb:g} MB:")
+    for segment, loop in doc["loopback"].items():
+        medians = {k: statistics.median(goodput(r) for r in v) / 1e6 for k, v in loop.items()}
+        for stack, runs in loop.items():
+            figures_ = " ".join(f"{goodput(r) / 1e6:.1f}" for r in runs)
+            print(
+                f"  {segment:6} octets  {stack:8} {medians[stack]:7.1f}  ({figures_})  CPU "
+                f"{cpu_per_gb(runs, 'send'):.2f} + {cpu_per_gb(runs, 'receive'):.2f} s/GB  "
+                f"intact {all(r['intact'] for r in runs)}"
+            )
+        print(f"  {segment:6} octets  ours / cfdp-py {medians['ours'] / medians['cfdp-py']:.2f}x")
+    big = doc["big"]
+    print(
+        f"UDP loopback, ours, class 2, {args.big_mb:g} MB at {BIG_SEGMENT}-octet segments: "
+        f"{doc['figures']['loopback 64 KiB segments, 1 GB file, MB/s']:.1f} MB/s "
+        f"({' '.join(f'{goodput(r) / 1e6:.1f}' for r in big)}); CPU "
+        f"{cpu_per_gb(big, 'send'):.2f} + {cpu_per_gb(big, 'receive'):.2f} s/GB; "
+        f"intact {all(r['intact'] for r in big)}"
+    )
+    print(f"Emulated link at {doc['rate_bps'] / 1e6:g} Mbit/s, ours, class 2, {args.link_mb:g} MB:")
     for name, runs in doc["emulated"].items():
-        ratios = [goodput(r) * 8 / rate for r in runs]
-        corrupted = sum(r["link"]["a_to_b"]["corrupted"] for r in runs)
-        lost = sum(
-            r["link"]["a_to_b"]["dropped_loss"] + r["link"]["a_to_b"]["dropped_outage"]
-            for r in runs
-        )
-        print(
-            f"  {name:28} goodput/rate median {statistics.median(ratios):.3f} "
-            f"(runs {' '.join(f'{x:.3f}' for x in ratios)}); PDUs corrupted {corrupted}, "
-            f"lost {lost}; intact {all(r['intact'] for r in runs)}"
-        )
+        emulated_line(name, runs, doc["rate_bps"])
+    print(
+        f"Emulated link at {doc['fast_rate_bps'] / 1e6:g} Mbit/s, ours, class 2, "
+        f"{args.fast_link_mb:g} MB, {FAST_SEGMENT}-octet segments:"
+    )
+    emulated_line("BER 1e-7, 20 ms each way", doc["fast"], doc["fast_rate_bps"])
     intact = doc["class1_intact"]
     print(
         f"Class 1 at the default settings to cfdp-py (the system's socket buffers), "
-        f"{CLASS1_OCTETS / 1e6:g} MB: {sum(intact)} of {len(intact)} intact (target: every one)"
+        f"{CLASS1_OCTETS / 1e6:g} MB: {sum(intact)} of {len(intact)} intact"
+    )
+
+
+def emulated_line(name: str, runs: list[dict], rate: float) -> None:
+    ratios = [goodput(r) * 8 / rate for r in runs]
+    corrupted = sum(r["link"]["a_to_b"]["corrupted"] for r in runs)
+    lost = sum(
+        r["link"]["a_to_b"]["dropped_loss"] + r["link"]["a_to_b"]["dropped_outage"] for r in runs
+    )
+    print(
+        f"  {name:28} goodput/rate median {statistics.median(ratios):.3f} "
+        f"(runs {' '.join(f'{x:.3f}' for x in ratios)}); PDUs corrupted {corrupted}, "
+        f"lost {lost}; intact {all(r['intact'] for r in runs)}"
     )
 
 
