@@ -91,6 +91,7 @@ def run_cfdp(args: argparse.Namespace) -> int:
             listen=args.cfdp_cmd == "receive",
             rate_bps=CLASS1_RATE_BPS if class1 else None,
             bind=getattr(args, "bind", None),
+            batch=True,
         )
         config = EntityConfig(
             args.local_id,
@@ -182,9 +183,10 @@ def drive(
     ended = 0
     wait = 0.0
     while True:
-        for raw in link.receive(wait):
-            entity.receive(raw)
+        for data, size in link.receive_coalesced(wait):
+            entity.receive_datagrams(data, size)
         sent = entity.poll()
+        link.flush()
         while entity.reports:
             report(entity.reports.popleft())
             ended += 1
@@ -198,6 +200,7 @@ def drive(
         elif not link.ready():
             wait = link.wait_hint()
         elif entity.send_now():  # paced: the link became ready after poll found it not
+            link.flush()
             wait = 0.0
         else:
             wakeup = entity.next_wakeup()

@@ -28,7 +28,7 @@ from flight.cfdp.receiver import ReceiveTransaction
 from flight.cfdp.round_trip import RoundTrip
 from flight.cfdp.sender import SendTransaction
 from flight.links.base import LinkAdapter
-from native import cfdp_file_data
+from native import FileDataGather, cfdp_file_data
 
 SEND_BUDGET = 256
 
@@ -62,6 +62,7 @@ class Entity(Persistence):
         self.round_trips: dict[int, RoundTrip] = {}
         """Per remote entity: the round trips measured to it, which set the ACK timers."""
         self._fast: dict[bytes, ReceiveTransaction] = {}
+        self._gather = FileDataGather()
         self.now = clock()
         self._was_up = False
         self._next_snapshot = clock() + config.snapshot_interval
@@ -168,6 +169,30 @@ class Entity(Persistence):
         t.handle(pdu, now)
         if t.refused != refused:
             self.counters["pdu_refused_out_of_range"] += t.refused - refused
+
+    def receive_datagrams(self, data: bytes, size: int) -> None:
+        """PDUs of ``size`` octets laid back to back in ``data`` (the last may be shorter), as
+        UDP GRO hands them over: the file data of a known transaction gathered by the native
+        core into runs of consecutive octets, each written at once; anything else one by one."""
+        if size >= len(data) or size <= 0:
+            self.receive(data)
+            return
+        view = memoryview(data)
+        at = 0
+        while at < len(data):
+            first = data[at : at + size]
+            parts = cfdp_file_data(first)
+            t = None if parts is None else self._fast.get(first[:1] + first[3 : parts[0]])
+            used = 0
+            if t is not None:
+                limit = t.size if t.size is not None else self.config.max_file_size
+                used, runs = self._gather.gather(view[at:], size, limit)
+                for offset, piece in runs:
+                    t.file_data(offset, piece, self.now)
+            if not used:  # not file data of a known transaction, or refused: said why there
+                self.receive(first)
+                used = len(first)
+            at += used
 
     def round_trip(self, remote_id: int) -> RoundTrip:
         """The round trips measured to a remote entity."""

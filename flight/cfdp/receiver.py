@@ -134,6 +134,12 @@ class ReceiveTransaction:
         if end > (size if size is not None else self.config.max_file_size):
             self.refused += 1
             return
+        if offset < self.high < end:  # old data and new (a run gathered across the highest
+            # octet): each part as the PDUs that carried it were
+            cut = self.high - offset
+            self.file_data(offset, data[:cut], now)
+            self.file_data(offset + cut, data[cut:], now)
+            return
         self._write(offset, data)
         received = self.received
         in_order = offset == received.contiguous()

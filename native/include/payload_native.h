@@ -134,6 +134,25 @@ typedef struct pn_cfdp_fd_view {
  * not touched. */
 int pn_cfdp_fd_parse(const uint8_t *pdu, size_t len, pn_cfdp_fd_view *v);
 
+/* File data gathered from many PDUs: a run of consecutive file octets. */
+typedef struct pn_cfdp_fd_run {
+    uint64_t offset; /* the file offset of its first octet */
+    uint32_t len;    /* its octets, which follow the previous run's in out */
+} pn_cfdp_fd_run;
+
+/* Gather file data from datagrams of stride octets laid back to back in buf (len octets, the
+ * last one possibly shorter), as UDP GRO hands them over. From the first datagram on, each that
+ * pn_cfdp_fd_parse reads whole, of the same transaction as the first (the same octet 0 and
+ * octets 3 to the end of its header) and whose data ends at or before limit has its data
+ * copied into out (cap octets), joined to the run before when it follows it in the file, else
+ * starting a run of its own in runs. Stops before the first datagram that is not such a PDU,
+ * whose data out has no room for, or that would need a run past max_runs. Returns the octets of
+ * buf consumed, whole datagrams (0 when the first is not gathered); *runs_n receives the runs
+ * filled. */
+size_t pn_cfdp_fd_gather(const uint8_t *buf, size_t len, size_t stride, uint64_t limit,
+                         uint8_t *out, size_t cap, pn_cfdp_fd_run *runs, size_t max_runs,
+                         size_t *runs_n);
+
 /* Largest COBS encoding of len bytes (without the 0x00 delimiter). */
 size_t pn_cobs_max_encoded_len(size_t len);
 

@@ -127,3 +127,44 @@ int pn_cfdp_fd_parse(const uint8_t *pdu, size_t len, pn_cfdp_fd_view *v)
     v->data_len = (uint32_t)(field - fss - crc);
     return PN_OK;
 }
+
+size_t pn_cfdp_fd_gather(const uint8_t *buf, size_t len, size_t stride, uint64_t limit,
+                         uint8_t *out, size_t cap, pn_cfdp_fd_run *runs, size_t max_runs,
+                         size_t *runs_n)
+{
+    size_t at = 0;
+    size_t filled = 0;
+    size_t used = 0;
+    size_t key_len = 0;
+    while (stride > 0 && at < len) {
+        size_t n = len - at < stride ? len - at : stride;
+        const uint8_t *pdu = buf + at;
+        pn_cfdp_fd_view v;
+        if (pn_cfdp_fd_parse(pdu, n, &v) != PN_OK || v.offset > limit ||
+            v.data_len > limit - v.offset || v.data_len > cap - used) {
+            break;
+        }
+        if (at == 0) {
+            key_len = v.header_len;
+        } else if (v.header_len != key_len || pdu[0] != buf[0] ||
+                   memcmp(pdu + 3, buf + 3, key_len - 3u) != 0) {
+            break;
+        }
+        pn_cfdp_fd_run *last = filled ? &runs[filled - 1] : NULL;
+        if (last == NULL || v.offset != last->offset + last->len ||
+            (uint64_t)last->len + v.data_len > UINT32_MAX) {
+            if (filled == max_runs) {
+                break;
+            }
+            last = &runs[filled++];
+            last->offset = v.offset;
+            last->len = 0;
+        }
+        memcpy(out + used, pdu + v.data_at, v.data_len);
+        last->len += v.data_len;
+        used += v.data_len;
+        at += n;
+    }
+    *runs_n = filled;
+    return at;
+}

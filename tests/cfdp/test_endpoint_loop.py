@@ -49,7 +49,10 @@ class PacedLink:
         self.bucket.take(len(pdu))
         self.octets += len(pdu)
 
-    def receive(self, timeout: float) -> list[bytes]:
+    def flush(self) -> None:
+        """Nothing is gathered here: send() took each PDU whole."""
+
+    def receive_coalesced(self, timeout: float) -> list[tuple[bytes, int]]:
         if timeout > 0.01:
             self.idle += timeout
         self.clock.now += timeout
