@@ -7,7 +7,9 @@
    own processes, --repeat runs each; goodput is the file's size over the sender's transaction
    time (request to Finished acknowledged), the ratio is of the medians, and each side's CPU
    seconds (user and system) per GB are reported.
-2. Ours alone over UDP loopback with a 1 GB file (--big-mb) at 64 KiB segments.
+2. Ours alone over UDP loopback with a 1 GB file (--big-mb) at 64 KiB segments; beside it, what
+   this machine's file system takes to write that much in 1 MiB pieces and fsync it, the
+   receiver's floor (a received file is durable before its Finished goes).
 3. Our stack through the bench's link emulator (python -m hil link) paced by the sender at the
    link's rate: at 20 Mbit/s (--rate) bit errors at BER 1e-6 (PDU CRC on), 5% datagram loss each
    way and three outages; at 1 Gbit/s (--fast-rate) bit errors at BER 1e-7 (PDU CRC on, 8 KiB
@@ -32,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from flight.downlink import file_sha256
@@ -184,6 +187,23 @@ def cpu_per_gb(runs: list[dict], side: str) -> float:
     return statistics.median(r[f"cpu_{side}"] / (r["size"] / 1e9) for r in runs)
 
 
+def durable_write_mbps(path: Path, octets: int) -> float:
+    """MB/s of writing ``octets`` to a new file in 1 MiB pieces and fsyncing it."""
+    piece = os.urandom(1 << 20)
+    os.sync()
+    start = time.monotonic()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for at in range(0, octets, len(piece)):
+            os.write(fd, piece[: octets - at])
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    seconds = time.monotonic() - start
+    path.unlink()
+    return octets / seconds / 1e6
+
+
 def random_file(path: Path, octets: int) -> Path:
     with path.open("wb") as f:
         for at in range(0, octets, 1 << 24):
@@ -226,6 +246,10 @@ def main(argv: list[str] | None = None) -> int:
             doc["loopback"][segment] = loop
         loop_file.unlink()
 
+        doc["durable_write_mbps"] = [
+            durable_write_mbps(work / "floor.bin", int(args.big_mb * 1e6))
+            for _ in range(args.repeat)
+        ]
         big = random_file(work / "big.bin", int(args.big_mb * 1e6))
         doc["big"] = []
         for _ in range(args.repeat):
@@ -326,6 +350,11 @@ def report(doc: dict, args: argparse.Namespace) -> None:
         f"({' '.join(f'{goodput(r) / 1e6:.1f}' for r in big)}); CPU "
         f"{cpu_per_gb(big, 'send'):.2f} + {cpu_per_gb(big, 'receive'):.2f} s/GB; "
         f"intact {all(r['intact'] for r in big)}"
+    )
+    floor = doc["durable_write_mbps"]
+    print(
+        f"  this machine's file system: {args.big_mb:g} MB written in 1 MiB pieces and fsynced "
+        f"at {statistics.median(floor):.1f} MB/s ({' '.join(f'{x:.1f}' for x in floor)})"
     )
     print(f"Emulated link at {doc['rate_bps'] / 1e6:g} Mbit/s, ours, class 2, {args.link_mb:g} MB:")
     for name, runs in doc["emulated"].items():

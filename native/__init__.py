@@ -8,6 +8,8 @@ reads it in place, without a copy.
 
 from __future__ import annotations
 
+import os
+
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
@@ -37,6 +39,7 @@ __all__ = [
     "crc32c",
     "crc_path",
     "crc_paths",
+    "file_writeback",
     "pack_primary_header",
     "pack_tm",
     "scan_packets",
@@ -233,6 +236,14 @@ def cfdp_file_data(pdu: object) -> tuple[int, int, int, int] | None:
     if lib.pn_cfdp_fd_parse(buf, len(buf), view) != lib.PN_OK:
         return None
     return view.header_len, view.offset, view.data_at, view.data_len
+
+
+def file_writeback(fd: int, offset: int = 0, length: int = 0) -> None:
+    """Start writing ``length`` octets of the file's dirty pages from ``offset`` (0: to its end)
+    to disk without waiting (Linux's sync_file_range; nothing elsewhere); OSError on failure."""
+    result = lib.pn_file_writeback(fd, offset, length)
+    if result < 0:
+        raise OSError(-result, os.strerror(-result))
 
 
 def cobs_encode(data: object) -> bytes:

@@ -21,8 +21,11 @@ from flight.cfdp.mib import EntityConfig
 from flight.cfdp.round_trip import RoundTrip
 from flight.cfdp.segments import Segments
 from flight.cfdp.sender import Outcome
+from native import file_writeback
 
 WRITE_GATHER = 256 << 10
+WRITEBACK = 8 << 20  # written octets after which their way to disk is started, not awaited: the
+# fsync that makes the file durable then waits for the last of it only
 NAK_TIMEOUT_FLOOR = 0.05
 
 
@@ -57,6 +60,7 @@ class ReceiveTransaction:
         self.finished_sent_at: float | None = None  # the one Finished not yet repeated
         self.buffer = bytearray()
         self.buffer_at = 0
+        self.unsynced = 0  # octets written since their writeback was last started
         self.checksum: RunningChecksum | None = None
         self.eof: P.Eof | None = None
         self.state = RecvState.RECEIVING
@@ -181,6 +185,10 @@ class ReceiveTransaction:
         if buf:
             if os.pwrite(self.fd, buf, self.buffer_at) != len(buf):
                 raise OSError(f"short write to {self.partial}")
+            self.unsynced += len(buf)
+            if self.unsynced >= WRITEBACK:
+                file_writeback(self.fd)
+                self.unsynced = 0
             del buf[:]
 
     def _eof(self, eof: P.Eof, now: float) -> None:

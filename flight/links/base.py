@@ -60,7 +60,7 @@ class TokenBucket:
     def take(self, octets: int) -> None:
         self.tokens -= octets
 
-    def wait(self) -> float:
-        """Seconds until ready() becomes true."""
+    def wait(self, level: float = 0.0) -> float:
+        """Seconds until the bucket holds more than ``level`` octets (0: until ready())."""
         self._refill()
-        return 0.0 if self.tokens > 0 else -self.tokens / self.rate + 1e-6
+        return 0.0 if self.tokens > level else (level - self.tokens) / self.rate + 1e-6

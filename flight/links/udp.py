@@ -93,6 +93,8 @@ class UdpLink:
         self.gso = self.gro = batch  # until the kernel says otherwise
         self.gathered: list[bytes] = []  # PDUs of one size, but the last, for one GSO send
         self.gathered_octets = 0
+        self.inbox = bytearray(GRO_BUFFER) if batch else bytearray()
+        self.inbox_view = memoryview(self.inbox)
         self.dropped_full = 0
 
     def open(self) -> None:
@@ -148,7 +150,9 @@ class UdpLink:
         return self.bucket is None or self.bucket.ready()
 
     def wait_hint(self) -> float:
-        return self.bucket.wait() if self.bucket is not None else 0.0
+        """How long a paced sender should wait: until half a burst is due, so that it wakes
+        to send many PDUs at once (one GSO send) and a wake-up a little late loses nothing."""
+        return self.bucket.wait(self.bucket.burst / 2) if self.bucket is not None else 0.0
 
     def _send_pending(self) -> bool:
         if not self._transmit(*self.pending):
@@ -232,8 +236,10 @@ class UdpLink:
         datagrams = 0
         try:
             while datagrams < RECEIVE_BATCH:
-                if self.gro:
-                    data, ancillary, _, peer = sock.recvmsg(GRO_BUFFER, socket.CMSG_SPACE(4))
+                if self.gro:  # into a buffer of the link's own: a fresh 128 KiB each time
+                    # would be mapped afresh, page by page
+                    n, ancillary, _, peer = sock.recvmsg_into([self.inbox], socket.CMSG_SPACE(4))
+                    data = self.inbox_view[:n].tobytes()
                     size = next(
                         (
                             _GRO_SIZE.unpack(value)[0]

@@ -153,6 +153,13 @@ size_t pn_cfdp_fd_gather(const uint8_t *buf, size_t len, size_t stride, uint64_t
                          uint8_t *out, size_t cap, pn_cfdp_fd_run *runs, size_t max_runs,
                          size_t *runs_n);
 
+/* --- Files. */
+
+/* Start writing len octets of fd's dirty pages from offset (len 0: to the end) to disk, without
+ * waiting (sync_file_range, SYNC_FILE_RANGE_WRITE, on Linux; nothing elsewhere). 0, or -errno:
+ * -EINVAL for a negative descriptor or a range past INT64_MAX, -EBADF for a closed one. */
+int pn_file_writeback(int fd, uint64_t offset, uint64_t len);
+
 /* Largest COBS encoding of len bytes (without the 0x00 delimiter). */
 size_t pn_cobs_max_encoded_len(size_t len);
 

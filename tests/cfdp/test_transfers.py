@@ -8,6 +8,7 @@ import os
 import pytest
 
 from flight.cfdp import pdu as P
+from flight.cfdp import receiver
 from tests.cfdp.conftest import Pair
 
 
@@ -38,6 +39,18 @@ def test_clean_transfer_every_checksum(tmp_path, checksum, acknowledged):
     assert outcome(pair.e2).delivered and outcome(pair.e2).condition == P.Condition.NO_ERROR
     assert outcome(pair.e1).delivered == acknowledged  # class 1 hears nothing back
     assert not list((pair.root / "store2" / ".partial").iterdir())
+
+
+def test_a_receiver_starts_writing_back_each_8_mib_as_it_goes(tmp_path, monkeypatch):
+    """The fsync at the end then waits for the last of the file only."""
+    started = []
+    monkeypatch.setattr(receiver, "file_writeback", lambda fd: started.append(fd))
+    pair = Pair(tmp_path, config1={"segment_size": 60_000}, per_step=None)
+    data = source(pair, 20_000_000)
+    pair.e1.put(pair.root / "result.bin", remote_id=2)
+    pair.run(pair.quiet)
+    assert delivered(pair) == data
+    assert len(started) == 2  # at 8 and 16 MiB; the last 4 MB waits for the fsync
 
 
 def test_empty_file(pair):
