@@ -187,19 +187,23 @@ $(BENCH_VENV)/.installed: $(VENV)/.installed
 	touch $@
 
 bench: $(BENCH_VENV)/.installed ensure-chromium ensure-postgresql
-	$(PY) bench/native.py --checksum-python $(BENCH_VENV)/bin/python --json out/bench/native.json
-	$(PY) bench/hil_link.py --json out/bench/hil_link.json
-	$(PY) bench/scheduling.py --json out/bench/scheduling.json
-	$(PY) bench/downlink.py --json out/bench/downlink.json
-	$(PY) bench/ground.py --json out/bench/ground.json
-	$(PY) bench/console.py --json out/bench/console.json
-	$(PY) bench/lockstep.py --json out/bench/lockstep.json
-	$(PY) bench/replay_writes.py --json out/bench/replay_writes.json
-	$(PY) bench/auth.py --json out/bench/auth.json
-	$(PY) bench/web.py --json out/bench/web.json
-	$(PY) bench/uslp.py --json out/bench/uslp.json
-	$(PY) bench/cop1.py --json out/bench/cop1.json
-	$(PY) bench/fleet.py --json out/bench/fleet.json
+	@# every bench runs; the target fails at the end if any missed a target it states
+	@failed=""; for run in \
+	  "native.py --checksum-python $(BENCH_VENV)/bin/python --json out/bench/native.json" \
+	  "hil_link.py --json out/bench/hil_link.json" \
+	  "scheduling.py --json out/bench/scheduling.json" \
+	  "downlink.py --json out/bench/downlink.json" \
+	  "ground.py --json out/bench/ground.json" \
+	  "console.py --json out/bench/console.json" \
+	  "lockstep.py --json out/bench/lockstep.json" \
+	  "replay_writes.py --json out/bench/replay_writes.json" \
+	  "auth.py --json out/bench/auth.json" \
+	  "web.py --json out/bench/web.json" \
+	  "uslp.py --json out/bench/uslp.json" \
+	  "cop1.py --json out/bench/cop1.json" \
+	  "fleet.py --json out/bench/fleet.json" \
+	  ; do echo "== bench/$$run"; $(PY) bench/$$run || failed="$$failed $${run%% *}"; done; \
+	if [ -n "$$failed" ]; then echo "MISSED in:$$failed"; exit 1; fi
 
 # The flight computer VM's boot and restart times (docs/performance.md): needs make vm-disk's disk.
 bench-vm: vm-disk
