@@ -17,6 +17,8 @@
 4. Class 1 at the default settings (our sender paces itself unless told a rate): --class1
    transfers (20) of 2.5 MB to cfdp-py, which keeps the system's socket buffers as a program
    that sets none does.
+5. Class 2, unpaced, to the same cfdp-py, which it overruns: a 10 MB file (--overrun-mb) with
+   the rate adapted to the congestion the NAKs show (the default) and without (--no-adapt).
 
 Every received file is compared with what was sent. Prints a table and writes --json; exits 1
 when a file arrives damaged or a target in TARGETS is missed (each is printed, held or MISSED).
@@ -164,6 +166,20 @@ def run_class1_default(path: Path, work: Path) -> bool:
     return intact
 
 
+def run_overrun(path: Path, work: Path, adapt: bool) -> dict:
+    """Our sender, class 2 and unpaced, to cfdp-py with the system's socket buffers."""
+    out = Path(tempfile.mkdtemp(dir=work))
+    peer = str(HERE / "cfdppy_endpoint.py")
+    line = "receive --listen 127.0.0.1:0 --local-id 2 --timeout 600 --system-buffers --out"
+    rx = start([peer, *line.split(), str(out)], work)
+    port = json.loads(rx.stdout.readline())["listening"]
+    line = f"-m flight cfdp send --link udp://127.0.0.1:{port} --local-id 1 --remote-id 2 --json"
+    sent, _ = wait(start([*line.split(), *([] if adapt else ["--no-adapt"]), str(path)], work), 660)
+    received, _ = wait(rx, 60)
+    got = out / path.name if received[-1]["delivered"] else None
+    return outcome("ours", path, sent[-1], got, out)
+
+
 def outcome(stack: str, path: Path, sent: dict, received: Path | None, out: Path) -> dict:
     """One run's figures: the sender's time, and whether the file arrived as it was sent (the
     received copy is removed then: a run of 1 GB files leaves none behind)."""
@@ -224,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--class1", type=int, default=20, help="class 1 transfers of 2.5 MB at the defaults"
+    )
+    parser.add_argument(
+        "--overrun-mb", type=float, default=10.0, help="class 2 to an overrun receiver, MB"
     )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
@@ -288,6 +307,11 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.class1):
             random_file(file, CLASS1_OCTETS)
             doc["class1_intact"].append(run_class1_default(file, work))
+        random_file(file, int(args.overrun_mb * 1e6))
+        doc["overrun"] = {
+            "adapted": run_overrun(file, work, True),
+            "not adapted": run_overrun(file, work, False),
+        }
     doc["figures"] = figures(doc)
     report(doc, args)
     if args.json:
@@ -295,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps(doc, indent=1))
     runs = [r for v in doc["loopback"].values() for rs in v.values() for r in rs]
     runs += doc["big"] + doc["fast"] + [r for v in doc["emulated"].values() for r in v]
+    runs += list(doc["overrun"].values())
     ok = all(r["intact"] for r in runs)
     if not ok:
         print("MISSED: a file arrived damaged or not at all")
@@ -369,6 +394,12 @@ def report(doc: dict, args: argparse.Namespace) -> None:
         f"Class 1 at the default settings to cfdp-py (the system's socket buffers), "
         f"{CLASS1_OCTETS / 1e6:g} MB: {sum(intact)} of {len(intact)} intact"
     )
+    print(f"Class 2, unpaced, to the same cfdp-py, which it overruns, {args.overrun_mb:g} MB:")
+    for name, run in doc["overrun"].items():
+        print(
+            f"  rate {name:12} {run['seconds']:6.1f} s ({goodput(run) / 1e6:.2f} MB/s); "
+            f"intact {run['intact']}"
+        )
 
 
 def emulated_line(name: str, runs: list[dict], rate: float) -> None:

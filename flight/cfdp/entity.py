@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from flight.cfdp import pdu as P
+from flight.cfdp.congestion import SendRate
 from flight.cfdp.filestore import FileStore
 from flight.cfdp.journal import Journal, TransactionReport
 from flight.cfdp.mib import EntityConfig
@@ -60,6 +61,8 @@ class Entity(Persistence):
         """The sequence numbers of the latest sending transactions that ended (a PDU of one is
         late, not unknown)."""
         self.round_trips: dict[int, RoundTrip] = {}
+        self.send_rates: dict[int, SendRate] = {}
+        """Per remote entity: the pace of file data to it, where the MIB adapts it."""
         """Per remote entity: the round trips measured to it, which set the ACK timers."""
         self._fast: dict[bytes, ReceiveTransaction] = {}
         self._gather = FileDataGather()
@@ -104,6 +107,7 @@ class Entity(Persistence):
             priority,
             closure,
             self.round_trip(remote_id),
+            self.send_rate(remote_id),
         )
         t.started = self.clock()
         self.senders[seq] = t
@@ -193,6 +197,15 @@ class Entity(Persistence):
                 self.receive(first)
                 used = len(first)
             at += used
+
+    def send_rate(self, remote_id: int) -> SendRate | None:
+        """The pace of file data to a remote entity, where the MIB adapts it to congestion."""
+        if not self.config.adapt_rate:
+            return None
+        rate = self.send_rates.get(remote_id)
+        if rate is None:
+            rate = self.send_rates[remote_id] = SendRate()
+        return rate
 
     def round_trip(self, remote_id: int) -> RoundTrip:
         """The round trips measured to a remote entity."""
@@ -308,6 +321,9 @@ class Entity(Persistence):
         for t in self.senders.values():
             if t.deadline is not None:
                 deadlines.append(t.deadline)
+            paced = t.paced_until(self.now)
+            if paced is not None:
+                deadlines.append(paced)
         for t in self.receivers.values():
             deadlines += [
                 d for d in (t.nak_deadline, t.ack_deadline, t.check_deadline) if d is not None

@@ -23,6 +23,8 @@ class EntityConfig:
     nak_timeout: float = 1.0
     nak_limit: int = 50
     immediate_nak: bool = True
+    adapt_rate: bool = False  # class 2 file data paced down when NAKs show congestion
+    # (flight/cfdp/congestion.py): the stand-alone UDP endpoints; on board the bus sets the share
     inactivity_timeout: float = 120.0
     check_timeout: float = 2.0
     max_file_size: int = 1 << 32

@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from flight.cfdp import pdu as P
+from flight.cfdp.congestion import SendRate
 from flight.cfdp.filestore import FileStore
 from flight.cfdp.journal import Journal, TransactionReport
 from flight.cfdp.mib import EntityConfig
@@ -32,6 +33,7 @@ class Persistence:
     receivers: dict[tuple[int, int], ReceiveTransaction]
     _saved: dict
     round_trip: Callable[[int], RoundTrip]
+    send_rate: Callable[[int], SendRate | None]
     _add_receiver: Callable[[tuple[int, int], ReceiveTransaction], None]
 
     def _save_changed(self) -> None:
@@ -83,6 +85,7 @@ class Persistence:
                 snap["priority"],
                 snap["closure"],
                 self.round_trip(snap["dest_id"]),
+                self.send_rate(snap["dest_id"]),
             )
         except (OSError, ValueError):
             self.counters["transactions_lost_source"] += 1

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from flight.cfdp import pdu as P
 from flight.cfdp.checksum import RunningChecksum, file_checksum
+from flight.cfdp.congestion import SendRate
 from flight.cfdp.mib import EntityConfig
 from flight.cfdp.round_trip import RoundTrip
 
@@ -58,9 +59,13 @@ class SendTransaction:
         priority: int = 0,
         closure: bool = False,
         peer: RoundTrip | None = None,
+        rate: SendRate | None = None,
     ) -> None:
         self.config = config
         self.peer = peer or RoundTrip()  # EOF to its ACK, shared with the receiver's entity
+        self.rate = rate  # file data paced by what NAKs say of congestion (None: not adapted)
+        self.gaps_seen_to = 0  # NAKed gaps below this offset were weighed for congestion
+        self.recover = 0  # and those below this one went before the last decrease of the rate
         self.eof_sent_at: float | None = None  # the one EOF not yet repeated
         self.header = header
         self.path = path
@@ -183,12 +188,18 @@ class SendTransaction:
             return self._eof()
 
     def _file_pdu(self, now: float) -> bytes | None:
-        if self.retransmit:
-            return self._read_again()
-        if self.state != SendState.SENDING:
+        rate = self.rate
+        if rate is not None and not rate.allows(now):
             return None
-        pdu = self._read_new()
+        if self.retransmit:
+            pdu = self._read_again()
+        elif self.state != SendState.SENDING:
+            return None
+        else:
+            pdu = self._read_new()
         if pdu is not None:
+            if rate is not None:
+                rate.sent(len(pdu), now, self.peer.value)
             return pdu
         if self.checksum_value is None:  # an empty file
             self.checksum_value = file_checksum(self.kind, self.fd, 0)
@@ -212,7 +223,7 @@ class SendTransaction:
         """A PDU for this transaction from the receiver."""
         self.last_heard = now
         if isinstance(pdu, P.Nak):
-            self._handle_nak(pdu)
+            self._handle_nak(pdu, now)
         elif isinstance(pdu, P.Ack) and pdu.directive == P.Directive.EOF:
             if self.state == SendState.WAIT_EOF_ACK:
                 if self.eof_sent_at is not None:
@@ -236,14 +247,31 @@ class SendTransaction:
             if self.state == SendState.WAIT_FINISHED:
                 self.deadline = now + self.config.inactivity_timeout
 
-    def _handle_nak(self, nak: P.Nak) -> None:
+    def _handle_nak(self, nak: P.Nak, now: float) -> None:
         if self.state == SendState.DONE or not self.header.acknowledged:
             return
+        fresh = []
+        spoken_from = self.gaps_seen_to
         for start, end in nak.segments or [(nak.start, nak.end)]:
             if start == 0 and end == 0:
                 self.metadata_sent = False
             elif 0 <= start < end <= min(self.size, self.next_offset):
                 self.retransmit.append((start, end))
+                if start >= max(self.gaps_seen_to, self.recover):
+                    fresh.append((start, end))
+                self.gaps_seen_to = max(self.gaps_seen_to, end)
+        if fresh and self.rate is not None:
+            span = self.gaps_seen_to - max(spoken_from, self.recover)
+            if self.rate.nak(fresh, span, self.config.segment_size, now, self.peer.value):
+                self.recover = self.next_offset
+
+    def paced_until(self, now: float) -> float | None:
+        """When file data waiting here may go, where its rate holds it back now."""
+        rate = self.rate
+        if rate is None or not (self.retransmit or self.state == SendState.SENDING):
+            return None
+        wait = rate.wait(now)
+        return now + wait if wait > 0 else None
 
     def tick(self, now: float) -> None:
         """Timers: EOF repeated until acknowledged, inactivity while waiting for Finished."""

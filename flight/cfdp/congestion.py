@@ -1,0 +1,99 @@
+"""The rate at which an entity sends file data to one remote entity, set by what its NAKs say.
+
+A receiver NAKs every gap it sees. A bit error or a datagram lost on the link leaves a gap of a
+segment here and there; a queue that overflows (the receiver's socket buffer, a router's, a
+terminal's) drops a run of consecutive datagrams. A NAK that asks, for the first time, for a run
+of at least ``burst_segments`` segments of data sent since the last decrease is taken for
+congestion (the sending transaction keeps that mark, as TCP NewReno keeps its recovery point):
+the rate falls to ``BETA`` of what got through in the last round trip (what was sent, less the
+share of the data the NAK spans that it says was lost), as TCP's multiplicative decrease. Each
+round trip without congestion raises it by ``GROWTH`` (capped by nothing: the link paces, if it
+does). Until the first congestion there is no limit. Retransmissions go at the same rate.
+
+Kept per remote entity, shared by every transaction to it, and used where the MIB asks for it
+(``EntityConfig.adapt_rate``: the stand-alone UDP endpoints; on board the bus grants the share).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+BETA = 0.7
+GROWTH = 1.1
+BURST_S = 0.002  # a paced sender sends at most this long's worth back to back
+DEFAULT_RTT = 0.1  # until a round trip is measured
+MIN_RATE = 1000.0  # octets per second: a floor, so that a transfer always moves
+
+
+class SendRate:
+    """The pacing of file data toward one remote entity (octets per second; None: no limit)."""
+
+    def __init__(self, burst_segments: int = 4) -> None:
+        self.burst_segments = burst_segments
+        self.rate: float | None = None
+        self.tokens = 0.0
+        self.stamp = 0.0
+        self.changed_at = 0.0
+        self.decreases = 0
+        self._sent: deque[tuple[float, int]] = deque()  # (time, octets sent in all) samples
+        self._total = 0
+
+    def allows(self, now: float) -> bool:
+        """Whether file data may go now."""
+        if self.rate is None:
+            return True
+        self._refill(now)
+        return self.tokens > 0
+
+    def wait(self, now: float) -> float:
+        """Seconds until ``allows`` holds."""
+        if self.rate is None:
+            return 0.0
+        self._refill(now)
+        return 0.0 if self.tokens > 0 else -self.tokens / self.rate
+
+    def _refill(self, now: float) -> None:
+        burst = max(self.rate * BURST_S, 1.0)
+        self.tokens = min(burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+
+    def sent(self, octets: int, now: float, rtt: float | None) -> None:
+        """File data of ``octets`` went; each round trip without congestion raises the rate."""
+        self._total += octets
+        self._sent.append((now, self._total))
+        window = 2 * (rtt or DEFAULT_RTT)
+        while len(self._sent) > 2 and self._sent[1][0] < now - window:
+            self._sent.popleft()
+        if self.rate is not None:
+            self.tokens -= octets
+            if now >= self.changed_at + (rtt or DEFAULT_RTT):
+                self.rate *= GROWTH
+                self.changed_at = now
+
+    def nak(
+        self, gaps: list[tuple[int, int]], span: int, segment: int, now: float, rtt: float | None
+    ) -> bool:
+        """Gaps a NAK asks for, each seen for the first time and of data sent since the last
+        decrease, among ``span`` octets of data it is the first to speak of; True when they show
+        congestion and the rate fell."""
+        if not any(end - start >= self.burst_segments * segment for start, end in gaps):
+            return False
+        lost = sum(end - start for start, end in gaps)
+        through = max(0.05, 1.0 - lost / span) if span > lost else 0.05
+        sending = self._measured(now, rtt or DEFAULT_RTT) * through
+        base = sending if self.rate is None else min(self.rate, sending)
+        self.rate = max(MIN_RATE, BETA * base)
+        self.tokens = min(self.tokens, 0.0)
+        self.stamp = self.changed_at = now
+        self.decreases += 1
+        return True
+
+    def _measured(self, now: float, rtt: float) -> float:
+        """Octets per second sent over about the last round trip."""
+        first_time, first_total = self._sent[0] if self._sent else (now, self._total)
+        for at, total in self._sent:
+            if at >= now - rtt:
+                break
+            first_time, first_total = at, total
+        span = now - first_time
+        return (self._total - first_total) / span if span > 0 else MIN_RATE
