@@ -150,34 +150,32 @@ def run_cfdppy(path: Path, work: Path, segment: int) -> dict:
     }
 
 
-def run_class1_default(path: Path, work: Path) -> bool:
-    """Our sender, class 1 at its default settings, to cfdp-py with the system's socket
-    buffers: whether the file arrived intact."""
+def to_overrunnable_cfdppy(path: Path, work: Path, options: list[str], timeout: float) -> tuple:
+    """Our sender with ``options`` to cfdp-py with the system's socket buffers, as a program
+    that sets none has: what the sender printed, and the receiver's copy or None."""
     out = Path(tempfile.mkdtemp(dir=work))
     peer = str(HERE / "cfdppy_endpoint.py")
-    line = "receive --listen 127.0.0.1:0 --local-id 2 --timeout 120 --system-buffers --out"
-    rx = start([peer, *line.split(), str(out)], work)
+    line = f"receive --listen 127.0.0.1:0 --local-id 2 --timeout {timeout:g} --system-buffers"
+    rx = start([peer, *line.split(), "--out", str(out)], work)
     port = json.loads(rx.stdout.readline())["listening"]
-    line = f"-m flight cfdp send --link udp://127.0.0.1:{port} --local-id 1 --remote-id 2"
-    wait(start([*line.split(), "--class", "1", "--json", str(path)], work), 120)
-    received = wait(rx, 60)[0][-1]
-    intact = received["delivered"] and file_sha256(out / path.name) == file_sha256(path)
+    line = f"-m flight cfdp send --link udp://127.0.0.1:{port} --local-id 1 --remote-id 2 --json"
+    sent, _ = wait(start([*line.split(), *options, str(path)], work), timeout + 60)
+    received, _ = wait(rx, 60)
+    return sent[-1], (out / path.name if received[-1]["delivered"] else None), out
+
+
+def run_class1_default(path: Path, work: Path) -> bool:
+    """Class 1 at the default settings: whether the file arrived intact."""
+    _, got, out = to_overrunnable_cfdppy(path, work, ["--class", "1"], 120)
+    intact = got is not None and file_sha256(got) == file_sha256(path)
     shutil.rmtree(out)
     return intact
 
 
 def run_overrun(path: Path, work: Path, adapt: bool) -> dict:
-    """Our sender, class 2 and unpaced, to cfdp-py with the system's socket buffers."""
-    out = Path(tempfile.mkdtemp(dir=work))
-    peer = str(HERE / "cfdppy_endpoint.py")
-    line = "receive --listen 127.0.0.1:0 --local-id 2 --timeout 600 --system-buffers --out"
-    rx = start([peer, *line.split(), str(out)], work)
-    port = json.loads(rx.stdout.readline())["listening"]
-    line = f"-m flight cfdp send --link udp://127.0.0.1:{port} --local-id 1 --remote-id 2 --json"
-    sent, _ = wait(start([*line.split(), *([] if adapt else ["--no-adapt"]), str(path)], work), 660)
-    received, _ = wait(rx, 60)
-    got = out / path.name if received[-1]["delivered"] else None
-    return outcome("ours", path, sent[-1], got, out)
+    """Class 2, unpaced, its rate adapted to congestion or not."""
+    sent, got, out = to_overrunnable_cfdppy(path, work, [] if adapt else ["--no-adapt"], 600)
+    return outcome("ours", path, sent, got, out)
 
 
 def outcome(stack: str, path: Path, sent: dict, received: Path | None, out: Path) -> dict:

@@ -7,36 +7,18 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.cfdp.processes import listening, output_lines, run
+
 PEER = Path(__file__).resolve().parents[2] / "bench" / "cfdppy_endpoint.py"
-ENV = {**os.environ, "PYTHONSAFEPATH": "1"}
-
-
-def run(args: list[str], cwd: Path) -> subprocess.Popen:
-    """A process with its output piped: ``python ARGS``."""
-    return subprocess.Popen(
-        [sys.executable, *args],
-        cwd=cwd,
-        env=ENV,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def finish(proc: subprocess.Popen) -> dict:
     """The last JSON line of a process that must succeed."""
-    out, err = proc.communicate(timeout=90)
-    assert proc.returncode == 0, f"exit {proc.returncode}: {out}\n{err}"
-    return json.loads(out.splitlines()[-1])
-
-
-def listening(proc: subprocess.Popen) -> int:
-    return json.loads(proc.stdout.readline())["listening"]
+    return json.loads(output_lines(proc, 90)[-1])
 
 
 @pytest.fixture

@@ -15,38 +15,18 @@ import json
 import os
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.cfdp.processes import listening, output_lines, run
+
 PEER = Path(__file__).resolve().parents[2] / "bench" / "librecube_endpoint.py"
-ENV = {**os.environ, "PYTHONSAFEPATH": "1"}
 LIBRECUBE = ["--seq-len", "1", "--checksum", "modular"]
 
 
-def run(args: list[str], cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, *args],
-        cwd=cwd,
-        env=ENV,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def finish(proc: subprocess.Popen) -> list[str]:
-    """The output lines of a process that must succeed."""
-    out, err = proc.communicate(timeout=150)
-    assert proc.returncode == 0, f"exit {proc.returncode}: {out}\n{err}"
-    return out.splitlines()
-
-
-def listening(proc: subprocess.Popen) -> int:
-    line = proc.stdout.readline()
-    assert line, proc.stderr.read()
-    return json.loads(line)["listening"]
+    return output_lines(proc, 150)
 
 
 def free_port() -> int:
