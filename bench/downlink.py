@@ -17,8 +17,9 @@
 4. Class 1 at the default settings (our sender paces itself unless told a rate): --class1
    transfers (20) of 2.5 MB to cfdp-py, which keeps the system's socket buffers as a program
    that sets none does.
-5. Class 2, unpaced, to the same cfdp-py, which it overruns: a 10 MB file (--overrun-mb) with
-   the rate adapted to the congestion the NAKs show (the default) and without (--no-adapt).
+5. Class 2, unpaced, with the rate adapted to the congestion the NAKs show (cfdp send --adapt)
+   and without: to the same cfdp-py, which it overruns, a 10 MB file (--overrun-mb); and to our
+   own receiver over loopback, part 1's file at 1 KiB segments.
 
 Every received file is compared with what was sent. Prints a table and writes --json; exits 1
 when a file arrives damaged or a target in TARGETS is missed (each is printed, held or MISSED).
@@ -93,12 +94,14 @@ def ours_receiver(out: Path, work: Path) -> tuple[subprocess.Popen, int]:
 
 
 def ours_send(
-    path: Path, port: int, segment: int, rate: float | None = None, crc: bool = False
+    path: Path, port: int, segment: int, rate: float | None, crc: bool, adapt: bool
 ) -> list[str]:
     link = f"udp://127.0.0.1:{port}" + (f"?rate={rate:.0f}" if rate else "")
     line = f"-m flight cfdp send --local-id 1 --remote-id 2 --segment {segment} --json"
-    return [*line.split(), "--timeout", "600", "--link", link, str(path)] + (
-        ["--pdu-crc"] if crc else []
+    return (
+        [*line.split(), "--timeout", "600", "--link", link, str(path)]
+        + (["--pdu-crc"] if crc else [])
+        + (["--adapt"] if adapt else [])
     )
 
 
@@ -109,6 +112,7 @@ def run_ours(
     emulate: list[str] | None = None,
     rate: float | None = None,
     crc: bool = False,
+    adapt: bool = False,
 ) -> dict:
     out = Path(tempfile.mkdtemp(dir=work))
     rx, port = ours_receiver(out, work)
@@ -117,7 +121,7 @@ def run_ours(
         line = f"-m hil link --listen 127.0.0.1:0 --to 127.0.0.1:{port} --rate {rate:g}"
         emu = start([*line.split(), *emulate], work)
         port = json.loads(emu.stdout.readline())["listening"]
-    sent, cpu_send = wait(start(ours_send(path, port, segment, rate, crc), work), 900)
+    sent, cpu_send = wait(start(ours_send(path, port, segment, rate, crc, adapt), work), 900)
     received, cpu_receive = wait(rx, 60)
     stats = None
     if emu is not None:
@@ -174,7 +178,7 @@ def run_class1_default(path: Path, work: Path) -> bool:
 
 def run_overrun(path: Path, work: Path, adapt: bool) -> dict:
     """Class 2, unpaced, its rate adapted to congestion or not."""
-    sent, got, out = to_overrunnable_cfdppy(path, work, [] if adapt else ["--no-adapt"], 600)
+    sent, got, out = to_overrunnable_cfdppy(path, work, ["--adapt"] if adapt else [], 600)
     return outcome("ours", path, sent, got, out)
 
 
@@ -261,6 +265,12 @@ def main(argv: list[str] | None = None) -> int:
                 os.sync()
                 loop["cfdp-py"].append(run_cfdppy(loop_file, work, segment))
             doc["loopback"][segment] = loop
+        doc["adapt_loopback"] = {"adapted": [], "not adapted": doc["loopback"][SEGMENTS[0]]["ours"]}
+        for _ in range(args.repeat):
+            os.sync()
+            doc["adapt_loopback"]["adapted"].append(
+                run_ours(loop_file, work, SEGMENTS[0], adapt=True)
+            )
         loop_file.unlink()
 
         doc["durable_write_mbps"] = [
@@ -317,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps(doc, indent=1))
     runs = [r for v in doc["loopback"].values() for rs in v.values() for r in rs]
     runs += doc["big"] + doc["fast"] + [r for v in doc["emulated"].values() for r in v]
-    runs += list(doc["overrun"].values())
+    runs += list(doc["overrun"].values()) + doc["adapt_loopback"]["adapted"]
     ok = all(r["intact"] for r in runs)
     if not ok:
         print("MISSED: a file arrived damaged or not at all")
@@ -398,6 +408,11 @@ def report(doc: dict, args: argparse.Namespace) -> None:
             f"  rate {name:12} {run['seconds']:6.1f} s ({goodput(run) / 1e6:.2f} MB/s); "
             f"intact {run['intact']}"
         )
+    print(f"Class 2 to our receiver over loopback, {args.size_mb:g} MB at 1 KiB segments:")
+    for name, runs in doc["adapt_loopback"].items():
+        figures_ = " ".join(f"{goodput(r) / 1e6:.1f}" for r in runs)
+        median = statistics.median(goodput(r) for r in runs) / 1e6
+        print(f"  rate {name:12} {median:7.1f} MB/s ({figures_})")
 
 
 def emulated_line(name: str, runs: list[dict], rate: float) -> None:

@@ -6,12 +6,13 @@ terminal's) drops a run of consecutive datagrams. A NAK that asks, for the first
 of at least ``burst_segments`` segments of data sent since the last decrease is taken for
 congestion (the sending transaction keeps that mark, as TCP NewReno keeps its recovery point):
 the rate falls to ``BETA`` of what got through in the last round trip (what was sent, less the
-share of the data the NAK spans that it says was lost), as TCP's multiplicative decrease. Each
-round trip without congestion raises it by ``GROWTH`` (capped by nothing: the link paces, if it
-does). Until the first congestion there is no limit. Retransmissions go at the same rate.
+share of the data the NAK spans that it says was lost), as TCP's multiplicative decrease, but
+to no less than a quarter of what was sent, nor a few segments a round trip. Each round trip
+without congestion raises it by ``GROWTH`` (capped by nothing: the link paces, if it does).
+Until the first congestion there is no limit. Retransmissions go at the same rate.
 
 Kept per remote entity, shared by every transaction to it, and used where the MIB asks for it
-(``EntityConfig.adapt_rate``: the stand-alone UDP endpoints; on board the bus grants the share).
+(``EntityConfig.adapt_rate``: ``cfdp send --adapt``; on board the bus grants the share).
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from collections import deque
 BETA = 0.7
 GROWTH = 1.1
 BURST_S = 0.002  # a paced sender sends at most this long's worth back to back
+BURST_OCTETS = 65536.0  # or one PDU of the largest segment, whichever is more
 DEFAULT_RTT = 0.1  # until a round trip is measured
 MIN_RATE = 1000.0  # octets per second: a floor, so that a transfer always moves
+DROP_MOST = 0.25  # the most one decrease takes off: to a quarter
 
 
 class SendRate:
@@ -53,7 +56,7 @@ class SendRate:
         return 0.0 if self.tokens > 0 else -self.tokens / self.rate
 
     def _refill(self, now: float) -> None:
-        burst = max(self.rate * BURST_S, 1.0)
+        burst = max(self.rate * BURST_S, BURST_OCTETS)
         self.tokens = min(burst, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
 
@@ -78,11 +81,15 @@ class SendRate:
         congestion and the rate fell."""
         if not any(end - start >= self.burst_segments * segment for start, end in gaps):
             return False
+        rtt = rtt or DEFAULT_RTT
         lost = sum(end - start for start, end in gaps)
-        through = max(0.05, 1.0 - lost / span) if span > lost else 0.05
-        sending = self._measured(now, rtt or DEFAULT_RTT) * through
-        base = sending if self.rate is None else min(self.rate, sending)
-        self.rate = max(MIN_RATE, BETA * base)
+        through = 1.0 - lost / span if span > lost else 0.0
+        sending = self._measured(now, rtt)
+        current = sending if self.rate is None else min(self.rate, sending)
+        # A quarter at most a time (a receiver that stalls for a moment drops a long run, and
+        # is not a link a hundredth as fast), never below a few segments a round trip.
+        floor = max(MIN_RATE, self.burst_segments * segment / rtt)
+        self.rate = max(floor, DROP_MOST * current, BETA * current * through)
         self.tokens = min(self.tokens, 0.0)
         self.stamp = self.changed_at = now
         self.decreases += 1

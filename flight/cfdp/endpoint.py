@@ -77,8 +77,9 @@ def add_cfdp_commands(sub: argparse._SubParsersAction, prog: str) -> None:
         "that answers with one, as LibreCube's cfdp 0.2 does (docs/downlink.md, Peers)",
     )  # fmt: skip
     send.add_argument(
-        "--no-adapt", action="store_true",
-        help="class 2 keeps its pace whatever NAKs say of congestion (the link's rate, if any)",
+        "--adapt", action="store_true",
+        help="class 2 slows down when NAKs show congestion: for a receiver that overruns "
+        "(docs/downlink.md, Pacing)",
     )  # fmt: skip
     send.add_argument(
         "--pdu-crc", action="store_true", help="a CRC on every PDU (links that pass bit errors)"
@@ -103,8 +104,7 @@ def run_cfdp(args: argparse.Namespace) -> int:
             checksum=CHECKSUMS[getattr(args, "checksum", "crc32c")],
             pdu_crc=getattr(args, "pdu_crc", False),
             seq_len=getattr(args, "seq_len", 4),
-            # class 2 slows down when NAKs show its receiver or a queue on the way overrun
-            adapt_rate=not getattr(args, "no_adapt", False),
+            adapt_rate=getattr(args, "adapt", False),
         )
     except (LinkUrlError, ValueError) as exc:
         print(f"{args.prog} cfdp: {exc}", file=sys.stderr)
