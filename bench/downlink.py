@@ -81,7 +81,7 @@ def wait(proc: subprocess.Popen, timeout: float) -> tuple[list[dict], float]:
             f"{proc.args[1:3]} did not finish in {timeout} s: {err[-500:]}"
         ) from None
     if proc.returncode != 0:
-        raise RuntimeError(f"{proc.args[1:4]} exited {proc.returncode}: {err[-800:]}")
+        raise RuntimeError(f"{proc.args[1:4]} exited {proc.returncode}: {out[-800:]}{err[-800:]}")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")], cpu
