@@ -61,9 +61,9 @@ class Entity(Persistence):
         """The sequence numbers of the latest sending transactions that ended (a PDU of one is
         late, not unknown)."""
         self.round_trips: dict[int, RoundTrip] = {}
+        """Per remote entity: the round trips measured to it, which set the ACK timers."""
         self.send_rates: dict[int, SendRate] = {}
         """Per remote entity: the pace of file data to it, where the MIB adapts it."""
-        """Per remote entity: the round trips measured to it, which set the ACK timers."""
         self._fast: dict[bytes, ReceiveTransaction] = {}
         self._gather = FileDataGather()
         self.now = clock()

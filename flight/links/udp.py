@@ -35,7 +35,7 @@ SO_RCVBUFFORCE = 33
 # Linux's UDP segmentation offload (4.18) and receive coalescing (5.0); Python names neither.
 UDP_SEGMENT = 103
 UDP_GRO = 104
-GSO_SEGMENTS = 64  # datagrams one send may carry (UDP_MAX_SEGMENTS before Linux 6.2)
+GSO_SEGMENTS = 64  # datagrams one send may carry (UDP_MAX_SEGMENTS of older kernels)
 GSO_OCTETS = UDP_MTU  # and octets: one IP packet's worth
 GRO_BUFFER = 1 << 17  # a coalesced read holds up to 64 KiB
 _GSO_SIZE = struct.Struct("=H")
