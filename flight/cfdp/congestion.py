@@ -18,47 +18,50 @@ Kept per remote entity, shared by every transaction to it, and used where the MI
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
+
+from flight.links.base import BURST_S, TokenBucket
 
 BETA = 0.7
 GROWTH = 1.1
-BURST_S = 0.002  # a paced sender sends at most this long's worth back to back
-BURST_OCTETS = 65536.0  # or one PDU of the largest segment, whichever is more
+BURST_OCTETS = 65536.0  # the most paced out back to back: BURST_S of the rate, or one PDU of the
+# largest segment, whichever is more
 DEFAULT_RTT = 0.1  # until a round trip is measured
 MIN_RATE = 1000.0  # octets per second: a floor, so that a transfer always moves
 DROP_MOST = 0.25  # the most one decrease takes off: to a quarter
 
 
 class SendRate:
-    """The pacing of file data toward one remote entity (octets per second; None: no limit)."""
+    """The pacing of file data toward one remote entity, on the entity's clock."""
 
-    def __init__(self, burst_segments: int = 4) -> None:
+    def __init__(self, clock: Callable[[], float], burst_segments: int = 4) -> None:
+        self.clock = clock
         self.burst_segments = burst_segments
-        self.rate: float | None = None
-        self.tokens = 0.0
-        self.stamp = 0.0
+        self.bucket: TokenBucket | None = None  # none until the first congestion: no limit
         self.changed_at = 0.0
         self.decreases = 0
         self._sent: deque[tuple[float, int]] = deque()  # (time, octets sent in all) samples
         self._total = 0
 
-    def allows(self, now: float) -> bool:
+    @property
+    def rate(self) -> float | None:
+        """Octets per second; None: no limit."""
+        return None if self.bucket is None else self.bucket.rate
+
+    def allows(self) -> bool:
         """Whether file data may go now."""
-        if self.rate is None:
-            return True
-        self._refill(now)
-        return self.tokens > 0
+        return self.bucket is None or self.bucket.ready()
 
-    def wait(self, now: float) -> float:
+    def wait(self) -> float:
         """Seconds until ``allows`` holds."""
-        if self.rate is None:
-            return 0.0
-        self._refill(now)
-        return 0.0 if self.tokens > 0 else -self.tokens / self.rate
+        return 0.0 if self.bucket is None else self.bucket.wait()
 
-    def _refill(self, now: float) -> None:
-        burst = max(self.rate * BURST_S, BURST_OCTETS)
-        self.tokens = min(burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
+    def _pace(self, rate: float) -> None:
+        burst = max(rate * BURST_S, BURST_OCTETS)
+        if self.bucket is None:
+            self.bucket = TokenBucket(rate * 8, burst, self.clock)
+        else:
+            self.bucket.set_rate(rate * 8, burst)
 
     def sent(self, octets: int, now: float, rtt: float | None) -> None:
         """File data of ``octets`` went; each round trip without congestion raises the rate."""
@@ -67,10 +70,10 @@ class SendRate:
         window = 2 * (rtt or DEFAULT_RTT)
         while len(self._sent) > 2 and self._sent[1][0] < now - window:
             self._sent.popleft()
-        if self.rate is not None:
-            self.tokens -= octets
+        if self.bucket is not None:
+            self.bucket.take(octets)
             if now >= self.changed_at + (rtt or DEFAULT_RTT):
-                self.rate *= GROWTH
+                self._pace(self.bucket.rate * GROWTH)
                 self.changed_at = now
 
     def nak(
@@ -89,9 +92,9 @@ class SendRate:
         # A quarter at most a time (a receiver that stalls for a moment drops a long run, and
         # is not a link a hundredth as fast), never below a few segments a round trip.
         floor = max(MIN_RATE, self.burst_segments * segment / rtt)
-        self.rate = max(floor, DROP_MOST * current, BETA * current * through)
-        self.tokens = min(self.tokens, 0.0)
-        self.stamp = self.changed_at = now
+        self._pace(max(floor, DROP_MOST * current, BETA * current * through))
+        self.bucket.tokens = min(self.bucket.tokens, 0.0)  # no burst at the new rate at once
+        self.changed_at = now
         self.decreases += 1
         return True
 

@@ -204,7 +204,7 @@ class Entity(Persistence):
             return None
         rate = self.send_rates.get(remote_id)
         if rate is None:
-            rate = self.send_rates[remote_id] = SendRate()
+            rate = self.send_rates[remote_id] = SendRate(self.clock)
         return rate
 
     def round_trip(self, remote_id: int) -> RoundTrip:

@@ -189,7 +189,7 @@ class SendTransaction:
 
     def _file_pdu(self, now: float) -> bytes | None:
         rate = self.rate
-        if rate is not None and not rate.allows(now):
+        if rate is not None and not rate.allows():
             return None
         if self.retransmit:
             pdu = self._read_again()
@@ -270,7 +270,7 @@ class SendTransaction:
         rate = self.rate
         if rate is None or not (self.retransmit or self.state == SendState.SENDING):
             return None
-        wait = rate.wait(now)
+        wait = rate.wait()
         return now + wait if wait > 0 else None
 
     def tick(self, now: float) -> None:

@@ -36,6 +36,10 @@ class LinkAdapter(Protocol):
         ...
 
 
+BURST_S = 0.002  # a paced sender sends at most this long's worth of octets back to back (a
+# receiver's socket buffer of the system's default size holds fewer than a hundred 1 KiB PDUs)
+
+
 class TokenBucket:
     """Paces octets to a rate (bits per second) with a burst of a few PDUs."""
 
@@ -59,6 +63,13 @@ class TokenBucket:
 
     def take(self, octets: int) -> None:
         self.tokens -= octets
+
+    def set_rate(self, rate_bps: float, burst: float) -> None:
+        """Pace to a new rate from now on: what was earned until now at the old one stays."""
+        self._refill()
+        self.rate = rate_bps / 8.0
+        self.burst = float(burst)
+        self.tokens = min(self.tokens, self.burst)
 
     def wait(self, level: float = 0.0) -> float:
         """Seconds until the bucket holds more than ``level`` octets (0: until ready())."""

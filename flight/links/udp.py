@@ -23,12 +23,11 @@ import struct
 import sys
 from urllib.parse import parse_qs, urlsplit
 
-from flight.links.base import TokenBucket
+from flight.links.base import BURST_S, TokenBucket
 
 UDP_MTU = 65507
 SOCKET_BUFFER = 16 << 20
 RECEIVE_BATCH = 512
-BURST_S = 0.002  # paced: at most this long's worth of octets sent back to back
 # Linux's socket options past net.core.[rw]mem_max (root only); Python does not name them.
 SO_SNDBUFFORCE = 32
 SO_RCVBUFFORCE = 33
