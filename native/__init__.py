@@ -35,10 +35,14 @@ __all__ = [
     "cfdp_modular",
     "crc16",
     "crc32",
+    "crc32_combine",
     "crc32_prox1",
+    "crc32_prox1_combine",
     "crc32c",
+    "crc32c_combine",
     "crc_path",
     "crc_paths",
+    "file_reserve",
     "file_writeback",
     "pack_primary_header",
     "pack_tm",
@@ -135,6 +139,21 @@ def crc32_prox1(data: object, value: int = 0) -> int:
     """Proximity-1 CRC-32 (CFDP checksum type 1) of ``data``; ``value`` continues one."""
     buf = _view(data)
     return _crc32_prox1(value, buf, len(buf))
+
+
+def crc32c_combine(crc_a: int, crc_b: int, len_b: int) -> int:
+    """The CRC-32C of data A followed by B, from the CRC-32Cs of A and of B and B's length."""
+    return lib.pn_crc32c_combine(crc_a, crc_b, len_b)
+
+
+def crc32_combine(crc_a: int, crc_b: int, len_b: int) -> int:
+    """The CRC-32 of data A followed by B, from the CRC-32s of A and of B and B's length."""
+    return lib.pn_crc32_combine(crc_a, crc_b, len_b)
+
+
+def crc32_prox1_combine(crc_a: int, crc_b: int, len_b: int) -> int:
+    """The Proximity-1 CRC-32 of data A followed by B, from those of A and of B and B's length."""
+    return lib.pn_crc32_prox1_combine(crc_a, crc_b, len_b)
 
 
 def cfdp_modular(data: object, offset: int = 0, value: int = 0) -> int:
@@ -242,6 +261,14 @@ def file_writeback(fd: int, offset: int = 0, length: int = 0) -> None:
     """Start writing ``length`` octets of the file's dirty pages from ``offset`` (0: to its end)
     to disk without waiting (Linux's sync_file_range; nothing elsewhere); OSError on failure."""
     result = lib.pn_file_writeback(fd, offset, length)
+    if result < 0:
+        raise OSError(-result, os.strerror(-result))
+
+
+def file_reserve(fd: int, size: int) -> None:
+    """Reserve the disk blocks of the file's first ``size`` octets, its size and data unchanged
+    (Linux's fallocate; nothing where the file system cannot); OSError (ENOSPC: no room)."""
+    result = lib.pn_file_reserve(fd, size)
     if result < 0:
         raise OSError(-result, os.strerror(-result))
 

@@ -83,6 +83,12 @@ uint32_t pn_crc32(uint32_t crc, const uint8_t *data, size_t len);
  * the CFDP checksum type 1. Start with crc = 0; pass a previous result to continue. */
 uint32_t pn_crc32_prox1(uint32_t crc, const uint8_t *data, size_t len);
 
+/* The CRC of data A followed by data B, from crc_a and crc_b (each as the function above returns
+ * it for A and for B alone) and B's length in octets: no data is read (native/src/crc_combine.c). */
+uint32_t pn_crc32c_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b);
+uint32_t pn_crc32_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b);
+uint32_t pn_crc32_prox1_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b);
+
 /* The CFDP modular checksum (727.0-B-5, type 0): the sum mod 2^32 of the file's 32-bit
  * big-endian words, each aligned at a file offset that is a multiple of 4 (a short last word is
  * padded with zeros). Adds data, which sits at file offset offset, to sum; segments may come in
@@ -159,6 +165,13 @@ size_t pn_cfdp_fd_gather(const uint8_t *buf, size_t len, size_t stride, uint64_t
  * waiting (sync_file_range, SYNC_FILE_RANGE_WRITE, on Linux; nothing elsewhere). 0, or -errno:
  * -EINVAL for a negative descriptor or a range past INT64_MAX, -EBADF for a closed one. */
 int pn_file_writeback(int fd, uint64_t offset, uint64_t len);
+
+/* Reserve the disk blocks of fd's first size octets without changing its size or its data
+ * (fallocate, FALLOC_FL_KEEP_SIZE, on Linux): what is then written needs no block allocation
+ * of its own, and a file that cannot fit is known at once. 0 (also where the file system or the
+ * system cannot reserve: nothing was done), or -errno: -ENOSPC or -EDQUOT when the blocks are not
+ * there, -EINVAL for a negative descriptor or a size past INT64_MAX, -EBADF for a closed one. */
+int pn_file_reserve(int fd, uint64_t size);
 
 /* Largest COBS encoding of len bytes (without the 0x00 delimiter). */
 size_t pn_cobs_max_encoded_len(size_t len);

@@ -1,5 +1,5 @@
 /* Unit tests for pn_crc16, pn_crc32c, pn_crc32 and pn_crc32_prox1 on every CPU path: check values,
- * chaining, bitwise references. */
+ * chaining, bitwise references; and the combine functions against the CRCs of the whole. */
 #include <string.h>
 
 #include "check.h"
@@ -81,7 +81,43 @@ static void check_path(int path)
         CHECK_EQ(pn_crc32_prox1(0u, p, n), prox1_bitwise(0u, p, n));
         CHECK_EQ(pn_crc32_prox1(pn_crc32_prox1(7u, p, cut), p + cut, n - cut),
                  pn_crc32_prox1(7u, p, n));
+        CHECK_EQ(pn_crc32c_combine(pn_crc32c(0u, p, cut), pn_crc32c(0u, p + cut, n - cut), n - cut),
+                 pn_crc32c(0u, p, n));
+        CHECK_EQ(pn_crc32_combine(pn_crc32(0u, p, cut), pn_crc32(0u, p + cut, n - cut), n - cut),
+                 pn_crc32(0u, p, n));
+        CHECK_EQ(pn_crc32_prox1_combine(pn_crc32_prox1(0u, p, cut),
+                                        pn_crc32_prox1(0u, p + cut, n - cut), n - cut),
+                 pn_crc32_prox1(0u, p, n));
     }
+}
+
+/* Combining across a long B: B is 40 000 zero octets after 7 octets of data, so its CRC can be
+ * continued over the zeros in pieces and compared; and B empty leaves A's CRC as it was. */
+static void check_combine_long_and_empty(void)
+{
+    static const uint8_t zeros[4096];
+    static const uint8_t a[7] = {1, 2, 3, 4, 5, 6, 7};
+    uint32_t whole_c = pn_crc32c(0u, a, sizeof a), b_c = 0;
+    uint32_t whole = pn_crc32(0u, a, sizeof a), b = 0;
+    uint32_t whole_p = pn_crc32_prox1(0u, a, sizeof a), b_p = 0;
+    size_t len = 0;
+    while (len < 40000) {
+        size_t piece = sizeof zeros < 40000 - len ? sizeof zeros : 40000 - len;
+        whole_c = pn_crc32c(whole_c, zeros, piece);
+        b_c = pn_crc32c(b_c, zeros, piece);
+        whole = pn_crc32(whole, zeros, piece);
+        b = pn_crc32(b, zeros, piece);
+        whole_p = pn_crc32_prox1(whole_p, zeros, piece);
+        b_p = pn_crc32_prox1(b_p, zeros, piece);
+        len += piece;
+    }
+    CHECK_EQ(pn_crc32c_combine(pn_crc32c(0u, a, sizeof a), b_c, len), whole_c);
+    CHECK_EQ(pn_crc32_combine(pn_crc32(0u, a, sizeof a), b, len), whole);
+    CHECK_EQ(pn_crc32_prox1_combine(pn_crc32_prox1(0u, a, sizeof a), b_p, len), whole_p);
+    CHECK_EQ(pn_crc32c_combine(0xDEADBEEFu, 0u, 0), 0xDEADBEEFu);
+    CHECK_EQ(pn_crc32_combine(0xDEADBEEFu, 0u, 0), 0xDEADBEEFu);
+    CHECK_EQ(pn_crc32_prox1_combine(0xDEADBEEFu, 0u, 0), 0xDEADBEEFu);
+    CHECK_EQ(pn_crc32c_combine(0u, 0x12345678u, 1u << 30), 0x12345678u); /* A empty */
 }
 
 int main(void)
@@ -98,6 +134,7 @@ int main(void)
         }
     }
     CHECK_EQ(pn_crc_path_set(99), PN_ERR_RANGE);
+    check_combine_long_and_empty();
     printf("test_crc: ran %d CRC paths (mask 0x%x)\n", ran, paths);
     return check_report("test_crc");
 }
