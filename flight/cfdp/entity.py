@@ -126,14 +126,14 @@ class Entity(Persistence):
     def busy(self) -> bool:
         return bool(self.senders or self.receivers)
 
-    def receive(self, raw: bytes) -> None:
-        """One PDU from the link."""
+    def receive(self, raw: bytes | memoryview) -> None:
+        """One PDU from the link (a view of a link's buffer is read before this returns)."""
         # The fast path: file data for a transaction already known, read by the native core
         # (its lengths and CRC checked) and found by its header octets alone.
         parts = cfdp_file_data(raw)
         if parts is not None:
             header_len, offset, at, octets = parts
-            t = self._fast.get(raw[:1] + raw[3:header_len])
+            t = self._fast.get(bytes(raw[:1]) + bytes(raw[3:header_len]))
             if t is not None:
                 refused = t.refused
                 t.file_data(offset, memoryview(raw)[at : at + octets], self.now)
@@ -141,7 +141,7 @@ class Entity(Persistence):
                     self.counters["pdu_refused_out_of_range"] += 1
                 return
         try:
-            pdu = P.decode(raw)
+            pdu = P.decode(bytes(raw))
         except P.PduError as exc:
             self.counters[f"pdu_refused_{exc.reason}"] += 1
             return
@@ -174,7 +174,7 @@ class Entity(Persistence):
         if t.refused != refused:
             self.counters["pdu_refused_out_of_range"] += t.refused - refused
 
-    def receive_datagrams(self, data: bytes, size: int) -> None:
+    def receive_datagrams(self, data: bytes | memoryview, size: int) -> None:
         """PDUs of ``size`` octets laid back to back in ``data`` (the last may be shorter), as
         UDP GRO hands them over: the file data of a known transaction gathered by the native
         core into runs of consecutive octets, each written at once; anything else one by one."""
@@ -186,7 +186,11 @@ class Entity(Persistence):
         while at < len(data):
             first = data[at : at + size]
             parts = cfdp_file_data(first)
-            t = None if parts is None else self._fast.get(first[:1] + first[3 : parts[0]])
+            t = (
+                None
+                if parts is None
+                else self._fast.get(bytes(first[:1]) + bytes(first[3 : parts[0]]))
+            )
             used = 0
             if t is not None:
                 limit = t.size if t.size is not None else self.config.max_file_size
@@ -319,8 +323,9 @@ class Entity(Persistence):
         """When poll next has timer work (the loop may sleep until then or a PDU arrives)."""
         deadlines = []
         for t in self.senders.values():
-            if t.deadline is not None:
-                deadlines.append(t.deadline)
+            wakeup = t.wakeup()
+            if wakeup is not None:
+                deadlines.append(wakeup)
             paced = t.paced_until(self.now)
             if paced is not None:
                 deadlines.append(paced)

@@ -15,15 +15,17 @@ import os
 from collections import deque
 
 from flight.cfdp import pdu as P
-from flight.cfdp.checksum import RunningChecksum, file_checksum
+from flight.cfdp.checksum import ChecksumOfRuns, file_checksum
 from flight.cfdp.filestore import FileStore, FilestoreError
 from flight.cfdp.mib import EntityConfig
 from flight.cfdp.round_trip import RoundTrip
 from flight.cfdp.segments import Segments
 from flight.cfdp.sender import Outcome
-from native import file_writeback
+from flight.cfdp.writeback import start_writeback
+from native import file_reserve
 
 WRITE_GATHER = 256 << 10
+WRITE_DIRECT = 32 << 10  # a piece this large goes to the file in a write of its own
 WRITEBACK = 8 << 20  # written octets after which their way to disk is started, not awaited: the
 # fsync that makes the file durable then waits for the last of it only
 NAK_TIMEOUT_FLOOR = 0.05
@@ -61,7 +63,7 @@ class ReceiveTransaction:
         self.buffer = bytearray()
         self.buffer_at = 0
         self.unsynced = 0  # octets written since their writeback was last started
-        self.checksum: RunningChecksum | None = None
+        self.checksum: ChecksumOfRuns | None = None  # None: data came before the metadata
         self.eof: P.Eof | None = None
         self.state = RecvState.RECEIVING
         self.outbox: deque[bytes] = deque()
@@ -116,14 +118,16 @@ class ReceiveTransaction:
         try:
             if md.dest_name:
                 self.store.resolve(md.dest_name, rooted=True)
-        except FilestoreError:
+            # its blocks taken now: a file that cannot fit is refused before its data comes
+            file_reserve(self.fd, md.file_size)
+        except (FilestoreError, OSError):
             self.refused += 1
             self.refused_metadata = md
             self._fault(P.Condition.FILESTORE_REJECTION)
             return
         self.metadata = md
         if self.received.total() == 0:
-            self.checksum = RunningChecksum(md.checksum_type)
+            self.checksum = ChecksumOfRuns(md.checksum_type)
 
     def _data(self, fd: P.FileData) -> None:
         self.file_data(fd.offset, fd.data, self.now)
@@ -146,7 +150,6 @@ class ReceiveTransaction:
             return
         self._write(offset, data)
         received = self.received
-        in_order = offset == received.contiguous()
         if offset < self.high:  # a retransmission (or a duplicate)
             if received.add(offset, end):
                 if self.nak_sent_at is not None:
@@ -163,33 +166,37 @@ class ReceiveTransaction:
                 self.nak_sent_at = self.nak_sent_at or now
             received.add(offset, end)
             self.high = end
-        checksum = self.checksum
-        if checksum is not None:
-            if in_order:
-                checksum.update(data, offset)
-            elif checksum.kind != P.ChecksumType.MODULAR:
-                self.checksum = None  # out of order: computed from the file at the end
+        if self.checksum is not None:
+            self.checksum.add(offset, data)
         if self.eof is not None:  # a retransmission that may fill the last gap
             self._try_complete(now)
 
     def _write(self, offset: int, data: bytes | memoryview) -> None:
-        """Data into the partial file, consecutive pieces gathered into one write."""
+        """Data into the partial file: small consecutive pieces gathered into one write, a large
+        one written from where it lies."""
         buf = self.buffer
-        if offset != self.buffer_at + len(buf) or len(buf) >= WRITE_GATHER:
+        if buf and (offset != self.buffer_at + len(buf) or len(buf) >= WRITE_GATHER):
             self.flush()
+        if not buf:
+            if len(data) >= WRITE_DIRECT:
+                self._pwrite(data, offset)
+                return
             self.buffer_at = offset
         buf += data
 
     def flush(self) -> None:
         buf = self.buffer
         if buf:
-            if os.pwrite(self.fd, buf, self.buffer_at) != len(buf):
-                raise OSError(f"short write to {self.partial}")
-            self.unsynced += len(buf)
-            if self.unsynced >= WRITEBACK:
-                file_writeback(self.fd)
-                self.unsynced = 0
+            self._pwrite(buf, self.buffer_at)
             del buf[:]
+
+    def _pwrite(self, data: bytes | bytearray | memoryview, offset: int) -> None:
+        if os.pwrite(self.fd, data, offset) != len(data):
+            raise OSError(f"short write to {self.partial}")
+        self.unsynced += len(data)
+        if self.unsynced >= WRITEBACK:
+            start_writeback(self.fd)
+            self.unsynced = 0
 
     def _eof(self, eof: P.Eof, now: float) -> None:
         if self.header.acknowledged:
@@ -222,9 +229,8 @@ class ReceiveTransaction:
         if self.metadata is None or not self.received.covers(size):
             return
         self.flush()
-        if self.checksum is not None and self.received.contiguous() >= size:
-            value = self.checksum.value if self.metadata.checksum_type != P.ChecksumType.NULL else 0
-        else:
+        value = None if self.checksum is None else self.checksum.value(size)
+        if value is None:  # data came before the metadata: read back from the file
             value = file_checksum(self.metadata.checksum_type, self.fd, size)
         if self.metadata.checksum_type != P.ChecksumType.NULL and value != self.eof.checksum:
             self._fault(P.Condition.FILE_CHECKSUM_FAILURE)

@@ -36,6 +36,29 @@ class Segments:
         ends[i:j] = [new_end]
         return (end - start) - max(covered, 0)
 
+    def missing(self, start: int, end: int) -> list[tuple[int, int]]:
+        """The parts of [start, end) not received."""
+        starts, ends = self._starts, self._ends
+        if not ends or start >= ends[-1]:  # the common case: past everything received
+            return [(start, end)] if start < end else []
+        out, at = [], start
+        for i in range(bisect.bisect_right(ends, start), len(ends)):
+            if starts[i] >= end:
+                break
+            if starts[i] > at:
+                out.append((at, starts[i]))
+            at = ends[i]
+        if at < end:
+            out.append((at, end))
+        return out
+
+    def run_containing(self, offset: int) -> tuple[int, int] | None:
+        """The range that holds the octet at ``offset``, if one does."""
+        i = bisect.bisect_right(self._starts, offset) - 1
+        if i >= 0 and self._ends[i] > offset:
+            return self._starts[i], self._ends[i]
+        return None
+
     def total(self) -> int:
         return sum(e - s for s, e in zip(self._starts, self._ends, strict=True))
 

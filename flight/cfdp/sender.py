@@ -4,6 +4,12 @@ Metadata, then the file's data in segments, then EOF; in class 2 it answers NAKs
 asked for (directives and retransmissions before new data), repeats EOF until it is acknowledged,
 and acknowledges the receiver's Finished. The file is read once in large chunks, its checksum
 computed on the way through the native core.
+
+An EOF lost with the last of the data (a receiver overrun at the end of the file drops both, and
+nothing after them brings a NAK) is probed for the way TCP probes a lost tail (RFC 8985): the
+EOF is sent once more after a few data round trips, measured from the NAKs of gaps the receiver
+saw while the file was going, rather than only when the ACK timer, seconds long, runs out. A
+sender that saw no such NAK sends no probe.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from flight.cfdp.mib import EntityConfig
 from flight.cfdp.round_trip import RoundTrip
 
 READ_SEGMENTS = 256
+SENT_MARKS = 64  # the latest chunks' offsets and times read, for round trips measured by NAKs
+PROBE_FLOOR = 0.01  # seconds: the shortest wait before the EOF is probed for
 
 
 class SendState(enum.IntEnum):
@@ -67,6 +75,10 @@ class SendTransaction:
         self.gaps_seen_to = 0  # NAKed gaps below this offset were weighed for congestion
         self.recover = 0  # and those below this one went before the last decrease of the rate
         self.eof_sent_at: float | None = None  # the one EOF not yet repeated
+        self.sent_marks: deque[tuple[int, float]] = deque(maxlen=SENT_MARKS)
+        self.data_round_trip = RoundTrip()  # new data to the NAK of a gap before it
+        self.probe_at: float | None = None  # when the EOF is sent again if not yet acknowledged
+        self.probes = 0
         self.header = header
         self.path = path
         self.source_name = source_name
@@ -136,7 +148,7 @@ class SendTransaction:
         checksum = self.checksum_value if self.condition == P.Condition.NO_ERROR else 0
         return P.encode(P.Eof(self.header, self.condition, checksum or 0, self.size, fault))
 
-    def _read_new(self) -> bytes | None:
+    def _read_new(self, now: float) -> bytes | None:
         """The next file data PDU of new data: the file read ahead in large chunks, each cut
         into its PDUs at once by the native core."""
         if not self.ready:
@@ -148,6 +160,7 @@ class SendTransaction:
             if not data:
                 raise OSError(f"{self.path}: shorter than the {self.size} octets announced")
             self.checksum.update(data, offset)
+            self.sent_marks.append((offset, now))
             self.ready.extend(self.encoder.encode_many(offset, data, seg))
         pdu = self.ready.popleft()
         self.next_offset += len(pdu) - self.encoder.overhead
@@ -196,7 +209,7 @@ class SendTransaction:
         elif self.state != SendState.SENDING:
             return None
         else:
-            pdu = self._read_new()
+            pdu = self._read_new(now)
         if pdu is not None:
             if rate is not None:
                 rate.sent(len(pdu), now, self.peer.value)
@@ -212,6 +225,8 @@ class SendTransaction:
             self.deadline = now + self.ack_interval()
             self.eof_sent_at = now
             self.tries = 1
+            if self.data_round_trip.value is not None:
+                self.probe_at = now + self.data_round_trip.timeout(PROBE_FLOOR, self.ack_interval())
         elif self.closure and self.condition == P.Condition.NO_ERROR:
             self.state = SendState.WAIT_FINISHED
             self.deadline = now + self.config.inactivity_timeout
@@ -228,6 +243,7 @@ class SendTransaction:
             if self.state == SendState.WAIT_EOF_ACK:
                 if self.eof_sent_at is not None:
                     self.peer.sample(now - self.eof_sent_at)
+                self.probe_at = None
                 self.state = SendState.WAIT_FINISHED
                 self.deadline = now + self.config.inactivity_timeout
         elif isinstance(pdu, P.Finished):
@@ -260,10 +276,22 @@ class SendTransaction:
                 if start >= max(self.gaps_seen_to, self.recover):
                     fresh.append((start, end))
                 self.gaps_seen_to = max(self.gaps_seen_to, end)
+        if fresh and self.state == SendState.SENDING:
+            self._sample_data_round_trip(fresh[-1][1], now)
         if fresh and self.rate is not None:
             span = self.gaps_seen_to - max(spoken_from, self.recover)
             if self.rate.nak(fresh, span, self.config.segment_size, now, self.peer.value):
                 self.recover = self.next_offset
+
+    def _sample_data_round_trip(self, end: int, now: float) -> None:
+        """A gap the receiver saw when the data at ``end`` came: the time since the chunk
+        holding that data was read bounds the round trip from above (it went a little later)."""
+        if end >= self.next_offset:
+            return
+        for offset, read_at in reversed(self.sent_marks):
+            if offset <= end:
+                self.data_round_trip.sample(now - read_at)
+                return
 
     def paced_until(self, now: float) -> float | None:
         """When file data waiting here may go, where its rate holds it back now."""
@@ -273,11 +301,23 @@ class SendTransaction:
         wait = rate.wait()
         return now + wait if wait > 0 else None
 
+    def wakeup(self) -> float | None:
+        """When this transaction's next timer runs out (None: it has none running)."""
+        if self.probe_at is not None and self.deadline is not None:
+            return min(self.probe_at, self.deadline)
+        return self.deadline
+
     def tick(self, now: float) -> None:
-        """Timers: EOF repeated until acknowledged, inactivity while waiting for Finished."""
-        if self.deadline is None or now < self.deadline or self.state == SendState.DONE:
+        """Timers: EOF probed for once, then repeated until acknowledged; inactivity while
+        waiting for Finished."""
+        if self.suspended or self.state == SendState.DONE:
             return
-        if self.suspended:
+        if self.probe_at is not None and now >= self.probe_at:
+            self.probe_at = None
+            self.probes += 1
+            self.eof_sent_at = None  # an ACK now may answer either copy
+            self.directives.append(self._eof())
+        if self.deadline is None or now < self.deadline:
             return
         if self.state == SendState.WAIT_EOF_ACK:
             if self.tries >= self.config.ack_limit:
@@ -311,7 +351,7 @@ class SendTransaction:
         status: P.FileStatus = P.FileStatus.UNREPORTED,
     ) -> None:
         self.state = SendState.DONE
-        self.deadline = None
+        self.deadline = self.probe_at = None
         self.outcome = Outcome(condition, delivered, status)
         self.ready.clear()
         self._release()
@@ -324,6 +364,7 @@ class SendTransaction:
         """The link went down: timers stop (727.0-B-5 4.12, link state procedures)."""
         self.suspended = True
         self.eof_sent_at = None  # a round trip across an outage measures the outage
+        self.probe_at = None  # the ACK timer, restarted when the link is back, does its work
 
     def thaw(self, now: float) -> None:
         self.suspended = False

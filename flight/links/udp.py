@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 from flight.links.base import BURST_S, TokenBucket
 
 UDP_MTU = 65507
-SOCKET_BUFFER = 16 << 20
+SOCKET_BUFFER = 64 << 20
 RECEIVE_BATCH = 512
 # Linux's socket options past net.core.[rw]mem_max (root only); Python does not name them.
 SO_SNDBUFFORCE = 32
@@ -37,6 +37,7 @@ UDP_GRO = 104
 GSO_SEGMENTS = 64  # datagrams one send may carry (UDP_MAX_SEGMENTS of older kernels)
 GSO_OCTETS = UDP_MTU  # and octets: one IP packet's worth
 GRO_BUFFER = 1 << 17  # a coalesced read holds up to 64 KiB
+GRO_POOL = 32  # such reads one receive_coalesced hands over, each read into a buffer of its own
 _GSO_SIZE = struct.Struct("=H")
 _GRO_SIZE = struct.Struct("=i")
 
@@ -92,8 +93,7 @@ class UdpLink:
         self.gso = self.gro = batch  # until the kernel says otherwise
         self.gathered: list[bytes] = []  # PDUs of one size, but the last, for one GSO send
         self.gathered_octets = 0
-        self.inbox = bytearray(GRO_BUFFER) if batch else bytearray()
-        self.inbox_view = memoryview(self.inbox)
+        self.inboxes = [memoryview(bytearray(GRO_BUFFER)) for _ in range(GRO_POOL if batch else 0)]
         self.dropped_full = 0
 
     def open(self) -> None:
@@ -219,26 +219,26 @@ class UdpLink:
 
     def receive(self, timeout: float) -> list[bytes]:
         out = []
-        for data, size in self.receive_coalesced(timeout):
-            if size < len(data):  # datagrams the kernel coalesced: cut apart
-                out += [data[at : at + size] for at in range(0, len(data), size)]
-            else:
-                out.append(data)
+        for data, size in self.receive_coalesced(timeout):  # each PDU its own bytes
+            out += [bytes(data[at : at + size]) for at in range(0, len(data), size)]
         return out
 
-    def receive_coalesced(self, timeout: float) -> list[tuple[bytes, int]]:
+    def receive_coalesced(self, timeout: float) -> list[tuple[bytes | memoryview, int]]:
         """What arrived as the kernel hands it over: (octets, size), datagrams of ``size``
         octets back to back (the last may be shorter; one datagram: its own length), waiting at
-        most timeout seconds for the first."""
+        most timeout seconds for the first. With GRO the octets are views of the link's own
+        buffers, read in place and valid until the next call (fresh buffers each time would be
+        mapped afresh, page by page, and a copy out costs what the read did)."""
         sock = self.sock
-        out = []
+        out: list[tuple[bytes | memoryview, int]] = []
         datagrams = 0
+        inboxes = self.inboxes
         try:
-            while datagrams < RECEIVE_BATCH:
-                if self.gro:  # into a buffer of the link's own: a fresh 128 KiB each time
-                    # would be mapped afresh, page by page
-                    n, ancillary, _, peer = sock.recvmsg_into([self.inbox], socket.CMSG_SPACE(4))
-                    data = self.inbox_view[:n].tobytes()
+            while datagrams < RECEIVE_BATCH and len(out) < (len(inboxes) if self.gro else 1 << 30):
+                if self.gro:
+                    inbox = inboxes[len(out)]
+                    n, ancillary, _, peer = sock.recvmsg_into([inbox], socket.CMSG_SPACE(4))
+                    data = inbox[:n]
                     size = next(
                         (
                             _GRO_SIZE.unpack(value)[0]

@@ -77,7 +77,7 @@ def test_losses_in_runs_from_an_overflowing_queue_bring_the_rate_down(tmp_path):
     drained_in = 4_000_000 / 20_000_000  # seconds: 20 000 octets a millisecond
     _, unpaced, unpaced_took = transfer(tmp_path / "a", False, bottleneck)
     assert unpaced.retransmitted > 2 * unpaced.size  # most of the file went three times or more
-    assert unpaced_took > 10 * drained_in
+    assert unpaced_took > 5 * drained_in
     sender, t, took = transfer(tmp_path / "b", True, bottleneck)
     rate = sender.send_rates[2]
     assert rate.decreases >= 1

@@ -3,12 +3,14 @@ outages, lost directives, corruption and restarts (tests/cfdp/conftest.py joins 
 
 from __future__ import annotations
 
+import errno
 import os
 
 import pytest
 
 from flight.cfdp import pdu as P
 from flight.cfdp import receiver
+from native import file_reserve
 from tests.cfdp.conftest import Pair
 
 
@@ -44,13 +46,43 @@ def test_clean_transfer_every_checksum(tmp_path, checksum, acknowledged):
 def test_a_receiver_starts_writing_back_each_8_mib_as_it_goes(tmp_path, monkeypatch):
     """The fsync at the end then waits for the last of the file only."""
     started = []
-    monkeypatch.setattr(receiver, "file_writeback", lambda fd: started.append(fd))
+    monkeypatch.setattr(receiver, "start_writeback", lambda fd: started.append(fd))
     pair = Pair(tmp_path, config1={"segment_size": 60_000}, per_step=None)
     data = source(pair, 20_000_000)
     pair.e1.put(pair.root / "result.bin", remote_id=2)
     pair.run(pair.quiet)
     assert delivered(pair) == data
     assert len(started) == 2  # at 8 and 16 MiB; the last 4 MB waits for the fsync
+
+
+def test_a_file_the_disk_cannot_hold_is_refused_at_its_metadata(pair, monkeypatch):
+    """The receiver reserves a file's blocks when its metadata comes: with no room, the
+    transaction ends at once in a filestore rejection, and no data is written."""
+    data = source(pair, 300_000)
+    written = []
+
+    def no_room(fd: int, size: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(receiver, "file_reserve", no_room)
+    monkeypatch.setattr(receiver.os, "pwrite", lambda *a: written.append(a) or len(a[1]))
+    pair.e1.put(pair.root / "result.bin", remote_id=2)
+    pair.run(pair.quiet)
+    assert outcome(pair.e2).condition == P.Condition.FILESTORE_REJECTION
+    assert outcome(pair.e1).condition == P.Condition.FILESTORE_REJECTION
+    assert not written and delivered(pair) is None and len(data) == 300_000
+
+
+def test_a_reservation_takes_the_blocks_and_leaves_size_and_data(tmp_path):
+    path = tmp_path / "partial"
+    path.write_bytes(b"x" * 10_000)
+    with path.open("r+b") as f:
+        file_reserve(f.fileno(), 4 << 20)
+    assert path.read_bytes() == b"x" * 10_000
+    assert path.stat().st_blocks * 512 >= 4 << 20
+    with pytest.raises(OSError) as refused:
+        file_reserve(1 << 20, 10)  # no such descriptor
+    assert refused.value.errno == errno.EBADF
 
 
 def test_empty_file(pair):
@@ -112,6 +144,41 @@ def test_each_directive_lost_once(pair, lost):
     assert seen == [lost]
     assert delivered(pair) == data
     assert outcome(pair.e1).delivered and outcome(pair.e2).delivered
+
+
+@pytest.mark.parametrize("gap_before", [True, False], ids=["after-a-gap", "no-gap"])
+def test_an_eof_lost_with_the_tail_is_probed_for_after_round_trips_measured_by_naks(
+    pair, gap_before
+):
+    """An overrun's tail: the EOF is lost and nothing after it brings a NAK. A sender that a NAK
+    told the round trip sends the EOF once more after a few round trips (one probe, the ACK timer
+    untouched); one that heard no NAK knows no round trip and waits for its ACK timer."""
+    data = source(pair, 200_000)
+    lost = []
+
+    def drop(pdu: bytes) -> bool:
+        kind = type(P.decode(pdu))
+        first_of_kind = kind not in [type(p) for p in lost]
+        if first_of_kind and (kind is P.Eof or (gap_before and kind is P.FileData)):
+            lost.append(P.decode(pdu))
+            return True
+        return False
+
+    pair.link1.drop = drop
+    seq = pair.e1.put(pair.root / "result.bin", remote_id=2)
+    start = pair.clock.now
+    pair.run(pair.quiet)
+    took = pair.clock.now - start
+    t = pair.e1.finished_senders[seq]
+    assert delivered(pair) == data and outcome(pair.e1).delivered
+    assert [type(p) for p in lost] == ([P.FileData] if gap_before else []) + [P.Eof]
+    if gap_before:
+        assert t.data_round_trip.value is not None
+        assert (t.probes, t.tries) == (1, 1)
+        assert took < pair.config1.ack_timeout / 3
+    else:
+        assert (t.probes, t.tries) == (0, 2)
+        assert took >= pair.config1.ack_timeout
 
 
 @pytest.mark.parametrize("acknowledged", [True, False])
