@@ -148,10 +148,17 @@ class ReceiveTransaction:
             self.file_data(offset, data[:cut], now)
             self.file_data(offset + cut, data[cut:], now)
             return
-        self._write(offset, data)
         received = self.received
+        new = received.missing(offset, end)
+        for start, stop in new:  # octets already here stay as they first came (a damaged
+            # repeat changes nothing): the file and its checksum agree
+            piece = data[start - offset : stop - offset]
+            self._write(start, piece)
+            if self.checksum is not None:
+                self.checksum.add(start, piece)
         if offset < self.high:  # a retransmission (or a duplicate)
-            if received.add(offset, end):
+            if new:
+                received.add(offset, end)
                 if self.nak_sent_at is not None:
                     self.round_trip.sample(now - self.nak_sent_at)
                     self.nak_sent_at = None
@@ -166,8 +173,6 @@ class ReceiveTransaction:
                 self.nak_sent_at = self.nak_sent_at or now
             received.add(offset, end)
             self.high = end
-        if self.checksum is not None:
-            self.checksum.add(offset, data)
         if self.eof is not None:  # a retransmission that may fill the last gap
             self._try_complete(now)
 

@@ -146,6 +146,29 @@ def test_each_directive_lost_once(pair, lost):
     assert outcome(pair.e1).delivered and outcome(pair.e2).delivered
 
 
+def test_a_damaged_repeat_of_data_already_received_changes_nothing(pair):
+    """Without a PDU CRC a repeat may come damaged after the original: the octets first received
+    stay, in the file and in the checksum of its runs alike, so the file delivered is the one
+    sent (were the repeat written, the file would differ from the checksum that passed)."""
+    data = source(pair, 50_000)
+    damaged = []
+
+    def repeat_the_first_damaged(pdu: bytes) -> bool:
+        decoded = P.decode(pdu)
+        if isinstance(decoded, P.FileData) and decoded.offset > 0 and not damaged:
+            first = bytes(b ^ 0xFF for b in data[: decoded.offset])
+            damaged.append(P.encode(P.FileData(decoded.header, 0, first)))
+            pair.link2.inbox.append(damaged[0])  # after the first segment, before this one
+        return False
+
+    pair.link1.drop = repeat_the_first_damaged
+    pair.e1.put(pair.root / "result.bin", remote_id=2)
+    pair.run(pair.quiet)
+    assert damaged
+    assert delivered(pair) == data
+    assert outcome(pair.e1).delivered and outcome(pair.e2).delivered
+
+
 @pytest.mark.parametrize("gap_before", [True, False], ids=["after-a-gap", "no-gap"])
 def test_an_eof_lost_with_the_tail_is_probed_for_after_round_trips_measured_by_naks(
     pair, gap_before
