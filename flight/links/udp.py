@@ -6,12 +6,14 @@ that arrives, and replies go there). ``?rate=BPS`` paces what this end sends, ne
 2 ms of it back to back (a receiver's socket buffer of the system's default size holds fewer than
 a hundred 1 KiB datagrams).
 
-With ``batch=True`` the link moves datagrams many to a system call where Linux can: ``send``
-gathers PDUs of one size (file data) and ``flush`` hands them over at once with UDP generic
-segmentation offload (GSO, UDP_SEGMENT: the kernel, or the network card, cuts them into one
-datagram each again); ``receive`` takes the datagrams the kernel coalesced on the way in (GRO,
-UDP_GRO) in one call and cuts them apart. The far end sees the same datagrams either way. Where
-the kernel refuses either, the link says so once on stderr and goes one datagram at a time.
+With ``batch=True`` the link moves datagrams many to a system call, through the C core
+(``native.udp``): ``send`` gathers PDUs, those of one size (file data) into one message that UDP
+generic segmentation offload (GSO, UDP_SEGMENT) cuts into one datagram each again, and ``flush``
+hands up to 64 messages to the kernel in one sendmmsg; ``receive`` takes up to 32 messages in
+one recvmmsg, each of them the datagrams the kernel coalesced on the way in (GRO, UDP_GRO), and
+cuts them apart. The far end sees the same datagrams either way. Where the kernel refuses GSO or
+GRO, the link says so once on stderr and carries one datagram a message; where it has no
+recvmmsg and sendmmsg (not Linux), one datagram a system call.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from __future__ import annotations
 import errno
 import select
 import socket
-import struct
 import sys
+from collections import deque
+from itertools import islice
 from urllib.parse import parse_qs, urlsplit
 
 from flight.links.base import BURST_S, TokenBucket
+from native.udp import BATCH_MAX, UdpBatch, ipv4_address
 
 UDP_MTU = 65507
 SOCKET_BUFFER = 64 << 20
@@ -36,10 +40,6 @@ UDP_SEGMENT = 103
 UDP_GRO = 104
 GSO_SEGMENTS = 64  # datagrams one send may carry (UDP_MAX_SEGMENTS of older kernels)
 GSO_OCTETS = UDP_MTU  # and octets: one IP packet's worth
-GRO_BUFFER = 1 << 17  # a coalesced read holds up to 64 KiB
-GRO_POOL = 32  # such reads one receive_coalesced hands over, each read into a buffer of its own
-_GSO_SIZE = struct.Struct("=H")
-_GRO_SIZE = struct.Struct("=i")
 
 
 class LinkUrlError(ValueError):
@@ -84,17 +84,17 @@ class UdpLink:
         self.bind = bind  # sending first: this end's address (None: any, an ephemeral port)
         self.mtu = mtu
         self.peer: tuple[str, int] | None = None if listen else self.address
+        self._peer_address: tuple[tuple[str, int] | None, bytes] = (None, b"")
         self.sock: socket.socket | None = None
         self.bucket = (
             TokenBucket(self.rate_bps, self.rate_bps / 8 * BURST_S) if self.rate_bps else None
         )
-        self.pending: tuple[bytes, int] | None = None  # what the socket had no room for, and
-        # its GSO segment size (0: one datagram)
+        self.outbox: deque[tuple[bytes, int]] = deque()  # messages the socket had no room for
+        # yet, each with its GSO segment size (0: one datagram)
+        self.batch = UdpBatch() if batch else None
         self.gso = self.gro = batch  # until the kernel says otherwise
-        self.gathered: list[bytes] = []  # PDUs of one size, but the last, for one GSO send
+        self.gathered: list[bytes] = []  # PDUs of one size, but the last, for one GSO message
         self.gathered_octets = 0
-        self.inboxes = [memoryview(bytearray(GRO_BUFFER)) for _ in range(GRO_POOL if batch else 0)]
-        self.dropped_full = 0
 
     def open(self) -> None:
         """Bind the socket (a listener at its address) and resolve the peer: OSError (an unknown
@@ -113,11 +113,21 @@ class UdpLink:
         sock.bind(self.address if self.listen else self.bind or ("0.0.0.0", 0))
         sock.setblocking(False)
         self.sock = sock
+        if self.batch is not None:
+            try:  # nothing waits yet: this only asks whether the system has recvmmsg
+                self.batch.receive(sock.fileno())
+            except OSError as exc:
+                self.batch = None
+                self.gso = self.gro = False
+                print(
+                    f"{self.name}: no recvmmsg here ({exc.strerror}): one datagram a call",
+                    file=sys.stderr,
+                )
         if self.gso:
             try:  # answers with the socket's segment size (0) where the kernel has GSO
                 sock.getsockopt(socket.SOL_UDP, UDP_SEGMENT)
             except OSError as exc:
-                self._no_batching("UDP GSO here", exc)
+                self._no_gso("UDP GSO here", exc)
         if self.gro:
             try:
                 sock.setsockopt(socket.SOL_UDP, UDP_GRO, 1)
@@ -125,9 +135,9 @@ class UdpLink:
                 self.gro = False
                 print(f"{self.name}: no UDP GRO here ({exc.strerror})", file=sys.stderr)
 
-    def _no_batching(self, what: str, exc: OSError) -> None:
+    def _no_gso(self, what: str, exc: OSError) -> None:
         self.gso = False
-        print(f"{self.name}: no {what} ({exc.strerror}): one datagram a call", file=sys.stderr)
+        print(f"{self.name}: no {what} ({exc.strerror}): one datagram a message", file=sys.stderr)
 
     def close(self) -> None:
         if self.sock is not None:
@@ -144,7 +154,7 @@ class UdpLink:
         return self.sock is not None and self.peer is not None
 
     def ready(self) -> bool:
-        if self.pending is not None and not self._send_pending():
+        if self.outbox and not self._drain():
             return False
         return self.bucket is None or self.bucket.ready()
 
@@ -153,18 +163,12 @@ class UdpLink:
         to send many PDUs at once (one GSO send) and a wake-up a little late loses nothing."""
         return self.bucket.wait(self.bucket.burst / 2) if self.bucket is not None else 0.0
 
-    def _send_pending(self) -> bool:
-        if not self._transmit(*self.pending):
-            return False
-        self.pending = None
-        return True
-
     def send(self, pdu: bytes) -> None:
         if self.bucket is not None:
             self.bucket.take(len(pdu))
-        if not self.gso:
-            if not self._transmit(pdu, 0):
-                self.pending = (pdu, 0)
+        if self.batch is None:
+            if self.outbox or not self._transmit(pdu):
+                self.outbox.append((pdu, 0))
             return
         gathered = self.gathered
         if gathered and (
@@ -173,47 +177,81 @@ class UdpLink:
             or len(gathered) >= GSO_SEGMENTS
             or self.gathered_octets + len(pdu) > GSO_OCTETS
         ):
-            self.flush()
+            self._seal()
         gathered.append(pdu)
         self.gathered_octets += len(pdu)
+
+    def _seal(self) -> None:
+        """The PDUs gathered become a message: one GSO message where the kernel cuts, else one
+        message each; a full batch goes to the kernel at once."""
+        gathered = self.gathered
+        if len(gathered) > 1 and self.gso:
+            self.outbox.append((b"".join(gathered), len(gathered[0])))
+        else:
+            self.outbox.extend((pdu, 0) for pdu in gathered)
+        gathered.clear()
+        self.gathered_octets = 0
+        if len(self.outbox) >= BATCH_MAX:
+            self._drain()
 
     def flush(self) -> None:
         """Hand what send() gathered to the kernel (batch=True); the owner calls this after each
         round of sends, and close() does."""
-        gathered = self.gathered
-        if not gathered:
-            return
-        if self.pending is not None and not self._send_pending():
-            return  # the socket is full: ready() says so, and the gathered PDUs wait
-        if len(gathered) == 1:
-            data, segment = gathered[0], 0
-        else:
-            data, segment = b"".join(gathered), len(gathered[0])
-        if not self._transmit(data, segment):
-            self.pending = (data, segment)
-        gathered.clear()
-        self.gathered_octets = 0
+        if self.gathered:
+            self._seal()
+        self._drain()
 
-    def _transmit(self, data: bytes, segment: int) -> bool:
-        """One datagram (segment 0), or datagrams of ``segment`` octets cut by GSO; False when
-        the socket has no room for it now."""
+    def _drain(self) -> bool:
+        """The outbox to the kernel, many messages a call where the link batches; True once it
+        is empty, False when the socket has no room for the rest now."""
+        outbox = self.outbox
+        while outbox:
+            if self.batch is None:
+                if not self._transmit(outbox[0][0]):
+                    return False
+                outbox.popleft()
+                continue
+            messages = list(islice(outbox, BATCH_MAX))
+            try:
+                sent = self.batch.send(self.sock.fileno(), messages, self._address())
+            except OSError as exc:
+                self._refused(exc)
+                continue
+            if not sent:
+                return False
+            for _ in range(sent):
+                outbox.popleft()
+        return True
+
+    def _address(self) -> bytes:
+        if self._peer_address[0] != self.peer:
+            self._peer_address = (self.peer, ipv4_address(self.peer))
+        return self._peer_address[1]
+
+    def _refused(self, exc: OSError) -> None:
+        """The first message in the outbox was refused: GSO on this path (a device without it,
+        a path whose MTU is below the segment; its datagrams then go one a message, and every
+        one after them), or the far end not listening yet (dropped: the protocol repeats what
+        matters)."""
+        data, segment = self.outbox[0]
+        if segment and exc.errno in (errno.EINVAL, errno.EIO, errno.EOPNOTSUPP, errno.EMSGSIZE):
+            self._no_gso("UDP GSO on this path", exc)
+            self.outbox.popleft()
+            pieces = [(data[at : at + segment], 0) for at in range(0, len(data), segment)]
+            self.outbox.extendleft(reversed(pieces))
+        elif exc.errno in (errno.ECONNREFUSED, errno.ENOBUFS):
+            self.outbox.popleft()
+        else:
+            raise exc
+
+    def _transmit(self, data: bytes) -> bool:
+        """One datagram, one system call; False when the socket has no room for it now."""
         try:
-            if segment:
-                gso = [(socket.SOL_UDP, UDP_SEGMENT, _GSO_SIZE.pack(segment))]
-                self.sock.sendmsg([data], gso, 0, self.peer)
-            else:
-                self.sock.sendto(data, self.peer)
+            self.sock.sendto(data, self.peer)
         except BlockingIOError:
             return False
         except OSError as exc:  # the far end not listening yet: the protocol repeats what matters
-            if segment and exc.errno in (errno.EINVAL, errno.EIO, errno.EOPNOTSUPP):
-                # GSO refused (a path whose MTU is below the segment, a device without it):
-                # these go one by one, waiting for room, and every send after them too
-                self._no_batching("UDP GSO on this path", exc)
-                for at in range(0, len(data), segment):
-                    while not self._transmit(data[at : at + segment], 0):
-                        select.select([], [self.sock], [], 1.0)
-            elif exc.errno not in (errno.ECONNREFUSED, errno.ENOBUFS):
+            if exc.errno not in (errno.ECONNREFUSED, errno.ENOBUFS):
                 raise
         return True
 
@@ -226,42 +264,32 @@ class UdpLink:
     def receive_coalesced(self, timeout: float) -> list[tuple[bytes | memoryview, int]]:
         """What arrived as the kernel hands it over: (octets, size), datagrams of ``size``
         octets back to back (the last may be shorter; one datagram: its own length), waiting at
-        most timeout seconds for the first. With GRO the octets are views of the link's own
-        buffers, read in place and valid until the next call (fresh buffers each time would be
-        mapped afresh, page by page, and a copy out costs what the read did)."""
+        most timeout seconds for the first. Batched, the octets are views of the link's own
+        buffers, read in place and valid until the next call."""
+        out = self._receive_now()
+        if not out and timeout > 0 and select.select([self.sock], [], [], timeout)[0]:
+            out = self._receive_now()
+        return out
+
+    def _receive_now(self) -> list[tuple[bytes | memoryview, int]]:
         sock = self.sock
+        if self.batch is not None:
+            try:
+                out = self.batch.receive(sock.fileno())
+            except ConnectionRefusedError:  # an ICMP answer to what went before
+                return []
+            if out and self.listen:
+                self.peer = self.batch.sender() or self.peer
+            return out
         out: list[tuple[bytes | memoryview, int]] = []
-        datagrams = 0
-        inboxes = self.inboxes
         try:
-            while datagrams < RECEIVE_BATCH and len(out) < (len(inboxes) if self.gro else 1 << 30):
-                if self.gro:
-                    inbox = inboxes[len(out)]
-                    n, ancillary, _, peer = sock.recvmsg_into([inbox], socket.CMSG_SPACE(4))
-                    data = inbox[:n]
-                    size = next(
-                        (
-                            _GRO_SIZE.unpack(value)[0]
-                            for level, kind, value in ancillary
-                            if level == socket.SOL_UDP and kind == UDP_GRO
-                        ),
-                        0,
-                    )
-                    size = size if 0 < size < len(data) else len(data)
-                else:
-                    data, peer = sock.recvfrom(65536)
-                    size = len(data)
-                out.append((data, size))
-                datagrams += -(-len(data) // size) if size else 1
+            while len(out) < RECEIVE_BATCH:
+                data, peer = sock.recvfrom(65536)
+                out.append((data, len(data)))
                 if self.listen:
                     self.peer = peer
-        except BlockingIOError:
+        except (BlockingIOError, ConnectionRefusedError):
             pass
-        except ConnectionRefusedError:
-            pass
-        if not out and timeout > 0:
-            if select.select([sock], [], [], timeout)[0]:
-                return self.receive_coalesced(0)
         return out
 
     def fileno(self) -> int:

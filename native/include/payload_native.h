@@ -173,6 +173,29 @@ int pn_file_writeback(int fd, uint64_t offset, uint64_t len);
  * there, -EINVAL for a negative descriptor or a size past INT64_MAX, -EBADF for a closed one. */
 int pn_file_reserve(int fd, uint64_t size);
 
+/* --- UDP in batches (native/src/udp_batch.c). */
+
+enum { PN_UDP_BATCH_MAX = 64 }; /* messages one call moves at most */
+
+/* Receive up to n messages from a UDP socket in one call (recvmmsg, without waiting): the i-th
+ * lands at buf + i * stride (stride at least the largest message: 65 536 octets, or 64 KiB more
+ * with UDP GRO), its length in lens[i] and, where GRO coalesced several datagrams into it, their
+ * size in segs[i] (the last may be shorter; 0: one datagram). The sender of the last message
+ * goes into from (at most *from_len octets of its socket address; *from_len receives its
+ * length). Returns the messages received (0 when none waits), or -errno: -ENOSYS off Linux,
+ * -EINVAL for a bad argument. */
+int pn_udp_recv_batch(int fd, uint8_t *buf, size_t stride, size_t n, uint32_t *lens,
+                      uint32_t *segs, uint8_t *from, uint32_t *from_len);
+
+/* Send n messages, the i-th lens[i] octets at bufs[i], in one call (sendmmsg,
+ * without waiting), to the socket address to (to_len octets; NULL and 0: the connected peer).
+ * A message whose segs[i] is above 0 and below its length is many datagrams of that size (the
+ * last may be shorter) cut by the kernel (UDP GSO). Returns the messages the socket took, fewer
+ * when it filled (0: no room now); or -errno for the first message when it was refused (-EINVAL
+ * or -EIO: GSO refused on this path). -ENOSYS off Linux. */
+int pn_udp_send_batch(int fd, const uint8_t *const *bufs, const uint32_t *lens,
+                      const uint32_t *segs, size_t n, const uint8_t *to, uint32_t to_len);
+
 /* Largest COBS encoding of len bytes (without the 0x00 delimiter). */
 size_t pn_cobs_max_encoded_len(size_t len);
 

@@ -87,3 +87,43 @@ def test_pdus_of_one_size_leave_in_one_send_as_many_as_one_ip_packet_holds():
     assert rx.recv(100) == b"ACK"
     tx.close()
     rx.close()
+
+
+def test_pdus_of_many_sizes_leave_many_to_a_system_call_and_arrive_in_order(listener):
+    """Each longer than the one before, so GSO joins none: sendmmsg still hands the kernel up to
+    64 of them a call, and recvmmsg takes up to 32 a call at the far end."""
+    tx = sender_to(listener.local_address[1], True)
+    calls = []
+    send = tx.batch.send
+    tx.batch.send = lambda *a: calls.append(len(a[1])) or send(*a)
+    sent = [os.urandom(100 + 3 * i) for i in range(300)]
+    for pdu in sent:
+        tx.send(pdu)
+    tx.flush()
+    assert len(calls) <= 8 and max(calls) == 64
+    got: list[bytes] = []
+    reads = []
+    deadline = time.monotonic() + 10
+    while len(got) < len(sent) and time.monotonic() < deadline:
+        messages = listener.receive_coalesced(0.5)
+        reads.append(len(messages))
+        got += [bytes(data[at : at + n]) for data, n in messages for at in range(0, len(data), n)]
+    assert got == sent
+    assert max(reads) > 1  # many a call
+    tx.close()
+
+
+def test_a_gso_message_the_path_refuses_goes_again_one_datagram_a_message(listener, capfd):
+    """Two 60 000-octet datagrams are more than one IP packet holds: the kernel refuses the GSO
+    message, and the link says so once and sends its datagrams one by one, and GSO no more."""
+    tx = sender_to(listener.local_address[1], True)
+    if not tx.gso:
+        pytest.skip("this kernel has no UDP GSO")
+    first, second = os.urandom(60_000), os.urandom(60_000)
+    tx.outbox.append((first + second, 60_000))
+    tx.send(b"after")
+    tx.flush()
+    assert not tx.gso
+    assert "no UDP GSO on this path" in capfd.readouterr().err
+    assert receive_all(listener, 3) == [first, second, b"after"]
+    tx.close()
