@@ -29,6 +29,15 @@ typedef struct control {
     _Alignas(size_t) char buf[CMSG_SPACE(sizeof(int))]; /* aligned as a cmsghdr's length */
 } control;
 
+/* A call's messages, or 0 when the socket had none waiting (or no room), or -errno. */
+static int messages_or_errno(int result)
+{
+    if (result >= 0) {
+        return result;
+    }
+    return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno;
+}
+
 static uint32_t gro_size(struct msghdr *hdr)
 {
     for (struct cmsghdr *c = CMSG_FIRSTHDR(hdr); c != NULL; c = CMSG_NXTHDR(hdr, c)) {
@@ -43,6 +52,11 @@ static uint32_t gro_size(struct msghdr *hdr)
 }
 #endif
 
+static size_t at_most_a_batch(size_t n)
+{
+    return n > PN_UDP_BATCH_MAX ? PN_UDP_BATCH_MAX : n;
+}
+
 int pn_udp_recv_batch(int fd, uint8_t *buf, size_t stride, size_t n, uint32_t *lens,
                       uint32_t *segs, uint8_t *from, uint32_t *from_len)
 {
@@ -50,9 +64,7 @@ int pn_udp_recv_batch(int fd, uint8_t *buf, size_t stride, size_t n, uint32_t *l
         stride > UINT32_MAX || n == 0) {
         return -EINVAL;
     }
-    if (n > PN_UDP_BATCH_MAX) {
-        n = PN_UDP_BATCH_MAX;
-    }
+    n = at_most_a_batch(n);
 #if defined(__linux__)
     struct mmsghdr msgs[PN_UDP_BATCH_MAX];
     struct iovec iov[PN_UDP_BATCH_MAX];
@@ -69,10 +81,7 @@ int pn_udp_recv_batch(int fd, uint8_t *buf, size_t stride, size_t n, uint32_t *l
         msgs[i].msg_hdr.msg_control = controls[i].buf;
         msgs[i].msg_hdr.msg_controllen = sizeof controls[i].buf;
     }
-    int got = recvmmsg(fd, msgs, (unsigned)n, MSG_DONTWAIT, NULL);
-    if (got < 0) {
-        return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno;
-    }
+    int got = messages_or_errno(recvmmsg(fd, msgs, (unsigned)n, MSG_DONTWAIT, NULL));
     for (int i = 0; i < got; i++) {
         lens[i] = msgs[i].msg_len;
         segs[i] = gro_size(&msgs[i].msg_hdr);
@@ -103,9 +112,7 @@ int pn_udp_send_batch(int fd, const uint8_t *const *bufs, const uint32_t *lens,
         (to == NULL && to_len != 0)) {
         return -EINVAL;
     }
-    if (n > PN_UDP_BATCH_MAX) {
-        n = PN_UDP_BATCH_MAX;
-    }
+    n = at_most_a_batch(n);
 #if defined(__linux__)
     struct mmsghdr msgs[PN_UDP_BATCH_MAX];
     struct iovec iov[PN_UDP_BATCH_MAX];
@@ -137,11 +144,7 @@ int pn_udp_send_batch(int fd, const uint8_t *const *bufs, const uint32_t *lens,
             memcpy(CMSG_DATA(c), &size, sizeof size);
         }
     }
-    int sent = sendmmsg(fd, msgs, (unsigned)n, MSG_DONTWAIT);
-    if (sent < 0) {
-        return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno;
-    }
-    return sent;
+    return messages_or_errno(sendmmsg(fd, msgs, (unsigned)n, MSG_DONTWAIT));
 #else
     (void)to;
     (void)to_len;
