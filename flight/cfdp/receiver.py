@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import errno
 import os
 from collections import deque
 
@@ -26,6 +27,8 @@ from native import file_reserve
 
 WRITE_GATHER = 256 << 10
 WRITE_DIRECT = 32 << 10  # a piece this large goes to the file in a write of its own
+RESERVE_AHEAD = 64 << 20  # blocks reserved ahead of what is written: a peer's metadata alone
+# reserves nothing (one announcing files of gigabytes in many transactions would fill the disk)
 WRITEBACK = 8 << 20  # written octets after which their way to disk is started, not awaited: the
 # fsync that makes the file durable then waits for the last of it only
 NAK_TIMEOUT_FLOOR = 0.05
@@ -63,6 +66,7 @@ class ReceiveTransaction:
         self.buffer = bytearray()
         self.buffer_at = 0
         self.unsynced = 0  # octets written since their writeback was last started
+        self.reserved = 0  # the file's first octets whose blocks are reserved
         self.checksum: ChecksumOfRuns | None = None  # None: data came before the metadata
         self.eof: P.Eof | None = None
         self.state = RecvState.RECEIVING
@@ -118,8 +122,9 @@ class ReceiveTransaction:
         try:
             if md.dest_name:
                 self.store.resolve(md.dest_name, rooted=True)
-            # its blocks taken now: a file that cannot fit is refused before its data comes
-            file_reserve(self.fd, md.file_size)
+            room = os.fstatvfs(self.fd)
+            if md.file_size > room.f_bavail * room.f_frsize:  # refused before its data comes
+                raise OSError(errno.ENOSPC, f"{md.file_size} octets do not fit")
         except (FilestoreError, OSError):
             self.refused += 1
             self.refused_metadata = md
@@ -196,6 +201,13 @@ class ReceiveTransaction:
             del buf[:]
 
     def _pwrite(self, data: bytes | bytearray | memoryview, offset: int) -> None:
+        end = offset + len(data)
+        if end > self.reserved and self.metadata is not None:  # the writes then allocate none
+            self.reserved = min(self.metadata.file_size, end + RESERVE_AHEAD)
+            try:
+                file_reserve(self.fd, self.reserved)
+            except OSError:
+                pass  # only a head start: the write itself says whether there is room
         if os.pwrite(self.fd, data, offset) != len(data):
             raise OSError(f"short write to {self.partial}")
         self.unsynced += len(data)

@@ -3,6 +3,7 @@ outages, lost directives, corruption and restarts (tests/cfdp/conftest.py joins 
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 
@@ -55,22 +56,40 @@ def test_a_receiver_starts_writing_back_each_8_mib_as_it_goes(tmp_path, monkeypa
     assert len(started) == 2  # at 8 and 16 MiB; the last 4 MB waits for the fsync
 
 
-def test_a_file_the_disk_cannot_hold_is_refused_at_its_metadata(pair, monkeypatch):
-    """The receiver reserves a file's blocks when its metadata comes: with no room, the
-    transaction ends at once in a filestore rejection, and no data is written."""
-    data = source(pair, 300_000)
-    written = []
-
-    def no_room(fd: int, size: int) -> None:
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    monkeypatch.setattr(receiver, "file_reserve", no_room)
-    monkeypatch.setattr(receiver.os, "pwrite", lambda *a: written.append(a) or len(a[1]))
-    pair.e1.put(pair.root / "result.bin", remote_id=2)
-    pair.run(pair.quiet)
+def test_a_file_the_disk_cannot_hold_is_refused_at_its_metadata(tmp_path):
+    """A sparse file of 15 TiB, more than this disk has free: the receiver refuses it when its
+    metadata comes, a filestore rejection at once, having reserved and written nothing."""
+    huge = {"max_file_size": 1 << 50}
+    pair = Pair(tmp_path, config1=huge, config2=huge)
+    with (tmp_path / "result.bin").open("wb") as f:
+        f.truncate(15 << 40)
+    pair.e1.put(tmp_path / "result.bin", remote_id=2)
+    steps = pair.run(pair.quiet)
     assert outcome(pair.e2).condition == P.Condition.FILESTORE_REJECTION
     assert outcome(pair.e1).condition == P.Condition.FILESTORE_REJECTION
-    assert not written and delivered(pair) is None and len(data) == 300_000
+    assert steps < 100
+    partial = tmp_path / "store2" / ".partial"
+    assert not partial.exists() or not list(partial.iterdir())
+    assert delivered(pair) is None
+
+
+def test_blocks_are_reserved_ahead_of_the_writes_never_for_metadata_alone(pair):
+    """The receiver reserves 64 MiB ahead of what it has written, so a metadata PDU alone
+    announcing 4 GiB reserves nothing."""
+    source(pair, 2_000_000)
+    pair.e1.put(pair.root / "result.bin", remote_id=2)
+    pair.run(lambda: any(r.reserved for r in pair.e2.receivers.values()))
+    (t,) = pair.e2.receivers.values()
+    assert t.received.total() < 1_000_000  # mid-transfer
+    assert t.reserved == 2_000_000  # the first write reserved ahead, capped at the file's size
+    assert os.fstat(t.fd).st_blocks * 512 >= 2_000_000
+    announced = P.Metadata(
+        dataclasses.replace(t.header, seq_num=99, toward_sender=False), (4 << 30) - 1, "a", "b"
+    )
+    pair.e2.receive(P.encode(announced))
+    other = pair.e2.receivers[(1, 99)]
+    assert other.metadata is not None and other.reserved == 0
+    assert os.fstat(other.fd).st_blocks == 0
 
 
 def test_a_reservation_takes_the_blocks_and_leaves_size_and_data(tmp_path):
