@@ -209,7 +209,11 @@ def _flight_wheel(
     work: Path,
 ) -> Path:
     """The wheel of flight/ and native/ (its Python part and the compiled extension)."""
-    files = {"native/__init__.py": ((tree / "native/__init__.py").read_bytes(), False)}
+    files = {
+        path.relative_to(tree).as_posix(): (path.read_bytes(), False)
+        for path in sorted((tree / "native").glob("*.py"))
+        if path.name != "ffi_build.py"  # build time only
+    }
     files[f"native/{extension.name}"] = (extension.read_bytes(), True)
     for path in sorted((tree / "flight").rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts:
