@@ -45,36 +45,35 @@ class RunningChecksum:
 
 
 class ChecksumOfRuns:
-    """A file's checksum from its data received in any order, repeats included: each run of
-    consecutive octets keeps its own checksum, continued as data extends it, and two runs that
-    meet are joined (CRCs by the native core's combination, the modular sum by adding). A
-    complete file's checksum is then known without reading the file back."""
+    """A file's checksum from its data received in any order: each run of consecutive octets in
+    the ranges its owner keeps (``runs``) has its own checksum, continued as data extends it,
+    and two runs that meet are joined (CRCs by the native core's combination, the modular sum by
+    adding). A complete file's checksum is then known without reading the file back."""
 
-    def __init__(self, kind: ChecksumType) -> None:
-        self.runs = Segments()
+    def __init__(self, kind: ChecksumType, runs: Segments) -> None:
+        self.runs = runs
         self.values: dict[int, int] = {}  # each run's start: its checksum
         self._update = _UPDATE[kind]
         self._combine = _COMBINE[kind]
 
-    def add(self, offset: int, data: Data) -> None:
-        """Data lying at ``offset``; octets already received count once."""
+    def add(self, start: int, piece: Data) -> None:
+        """Data not received before, lying at ``start``: its owner records it in ``runs`` next
+        (a run that ends at ``start`` or begins at its end is joined to it)."""
         runs, values = self.runs, self.values
-        for start, end in runs.missing(offset, offset + len(data)):
-            piece = data[start - offset : end - offset]
-            before = runs.run_containing(start - 1) if start > 0 else None
-            first = start if before is None else before[0]
-            value = self._update(piece, start, 0 if before is None else values.pop(first))
-            runs.add(start, end)
-            joined_end = runs.run_containing(start)[1]
-            if joined_end > end:  # a run after it, from end, is now part of it
-                value = self._combine(value, values.pop(end), joined_end - end)
-            values[first] = value
+        end = start + len(piece)
+        before = runs.run_containing(start - 1) if start > 0 else None
+        first = start if before is None else before[0]
+        value = self._update(piece, start, 0 if before is None else values.pop(first))
+        after = runs.run_containing(end)
+        if after is not None:
+            value = self._combine(value, values.pop(end), after[1] - end)
+        values[first] = value
 
     def value(self, size: int) -> int | None:
-        """The checksum of the file's ``size`` octets, or None until exactly they are here."""
+        """The checksum of the file's ``size`` octets, or None until they are all here."""
         if size == 0:
-            return 0 if not self.values else None
-        return self.values.get(0) if self.runs.ranges() == [(0, size)] else None
+            return 0
+        return self.values.get(0) if self.runs.covers(size) else None
 
 
 def file_checksum(kind: ChecksumType, fd: int, size: int) -> int:

@@ -132,7 +132,7 @@ class ReceiveTransaction:
             return
         self.metadata = md
         if self.received.total() == 0:
-            self.checksum = ChecksumOfRuns(md.checksum_type)
+            self.checksum = ChecksumOfRuns(md.checksum_type, self.received)
 
     def _data(self, fd: P.FileData) -> None:
         self.file_data(fd.offset, fd.data, self.now)
@@ -161,9 +161,9 @@ class ReceiveTransaction:
             self._write(start, piece)
             if self.checksum is not None:
                 self.checksum.add(start, piece)
+            received.add(start, stop)
         if offset < self.high:  # a retransmission (or a duplicate)
             if new:
-                received.add(offset, end)
                 if self.nak_sent_at is not None:
                     self.round_trip.sample(now - self.nak_sent_at)
                     self.nak_sent_at = None
@@ -176,7 +176,6 @@ class ReceiveTransaction:
                 gap = (self.high, offset)
                 self.outbox.append(P.encode(P.Nak(self.header, gap[0], gap[1], [gap])))
                 self.nak_sent_at = self.nak_sent_at or now
-            received.add(offset, end)
             self.high = end
         if self.eof is not None:  # a retransmission that may fill the last gap
             self._try_complete(now)

@@ -79,15 +79,20 @@ def test_a_checksum_of_runs_is_the_files_whatever_the_order_and_repeats(data, pi
     size = len(data)
     pieces = [(min(at, size), min(at + n, size)) for at, n in pieces]
     rnd.shuffle(pieces)
-    runs = ChecksumOfRuns(kind)
     seen = Segments()
+    runs = ChecksumOfRuns(kind, seen)
+
+    def receive(at: int, piece: bytes | memoryview) -> None:  # what a receiver does
+        for start, end in seen.missing(at, at + len(piece)):
+            runs.add(start, piece[start - at : end - at])
+            seen.add(start, end)
+
     for start, end in pieces:
-        runs.add(start, data[start:end])
-        seen.add(start, end)
+        receive(start, data[start:end])
         if not seen.covers(size):
             assert runs.value(size) is None
     for start, end in seen.gaps(size):
-        runs.add(start, memoryview(data)[start:end])
+        receive(start, memoryview(data)[start:end])
     whole = RunningChecksum(kind)
     whole.update(data, 0)
     assert runs.value(size) == whole.value
