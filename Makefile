@@ -149,7 +149,7 @@ image-aarch64: ensure-aarch64 $(AARCH64_SYSROOT)/.unpacked
 # build/fuzz/corpus-*, the seeds stay in native/fuzz/corpus and fuzz/corpus.
 SECONDS ?= 60
 FUZZ_SECONDS ?= $(SECONDS)
-FUZZ_TARGETS := cobs packets crc uslp cltu cfdp_data
+FUZZ_TARGETS := cobs packets crc uslp cltu cfdp_data cfdp_receive
 $(VENV)/.fuzz-installed: $(VENV)/.installed
 	$(PY) -m pip install --quiet --disable-pip-version-check '.[fuzz]'
 	touch $@

@@ -25,7 +25,6 @@ except ModuleNotFoundError as exc:  # the source tree, not an installed package
 
 __all__ = [
     "CRC_PATHS",
-    "FileDataGather",
     "FileDataPdus",
     "PrimaryHeader",
     "cobs_decode",
@@ -209,37 +208,6 @@ class FileDataPdus:
             out.append(whole[at : at + length])
             at += length
         return out
-
-
-class FileDataGather:
-    """File data of one transaction gathered by the core from datagrams laid back to back, as
-    UDP GRO hands them over, into runs of consecutive file octets (pn_cfdp_fd_gather)."""
-
-    def __init__(self, cap: int = 1 << 17, max_runs: int = 64) -> None:
-        self._out = ffi.new("uint8_t[]", cap)
-        self._whole = memoryview(ffi.buffer(self._out))
-        self._runs = ffi.new("pn_cfdp_fd_run[]", max_runs)
-        self._filled = ffi.new("size_t *")
-
-    def gather(
-        self, datagrams: object, stride: int, limit: int
-    ) -> tuple[int, list[tuple[int, memoryview]]]:
-        """The octets of ``datagrams`` consumed (whole datagrams of ``stride`` octets, from the
-        first on, that are file data of the first one's transaction with data ending by
-        ``limit``) and the runs gathered from them: (file offset, data), the data a view of
-        this object's buffer, good until the next call."""
-        buf = datagrams if datagrams.__class__ is bytes else _view(datagrams)
-        runs = self._runs
-        used = lib.pn_cfdp_fd_gather(
-            buf, len(buf), stride, limit, self._out, len(self._out), runs, len(runs),
-            self._filled,
-        )  # fmt: skip
-        out, at = [], 0
-        for i in range(self._filled[0]):
-            run = runs[i]
-            out.append((run.offset, self._whole[at : at + run.len]))
-            at += run.len
-        return used, out
 
 
 _fd_view = ffi.new("pn_cfdp_fd_view *")

@@ -12,7 +12,6 @@ a restart.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 from collections import Counter, OrderedDict, deque
@@ -29,7 +28,7 @@ from flight.cfdp.receiver import ReceiveTransaction
 from flight.cfdp.round_trip import RoundTrip
 from flight.cfdp.sender import SendTransaction
 from flight.links.base import LinkAdapter
-from native import FileDataGather, cfdp_file_data
+from native import cfdp_file_data
 
 SEND_BUDGET = 256
 
@@ -65,7 +64,6 @@ class Entity(Persistence):
         self.send_rates: dict[int, SendRate] = {}
         """Per remote entity: the pace of file data to it, where the MIB adapts it."""
         self._fast: dict[bytes, ReceiveTransaction] = {}
-        self._gather = FileDataGather()
         self.now = clock()
         self._was_up = False
         self._next_snapshot = clock() + config.snapshot_interval
@@ -130,16 +128,8 @@ class Entity(Persistence):
         """One PDU from the link (a view of a link's buffer is read before this returns)."""
         # The fast path: file data for a transaction already known, read by the native core
         # (its lengths and CRC checked) and found by its header octets alone.
-        parts = cfdp_file_data(raw)
-        if parts is not None:
-            header_len, offset, at, octets = parts
-            t = self._fast.get(bytes(raw[:1]) + bytes(raw[3:header_len]))
-            if t is not None:
-                refused = t.refused
-                t.file_data(offset, memoryview(raw)[at : at + octets], self.now)
-                if t.refused != refused:
-                    self.counters["pdu_refused_out_of_range"] += 1
-                return
+        if self._fast_path(raw, len(raw)):
+            return
         try:
             pdu = P.decode(bytes(raw))
         except P.PduError as exc:
@@ -176,31 +166,35 @@ class Entity(Persistence):
 
     def receive_datagrams(self, data: bytes | memoryview, size: int) -> None:
         """PDUs of ``size`` octets laid back to back in ``data`` (the last may be shorter), as
-        UDP GRO hands them over: the file data of a known transaction gathered by the native
-        core into runs of consecutive octets, each written at once; anything else one by one."""
+        UDP GRO hands them over: the file data of a known transaction taken by the native core
+        many PDUs to a call; anything else one by one."""
         if size >= len(data) or size <= 0:
             self.receive(data)
             return
         view = memoryview(data)
         at = 0
         while at < len(data):
-            first = data[at : at + size]
-            parts = cfdp_file_data(first)
-            t = (
-                None
-                if parts is None
-                else self._fast.get(bytes(first[:1]) + bytes(first[3 : parts[0]]))
-            )
-            used = 0
-            if t is not None:
-                limit = t.size if t.size is not None else self.config.max_file_size
-                used, runs = self._gather.gather(view[at:], size, limit)
-                for offset, piece in runs:
-                    t.file_data(offset, piece, self.now)
-            if not used:  # not file data of a known transaction, or refused: said why there
-                self.receive(first)
-                used = len(first)
+            used = self._fast_path(view[at:], size)
+            if not used:  # not file data of a transaction receiving: said why there
+                self.receive(view[at : at + size])
+                used = min(size, len(data) - at)
             at += used
+
+    def _fast_path(self, datagrams: bytes | memoryview, size: int) -> int:
+        """File data PDUs of a transaction being received, from the first of the datagrams of
+        ``size`` octets on, found by the first one's header octets: the octets the transaction
+        took (0: the first is not one; the Python codec reads it to say why)."""
+        parts = cfdp_file_data(datagrams[:size])
+        if parts is None:
+            return 0
+        t = self._fast.get(bytes(datagrams[:1]) + bytes(datagrams[3 : parts[0]]))
+        if t is None:
+            return 0
+        refused = t.refused
+        used = t.file_datagrams(datagrams, size, self.now)
+        if t.refused != refused:
+            self.counters["pdu_refused_out_of_range"] += t.refused - refused
+        return used
 
     def send_rate(self, remote_id: int) -> SendRate | None:
         """The pace of file data to a remote entity, where the MIB adapts it to congestion."""
@@ -258,8 +252,7 @@ class Entity(Persistence):
 
     def _add_receiver(self, key: tuple[int, int], t: ReceiveTransaction) -> None:
         self.receivers[key] = t
-        prefix = dataclasses.replace(t.header, toward_sender=False).prefix(True)
-        self._fast[prefix[:1] + prefix[3:]] = t
+        self._fast[t.key] = t
 
     def _acknowledge(
         self, pdu: P.Eof | P.Finished, directive: P.Directive, status: P.TransactionStatus
@@ -359,6 +352,8 @@ class Entity(Persistence):
         for key in [k for k, t in self.receivers.items() if t.done]:
             t = self.receivers.pop(key)
             self._fast = {k: v for k, v in self._fast.items() if v is not t}
+            if t.write_error is not None:
+                self.counters["file_write_failed"] += 1
             md = t.metadata or t.refused_metadata  # a refused name is still told
             self.recent[key] = None if t.finished_pdu is None else P.decode(t.finished_pdu)
             while len(self.recent) > self.config.keep_finished:

@@ -15,7 +15,6 @@ from flight.cfdp.journal import Journal, TransactionReport
 from flight.cfdp.mib import EntityConfig
 from flight.cfdp.receiver import ReceiveTransaction, RecvState
 from flight.cfdp.round_trip import RoundTrip
-from flight.cfdp.segments import Segments
 from flight.cfdp.sender import Outcome, SendTransaction
 
 SENDER, RECEIVER = "send", "receive"
@@ -118,8 +117,8 @@ class Persistence:
             condition, checksum, size = snap["eof"]
             t.eof = P.Eof(h, P.Condition(condition), checksum, size)
             t.nak_deadline = now
-        t.received = Segments([tuple(r) for r in snap["received"]])
-        t.high = t.received.ranges()[-1][1] if snap["received"] else 0
+        t.received.restore([(start, end) for start, end in snap["received"]])
+        t.bound()
         t.state = RecvState(snap["state"])
         t.finished_pdu = snap["finished"]
         if t.finished_pdu is not None:  # it had concluded: as its Finished said

@@ -1,10 +1,11 @@
 """The receiving side of one CFDP transaction (727.0-B-5 4.6.2, class 1 and class 2).
 
 File data goes into a partial file at its offset (never past the size announced, never past the
-store's limit); the received ranges are kept merged. In class 2 EOF is acknowledged, the gaps are
-asked for with NAKs (missing metadata as the 0-0 request) until none is left or the NAK limit is
-reached, and Finished is repeated until acknowledged. A file reaches its name only when complete
-and its checksum agrees; a corrupted file is discarded, never delivered.
+store's limit) through the C core's data path (``native.reception``), many PDUs to a call, which
+keeps the received ranges merged and the checksum of each. In class 2 EOF is acknowledged, the
+gaps are asked for with NAKs (missing metadata as the 0-0 request) until none is left or the NAK
+limit is reached, and Finished is repeated until acknowledged. A file reaches its name only when
+complete and its checksum agrees; a corrupted file is discarded, never delivered.
 """
 
 from __future__ import annotations
@@ -16,19 +17,14 @@ import os
 from collections import deque
 
 from flight.cfdp import pdu as P
-from flight.cfdp.checksum import ChecksumOfRuns, file_checksum
+from flight.cfdp.checksum import file_checksum
 from flight.cfdp.filestore import FileStore, FilestoreError
 from flight.cfdp.mib import EntityConfig
 from flight.cfdp.round_trip import RoundTrip
-from flight.cfdp.segments import Segments
 from flight.cfdp.sender import Outcome
 from flight.cfdp.writeback import start_writeback
-from native import file_reserve
+from native.reception import FileReception
 
-WRITE_GATHER = 256 << 10
-WRITE_DIRECT = 32 << 10  # a piece this large goes to the file in a write of its own
-RESERVE_AHEAD = 64 << 20  # blocks reserved ahead of what is written: a peer's metadata alone
-# reserves nothing (one announcing files of gigabytes in many transactions would fill the disk)
 WRITEBACK = 8 << 20  # written octets after which their way to disk is started, not awaited: the
 # fsync that makes the file durable then waits for the last of it only
 NAK_TIMEOUT_FLOOR = 0.05
@@ -57,17 +53,22 @@ class ReceiveTransaction:
         self.refused_metadata: P.Metadata | None = None  # what it announced, for the report
         self.partial = store.partial(header.source_id, header.seq_num)
         self.fd = os.open(self.partial, os.O_RDWR | os.O_CREAT, 0o600)
-        self.received = Segments()
-        self.high = 0
+        incoming = dataclasses.replace(self.header, toward_sender=False).prefix(True)
+        self.key = incoming[:1] + incoming[3:]  # what its file data PDUs' headers hold
+        self.received = FileReception(
+            self.key,
+            self.fd,
+            config.max_file_size,
+            header.acknowledged and config.immediate_nak,
+        )  # blocks are reserved ahead of the writes once the metadata gives the size: a peer's
+        # metadata alone reserves nothing (many transactions announcing gigabytes would fill the
+        # disk)
         self.nak_sent_at: float | None = None
         self.round_trip = RoundTrip()  # NAK to retransmission, this transaction's
         self.peer = peer or RoundTrip()  # Finished to its ACK, shared with the sender's entity
         self.finished_sent_at: float | None = None  # the one Finished not yet repeated
-        self.buffer = bytearray()
-        self.buffer_at = 0
         self.unsynced = 0  # octets written since their writeback was last started
-        self.reserved = 0  # the file's first octets whose blocks are reserved
-        self.checksum: ChecksumOfRuns | None = None  # None: data came before the metadata
+        self.write_error: OSError | None = None  # why the partial file could not be written
         self.eof: P.Eof | None = None
         self.state = RecvState.RECEIVING
         self.outbox: deque[bytes] = deque()
@@ -88,6 +89,13 @@ class ReceiveTransaction:
         if self.eof is not None:
             return self.eof.file_size
         return self.metadata.file_size if self.metadata is not None else None
+
+    def bound(self) -> None:
+        """No data past what is known of the file's size (EOF's, else the metadata's, else the
+        store's limit); its blocks reserved ahead of the writes once the metadata gives it."""
+        size = self.size
+        reserve = None if self.metadata is None else self.metadata.file_size
+        self.received.set_limit(self.config.max_file_size if size is None else size, reserve)
 
     def handle(self, pdu: P.Pdu, now: float) -> None:
         self.last_heard = self.now = now
@@ -131,88 +139,60 @@ class ReceiveTransaction:
             self._fault(P.Condition.FILESTORE_REJECTION)
             return
         self.metadata = md
-        if self.received.total() == 0:
-            self.checksum = ChecksumOfRuns(md.checksum_type, self.received)
+        if self.received.total() == 0:  # else the file is read back for its checksum
+            self.received.set_checksum(int(md.checksum_type))
+        self.bound()
 
     def _data(self, fd: P.FileData) -> None:
         self.file_data(fd.offset, fd.data, self.now)
 
     def file_data(self, offset: int, data: bytes | memoryview, now: float) -> None:
-        """File data at an offset (the entity's fast path calls this directly)."""
+        """File data at an offset, from a PDU read in Python."""
+        self.last_heard = self.now = now
+        if self.state == RecvState.RECEIVING:
+            self.received.data(offset, data)
+            self._taken(now)
+
+    def file_datagrams(self, datagrams: bytes | memoryview, stride: int, now: float) -> int:
+        """This transaction's file data PDUs among datagrams of ``stride`` octets laid back to
+        back (the entity's fast path): the octets taken, whole datagrams from the first on,
+        short of the end where one is not such a PDU (the entity reads it)."""
         self.last_heard = self.now = now
         if self.state != RecvState.RECEIVING:
-            return
-        end = offset + len(data)
-        size = self.size
-        if end > (size if size is not None else self.config.max_file_size):
-            self.refused += 1
-            return
-        if offset < self.high < end:  # old data and new (a run gathered across the highest
-            # octet): each part as the PDUs that carried it were
-            cut = self.high - offset
-            self.file_data(offset, data[:cut], now)
-            self.file_data(offset + cut, data[cut:], now)
-            return
+            return 0
+        taken = self.received.put(datagrams, stride)
+        self._taken(now)
+        return taken
+
+    def _taken(self, now: float) -> None:
+        """After file data: a failed write ends the transaction; writeback is started, progress
+        restarts the NAK timer, each gap opened is NAKed at once, the file may be complete."""
         received = self.received
-        new = received.missing(offset, end)
-        for start, stop in new:  # octets already here stay as they first came (a damaged
-            # repeat changes nothing): the file and its checksum agree
-            piece = data[start - offset : stop - offset]
-            self._write(start, piece)
-            if self.checksum is not None:
-                self.checksum.add(start, piece)
-            received.add(start, stop)
-        if offset < self.high:  # a retransmission (or a duplicate)
-            if new:
-                if self.nak_sent_at is not None:
-                    self.round_trip.sample(now - self.nak_sent_at)
-                    self.nak_sent_at = None
-                if self.nak_deadline is not None:
-                    # Progress: the NAK timer restarts and the NAK count with it.
-                    self.nak_deadline = now + self.nak_timeout()
-                    self.naks = 0
-        else:
-            if offset > self.high and self.header.acknowledged and self.config.immediate_nak:
-                gap = (self.high, offset)
-                self.outbox.append(P.encode(P.Nak(self.header, gap[0], gap[1], [gap])))
-                self.nak_sent_at = self.nak_sent_at or now
-            self.high = end
-        if self.eof is not None:  # a retransmission that may fill the last gap
-            self._try_complete(now)
-
-    def _write(self, offset: int, data: bytes | memoryview) -> None:
-        """Data into the partial file: small consecutive pieces gathered into one write, a large
-        one written from where it lies."""
-        buf = self.buffer
-        if buf and (offset != self.buffer_at + len(buf) or len(buf) >= WRITE_GATHER):
-            self.flush()
-        if not buf:
-            if len(data) >= WRITE_DIRECT:
-                self._pwrite(data, offset)
-                return
-            self.buffer_at = offset
-        buf += data
-
-    def flush(self) -> None:
-        buf = self.buffer
-        if buf:
-            self._pwrite(buf, self.buffer_at)
-            del buf[:]
-
-    def _pwrite(self, data: bytes | bytearray | memoryview, offset: int) -> None:
-        end = offset + len(data)
-        if end > self.reserved and self.metadata is not None:  # the writes then allocate none
-            self.reserved = min(self.metadata.file_size, end + RESERVE_AHEAD)
-            try:
-                file_reserve(self.fd, self.reserved)
-            except OSError:
-                pass  # only a head start: the write itself says whether there is room
-        if os.pwrite(self.fd, data, offset) != len(data):
-            raise OSError(f"short write to {self.partial}")
-        self.unsynced += len(data)
+        written, refused, repairs = received.take_counts()
+        self.refused += refused
+        if received.error is not None:  # the store failed (out of space, an I/O error)
+            self.write_error = received.error
+            self._fault(P.Condition.FILESTORE_REJECTION)
+            return
+        self.unsynced += written
         if self.unsynced >= WRITEBACK:
             start_writeback(self.fd)
             self.unsynced = 0
+        if repairs:  # a retransmission brought what was missing
+            if self.nak_sent_at is not None:
+                self.round_trip.sample(now - self.nak_sent_at)
+                self.nak_sent_at = None
+            if self.nak_deadline is not None:
+                # Progress: the NAK timer restarts and the NAK count with it.
+                self.nak_deadline = now + self.nak_timeout()
+                self.naks = 0
+        if received.opened:
+            for gap in received.opened:
+                self.outbox.append(P.encode(P.Nak(self.header, gap[0], gap[1], [gap])))
+            received.opened.clear()
+            self.nak_sent_at = self.nak_sent_at or now
+        if self.eof is not None:  # a retransmission that may fill the last gap
+            self._try_complete(now)
 
     def _eof(self, eof: P.Eof, now: float) -> None:
         if self.header.acknowledged:
@@ -231,21 +211,20 @@ class ReceiveTransaction:
             self._fault(P.Condition.FILE_SIZE_ERROR)
             return
         self.eof = eof
+        self.bound()
         if self.header.acknowledged:
             self._send_naks(now)
         else:
             self.check_deadline = now + self.config.check_timeout
 
     def received_past(self, size: int) -> bool:
-        ranges = self.received.ranges()
-        return bool(ranges) and ranges[-1][1] > size
+        return self.received.last_end() > size
 
     def _try_complete(self, now: float) -> None:
         size = self.eof.file_size
         if self.metadata is None or not self.received.covers(size):
             return
-        self.flush()
-        value = None if self.checksum is None else self.checksum.value(size)
+        value = self.received.checksum(size)
         if value is None:  # data came before the metadata: read back from the file
             value = file_checksum(self.metadata.checksum_type, self.fd, size)
         if self.metadata.checksum_type != P.ChecksumType.NULL and value != self.eof.checksum:
@@ -371,7 +350,6 @@ class ReceiveTransaction:
 
     def _close(self) -> None:
         if self.fd >= 0:
-            self.flush()
             os.close(self.fd)
             self.fd = -1
 
@@ -403,7 +381,6 @@ class ReceiveTransaction:
     def snapshot(self) -> dict:
         """The durable part of the transaction: the ranges claimed are on disk (fsynced)."""
         if self.fd >= 0:
-            self.flush()
             os.fsync(self.fd)
         md = self.metadata
         return {

@@ -3,8 +3,7 @@
  * offset, segment size and data to write PDUs from: a header pn_cfdp_fd_check refuses writes
  * nothing; every PDU written fits in out, says its own length, carries its piece of the data at
  * its offset, ends in a CRC-16 that checks when the header asks for one, and reads back so.
- * And the same bytes as datagrams laid back to back (GRO), their stride from the last byte: the
- * data gathered is that of the whole datagrams consumed, each read back, runs in order. */
+ * (Datagrams laid back to back, as GRO hands them over, are fuzz_cfdp_receive's.) */
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,44 +11,6 @@
 
 static uint8_t out[1u << 17];
 static uint32_t lens[256];
-static pn_cfdp_fd_run runs[8];
-
-static void gather(const uint8_t *data, size_t size)
-{
-    size_t stride = size ? (size_t)data[size - 1] % 64u * 7u : 0;
-    size_t n_runs = 99;
-    size_t used = pn_cfdp_fd_gather(data, size, stride, UINT64_MAX / 2u, out, sizeof out, runs,
-                                    8, &n_runs);
-    if (used > size || n_runs > 8 || (used && used % stride && used != size) ||
-        (used == 0) != (n_runs == 0)) {
-        abort();
-    }
-    size_t run = 0;
-    size_t in_run = 0;
-    size_t at_out = 0;
-    for (size_t at = 0; at < used; at += stride) {
-        size_t n = used - at < stride ? used - at : stride;
-        pn_cfdp_fd_view v;
-        if (pn_cfdp_fd_parse(data + at, n, &v) != PN_OK) {
-            abort();
-        }
-        if (v.offset != runs[run].offset + in_run) { /* a run ends where its data did */
-            if (in_run != runs[run].len || ++run >= n_runs || v.offset != runs[run].offset) {
-                abort();
-            }
-            in_run = 0;
-        }
-        if (memcmp(out + at_out, data + at + v.data_at, v.data_len) != 0) {
-            abort();
-        }
-        in_run += v.data_len;
-        at_out += v.data_len;
-    }
-    if (n_runs && (run != n_runs - 1 || in_run != runs[run].len)) {
-        abort();
-    }
-}
-
 static uint64_t get_be(const uint8_t *p, unsigned n)
 {
     uint64_t v = 0;
@@ -66,7 +27,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (v.header_len < 4u || v.data_at < v.header_len || v.data_at + (size_t)v.data_len > size)) {
         abort();
     }
-    gather(data, size);
     /* prefix length, prefix (28), offset (8), segment (2), cap (3), then the file data */
     if (size < 1 + PN_CFDP_PREFIX_MAX + 8 + 2 + 3) {
         return 0;

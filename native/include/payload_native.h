@@ -140,24 +140,81 @@ typedef struct pn_cfdp_fd_view {
  * not touched. */
 int pn_cfdp_fd_parse(const uint8_t *pdu, size_t len, pn_cfdp_fd_view *v);
 
-/* File data gathered from many PDUs: a run of consecutive file octets. */
-typedef struct pn_cfdp_fd_run {
-    uint64_t offset; /* the file offset of its first octet */
-    uint32_t len;    /* its octets, which follow the previous run's in out */
-} pn_cfdp_fd_run;
+/* --- CFDP file reception (native/src/cfdp_receive.c): a file's data written at its offsets, the
+ * ranges received kept merged with the checksum of each, the gaps found for NAKs. */
 
-/* Gather file data from datagrams of stride octets laid back to back in buf (len octets, the
- * last one possibly shorter), as UDP GRO hands them over. From the first datagram on, each that
- * pn_cfdp_fd_parse reads whole, of the same transaction as the first (the same octet 0 and
- * octets 3 to the end of its header) and whose data ends at or before limit has its data
- * copied into out (cap octets), joined to the run before when it follows it in the file, else
- * starting a run of its own in runs. Stops before the first datagram that is not such a PDU,
- * whose data out has no room for, or that would need a run past max_runs. Returns the octets of
- * buf consumed, whole datagrams (0 when the first is not gathered); *runs_n receives the runs
- * filled. */
-size_t pn_cfdp_fd_gather(const uint8_t *buf, size_t len, size_t stride, uint64_t limit,
-                         uint8_t *out, size_t cap, pn_cfdp_fd_run *runs, size_t max_runs,
-                         size_t *runs_n);
+enum {
+    PN_CFDP_CHECK_NONE = 255, /* no checksum kept (data came before its type was known) */
+    PN_CFDP_RX_GAPS = 32,     /* gaps one call reports at most */
+    PN_CFDP_RX_IOV = 64       /* pieces written in one system call at most */
+};
+
+/* Why pn_cfdp_rx_put stopped before the end of its datagrams. */
+enum {
+    PN_CFDP_RX_DONE = 0,         /* it did not: every datagram was taken */
+    PN_CFDP_RX_OTHER = 1,        /* the next is not file data of this transaction, or does not
+                                  * read whole: the caller reads it to say why */
+    PN_CFDP_RX_GAPS_FULL = 2,    /* the next would open a gap and gaps[] is full */
+    PN_CFDP_RX_RUNS_FULL = 3,    /* the next needs a run of its own and runs[] is full */
+    PN_CFDP_RX_WRITE_FAILED = 4  /* a write failed (error says why): nothing more is taken */
+};
+
+/* One run of consecutive file octets received, [start, end), with their checksum (of the CFDP
+ * type the reception keeps: the CRC of the run's octets, or their modular sum at their offsets). */
+typedef struct pn_cfdp_run {
+    uint64_t start;
+    uint64_t end;
+    uint32_t check;
+} pn_cfdp_run;
+
+typedef struct pn_cfdp_gap {
+    uint64_t start;
+    uint64_t end;
+} pn_cfdp_gap;
+
+/* A file being received. The owner sets the fields above runs_n (runs[] is its memory, runs_cap
+ * entries, its first runs_n sorted, merged and apart) and takes and clears those below. */
+typedef struct pn_cfdp_rx {
+    uint8_t key[28];        /* octet 0 and octets 3 on of the header of its PDUs: which */
+    uint32_t key_len;       /* transaction a datagram belongs to */
+    int fd;                 /* the partial file, written with pwritev */
+    uint32_t check_type;    /* CFDP checksum type 0 to 3 or 15 (NULL), or PN_CFDP_CHECK_NONE */
+    uint32_t immediate_nak; /* a gap opened by data past the highest octet is reported */
+    uint64_t limit;         /* data ending past this octet is refused (the file's size) */
+    uint64_t reserve_to;    /* the file's size where its metadata said (0: not known): blocks
+                             * are reserved up to it, 64 MiB ahead of the writes */
+    uint64_t reserved;      /* the first octets whose blocks are reserved */
+    uint64_t high;          /* the end of the highest data received */
+    pn_cfdp_run *runs;
+    uint32_t runs_cap;
+    uint32_t runs_n;
+    uint64_t written;       /* octets written to the file */
+    uint32_t refused;       /* PDUs whose data ends past limit (taken, nothing written) */
+    uint32_t repairs;       /* PDUs below high that brought octets not received before */
+    uint32_t gaps_n;        /* gaps opened, in gaps[]: (high then, the PDU's offset) */
+    int32_t error;          /* -errno of the write that failed, else 0 */
+    uint32_t stop;          /* PN_CFDP_RX_*: why the last call stopped */
+    pn_cfdp_gap gaps[32];
+} pn_cfdp_rx;
+
+/* Take the file data PDUs among datagrams of stride octets laid back to back in buf (len octets,
+ * the last one possibly shorter; stride len for one), as UDP GRO hands them over: from the first
+ * on, each that pn_cfdp_fd_parse reads whole and that carries rx's key. Of each, only the octets
+ * not received before are written (a repeat, damaged or not, changes nothing) and added to the
+ * runs and their checksums. Writes of consecutive octets go in one pwritev from buf itself, all
+ * before this returns. Returns the octets of buf taken (whole datagrams); rx->stop says why it
+ * stopped short. */
+size_t pn_cfdp_rx_put(pn_cfdp_rx *rx, const uint8_t *buf, size_t len, size_t stride);
+
+/* Take len octets of file data that lie at file offset offset (a PDU the caller read itself):
+ * as one PDU of pn_cfdp_rx_put. Returns 1 when taken (rx->refused counts a refusal), else 0 and
+ * rx->stop says why. */
+int pn_cfdp_rx_data(pn_cfdp_rx *rx, uint64_t offset, const uint8_t *data, size_t len);
+
+/* The gaps of [from, size) not received, at most max of them into out, in order; returns how
+ * many (a caller wanting more asks again from the end of the last). */
+size_t pn_cfdp_rx_gaps(const pn_cfdp_rx *rx, uint64_t from, uint64_t size, pn_cfdp_gap *out,
+                       size_t max);
 
 /* --- Files. */
 

@@ -61,84 +61,6 @@ static void check_pdus(const pn_cfdp_fd_header *h, const uint8_t *out, const uin
     }
 }
 
-/* Datagrams as GRO hands them over: ten file data PDUs of 100 octets of data from file offset
- * at, 116 octets each (CRC on), back to back in buf. */
-static size_t datagrams(pn_cfdp_fd_header *h, uint64_t at, const uint8_t *data, uint8_t *buf)
-{
-    uint32_t lens[16];
-    size_t taken = 0;
-    CHECK_EQ(pn_cfdp_fd_segment(h, at, data, 1000, 100, buf, 2000, lens, 16, &taken), 10);
-    CHECK_EQ(lens[0], 118u);
-    return 10 * 118u;
-}
-
-static void test_gather(const uint8_t *data)
-{
-    static uint8_t buf[8000];
-    static uint8_t out[8000];
-    pn_cfdp_fd_run runs[4];
-    size_t n_runs = 99;
-    pn_cfdp_fd_header h = header(1, 0, 2, 4);
-    size_t len = datagrams(&h, 5000, data, buf);
-
-    /* One transaction's data in order: one run, every datagram consumed. */
-    CHECK_EQ(pn_cfdp_fd_gather(buf, len, 118, UINT64_MAX, out, sizeof out, runs, 4, &n_runs), len);
-    CHECK_EQ(n_runs, 1u);
-    CHECK_EQ(runs[0].offset, 5000u);
-    CHECK_EQ(runs[0].len, 1000u);
-    CHECK(memcmp(out, data, 1000) == 0);
-
-    /* A last datagram shorter than the rest (GRO's last one may be): gathered too. */
-    uint32_t lens[4];
-    size_t taken = 0;
-    CHECK_EQ(pn_cfdp_fd_segment(&h, 6000, data + 1000, 30, 100, buf + len, 200, lens, 4, &taken),
-             1);
-    CHECK_EQ(pn_cfdp_fd_gather(buf, len + lens[0], 118, UINT64_MAX, out, sizeof out, runs, 4,
-                               &n_runs),
-             len + lens[0]);
-    CHECK_EQ(n_runs, 1u); /* 6000 follows 5000 to 6000 */
-    CHECK_EQ(runs[0].len, 1030u);
-    CHECK(memcmp(out + 1000, data + 1000, 30) == 0);
-
-    /* Another transaction's PDU (its sequence number) stops the gathering before it. */
-    buf[3 * 118 + 7] ^= 0x01u;
-    CHECK_EQ(pn_cfdp_fd_gather(buf, len, 118, UINT64_MAX, out, sizeof out, runs, 4, &n_runs),
-             3 * 118u);
-    CHECK_EQ(n_runs, 1u);
-    CHECK_EQ(runs[0].len, 300u);
-    buf[3 * 118 + 7] ^= 0x01u;
-
-    /* So does a CRC that does not check, and a directive. */
-    buf[5 * 118 + 50] ^= 0x10u;
-    CHECK_EQ(pn_cfdp_fd_gather(buf, len, 118, UINT64_MAX, out, sizeof out, runs, 4, &n_runs),
-             5 * 118u);
-    buf[5 * 118 + 50] ^= 0x10u;
-    buf[0] = (uint8_t)(buf[0] & ~0x10u);
-    CHECK_EQ(pn_cfdp_fd_gather(buf, len, 118, UINT64_MAX, out, sizeof out, runs, 4, &n_runs), 0);
-    CHECK_EQ(n_runs, 0u);
-    buf[0] = (uint8_t)(buf[0] | 0x10u);
-
-    /* Data past the limit (the file's size), out full, runs full: stops before that PDU. */
-    CHECK_EQ(pn_cfdp_fd_gather(buf, len, 118, 5450, out, sizeof out, runs, 4, &n_runs),
-             4 * 118u);
-    CHECK_EQ(pn_cfdp_fd_gather(buf, len, 118, 4000, out, sizeof out, runs, 4, &n_runs), 0);
-    CHECK_EQ(pn_cfdp_fd_gather(buf, len, 118, UINT64_MAX, out, 250, runs, 4, &n_runs), 2 * 118u);
-    CHECK_EQ(pn_cfdp_fd_gather(buf, len, 118, UINT64_MAX, out, sizeof out, runs, 0, &n_runs), 0);
-
-    /* Data out of order (a retransmission, a gap): a run each while runs last. */
-    memcpy(buf + 2 * 118, buf + 7 * 118, 118); /* 5700 where 5200 was */
-    CHECK_EQ(pn_cfdp_fd_gather(buf, len, 118, UINT64_MAX, out, sizeof out, runs, 4, &n_runs), len);
-    CHECK_EQ(n_runs, 3u);
-    CHECK_EQ(runs[0].len, 200u);
-    CHECK_EQ(runs[1].offset, 5700u);
-    CHECK_EQ(runs[1].len, 100u);
-    CHECK_EQ(runs[2].offset, 5300u);
-    CHECK_EQ(runs[2].len, 700u);
-    CHECK_EQ(pn_cfdp_fd_gather(buf, len, 118, UINT64_MAX, out, sizeof out, runs, 2, &n_runs),
-             3 * 118u);
-    CHECK_EQ(pn_cfdp_fd_gather(buf, len, 0, UINT64_MAX, out, sizeof out, runs, 4, &n_runs), 0);
-}
-
 int main(void)
 {
     static uint8_t data[70000];
@@ -271,6 +193,5 @@ int main(void)
     /* A data field too short for its offset and CRC. */
     uint8_t tiny[18] = {0x32, 0x00, 0x05, 0x13, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 0, 0, 0};
     CHECK_EQ(pn_cfdp_fd_parse(tiny, 17, &v), PN_ERR_CFDP_LENGTH);
-    test_gather(data);
     return check_report("cfdp_data");
 }

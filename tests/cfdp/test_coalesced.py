@@ -1,7 +1,7 @@
-"""PDUs handed over coalesced, as UDP GRO does (``Entity.receive_datagrams``: file data gathered
-into runs by the native core), end exactly as the same PDUs received one by one: the same file,
-the same NAKs and answers, the same counters, whatever the order, losses, duplicates, damage,
-strangers and sizes."""
+"""PDUs handed over coalesced, as UDP GRO does (``Entity.receive_datagrams``: file data taken by
+the native core's data path many PDUs to a call), end exactly as the same PDUs received one by
+one: the same file, the same NAKs and answers, the same counters, whatever the order, losses,
+duplicates, damage, strangers and sizes."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from flight.cfdp import pdu as P
 from flight.cfdp.entity import Entity
 from flight.cfdp.filestore import FileStore
 from flight.cfdp.mib import EntityConfig
-from flight.cfdp.receiver import ReceiveTransaction
+from native.reception import FileReception
 from tests.cfdp.conftest import Clock, MemoryLink
 
 SEGMENT = 100
@@ -127,13 +127,16 @@ def test_a_clean_coalesced_transfer_is_written_a_run_at_a_time_and_delivered_int
     groups = coalesced(stream)
     # Metadata alone; 64 PDUs of data; 36 and the EOF, shorter, riding last.
     assert [stride for _, stride in groups] == [len(stream[0]), 118, 118]
-    writes = []
-    file_data = ReceiveTransaction.file_data
-    monkeypatch.setattr(
-        ReceiveTransaction,
-        "file_data",
-        lambda t, offset, piece, now: writes.append(len(piece)) or file_data(t, offset, piece, now),
-    )
+    writes = []  # octets written by each call of the native data path
+    put = FileReception.put
+
+    def counted(reception: FileReception, datagrams: memoryview, stride: int) -> int:
+        before = reception.rx.written
+        taken = put(reception, datagrams, stride)
+        writes.append(reception.rx.written - before)
+        return taken
+
+    monkeypatch.setattr(FileReception, "put", counted)
     for buf, stride in groups:
         e.receive_datagrams(buf, stride)
     for _ in range(5):

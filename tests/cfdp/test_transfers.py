@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import errno
 import os
+import resource
+import signal
 
 import pytest
 
@@ -56,6 +58,29 @@ def test_a_receiver_starts_writing_back_each_8_mib_as_it_goes(tmp_path, monkeypa
     assert len(started) == 2  # at 8 and 16 MiB; the last 4 MB waits for the fsync
 
 
+def test_a_write_the_store_refuses_mid_transfer_ends_the_transaction_counted(tmp_path):
+    """The disk fills while the file comes (here the process's file size limit, RLIMIT_FSIZE,
+    whose EFBIG a write meets past 1 MB): the receiver ends it with FILESTORE_REJECTION, told to
+    the sender, counted, the partial file removed; nothing raises."""
+    pair = Pair(tmp_path)
+    source(pair, 3_000_000)
+    pair.e1.put(pair.root / "result.bin", remote_id=2)
+    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write says EFBIG instead
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, limits[1]))
+    try:
+        pair.run(pair.quiet)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+        signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+    assert outcome(pair.e2).condition == P.Condition.FILESTORE_REJECTION
+    assert outcome(pair.e1).condition == P.Condition.FILESTORE_REJECTION
+    assert pair.e2.counters["file_write_failed"] == 1
+    assert pair.e2.counters["pdu_refused_out_of_range"] == 0
+    assert delivered(pair) is None
+    assert not list((pair.root / "store2" / ".partial").iterdir())
+
+
 def test_a_file_the_disk_cannot_hold_is_refused_at_its_metadata(tmp_path):
     """A sparse file of 15 TiB, more than this disk has free: the receiver refuses it when its
     metadata comes, a filestore rejection at once, having reserved and written nothing."""
@@ -78,17 +103,17 @@ def test_blocks_are_reserved_ahead_of_the_writes_never_for_metadata_alone(pair):
     announcing 4 GiB reserves nothing."""
     source(pair, 2_000_000)
     pair.e1.put(pair.root / "result.bin", remote_id=2)
-    pair.run(lambda: any(r.reserved for r in pair.e2.receivers.values()))
+    pair.run(lambda: any(r.received.reserved for r in pair.e2.receivers.values()))
     (t,) = pair.e2.receivers.values()
     assert t.received.total() < 1_000_000  # mid-transfer
-    assert t.reserved == 2_000_000  # the first write reserved ahead, capped at the file's size
+    assert t.received.reserved == 2_000_000  # the first write reserved ahead, capped at the file's size
     assert os.fstat(t.fd).st_blocks * 512 >= 2_000_000
     announced = P.Metadata(
         dataclasses.replace(t.header, seq_num=99, toward_sender=False), (4 << 30) - 1, "a", "b"
     )
     pair.e2.receive(P.encode(announced))
     other = pair.e2.receivers[(1, 99)]
-    assert other.metadata is not None and other.reserved == 0
+    assert other.metadata is not None and other.received.reserved == 0
     assert os.fstat(other.fd).st_blocks == 0
 
 

@@ -1,6 +1,6 @@
 """The CFDP file checksums of the native core against peers: crcmod for CRC-32 and the
 Proximity-1 CRC-32, cfdp-py's modular checksum, the crc32c package for the CRC combination, on
-every CRC path this CPU runs; and a checksum of a file's data received in any order."""
+every CRC path this CPU runs. (Data received in any order: tests/native/test_reception.py.)"""
 
 import crc32c as crc32c_ref
 import crcmod
@@ -10,9 +10,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import native
-from flight.cfdp.checksum import ChecksumOfRuns, RunningChecksum
-from flight.cfdp.pdu import ChecksumType
-from flight.cfdp.segments import Segments
 
 crc32_ref = crcmod.predefined.mkCrcFun("crc-32")
 prox1_ref = crcmod.mkCrcFun(0x100A00805, initCrc=0, rev=False, xorOut=0)
@@ -64,35 +61,3 @@ def test_combined_crcs_are_the_crcs_of_the_joined_data(crc_path, a, b):
     assert native.crc32c_combine(
         crc32c_ref.crc32c(a), crc32c_ref.crc32c(b), len(b)
     ) == crc32c_ref.crc32c(joined)
-
-
-@settings(max_examples=150)
-@given(
-    st.binary(max_size=4000),
-    st.lists(st.tuples(st.integers(0, 4000), st.integers(0, 700)), max_size=30),
-    st.randoms(use_true_random=False),
-    st.sampled_from(list(ChecksumType)),
-)
-def test_a_checksum_of_runs_is_the_files_whatever_the_order_and_repeats(data, pieces, rnd, kind):
-    """Pieces of a file, overlapping, repeated and shuffled, then whatever is missing: the
-    checksum of the runs is the whole file's only once every octet is there."""
-    size = len(data)
-    pieces = [(min(at, size), min(at + n, size)) for at, n in pieces]
-    rnd.shuffle(pieces)
-    seen = Segments()
-    runs = ChecksumOfRuns(kind, seen)
-
-    def receive(at: int, piece: bytes | memoryview) -> None:  # what a receiver does
-        for start, end in seen.missing(at, at + len(piece)):
-            runs.add(start, piece[start - at : end - at])
-            seen.add(start, end)
-
-    for start, end in pieces:
-        receive(start, data[start:end])
-        if not seen.covers(size):
-            assert runs.value(size) is None
-    for start, end in seen.gaps(size):
-        receive(start, memoryview(data)[start:end])
-    whole = RunningChecksum(kind)
-    whole.update(data, 0)
-    assert runs.value(size) == whole.value
