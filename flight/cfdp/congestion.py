@@ -52,6 +52,10 @@ class SendRate:
         """Whether file data may go now."""
         return self.bucket is None or self.bucket.ready()
 
+    def burst(self) -> float | None:
+        """The most octets that go back to back at the pace now (None: no limit)."""
+        return None if self.bucket is None else self.bucket.burst
+
     def wait(self) -> float:
         """Seconds until ``allows`` holds."""
         return 0.0 if self.bucket is None else self.bucket.wait()
@@ -66,10 +70,14 @@ class SendRate:
     def sent(self, octets: int, now: float, rtt: float | None) -> None:
         """File data of ``octets`` went; each round trip without congestion raises the rate."""
         self._total += octets
-        self._sent.append((now, self._total))
-        window = 2 * (rtt or DEFAULT_RTT)
-        while len(self._sent) > 2 and self._sent[1][0] < now - window:
-            self._sent.popleft()
+        samples = self._sent
+        if samples and samples[-1][0] == now:  # many PDUs go at one instant: one sample
+            samples[-1] = (now, self._total)
+        else:
+            samples.append((now, self._total))
+            window = 2 * (rtt or DEFAULT_RTT)
+            while len(samples) > 2 and samples[1][0] < now - window:
+                samples.popleft()
         if self.bucket is not None:
             self.bucket.take(octets)
             if now >= self.changed_at + (rtt or DEFAULT_RTT):

@@ -297,9 +297,17 @@ class Entity(Persistence):
             while t.directives and sent < SEND_BUDGET and link.ready():
                 link.send(t.directives.popleft())
                 sent += 1
+        run_room = getattr(link, "run_room", None)  # a link that sends PDUs many to a call
         for t in [*self.receivers.values(), *senders]:
             next_pdu = t.next_pdu
+            stride = t.stride if isinstance(t, SendTransaction) and run_room else 0
             while sent < SEND_BUDGET and link.ready():
+                most = min(run_room(stride), SEND_BUDGET - sent) if stride else 0
+                pdus = t.next_run(now, most) if most > 1 else None
+                if pdus:  # new data: its PDUs back to back, handed over at once
+                    link.send_run(pdus, stride)
+                    sent += -(-len(pdus) // stride)
+                    continue
                 pdu = next_pdu(now)
                 if pdu is None:
                     break

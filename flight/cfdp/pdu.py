@@ -110,6 +110,10 @@ class FileDataEncoder:
         """The PDUs carrying ``data`` in segments of at most ``segment`` octets."""
         return self._pdus.pdus(offset, data, segment)
 
+    def encode_joined(self, offset: int, data: bytes | memoryview, segment: int) -> bytes:
+        """The same PDUs back to back, each ``overhead + segment`` octets but the last."""
+        return self._pdus.joined(offset, data, segment)
+
 
 def _need(buf: memoryview, end: int, what: str) -> None:
     if end > len(buf):

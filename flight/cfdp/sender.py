@@ -27,6 +27,7 @@ from flight.cfdp.mib import EntityConfig
 from flight.cfdp.round_trip import RoundTrip
 
 READ_SEGMENTS = 256
+EMPTY = memoryview(b"")
 SENT_MARKS = 64  # the latest chunks' offsets and times read, for round trips measured by NAKs
 PROBE_FLOOR = 0.01  # seconds: the shortest wait before the EOF is probed for
 
@@ -96,7 +97,8 @@ class SendTransaction:
         self.next_offset = 0
         self.checksum = RunningChecksum(self.kind)
         self.checksum_value: int | None = None
-        self.ready: deque[bytes] = deque()  # new data's PDUs, made a chunk at a time
+        self.run = EMPTY  # new data's PDUs back to back, made a chunk at a time
+        self.run_at = 0  # where the next of them begins
         self.retransmit: deque[tuple[int, int]] = deque()
         self.directives: deque[bytes] = deque()
         self.deadline: float | None = None
@@ -148,27 +150,31 @@ class SendTransaction:
         checksum = self.checksum_value if self.condition == P.Condition.NO_ERROR else 0
         return P.encode(P.Eof(self.header, self.condition, checksum or 0, self.size, fault))
 
-    def _read_new(self, now: float) -> bytes | None:
-        """The next file data PDU of new data: the file read ahead in large chunks, each cut
-        into its PDUs at once by the native core."""
-        if not self.ready:
+    def _read_new(self, now: float, most: int) -> memoryview | None:
+        """The next PDUs of new data, at most ``most``, back to back: the file read ahead in
+        large chunks, each cut into its PDUs at once by the native core."""
+        seg = self.config.segment_size
+        if self.run_at >= len(self.run):
             offset = self.next_offset
             if offset >= self.size:
                 return None
-            seg = self.config.segment_size
             data = os.pread(self.fd, min(seg * READ_SEGMENTS, self.size - offset), offset)
             if not data:
                 raise OSError(f"{self.path}: shorter than the {self.size} octets announced")
             self.checksum.update(data, offset)
             self.sent_marks.append((offset, now))
-            self.ready.extend(self.encoder.encode_many(offset, data, seg))
-        pdu = self.ready.popleft()
-        self.next_offset += len(pdu) - self.encoder.overhead
+            self.run = memoryview(self.encoder.encode_joined(offset, data, seg))
+            self.run_at = 0
+        overhead = self.encoder.overhead
+        at = self.run_at
+        pdus = self.run[at : at + most * self.stride]
+        self.run_at = at + len(pdus)
+        self.next_offset += len(pdus) - -(-len(pdus) // self.stride) * overhead
         if self.next_offset >= self.size:
             if self.checksum_value is None:
                 self.checksum_value = self.checksum.value
             self._release()
-        return pdu
+        return pdus
 
     def _read_again(self) -> bytes:
         start, end = self.retransmit[0]
@@ -200,6 +206,35 @@ class SendTransaction:
             self._finish(P.Condition.FILESTORE_REJECTION, False)
             return self._eof()
 
+    @property
+    def stride(self) -> int:
+        """The octets of each file data PDU of new data but the file's last."""
+        return self.encoder.overhead + self.config.segment_size
+
+    def next_run(self, now: float, most: int) -> memoryview | None:
+        """When new data goes next: its PDUs, at most ``most``, back to back (each of the
+        segment size but the last), for a link that sends them so; else None, and next_pdu
+        says what goes."""
+        if (
+            self.directives
+            or self.retransmit
+            or self.suspended
+            or self.state != SendState.SENDING
+            or not self.metadata_sent
+            or (self.rate is not None and not self.rate.allows())
+        ):
+            return None
+        burst = None if self.rate is None else self.rate.burst()
+        if burst is not None:  # no more back to back than the pace allows
+            most = min(most, max(1, int(burst // self.stride)))
+        try:
+            pdus = self._read_new(now, most)
+        except OSError:  # next_pdu meets it again and ends the transaction
+            return None
+        if pdus is not None and self.rate is not None:
+            self.rate.sent(len(pdus), now, self.peer.value)
+        return pdus
+
     def _file_pdu(self, now: float) -> bytes | None:
         rate = self.rate
         if rate is not None and not rate.allows():
@@ -209,7 +244,8 @@ class SendTransaction:
         elif self.state != SendState.SENDING:
             return None
         else:
-            pdu = self._read_new(now)
+            new = self._read_new(now, 1)
+            pdu = None if new is None else bytes(new)
         if pdu is not None:
             if rate is not None:
                 rate.sent(len(pdu), now, self.peer.value)
@@ -353,7 +389,7 @@ class SendTransaction:
         self.state = SendState.DONE
         self.deadline = self.probe_at = None
         self.outcome = Outcome(condition, delivered, status)
-        self.ready.clear()
+        self.run, self.run_at = EMPTY, 0
         self._release()
 
     def ack_interval(self) -> float:

@@ -1,5 +1,8 @@
 """The link adapter interface (docs/downlink.md): open, close, send and receive PDUs, rate, MTU,
-up or down, and flow control. A CFDP entity drives any link through it alone."""
+up or down, and flow control. A CFDP entity drives any link through it alone. A link that sends
+many PDUs to a system call may also take new file data a run at a time: ``run_room(stride)``, how
+many PDUs of ``stride`` octets it takes at once now (0: none), and ``send_run(pdus, stride)``,
+those PDUs back to back in one buffer (the last may be shorter)."""
 
 from __future__ import annotations
 

@@ -89,7 +89,9 @@ class UdpLink:
         self.bucket = (
             TokenBucket(self.rate_bps, self.rate_bps / 8 * BURST_S) if self.rate_bps else None
         )
-        self.outbox: deque[tuple[bytes, int]] = deque()  # messages the socket had no room for
+        self.outbox: deque[tuple[bytes | memoryview, int]] = (
+            deque()
+        )  # messages the socket had no room for
         # yet, each with its GSO segment size (0: one datagram)
         self.batch = UdpBatch() if batch else None
         self.gso = self.gro = batch  # until the kernel says otherwise
@@ -180,6 +182,38 @@ class UdpLink:
             self._seal()
         gathered.append(pdu)
         self.gathered_octets += len(pdu)
+
+    def run_room(self, stride: int) -> int:
+        """How many PDUs of ``stride`` octets ``send_run`` takes at once now: a full batch of
+        GSO messages, or a paced burst's worth; 0 where the link sends a datagram a call."""
+        if self.batch is None:
+            return 0
+        if self.bucket is not None:
+            return max(1, int(self.bucket.burst // stride))
+        return BATCH_MAX * self._per_message(stride)
+
+    def send_run(self, pdus: memoryview, stride: int) -> None:
+        """Queue PDUs of ``stride`` octets laid back to back (the last may be shorter), as few
+        GSO messages as carry them, each read from ``pdus`` itself; only when ready()."""
+        if self.bucket is not None:
+            self.bucket.take(len(pdus))
+        if self.gathered:
+            self._seal()
+        step = self._per_message(stride) * stride
+        for at in range(0, len(pdus), step):
+            message = pdus[at : at + step]
+            if len(message) > stride and self.gso:
+                self.outbox.append((message, stride))
+            else:
+                self.outbox.extend(
+                    (message[i : i + stride], 0) for i in range(0, len(message), stride)
+                )
+        if len(self.outbox) >= BATCH_MAX:
+            self._drain()
+
+    @staticmethod
+    def _per_message(stride: int) -> int:
+        return max(1, min(GSO_SEGMENTS, GSO_OCTETS // stride))
 
     def _seal(self) -> None:
         """The PDUs gathered become a message: one GSO message where the kernel cuts, else one

@@ -80,8 +80,27 @@ class MemoryLink:
         return out
 
 
+class RunLink(MemoryLink):
+    """A MemoryLink that also takes new file data many PDUs at once, as the batched UDP link
+    does (``run_room``, ``send_run``): each of them then goes, or is lost, on its own."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.runs = 0
+
+    def run_room(self, stride: int) -> int:
+        return 64 if self.per_step is None else self.per_step - self.sent_this_step
+
+    def send_run(self, pdus: memoryview, stride: int) -> None:
+        assert 0 < len(pdus) <= self.run_room(stride) * stride
+        self.runs += 1
+        for at in range(0, len(pdus), stride):
+            self.send(bytes(pdus[at : at + stride]))
+
+
 class Pair:
-    """Entity 1 (the sender's side, 'flight') and entity 2 ('ground') over a MemoryLink pair."""
+    """Entity 1 (the sender's side, 'flight') and entity 2 ('ground') over a MemoryLink pair
+    (``runs``: links that take new file data many PDUs at once)."""
 
     def __init__(
         self,
@@ -91,12 +110,14 @@ class Pair:
         per_step: int | None = 64,
         journal: bool = False,
         delay: float = 0.0,
+        runs: bool = False,
     ) -> None:
         self.root = root
         self.clock = Clock()
+        kind = RunLink if runs else MemoryLink
         self.link1, self.link2 = (
-            MemoryLink("1", per_step=per_step, clock=self.clock, delay=delay),
-            MemoryLink("2", per_step=per_step, clock=self.clock, delay=delay),
+            kind("1", per_step=per_step, clock=self.clock, delay=delay),
+            kind("2", per_step=per_step, clock=self.clock, delay=delay),
         )
         self.link1.other, self.link2.other = self.link2, self.link1
         self.config1 = EntityConfig(1, **(config1 or {}))
@@ -143,9 +164,9 @@ class Pair:
         return not self.e1.busy and not self.e2.busy
 
 
-@pytest.fixture
-def pair(tmp_path):
-    return Pair(tmp_path)
+@pytest.fixture(params=[False, True], ids=["one-by-one", "runs"])
+def pair(tmp_path, request):
+    return Pair(tmp_path, runs=request.param)
 
 
 @pytest.fixture

@@ -105,9 +105,13 @@ def test_file_data_both_ways(h, offset, data):
 @given(headers, st.integers(0, 1 << 20), st.binary(max_size=5000), st.integers(1, 2000))
 def test_file_data_many_to_a_call_are_the_pdus_one_at_a_time(h, offset, data, segment):
     """The native core's PDUs of a chunk are the Python codec's, one per segment, and
-    spacepackets reads each back to its piece of the chunk."""
-    pdus = P.FileDataEncoder(h).encode_many(offset, data, segment)
+    spacepackets reads each back to its piece of the chunk; joined, they lie back to back, each
+    of the segment size but the last."""
+    encoder = P.FileDataEncoder(h)
+    pdus = encoder.encode_many(offset, data, segment)
     assert len(pdus) == -(-len(data) // segment)
+    assert encoder.encode_joined(offset, data, segment) == b"".join(pdus)
+    assert all(len(raw) == encoder.overhead + segment for raw in pdus[:-1])
     at = 0
     for raw in pdus:
         piece = data[at : at + segment]

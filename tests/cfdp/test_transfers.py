@@ -33,10 +33,11 @@ def outcome(entity):
     return report
 
 
+@pytest.mark.parametrize("runs", [False, True], ids=["one-by-one", "runs"])
 @pytest.mark.parametrize("checksum", list(P.ChecksumType))
 @pytest.mark.parametrize("acknowledged", [True, False])
-def test_clean_transfer_every_checksum(tmp_path, checksum, acknowledged):
-    pair = Pair(tmp_path, config1={"checksum": checksum})
+def test_clean_transfer_every_checksum(tmp_path, checksum, acknowledged, runs):
+    pair = Pair(tmp_path, config1={"checksum": checksum}, runs=runs)
     data = source(pair, 70_001)
     pair.e1.put(pair.root / "result.bin", remote_id=2, acknowledged=acknowledged)
     pair.run(pair.quiet)
@@ -44,6 +45,7 @@ def test_clean_transfer_every_checksum(tmp_path, checksum, acknowledged):
     assert outcome(pair.e2).delivered and outcome(pair.e2).condition == P.Condition.NO_ERROR
     assert outcome(pair.e1).delivered == acknowledged  # class 1 hears nothing back
     assert not list((pair.root / "store2" / ".partial").iterdir())
+    assert not runs or pair.link1.runs >= 2  # its 69 PDUs of data in runs, 64 at most a step
 
 
 def test_a_receiver_starts_writing_back_each_8_mib_as_it_goes(tmp_path, monkeypatch):
@@ -106,7 +108,9 @@ def test_blocks_are_reserved_ahead_of_the_writes_never_for_metadata_alone(pair):
     pair.run(lambda: any(r.received.reserved for r in pair.e2.receivers.values()))
     (t,) = pair.e2.receivers.values()
     assert t.received.total() < 1_000_000  # mid-transfer
-    assert t.received.reserved == 2_000_000  # the first write reserved ahead, capped at the file's size
+    assert (
+        t.received.reserved == 2_000_000
+    )  # the first write reserved ahead, capped at the file's size
     assert os.fstat(t.fd).st_blocks * 512 >= 2_000_000
     announced = P.Metadata(
         dataclasses.replace(t.header, seq_num=99, toward_sender=False), (4 << 30) - 1, "a", "b"

@@ -127,3 +127,35 @@ def test_a_gso_message_the_path_refuses_goes_again_one_datagram_a_message(listen
     assert "no UDP GSO on this path" in capfd.readouterr().err
     assert receive_all(listener, 3) == [first, second, b"after"]
     tx.close()
+
+
+def test_a_run_of_pdus_goes_from_its_own_buffer_in_few_messages_and_arrives_whole(listener):
+    """New file data as a sender hands it over (``send_run``): 200 PDUs of 1042 octets back to
+    back, the last shorter, leave as GSO messages of as many as one IP packet holds, read in
+    place, and arrive as the same datagrams in order."""
+    stride = 1042
+    sent = [os.urandom(stride) for _ in range(199)] + [os.urandom(500)]
+    link = sender_to(listener.local_address[1], batch=True)
+    try:
+        room = link.run_room(stride)
+        assert room >= 200
+        link.send_run(memoryview(b"".join(sent)), stride)
+        per = GSO_OCTETS // stride
+        if link.gso:  # 62 PDUs a message, as many messages as carry 200
+            assert [len(m) // stride + (len(m) % stride > 0) for m, _ in link.outbox] == [
+                per,
+                per,
+                per,
+                200 - 3 * per,
+            ]
+        link.flush()
+        assert receive_all(listener, len(sent)) == sent
+    finally:
+        link.close()
+
+
+def test_a_paced_or_unbatched_link_takes_runs_of_a_bursts_worth_or_none():
+    paced = UdpLink("udp://127.0.0.1:9?rate=8000000", batch=True)  # 1 MB/s: bursts of 2 ms
+    assert paced.run_room(1000) == 2
+    assert paced.run_room(5000) == 1  # never none: one PDU a burst at least
+    assert UdpLink("udp://127.0.0.1:9", batch=False).run_room(1000) == 0
