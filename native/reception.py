@@ -11,8 +11,9 @@ from native import _view
 from native._native import ffi, lib
 
 RUNS_FIRST = 64
-RUNS_MAX = 1 << 20  # runs kept apart at most (24 MiB): data that would open one more is refused
-# and asked for again by the NAKs of the gaps around it
+RUNS_MAX = 1 << 16  # runs kept apart at most (1.5 MiB a transaction, 384 MiB for the most an
+# entity holds at once): data that would open one more is refused, and asked for again by the
+# NAKs of the gaps around it once runs have joined
 CHECK_NONE = lib.PN_CFDP_CHECK_NONE
 OTHER = lib.PN_CFDP_RX_OTHER
 WRITE_FAILED = lib.PN_CFDP_RX_WRITE_FAILED

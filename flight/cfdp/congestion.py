@@ -52,9 +52,9 @@ class SendRate:
         """Whether file data may go now."""
         return self.bucket is None or self.bucket.ready()
 
-    def burst(self) -> float | None:
-        """The most octets that go back to back at the pace now (None: no limit)."""
-        return None if self.bucket is None else self.bucket.burst
+    def allowance(self) -> float | None:
+        """The octets the pace lets go back to back now, a burst at most (None: no limit)."""
+        return None if self.bucket is None else self.bucket.tokens
 
     def wait(self) -> float:
         """Seconds until ``allows`` holds."""

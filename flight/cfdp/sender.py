@@ -224,9 +224,9 @@ class SendTransaction:
             or (self.rate is not None and not self.rate.allows())
         ):
             return None
-        burst = None if self.rate is None else self.rate.burst()
-        if burst is not None:  # no more back to back than the pace allows
-            most = min(most, max(1, int(burst // self.stride)))
+        allowance = None if self.rate is None else self.rate.allowance()
+        if allowance is not None:  # no more back to back than the pace allows now
+            most = min(most, max(1, int(allowance // self.stride)))
         try:
             pdus = self._read_new(now, most)
         except OSError:  # next_pdu meets it again and ends the transaction

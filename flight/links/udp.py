@@ -185,11 +185,12 @@ class UdpLink:
 
     def run_room(self, stride: int) -> int:
         """How many PDUs of ``stride`` octets ``send_run`` takes at once now: a full batch of
-        GSO messages, or a paced burst's worth; 0 where the link sends a datagram a call."""
+        GSO messages, or what the pace allows now (never more than a burst); 0 where the link
+        sends a datagram a call."""
         if self.batch is None:
             return 0
         if self.bucket is not None:
-            return max(1, int(self.bucket.burst // stride))
+            return max(1, int(self.bucket.tokens // stride))
         return BATCH_MAX * self._per_message(stride)
 
     def send_run(self, pdus: memoryview, stride: int) -> None:

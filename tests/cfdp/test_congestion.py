@@ -10,6 +10,7 @@ from collections import deque
 
 import pytest
 
+from flight.cfdp.congestion import SendRate
 from flight.cfdp.entity import Entity
 from flight.cfdp.filestore import FileStore
 from flight.cfdp.mib import EntityConfig
@@ -40,6 +41,27 @@ class Bottleneck(MemoryLink):
             self.other.inbox.append(self.queue.popleft())
 
 
+class RunBottleneck(Bottleneck):
+    """A Bottleneck that also takes new file data many PDUs at once, as the batched UDP link
+    does: the largest run it was handed after the rate was first lowered is kept."""
+
+    def __init__(self, clock: Clock, per_step: int, depth: int) -> None:
+        super().__init__(clock, per_step, depth)
+        self.rate: SendRate | None = None
+        self.runs = 0
+        self.largest_paced = 0  # PDUs
+
+    def run_room(self, stride: int) -> int:
+        return 256
+
+    def send_run(self, pdus: memoryview, stride: int) -> None:
+        self.runs += 1
+        if self.rate is not None and self.rate.rate is not None:
+            self.largest_paced = max(self.largest_paced, -(-len(pdus) // stride))
+        for at in range(0, len(pdus), stride):
+            self.send(bytes(pdus[at : at + stride]))
+
+
 def transfer(tmp_path, adapt: bool, link_factory, size: int = 4_000_000) -> tuple:
     clock = Clock()
     tx = link_factory(clock)
@@ -51,6 +73,8 @@ def transfer(tmp_path, adapt: bool, link_factory, size: int = 4_000_000) -> tupl
     data = os.urandom(size)
     (tmp_path / "file.bin").write_bytes(data)
     seq = sender.put(tmp_path / "file.bin", remote_id=2)
+    if isinstance(tx, RunBottleneck):
+        tx.rate = sender.send_rate(2)
     start = clock.now
     for _ in range(200_000):
         clock.now += STEP
@@ -68,11 +92,13 @@ def transfer(tmp_path, adapt: bool, link_factory, size: int = 4_000_000) -> tupl
     return sender, sender.finished_senders[seq], clock.now - start
 
 
-def test_losses_in_runs_from_an_overflowing_queue_bring_the_rate_down(tmp_path):
-    """20 PDUs a millisecond drain a queue of 50: unpaced, the sender's 256 a poll overrun it."""
+@pytest.mark.parametrize("kind", [Bottleneck, RunBottleneck], ids=["one-by-one", "runs"])
+def test_losses_in_runs_from_an_overflowing_queue_bring_the_rate_down(tmp_path, kind):
+    """20 PDUs a millisecond drain a queue of 50: unpaced, the sender's 256 a poll overrun it.
+    Handed over in runs, new data goes no more at once than the pace allows."""
 
     def bottleneck(clock: Clock) -> Bottleneck:
-        return Bottleneck(clock, per_step=20, depth=50)
+        return kind(clock, per_step=20, depth=50)
 
     drained_in = 4_000_000 / 20_000_000  # seconds: 20 000 octets a millisecond
     _, unpaced, unpaced_took = transfer(tmp_path / "a", False, bottleneck)
@@ -84,6 +110,9 @@ def test_losses_in_runs_from_an_overflowing_queue_bring_the_rate_down(tmp_path):
     assert t.retransmitted < 0.5 * t.size  # the first burst, before the first NAK came back
     assert took < 2 * drained_in
     assert rate.rate is not None and rate.rate < 5 * 20_000_000  # near the 20 MB/s it drains
+    if kind is RunBottleneck:  # a burst of the pace's is 64 KiB: 65 PDUs of 1000 octets
+        link = sender.link
+        assert link.runs > 0 and 1 <= link.largest_paced <= 65
 
 
 def test_single_datagrams_lost_here_and_there_leave_the_rate_alone(tmp_path):

@@ -154,8 +154,10 @@ def test_a_run_of_pdus_goes_from_its_own_buffer_in_few_messages_and_arrives_whol
         link.close()
 
 
-def test_a_paced_or_unbatched_link_takes_runs_of_a_bursts_worth_or_none():
+def test_a_paced_or_unbatched_link_takes_runs_of_what_the_pace_allows_or_none():
     paced = UdpLink("udp://127.0.0.1:9?rate=8000000", batch=True)  # 1 MB/s: bursts of 2 ms
-    assert paced.run_room(1000) == 2
-    assert paced.run_room(5000) == 1  # never none: one PDU a burst at least
+    assert paced.run_room(1000) == 2  # a full burst
+    assert paced.run_room(5000) == 1  # never none: one PDU at least
+    paced.bucket.take(1500)
+    assert paced.run_room(400) == 1  # what is left of the burst now
     assert UdpLink("udp://127.0.0.1:9", batch=False).run_room(1000) == 0
