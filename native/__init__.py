@@ -41,7 +41,6 @@ __all__ = [
     "crc32c_combine",
     "crc_path",
     "crc_paths",
-    "file_reserve",
     "file_writeback",
     "pack_primary_header",
     "pack_tm",
@@ -239,14 +238,6 @@ def file_writeback(fd: int, offset: int = 0, length: int = 0) -> None:
     """Start writing ``length`` octets of the file's dirty pages from ``offset`` (0: to its end)
     to disk without waiting (Linux's sync_file_range; nothing elsewhere); OSError on failure."""
     result = lib.pn_file_writeback(fd, offset, length)
-    if result < 0:
-        raise OSError(-result, os.strerror(-result))
-
-
-def file_reserve(fd: int, size: int) -> None:
-    """Reserve the disk blocks of the file's first ``size`` octets, its size and data unchanged
-    (Linux's fallocate; nothing where the file system cannot); OSError (ENOSPC: no room)."""
-    result = lib.pn_file_reserve(fd, size)
     if result < 0:
         raise OSError(-result, os.strerror(-result))
 

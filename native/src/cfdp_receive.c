@@ -188,7 +188,8 @@ static uint32_t add_piece(pn_cfdp_rx *rx, uint32_t i, uint64_t at, uint64_t stop
     return i;
 }
 
-/* One PDU's data: 1 when taken, 0 when rx->stop says why not (nothing of it taken). */
+/* One PDU's data: 1 when taken, 0 when rx->stop says why not (nothing of it taken, but for a
+ * write that failed: the transaction's file is then abandoned). */
 static int take(pn_cfdp_rx *rx, pending *w, uint64_t offset, const uint8_t *data, size_t len)
 {
     if (offset > rx->limit || len > rx->limit - offset) {

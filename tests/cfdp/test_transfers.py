@@ -4,7 +4,6 @@ outages, lost directives, corruption and restarts (tests/cfdp/conftest.py joins 
 from __future__ import annotations
 
 import dataclasses
-import errno
 import os
 import resource
 import signal
@@ -13,7 +12,6 @@ import pytest
 
 from flight.cfdp import pdu as P
 from flight.cfdp import receiver
-from native import file_reserve
 from tests.cfdp.conftest import Pair
 
 
@@ -119,18 +117,6 @@ def test_blocks_are_reserved_ahead_of_the_writes_never_for_metadata_alone(pair):
     other = pair.e2.receivers[(1, 99)]
     assert other.metadata is not None and other.received.reserved == 0
     assert os.fstat(other.fd).st_blocks == 0
-
-
-def test_a_reservation_takes_the_blocks_and_leaves_size_and_data(tmp_path):
-    path = tmp_path / "partial"
-    path.write_bytes(b"x" * 10_000)
-    with path.open("r+b") as f:
-        file_reserve(f.fileno(), 4 << 20)
-    assert path.read_bytes() == b"x" * 10_000
-    assert path.stat().st_blocks * 512 >= 4 << 20
-    with pytest.raises(OSError) as refused:
-        file_reserve(1 << 20, 10)  # no such descriptor
-    assert refused.value.errno == errno.EBADF
 
 
 def test_empty_file(pair):
