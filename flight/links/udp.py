@@ -89,10 +89,9 @@ class UdpLink:
         self.bucket = (
             TokenBucket(self.rate_bps, self.rate_bps / 8 * BURST_S) if self.rate_bps else None
         )
-        self.outbox: deque[tuple[bytes | memoryview, int]] = (
-            deque()
-        )  # messages the socket had no room for
-        # yet, each with its GSO segment size (0: one datagram)
+        # Messages the socket had no room for yet, each with its GSO segment size (0: one
+        # datagram); a run's are views of the sender's buffer.
+        self.outbox: deque[tuple[bytes | memoryview, int]] = deque()
         self.batch = UdpBatch() if batch else None
         self.gso = self.gro = batch  # until the kernel says otherwise
         self.gathered: list[bytes] = []  # PDUs of one size, but the last, for one GSO message
