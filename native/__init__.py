@@ -178,25 +178,12 @@ class FileDataPdus:
         self._out = ffi.new("uint8_t[]", 0)
         self._lens = ffi.new("uint32_t[]", 0)
         self._taken = ffi.new("size_t *")
-        self._made = 0
-
-    def pdus(self, offset: int, data: object, segment: int) -> list[bytes]:
-        """The PDUs carrying ``data``, which sits at file ``offset``, in segments of at most
-        ``segment`` octets; ValueError for a segment of 0 or too long for one PDU, or data
-        beyond a small file's 32-bit offsets."""
-        whole = self._segment(offset, data, segment)
-        out, at = [], 0
-        for length in self._lens[0 : self._made]:
-            out.append(whole[at : at + length])
-            at += length
-        return out
 
     def joined(self, offset: int, data: object, segment: int) -> bytes:
-        """The same PDUs back to back in one buffer, each ``overhead + segment`` octets but the
-        last, which may be shorter: as UDP GSO sends them."""
-        return self._segment(offset, data, segment)[:]
-
-    def _segment(self, offset: int, data: object, segment: int) -> object:
+        """The PDUs carrying ``data``, which sits at file ``offset``, in segments of at most
+        ``segment`` octets, back to back in one buffer (each ``overhead + segment`` octets but
+        the last, as UDP GSO sends them); ValueError for a segment of 0 or too long for one
+        PDU, or data beyond a small file's 32-bit offsets."""
         view = _view(data)
         size = len(view)
         count = -(-size // segment) if segment > 0 else 0
@@ -215,8 +202,7 @@ class FileDataPdus:
                 "(a segment of 0 or over 65535 octets with its PDU's offset and CRC, or beyond "
                 "a small file's 32-bit offsets)"
             )
-        self._made = made
-        return ffi.buffer(self._out, cap)
+        return ffi.buffer(self._out, cap)[:]
 
 
 _fd_view = ffi.new("pn_cfdp_fd_view *")

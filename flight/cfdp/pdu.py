@@ -104,14 +104,11 @@ class FileDataEncoder:
 
     def encode(self, offset: int, data: bytes | memoryview) -> bytes:
         """One PDU carrying all of ``data`` (at most a PDU's worth)."""
-        return self._pdus.pdus(offset, data, max(1, len(data)))[0]
-
-    def encode_many(self, offset: int, data: bytes | memoryview, segment: int) -> list[bytes]:
-        """The PDUs carrying ``data`` in segments of at most ``segment`` octets."""
-        return self._pdus.pdus(offset, data, segment)
+        return self._pdus.joined(offset, data, max(1, len(data)))
 
     def encode_joined(self, offset: int, data: bytes | memoryview, segment: int) -> bytes:
-        """The same PDUs back to back, each ``overhead + segment`` octets but the last."""
+        """The PDUs carrying ``data`` in segments of at most ``segment`` octets, back to back:
+        each ``overhead + segment`` octets but the last."""
         return self._pdus.joined(offset, data, segment)
 
 

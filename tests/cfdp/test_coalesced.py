@@ -24,9 +24,10 @@ GRO_SEGMENTS = 64
 
 def pdus(data: bytes, seq: int, crc: bool) -> list[bytes]:
     header = P.Header(1, seq, 2, crc=crc)
+    encoder = P.FileDataEncoder(header)
     return (
         [P.encode(P.Metadata(header, len(data), "src.bin", f"out{seq}.bin"))]
-        + P.FileDataEncoder(header).encode_many(0, data, SEGMENT)
+        + [encoder.encode(at, data[at : at + SEGMENT]) for at in range(0, len(data), SEGMENT)]
         + [P.encode(P.Eof(header, P.Condition.NO_ERROR, native_crc32c(data), len(data)))]
     )
 
