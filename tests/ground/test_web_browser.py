@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 from pathlib import Path
 
 from playwright.sync_api import expect, sync_playwright
@@ -20,10 +19,17 @@ from playwright.sync_api import expect, sync_playwright
 from flight.protocol.framing import frame
 from hil.bench import BenchConfig, run_bench
 from hil.default_scenario import forged_noop
-from tests.ground.web_site import CHROMIUM_ARGS, PASSWORDS, on_the_web, shots_dir
+from tests.ground.web_site import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    NAVIGATE,
+    PASSWORDS,
+    ROUTED,
+    WAIT_MS,
+    on_the_web,
+    shots_dir,
+)
 
-CHROMIUM = shutil.which("chromium") or "chromium"  # make test installs it (Debian's package)
-WAIT_MS = 60_000
 JOB = {"id": "web-1", "command": ["hash-chain", "--iterations", "1000"]}
 FLEET_JOB = {"id": "web-fleet-1", "command": ["hash-chain", "--iterations", "1000"]}
 UPLOAD = Path(__file__)  # any file will do: this one
@@ -46,8 +52,11 @@ def send(page, command: str, **args: str) -> None:
     page.click(".c-cmd-send")
 
 
-def browse(page, url: str, path: str) -> None:
-    page.goto(f"{url}/#/browse/payload:root/{path}")
+def browse(page, path: str, root: str = "payload:root") -> None:
+    """Show the object at the end of path (below root) in Open MCT, and wait until it is shown."""
+    page.wait_for_function(ROUTED, arg=None, timeout=WAIT_MS)
+    page.evaluate(NAVIGATE, f"#/browse/{root}/{path}")
+    page.wait_for_function(ROUTED, arg=path.rsplit("/", 1)[-1], timeout=WAIT_MS)
 
 
 def operator_session(url: str, shots) -> dict:
@@ -61,7 +70,7 @@ def operator_session(url: str, shots) -> dict:
         page.screenshot(path=shots / "1-logged-in.png")
 
         # live housekeeping: a counter above its yellow limit is yellow, the uptime moves
-        browse(page, url, "payload:HOUSEKEEPING")
+        browse(page, "payload:HOUSEKEEPING")
         bad_mac = page.locator('tr[data-field="tc_auth_bad_mac"] td.c-packet-value')
         expect(bad_mac).to_have_class("c-packet-value is-limit--upr is-limit--yellow",
                                       timeout=WAIT_MS)  # fmt: skip
@@ -72,14 +81,14 @@ def operator_session(url: str, shots) -> dict:
         page.screenshot(path=shots / "2-housekeeping-limits.png")
 
         # the alarm list: the counter's alarm, acknowledged; it stays while the value is out
-        browse(page, url, "payload:alarms")
+        browse(page, "payload:alarms")
         alarm = page.locator('.c-alarms-table tr[data-alarm="HOUSEKEEPING.tc_auth_bad_mac"]')
         expect(alarm).to_contain_text("unacknowledged", timeout=WAIT_MS)
         alarm.get_by_role("button", name="Acknowledge").click()
         expect(alarm).to_contain_text("acknowledged by ana", timeout=WAIT_MS)
         page.screenshot(path=shots / "2b-alarms.png")
         # the raw packet view: octets in hex with offsets, headers field by field
-        browse(page, url, "payload:HOUSEKEEPING")
+        browse(page, "payload:HOUSEKEEPING")
         page.get_by_title("Open the View Switcher Menu").click()
         page.get_by_role("menuitem", name="Raw packet").click()
         expect(page.locator(".c-raw pre")).to_contain_text("0000  08 ", timeout=WAIT_MS)
@@ -100,7 +109,7 @@ def operator_session(url: str, shots) -> dict:
 
         # a plot: the archive's history, then live values
         with page.expect_response(lambda r: "/api/history" in r.url, timeout=WAIT_MS) as answer:
-            browse(page, url, "payload:HOUSEKEEPING/payload:HOUSEKEEPING.uptime_s")
+            browse(page, "payload:HOUSEKEEPING/payload:HOUSEKEEPING.uptime_s")
         seen["history"] = answer.value.json()
         seen["live"] = page.evaluate(
             """async () => {
@@ -116,7 +125,7 @@ def operator_session(url: str, shots) -> dict:
         page.screenshot(path=shots / "3-plot.png")
 
         # commanding: NOOP completes
-        browse(page, url, "payload:commanding")
+        browse(page, "payload:commanding")
         send(page, "NOOP")
         history = page.locator(".c-cmd-history tbody tr")
         expect(history.first).to_contain_text("completed", timeout=WAIT_MS)
@@ -145,7 +154,7 @@ def operator_session(url: str, shots) -> dict:
                 openmct.composition.get(mine).add(stack);
             }"""
         )
-        page.goto(f"{url}/#/browse/mine:mine/mine:checkout")
+        browse(page, "mine:checkout", root="mine:mine")
         steps = page.locator(".c-stack-table tr")
         for n, state in enumerate(("completed", "completed", "FAILED")):
             page.click(".c-stack-step")
@@ -154,19 +163,19 @@ def operator_session(url: str, shots) -> dict:
         expect(steps.nth(2)).to_contain_text("JOB_UNKNOWN", timeout=WAIT_MS)
         seen["stack"] = [steps.nth(n).inner_text() for n in range(4)]
         page.screenshot(path=shots / "4b-command-stack.png")
-        browse(page, url, "payload:commanding")
+        browse(page, "payload:commanding")
         # a job: submitted, and complete
         send(page, "SUBMIT_JOB", manifest=json.dumps(JOB))
         expect(history.first).to_contain_text("completed", timeout=WAIT_MS)
         page.screenshot(path=shots / "5-commands.png")
         # the jobs view: the job, complete; the files view: its result down and verified
-        browse(page, url, "payload:jobs")
+        browse(page, "payload:jobs")
         page.click(".c-jobs-refresh")
         expect(page.locator('.c-jobs-table tr[data-job="web-1"]')).to_contain_text(
             "COMPLETED", timeout=WAIT_MS
         )
         page.screenshot(path=shots / "6-jobs.png")
-        browse(page, url, "payload:files")
+        browse(page, "payload:files")
         result = page.locator('.c-files-table tr[data-file="web-1/stdout.log"]')
         expect(result).to_have_class("is-verified", timeout=WAIT_MS)
         expect(page.locator(".c-transfers-table")).to_be_visible(timeout=WAIT_MS)
@@ -179,7 +188,7 @@ def operator_session(url: str, shots) -> dict:
         )
         page.screenshot(path=shots / "7-files.png")
         # the fleet: the station's one spacecraft, and a job for the broker, placed and done
-        browse(page, url, "payload:fleet")
+        browse(page, "payload:fleet")
         expect(page.locator('.c-fleet-table tr[data-key="payload"]')).to_contain_text(
             "up", timeout=WAIT_MS
         )
@@ -194,14 +203,14 @@ def operator_session(url: str, shots) -> dict:
         expect(page.locator(".c-fleet-broker")).to_contain_text("1 completed", timeout=WAIT_MS)
         page.screenshot(path=shots / "7a-fleet.png")
         # pass planning: the coming contact and eclipse from the bus's predictions
-        browse(page, url, "payload:timeline")
+        browse(page, "payload:timeline")
         plan = page.locator(".c-timeline-next")
         expect(plan).to_contain_text("link window: now", timeout=WAIT_MS)  # no stations: always up
         expect(plan).to_contain_text("eclipse", timeout=WAIT_MS)
         expect(page.locator(".c-timeline-svg rect.is-link").first).to_be_attached(timeout=WAIT_MS)
         page.screenshot(path=shots / "7b-pass-planning.png")
         # replay of the archive so far, in place of live: play, pause, seek, resume, stop
-        browse(page, url, "payload:replay")
+        browse(page, "payload:replay")
         page.fill(".c-replay-form [name=from]", "2026-01-01T00:00:00Z")
         page.fill(".c-replay-form [name=to]", "2026-01-01T01:00:00Z")
         page.select_option(".c-replay-form [name=speed]", "1")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
 import sys
 
 from playwright.async_api import async_playwright, expect
@@ -16,10 +15,7 @@ from flight.security.keys import provision_keys
 from tests.ground.test_archive import hk
 from tests.ground.test_cli import free_port, ground
 from tests.ground.test_station import Radio
-from tests.ground.web_site import CHROMIUM_ARGS
-
-CHROMIUM = shutil.which("chromium") or "chromium"  # make test installs it (Debian's package)
-WAIT_MS = 60_000
+from tests.ground.web_site import CHROMIUM, CHROMIUM_ARGS, NAVIGATE, ROUTED, WAIT_MS
 
 
 async def station(tmp, port: int, link: int, keys, users) -> asyncio.subprocess.Process:
@@ -69,7 +65,8 @@ def test_the_page_shows_a_lost_station_and_reconnects_and_the_archive_keeps_all(
             indicator = page.locator(".c-indicator").filter(has_text="authority")
             await expect(indicator).to_contain_text("station connected", timeout=WAIT_MS)
             await expect(indicator).to_contain_text("COP-1 161: active", timeout=WAIT_MS)
-            await page.goto(url + "/#/browse/payload:root/payload:HOUSEKEEPING")
+            await page.wait_for_function(ROUTED, arg=None, timeout=WAIT_MS)
+            await page.evaluate(NAVIGATE, "#/browse/payload:root/payload:HOUSEKEEPING")
             uptime = page.locator('tr[data-field="uptime_s"] td.c-packet-value')
             await expect(uptime).to_have_text("-", timeout=WAIT_MS)  # the view is up, empty
             radio.downlink("HOUSEKEEPING", hk(uptime_s=4242, battery_soc=0.9))

@@ -5,12 +5,26 @@ as a process of its own on a free loopback port."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 PASSWORDS = {"ana": "ana-operator-pw", "vic": "vic-viewer-pw", "root": "root-admin-pw"}
 ROLES = {"ana": "operator", "vic": "viewer", "root": "admin"}
+CHROMIUM = shutil.which("chromium") or "chromium"  # make test installs it (Debian's package)
+WAIT_MS = 60_000
+# Open MCT's router, as an in-app link moves it. Setting the page's hash from outside races the
+# router: an update of its own query (the view, the time conductor) that lands before the
+# hashchange event puts the old object's path back, and the navigation is lost. ROUTED(null) is
+# true once the router has shown its first object (so its default navigation cannot follow ours);
+# ROUTED(key) once the object shown is key.
+ROUTED = """key => {
+  const path = window.openmct?.router?.path;
+  const shown = path?.length ? openmct.objects.makeKeyString(path[0].identifier) : undefined;
+  return shown !== undefined && (key === null || shown === key);
+}"""
+NAVIGATE = "hash => openmct.router.navigate(hash)"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 
