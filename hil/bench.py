@@ -42,6 +42,7 @@ SAMPLE_JOBS = {
     "hash-chain": "hash_chain.py",
     "train-numpy": "train_numpy.py",
     "cuda-burn": "cuda_burn.py",
+    "char-gpt": "char_gpt.py",
 }
 STARTUP_TIMEOUT_S = 20.0
 IMAGE_WATCHDOG_S = 10.0  # payload-controller.service's WatchdogSec

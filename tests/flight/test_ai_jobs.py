@@ -1,0 +1,127 @@
+"""The AI sample job (hil/sample_jobs/char_gpt.py, PyTorch on the CPU) under the controller, as
+real processes: a character-level GPT trains a few hundred steps on a text uplinked as a job
+input, checkpoints when asked, is suspended and resumed from JOB_RESUME, and ends bit-identical
+to a run that never stopped; text generated from the model, suspended and resumed, is the same
+text; the results go down listed with their SHA-256; bad input ends in one clear line."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+from flight.dictionary import JobState
+from tests.flight.test_sample_jobs import events, install, run_to_end
+
+TRAIN = ["char-gpt", "train", "--text", "corpus.txt", "--steps", "300", "--layers", "2",
+         "--heads", "2", "--embd", "48", "--block", "32", "--batch", "8", "--eval-every", "100",
+         "--eval-batches", "2", "--sample-chars", "120"]  # fmt: skip
+TRAIN_RESULTS = ("model.safetensors", "losses.json", "samples.txt")
+
+
+def corpus() -> str:
+    """A training text: the project's own job documentation, four times over."""
+    return (Path(__file__).resolve().parents[2] / "docs" / "jobs.md").read_text() * 4
+
+
+def sha256(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def submitted(payload, manifest: dict) -> None:
+    said = [(t.name, t.values) for t in payload.command("SUBMIT_JOB", {"manifest": manifest})]
+    assert "COMPLETION_SUCCESS" in [name for name, _ in said], said
+
+
+def run_pair(payload, command: list[str], results: tuple[str, ...]) -> dict[str, dict]:
+    """The job run twice: straight, and suspended once after its first checkpoint; the SHA-256
+    of each result of each run, and what the interrupted run's events were."""
+    install(payload, "char-gpt", "char_gpt.py")
+    digests: dict[str, dict] = {}
+    for job_id in ("straight", "interrupted"):
+        manifest = {
+            "id": job_id,
+            "command": command,
+            "inputs": [command[command.index("--text" if "train" in command else "--model") + 1]],
+            "checkpoint": {"interval_s": 60, "cost_s": 1},
+            "time_limit_s": 86400,
+            "results": [{"path": name, "priority": 1} for name in results],
+        }
+        submitted(payload, manifest)
+        seen, deadline = [], time.monotonic() + 120
+        while "JOB_CHECKPOINTED" not in seen:
+            job = payload.ctl.runner.jobs[job_id]
+            assert job.state in (JobState.QUEUED, JobState.RUNNING), (job.rec, seen)
+            assert time.monotonic() < deadline, seen
+            seen += [n for n, _ in events(payload.tick())]
+            time.sleep(0.02)
+        if job_id == "interrupted":
+            payload.ctl.runner.suspend(payload.time, "test: power")
+        seen += run_to_end(payload, job_id, limit_s=240)
+        workdir = payload.state_dir / "jobs" / job_id
+        job = payload.ctl.runner.jobs[job_id]
+        assert job.state is JobState.COMPLETED, (job.rec, (workdir / "stderr.log").read_text())
+        digests[job_id] = {name: sha256(workdir / name) for name in results} | {"events": seen}
+    return digests
+
+
+def test_a_gpt_trained_suspended_and_resumed_ends_bit_identical_to_one_never_stopped(payload):
+    (payload.state_dir / "files").mkdir(parents=True, exist_ok=True)
+    (payload.state_dir / "files" / "corpus.txt").write_text(corpus())
+    runs = run_pair(payload, TRAIN, TRAIN_RESULTS)
+    seen = runs["interrupted"].pop("events")
+    runs["straight"].pop("events")
+    assert "JOB_SUSPENDED" in seen and "JOB_RESUMED" in seen
+    workdir = payload.state_dir / "jobs" / "interrupted"
+    assert "resumed from step" in (workdir / "stdout.log").read_text()
+    assert runs["interrupted"] == runs["straight"]  # the model, the losses, the samples
+    losses = json.loads((workdir / "losses.json").read_text())["losses"]
+    assert [step for step, _, _ in losses] == [100, 200, 300]
+    assert losses[-1][1] < losses[0][1]  # it learnt
+    # the results go down with their SHA-256 (RESULTS.json), stdout and stderr besides
+    listed = {r["path"]: r for r in payload.ctl.runner.jobs["interrupted"].results()}
+    assert set(listed) == {"stdout.log", "stderr.log", *TRAIN_RESULTS}
+
+
+def test_text_generated_from_an_uplinked_model_resumes_to_the_same_text(payload, tmp_path):
+    (payload.state_dir / "files").mkdir(parents=True, exist_ok=True)
+    (payload.state_dir / "files" / "corpus.txt").write_text(corpus())
+    install(payload, "char-gpt", "char_gpt.py")
+    train = {"id": "train", "command": TRAIN, "inputs": ["corpus.txt"], "time_limit_s": 86400,
+             "results": [{"path": "model.safetensors"}]}  # fmt: skip
+    submitted(payload, train)
+    run_to_end(payload, "train", limit_s=240)
+    model = payload.state_dir / "jobs" / "train" / "model.safetensors"
+    (payload.state_dir / "files" / "gpt.safetensors").write_bytes(model.read_bytes())  # uplinked
+    generate = ["char-gpt", "generate", "--model", "gpt.safetensors", "--chars", "400"]
+    runs = run_pair(payload, generate, ("generated.txt",))
+    seen = runs["interrupted"].pop("events")
+    runs["straight"].pop("events")
+    assert "JOB_SUSPENDED" in seen and "JOB_RESUMED" in seen
+    assert runs["interrupted"] == runs["straight"]
+    text = (payload.state_dir / "jobs" / "interrupted" / "generated.txt").read_text()
+    assert text.startswith("\n") and len(text) == 401
+
+
+def test_bad_input_ends_the_job_with_one_clear_line(payload):
+    install(payload, "char-gpt", "char_gpt.py")
+    (payload.state_dir / "files").mkdir(parents=True, exist_ok=True)
+    (payload.state_dir / "files" / "not-a-model.bin").write_bytes(b"\x00" * 64)
+    (payload.state_dir / "files" / "tiny.txt").write_text("abc")
+    cases = {
+        "no-model": (["generate", "--model", "not-a-model.bin"], "is not a char-gpt model"),
+        "too-short": (["train", "--text", "tiny.txt"], "too short"),
+        "bad-heads": (["train", "--text", "tiny.txt", "--embd", "10", "--heads", "3"], "multiple"),
+        "zero-batch": (["train", "--text", "tiny.txt", "--batch", "0"], "out of range: --batch"),
+    }
+    for job_id, (args, said) in cases.items():
+        inputs = [args[args.index("--model" if "generate" in args else "--text") + 1]]
+        manifest = {"id": job_id, "command": ["char-gpt", *args], "inputs": inputs}
+        submitted(payload, manifest)
+        run_to_end(payload, job_id, limit_s=120)
+        job = payload.ctl.runner.jobs[job_id]
+        err = (payload.state_dir / "jobs" / job_id / "stderr.log").read_text()
+        assert job.state is JobState.FAILED and job.rec.exit_code != 0, err
+        assert err.startswith("char-gpt: ") and said in err and "Traceback" not in err, err
+        assert err.count("\n") == 1, err
