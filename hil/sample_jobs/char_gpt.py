@@ -25,6 +25,8 @@ import argparse
 import hashlib
 import json
 import os
+import random
+import re
 import signal
 import sys
 import time
@@ -196,6 +198,59 @@ def restore_rng(tensors: dict, batch_rng: torch.Generator, device: torch.device)
         torch.cuda.set_rng_state(tensors["rng.cuda"], device)
 
 
+def replay_target(pattern: str) -> int | None:
+    """$JOB_REPLAY_TO (checkpoint-replay): the checkpoint this run is to reproduce, by its
+    number; the run stops there, writes it and exits 0."""
+    name = os.environ.get("JOB_REPLAY_TO")
+    if not name:
+        return None
+    match = re.fullmatch(pattern, name)
+    if match is None:
+        raise SystemExit(f"char-gpt: JOB_REPLAY_TO {name!r} is not a checkpoint name of this job")
+    return int(match.group(1))
+
+
+CHECKPOINT_NAME = r"step-(\d{7,})\.safetensors"
+
+
+class Upsets:
+    """Bench only: the bit flips the HIL bench's simulated GPU injects ($SIM_GPU_UPSETS, a
+    directory it drops one ``*.upset`` file into per upset; never set in flight). At a step
+    boundary each is taken: one bit of one weight (chosen by the file's seed) flips, as a
+    radiation upset in GPU memory would, silently; where it landed is written beside it in
+    ``*.applied`` for the bench's account, never on the job's own output."""
+
+    def __init__(self) -> None:
+        where = os.environ.get("SIM_GPU_UPSETS")
+        self.directory = Path(where) if where else None
+
+    def apply(self, model: nn.Module, step: int) -> None:
+        if self.directory is None:
+            return
+        for path in sorted(self.directory.glob("*.upset")):
+            try:
+                seed = int(json.loads(path.read_text())["seed"])
+                path.unlink()
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # half-written, or taken by another: the next boundary sees it
+            where = flip_bit(model, seed)
+            record = json.dumps({"step": step, **where}).encode()
+            write_atomically(path.with_suffix(".applied"), record)
+
+
+@torch.no_grad()
+def flip_bit(model: nn.Module, seed: int) -> dict:
+    """Flip one bit of one float32 weight, chosen by ``seed`` (weighted by tensor size)."""
+    rng = random.Random(seed)
+    named = [(name, p) for name, p in model.named_parameters() if p.dtype == torch.float32]
+    name, param = rng.choices(named, weights=[p.numel() for _, p in named])[0]
+    index, bit = rng.randrange(param.numel()), rng.randrange(32)
+    words = param.data.view(-1).view(torch.int32)
+    mask = (1 << bit) if bit < 31 else -(1 << 31)
+    words[index] = words[index] ^ torch.tensor(mask, dtype=torch.int32, device=words.device)
+    return {"tensor": name, "index": index, "bit": bit}
+
+
 # --- train
 
 
@@ -364,9 +419,14 @@ def train(args: argparse.Namespace) -> int:
         }
         return {k: v.detach().cpu().contiguous() for k, v in tensors.items()}, meta
 
+    target = replay_target(CHECKPOINT_NAME)
+    if target is not None and not step < target <= cfg["steps"]:
+        raise SystemExit(f"char-gpt: cannot replay from step {step} to step {target}")
+    upsets = Upsets()
     started, first_step = time.monotonic(), step
     model.train()
-    while step < cfg["steps"]:
+    while step < (cfg["steps"] if target is None else target):
+        upsets.apply(model, step)
         x, y = batch_of(data["train"], cfg, batch_rng, device)
         loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten())
         opt.zero_grad(set_to_none=True)
@@ -384,6 +444,10 @@ def train(args: argparse.Namespace) -> int:
             print(f"checkpoint at step {step}: {digest}", flush=True)
             if what == "stop":
                 return 143
+    if target is not None:
+        print(f"replayed to step {step}: {write_checkpoint(step, *state())}", flush=True)
+        signals.done()
+        return 0
     seconds = time.monotonic() - started
     tokens = (step - first_step) * cfg["batch"] * cfg["block"]
     print(
@@ -442,24 +506,36 @@ def generate(args: argparse.Namespace) -> int:
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     model.to(device)
 
+    def checkpoint(so_far: str) -> str:
+        meta_out = {
+            "kind": "generate",
+            "settings": settings,
+            "text": so_far,
+            "threads": torch.get_num_threads(),
+        }
+        made = len(so_far) - len(settings["prompt"])
+        return write_checkpoint(made, {"rng.sample": rng.get_state()}, meta_out)
+
     def on_char(so_far: str) -> None:
         made = len(so_far) - len(settings["prompt"])
         if made % PROGRESS_EVERY == 0:
             progress(made / settings["chars"])
         for what in signals.take():
-            meta_out = {
-                "kind": "generate",
-                "settings": settings,
-                "text": so_far,
-                "threads": torch.get_num_threads(),
-            }
-            write_checkpoint(made, {"rng.sample": rng.get_state()}, meta_out)
+            checkpoint(so_far)
             if what == "stop":
                 raise SystemExit(143)
 
-    remaining = settings["chars"] - (len(text) - len(settings["prompt"]))
+    made = len(text) - len(settings["prompt"])
+    target = replay_target(CHECKPOINT_NAME)
+    if target is not None and not made < target <= settings["chars"]:
+        raise SystemExit(f"char-gpt: cannot replay from {made} to {target} characters")
+    remaining = (settings["chars"] if target is None else target) - made
     started = time.monotonic()
     text = sample(model, vocab, text, remaining, settings["temperature"], rng, device, on_char)
+    if target is not None:
+        print(f"replayed to {target} characters: {checkpoint(text)}", flush=True)
+        signals.done()
+        return 0
     seconds = time.monotonic() - started
     print(
         f"generated {remaining} characters on {device.type}: "
