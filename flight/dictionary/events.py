@@ -155,6 +155,15 @@ EVENTS: tuple[Event, ...] = (
         throttle_s=60,
     ),
     Event(
+        "JOB_CHECKPOINT_CORRUPT",
+        26,
+        Severity.MEDIUM,
+        "A job's checkpoint no longer has the SHA-256 its file had when the job named it (an "
+        "upset or a failing disk altered it): it is never resumed from; the job resumes from the "
+        "newest one still intact, or starts over.",
+        (_JOB_ID, Field("checkpoint", "str", description="the altered checkpoint's name")),
+    ),
+    Event(
         "GPU_BACKEND",
         30,
         Severity.INFO,

@@ -126,6 +126,13 @@ HK_FIELDS: tuple[Field, ...] = (
     Field("job_elapsed_s", "u32", "s", "bus seconds the current (or last) job has run"),
     Field("job_progress_pct", "u8", "%", "progress of the current (or last) job, as it reports it"),
     Field("jobs_held", "u16", description="jobs held"),
+    Field(
+        "sdc_detected",
+        "u32",
+        description="silent data corruption detected since start: job checkpoints altered on "
+        "disk after they were written (JOB_CHECKPOINT_CORRUPT)",
+        limits=Limits(yellow_high=0),
+    ),
     Field("payload_power_w", "f32", "W", "the payload's draw: GPU power plus the computer's"),
     Field(
         "gpu_valid",

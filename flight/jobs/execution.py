@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from flight.jobs.job import Job
 from flight.jobs.process import LOST, JobProcess, exit_status
-from flight.jobs.sandbox import JobUser, inside, read_own
+from flight.jobs.sandbox import JobUser, inside, own_sha256, read_own
 
 GRACE_S = 10.0  # bus seconds from SIGTERM to SIGKILL
 CHECKPOINT_DIR = "checkpoints"
@@ -43,6 +43,10 @@ class Execution(Protocol):
 
     def ready_for_checkpoint(self, job: Job) -> bool:
         """A checkpoint may be asked of the job now."""
+
+    def checkpoint_digest(self, job: Job, name: str) -> str | None:
+        """The SHA-256 of the checkpoint's file now; None when it has no file (a simulated job)
+        or the file cannot be read."""
 
     def signal(self, job: Job, sig: int) -> None:
         """Deliver SIGUSR1 (checkpoint), SIGTERM or SIGKILL."""
@@ -118,6 +122,9 @@ class ProcessExecution:
         # an unhandled SIGUSR1 would kill it: only once it has said it handles it
         return (job.workdir / READY_FILE).exists()
 
+    def checkpoint_digest(self, job: Job, name: str) -> str | None:
+        return own_sha256(job.workdir, f"{CHECKPOINT_DIR}/{name}")
+
     def signal(self, job: Job, sig: int) -> None:
         if job.process is not None:
             job.process.signal(sig)
@@ -179,6 +186,9 @@ class SimulatedExecution:
 
     def ready_for_checkpoint(self, job: Job) -> bool:
         return True
+
+    def checkpoint_digest(self, job: Job, name: str) -> str | None:
+        return None
 
     def signal(self, job: Job, sig: int) -> None:
         """A simulation has no process: what a signal would ask, supervision's state says."""

@@ -32,6 +32,7 @@ from flight.events import EV, Event
 __all__ = ["Job", "JobRejected", "JobRunner", "first_waiting"]
 
 CHECKPOINT_WAIT_S = 5.0  # bus seconds beyond the policy's cost_s to wait for a checkpoint
+MAX_CHECKPOINTS = 16  # the checkpoints (and digests) a job's record keeps, to fall back on
 PERSIST_EVERY_S = 60  # run time and progress are committed at least this often
 
 # why the controller stops a running job, and what becomes of it
@@ -69,6 +70,7 @@ class JobRunner:
         self.store = self.queue.store  # supervision records its changes there too
         self.completed = 0
         self.failed = 0
+        self.corrupt_checkpoints = 0  # checkpoints found altered on disk (never resumed from)
         self.running: Job | None = None
         self.last: Job | None = None
         self.now = 0.0  # bus time of the last step
@@ -172,26 +174,45 @@ class JobRunner:
         return events
 
     def _start(self, job: Job, now: float) -> list[Event]:
-        resume = job.rec.checkpoint
         with unchanged_on_store_error(job):  # RUNNING is on disk before the process starts
+            resume, events = self._intact_checkpoint(job)
             rec = job.rec
             rec.state, rec.attempts, rec.stop_reason = JobState.RUNNING, rec.attempts + 1, None
             rec.started_at = rec.started_at if rec.started_at is not None else now
-            self.store.update(rec, "state", "attempts", "stop_reason", "started_at")
+            self.store.update(
+                rec, "state", "attempts", "stop_reason", "started_at", "checkpoint", "checkpoints"
+            )
+        self.corrupt_checkpoints += len(events)
         job.checkpoint_asked_at, job.term_at, job.killed = None, None, False
         job.since_checkpoint_s = 0.0
         self.running = job
         try:
             pid = job.execution.start(job, resume)
         except OSError as exc:
-            return self._finish(job, now, JobState.FAILED, -1, f"cannot start: {exc.strerror}")
+            reason = f"cannot start: {exc.strerror}"
+            return events + self._finish(job, now, JobState.FAILED, -1, reason)
         if pid is not None:
             rec.pid = pid
             self.store.update(rec, "pid")
-        events: list[Event] = [EV.JOB_STARTED(job_id=rec.id, pid=pid or 0)]
+        events.append(EV.JOB_STARTED(job_id=rec.id, pid=pid or 0))
         if resume is not None:
             events.append(EV.JOB_RESUMED(job_id=rec.id, checkpoint=resume))
         return events
+
+    @staticmethod
+    def _intact_checkpoint(job: Job) -> tuple[str | None, list[Event]]:
+        """The checkpoint to resume from: the newest recorded whose file still has the digest it
+        had when the job named it (a radiation upset or a failing disk may have altered it since);
+        one JOB_CHECKPOINT_CORRUPT for each newer one, which is forgotten. None: start over."""
+        rec, events = job.rec, []
+        while rec.checkpoint is not None:
+            recorded = {name: digest for name, digest in rec.checkpoints}.get(rec.checkpoint)
+            if recorded is None or job.execution.checkpoint_digest(job, rec.checkpoint) == recorded:
+                break
+            events.append(EV.JOB_CHECKPOINT_CORRUPT(job_id=rec.id, checkpoint=rec.checkpoint))
+            rec.checkpoints = [c for c in rec.checkpoints if c[0] != rec.checkpoint]
+            rec.checkpoint = rec.checkpoints[-1][0] if rec.checkpoints else None
+        return rec.checkpoint, events
 
     def _supervise(self, job: Job, now: float, work_s: float) -> list[Event]:
         rec, spec = job.rec, job.spec
@@ -225,8 +246,13 @@ class JobRunner:
     def _checkpointed(self, job: Job, now: float, name: str) -> list[Event]:
         rec = job.rec
         rec.checkpoint, rec.checkpoint_work = name, rec.work_done
+        digest = job.execution.checkpoint_digest(job, name)
+        kept = [c for c in rec.checkpoints if c[0] != name]
+        rec.checkpoints = [*kept, [name, digest]][-MAX_CHECKPOINTS:]
         job.checkpoint_asked_at, job.since_checkpoint_s = None, 0.0
-        self.store.update(rec, "checkpoint", "checkpoint_work", "work_done", "run_s", "progress")
+        self.store.update(
+            rec, "checkpoint", "checkpoints", "checkpoint_work", "work_done", "run_s", "progress"
+        )
         return [EV.JOB_CHECKPOINTED(job_id=rec.id, checkpoint=name)]
 
     @staticmethod

@@ -15,6 +15,7 @@ job's supervisor (flight/jobs/supervise.py) in the job's process before it execu
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import pwd
@@ -109,6 +110,24 @@ def read_own(workdir: Path, relative: str) -> str:
         raise OSError(f"{relative}: reached through a link")
     with os.fdopen(os.open(workdir / relative, os.O_RDONLY | os.O_NOFOLLOW)) as f:
         return f.read(4096)
+
+
+def own_sha256(workdir: Path, relative: str) -> str | None:
+    """The SHA-256 of a file the job wrote (a checkpoint); None if it is missing, not a regular
+    file, unreadable, or reached through a link."""
+    if not inside(workdir, relative):
+        return None
+    try:
+        fd = os.open(workdir / relative, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        try:
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                return hashlib.file_digest(f, "sha256").hexdigest()
+        except OSError:  # an unreadable block: no digest
+            pass
+        return None
 
 
 def sync_dir(directory: Path) -> None:

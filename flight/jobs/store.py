@@ -9,7 +9,7 @@ power loss at any instant loses no accepted job and forgets no completion (docs/
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -18,7 +18,7 @@ import msgpack
 from flight.dictionary import JobState
 from flight.database import open_database
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: checkpoints (their digests)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
@@ -41,9 +41,12 @@ CREATE TABLE IF NOT EXISTS jobs (
     pid_start INTEGER,
     stop_reason TEXT,
     suspect INTEGER NOT NULL DEFAULT 0,
-    reason TEXT NOT NULL DEFAULT ''
+    reason TEXT NOT NULL DEFAULT '',
+    checkpoints BLOB NOT NULL DEFAULT x'90'
 )
 """
+# columns added since version 1, put into a store an earlier controller made (x'90': msgpack's [])
+_ADDED_COLUMNS = {"checkpoints": "BLOB NOT NULL DEFAULT x'90'"}
 
 
 class StoreError(Exception):
@@ -75,6 +78,10 @@ class JobRecord:
     stop_reason: str | None = None  # why the controller is stopping it
     suspect: bool = False  # an uncorrectable GPU memory error happened while it ran
     reason: str = ""  # why it ended as it did, or was last requeued
+    # the checkpoints recorded, oldest first, each [name, SHA-256 of its file when it was named]
+    # (the digest None for a simulated job's): the last MAX_CHECKPOINTS, to resume from the
+    # newest one still intact
+    checkpoints: list[list[str | None]] = field(default_factory=list)
 
 
 _COLUMNS = tuple(f.name for f in fields(JobRecord))
@@ -87,6 +94,10 @@ class JobStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db = open_database(path, _SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+            for name, kind in _ADDED_COLUMNS.items():
+                if name not in columns:
+                    self._db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.Error as exc:
             raise StoreError(f"job store {path}: {exc}") from None
@@ -103,6 +114,7 @@ class JobStore:
             values["manifest"] = msgpack.unpackb(values["manifest"], raw=False)
             values["state"] = JobState(values["state"])
             values["suspect"] = bool(values["suspect"])
+            values["checkpoints"] = msgpack.unpackb(values["checkpoints"], raw=False)
             yield JobRecord(**values)
 
     def next_seq(self) -> int:
@@ -135,9 +147,10 @@ class JobStore:
 
 
 def _column_value(value: Any) -> Any:
-    """A record field as SQLite stores it: the state as its number, the manifest as msgpack."""
+    """A record field as SQLite stores it: the state as its number, the manifest and the
+    checkpoints as msgpack."""
     if isinstance(value, JobState):
         return int(value)
-    if isinstance(value, dict):
+    if isinstance(value, (dict, list)):
         return msgpack.packb(value, use_bin_type=True)
     return value
