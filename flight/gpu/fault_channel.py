@@ -4,8 +4,9 @@ the HIL bench injects GPU faults (ECC errors, a lost GPU, overheating) and sets 
 background. Opened only when the controller runs the simulated GPU; a flight build with a real
 GPU has no such door.
 
-Each datagram is one msgpack map: ``{"fault": NAME, "count": N}`` or
-``{"corrected_ecc_per_hour": RATE}``.
+Each datagram is one msgpack map: ``{"fault": NAME, "count": N}``,
+``{"corrected_ecc_per_hour": RATE}``, or a silent upset (silent_upsets.py):
+``{"upset": TARGET, "seed": N, ...}``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import msgpack
 
+from flight.gpu.silent_upsets import SilentUpsets
 from flight.gpu.simulated import SimulatedH100
 
 FAULTS = ("ecc_corrected", "ecc_uncorrected", "lost", "overheat")
@@ -35,6 +37,7 @@ class FaultChannel:
 
     def __init__(self, state_dir: Path, gpu: SimulatedH100) -> None:
         self.gpu = gpu
+        self.upsets = SilentUpsets(state_dir)
         self.bad = 0
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(address(state_dir))
@@ -50,11 +53,13 @@ class FaultChannel:
                 return applied
             try:
                 applied.append(self._apply(msgpack.unpackb(data, raw=False)))
-            except (ValueError, TypeError, KeyError, msgpack.UnpackException) as exc:
+            except (OSError, ValueError, TypeError, KeyError, msgpack.UnpackException) as exc:
                 self.bad += 1
                 log.warning("fault channel: ignored a bad message (%s)", exc)
 
     def _apply(self, message: dict) -> str:
+        if "upset" in message:
+            return self.upsets.apply(message)
         if "corrected_ecc_per_hour" in message:
             rate = float(message["corrected_ecc_per_hour"])
             if not 0 <= rate < 1e6:

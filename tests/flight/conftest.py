@@ -118,6 +118,7 @@ class PayloadHarness:
         os.set_blocking(self.link.master_fd, False)
         self.port = open_link(self.link.slave_path, 115200)
         self.state_dir = state_dir
+        self.allowance = 150.0  # the bus's power allowance on each tick, unless one is given
         (state_dir / "bin").mkdir(parents=True, exist_ok=True)
         self.controller_args = controller
         self.ctl = Controller(
@@ -209,11 +210,12 @@ class PayloadHarness:
         """Send a command from the dictionary; the telemetry it caused."""
         return self.send(self.tc(name, args, **kw))
 
-    def tick(self, allowance: float = 150.0, **env: Any) -> list[DecodedTelemetry]:
+    def tick(self, allowance: float | None = None, **env: Any) -> list[DecodedTelemetry]:
         """One bus second."""
         self.time += 1
+        power = self.allowance if allowance is None else allowance
         return self.command(
-            "BUS_TICK", bus_tick_args(self.time, allowance, **env), source=d.SOURCE_BUS, ack=0
+            "BUS_TICK", bus_tick_args(self.time, power, **env), source=d.SOURCE_BUS, ack=0
         )
 
     def telemetry(self) -> list[DecodedTelemetry]:
