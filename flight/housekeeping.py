@@ -70,7 +70,7 @@ class Housekeeping:
                 "job_elapsed_s": int(job.rec.run_s) if job else 0,
                 "job_progress_pct": round(100 * job.rec.progress) if job else 0,
                 "jobs_held": self.runner.held,
-                "sdc_detected": self.runner.corrupt_checkpoints,
+                "sdc_detected": self.runner.sdc_detected,
                 "governor_mode": int(self.control.mode),
                 "safe_mode": int(self.safe.active),
                 "faults_recent": min(0xFFFF, self.safe.recent(self.clock.time)),

@@ -3,7 +3,8 @@
 Every file that arrives is recorded with its CFDP outcome. A job's results are checked against
 the SHA-256 its RESULTS.json lists (whichever of the two arrives last triggers the check); a
 result that disagrees is moved to ``rejected/`` and marked so: it is never left where a user
-would take it for the job's output. Stored telemetry files (``stored/*.tm``) are split back into
+would take it for the job's output. Results whose RESULTS.json says they are suspect are marked
+suspect, never verified. Stored telemetry files (``stored/*.tm``) are split back into
 their packets for the station to pass on.
 """
 
@@ -35,8 +36,10 @@ class FileRow:
     condition: str
     delivered: bool
     check: str
-    """verified (SHA-256 agrees with RESULTS.json), rejected (it does not), cfdp (no manifest
-    names it: the CFDP checksum is the check), pending (its RESULTS.json has not arrived)."""
+    """verified (SHA-256 agrees with RESULTS.json), suspect (it agrees, but RESULTS.json says the
+    payload does not trust the job's results: never verified), rejected (it does not agree), cfdp
+    (no manifest names it: the CFDP checksum is the check), pending (its RESULTS.json has not
+    arrived)."""
     sha256: str | None
     received_at: float
 
@@ -81,7 +84,9 @@ class FileRegistry:
         if not manifest.is_file():
             return
         try:
-            listed = {r["path"]: r["sha256"] for r in json.loads(manifest.read_text())["results"]}
+            summary = json.loads(manifest.read_text())
+            listed = {r["path"]: r["sha256"] for r in summary["results"]}
+            suspect = summary.get("suspect") is True
         except (ValueError, KeyError, TypeError):
             return
         prefix = f"{job}/"
@@ -95,7 +100,7 @@ class FileRegistry:
             if row is None or row.check != "pending":
                 continue
             if row.sha256 == expected:
-                self._put(_replace(row, check="verified"))
+                self._put(_replace(row, check="suspect" if suspect else "verified"))
             else:
                 where = self.files_dir / REJECTED_DIR / job / path
                 where.parent.mkdir(parents=True, exist_ok=True)

@@ -134,7 +134,9 @@ EVENTS: tuple[Event, ...] = (
         "JOB_RESULTS_SUSPECT",
         23,
         Severity.MEDIUM,
-        "An uncorrectable GPU memory error happened while the job ran: its results are suspect.",
+        "An uncorrectable GPU memory error happened while the job ran, or one of its result "
+        "files no longer has the SHA-256 the job declared for it (SHA256SUMS): its results are "
+        "suspect, and RESULTS.json says so.",
         (_JOB_ID,),
     ),
     Event(

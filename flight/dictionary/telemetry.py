@@ -130,7 +130,8 @@ HK_FIELDS: tuple[Field, ...] = (
         "sdc_detected",
         "u32",
         description="silent data corruption detected since start: job checkpoints altered on "
-        "disk after they were written (JOB_CHECKPOINT_CORRUPT)",
+        "disk after they were written (JOB_CHECKPOINT_CORRUPT), jobs whose result files no "
+        "longer have the SHA-256 the job declared (JOB_RESULTS_SUSPECT)",
         limits=Limits(yellow_high=0),
     ),
     Field("payload_power_w", "f32", "W", "the payload's draw: GPU power plus the computer's"),

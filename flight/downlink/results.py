@@ -11,6 +11,7 @@ from typing import Any
 
 from flight import dictionary as d
 from flight.downlink.service import Downlink
+from flight.jobs.job import Job
 from flight.jobs.runner import JobRunner
 from flight.events import EV, Event
 
@@ -45,23 +46,26 @@ class ResultsDownlink:
         return events
 
     def queued_after(self, events: list[Event]) -> list[Event]:
-        """The job events, each ended job's results queued on the way (a simulated job has no
-        files)."""
-        for name, values in events:
+        """The job events, each ended job's results checked against the digests it declared
+        and queued on the way (a simulated job has no files)."""
+        for name, values in list(events):
             job = self.runner.jobs.get(values.get("job_id")) if name in _RESULT_EVENTS else None
             if job is not None and not job.spec.simulated:
-                events += self.guarded(
-                    lambda job=job: self.downlink.queue_results(
-                        job.rec.id, job.workdir, job.results()
-                    )
-                )
+                events += self._queue(job)
         return events
 
     def queue_unsent(self) -> list[Event]:
         """After a restart: the results of jobs that ended before their downlink was queued."""
-        return self.guarded(self._queue_unsent)
-
-    def _queue_unsent(self) -> None:
+        events: list[Event] = []
         for job in self.runner.jobs.values():
             if job.state in _RESULT_STATES and not job.spec.simulated:
-                self.downlink.queue_results(job.rec.id, job.workdir, job.results())
+                events += self._queue(job)
+        return events
+
+    def _queue(self, job: Job) -> list[Event]:
+        events = self.runner.check_results(job)
+        return events + self.guarded(
+            lambda: self.downlink.queue_results(
+                job.rec.id, job.workdir, job.results(), job.rec.suspect
+            )
+        )

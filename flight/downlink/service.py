@@ -152,9 +152,12 @@ class Downlink:
         """Queue a file for the ground by its path (one the relay routed down this link)."""
         return self.entity.put(path, dest_name, remote_id=self.config.ground_id, priority=priority)
 
-    def queue_results(self, job_id: str, workdir: Path, results: list[dict[str, Any]]) -> None:
+    def queue_results(
+        self, job_id: str, workdir: Path, results: list[dict[str, Any]], suspect: bool
+    ) -> None:
         """A finished job's result files and their RESULTS.json, each once (a restart does not
-        queue them again): to the ground, or, with a relay, into its custody to be routed."""
+        queue them again): to the ground, or, with a relay, into its custody to be routed.
+        ``suspect``: the results are not to be trusted (RESULTS.json says so)."""
         manifest = workdir / RESULTS_MANIFEST
         name = f"{job_id}/{RESULTS_MANIFEST}"
         if self.journal.sent_before(str(manifest.resolve())) or (
@@ -165,7 +168,8 @@ class Downlink:
         for r in results:
             listed.append({**r, "sha256": file_sha256(workdir / r["path"])})
         tmp = manifest.with_suffix(".tmp")
-        write_own(tmp, json.dumps({"job_id": job_id, "results": listed}, indent=1))
+        summary = {"job_id": job_id, "suspect": suspect, "results": listed}
+        write_own(tmp, json.dumps(summary, indent=1))
         os.replace(tmp, manifest)
         sync_dir(workdir)  # else a power cut can leave RESULTS.tmp and no RESULTS.json
         first = min((r["priority"] for r in listed), default=0)

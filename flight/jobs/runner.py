@@ -25,6 +25,7 @@ from flight.jobs.job import Job, JobRejected, unchanged_on_store_error
 from flight.jobs.manifest import JobSpec
 from flight.jobs.process import LOST
 from flight.jobs.queue import MAX_QUEUE, JobQueue
+from flight.jobs.result_digests import altered
 from flight.jobs.sandbox import JobUser
 from flight.jobs.store import StoreError
 from flight.events import EV, Event
@@ -70,7 +71,9 @@ class JobRunner:
         self.store = self.queue.store  # supervision records its changes there too
         self.completed = 0
         self.failed = 0
-        self.corrupt_checkpoints = 0  # checkpoints found altered on disk (never resumed from)
+        # silent data corruption caught: checkpoints altered on disk (never resumed from) and
+        # jobs whose results no longer have the digests the job declared
+        self.sdc_detected = 0
         self.running: Job | None = None
         self.last: Job | None = None
         self.now = 0.0  # bus time of the last step
@@ -173,6 +176,21 @@ class JobRunner:
             self._stop(job, now, STOP_GPU_FAULT)
         return events
 
+    def check_results(self, job: Job) -> list[Event]:
+        """Before an ended job's results go down: each the job declared a SHA-256 for must still
+        have it (result_digests.py); if one does not, its results are suspect (said once)."""
+        changed = altered(job.workdir, [r["path"] for r in job.results()])
+        if not changed or job.rec.suspect:
+            return []
+        self.sdc_detected += 1
+        job.rec.suspect = True  # kept in memory even if the store refuses: RESULTS.json says it
+        events = [EV.JOB_RESULTS_SUSPECT(job_id=job.rec.id)]
+        try:
+            self.store.update(job.rec, "suspect")
+        except StoreError as exc:
+            events.append(EV.STORE_ERROR(reason=str(exc)))
+        return events
+
     def _start(self, job: Job, now: float) -> list[Event]:
         with unchanged_on_store_error(job):  # RUNNING is on disk before the process starts
             resume, events = self._intact_checkpoint(job)
@@ -182,7 +200,7 @@ class JobRunner:
             self.store.update(
                 rec, "state", "attempts", "stop_reason", "started_at", "checkpoint", "checkpoints"
             )
-        self.corrupt_checkpoints += len(events)
+        self.sdc_detected += len(events)
         job.checkpoint_asked_at, job.term_at, job.killed = None, None, False
         job.since_checkpoint_s = 0.0
         self.running = job

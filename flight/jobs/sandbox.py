@@ -103,13 +103,15 @@ def inside(workdir: Path, relative: str) -> bool:
     return (workdir / relative).resolve() == workdir.resolve() / relative
 
 
-def read_own(workdir: Path, relative: str) -> str:
-    """A file the job writes for the controller (progress, checkpoint name); OSError if it is
-    missing or reached through a link."""
+def read_own(workdir: Path, relative: str, limit: int = 4096) -> str:
+    """A file the job writes for the controller (progress, checkpoint name, its results'
+    digests), its first ``limit`` characters; OSError if it is missing or reached through a
+    link."""
     if not inside(workdir, relative):
         raise OSError(f"{relative}: reached through a link")
-    with os.fdopen(os.open(workdir / relative, os.O_RDONLY | os.O_NOFOLLOW)) as f:
-        return f.read(4096)
+    fd = os.open(workdir / relative, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, errors="replace") as f:
+        return f.read(limit)
 
 
 def own_sha256(workdir: Path, relative: str) -> str | None:

@@ -76,7 +76,9 @@ class JobRecord:
     pid: int | None = None  # the job's supervisor process while it runs
     pid_start: int | None = None  # its start time in clock ticks since boot (pid reuse check)
     stop_reason: str | None = None  # why the controller is stopping it
-    suspect: bool = False  # an uncorrectable GPU memory error happened while it ran
+    # an uncorrectable GPU memory error happened while it ran, or a result was altered after the
+    # job wrote it (result_digests.py)
+    suspect: bool = False
     reason: str = ""  # why it ended as it did, or was last requeued
     # the checkpoints recorded, oldest first, each [name, SHA-256 of its file when it was named]
     # (the digest None for a simulated job's): the last MAX_CHECKPOINTS, to resume from the

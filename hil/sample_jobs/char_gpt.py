@@ -15,7 +15,8 @@ Both follow the payload's job protocol (docs/jobs.md):
 
 Files are safetensors (deterministic: the same state is the same octets). Results, in the job
 directory: ``train`` leaves model.safetensors, losses.json and samples.txt; ``generate`` leaves
-generated.txt. The payload downlinks each with its SHA-256 (RESULTS.json). A checkpoint's name
+generated.txt; each with its SHA-256 in SHA256SUMS. The payload downlinks them with their SHA-256
+(RESULTS.json). A checkpoint's name
 is ``step-NNNNNNN.safetensors``; its SHA-256 is the digest of the model state at that step.
 """
 
@@ -120,6 +121,16 @@ def write_atomically(path: Path, data: bytes) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def write_results(results: dict[str, bytes]) -> None:
+    """The result files, and SHA256SUMS with the digest of each as computed here, from the
+    octets in memory: the controller checks the files against it before they go down, so an
+    upset in storage after they were written is caught (docs/jobs.md)."""
+    for name, data in results.items():
+        write_atomically(Path(name), data)
+    sums = [f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in results.items()]
+    write_atomically(Path("SHA256SUMS"), "".join(sums).encode())
 
 
 def checkpoint_dir() -> Path:
@@ -458,11 +469,15 @@ def train(args: argparse.Namespace) -> int:
     weights = {k: v for k, v in tensors.items() if k.startswith("model.")}
     model_meta = {"kind": "model", "step": step, "settings": cfg, "vocab": vocab}
     data_out = save_tensors(weights, metadata={META_KEY: json.dumps(model_meta, sort_keys=True)})
-    write_atomically(Path("model.safetensors"), data_out)
-    write_atomically(Path("losses.json"), json.dumps({"losses": losses}).encode())
     rng = torch.Generator().manual_seed(cfg["seed"] + 3)
     text_out = sample(model, vocab, "\n", cfg["sample_chars"], 1.0, rng, device)
-    write_atomically(Path("samples.txt"), text_out.encode("utf-8"))
+    write_results(
+        {
+            "model.safetensors": data_out,
+            "losses.json": json.dumps({"losses": losses}).encode(),
+            "samples.txt": text_out.encode("utf-8"),
+        }
+    )
     signals.done()
     return 0
 
@@ -542,7 +557,7 @@ def generate(args: argparse.Namespace) -> int:
         f"{remaining / max(seconds, 1e-9):.1f} characters/s",
         flush=True,
     )
-    write_atomically(Path(args.out), text.encode("utf-8"))
+    write_results({args.out: text.encode("utf-8")})
     signals.done()
     return 0
 
