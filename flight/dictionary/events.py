@@ -166,6 +166,19 @@ EVENTS: tuple[Event, ...] = (
         (_JOB_ID, Field("checkpoint", "str", description="the altered checkpoint's name")),
     ),
     Event(
+        "JOB_SDC_DETECTED",
+        27,
+        Severity.MEDIUM,
+        "A job's integrity check caught silent data corruption in what it computes (it exited "
+        "86 and wrote no checkpoint after it): it is run again from its last intact checkpoint, "
+        "or failed once it has been caught more than 3 times.",
+        (
+            _JOB_ID,
+            Field("check", "str", description="the job's integrity policy that caught it"),
+            Field("reruns", "u8", description="times the job has been caught so far"),
+        ),
+    ),
+    Event(
         "GPU_BACKEND",
         30,
         Severity.INFO,

@@ -131,7 +131,8 @@ HK_FIELDS: tuple[Field, ...] = (
         "u32",
         description="silent data corruption detected since start: job checkpoints altered on "
         "disk after they were written (JOB_CHECKPOINT_CORRUPT), jobs whose result files no "
-        "longer have the SHA-256 the job declared (JOB_RESULTS_SUSPECT)",
+        "longer have the SHA-256 the job declared (JOB_RESULTS_SUSPECT), corruption a job's "
+        "integrity check caught (JOB_SDC_DETECTED)",
         limits=Limits(yellow_high=0),
     ),
     Field("payload_power_w", "f32", "W", "the payload's draw: GPU power plus the computer's"),

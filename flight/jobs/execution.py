@@ -25,6 +25,9 @@ CHECKPOINT_DIR = "checkpoints"
 LATEST_FILE = "LATEST"
 PROGRESS_FILE = "progress"
 READY_FILE = "ready"  # the job made it once its SIGUSR1 handler is in place
+# the exit status of a job under an integrity policy that caught silent data corruption in what
+# it computes (and wrote no checkpoint after it): it is run again from its last checkpoint
+SDC_EXIT = 86
 
 
 class Execution(Protocol):
@@ -89,6 +92,8 @@ class ProcessExecution:
             "JOB_READY_FILE": str(job.workdir / READY_FILE),
             "JOB_INPUT_DIR": str(self.file_store),
         } | job.spec.env
+        if job.spec.integrity != "none":
+            env["JOB_INTEGRITY"] = job.spec.integrity
         if resume is not None:
             env["JOB_RESUME"] = str(job.workdir / CHECKPOINT_DIR / resume)
         argv = [str(self.job_area / job.spec.executable), *job.spec.args]

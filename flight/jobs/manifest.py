@@ -30,6 +30,9 @@ MAX_TIME_LIMIT_S = 7 * 24 * 3600
 DEFAULT_TIME_LIMIT_S = 3600
 MAX_GPU_MEMORY_MIB = 1 << 20
 MAX_SIMULATED_WORK_S = MAX_TIME_LIMIT_S
+# how the payload checks what a job computes (docs/jobs.md, Integrity): none, or abft (the job
+# checks its own matrix products, and exits SDC_EXIT when one disagrees)
+INTEGRITY_POLICIES = ("none", "abft")
 MANIFEST_KEYS = {  # every key a manifest may have
     "id",
     "owner",
@@ -46,6 +49,7 @@ MANIFEST_KEYS = {  # every key a manifest may have
     "checkpoint",
     "results",
     "env",
+    "integrity",
     "signature",  # checked before the manifest is parsed (flight/security/job_auth.py)
 }
 
@@ -95,6 +99,7 @@ class JobSpec:
     checkpoint: CheckpointPolicy | None = None
     results: tuple[ResultFile, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
+    integrity: str = "none"
 
     @property
     def simulated(self) -> bool:
@@ -147,6 +152,7 @@ def parse_manifest(manifest: Any) -> JobSpec:
         checkpoint=checkpoint,
         results=_results(manifest.get("results", [])),
         env=_env(manifest.get("env", {})),
+        integrity=_integrity(manifest.get("integrity", {"policy": "none"})),
     )
     _consistent(spec)
     return spec
@@ -277,12 +283,24 @@ def _env(env: Any) -> dict[str, str]:
     return dict(env)
 
 
+def _integrity(integrity: Any) -> str:
+    if (
+        not isinstance(integrity, dict)
+        or set(integrity) != {"policy"}
+        or integrity["policy"] not in INTEGRITY_POLICIES
+    ):
+        raise ManifestError(f"integrity: a map with policy, one of {', '.join(INTEGRITY_POLICIES)}")
+    return integrity["policy"]
+
+
 def _consistent(spec: JobSpec) -> None:
     contradictions = []
     if spec.expected_runtime_s > spec.time_limit_s:
         contradictions.append("expected_runtime_s is longer than time_limit_s")
     if spec.simulated and (spec.args or spec.env or spec.inputs or spec.results):
         contradictions.append("a simulated job has no process: no env, inputs or results")
+    if spec.simulated and spec.integrity != "none":
+        contradictions.append("a simulated job has no process to check: integrity none")
     if spec.simulated and spec.simulated_work_s > spec.time_limit_s:
         contradictions.append("simulated.work_s is longer than time_limit_s")
     if {r.path for r in spec.results} & {"stdout.log", "stderr.log"}:

@@ -17,6 +17,7 @@ from typing import Callable
 from flight.dictionary import FailureCode, JobState
 from flight.jobs.execution import (
     GRACE_S,
+    SDC_EXIT,
     Execution,
     ProcessExecution,
     SimulatedExecution,
@@ -34,6 +35,7 @@ __all__ = ["Job", "JobRejected", "JobRunner", "first_waiting"]
 
 CHECKPOINT_WAIT_S = 5.0  # bus seconds beyond the policy's cost_s to wait for a checkpoint
 MAX_CHECKPOINTS = 16  # the checkpoints (and digests) a job's record keeps, to fall back on
+MAX_SDC_RERUNS = 3  # runs again after caught corruption before the job is failed (a defect)
 PERSIST_EVERY_S = 60  # run time and progress are committed at least this often
 
 # why the controller stops a running job, and what becomes of it
@@ -326,12 +328,30 @@ class JobRunner:
             return self._requeue(job, now, job.rec.reason or stop, suspended=stop == STOP_SUSPEND)
         if code == LOST:
             return self._requeue(job, now, "its process was lost (power loss or crash)")
+        if code == SDC_EXIT and job.spec.integrity != "none":
+            return self._corruption_caught(job, now)
         job.rec.failures += 1
         if job.rec.failures <= job.spec.max_retries:
             return self._requeue(
                 job, now, f"exit {code}: retry {job.rec.failures} of {job.spec.max_retries}"
             )
         return self._finish(job, now, JobState.FAILED, code, f"exit {code}")
+
+    def _corruption_caught(self, job: Job, now: float) -> list[Event]:
+        """The job's integrity check caught silent data corruption (SDC_EXIT): counted, said, and
+        the job run again from its last intact checkpoint; failed after MAX_SDC_RERUNS (corruption
+        that comes back every time is a defect, not an upset)."""
+        rec = job.rec
+        rec.sdc_reruns += 1  # recorded with the job's new state, in one write
+        said = EV.JOB_SDC_DETECTED(job_id=rec.id, check=job.spec.integrity, reruns=rec.sdc_reruns)
+        if rec.sdc_reruns > MAX_SDC_RERUNS:
+            reason = f"{job.spec.integrity}: corruption caught {rec.sdc_reruns} times"
+            events = self._finish(job, now, JobState.FAILED, SDC_EXIT, reason)
+        else:
+            reason = f"{job.spec.integrity}: corruption caught, run again from its last checkpoint"
+            events = self._requeue(job, now, reason)
+        self.sdc_detected += 1
+        return [said, *events]
 
     def _requeue(self, job: Job, now: float, reason: str, suspended: bool = False) -> list[Event]:
         rec = job.rec
@@ -347,6 +367,7 @@ class JobRunner:
             "work_done",
             "progress",
             "suspect",
+            "sdc_reruns",
         )
         self._release(job)
         event = EV.JOB_SUSPENDED if suspended else EV.JOB_REQUEUED
@@ -373,6 +394,7 @@ class JobRunner:
             "progress",
             "failures",
             "suspect",
+            "sdc_reruns",
         )
         if self.running is job:
             self._release(job)

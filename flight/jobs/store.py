@@ -18,7 +18,7 @@ import msgpack
 from flight.dictionary import JobState
 from flight.database import open_database
 
-SCHEMA_VERSION = 2  # 2: checkpoints (their digests)
+SCHEMA_VERSION = 2  # 2: checkpoints (their digests), sdc_reruns
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
@@ -42,11 +42,15 @@ CREATE TABLE IF NOT EXISTS jobs (
     stop_reason TEXT,
     suspect INTEGER NOT NULL DEFAULT 0,
     reason TEXT NOT NULL DEFAULT '',
-    checkpoints BLOB NOT NULL DEFAULT x'90'
+    checkpoints BLOB NOT NULL DEFAULT x'90',
+    sdc_reruns INTEGER NOT NULL DEFAULT 0
 )
 """
 # columns added since version 1, put into a store an earlier controller made (x'90': msgpack's [])
-_ADDED_COLUMNS = {"checkpoints": "BLOB NOT NULL DEFAULT x'90'"}
+_ADDED_COLUMNS = {
+    "checkpoints": "BLOB NOT NULL DEFAULT x'90'",
+    "sdc_reruns": "INTEGER NOT NULL DEFAULT 0",
+}
 
 
 class StoreError(Exception):
@@ -84,6 +88,7 @@ class JobRecord:
     # (the digest None for a simulated job's): the last MAX_CHECKPOINTS, to resume from the
     # newest one still intact
     checkpoints: list[list[str | None]] = field(default_factory=list)
+    sdc_reruns: int = 0  # times run again because its integrity policy caught corruption
 
 
 _COLUMNS = tuple(f.name for f in fields(JobRecord))

@@ -47,6 +47,7 @@ except ImportError as missing:  # a flight image without the [ai] extra
 
 META_KEY = "char_gpt"  # the one metadata entry: JSON with sorted keys (so octets are stable)
 PROGRESS_EVERY = 10
+SDC_EXIT = 86  # the job protocol's: silent data corruption caught, no checkpoint written since
 
 
 class Block(nn.Module):
@@ -89,6 +90,75 @@ class CharGPT(nn.Module):
         for block in self.blocks:
             x = block(x)
         return self.head(self.ln(x))
+
+
+# --- integrity
+
+
+class SilentCorruption(Exception):
+    """A check found a product or a weight that is not what it should be."""
+
+
+class Abft:
+    """Algorithm-based fault tolerance for the model's linear layers ($JOB_INTEGRITY=abft).
+
+    After every update each weight matrix's column sums (and those of its magnitudes) are kept.
+    A layer computes y = x W^T + b, so the sum of each output row must equal x times the column
+    sums, plus the sum of b, within float rounding; a weight changed in memory since the update,
+    or a wrong product, makes them disagree. Checked on every forward pass, and over the weights
+    themselves before a checkpoint or a result is written, so corruption caught never reaches
+    one. The embeddings and layer norms are not matrix products and are not covered; a flip too
+    small to exceed float rounding (a low mantissa bit) is not caught (docs/jobs.md)."""
+
+    RTOL = 1e-3
+
+    def __init__(self, model: nn.Module) -> None:
+        self.layers = {n: m for n, m in model.named_modules() if isinstance(m, nn.Linear)}
+        self.sums: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+        for name, layer in self.layers.items():
+            layer.register_forward_hook(self._check(name))
+        self.refresh()
+
+    @torch.no_grad()
+    def refresh(self) -> None:
+        """Take the checksums of the weights as they are now (after an update)."""
+        for name, layer in self.layers.items():
+            w = layer.weight
+            bias = layer.bias.sum() if layer.bias is not None else w.new_zeros(())
+            self.sums[name] = (w.sum(0), w.abs().sum(0), bias)
+
+    def _check(self, name: str):  # noqa: ANN202 (a forward hook)
+        @torch.no_grad()
+        def check(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+            col, mag, bias = self.sums[name]
+            x = inputs[0]
+            bound = self.RTOL * (x.abs() @ mag + bias.abs()) + 1e-6
+            if not ((output.sum(-1) - (x @ col + bias)).abs() <= bound).all():  # NaN fails too
+                raise SilentCorruption(f"{name}: its product disagrees with its checksums")
+
+        return check
+
+    @torch.no_grad()
+    def verify_weights(self) -> None:
+        for name, layer in self.layers.items():
+            col, mag, _ = self.sums[name]
+            if not ((layer.weight.sum(0) - col).abs() <= self.RTOL * mag + 1e-6).all():
+                raise SilentCorruption(f"{name}: its weights disagree with their checksums")
+
+
+def integrity_for(model: nn.Module) -> Abft | None:
+    policy = os.environ.get("JOB_INTEGRITY", "none")
+    if policy not in ("none", "abft"):
+        raise SystemExit(f"char-gpt: JOB_INTEGRITY {policy!r}: this job checks none or abft")
+    return Abft(model) if policy == "abft" else None
+
+
+def caught(exc: SilentCorruption) -> int:
+    """Exit SDC_EXIT, saying what was caught: the controller runs the job again from its last
+    checkpoint (which the check kept clean)."""
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # no checkpoint now, and none while exiting
+    print(f"char-gpt: silent data corruption caught: {exc}", file=sys.stderr, flush=True)
+    return SDC_EXIT
 
 
 # --- the job protocol
@@ -417,7 +487,11 @@ def train(args: argparse.Namespace) -> int:
         restore_rng(resumed, batch_rng, device)
         print(f"resumed from step {step}", flush=True)
 
+    abft = integrity_for(model)
+
     def state() -> tuple[dict[str, torch.Tensor], dict]:
+        if abft is not None:  # never a checkpoint or a result of corrupted weights
+            abft.verify_weights()
         tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
         tensors |= optimizer_tensors(opt) | rng_tensors(batch_rng, device)
         meta = {
@@ -443,6 +517,8 @@ def train(args: argparse.Namespace) -> int:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if abft is not None:
+            abft.refresh()
         step += 1
         if step % cfg["eval_every"] == 0 or step == cfg["steps"]:
             split = evaluate(model, data, cfg, device)
@@ -520,8 +596,11 @@ def generate(args: argparse.Namespace) -> int:
     model = CharGPT(len(vocab), cfg["block"], cfg["layers"], cfg["heads"], cfg["embd"], 0.0)
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     model.to(device)
+    abft = integrity_for(model)
 
     def checkpoint(so_far: str) -> str:
+        if abft is not None:
+            abft.verify_weights()
         meta_out = {
             "kind": "generate",
             "settings": settings,
@@ -557,6 +636,8 @@ def generate(args: argparse.Namespace) -> int:
         f"{remaining / max(seconds, 1e-9):.1f} characters/s",
         flush=True,
     )
+    if abft is not None:
+        abft.verify_weights()
     write_results({args.out: text.encode("utf-8")})
     signals.done()
     return 0
@@ -575,7 +656,10 @@ def main() -> int:
     train_arguments(commands.add_parser("train", help="train a model on a text"))
     generate_arguments(commands.add_parser("generate", help="generate text from a model"))
     args = parser.parse_args()
-    return train(args) if args.command == "train" else generate(args)
+    try:
+        return train(args) if args.command == "train" else generate(args)
+    except SilentCorruption as exc:
+        return caught(exc)
 
 
 if __name__ == "__main__":

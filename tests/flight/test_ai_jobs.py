@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 
 from flight.dictionary import JobState
+from flight.gpu.fault_channel import send_fault
+from flight.gpu.silent_upsets import upset_box
 from tests.flight.test_sample_jobs import events, install, run_to_end
 
 TRAIN = ["char-gpt", "train", "--text", "corpus.txt", "--steps", "300", "--layers", "2",
@@ -125,3 +127,62 @@ def test_bad_input_ends_the_job_with_one_clear_line(payload):
         assert job.state is JobState.FAILED and job.rec.exit_code != 0, err
         assert err.startswith("char-gpt: ") and said in err and "Traceback" not in err, err
         assert err.count("\n") == 1, err
+
+
+def test_abft_catches_a_weight_upset_and_the_rerun_ends_bit_identical(sim_payload):
+    p = sim_payload
+    p.allowance = 720.0  # the simulated H100 at work
+    (p.state_dir / "files").mkdir(parents=True, exist_ok=True)
+    (p.state_dir / "files" / "corpus.txt").write_text(corpus())
+    install(p, "char-gpt", "char_gpt.py")
+    digests = {}
+    for job_id in ("clean", "hit"):
+        manifest = {
+            "id": job_id,
+            "command": TRAIN,
+            "inputs": ["corpus.txt"],
+            "checkpoint": {"interval_s": 60, "cost_s": 1},
+            "time_limit_s": 86400,
+            "integrity": {"policy": "abft"},
+            "env": {"SIM_GPU_UPSETS": str(upset_box(p.state_dir))},
+            "results": [{"path": name} for name in TRAIN_RESULTS],
+        }
+        submitted(p, manifest)
+        seen, sent, deadline = [], False, time.monotonic() + 240
+        while p.ctl.runner.jobs[job_id].state is not JobState.COMPLETED:
+            assert p.ctl.runner.jobs[job_id].state in (JobState.QUEUED, JobState.RUNNING), seen
+            assert time.monotonic() < deadline, seen
+            if job_id == "hit" and "JOB_CHECKPOINTED" in seen and not sent:
+                send_fault(p.state_dir, {"upset": "weights", "seed": 10})  # an exponent bit
+                sent = True
+            tms = p.tick()
+            seen += [n for n, _ in events(tms)]
+            time.sleep(0.02)
+        workdir = p.state_dir / "jobs" / job_id
+        digests[job_id] = {name: sha256(workdir / name) for name in TRAIN_RESULTS}
+        if job_id == "hit":
+            assert seen.count("JOB_SDC_DETECTED") == 1, seen
+            assert seen.index("JOB_SDC_DETECTED") < seen.index("JOB_RESUMED"), seen
+            assert "silent data corruption caught" in (workdir / "stderr.log").read_text()
+            assert p.ctl.runner.sdc_detected == 1 and not p.ctl.runner.jobs["hit"].rec.suspect
+    assert digests["hit"] == digests["clean"]  # caught, rerun from its checkpoint: as if never hit
+
+
+def test_corruption_caught_again_and_again_fails_the_job(payload):
+    payload.install_job("always-corrupt", "exit 86\n")
+    manifest = {"id": "bad", "command": ["always-corrupt"], "integrity": {"policy": "abft"}}
+    submitted(payload, manifest)
+    said = []
+    while payload.ctl.runner.jobs["bad"].state not in (JobState.FAILED, JobState.COMPLETED):
+        said += [(t.name, t.values) for t in payload.tick() if t.event is not None]
+    detected = [v for n, v in said if n == "JOB_SDC_DETECTED"]
+    assert [v["reruns"] for v in detected] == [1, 2, 3, 4]
+    assert {v["check"] for v in detected} == {"abft"}
+    assert [n for n, _ in said].count("JOB_REQUEUED") == 3
+    job = payload.ctl.runner.jobs["bad"]
+    assert job.state is JobState.FAILED and job.rec.exit_code == 86 and job.rec.failures == 0
+    plain = {"id": "plain", "command": ["always-corrupt"]}  # no policy: 86 is a plain failure
+    submitted(payload, plain)
+    while payload.ctl.runner.jobs["plain"].state is not JobState.FAILED:
+        said += [(t.name, t.values) for t in payload.tick() if t.event is not None]
+    assert [n for n, _ in said].count("JOB_SDC_DETECTED") == 4

@@ -1,7 +1,9 @@
 """The GPT sample job's integrity primitives, run as the program it is (PyTorch, CPU): an
 interval between two checkpoints replayed ($JOB_REPLAY_TO) reproduces the later checkpoint octet
 for octet, every time; one bit flipped in a weight during the interval (the bench's simulated
-GPU, $SIM_GPU_UPSETS) makes the replay disagree; a replay that cannot be done says so in a line."""
+GPU, $SIM_GPU_UPSETS) makes the replay disagree; a replay that cannot be done says so in a line.
+Under ABFT ($JOB_INTEGRITY=abft) the computation is the same octets, and a large weight upset is
+caught before any checkpoint holds it (exit 86)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 JOB = resources.files("hil").joinpath("sample_jobs", "char_gpt.py")
+JOBS_DOC = Path(__file__).parents[2] / "docs" / "jobs.md"  # the training text
 TRAIN = ["train", "--text", "corpus.txt", "--steps", "300", "--layers", "1", "--heads", "2",
          "--embd", "32", "--block", "32", "--batch", "8", "--eval-every", "100",
          "--eval-batches", "1", "--sample-chars", "20"]  # fmt: skip
@@ -84,3 +87,27 @@ def test_a_replay_that_cannot_be_done_says_so_in_one_line(tmp_path):
         assert done.returncode == 1
         assert done.stderr.startswith("char-gpt: ") and said in done.stderr, done.stderr
         assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def test_abft_leaves_the_computation_as_it_was_and_catches_a_large_weight_upset(tmp_path):
+    (tmp_path / "corpus.txt").write_text(JOBS_DOC.read_text())
+    assert run(tmp_path / "first", TRAIN, JOB_REPLAY_TO="step-0000030.safetensors").returncode == 0
+    start = tmp_path / "first" / "checkpoints" / "step-0000030.safetensors"
+    interval = {"JOB_RESUME": str(start), "JOB_REPLAY_TO": "step-0000060.safetensors"}
+    made = {}
+    for name, env in (("plain", {}), ("abft", {"JOB_INTEGRITY": "abft"})):
+        done = run(tmp_path / name, TRAIN, **interval, **env)
+        assert done.returncode == 0, done.stderr
+        made[name] = digest(tmp_path / name / "checkpoints" / "step-0000060.safetensors")
+    assert made["abft"] == made["plain"]  # the checks only observe: the same octets
+
+    upsets = tmp_path / "upsets"
+    upsets.mkdir()
+    (upsets / "0001.upset").write_text(json.dumps({"seed": 10}))  # an exponent bit of fc or qkv
+    hit = run(tmp_path / "hit", TRAIN, SIM_GPU_UPSETS=str(upsets), JOB_INTEGRITY="abft", **interval)
+    assert hit.returncode == 86, hit.stderr
+    assert hit.stderr.startswith("char-gpt: silent data corruption caught: blocks.0.")
+    assert json.loads((upsets / "0001.applied").read_text())["bit"] >= 25
+    assert not (tmp_path / "hit" / "checkpoints" / "step-0000060.safetensors").exists()
+    wrong = run(tmp_path / "wrong", TRAIN, JOB_INTEGRITY="tmr")
+    assert wrong.returncode == 1 and "this job checks none or abft" in wrong.stderr
