@@ -57,6 +57,24 @@ def _regular_file(path: str) -> os.stat_result:
     return st
 
 
+def not_pending(pending: deque[tuple[int, int]], start: int, end: int) -> list[tuple[int, int]]:
+    """The parts of [start, end) not already waiting in ``pending`` to be sent again. A receiver
+    NAKs again every NAK timeout until the data comes; where that is shorter than the round trip
+    (a slow link with a long delay), each NAK would otherwise queue the same ranges once more,
+    and the repeats would hold back the repairs until the NAK limit."""
+    wanted = [(start, end)]
+    for p_start, p_end in pending:
+        wanted = [
+            piece
+            for w_start, w_end in wanted
+            for piece in ((w_start, min(w_end, p_start)), (max(w_start, p_end), w_end))
+            if piece[0] < piece[1]
+        ]
+        if not wanted:
+            break
+    return wanted
+
+
 class SendTransaction:
     def __init__(
         self,
@@ -308,7 +326,7 @@ class SendTransaction:
             if start == 0 and end == 0:
                 self.metadata_sent = False
             elif 0 <= start < end <= min(self.size, self.next_offset):
-                self.retransmit.append((start, end))
+                self.retransmit.extend(not_pending(self.retransmit, start, end))
                 if start >= max(self.gaps_seen_to, self.recover):
                     fresh.append((start, end))
                 self.gaps_seen_to = max(self.gaps_seen_to, end)
