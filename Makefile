@@ -202,6 +202,7 @@ bench: $(BENCH_VENV)/.installed ensure-chromium ensure-postgresql
 	  "uslp.py --json out/bench/uslp.json" \
 	  "cop1.py --json out/bench/cop1.json" \
 	  "fleet.py --json out/bench/fleet.json" \
+	  "integrity.py --json out/bench/integrity.json" \
 	  ; do echo "== bench/$$run"; $(PY) bench/$$run || failed="$$failed $${run%% *}"; done; \
 	if [ -n "$$failed" ]; then echo "MISSED in:$$failed"; exit 1; fi
 

@@ -6,7 +6,7 @@ spacecraft that ``--spacecraft-id`` and ``--keys`` name.
     id = 161                    # its USLP spacecraft id (0-65535)
     keys = "alpha/ground.toml"  # the ground's telecommand and job keys for it
     entity = 1                  # its payload's CFDP entity id (default 1)
-    dictionary = 7              # the dictionary version it flies (default: this ground's)
+    dictionary = 8              # the dictionary version it flies (default: this ground's)
     link = "10.0.0.5:5570"      # the space link that carries it (default: the station's --link)
 
 Relative paths are from the file's directory. Each spacecraft of a fleet file keeps its files,

@@ -9,7 +9,7 @@ from enum import IntEnum
 
 from flight.protocol.fields import Field
 
-DICTIONARY_VERSION = 7
+DICTIONARY_VERSION = 8
 
 # --- Sizes
 MAX_PACKET_LEN = 4096  # the serial link's MTU: no packet on it is longer

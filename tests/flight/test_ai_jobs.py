@@ -14,7 +14,7 @@ from pathlib import Path
 from flight.dictionary import JobState
 from flight.gpu.fault_channel import send_fault
 from flight.gpu.silent_upsets import upset_box
-from tests.flight.test_sample_jobs import events, install, run_to_end
+from tests.flight.test_sample_jobs import events, install, run_to_end, until_checkpointed
 
 TRAIN = ["char-gpt", "train", "--text", "corpus.txt", "--steps", "300", "--layers", "2",
          "--heads", "2", "--embd", "48", "--block", "32", "--batch", "8", "--eval-every", "100",
@@ -51,13 +51,7 @@ def run_pair(payload, command: list[str], results: tuple[str, ...]) -> dict[str,
             "results": [{"path": name, "priority": 1} for name in results],
         }
         submitted(payload, manifest)
-        seen, deadline = [], time.monotonic() + 120
-        while "JOB_CHECKPOINTED" not in seen:
-            job = payload.ctl.runner.jobs[job_id]
-            assert job.state in (JobState.QUEUED, JobState.RUNNING), (job.rec, seen)
-            assert time.monotonic() < deadline, seen
-            seen += [n for n, _ in events(payload.tick())]
-            time.sleep(0.02)
+        seen = until_checkpointed(payload, job_id, limit_s=120)
         if job_id == "interrupted":
             payload.ctl.runner.suspend(payload.time, "test: power")
         seen += run_to_end(payload, job_id, limit_s=240)

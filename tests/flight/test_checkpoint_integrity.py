@@ -15,7 +15,7 @@ import numpy as np
 from flight.dictionary import JobState
 from flight.jobs import store as job_store
 from flight.jobs.store import JobRecord, JobStore
-from tests.flight.test_sample_jobs import events, install, run_to_end
+from tests.flight.test_sample_jobs import events, install, run_to_end, until_checkpointed
 
 TRAIN = ["train-numpy", "--steps", "30000", "--samples", "2048"]
 
@@ -56,13 +56,9 @@ def test_an_altered_checkpoint_is_never_resumed_from(payload):
         if job_id == "straight":
             run_to_end(payload, job_id)
             continue
-        job, seen, deadline = payload.ctl.runner.jobs[job_id], [], time.monotonic() + 60
-        while seen.count("JOB_CHECKPOINTED") < 3:  # two to fall back on, and a newer one
-            assert job.state in (JobState.QUEUED, JobState.RUNNING), (job.rec, seen)
-            assert time.monotonic() < deadline, seen
-            seen += [n for n, _ in events(payload.tick())]
-            time.sleep(0.02)
-        seen += held_back(payload, job)
+        job = payload.ctl.runner.jobs[job_id]
+        until_checkpointed(payload, job_id, count=3)  # two to fall back on, and a newer one
+        held_back(payload, job)
         checkpoints = job.rec.checkpoints
         assert len(checkpoints) >= 3 and all(len(digest) == 64 for _, digest in checkpoints)
         newest, older = checkpoints[-1][0], checkpoints[-2][0]
@@ -87,11 +83,8 @@ def test_every_checkpoint_altered_the_job_starts_over(payload):
     install(payload, "train-numpy", "train_numpy.py")
     manifest = {"id": "over", "command": TRAIN, "checkpoint": {"interval_s": 2, "cost_s": 1}}
     payload.command("SUBMIT_JOB", {"manifest": manifest})
-    job, seen, deadline = payload.ctl.runner.jobs["over"], [], time.monotonic() + 60
-    while "JOB_CHECKPOINTED" not in seen:
-        assert time.monotonic() < deadline, seen
-        seen += [n for n, _ in events(payload.tick())]
-        time.sleep(0.02)
+    job = payload.ctl.runner.jobs["over"]
+    until_checkpointed(payload, "over")
     held_back(payload, job)
     for name, _ in job.rec.checkpoints:
         flip_a_bit(payload.state_dir / "jobs" / "over" / "checkpoints" / name, 300)

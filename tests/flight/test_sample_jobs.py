@@ -23,6 +23,20 @@ def events(tms):
     return [(t.name, t.values) for t in tms if t.event is not None]
 
 
+def until_checkpointed(payload, job_id, count=1, limit_s=60.0):
+    """Tick until the job has checkpointed ``count`` times (it must stay queued or running); the
+    events on the way."""
+    deadline = time.monotonic() + limit_s
+    seen = []
+    while seen.count("JOB_CHECKPOINTED") < count:
+        job = payload.ctl.runner.jobs[job_id]
+        assert job.state in (JobState.QUEUED, JobState.RUNNING), (job.rec, seen)
+        assert time.monotonic() < deadline, seen
+        seen += [n for n, _ in events(payload.tick())]
+        time.sleep(0.02)
+    return seen
+
+
 def run_to_end(payload, job_id, limit_s=120.0):
     deadline = time.monotonic() + limit_s
     seen = []
@@ -44,13 +58,7 @@ def test_training_loop_checkpoints_suspends_and_resumes_to_the_same_model(payloa
             "results": [{"path": "model.npz", "priority": 1}, {"path": "metrics.json"}],
         }
         payload.command("SUBMIT_JOB", {"manifest": manifest})
-        seen, deadline = [], time.monotonic() + 60
-        while "JOB_CHECKPOINTED" not in seen:
-            job = payload.ctl.runner.jobs[job_id]
-            assert job.state in (JobState.QUEUED, JobState.RUNNING), (job.rec, seen)
-            assert time.monotonic() < deadline, seen
-            seen += [n for n, _ in events(payload.tick())]
-            time.sleep(0.02)
+        until_checkpointed(payload, job_id)
         if job_id == "interrupted":
             payload.ctl.runner.suspend(payload.time, "test: power")
         seen = run_to_end(payload, job_id)

@@ -8,13 +8,12 @@ from __future__ import annotations
 import json
 import os
 import stat
-import time
 
 from flight.dictionary import JobState
 from flight.gpu.fault_channel import send_fault
 from flight.gpu.silent_upsets import upset_box
 from tests.flight.test_checkpoint_integrity import TRAIN, held_back
-from tests.flight.test_sample_jobs import events, install, run_to_end
+from tests.flight.test_sample_jobs import install, run_to_end, until_checkpointed
 
 
 def channel(p):
@@ -27,11 +26,8 @@ def test_a_checkpoint_upset_through_the_fault_channel_is_caught_before_resuming(
     install(p, "train-numpy", "train_numpy.py")
     manifest = {"id": "hit", "command": TRAIN, "checkpoint": {"interval_s": 2, "cost_s": 1}}
     p.command("SUBMIT_JOB", {"manifest": manifest})
-    job, seen, deadline = p.ctl.runner.jobs["hit"], [], time.monotonic() + 60
-    while seen.count("JOB_CHECKPOINTED") < 2:
-        assert time.monotonic() < deadline, seen
-        seen += [n for n, _ in events(p.tick())]
-        time.sleep(0.02)
+    job = p.ctl.runner.jobs["hit"]
+    until_checkpointed(p, "hit", count=2)
     held_back(p, job)
     newest = job.rec.checkpoint
     path = p.state_dir / "jobs" / "hit" / "checkpoints" / newest
