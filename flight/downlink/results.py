@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flight import dictionary as d
-from flight.downlink.service import Downlink
+from flight.downlink.service import Downlink, file_sha256
 from flight.jobs.job import Job
 from flight.jobs.runner import JobRunner
 from flight.events import EV, Event
@@ -63,9 +63,15 @@ class ResultsDownlink:
         return events
 
     def _queue(self, job: Job) -> list[Event]:
-        events = self.runner.check_results(job)
-        return events + self.guarded(
-            lambda: self.downlink.queue_results(
-                job.rec.id, job.workdir, job.results(), job.rec.suspect
-            )
-        )
+        return self.guarded(lambda: self._check_and_queue(job))
+
+    def _check_and_queue(self, job: Job) -> list[Event]:
+        """Each result hashed once: checked against the digest the job declared for it, then
+        listed with it in RESULTS.json (nothing is read for results queued already)."""
+        rec, workdir = job.rec, job.workdir
+        if self.downlink.results_queued(rec.id, workdir):
+            return []
+        listed = [{**r, "sha256": file_sha256(workdir / r["path"])} for r in job.results()]
+        events = self.runner.check_results(job, {r["path"]: r["sha256"] for r in listed})
+        self.downlink.queue_results(rec.id, workdir, listed, rec.suspect)
+        return events

@@ -152,21 +152,24 @@ class Downlink:
         """Queue a file for the ground by its path (one the relay routed down this link)."""
         return self.entity.put(path, dest_name, remote_id=self.config.ground_id, priority=priority)
 
+    def results_queued(self, job_id: str, workdir: Path) -> bool:
+        """Whether a finished job's results were queued already (before a restart, say)."""
+        manifest = workdir / RESULTS_MANIFEST
+        return self.journal.sent_before(str(manifest.resolve())) or (
+            self.router is not None and self.router.holds(f"{job_id}/{RESULTS_MANIFEST}")
+        )
+
     def queue_results(
-        self, job_id: str, workdir: Path, results: list[dict[str, Any]], suspect: bool
+        self, job_id: str, workdir: Path, listed: list[dict[str, Any]], suspect: bool
     ) -> None:
-        """A finished job's result files and their RESULTS.json, each once (a restart does not
-        queue them again): to the ground, or, with a relay, into its custody to be routed.
-        ``suspect``: the results are not to be trusted (RESULTS.json says so)."""
+        """A finished job's result files (each with its path, priority, size and SHA-256) and
+        their RESULTS.json, each once (a restart does not queue them again): to the ground, or,
+        with a relay, into its custody to be routed. ``suspect``: the results are not to be
+        trusted (RESULTS.json says so)."""
+        if self.results_queued(job_id, workdir):
+            return
         manifest = workdir / RESULTS_MANIFEST
         name = f"{job_id}/{RESULTS_MANIFEST}"
-        if self.journal.sent_before(str(manifest.resolve())) or (
-            self.router is not None and self.router.holds(name)
-        ):
-            return
-        listed = []
-        for r in results:
-            listed.append({**r, "sha256": file_sha256(workdir / r["path"])})
         tmp = manifest.with_suffix(".tmp")
         summary = {"job_id": job_id, "suspect": suspect, "results": listed}
         write_own(tmp, json.dumps(summary, indent=1))

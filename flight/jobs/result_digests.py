@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from flight.jobs.sandbox import own_sha256, read_own
+from flight.jobs.sandbox import read_own
 
 SUMS_FILE = "SHA256SUMS"
 SUMS_LIMIT = 64 * 1024  # characters read of it: 32 results and their paths fit many times over
@@ -30,7 +30,8 @@ def declared(workdir: Path) -> dict[str, str]:
     return {m.group(2): m.group(1).lower() for m in found if m is not None}
 
 
-def altered(workdir: Path, results: list[str]) -> list[str]:
-    """The result paths whose file's SHA-256 is not the one the job declared for it."""
+def altered(workdir: Path, digests: dict[str, str]) -> list[str]:
+    """The result paths whose SHA-256 now (``digests``, by path) is not the one the job declared
+    for it."""
     sums = declared(workdir)
-    return [path for path in results if path in sums and own_sha256(workdir, path) != sums[path]]
+    return [path for path, digest in digests.items() if path in sums and digest != sums[path]]

@@ -178,10 +178,11 @@ class JobRunner:
             self._stop(job, now, STOP_GPU_FAULT)
         return events
 
-    def check_results(self, job: Job) -> list[Event]:
-        """Before an ended job's results go down: each the job declared a SHA-256 for must still
-        have it (result_digests.py); if one does not, its results are suspect (said once)."""
-        changed = altered(job.workdir, [r["path"] for r in job.results()])
+    def check_results(self, job: Job, digests: dict[str, str]) -> list[Event]:
+        """Before an ended job's results go down (``digests``: their SHA-256 now, by path): each
+        the job declared a SHA-256 for must still have it (result_digests.py); if one does not,
+        its results are suspect (said once)."""
+        changed = altered(job.workdir, digests)
         if not changed or job.rec.suspect:
             return []
         self.sdc_detected += 1
