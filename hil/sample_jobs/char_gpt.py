@@ -10,14 +10,19 @@ Both follow the payload's job protocol (docs/jobs.md):
 - $JOB_RESUME: the checkpoint to go on from. A checkpoint holds the whole state of the run (the
   weights, the optimizer's moments, every random generator, the losses so far, the settings and
   the CPU thread count), so a run that is stopped and resumed ends bit-identical on the CPU to
-  one that never stopped. On CUDA, deterministic kernels are asked for (and cuBLAS's workspace
-  fixed), and a resumed run ends within the tolerance docs/jobs.md states.
+  one that never stopped. On CUDA, deterministic kernels are asked for (cuBLAS's workspace fixed,
+  TF32 off); how close a resumed run ends there is not measured yet (no GPU so far);
+- $JOB_INTEGRITY=abft: ABFT over the linear layers (``Abft``), exit 86 when it catches
+  corruption, before any checkpoint holds it;
+- $JOB_REPLAY_TO: replay the interval from $JOB_RESUME to the checkpoint it names, write it, exit
+  0 (checkpoint-replay);
+- $SIM_GPU_UPSETS, bench only: the simulated GPU's weight upsets to take (``Upsets``).
 
 Files are safetensors (deterministic: the same state is the same octets). Results, in the job
 directory: ``train`` leaves model.safetensors, losses.json and samples.txt; ``generate`` leaves
 generated.txt; each with its SHA-256 in SHA256SUMS. The payload downlinks them with their SHA-256
-(RESULTS.json). A checkpoint's name
-is ``step-NNNNNNN.safetensors``; its SHA-256 is the digest of the model state at that step.
+(RESULTS.json). A checkpoint's name is ``step-NNNNNNN.safetensors``; its SHA-256 is the digest of
+the model state at that step.
 """
 
 from __future__ import annotations
