@@ -19,7 +19,14 @@ from flight.dictionary import JobState
 from flight.database import open_database
 
 SCHEMA_VERSION = 2  # 2: checkpoints (their digests), sdc_reruns
-_SCHEMA = """
+# columns added since version 1: in a new store's table, and put into one an earlier controller
+# made (x'90': msgpack's [])
+_ADDED_COLUMNS = {
+    "checkpoints": "BLOB NOT NULL DEFAULT x'90'",
+    "sdc_reruns": "INTEGER NOT NULL DEFAULT 0",
+}
+_ADDED = "".join(f",\n    {name} {kind}" for name, kind in _ADDED_COLUMNS.items())
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
     seq INTEGER NOT NULL UNIQUE,
@@ -41,16 +48,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     pid_start INTEGER,
     stop_reason TEXT,
     suspect INTEGER NOT NULL DEFAULT 0,
-    reason TEXT NOT NULL DEFAULT '',
-    checkpoints BLOB NOT NULL DEFAULT x'90',
-    sdc_reruns INTEGER NOT NULL DEFAULT 0
+    reason TEXT NOT NULL DEFAULT ''{_ADDED}
 )
 """
-# columns added since version 1, put into a store an earlier controller made (x'90': msgpack's [])
-_ADDED_COLUMNS = {
-    "checkpoints": "BLOB NOT NULL DEFAULT x'90'",
-    "sdc_reruns": "INTEGER NOT NULL DEFAULT 0",
-}
 
 
 class StoreError(Exception):

@@ -149,8 +149,7 @@ def test_abft_catches_a_weight_upset_and_the_rerun_ends_bit_identical(sim_payloa
             if job_id == "hit" and "JOB_CHECKPOINTED" in seen and not sent:
                 send_fault(p.state_dir, {"upset": "weights", "seed": 10})  # an exponent bit
                 sent = True
-            tms = p.tick()
-            seen += [n for n, _ in events(tms)]
+            seen += [n for n, _ in events(p.tick())]
             time.sleep(0.02)
         workdir = p.state_dir / "jobs" / job_id
         digests[job_id] = {name: sha256(workdir / name) for name in TRAIN_RESULTS}

@@ -101,8 +101,10 @@ def test_every_checkpoint_altered_the_job_starts_over(payload):
 
 def test_a_store_an_earlier_controller_made_opens_and_keeps_digests(tmp_path):
     path = tmp_path / "jobs.sqlite"
-    earlier = job_store._SCHEMA.replace(",\n    checkpoints BLOB NOT NULL DEFAULT x'90'", "")
-    assert "checkpoints" not in earlier
+    earlier = job_store._SCHEMA
+    for name, kind in job_store._ADDED_COLUMNS.items():
+        earlier = earlier.replace(f",\n    {name} {kind}", "")
+    assert "checkpoints" not in earlier and "sdc_reruns" not in earlier
     with sqlite3.connect(path) as db:
         db.executescript(earlier)
         db.execute(
@@ -112,7 +114,7 @@ def test_a_store_an_earlier_controller_made_opens_and_keeps_digests(tmp_path):
         db.execute("PRAGMA user_version=1")
     store = JobStore(path)
     [old] = store.load()
-    assert old.checkpoints == [] and old.id == "old"
+    assert old.checkpoints == [] and old.sdc_reruns == 0 and old.id == "old"
     old.checkpoints = [["step-1.npz", "ab" * 32]]
     store.update(old, "checkpoints")
     store.close()
