@@ -9,7 +9,7 @@ from enum import IntEnum
 
 from flight.protocol.fields import Field
 
-DICTIONARY_VERSION = 8
+DICTIONARY_VERSION = 9
 
 # --- Sizes
 MAX_PACKET_LEN = 4096  # the serial link's MTU: no packet on it is longer
@@ -187,7 +187,9 @@ class Event:
 
 class JobState(IntEnum):
     """The states of a job (docs/jobs.md); COMPLETED, FAILED, TIMED_OUT and CANCELLED are final.
-    A preempted or suspended job goes back to QUEUED with its checkpoint."""
+    A preempted or suspended job goes back to QUEUED with its checkpoint. VERIFYING: its process
+    ended 0 and its integrity policy's verification runs have not all agreed yet (its results
+    wait)."""
 
     NONE = 0
     QUEUED = 1
@@ -197,6 +199,7 @@ class JobState(IntEnum):
     TIMED_OUT = 5
     HELD = 6
     CANCELLED = 7
+    VERIFYING = 8
 
 
 FINAL_STATES = frozenset(

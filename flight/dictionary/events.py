@@ -169,13 +169,27 @@ EVENTS: tuple[Event, ...] = (
         "JOB_SDC_DETECTED",
         27,
         Severity.MEDIUM,
-        "A job's integrity check caught silent data corruption in what it computes (it exited "
-        "86 and wrote no checkpoint after it): it is run again from its last intact checkpoint, "
-        "or failed once it has been caught more than 3 times.",
+        "A job's integrity check caught silent data corruption in what it computes (abft: it "
+        "exited 86 and wrote no checkpoint after it; redundant or checkpoint-replay: a "
+        "verification run disagreed with it): it is run again from its last checkpoint known "
+        "good, or failed, its results suspect, once it has been caught more than 3 times.",
         (
             _JOB_ID,
             Field("check", "str", description="the job's integrity policy that caught it"),
             Field("reruns", "u8", description="times the job has been caught so far"),
+        ),
+    ),
+    Event(
+        "JOB_VERIFYING",
+        28,
+        Severity.INFO,
+        "A job's process ended 0 under the redundant or checkpoint-replay policy: its results "
+        "wait until its verification runs agree with it (docs/jobs.md).",
+        (
+            _JOB_ID,
+            Field("check", "str", description="the job's integrity policy"),
+            Field("runs", "u16", description="the verification runs queued"),
+            Field("intervals", "u16", description="the intervals the job's run had"),
         ),
     ),
     Event(

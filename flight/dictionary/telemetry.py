@@ -274,7 +274,8 @@ TELEMETRY: tuple[TelemetryPacket, ...] = (
                 "job",
                 "msgpack",
                 description="a map: the JOB_LIST entry plus manifest, attempts, failures, "
-                "run_s, checkpoint, suspect, results, reason",
+                "run_s, checkpoint, suspect, results, reason, verifies (the job a verification "
+                "run checks, else nil)",
             ),
         ),
     ),

@@ -21,6 +21,12 @@ _RESULT_EVENTS = {"JOB_COMPLETED", "JOB_FAILED", "JOB_TIMED_OUT"}
 _RESULT_STATES = {d.JobState.COMPLETED, d.JobState.FAILED, d.JobState.TIMED_OUT}
 
 
+def _has_results(job: Job) -> bool:
+    """A job with files for the ground: not a simulated job (none), nor a verification run
+    (its files only check its job's: flight/jobs/verification.py)."""
+    return not job.spec.simulated and not job.rec.verifies
+
+
 class ResultsDownlink:
     """Queues ended jobs' results on ``downlink`` and reports what the store refused."""
 
@@ -47,10 +53,10 @@ class ResultsDownlink:
 
     def queued_after(self, events: list[Event]) -> list[Event]:
         """The job events, each ended job's results checked against the digests it declared
-        and queued on the way (a simulated job has no files)."""
+        and queued on the way."""
         for name, values in list(events):
             job = self.runner.jobs.get(values.get("job_id")) if name in _RESULT_EVENTS else None
-            if job is not None and not job.spec.simulated:
+            if job is not None and _has_results(job):
                 events += self._queue(job)
         return events
 
@@ -58,7 +64,7 @@ class ResultsDownlink:
         """After a restart: the results of jobs that ended before their downlink was queued."""
         events: list[Event] = []
         for job in self.runner.jobs.values():
-            if job.state in _RESULT_STATES and not job.spec.simulated:
+            if job.state in _RESULT_STATES and _has_results(job):
                 events += self._queue(job)
         return events
 

@@ -80,6 +80,9 @@ class ProcessExecution:
     def start(self, job: Job, resume: str | None) -> int | None:
         (job.workdir / CHECKPOINT_DIR).mkdir(parents=True, exist_ok=True)
         (job.workdir / READY_FILE).unlink(missing_ok=True)
+        # a LATEST left by an earlier attempt may name a checkpoint newer than the one resumed
+        # from (one found altered, or after an interval that disagreed): never taken as new
+        (job.workdir / CHECKPOINT_DIR / LATEST_FILE).unlink(missing_ok=True)
         env = {
             "PATH": os.defpath,
             "LANG": "C.UTF-8",
@@ -92,10 +95,12 @@ class ProcessExecution:
             "JOB_READY_FILE": str(job.workdir / READY_FILE),
             "JOB_INPUT_DIR": str(self.file_store),
         } | job.spec.env
-        if job.spec.integrity != "none":
+        if job.spec.integrity == "abft":  # the policy the job carries out itself
             env["JOB_INTEGRITY"] = job.spec.integrity
         if resume is not None:
             env["JOB_RESUME"] = str(job.workdir / CHECKPOINT_DIR / resume)
+        if job.rec.verifies and job.rec.verifies[2] is not None:  # checkpoint-replay's interval
+            env["JOB_REPLAY_TO"] = job.rec.verifies[2]
         argv = [str(self.job_area / job.spec.executable), *job.spec.args]
         scope = f"payload-job-{job.rec.id}-{job.rec.attempts}" if self.scopes else None
         try:

@@ -72,6 +72,7 @@ class Job:
             "suspect": r.suspect,
             "results": self.results(),
             "reason": r.reason,
+            "verifies": r.verifies[0] if r.verifies else None,
         }
 
     def results(self) -> list[dict[str, Any]]:

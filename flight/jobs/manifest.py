@@ -30,9 +30,13 @@ MAX_TIME_LIMIT_S = 7 * 24 * 3600
 DEFAULT_TIME_LIMIT_S = 3600
 MAX_GPU_MEMORY_MIB = 1 << 20
 MAX_SIMULATED_WORK_S = MAX_TIME_LIMIT_S
-# how the payload checks what a job computes (docs/jobs.md, Integrity): none, or abft (the job
-# checks its own matrix products, and exits SDC_EXIT when one disagrees)
-INTEGRITY_POLICIES = ("none", "abft")
+# how the payload checks what a job computes (docs/jobs.md, Integrity): none; abft (the job checks
+# its own matrix products, and exits SDC_EXIT when one disagrees); redundant (the whole job run
+# again, its results' digests compared); checkpoint-replay (a sample of the intervals between its
+# checkpoints run again, the digests of the model state compared)
+INTEGRITY_POLICIES = ("none", "abft", "redundant", "checkpoint-replay")
+VERIFIED_POLICIES = ("redundant", "checkpoint-replay")  # checked by runs of their own
+DEFAULT_REPLAY_SAMPLE = 0.1  # checkpoint-replay: the fraction of intervals run again
 MANIFEST_KEYS = {  # every key a manifest may have
     "id",
     "owner",
@@ -100,6 +104,7 @@ class JobSpec:
     results: tuple[ResultFile, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
     integrity: str = "none"
+    replay_sample: float = DEFAULT_REPLAY_SAMPLE  # checkpoint-replay's sampling
 
     @property
     def simulated(self) -> bool:
@@ -133,6 +138,7 @@ def parse_manifest(manifest: Any) -> JobSpec:
     limit = _number(manifest, "time_limit_s", DEFAULT_TIME_LIMIT_S, 0, MAX_TIME_LIMIT_S, open_=True)
     runtime = _number(manifest, "expected_runtime_s", 0.0, 0, MAX_TIME_LIMIT_S)
     checkpoint = _checkpoint(manifest.get("checkpoint"))
+    integrity, sample = _integrity(manifest.get("integrity", {"policy": "none"}))
     spec = JobSpec(
         job_id=job_id,
         executable=executable,
@@ -152,7 +158,8 @@ def parse_manifest(manifest: Any) -> JobSpec:
         checkpoint=checkpoint,
         results=_results(manifest.get("results", [])),
         env=_env(manifest.get("env", {})),
-        integrity=_integrity(manifest.get("integrity", {"policy": "none"})),
+        integrity=integrity,
+        replay_sample=sample,
     )
     _consistent(spec)
     return spec
@@ -283,14 +290,21 @@ def _env(env: Any) -> dict[str, str]:
     return dict(env)
 
 
-def _integrity(integrity: Any) -> str:
+def _integrity(integrity: Any) -> tuple[str, float]:
+    """The policy, and checkpoint-replay's sampling (the fraction of intervals run again)."""
     if (
         not isinstance(integrity, dict)
-        or set(integrity) != {"policy"}
+        or not {"policy"} <= set(integrity) <= {"policy", "sample"}
         or integrity["policy"] not in INTEGRITY_POLICIES
     ):
-        raise ManifestError(f"integrity: a map with policy, one of {', '.join(INTEGRITY_POLICIES)}")
-    return integrity["policy"]
+        raise ManifestError(
+            f"integrity: a map with policy, one of {', '.join(INTEGRITY_POLICIES)} "
+            "(and sample, for checkpoint-replay)"
+        )
+    if "sample" in integrity and integrity["policy"] != "checkpoint-replay":
+        raise ManifestError("integrity.sample: only for checkpoint-replay")
+    sample = _number(integrity, "sample", DEFAULT_REPLAY_SAMPLE, 0, 1, open_=True, name="integrity")
+    return integrity["policy"], sample
 
 
 def _consistent(spec: JobSpec) -> None:
@@ -301,6 +315,10 @@ def _consistent(spec: JobSpec) -> None:
         contradictions.append("a simulated job has no process: no env, inputs or results")
     if spec.simulated and spec.integrity != "none":
         contradictions.append("a simulated job has no process to check: integrity none")
+    if spec.integrity == "checkpoint-replay" and spec.checkpoint is None:
+        contradictions.append("checkpoint-replay replays the intervals between checkpoints")
+    if spec.integrity == "redundant" and not spec.results:
+        contradictions.append("redundant compares the results: declare them")
     if spec.simulated and spec.simulated_work_s > spec.time_limit_s:
         contradictions.append("simulated.work_s is longer than time_limit_s")
     if {r.path for r in spec.results} & {"stdout.log", "stderr.log"}:

@@ -16,13 +16,15 @@ from flight.jobs.execution import Execution
 from flight.jobs.job import Job, JobRejected, unchanged_on_store_error
 from flight.jobs.manifest import JobSpec, parse_manifest
 from flight.jobs.store import JobRecord, JobStore, StoreError
+from flight.jobs.verification import Interval, link_checkpoint, run_id
 
 MAX_QUEUE = 64  # jobs waiting (queued or held)
 
 
-def _plain_order(job: Job) -> tuple[int, float, int]:
+def _plain_order(job: Job) -> tuple[int, bool, float, int]:
     deadline = job.spec.deadline if job.spec.deadline is not None else float("inf")
-    return (-job.rec.priority, deadline, job.rec.seq)
+    # a verification run first among its priority: the results it checks wait for it
+    return (-job.rec.priority, not job.rec.verifies, deadline, job.rec.seq)
 
 
 class JobQueue:
@@ -51,8 +53,8 @@ class JobQueue:
         return job
 
     def waiting(self) -> list[Job]:
-        """Jobs that may start, in the plain order: priority (highest first), then the earliest
-        deadline, then submission."""
+        """Jobs that may start, in the plain order: priority (highest first), verification runs
+        (verification.py) before other jobs, then the earliest deadline, then submission."""
         queued = [j for j in self.jobs.values() if j.state is JobState.QUEUED]
         return sorted(queued, key=_plain_order)
 
@@ -122,6 +124,28 @@ class JobQueue:
         except StoreError as exc:
             raise JobRejected(FailureCode.STORE_FAILURE, str(exc)) from None
         return self._add(rec, spec)
+
+    def add_verification(self, job: Job, interval: Interval, now: float) -> Job:
+        """Queue a verification run of ``job`` over ``interval`` (verification.py), durably: the
+        job's manifest, its priority, and the checkpoint it starts from linked into its
+        directory. Never refused for room: it is the job's own work."""
+        rec = job.rec
+        number = 1 + sum(j.rec.verifies[:1] == [rec.id] for j in self.jobs.values())
+        new = JobRecord(
+            run_id(rec.id, number),
+            self.store.next_seq(),
+            rec.manifest,
+            JobState.QUEUED,
+            rec.priority,
+            now,
+            verifies=[rec.id, interval.start, interval.end, interval.digest, rec.attempts],
+        )
+        start = interval.start
+        if start is not None and link_checkpoint(job, start, self.work_root / new.id):
+            new.checkpoint = start
+            new.checkpoints = [[start, dict(rec.checkpoints)[start]]]
+        self.store.insert(new)
+        return self._add(new, job.spec)
 
     def hold(self, job_id: str) -> None:
         """Keep a queued job from starting."""

@@ -5,7 +5,9 @@ is its strategy's, in execution.py. Here: starting the chosen job, watching it e
 checkpoints, time limits, stopping (SIGTERM, SIGKILL after the grace period) and where a job goes
 when it ends. The checkpoint protocol and the states are in docs/jobs.md: SIGUSR1 asks for a
 checkpoint, the job names it in checkpoints/LATEST; a job started again gets JOB_RESUME naming its
-checkpoint. Every state change is committed to the store before it is reported.
+checkpoint. A job under the redundant or checkpoint-replay policy whose process ended 0 waits in
+VERIFYING for its verification runs (verification.py), which are jobs of their own. Every state
+change is committed to the store before it is reported.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import signal
 from pathlib import Path
 from typing import Callable
 
-from flight.dictionary import FailureCode, JobState
+from flight.dictionary import FINAL_STATES, FailureCode, JobState
 from flight.jobs.execution import (
     GRACE_S,
     SDC_EXIT,
@@ -23,18 +25,21 @@ from flight.jobs.execution import (
     SimulatedExecution,
 )
 from flight.jobs.job import Job, JobRejected, unchanged_on_store_error
-from flight.jobs.manifest import JobSpec
+from flight.jobs.manifest import VERIFIED_POLICIES, JobSpec
 from flight.jobs.process import LOST
 from flight.jobs.queue import MAX_QUEUE, JobQueue
 from flight.jobs.result_digests import altered
 from flight.jobs.sandbox import JobUser
 from flight.jobs.store import StoreError
+from flight.jobs.verification import AGREES, CANNOT_TELL, DISAGREES, outcome, plan
 from flight.events import EV, Event
 
 __all__ = ["Job", "JobRejected", "JobRunner", "first_waiting"]
 
 CHECKPOINT_WAIT_S = 5.0  # bus seconds beyond the policy's cost_s to wait for a checkpoint
-MAX_CHECKPOINTS = 16  # the checkpoints (and digests) a job's record keeps, to fall back on
+# the checkpoints (and digests) a job's record keeps: to fall back on, and checkpoint-replay's
+# intervals
+MAX_CHECKPOINTS = 256
 MAX_SDC_RERUNS = 3  # runs again after caught corruption before the job is failed (a defect)
 PERSIST_EVERY_S = 60  # run time and progress are committed at least this often
 
@@ -104,16 +109,18 @@ class JobRunner:
     def cancel(self, job_id: str, now: float) -> list[Event]:
         """Cancel a waiting job now, or start stopping the running one."""
         job = self.queue.in_state(
-            job_id, "cancel", JobState.QUEUED, JobState.HELD, JobState.RUNNING
+            job_id, "cancel", JobState.QUEUED, JobState.HELD, JobState.RUNNING, JobState.VERIFYING
         )
         if job.state is JobState.RUNNING:
             self._stop(job, now, STOP_CANCEL)
             return []
+        runs = self._runs_of(job)
         try:
             with unchanged_on_store_error(job):
-                return self._finish(job, now, JobState.CANCELLED, None, "cancelled by command")
+                events = self._finish(job, now, JobState.CANCELLED, None, "cancelled by command")
         except StoreError as exc:
             raise JobRejected(FailureCode.STORE_FAILURE, str(exc)) from None
+        return events + self._drop(runs, now, "its job was cancelled")
 
     # --- after a restart
     def recover(self, now: float) -> list[Event]:
@@ -134,6 +141,8 @@ class JobRunner:
             else:  # never more than one runs; stop any other
                 job.process = process
                 process.signal(signal.SIGKILL)
+        for job in [j for j in self.jobs.values() if j.state is JobState.VERIFYING]:
+            events += self._judge(job, now)  # its last run may have ended just before the stop
         return events
 
     # --- supervision, once per bus second
@@ -320,6 +329,10 @@ class JobRunner:
         """The job's process (or simulation) ended with ``code``: where does it go now."""
         stop = job.rec.stop_reason
         if code == 0:
+            if job.rec.verifies:
+                return self._finish(job, now, JobState.COMPLETED, 0, self._outcome(job))
+            if job.spec.integrity in VERIFIED_POLICIES:
+                return self._verify(job, now)
             return self._finish(job, now, JobState.COMPLETED, 0, "")
         if stop == STOP_TIMEOUT:
             return self._finish(job, now, JobState.TIMED_OUT, code, "time limit")
@@ -347,12 +360,85 @@ class JobRunner:
         said = EV.JOB_SDC_DETECTED(job_id=rec.id, check=job.spec.integrity, reruns=rec.sdc_reruns)
         if rec.sdc_reruns > MAX_SDC_RERUNS:
             reason = f"{job.spec.integrity}: corruption caught {rec.sdc_reruns} times"
+            rec.suspect = True  # whatever results it left
             events = self._finish(job, now, JobState.FAILED, SDC_EXIT, reason)
         else:
             reason = f"{job.spec.integrity}: corruption caught, run again from its last checkpoint"
             events = self._requeue(job, now, reason)
         self.sdc_detected += 1
         return [said, *events]
+
+    # --- verification runs (redundant, checkpoint-replay)
+    def _verify(self, job: Job, now: float) -> list[Event]:
+        """The job's process ended 0 under redundant or checkpoint-replay: its verification runs
+        are queued and it waits in VERIFYING, its results held (none to run: completed)."""
+        rec, check = job.rec, job.spec.integrity
+        intervals, of = plan(job, len(rec.checkpoints) >= MAX_CHECKPOINTS)
+        if not intervals:
+            return self._finish(job, now, JobState.COMPLETED, 0, f"{check}: nothing to verify")
+        for interval in intervals:
+            self.queue.add_verification(job, interval, now)
+        rec.state, rec.exit_code, rec.stop_reason, rec.pid = JobState.VERIFYING, 0, None, None
+        rec.reason = f"{check}: {len(intervals)} verification runs of {of} intervals"
+        self.store.update(
+            rec, "state", "exit_code", "stop_reason", "pid", "reason", "run_s", "progress"
+        )
+        self._release(job)
+        return [EV.JOB_VERIFYING(job_id=rec.id, check=check, runs=len(intervals), intervals=of)]
+
+    def _runs_of(self, job: Job) -> list[Job]:
+        """The verification runs of the job's last attempt."""
+        rec = job.rec
+        return [
+            j
+            for j in self.jobs.values()
+            if j.rec.verifies[:1] == [rec.id] and j.rec.verifies[4] == rec.attempts
+        ]
+
+    def _outcome(self, run: Job) -> str:
+        job = self.jobs.get(run.rec.verifies[0])
+        return outcome(job, run) if job is not None else f"{CANNOT_TELL}its job is gone"
+
+    def _judge(self, job: Job, now: float) -> list[Event]:
+        """After one of its runs ended: a VERIFYING job caught (one run disagrees), completed
+        (every run ended; its results suspect unless every one agrees), or still waiting."""
+        if job.state is not JobState.VERIFYING:
+            return []
+        runs = self._runs_of(job)
+        for run in runs:
+            if run.state is JobState.COMPLETED and run.rec.reason == DISAGREES:
+                return self._disagreed(job, run, runs, now)
+        if any(run.state not in FINAL_STATES for run in runs):
+            return []
+        rec, events = job.rec, []
+        agreed = sum(run.state is JobState.COMPLETED and run.rec.reason == AGREES for run in runs)
+        if agreed < len(runs) and not rec.suspect:  # results it could not vouch for
+            rec.suspect = True
+            events.append(EV.JOB_RESULTS_SUSPECT(job_id=rec.id))
+        reason = f"{job.spec.integrity}: {agreed} of {len(runs)} verification runs agree"
+        return events + self._finish(job, now, JobState.COMPLETED, 0, reason)
+
+    def _disagreed(self, job: Job, run: Job, runs: list[Job], now: float) -> list[Event]:
+        """A verification run disagrees with the job: corruption caught. The job goes back to
+        the checkpoint the run started from (the state before the interval that disagrees) and
+        runs again from there; its other runs are dropped."""
+        rec, start = job.rec, run.rec.verifies[1]
+        names = [name for name, _ in rec.checkpoints]
+        kept = names.index(start) + 1 if start in names else 0
+        rec.checkpoints, rec.checkpoint = rec.checkpoints[:kept], start if kept else None
+        self.store.update(rec, "checkpoint", "checkpoints")
+        events = self._corruption_caught(job, now)
+        return events + self._drop(runs, now, "another run of its job disagreed")
+
+    def _drop(self, runs: list[Job], now: float, reason: str) -> list[Event]:
+        """Cancel the verification runs that have not ended (their job needs them no more)."""
+        events: list[Event] = []
+        for run in runs:
+            if run.state is JobState.RUNNING:
+                self._stop(run, now, STOP_CANCEL)
+            elif run.state not in FINAL_STATES:
+                events += self._finish(run, now, JobState.CANCELLED, None, reason)
+        return events
 
     def _requeue(self, job: Job, now: float, reason: str, suspended: bool = False) -> list[Event]:
         rec = job.rec
@@ -400,16 +486,21 @@ class JobRunner:
         if self.running is job:
             self._release(job)
             self.last = job
-        job_id, runtime = rec.id, rec.run_s
+        events = [self._ended_event(job, state, code)]
+        verified = self.jobs.get(rec.verifies[0]) if rec.verifies else None
+        return events + (self._judge(verified, now) if verified is not None else [])
+
+    def _ended_event(self, job: Job, state: JobState, code: int | None) -> Event:
+        job_id, runtime = job.rec.id, job.rec.run_s
         if state is JobState.COMPLETED:
             self.completed += 1
-            return [EV.JOB_COMPLETED(job_id=job_id, runtime_s=runtime)]
+            return EV.JOB_COMPLETED(job_id=job_id, runtime_s=runtime)
         if state is JobState.CANCELLED:
-            return [EV.JOB_CANCELLED(job_id=job_id)]
+            return EV.JOB_CANCELLED(job_id=job_id)
         self.failed += 1
         if state is JobState.TIMED_OUT:
-            return [EV.JOB_TIMED_OUT(job_id=job_id, runtime_s=runtime)]
-        return [EV.JOB_FAILED(job_id=job_id, exit_code=code, runtime_s=runtime)]
+            return EV.JOB_TIMED_OUT(job_id=job_id, runtime_s=runtime)
+        return EV.JOB_FAILED(job_id=job_id, exit_code=code, runtime_s=runtime)
 
     def _release(self, job: Job) -> None:
         job.process, job.checkpoint_asked_at, job.term_at = None, None, None

@@ -18,12 +18,13 @@ import msgpack
 from flight.dictionary import JobState
 from flight.database import open_database
 
-SCHEMA_VERSION = 2  # 2: checkpoints (their digests), sdc_reruns
+SCHEMA_VERSION = 3  # 2: checkpoints (their digests), sdc_reruns; 3: verifies
 # columns added since version 1: in a new store's table, and put into one an earlier controller
 # made (x'90': msgpack's [])
 _ADDED_COLUMNS = {
     "checkpoints": "BLOB NOT NULL DEFAULT x'90'",
     "sdc_reruns": "INTEGER NOT NULL DEFAULT 0",
+    "verifies": "BLOB NOT NULL DEFAULT x'90'",
 }
 _ADDED = "".join(f",\n    {name} {kind}" for name, kind in _ADDED_COLUMNS.items())
 _SCHEMA = f"""
@@ -89,6 +90,10 @@ class JobRecord:
     # newest one still intact
     checkpoints: list[list[str | None]] = field(default_factory=list)
     sdc_reruns: int = 0  # times run again because its integrity policy caught corruption
+    # a verification run (verification.py): [the job it verifies, the checkpoint it starts from
+    # (None: the job's start), the checkpoint it reproduces (None: the job's end, its results),
+    # that checkpoint's recorded SHA-256, the job's attempt it checks]; [] for any other job
+    verifies: list[str | int | None] = field(default_factory=list)
 
 
 _COLUMNS = tuple(f.name for f in fields(JobRecord))
@@ -122,6 +127,7 @@ class JobStore:
             values["state"] = JobState(values["state"])
             values["suspect"] = bool(values["suspect"])
             values["checkpoints"] = msgpack.unpackb(values["checkpoints"], raw=False)
+            values["verifies"] = msgpack.unpackb(values["verifies"], raw=False)
             yield JobRecord(**values)
 
     def next_seq(self) -> int:

@@ -178,8 +178,10 @@ class Signals:
         signal.signal(signal.SIGTERM, lambda *_: self.asked.append("stop"))
         Path(os.environ.get("JOB_READY_FILE", "ready")).touch()
 
-    def take(self) -> list[str]:
-        taken, self.asked[:] = list(self.asked), []
+    def take(self) -> set[str]:
+        """What was asked since the last boundary, once each: requests that piled up while the
+        job started or computed give one checkpoint, not one each."""
+        taken, self.asked[:] = set(self.asked), []
         return taken
 
     @staticmethod
@@ -531,21 +533,21 @@ def train(args: argparse.Namespace) -> int:
             print(f"step {step}: train {split['train']:.4f} val {split['val']:.4f}", flush=True)
         if step % PROGRESS_EVERY == 0:
             progress(step / cfg["steps"])
-        for what in signals.take():
+        asked = signals.take()
+        if asked:
             digest = write_checkpoint(step, *state())
             print(f"checkpoint at step {step}: {digest}", flush=True)
-            if what == "stop":
+            if "stop" in asked:
                 return 143
+    seconds = time.monotonic() - started
+    rate = (step - first_step) * cfg["batch"] * cfg["block"] / max(seconds, 1e-9)
     if target is not None:
-        print(f"replayed to step {step}: {write_checkpoint(step, *state())}", flush=True)
+        digest = write_checkpoint(step, *state())
+        said = f"replayed to step {step} on {device.type}: {rate:.0f} tokens/s: {digest}"
+        print(said, flush=True)
         signals.done()
         return 0
-    seconds = time.monotonic() - started
-    tokens = (step - first_step) * cfg["batch"] * cfg["block"]
-    print(
-        f"trained {step} steps on {device.type}: {tokens / max(seconds, 1e-9):.0f} tokens/s",
-        flush=True,
-    )
+    print(f"trained {step} steps on {device.type}: {rate:.0f} tokens/s", flush=True)
     tensors, meta = state()
     weights = {k: v for k, v in tensors.items() if k.startswith("model.")}
     model_meta = {"kind": "model", "step": step, "settings": cfg, "vocab": vocab}
@@ -619,9 +621,10 @@ def generate(args: argparse.Namespace) -> int:
         made = len(so_far) - len(settings["prompt"])
         if made % PROGRESS_EVERY == 0:
             progress(made / settings["chars"])
-        for what in signals.take():
+        asked = signals.take()
+        if asked:
             checkpoint(so_far)
-            if what == "stop":
+            if "stop" in asked:
                 raise SystemExit(143)
 
     made = len(text) - len(settings["prompt"])

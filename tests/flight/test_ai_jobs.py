@@ -179,3 +179,55 @@ def test_corruption_caught_again_and_again_fails_the_job(payload):
     while payload.ctl.runner.jobs["plain"].state is not JobState.FAILED:
         said += [(t.name, t.values) for t in payload.tick() if t.event is not None]
     assert [n for n, _ in said].count("JOB_SDC_DETECTED") == 4
+
+
+def until(payload, done, limit_s: float = 240.0) -> list[str]:
+    """Tick until ``done(the events seen meanwhile)``; those events."""
+    deadline, seen = time.monotonic() + limit_s, []
+    while not done(seen):
+        assert time.monotonic() < deadline, seen
+        seen += [n for n, _ in events(payload.tick())]
+        time.sleep(0.02)
+    return seen
+
+
+def test_checkpoint_replay_catches_a_weight_upset_and_the_job_ends_bit_identical(sim_payload):
+    """Checkpoints come from two suspensions (interval_s 0: only when asked), so the run has
+    three intervals however fast the machine is; the upset lands in the second."""
+    p = sim_payload
+    p.allowance = 720.0
+    (p.state_dir / "files").mkdir(parents=True, exist_ok=True)
+    (p.state_dir / "files" / "corpus.txt").write_text(corpus())
+    install(p, "char-gpt", "char_gpt.py")
+    digests = {}
+    for job_id, integrity in (("clean", {"policy": "none"}),
+                              ("hit", {"policy": "checkpoint-replay", "sample": 1.0})):  # fmt: skip
+        manifest = {
+            "id": job_id,
+            "command": TRAIN,
+            "inputs": ["corpus.txt"],
+            "checkpoint": {"interval_s": 0, "cost_s": 1},
+            "time_limit_s": 86400,
+            "integrity": integrity,
+            "env": {"SIM_GPU_UPSETS": str(upset_box(p.state_dir))},
+            "results": [{"path": name} for name in TRAIN_RESULTS],
+        }
+        submitted(p, manifest)
+        job, seen = p.ctl.runner.jobs[job_id], []
+        if job_id == "hit":
+            for upset in (False, True):
+                seen += until(p, lambda _, rec=job.rec, was=job.rec.progress: rec.progress > was)
+                if upset:  # taken at its next step: between the two checkpoints
+                    send_fault(p.state_dir, {"upset": "weights", "seed": 3})
+                    seen += until(p, lambda _: any(upset_box(p.state_dir).glob("*.applied")))
+                p.ctl.runner.suspend(p.time, "test: power")  # a checkpoint, then it stops
+                seen += until(p, lambda new: "JOB_RESUMED" in new)
+        seen += run_to_end(p, job_id, limit_s=400)
+        workdir = p.state_dir / "jobs" / job_id
+        digests[job_id] = {name: sha256(workdir / name) for name in TRAIN_RESULTS}
+    job = p.ctl.runner.jobs["hit"]
+    assert seen.count("JOB_SDC_DETECTED") == 1 and seen.count("JOB_VERIFYING") == 2, seen
+    assert job.state is JobState.COMPLETED and not job.rec.suspect, job.rec
+    assert len(list(upset_box(p.state_dir).glob("*.applied"))) == 1
+    assert p.ctl.runner.sdc_detected == 1
+    assert digests["hit"] == digests["clean"]  # caught, run again from before it: as if never hit
