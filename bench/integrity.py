@@ -226,7 +226,8 @@ def verification_detection(cg, work: Path, upsets: int, samples: list[float]) ->
     box = work / "box"
     box.mkdir()
 
-    counts = {"upsets": upsets, "redundant": 0, "replay": dict.fromkeys(map(str, samples), 0)}
+    counts = {"upsets": upsets, "redundant": 0, "crashed": 0, "unchanged": 0,
+              "replay": dict.fromkeys(map(str, samples), 0)}  # fmt: skip
     started = time.monotonic()
     for seed in range(upsets):
         rng = random.Random(seed)
@@ -240,19 +241,25 @@ def verification_detection(cg, work: Path, upsets: int, samples: list[float]) ->
         (box / f"{seed}.upset").write_text(json.dumps({"seed": seed}))
         last = interval == chain.intervals - 1
         end = None if last else chain.names[interval]
-        chain.run(hit, resume, end, SIM_GPU_UPSETS=str(box))
-        differs = (
-            chain.result_digests(hit) != chain.results
-            if last
-            else digest(hit / end) != chain.digests[interval]
-        )
-        if not last:  # on to the results, corrupted
-            chain.run(hit, str(hit / end), None)
-        counts["redundant"] += chain.result_digests(hit) != chain.results
+        differs, crashed = False, False
+        try:
+            chain.run(hit, resume, end, SIM_GPU_UPSETS=str(box))
+            if not last:
+                differs = digest(hit / end) != chain.digests[interval]
+                chain.run(hit, str(hit / end), None)  # on to the results, corrupted
+            results_differ = chain.result_digests(hit) != chain.results
+            differs = differs or (last and results_differ)
+        except SystemExit as exc:  # the job ended on a non-finite loss: no results at all
+            if "not finite" not in str(exc):
+                raise
+            crashed = results_differ = True
+        counts["crashed"] += crashed
+        counts["unchanged"] += not results_differ
+        counts["redundant"] += results_differ
         for sample in samples:
             picked, _ = plan(chain.record(f"bench-{seed}", sample), full_record=False)
             sampled = any(i.end == end for i in picked)
-            counts["replay"][str(sample)] += sampled and differs
+            counts["replay"][str(sample)] += crashed or (sampled and differs)
         for path in hit.iterdir():
             path.unlink()
     counts["seconds"] = time.monotonic() - started
@@ -353,6 +360,8 @@ def main() -> int:
         "step_s": medians,
         "abft_extra_compute": medians["abft"] / medians["none"] - 1,
         "same_model_with_and_without": len(models) == 1,
+        "crashed": verified["crashed"],
+        "unchanged": verified["unchanged"],
         "redundant_caught": verified["redundant"],
         "redundant_rate": verified["redundant"] / upsets,
         "replay_caught": verified["replay"],
@@ -385,6 +394,8 @@ def main() -> int:
           f"{figures['same_model_with_and_without']}")  # fmt: skip
     print(f"Part 3: {upsets} single-bit upsets in a training run of {10} intervals, "
           f"{verified['seconds']:.0f} s")  # fmt: skip
+    print(f"  {verified['crashed']} ended the job (a non-finite loss: no results, under any "
+          f"policy); {verified['unchanged']} left the results as they were")  # fmt: skip
     print(f"  redundant caught {verified['redundant']} ({figures['redundant_rate']:.1%})")
     for sample, caught in verified["replay"].items():
         print(f"  checkpoint-replay, sample {sample}: caught {caught} ({caught / upsets:.1%})")

@@ -438,10 +438,19 @@ def sample(
         context = text[-model.block :] or vocab[0]
         idx = torch.tensor([[index.get(ch, 0) for ch in context]], device=device)
         logits = model(idx)[0, -1].float().cpu() / max(temperature, 1e-6)
+        finite(logits, f"the model's output after {len(text) - len(prompt)} characters")
         text += vocab[int(torch.multinomial(F.softmax(logits, dim=-1), 1, generator=rng))]
         if on_char is not None:
             on_char(text)
     return text
+
+
+def finite(values: torch.Tensor, what: str) -> None:
+    """A clear end (exit 1, one line) for a model that has diverged or been corrupted (an
+    upset in an exponent bit can make a weight infinite): never a traceback, never such
+    output written as a result."""
+    if not bool(torch.isfinite(values).all()):
+        raise SystemExit(f"char-gpt: {what} is not finite: the model diverged or is corrupt")
 
 
 def optimizer_tensors(opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
@@ -521,6 +530,7 @@ def train(args: argparse.Namespace) -> int:
         upsets.apply(model, step)
         x, y = batch_of(data["train"], cfg, batch_rng, device)
         loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten())
+        finite(loss, f"the loss at step {step + 1}")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -111,3 +111,23 @@ def test_abft_leaves_the_computation_as_it_was_and_catches_a_large_weight_upset(
     assert not (tmp_path / "hit" / "checkpoints" / "step-0000060.safetensors").exists()
     wrong = run(tmp_path / "wrong", TRAIN, JOB_INTEGRITY="tmr")
     assert wrong.returncode == 1 and "this job checks none or abft" in wrong.stderr
+
+
+def test_a_model_made_infinite_by_an_upset_ends_the_job_in_one_line(tmp_path):
+    from safetensors.torch import load_file, save_file
+    from safetensors import safe_open
+
+    (tmp_path / "corpus.txt").write_text(JOBS_DOC.read_text())
+    assert run(tmp_path / "first", TRAIN, JOB_REPLAY_TO="step-0000030.safetensors").returncode == 0
+    start = tmp_path / "first" / "checkpoints" / "step-0000030.safetensors"
+    with safe_open(str(start), "pt") as f:
+        metadata = f.metadata()
+    tensors = load_file(str(start))
+    name = next(k for k in sorted(tensors) if k.startswith("model.") and k.endswith("weight"))
+    tensors[name].view(-1)[0] = float("inf")  # an exponent bit's worth of upset, and then some
+    save_file(tensors, str(start), metadata=metadata)
+    done = run(tmp_path / "resumed", TRAIN, JOB_RESUME=str(start))
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith("char-gpt: the loss at step 31 is not finite"), done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert not (tmp_path / "resumed" / "model.safetensors").exists()  # no result of it
