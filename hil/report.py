@@ -122,7 +122,9 @@ class Report:
         if self.error:
             lines.append(f"  error: {self.error}")
         for job in self.jobs:
-            ran = (job["ended_at"] - job["started_at"]) if job.get("ended_at") else None
+            began, ended = job.get("started_at"), job.get("ended_at")
+            ran = ended - began if ended is not None and began is not None else None  # cancelled
+            # while waiting: it never began
             lines.append(
                 f"  job {job['id']}: {job['state']}, exit {job['exit_code']}"
                 + (f", ran {ran:.0f} bus s" if ran is not None else "")

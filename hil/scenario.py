@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from flight import dictionary as d
+from flight.gpu.silent_upsets import TARGETS as UPSET_TARGETS
 from flight.spacelink.profile import DEFAULT_SCID
 from hil.environment import EnvironmentConfig
 from hil.models.constellation import MIN_SEPARATION_KM, Satellite, Walker, closest_approach
@@ -22,10 +23,11 @@ from hil.models.isl import Flap, IslConfig
 from hil.models.orbit import GroundStation, OrbitConfig, compute_track
 from hil.models.power import PowerConfig
 from hil.models.thermal import ThermalConfig
+from hil.radiation import RadiationConfig
 from hil.radio import RadioConfig
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
-ACTIONS = ("command", "submit_job", "relay", "note", "fault")
+ACTIONS = ("command", "submit_job", "relay", "note", "fault", "upload")
 RELAY_FILES = 32  # a consignment's files at most (flight/relay/consignment.py)
 BYTE_FAULTS = ("flip", "drop", "insert", "burst", "delimiter")
 GPU_FAULTS = ("gpu_ecc_corrected", "gpu_ecc_uncorrected", "gpu_lost", "gpu_overheat")
@@ -140,6 +142,7 @@ class Scenario:
     workload: tuple[Step, ...] = ()  # simulated jobs submitted through the ground station
     constellation: tuple[Satellite, ...] = ()  # none: one spacecraft, in [orbit]
     isl: IslConfig = field(default_factory=IslConfig)  # a constellation's laser terminals
+    radiation: RadiationConfig | None = None  # silent upsets in the simulated GPU (radiation.py)
 
 
 class _Lines:
@@ -489,6 +492,10 @@ def _timeline(r: _Reader, duration: int, scids: dict[str, int]) -> tuple[Step, .
             params.update(_relay(s, path, scids))
         elif action == "fault":
             params.update(_fault(s, path))
+        elif action == "upload":
+            params["files"] = _files(s, path)
+            if not params["files"]:
+                raise _Bad(path + ("files",), "an upload step carries at least one file")
         else:
             params["text"] = _text(s, path, "text")
         if action in ("command", "submit_job"):
@@ -510,17 +517,7 @@ def _relay(s: dict, path: tuple, scids: dict[str, int]) -> dict[str, Any]:
     for key in ("expect", "failure"):
         if key in s:
             raise _Bad(path + (key,), "a relay step's commands are all to complete")
-    params: dict[str, Any] = {"files": [], "commands": []}
-    files = s.get("files", [])
-    if not isinstance(files, list) or len(files) > RELAY_FILES:
-        raise _Bad(path + ("files",), f"an array of at most {RELAY_FILES} tables")
-    for i, f in enumerate(files):
-        if not isinstance(f, dict) or set(f) != {"name", "text"}:
-            raise _Bad(path + ("files", i), "a table of name and text")
-        name = _text(f, path + ("files", i), "name")
-        if not _FILE_NAME.fullmatch(name):
-            raise _Bad(path + ("files", i, "name"), "a plain file name (A-Z a-z 0-9 . _ -)")
-        params["files"].append((name, _text(f, path + ("files", i), "text")))
+    params: dict[str, Any] = {"files": _files(s, path), "commands": []}
     if "command" in s:
         command = _text(s, path, "command", choices=set(d.COMMANDS_BY_NAME))
         params["commands"].append((command, s.get("args", {})))
@@ -533,6 +530,39 @@ def _relay(s: dict, path: tuple, scids: dict[str, int]) -> dict[str, Any]:
     if "via" in s:
         params["via"] = _text(s, path, "via", choices=set(scids))
     return params
+
+
+def _files(s: dict, path: tuple) -> list[tuple[str, str]]:
+    """A step's ``files``: each a table of its name on board (in the file store) and its text."""
+    files = s.get("files", [])
+    if not isinstance(files, list) or len(files) > RELAY_FILES:
+        raise _Bad(path + ("files",), f"an array of at most {RELAY_FILES} tables")
+    named = []
+    for i, f in enumerate(files):
+        if not isinstance(f, dict) or set(f) != {"name", "text"}:
+            raise _Bad(path + ("files", i), "a table of name and text")
+        name = _text(f, path + ("files", i), "name")
+        if not _FILE_NAME.fullmatch(name):
+            raise _Bad(path + ("files", i, "name"), "a plain file name (A-Z a-z 0-9 . _ -)")
+        named.append((name, _text(f, path + ("files", i), "text")))
+    return named
+
+
+def _radiation(r: _Reader) -> RadiationConfig | None:
+    """[radiation]: the simulated GPU's silent upsets, per bus hour, and their targets."""
+    if "radiation" not in r.doc:
+        return None
+    table = r.table(("radiation",), {"upsets_per_hour", "targets"})
+    rate = _number(table, ("radiation",), "upsets_per_hour", low=0, high=3600)
+    targets = table.get("targets", list(UPSET_TARGETS))
+    if (
+        not isinstance(targets, list)
+        or not targets
+        or not set(targets) <= set(UPSET_TARGETS)
+        or len(set(targets)) != len(targets)
+    ):
+        raise _Bad(("radiation", "targets"), f"distinct targets of {', '.join(UPSET_TARGETS)}")
+    return RadiationConfig(float(rate), tuple(targets))
 
 
 def _fault(s: dict, path: tuple) -> dict[str, Any]:
@@ -649,6 +679,7 @@ def parse_scenario(text: str, source: Path) -> Scenario:
                 "constellation",
                 "satellites",
                 "isl",
+                "radiation",
             }
         )
         if unknown:
@@ -718,6 +749,7 @@ def parse_scenario(text: str, source: Path) -> Scenario:
             else None,
             constellation=constellation,
             isl=_isl(r, list(scids), duration),
+            radiation=_radiation(r),
         )
     except _Bad as bad:
         raise ScenarioError(

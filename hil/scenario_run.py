@@ -23,6 +23,7 @@ from hil.bench import Bench, BenchConfig, ScenarioFn
 from hil.bus_clock import BusTimeout
 from hil.gpu_figures import GpuTrack
 from hil.ground_figures import GroundTrack
+from hil.radiation import RadiationEnvironment
 from hil.scenario import GPU_FAULTS, CheckSpec, Scenario, Step
 
 SETTLE_TRIES = 5  # pings the end of a run may take through a lossy radio
@@ -73,6 +74,17 @@ def scenario_runner(scenario: Scenario, until_s: float | None = None) -> Scenari
             direction.set_ber(scenario.ber)
         if scenario.gpu_ecc_per_hour and bench.config.port is None:
             bench.gpu_fault({"corrected_ecc_per_hour": scenario.gpu_ecc_per_hour})
+        radiation = None
+        if scenario.radiation is not None:
+            clock = bench.bus.clock
+            radiation = RadiationEnvironment(
+                scenario.radiation,
+                bench.config.seed,
+                bench.state_dir,
+                bench.gpu_fault,
+                lambda: clock.announced,
+            )
+            bench.bus.listeners.append(radiation.update)
         # A constellation's workload goes to the fleet job broker, from its first satellite's run.
         fleet = bool(scenario.constellation)
         submits = not fleet or bench.config.spacecraft_id == scenario.spacecraft_id
@@ -84,6 +96,9 @@ def scenario_runner(scenario: Scenario, until_s: float | None = None) -> Scenari
         )
         for i, step in enumerate(steps):
             await bench.bus.clock.until(start + step.at_s)
+            if radiation is not None and step.params.get("command") == "SUBMIT_JOB":
+                manifest = radiation.submitted(step.params["args"]["manifest"])
+                step = Step(step.at_s, step.action, step.params | {"args": {"manifest": manifest}})
             await _play(bench, step, fleet)
             if i + 1 == len(steps) or steps[i + 1].at_s > step.at_s:
                 bench.bus.clock.resume()  # steps of one bus second all happen in that second
@@ -98,6 +113,13 @@ def scenario_runner(scenario: Scenario, until_s: float | None = None) -> Scenari
                 await bench.client.files(),
             )
         bench.extra_figures |= ground.result_figures()  # after the last pass's playback
+        if radiation is not None:
+            async with bench.bus.clock.hold():
+                files = await bench.client.files()
+            bench.extra_figures |= radiation.account(files)
+            for upset in radiation.injections:
+                bench.note(f"upset {upset.target} (seed {upset.seed}) at bus "
+                           f"{upset.at - start:.0f} s, {upset.job}: {upset.outcome}")  # fmt: skip
         _judge_relayed(bench, ended_early=end_s < scenario.duration_s)
         jobs = await _job_list(bench) if any(c.kind == "job_state" for c in scenario.checks) else []
         bench.report.jobs = jobs
@@ -147,6 +169,9 @@ async def _play(bench: Bench, step: Step, fleet: bool = False) -> None:
     if step.action == "relay":
         await _relay(bench, step)
         return
+    if step.action == "upload":
+        await _upload(bench, step)
+        return
     async with bench.bus.clock.hold():
         confirm = p.get("confirm", False)
         result = await bench.client.command(p["command"], p["args"], timeout=30, confirm=confirm)
@@ -158,6 +183,21 @@ async def _play(bench: Bench, step: Step, fleet: bool = False) -> None:
             "failure" not in p or FailureCode(failure.values["code"]).name == p["failure"]
         )
     bench.check(f"t={step.at_s:g} s: {p['command']} {p['expect']}", passed, result.describe())
+
+
+async def _upload(bench: Bench, step: Step) -> None:
+    """Send a step's files to the payload's file store by the station (CFDP): job inputs."""
+    local = bench.state_dir.parent / "uploads"
+    local.mkdir(exist_ok=True)
+    for name, text in step.params["files"]:
+        (local / name).write_text(text)
+        async with bench.bus.clock.hold():
+            try:
+                await bench.client.upload(str(local / name), name)
+            except CommandRefused as exc:
+                bench.check(f"t={step.at_s:g} s: upload {name}", False, str(exc))
+                continue
+        bench.note(f"{name} going up to the file store")
 
 
 async def _relay(bench: Bench, step: Step) -> None:

@@ -10,7 +10,9 @@ them; a flight build with a real GPU has neither.
 - ``result``: one bit of one of a job's result files on disk.
 
 The seed chooses the bit, so a run can be repeated. Files are touched only where their path is
-what it says (no link on the way), as the controller's other reads of a job's directory are.
+what it says (no link on the way), as the controller's other reads of a job's directory are. Each
+upset applied on disk is appended to the bench's account, ``STATE/sim-gpu-upsets.jsonl`` (the
+job, the file, the seed); a weight upset's account is the job's ``*.applied`` file.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from flight.jobs.sandbox import inside
 
 TARGETS = ("weights", "checkpoint", "result")
 BOX = "sim-gpu-upsets"
+ACCOUNT = "sim-gpu-upsets.jsonl"
 
 
 def upset_box(state_dir: Path) -> Path:
@@ -60,6 +63,9 @@ class SilentUpsets:
             else:
                 relative = str(message["path"])
             flip_bit(workdir, relative, seed)
+            record = {"upset": target, "job": job, "path": relative, "seed": seed}
+            with open(self.state_dir / ACCOUNT, "a") as account:
+                account.write(json.dumps(record) + "\n")
         self.applied[target] += 1
         return f"upset_{target}"
 

@@ -186,9 +186,11 @@ class Signals:
 
     @staticmethod
     def done() -> None:
-        """No more checkpoints: SIGUSR1 ignored from here (Python puts back the default action,
-        which kills, while it shuts down; the controller may still ask for one meanwhile)."""
+        """The work is written: SIGUSR1 and SIGTERM ignored from here (Python puts back their
+        default actions, which kill, while it shuts down; the controller may still ask for a
+        checkpoint, or stop it, meanwhile), so a finished run ends 0."""
         signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def write_atomically(path: Path, data: bytes) -> None:
@@ -322,7 +324,8 @@ class Upsets:
             except (OSError, ValueError, KeyError, TypeError):
                 continue  # half-written, or taken by another: the next boundary sees it
             where = flip_bit(model, seed)
-            record = json.dumps({"step": step, **where}).encode()
+            run = {"job": os.environ.get("JOB_ID"), "attempt": os.environ.get("JOB_ATTEMPT")}
+            record = json.dumps({"seed": seed, "step": step, **run, **where}).encode()
             write_atomically(path.with_suffix(".applied"), record)
 
 
@@ -521,7 +524,7 @@ def train(args: argparse.Namespace) -> int:
         return {k: v.detach().cpu().contiguous() for k, v in tensors.items()}, meta
 
     target = replay_target(CHECKPOINT_NAME)
-    if target is not None and not step < target <= cfg["steps"]:
+    if target is not None and not step <= target <= cfg["steps"]:  # at it: resumed from it
         raise SystemExit(f"char-gpt: cannot replay from step {step} to step {target}")
     upsets = Upsets()
     started, first_step = time.monotonic(), step

@@ -11,7 +11,7 @@ import stat
 
 from flight.dictionary import JobState
 from flight.gpu.fault_channel import send_fault
-from flight.gpu.silent_upsets import upset_box
+from flight.gpu.silent_upsets import ACCOUNT, upset_box
 from tests.flight.test_checkpoint_integrity import TRAIN, held_back
 from tests.flight.test_sample_jobs import install, run_to_end, until_checkpointed
 
@@ -72,3 +72,8 @@ def test_result_and_weight_upsets_and_messages_that_cannot_be_applied(sim_payloa
     assert stat.S_IMODE(os.stat(upset_box(p.state_dir)).st_mode) == 0o1777
     assert channel(p).upsets.applied == {"weights": 1, "checkpoint": 0, "result": 1}
     assert channel(p).bad == len(bad)
+    # the bench's account: what was applied on disk, and nothing that was not
+    account = (p.state_dir / ACCOUNT).read_text().splitlines()
+    assert [json.loads(line) for line in account] == [
+        {"upset": "result", "job": "done", "path": "model.bin", "seed": 9}
+    ]

@@ -62,6 +62,11 @@ def test_a_replayed_interval_reproduces_its_checkpoint_and_an_upset_in_it_does_n
         made[name] = digest(tmp_path / name / "checkpoints" / "step-0000060.safetensors")
         assert made[name] in done.stdout  # the digest it reports is the file's
     assert made["replay"] == made["original"]
+    # stopped just after reaching its target (a suspension), a replay resumed from it is done:
+    # the same checkpoint again, exit 0
+    done = run(tmp_path / "at", TRAIN, JOB_RESUME=str(start), JOB_REPLAY_TO=start.name)
+    assert done.returncode == 0, done.stderr
+    assert digest(tmp_path / "at" / "checkpoints" / start.name) == digest(start)
 
     upsets = tmp_path / "upsets"
     upsets.mkdir()
@@ -71,6 +76,7 @@ def test_a_replayed_interval_reproduces_its_checkpoint_and_an_upset_in_it_does_n
     assert digest(tmp_path / "hit" / "checkpoints" / "step-0000060.safetensors") != made["original"]
     applied = json.loads((upsets / "0001.applied").read_text())
     assert applied["step"] == 30 and 0 <= applied["bit"] < 32 and applied["tensor"]
+    assert applied["seed"] == 11 and applied["job"] is None  # no JOB_ID given here
     assert not (upsets / "0001.upset").exists()  # taken once
     assert "upset" not in hit.stdout + hit.stderr  # silent: nothing the job says gives it away
 
