@@ -123,25 +123,34 @@ def test_bad_input_ends_the_job_with_one_clear_line(payload):
         assert err.count("\n") == 1, err
 
 
-def test_abft_catches_a_weight_upset_and_the_rerun_ends_bit_identical(sim_payload):
-    p = sim_payload
-    p.allowance = 720.0  # the simulated H100 at work
+def on_the_simulated_h100(p) -> None:
+    """The simulated H100 at work, the training text uplinked and the GPT installed."""
+    p.allowance = 720.0
     (p.state_dir / "files").mkdir(parents=True, exist_ok=True)
     (p.state_dir / "files" / "corpus.txt").write_text(corpus())
     install(p, "char-gpt", "char_gpt.py")
+
+
+def upset_manifest(p, job_id: str, integrity: dict, interval_s: float) -> dict:
+    """A GPT training job that takes the simulated GPU's weight upsets."""
+    return {
+        "id": job_id,
+        "command": TRAIN,
+        "inputs": ["corpus.txt"],
+        "checkpoint": {"interval_s": interval_s, "cost_s": 1},
+        "time_limit_s": 86400,
+        "integrity": integrity,
+        "env": {"SIM_GPU_UPSETS": str(upset_box(p.state_dir))},
+        "results": [{"path": name} for name in TRAIN_RESULTS],
+    }
+
+
+def test_abft_catches_a_weight_upset_and_the_rerun_ends_bit_identical(sim_payload):
+    p = sim_payload
+    on_the_simulated_h100(p)
     digests = {}
     for job_id in ("clean", "hit"):
-        manifest = {
-            "id": job_id,
-            "command": TRAIN,
-            "inputs": ["corpus.txt"],
-            "checkpoint": {"interval_s": 60, "cost_s": 1},
-            "time_limit_s": 86400,
-            "integrity": {"policy": "abft"},
-            "env": {"SIM_GPU_UPSETS": str(upset_box(p.state_dir))},
-            "results": [{"path": name} for name in TRAIN_RESULTS],
-        }
-        submitted(p, manifest)
+        submitted(p, upset_manifest(p, job_id, {"policy": "abft"}, 60))
         seen, sent, deadline = [], False, time.monotonic() + 240
         while p.ctl.runner.jobs[job_id].state is not JobState.COMPLETED:
             assert p.ctl.runner.jobs[job_id].state in (JobState.QUEUED, JobState.RUNNING), seen
@@ -195,24 +204,11 @@ def test_checkpoint_replay_catches_a_weight_upset_and_the_job_ends_bit_identical
     """Checkpoints come from two suspensions (interval_s 0: only when asked), so the run has
     three intervals however fast the machine is; the upset lands in the second."""
     p = sim_payload
-    p.allowance = 720.0
-    (p.state_dir / "files").mkdir(parents=True, exist_ok=True)
-    (p.state_dir / "files" / "corpus.txt").write_text(corpus())
-    install(p, "char-gpt", "char_gpt.py")
+    on_the_simulated_h100(p)
     digests = {}
     for job_id, integrity in (("clean", {"policy": "none"}),
                               ("hit", {"policy": "checkpoint-replay", "sample": 1.0})):  # fmt: skip
-        manifest = {
-            "id": job_id,
-            "command": TRAIN,
-            "inputs": ["corpus.txt"],
-            "checkpoint": {"interval_s": 0, "cost_s": 1},
-            "time_limit_s": 86400,
-            "integrity": integrity,
-            "env": {"SIM_GPU_UPSETS": str(upset_box(p.state_dir))},
-            "results": [{"path": name} for name in TRAIN_RESULTS],
-        }
-        submitted(p, manifest)
+        submitted(p, upset_manifest(p, job_id, integrity, 0))
         job, seen = p.ctl.runner.jobs[job_id], []
         if job_id == "hit":
             for upset in (False, True):
