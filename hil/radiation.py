@@ -117,8 +117,10 @@ class RadiationEnvironment:
 
     def submitted(self, manifest: dict[str, Any]) -> dict[str, Any]:
         """A job the scenario submits: its policy noted, and its manifest as it goes up, given
-        the upset box."""
+        the upset box (a process job's; a simulated job has no weights to flip)."""
         self.policies[manifest["id"]] = manifest.get("integrity", {}).get("policy", "none")
+        if "command" not in manifest:
+            return manifest
         box = {"SIM_GPU_UPSETS": str(upset_box(self.state_dir))}
         return manifest | {"env": manifest.get("env", {}) | box}
 

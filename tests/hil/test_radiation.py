@@ -35,8 +35,10 @@ def environment(tmp_path, sent):
     clock = Clock()
     env = RadiationEnvironment(RadiationConfig(1.0), 1, tmp_path, sent.append, clock)
     for job, policy in (("plain", "none"), ("checked", "checkpoint-replay")):
-        manifest = env.submitted({"id": job, "integrity": {"policy": policy}})
+        manifest = env.submitted({"id": job, "command": ["gpt"], "integrity": {"policy": policy}})
         assert manifest["env"] == {"SIM_GPU_UPSETS": str(upset_box(tmp_path))}
+    simulated = {"id": "sim", "simulated": {"work_s": 10}}
+    assert env.submitted(simulated) == simulated  # no process, no weights: no env to refuse
     return env, clock
 
 
