@@ -258,3 +258,15 @@ def test_a_policy_that_cannot_work_is_refused_with_its_reason(integrity, extra, 
             del m[key]
     with pytest.raises(ManifestError, match=said):
         parse_manifest(m)
+
+
+def test_a_run_the_ground_cancels_leaves_its_job_unverified(payload):
+    payload.install_job("stepper", STEPPER)
+    submitted(payload, manifest("j", {"policy": "redundant"}))
+    until(payload, lambda: state(payload, "j") is JobState.VERIFYING)
+    said = [t.name for t in payload.command("CANCEL_JOB", {"job_id": "j+v1"})]
+    assert "COMPLETION_SUCCESS" in said, said
+    until(payload, lambda: final(payload, "j"))
+    job = payload.ctl.runner.jobs["j"]
+    assert job.state is JobState.COMPLETED and job.rec.suspect  # nothing vouched for them
+    assert job.rec.reason == "redundant: 0 of 1 verification runs agree"
