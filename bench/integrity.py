@@ -87,18 +87,9 @@ def train(work: Path, steps: int, **env: str) -> tuple[float, str]:
     """One training run of the job as a process: the seconds its training loop took per step (as
     the job reports it: tokens/s, start-up and results aside) and its model's SHA-256."""
     work.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(
-        [sys.executable, str(JOB), "train", "--text", str(work.parent / "corpus.txt"),
-         "--steps", str(steps), *MODEL],
-        cwd=work, capture_output=True, text=True, timeout=3600,
-        env=os.environ | {"JOB_CHECKPOINT_DIR": str(work / "ck")} | env,
-    )  # fmt: skip
-    if done.returncode != 0:
-        raise SystemExit(f"integrity bench: the training run failed: {done.stderr.strip()}")
-    rate = re.search(r"trained \d+ steps on \w+: (\d+) tokens/s", done.stdout)
-    setting = dict(zip(MODEL[::2], MODEL[1::2], strict=True))
-    seconds = int(setting["--batch"]) * int(setting["--block"]) / float(rate.group(1))
-    return seconds, hashlib.sha256((work / "model.safetensors").read_bytes()).hexdigest()
+    text = str(work.parent / "corpus.txt")
+    printed = process(work, ["train", "--text", text, "--steps", str(steps), *MODEL], **env)
+    return loop_seconds(printed, 1), digest(work / "model.safetensors")
 
 
 def detection(cg, model_path: Path, upsets: int) -> dict:

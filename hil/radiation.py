@@ -72,7 +72,7 @@ class Injection:
 class _Job:
     """What the events said of one job (or verification run)."""
 
-    policy: str = "none"
+    last: str = ""  # its latest event's name
     starts: list[tuple[int, float]] = field(default_factory=list)  # (event index, resumed step)
     held_s: float = 0.0  # bus seconds on the GPU
     since: float | None = None
@@ -133,7 +133,8 @@ class RadiationEnvironment:
 
     def _job_event(self, name: str, values: dict[str, Any]) -> None:
         job_id, now = values["job_id"], self.now()
-        job = self.jobs.setdefault(job_id, _Job(self.policies.get(family(job_id), "none")))
+        job = self.jobs.setdefault(job_id, _Job())
+        job.last = name
         self.events.append((now, name, values))
         if name == "JOB_STARTED":  # a new process: no LATEST of its own yet
             job.starts.append((len(self.events), 0))
@@ -159,7 +160,7 @@ class RadiationEnvironment:
             job = running if self.jobs[running].checkpointed else None
             message["job"] = job
         elif target == "result":
-            waiting = [j for j, s in self.jobs.items() if s.final is None and self._verifying(j)]
+            waiting = [j for j, s in self.jobs.items() if s.last == "JOB_VERIFYING"]
             job = self.rng.choice(sorted(waiting)) if waiting else None
             message |= {"job": job, "path": RESULT_FILE}
         else:
@@ -168,10 +169,6 @@ class RadiationEnvironment:
             return  # nothing of that kind to hit this second
         self.injections.append(Injection(self.now(), target, job, seed))
         self.send(message)
-
-    def _verifying(self, job_id: str) -> bool:
-        said = [name for _, name, v in self.events if v["job_id"] == job_id]
-        return bool(said) and said[-1] == "JOB_VERIFYING"
 
     # --- the account, at the end of the run
     def account(self, files: list[dict[str, Any]]) -> dict[str, Any]:

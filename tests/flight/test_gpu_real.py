@@ -100,7 +100,7 @@ def test_the_gpt_trains_on_cuda_under_a_cap_and_resumes_within_tolerance(gpu, tm
     held; then a run stopped at step 300 and resumed ends within 1e-5 of one never stopped (the
     stated CUDA tolerance; deterministic kernels are asked for). Prints its figures for
     docs/gpu.md (pytest -s)."""
-    torch = pytest.importorskip("torch")
+    import torch  # the test extra's (the [ai] extra)
     from safetensors.torch import load_file
 
     docs = Path(__file__).resolve().parents[2] / "docs"
